@@ -1,0 +1,14 @@
+# The worker image: one process registers with LiveKit and runs calls; scale by adding replicas.
+FROM python:3.11-slim-bookworm
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libportaudio2 \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY agent ./agent
+COPY simulator ./simulator
+COPY sip ./sip
+COPY brains ./brains
+RUN pip install --no-cache-dir . && python -m agent.worker download-files || true
+ENV BRAIN_PATH=/app/brains LOG_LEVEL=INFO
+# fail fast: settings and brains are validated before the worker registers
+CMD ["python", "-m", "agent.worker", "start"]

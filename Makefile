@@ -1,0 +1,48 @@
+# The two commands a newcomer needs: `make demo` (a whole simulated call, no keys, no services to
+# configure) and `make test` (every test, against real Postgres, Redis, livekit-server and livekit-sip).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := python3-venv postgresql redis-server espeak-ng sox libsox-fmt-all sip-tester \
+	pkg-config libopus-dev libopusfile-dev libsoxr-dev libportaudio2 iproute2
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system-packages venv demo test stack lint bench clean
+
+setup: system-packages venv
+
+system-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+# one simulated call, printed with timings, tool calls, outcome and the rows it left in Postgres
+demo: setup
+	$(VENV)/bin/receptionist simulate tests/scenarios/book-drain-cleaning.yaml
+
+stack: setup
+	scripts/stack build
+
+test: setup stack
+	$(VENV)/bin/pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: setup stack
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache var

@@ -1,0 +1,208 @@
+"""What one call knows about itself: the business's brain, the caller, the clock and the stores.
+
+Every tool reaches these through `RunContext[CallContext].userdata`, so the model never owns a fact.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
+    from agent.brain import Brain
+    from agent.live import LiveState
+    from agent.store.journal import CallJournal
+
+
+class TransferFailed(Exception):
+    """The far end refused or never answered the transfer."""
+
+
+class PhoneLine(Protocol):
+    """The caller's leg of the call: LiveKit SIP in production, a simulated line in scenarios."""
+
+    async def hang_up(self, reason: str) -> None: ...
+
+    async def transfer(self, destination: str) -> None:
+        """Cold transfer (SIP REFER); raises TransferFailed."""
+        ...
+
+
+def system_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class TurnLog:
+    seq: int
+    role: str  # "caller" | "agent"
+    text: str
+    started_at: float  # unix seconds
+    ended_at: float
+    interrupted: bool
+
+
+@dataclass
+class ToolCallLog:
+    seq: int
+    name: str
+    arguments: dict[str, Any]
+    result: str | None
+    error: str | None
+    latency_ms: float
+
+
+@dataclass
+class CallContext:
+    brain: Brain
+    call_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    room: str = ""
+    caller_number: str | None = None  # E.164 from the SIP attributes; None in console/text runs
+    dialed_number: str | None = None
+    sip_call_id: str | None = None  # LiveKit SIP call id (SCL_...)
+    twilio_call_sid: str | None = None
+    clock: Callable[[], datetime] = system_clock  # pinned in scenarios
+    journal: CallJournal | None = None
+    pool: AsyncConnectionPool | None = None
+    live: LiveState | None = None
+    line: PhoneLine | None = None
+    # set by tools as the call goes on; the highest-ranked one wins when the call row is finalised
+    outcome: str | None = None
+    end_reason: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    # what happened, in order, kept in memory for reports; the journal makes it durable
+    transcript: list[TurnLog] = field(default_factory=list)
+    tool_log: list[ToolCallLog] = field(default_factory=list)
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    finished: bool = False
+    # what the agent must do once its current sentence has been heard: ("transfer", dest) / ("hang_up", why)
+    pending_action: tuple[str, str] | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.brain.business.timezone)
+
+    def now(self) -> datetime:
+        """The business's local time, aware."""
+        return self.clock().astimezone(self.tz)
+
+    def set_outcome(self, outcome: str) -> None:
+        # escalation and bookings outrank a mere message or lead; never downgrade
+        rank = {
+            "error": 0, "abandoned": 1, "answered": 2, "message": 3, "lead": 4, "booked": 5, "escalated": 6,
+        }  # fmt: skip
+        if self.outcome is None or rank.get(outcome, 0) >= rank.get(self.outcome, 0):
+            self.outcome = outcome
+
+    # -- the record of the call: memory for reports, the journal for durability -------------------
+    def _journal(self, event: Any) -> None:
+        if self.journal is not None:
+            self.journal.record(event)
+
+    def start(self, *, started_at: datetime | None = None) -> None:
+        from agent.store import journal as j
+
+        self._journal(
+            j.CallStarted(
+                call_id=self.call_id,
+                business=self.brain.business.name,
+                room=self.room,
+                sip_call_id=self.sip_call_id,
+                twilio_call_sid=self.twilio_call_sid,
+                caller_number=self.caller_number,
+                dialed_number=self.dialed_number,
+                started_at=started_at or self.clock(),
+            )
+        )
+
+    def answered(self) -> None:
+        from agent.store import journal as j
+
+        self._journal(j.CallAnswered(call_id=self.call_id, answered_at=self.clock()))
+
+    def record_turn(
+        self, *, role: str, text: str, started_at: float, ended_at: float, interrupted: bool
+    ) -> int:
+        from agent.store import journal as j
+
+        seq = len(self.transcript) + 1
+        self.transcript.append(TurnLog(seq, role, text, started_at, ended_at, interrupted))
+        self._journal(
+            j.TranscriptTurn(
+                call_id=self.call_id,
+                seq=seq,
+                role=role,
+                text=text,
+                started_at=datetime.fromtimestamp(started_at, timezone.utc),
+                ended_at=datetime.fromtimestamp(ended_at, timezone.utc),
+                interrupted=interrupted,
+            )
+        )
+        return seq
+
+    def record_tool_call(
+        self,
+        *,
+        name: str,
+        arguments: dict[str, Any],
+        result: str | None,
+        error: str | None,
+        latency_ms: float,
+    ) -> None:
+        from agent.store import journal as j
+
+        seq = len(self.tool_log) + 1
+        self.tool_log.append(ToolCallLog(seq, name, arguments, result, error, latency_ms))
+        self._journal(
+            j.ToolCallRecord(
+                call_id=self.call_id,
+                seq=seq,
+                name=name,
+                arguments=arguments,
+                result=result,
+                error=error,
+                latency_ms=latency_ms,
+            )
+        )
+
+    def record_violation(self, *, turn_seq: int, kind: str, claim: str, correction: str) -> None:
+        from agent.store import journal as j
+
+        self.violations.append(
+            {"turn_seq": turn_seq, "kind": kind, "claim": claim, "correction": correction}
+        )
+        self._journal(
+            j.Violation(
+                call_id=self.call_id, turn_seq=turn_seq, kind=kind, claim=claim, correction=correction
+            )
+        )
+
+    def record(self, event: Any) -> None:
+        """Any other durable record of this call (lead, message): through the journal, in order."""
+        self._journal(event)
+
+    def finish(self, *, reason: str) -> None:
+        """Finalise the call row once, whatever path ended the call."""
+        from agent.store import journal as j
+
+        if self.finished:
+            return
+        self.finished = True
+        if self.outcome is None:
+            # nobody booked, qualified, messaged or escalated: the caller left without an outcome
+            self.outcome = "abandoned"
+        self.end_reason = self.end_reason or reason
+        self._journal(
+            j.CallEnded(
+                call_id=self.call_id,
+                ended_at=self.clock(),
+                outcome=self.outcome,
+                end_reason=self.end_reason,
+            )
+        )

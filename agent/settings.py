@@ -1,0 +1,87 @@
+"""Every setting the receptionist reads, in one place: environment variables (or a .env file).
+
+A missing required setting stops start-up with one line naming the variable; secrets are SecretStr,
+so they never print in logs or reprs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(SystemExit):
+    """Raised (as a clean exit) when the environment cannot start the receptionist."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # LiveKit: where the worker registers and where SIP calls arrive as rooms
+    livekit_url: str = Field("ws://127.0.0.1:7880", description="LiveKit server URL (ws:// or wss://)")
+    livekit_api_key: str | None = Field(None, description="LiveKit API key (required for dev/start)")
+    livekit_api_secret: SecretStr | None = Field(None, description="LiveKit API secret (required for dev/start)")
+    agent_name: str = Field(
+        "receptionist", description="Name the worker registers under; SIP dispatch rules target it"
+    )
+
+    # OpenAI Realtime (speech to speech)
+    openai_api_key: SecretStr = Field(description="OpenAI API key (any value against the simulator)")
+    openai_base_url: str | None = Field(
+        None, description="Override the OpenAI endpoint, e.g. the local Realtime simulator"
+    )
+    openai_realtime_model: str = Field("gpt-realtime", description="Realtime model name")
+    openai_voice: str = Field("marin", description="Realtime voice")
+
+    # The business: one brain file, or a directory of them (the dialed number picks the brain)
+    brain_path: Path = Field(
+        Path("brains"),
+        validation_alias=AliasChoices("brain_path", "brains"),
+        description="Brain YAML file or directory of brain files",
+    )
+
+    # Stores
+    database_url: str | None = Field(
+        None, description="Postgres DSN; calls, transcripts, appointments and leads live here"
+    )
+    redis_url: str | None = Field(None, description="Redis URL for live call state (optional)")
+    journal_spill_dir: Path = Field(
+        Path("var/spill"), description="Where call records wait on disk while Postgres is down"
+    )
+    caller_rate_limit: int = Field(
+        20, ge=0, description="Calls allowed per caller number per hour (0 = unlimited)"
+    )
+
+    # Turn taking (local Silero VAD); the defaults are the measured winners, see README Performance
+    min_endpointing_delay: float = Field(0.5, ge=0.0, le=5.0, description="Silence (s) that ends a caller turn")
+    max_endpointing_delay: float = Field(3.0, ge=0.0, le=10.0, description="Longest wait (s) for end of turn")
+    min_interruption_duration: float = Field(
+        0.5, ge=0.0, le=5.0, description="Caller speech (s) needed to interrupt the agent"
+    )
+    vad_min_silence_duration: float = Field(0.55, ge=0.05, le=3.0, description="Silero VAD min silence (s)")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def livekit_secret(self) -> str:
+        return self.livekit_api_secret.get_secret_value() if self.livekit_api_secret else ""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, or a clean exit naming each missing/invalid variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            var = str(err["loc"][0]).upper() if err["loc"] else "?"
+            if err["type"] == "missing":
+                lines.append(f"missing required setting {var} (set it in the environment or .env)")
+            else:
+                # never echo the offending value: it may be a secret
+                lines.append(f"invalid setting {var}: {err['msg']}")
+        raise SettingsError("\n".join(lines)) from None
