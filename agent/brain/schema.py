@@ -1,0 +1,570 @@
+"""The brain file's shape: one pydantic model per section, every check that can be made without a clock.
+
+Checks that span several items (overlapping hours, duplicate names) raise `FieldProblems` so the loader
+can report each one at its exact field path instead of at the parent list.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+Loc = tuple[str | int, ...]
+
+# "24:00" may close a range (open until midnight); `time` cannot hold it, so it becomes time.max.
+END_OF_DAY = time.max
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class FieldProblems(ValueError):
+    """Several problems found by one validator, each at a path relative to the validated value."""
+
+    def __init__(self, problems: list[tuple[Loc, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{format_loc(loc)}: {reason}" for loc, reason in problems))
+
+
+def format_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def hhmm(t: time) -> str:
+    return "24:00" if t == END_OF_DAY else t.strftime("%H:%M")
+
+
+# ---------------------------------------------------------------------------------------------
+# scalar types
+
+
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _parse_clock(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if not isinstance(value, str):
+        # YAML 1.1 reads an unquoted 8:00 as the integer 480; the loader prevents that, code may not
+        raise ValueError(f'expected a time as "HH:MM", got {value!r}')
+    text = value.strip()
+    if text == "24:00":
+        return END_OF_DAY
+    m = _HHMM.match(text)
+    if not m:
+        raise ValueError(
+            f'expected a time as "HH:MM" (00:00-23:59, or 24:00 to close), got {value!r}'
+        )
+    return time(int(m.group(1)), int(m.group(2)))
+
+
+ClockTime = Annotated[time, BeforeValidator(_parse_clock)]
+
+
+def _check_e164(value: str) -> str:
+    if not value.startswith("+"):
+        raise ValueError(
+            f"not an E.164 phone number: {value!r} (start with + and the country code, e.g. '+15035550100')"
+        )
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise ValueError(f"not an E.164 phone number: {value!r}") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError(f"not a valid phone number: {value!r}")
+    canonical = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if canonical != value:
+        raise ValueError(f"write phone numbers in E.164 form, e.g. {canonical!r}, not {value!r}")
+    return value
+
+
+E164 = Annotated[str, AfterValidator(_check_e164)]
+
+
+def _parse_money(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError(f"expected a number, got {value!r}")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"expected a number, got {value!r}") from None
+    if not amount.is_finite():
+        raise ValueError(f"expected a finite number, got {value!r}")
+    if amount < 0:
+        raise ValueError(f"must not be negative, got {value!r}")
+    return amount
+
+
+Money = Annotated[Decimal, BeforeValidator(_parse_money)]
+Text = Annotated[str, Field(min_length=1)]
+# YAML gives dates unquoted; a quoted ISO string is just as clear, so dates alone are lax
+Day = Annotated[date, Field(strict=False)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, str_strip_whitespace=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# hours
+
+
+class TimeRange(Model):
+    open: ClockTime
+    close: ClockTime
+
+    @field_validator("open")
+    @classmethod
+    def _open_not_midnight_end(cls, v: time) -> time:
+        if v == END_OF_DAY:
+            raise ValueError("24:00 can only close a range")
+        return v
+
+    @field_validator("close")
+    @classmethod
+    def _close_after_open(cls, v: time, info: ValidationInfo) -> time:
+        opened = info.data.get("open")
+        if opened is not None and v <= opened:
+            raise ValueError(f"close {hhmm(v)} must be after open {hhmm(opened)}")
+        return v
+
+    def __str__(self) -> str:
+        return f"{hhmm(self.open)}-{hhmm(self.close)}"
+
+
+def _overlaps(ranges: list[TimeRange]) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    for i, r in enumerate(ranges):
+        for earlier in ranges[:i]:
+            if r.open < earlier.close and earlier.open < r.close:
+                problems.append(((i,), f"overlaps {earlier}"))
+                break
+    return problems
+
+
+DayHours = list[TimeRange]
+
+
+class WeeklyHours(Model):
+    """Opening ranges per weekday; an empty list means closed all day."""
+
+    monday: DayHours
+    tuesday: DayHours
+    wednesday: DayHours
+    thursday: DayHours
+    friday: DayHours
+    saturday: DayHours
+    sunday: DayHours
+
+    @model_validator(mode="after")
+    def _no_overlaps(self) -> WeeklyHours:
+        problems = [
+            ((day, *loc), reason)
+            for day in WEEKDAYS
+            for loc, reason in _overlaps(getattr(self, day))
+        ]
+        if problems:
+            raise FieldProblems(problems)
+        return self
+
+    def on_weekday(self, weekday: int) -> list[TimeRange]:
+        """Ranges for `date.weekday()` (0 = Monday), in time order."""
+        return sorted(getattr(self, WEEKDAYS[weekday]), key=lambda r: r.open)
+
+
+class Closure(Model):
+    date: Day
+    end_date: Day | None = None
+    reason: Text
+    # given: special hours on these days instead of being closed
+    hours: DayHours | None = None
+
+    @field_validator("end_date")
+    @classmethod
+    def _end_after_start(cls, v: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("date")
+        if v is not None and start is not None and v < start:
+            raise ValueError(f"end_date {v} is before date {start}")
+        return v
+
+    @model_validator(mode="after")
+    def _special_hours_do_not_overlap(self) -> Closure:
+        problems = [(("hours", *loc), reason) for loc, reason in _overlaps(self.hours or [])]
+        if problems:
+            raise FieldProblems(problems)
+        return self
+
+    @property
+    def last_day(self) -> date:
+        return self.end_date or self.date
+
+    def covers(self, day: date) -> bool:
+        return self.date <= day <= self.last_day
+
+
+# ---------------------------------------------------------------------------------------------
+# business, services, faq
+
+
+class Business(Model):
+    name: Text
+    timezone: Text
+    address: Text
+    phone: E164  # the public contact number callers may be given
+    numbers: list[
+        E164
+    ] = []  # dialed numbers that reach this business; none: only the default brain
+    website: Text | None = None
+    about: Text | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {v!r} (e.g. 'America/Chicago')") from None
+        return v
+
+    @field_validator("numbers")
+    @classmethod
+    def _distinct_numbers(cls, v: list[str]) -> list[str]:
+        seen: dict[str, int] = {}
+        problems: list[tuple[Loc, str]] = []
+        for i, n in enumerate(v):
+            if n in seen:
+                problems.append(((i,), f"duplicate of numbers[{seen[n]}] {n}"))
+            seen.setdefault(n, i)
+        if problems:
+            raise FieldProblems(problems)
+        return v
+
+
+class Price(Model):
+    """Either a fixed `amount` or a `min`..`max` range, in the brain's currency."""
+
+    amount: Money | None = None
+    min: Money | None = None
+    max: Money | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Price:
+        ranged = self.min is not None or self.max is not None
+        if self.amount is not None and ranged:
+            raise ValueError("give either amount or min/max, not both")
+        if self.amount is None and not ranged:
+            raise ValueError("give amount, or min and max")
+        if ranged and (self.min is None or self.max is None):
+            raise FieldProblems(
+                [(("max" if self.max is None else "min",), "a price range needs both min and max")]
+            )
+        if ranged and self.min > self.max:  # type: ignore[operator]
+            raise FieldProblems([(("min",), f"min {self.min} is greater than max {self.max}")])
+        return self
+
+    @property
+    def low(self) -> Decimal:
+        return self.amount if self.amount is not None else self.min  # type: ignore[return-value]
+
+    @property
+    def high(self) -> Decimal:
+        return self.amount if self.amount is not None else self.max  # type: ignore[return-value]
+
+    @property
+    def is_range(self) -> bool:
+        return self.amount is None
+
+
+class Service(Model):
+    name: Text
+    duration_minutes: int = Field(ge=5, le=480)
+    price: Price | None = None  # None: no set price (quoted on site); price_note should say so
+    price_note: Text | None = None
+    description: Text
+    bookable: bool = True
+    # other ways callers name it ("teeth whitening", "new water heater"); used by Brain.service
+    aliases: list[Text] = []
+
+
+class Faq(Model):
+    question: Text
+    answer: Text
+    keywords: list[Text] = []
+
+
+# ---------------------------------------------------------------------------------------------
+# booking, leads, escalation, calls
+
+
+class Booking(Model):
+    slot_minutes: int = 30
+    min_notice_minutes: int = Field(default=120, ge=0)
+    max_days_ahead: int = Field(default=30, ge=1, le=365)
+    buffer_minutes: int = Field(default=0, ge=0, le=240)
+
+    @field_validator("slot_minutes")
+    @classmethod
+    def _divides_hour(cls, v: int) -> int:
+        if v < 5 or 60 % v:
+            raise ValueError(f"must divide 60 evenly (5, 10, 15, 20, 30 or 60), got {v}")
+        return v
+
+
+_LEAD_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class LeadQuestion(Model):
+    key: Text
+    question: Text
+    weight: int = Field(ge=1, le=10)
+    options: list[Text] | None = None
+    qualifying: list[Text] | None = None  # answers that make the lead hotter
+
+    @field_validator("key")
+    @classmethod
+    def _snake_case(cls, v: str) -> str:
+        if not _LEAD_KEY.match(v):
+            raise ValueError(f"must be snake_case like 'timeline', got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _qualifying_among_options(self) -> LeadQuestion:
+        if self.options is not None and self.qualifying:
+            allowed = {o.lower() for o in self.options}
+            problems = [
+                (("qualifying", i), f"{q!r} is not one of options")
+                for i, q in enumerate(self.qualifying)
+                if q.lower() not in allowed
+            ]
+            if problems:
+                raise FieldProblems(problems)
+        return self
+
+
+class Leads(Model):
+    questions: list[LeadQuestion] = []
+    hot_score: int = Field(default=70, ge=0, le=100)
+
+    @field_validator("questions")
+    @classmethod
+    def _distinct_keys(cls, v: list[LeadQuestion]) -> list[LeadQuestion]:
+        seen: dict[str, int] = {}
+        problems: list[tuple[Loc, str]] = []
+        for i, q in enumerate(v):
+            if q.key in seen:
+                problems.append(
+                    ((i, "key"), f"duplicate key {q.key!r} (also questions[{seen[q.key]}])")
+                )
+            seen.setdefault(q.key, i)
+        if problems:
+            raise FieldProblems(problems)
+        return v
+
+
+Trigger = Literal[
+    "pricing_dispute",
+    "angry_caller",
+    "legal",
+    "explicit_request",
+    "emergency",
+    "complaint",
+    "billing",
+]
+
+_SIP_URI = re.compile(r"^sips?:[^@\s]+@[A-Za-z0-9.\-]+(:\d+)?(;[^\s]*)?$")
+
+
+class Escalation(Model):
+    triggers: list[Trigger] = []
+    legal_keywords: list[Text] = []
+    transfer_to: Text | None = None  # tel:+E164 or sip:user@host
+    warm_transfer: bool = False
+    humans_available: WeeklyHours | None = None  # None: the business's opening hours
+    handoff_line: Text = "One moment, I'm connecting you with a member of our team."
+
+    @field_validator("transfer_to")
+    @classmethod
+    def _dialable(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if v.startswith("tel:"):
+            _check_e164(v[4:])
+            return v
+        if _SIP_URI.match(v):
+            return v
+        raise ValueError(f"must be 'tel:+<E.164>' or 'sip:user@host', got {v!r}")
+
+    @model_validator(mode="after")
+    def _warm_needs_target(self) -> Escalation:
+        if self.warm_transfer and self.transfer_to is None:
+            raise FieldProblems([(("warm_transfer",), "a warm transfer needs transfer_to")])
+        return self
+
+
+class Calls(Model):
+    max_duration_minutes: int = Field(default=15, ge=1, le=120)
+    silence_prompt_seconds: int = Field(default=8, ge=1, le=120)
+    silence_hangup_seconds: int = Field(default=12, ge=1, le=600)
+
+    @model_validator(mode="after")
+    def _prompt_before_hangup(self) -> Calls:
+        if self.silence_hangup_seconds <= self.silence_prompt_seconds:
+            raise FieldProblems(
+                [(("silence_hangup_seconds",), "must be longer than silence_prompt_seconds")]
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# the brain
+
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_AI_WORD = re.compile(r"\bAI\b")
+
+
+class Brain(Model):
+    business: Business
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    greeting: Text
+    hours: WeeklyHours
+    closures: list[Closure] = []
+    services: list[Service] = Field(min_length=1)
+    faq: list[Faq] = []
+    booking: Booking = Booking()
+    leads: Leads = Leads()
+    escalation: Escalation = Escalation()
+    guardrails: list[Text] = []
+    calls: Calls = Calls()
+
+    @field_validator("greeting")
+    @classmethod
+    def _discloses_ai(cls, v: str) -> str:
+        unknown = [p for p in _PLACEHOLDER.findall(v) if p != "business"]
+        if unknown:
+            raise ValueError(
+                f"unknown placeholder {{{unknown[0]}}}; only {{business}} is substituted"
+            )
+        # the disclosure comes first, before the caller has said anything (judged on the template,
+        # so a business name with a full stop in it cannot move it)
+        first = re.split(r"(?<=[.!?])\s", v, maxsplit=1)[0]
+        if not _AI_WORD.search(first):
+            raise ValueError(
+                "the first sentence must tell the caller they are talking to an AI (include the word 'AI')"
+            )
+        return v
+
+    @field_validator("services")
+    @classmethod
+    def _distinct_services(cls, v: list[Service]) -> list[Service]:
+        seen: dict[str, int] = {}
+        problems: list[tuple[Loc, str]] = []
+        for i, s in enumerate(v):
+            for j, name in enumerate([s.name, *s.aliases]):
+                key = " ".join(_tokens(name))
+                if key in seen and seen[key] != i:
+                    where: Loc = (i, "name") if j == 0 else (i, "aliases", j - 1)
+                    problems.append(
+                        (where, f"{name!r} is already the name of services[{seen[key]}]")
+                    )
+                seen.setdefault(key, i)
+        if problems:
+            raise FieldProblems(problems)
+        return v
+
+    @field_validator("closures")
+    @classmethod
+    def _closures_apart(cls, v: list[Closure]) -> list[Closure]:
+        problems: list[tuple[Loc, str]] = []
+        for i, c in enumerate(v):
+            for j, earlier in enumerate(v[:i]):
+                if c.date <= earlier.last_day and earlier.date <= c.last_day:
+                    problems.append(((i,), f"overlaps closures[{j}] ({earlier.reason})"))
+                    break
+        if problems:
+            raise FieldProblems(problems)
+        return v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.business.timezone)
+
+    def greeting_text(self) -> str:
+        return self.greeting.replace("{business}", self.business.name)
+
+    def closure_on(self, day: date) -> Closure | None:
+        return next((c for c in self.closures if c.covers(day)), None)
+
+    def service(self, name: str) -> Service | None:
+        """The service a caller means by `name`, or None when nothing or several fit.
+
+        Tolerates case, plurals, articles and filler ("a drain cleaning", "cleanings"), extra words
+        around the name, and a partial name ("cleaning") when only one service contains it.
+        """
+        query = set(_tokens(name))
+        if not query:
+            return None
+        names = [(s, [set(_tokens(n)) for n in (s.name, *s.aliases)]) for s in self.services]
+        exact = [s for s, variants in names if any(v == query for v in variants)]
+        if len(exact) == 1:
+            return exact[0]
+        # the caller said more than the name: the service whose full name is inside, longest wins
+        inside = [
+            (max(len(v) for v in vs if v <= query), s)
+            for s, vs in names
+            if any(v and v <= query for v in vs)
+        ]
+        if inside:
+            best = max(size for size, _ in inside)
+            winners = [s for size, s in inside if size == best]
+            if len(winners) == 1:
+                return winners[0]
+            return None
+        # the caller said less: every word they said is in exactly one service's name
+        partial = [s for s, vs in names if any(query <= v for v in vs)]
+        return partial[0] if len(partial) == 1 else None
+
+
+FILLER = frozenset(
+    "a an the my our your some please i id like need want to book get for me just and "
+    "appointment appointments".split()
+)
+
+
+def singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _tokens(text: str) -> list[str]:
+    """Words of a service name or a caller's phrase, normalised for matching."""
+    text = text.lower().replace("&", " and ").replace("'", "").replace("’", "").replace("-", "")
+    return [singular(w) for w in re.findall(r"[a-z0-9]+", text) if w not in FILLER]
+
+
+def service_tokens(text: str) -> list[str]:
+    return _tokens(text)

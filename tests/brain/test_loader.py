@@ -1,0 +1,538 @@
+"""Brain files that must load, and malformed ones that must be refused with the field and the reason."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agent.brain import Brain, BrainError, load_brain, load_brains, parse_brain
+
+BRAINS = Path(__file__).resolve().parents[2] / "brains"
+BASE: dict[str, Any] = yaml.safe_load((BRAINS / "plumbing.yaml").read_text())
+
+
+def variant(change: Callable[[dict[str, Any]], None]) -> str:
+    data = copy.deepcopy(BASE)
+    change(data)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def refused(text: str) -> BrainError:
+    with pytest.raises(BrainError) as caught:
+        parse_brain(text, "bad.yaml")
+    return caught.value
+
+
+def setter(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = data
+        for p in parents:
+            node = node[int(p)] if p.isdigit() else node[p]
+        if last.isdigit():
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return change
+
+
+def deleter(path: str) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = data
+        for p in parents:
+            node = node[int(p)] if p.isdigit() else node[p]
+        del node[last]
+
+    return change
+
+
+def rename_key(path: str, new: str) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = data
+        for p in parents:
+            node = node[p]
+        node[new] = node.pop(last)
+
+    return change
+
+
+def add_service(**fields: Any) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        data["services"].append(
+            {"name": "Sewer camera", "duration_minutes": 60, "description": "x", **fields}
+        )
+
+    return change
+
+
+# (case id, brain text, field path, reason substring)
+BAD: list[tuple[str, str, str, str]] = [
+    ("yaml syntax", "business: {name: [unclosed\nhours: x\n", "", "invalid YAML at line"),
+    ("not a mapping", "- just\n- a list\n", "", "expected a mapping of sections"),
+    (
+        "duplicate yaml key",
+        (BRAINS / "plumbing.yaml").read_text() + "currency: EUR\n",
+        "currency",
+        "key appears twice",
+    ),
+    (
+        "unknown top key",
+        variant(rename_key("services", "servces")),
+        "servces",
+        "unknown key 'servces' (did you mean 'services'?)",
+    ),
+    (
+        "unknown nested key",
+        variant(rename_key("hours.wednesday", "wednsday")),
+        "hours.wednsday",
+        "did you mean 'wednesday'",
+    ),
+    (
+        "missing weekday",
+        variant(deleter("hours.sunday")),
+        "hours.sunday",
+        "required field is missing",
+    ),
+    (
+        "wrong type",
+        variant(setter("services.0.duration_minutes", "sixty")),
+        "services[0].duration_minutes",
+        "expected a whole number, got 'sixty'",
+    ),
+    (
+        "bool as text",
+        variant(setter("services.1.bookable", "yes")),
+        "services[1].bookable",
+        "expected true or false",
+    ),
+    (
+        "overlapping hours",
+        variant(
+            setter(
+                "hours.monday",
+                [{"open": "07:00", "close": "12:00"}, {"open": "11:30", "close": "18:00"}],
+            )
+        ),
+        "hours.monday[1]",
+        "overlaps 07:00-12:00",
+    ),
+    (
+        "open after close",
+        variant(setter("hours.tuesday.0", {"open": "18:00", "close": "07:00"})),
+        "hours.tuesday[0].close",
+        "close 07:00 must be after open 18:00",
+    ),
+    (
+        "open equals close",
+        variant(setter("hours.saturday.0", {"open": "08:00", "close": "08:00"})),
+        "hours.saturday[0].close",
+        "must be after open",
+    ),
+    (
+        "bad clock",
+        variant(setter("hours.friday.0.open", "7am")),
+        "hours.friday[0].open",
+        'expected a time as "HH:MM"',
+    ),
+    (
+        "hour 25",
+        variant(setter("hours.friday.0.close", "25:00")),
+        "hours.friday[0].close",
+        'expected a time as "HH:MM"',
+    ),
+    (
+        "24:00 opening",
+        variant(setter("hours.friday.0.open", "24:00")),
+        "hours.friday[0].open",
+        "24:00 can only close a range",
+    ),
+    (
+        "service without duration",
+        variant(deleter("services.1.duration_minutes")),
+        "services[1].duration_minutes",
+        "required field is missing",
+    ),
+    (
+        "duration too long",
+        variant(setter("services.2.duration_minutes", 600)),
+        "services[2].duration_minutes",
+        "must be <= 480, got 600",
+    ),
+    (
+        "duration too short",
+        variant(setter("services.0.duration_minutes", 2)),
+        "services[0].duration_minutes",
+        "must be >= 5",
+    ),
+    (
+        "price both forms",
+        variant(setter("services.0.price", {"amount": 100, "min": 90, "max": 120})),
+        "services[0].price",
+        "either amount or min/max, not both",
+    ),
+    (
+        "price min above max",
+        variant(setter("services.0.price", {"min": 200, "max": 150})),
+        "services[0].price.min",
+        "min 200 is greater than max 150",
+    ),
+    (
+        "price half a range",
+        variant(setter("services.0.price", {"min": 200})),
+        "services[0].price.max",
+        "needs both min and max",
+    ),
+    (
+        "negative price",
+        variant(setter("services.4.price", {"amount": -5})),
+        "services[4].price.amount",
+        "must not be negative",
+    ),
+    (
+        "price as text",
+        variant(setter("services.4.price", {"amount": "89"})),
+        "services[4].price.amount",
+        "expected a number",
+    ),
+    (
+        "unknown timezone",
+        variant(setter("business.timezone", "America/Portland")),
+        "business.timezone",
+        "unknown IANA timezone 'America/Portland'",
+    ),
+    (
+        "phone not e164",
+        variant(setter("business.phone", "503-555-0100")),
+        "business.phone",
+        "not an E.164 phone number",
+    ),
+    (
+        "phone spaced",
+        variant(setter("business.phone", "+1 503 555 0100")),
+        "business.phone",
+        "E.164 form, e.g. '+15035550100'",
+    ),
+    (
+        "phone too short",
+        variant(setter("business.numbers", ["+1503555010"])),
+        "business.numbers[0]",
+        "not a valid phone number",
+    ),
+    (
+        "duplicate dialed number",
+        variant(setter("business.numbers", ["+15035550100", "+15035550101", "+15035550100"])),
+        "business.numbers[2]",
+        "duplicate of numbers[0]",
+    ),
+    (
+        "duplicate service",
+        variant(add_service(name="Drain Cleanings")),
+        "services[5].name",
+        "already the name of services[0]",
+    ),
+    (
+        "alias clashes with a name",
+        variant(add_service(aliases=["leak repair"])),
+        "services[5].aliases[0]",
+        "already the name of services[3]",
+    ),
+    ("empty services", variant(setter("services", [])), "services", "must not be empty"),
+    (
+        "closure ends before it starts",
+        variant(
+            setter(
+                "closures.0",
+                {"date": "2026-11-26", "end_date": "2026-11-20", "reason": "Thanksgiving"},
+            )
+        ),
+        "closures[0].end_date",
+        "end_date 2026-11-20 is before date 2026-11-26",
+    ),
+    (
+        "overlapping closures",
+        variant(setter("closures.1", {"date": "2026-11-26", "reason": "Again"})),
+        "closures[1]",
+        "overlaps closures[0] (Thanksgiving)",
+    ),
+    (
+        "closure date text",
+        variant(setter("closures.0.date", "next thursday")),
+        "closures[0].date",
+        "expected a date like 2026-12-25",
+    ),
+    (
+        "greeting without AI",
+        variant(setter("greeting", "Thanks for calling {business}, how can I help?")),
+        "greeting",
+        "tell the caller they are talking to an AI",
+    ),
+    (
+        "AI only inside a word",
+        variant(setter("greeting", "Thanks for calling {business}, email us at AIDS@x")),
+        "greeting",
+        "talking to an AI",
+    ),
+    (
+        "AI too late",
+        variant(setter("greeting", "Thanks for calling {business}. I'm an AI assistant.")),
+        "greeting",
+        "the first sentence must",
+    ),
+    (
+        "unknown placeholder",
+        variant(setter("greeting", "Hi {name}, I'm the AI for {business}.")),
+        "greeting",
+        "unknown placeholder {name}",
+    ),
+    (
+        "transfer not tel",
+        variant(setter("escalation.transfer_to", "+15035550188")),
+        "escalation.transfer_to",
+        "must be 'tel:+<E.164>' or 'sip:user@host'",
+    ),
+    (
+        "transfer tel bad number",
+        variant(setter("escalation.transfer_to", "tel:5550188")),
+        "escalation.transfer_to",
+        "E.164",
+    ),
+    (
+        "warm transfer nowhere",
+        variant(
+            lambda d: (
+                d["escalation"].pop("transfer_to"),
+                d["escalation"].update(warm_transfer=True),
+            )
+        ),
+        "escalation.warm_transfer",
+        "needs transfer_to",
+    ),
+    (
+        "unknown trigger",
+        variant(setter("escalation.triggers", ["emergency", "rudeness"])),
+        "escalation.triggers[1]",
+        "expected one of",
+    ),
+    (
+        "rota overlap",
+        variant(
+            setter(
+                "escalation.humans_available.sunday",
+                [{"open": "00:00", "close": "12:00"}, {"open": "06:00", "close": "24:00"}],
+            )
+        ),
+        "escalation.humans_available.sunday[1]",
+        "overlaps 00:00-12:00",
+    ),
+    (
+        "slot not dividing 60",
+        variant(setter("booking.slot_minutes", 25)),
+        "booking.slot_minutes",
+        "must divide 60 evenly",
+    ),
+    (
+        "negative notice",
+        variant(setter("booking.min_notice_minutes", -5)),
+        "booking.min_notice_minutes",
+        "must be >= 0",
+    ),
+    (
+        "no days ahead",
+        variant(setter("booking.max_days_ahead", 0)),
+        "booking.max_days_ahead",
+        "must be >= 1",
+    ),
+    (
+        "duplicate lead key",
+        variant(
+            lambda d: d["leads"]["questions"].append(
+                {"key": "urgency", "question": "When?", "weight": 2}
+            )
+        ),
+        "leads.questions[4].key",
+        "duplicate key 'urgency' (also questions[1])",
+    ),
+    (
+        "lead weight",
+        variant(setter("leads.questions.0.weight", 11)),
+        "leads.questions[0].weight",
+        "must be <= 10",
+    ),
+    (
+        "qualifying not an option",
+        variant(setter("leads.questions.1.qualifying", ["today", "asap"])),
+        "leads.questions[1].qualifying[1]",
+        "'asap' is not one of options",
+    ),
+    ("hot score", variant(setter("leads.hot_score", 150)), "leads.hot_score", "must be <= 100"),
+    (
+        "silence hangup first",
+        variant(setter("calls.silence_hangup_seconds", 5)),
+        "calls.silence_hangup_seconds",
+        "longer than silence_prompt_seconds",
+    ),
+    ("currency", variant(setter("currency", "dollars")), "currency", "3-letter currency code"),
+]
+
+
+@pytest.mark.parametrize(("text", "where", "reason"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_malformed_brain_is_refused_with_field_and_reason(
+    text: str, where: str, reason: str
+) -> None:
+    err = refused(text)
+    matching = [r for w, r in err.problems if w == where]
+    assert matching, f"no problem at {where!r}; got {err.problems}"
+    assert any(reason in r for r in matching), f"{reason!r} not in {matching}"
+    # one line per problem, each naming the file
+    lines = str(err).splitlines()
+    assert len(lines) == len(err.problems)
+    assert all(line.startswith("bad.yaml: ") for line in lines)
+
+
+def test_error_line_names_file_field_reason_and_yaml_line() -> None:
+    text = (
+        (BRAINS / "plumbing.yaml")
+        .read_text()
+        .replace(
+            'monday:    [{open: "07:00", close: "18:00"}]',
+            'monday:    [{open: "07:00", close: "12:00"}, {open: "11:00", close: "18:00"}]',
+        )
+    )
+    err = refused(text)
+    assert err.problems == [("hours.monday[1]", "overlaps 07:00-12:00")]
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.strip().startswith("monday:"))
+    assert str(err) == f"bad.yaml: hours.monday[1]: overlaps 07:00-12:00 (line {line})"
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    def many(d: dict[str, Any]) -> None:
+        d["business"]["timezone"] = "Mars/Olympus"
+        d["services"][0]["duration_minutes"] = 0
+        d["booking"]["slot_minutes"] = 7
+
+    err = refused(variant(many))
+    assert {w for w, _ in err.problems} == {
+        "business.timezone",
+        "services[0].duration_minutes",
+        "booking.slot_minutes",
+    }
+
+
+def test_unquoted_clock_times_are_read_as_times(tmp_path: Path) -> None:
+    # plain YAML 1.1 would read 8:00 as 480 and yes as True
+    text = (
+        (BRAINS / "plumbing.yaml")
+        .read_text()
+        .replace('"07:00"', "7:00")
+        .replace("rent, manage it]", "rent, manage it, no]")
+    )
+    brain = parse_brain(text)
+    assert brain.hours.monday[0].open.hour == 7
+    assert brain.leads.questions[2].options[-1] == "no"
+
+
+def test_load_brain_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(BrainError) as caught:
+        load_brain(tmp_path / "nope.yaml")
+    assert "cannot read the file" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["plumbing", "dental"])
+def test_shipped_brains_load(name: str) -> None:
+    brain = load_brain(BRAINS / f"{name}.yaml")
+    assert isinstance(brain, Brain)
+    assert brain.currency == "USD"
+    assert brain.business.numbers
+    assert "AI" in brain.greeting_text().split(".")[0]
+
+
+def test_directory_routes_by_dialed_number() -> None:
+    brains = load_brains(BRAINS)
+    assert {b.business.name for b in brains.all} == {"Rose City Plumbing", "Lakeview Family Dental"}
+    assert brains.for_number("+15035550100").business.name == "Rose City Plumbing"
+    assert brains.for_number("+15035550101").business.name == "Rose City Plumbing"
+    assert brains.for_number("tel:+13125550142").business.name == "Lakeview Family Dental"
+    assert brains.for_number("(312) 555-0142").business.name == "Lakeview Family Dental"
+    assert brains.for_number("+12125550199") is None
+    assert brains.for_number(None) is None
+    assert brains.default is None  # several businesses: nobody is the default
+    assert load_brains(BRAINS / "dental.yaml").default.business.name == "Lakeview Family Dental"
+
+
+def test_unknown_number_brain_is_honest() -> None:
+    fallback = load_brains(BRAINS).unknown_number_brain()
+    assert "AI" in fallback.greeting_text()
+    assert not any(s.bookable for s in fallback.services)
+    assert fallback.business.numbers == []
+
+
+def test_number_claimed_by_two_brains_names_both_files(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text((BRAINS / "plumbing.yaml").read_text())
+    other = copy.deepcopy(yaml.safe_load((BRAINS / "dental.yaml").read_text()))
+    other["business"]["numbers"] = ["+13125550142", "+15035550101"]
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(other))
+    with pytest.raises(BrainError) as caught:
+        load_brains(tmp_path)
+    err = caught.value
+    assert err.path == tmp_path / "b.yaml"
+    assert err.problems == [
+        ("business.numbers[1]", f"+15035550101 is also dialed for {tmp_path / 'a.yaml'}")
+    ]
+    assert str(tmp_path / "a.yaml") in str(err) and str(tmp_path / "b.yaml") in str(err)
+
+
+def test_empty_directory_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(BrainError, match="no brain files"):
+        load_brains(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("drain cleaning", "Drain cleaning"),
+        ("a drain cleaning", "Drain cleaning"),
+        ("Drain Cleanings", "Drain cleaning"),
+        ("cleaning", "Drain cleaning"),
+        ("I need a drain cleaning tomorrow please", "Drain cleaning"),
+        ("clogged drain", "Drain cleaning"),
+        ("inspection", "Plumbing inspection"),
+        ("install a new water heater", "Water heater installation"),
+        ("water heater repairs", "Water heater repair"),
+        ("leak", "Leak repair"),
+        ("water heater", None),  # repair or installation: ask
+        ("water heater repair and installation", None),
+        ("roof repair work", None),
+        ("", None),
+    ],
+)
+def test_service_lookup_plumbing(said: str, expected: str | None) -> None:
+    brain = load_brain(BRAINS / "plumbing.yaml")
+    found = brain.service(said)
+    assert (found.name if found else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("cleaning", "Cleaning"),
+        ("teeth cleanings", "Cleaning"),
+        ("X-rays", "Exam and X-rays"),
+        ("exam", "Exam and X-rays"),
+        ("a checkup", "Exam and X-rays"),
+        ("emergency", "Emergency visit"),
+        ("whitening please", "Whitening"),
+        ("root canal", None),
+    ],
+)
+def test_service_lookup_dental(said: str, expected: str | None) -> None:
+    brain = load_brain(BRAINS / "dental.yaml")
+    found = brain.service(said)
+    assert (found.name if found else None) == expected
