@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -35,7 +35,7 @@ class PhoneLine(Protocol):
 
 
 def system_clock() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -139,8 +139,8 @@ class CallContext:
                 seq=seq,
                 role=role,
                 text=text,
-                started_at=datetime.fromtimestamp(started_at, timezone.utc),
-                ended_at=datetime.fromtimestamp(ended_at, timezone.utc),
+                started_at=datetime.fromtimestamp(started_at, UTC),
+                ended_at=datetime.fromtimestamp(ended_at, UTC),
                 interrupted=interrupted,
             )
         )

@@ -1,0 +1,158 @@
+"""`receptionist`: our own commands (brain checks, offline calls, the Realtime simulator, database
+migrations, provisioning). The LiveKit worker modes live in `python -m agent.worker`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def _check_brain(args: argparse.Namespace) -> int:
+    from agent.brain import BrainError, load_brain, load_brains
+
+    status = 0
+    for raw in args.paths:
+        path = Path(raw)
+        try:
+            if path.is_dir():
+                directory = load_brains(path)
+                for brain in directory.all:
+                    print(f"ok: {brain.business.name} ({', '.join(brain.business.numbers) or 'no numbers'})")
+            else:
+                brain = load_brain(path)
+                print(f"ok: {path}: {brain.business.name}, {len(brain.services)} services")
+        except BrainError as e:
+            print(str(e), file=sys.stderr)
+            status = 1
+    return status
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from simulator.runner import format_report
+    from simulator.scenario import ScenarioError, load_scenario, scenario_files
+    from simulator.session import run_scenarios
+
+    paths: list[Path] = []
+    for raw in args.scenarios:
+        p = Path(raw)
+        paths.extend(scenario_files(p) if p.is_dir() else [p])
+    try:
+        scenarios = [load_scenario(p) for p in paths]
+    except ScenarioError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    reports = asyncio.run(run_scenarios(scenarios, audio=args.audio, database=args.database))
+    if args.json:
+        out = [r.to_json() for r in reports]
+        print(json.dumps(out[0] if len(out) == 1 else out, indent=2, default=str))
+    else:
+        for r in reports:
+            print(format_report(r))
+            print()
+    return 0 if all(r.passed for r in reports) else 1
+
+
+def _simulator(args: argparse.Namespace) -> int:
+    from simulator.scenario import ScenarioError, load_scenario
+    from simulator.server import RealtimeSimulator
+
+    steps = []
+    delay = args.model_delay_ms
+    if args.scenario:
+        try:
+            sc = load_scenario(args.scenario)
+        except ScenarioError as e:
+            print(str(e), file=sys.stderr)
+            return 2
+        steps = sc.model_steps()
+        delay = sc.model_delay_ms if delay is None else delay
+
+    async def serve() -> None:
+        sim = RealtimeSimulator(default_script=steps, model_delay_ms=delay or 0)
+        if args.scenario:
+            for turn in sc.turns:
+                if turn.caller:
+                    sim.queue_transcript(turn.caller)
+        await sim.start(host="127.0.0.1", port=args.port)
+        print(f"Realtime simulator listening: OPENAI_BASE_URL={sim.base_url}", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await sim.stop()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _db(args: argparse.Namespace) -> int:
+    from agent.settings import SettingsError, load_settings
+    from agent.store.db import migrate
+
+    try:
+        settings = load_settings(openai_api_key="unused-for-migrations")
+    except SettingsError as e:
+        print(f"receptionist: {e}", file=sys.stderr)
+        return 2
+    if not settings.database_url:
+        print("receptionist: missing required setting DATABASE_URL", file=sys.stderr)
+        return 2
+    applied = asyncio.run(migrate(settings.database_url))
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def _provision(args: argparse.Namespace) -> int:
+    from sip.provision import main as provision_main
+
+    return int(provision_main(args.rest) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="receptionist", description=__doc__)
+    parser.add_argument("--log-level", default="WARNING")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check-brain", help="validate brain file(s) or a directory of them")
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(func=_check_brain)
+
+    p = sub.add_parser("simulate", help="run call scenario(s) offline and grade them")
+    p.add_argument("scenarios", nargs="+", help="scenario YAML files or directories")
+    p.add_argument("--audio", action="store_true", help="real audio: espeak-ng caller, Silero VAD, barge-in")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--database",
+        choices=["auto", "env", "none"],
+        default="auto",
+        help="auto: DATABASE_URL if set, else a throwaway local Postgres; env: DATABASE_URL only; none",
+    )
+    p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("simulator", help="run the OpenAI Realtime simulator on loopback")
+    p.add_argument("--scenario", help="scenario whose model steps and caller transcripts it plays")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--model-delay-ms", type=int, default=None)
+    p.set_defaults(func=_simulator)
+
+    p = sub.add_parser("db", help="database commands")
+    p.add_argument("action", choices=["migrate"])
+    p.set_defaults(func=_db)
+
+    p = sub.add_parser("provision", help="set up LiveKit SIP trunk/dispatch rules and the Twilio side")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_provision)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""The receptionist itself: the brain rendered into instructions, the business tools, and a greeting
+that says up front it is an AI."""
+
+from __future__ import annotations
+
+from livekit.agents import Agent
+
+from agent.brain import Brain, greeting_instructions, render_instructions
+from agent.tools import receptionist_tools
+from agent.tools.call_control import end_call
+from agent.tools.leads import take_message
+
+
+class Receptionist(Agent):
+    def __init__(self, brain: Brain) -> None:
+        # rendered once per call: the prompt stays byte-stable, volatile facts come through tools
+        super().__init__(instructions=render_instructions(brain), tools=receptionist_tools(brain))
+        self.brain = brain
+
+    async def on_enter(self) -> None:
+        # the greeting goes through the model so the voice never changes mid-call
+        self.session.generate_reply(instructions=greeting_instructions(self.brain))
+
+
+class RepeatCaller(Agent):
+    """Answers a number that is over its hourly call limit: one polite sentence, then hang up."""
+
+    def __init__(self, brain: Brain) -> None:
+        super().__init__(instructions=render_instructions(brain), tools=[])
+        self.brain = brain
+
+    async def on_enter(self) -> None:
+        self.session.userdata.pending_action = ("hang_up", "rate_limited")
+        self.session.generate_reply(
+            instructions=(
+                f"Say you are the AI assistant for {self.brain.business.name}, that this number has called "
+                "many times in the last hour so you can't take another call from it right now, and ask "
+                "them to call back later. Then say goodbye."
+            ),
+            tool_choice="none",
+        )
+
+
+UNKNOWN_NUMBER_INSTRUCTIONS = """You are an AI phone assistant answering a number that is not set up
+for any business yet. Say up front that you are an AI assistant, apologise that you can't help with
+bookings or questions on this line, and offer to take a message with the caller's name, number and
+what they need (take_message). Never invent a business name, hours, prices or services.
+Keep sentences short; then say goodbye and end the call (end_call)."""
+
+
+class UnknownNumber(Agent):
+    """Answers a dialed number no brain claims: never a crash, always a message taken."""
+
+    def __init__(self) -> None:
+        super().__init__(instructions=UNKNOWN_NUMBER_INSTRUCTIONS, tools=[take_message, end_call])
+
+    async def on_enter(self) -> None:
+        self.session.generate_reply(
+            instructions="Greet the caller: say you are an AI assistant, and offer to take a message."
+        )
+

@@ -1,0 +1,245 @@
+"""Builds one call's AgentSession and keeps the call's record while it runs.
+
+Shared by the worker (real rooms) and the scenario runner (simulated line), so a simulated call
+exercises the same session, tools, recording and guards as a phone call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from livekit.agents import AgentSession, llm, vad
+from livekit.agents.voice.events import (
+    CloseEvent,
+    ConversationItemAddedEvent,
+    UserStateChangedEvent,
+)
+from livekit.plugins import openai
+
+from agent.brain.grounding import check_turn
+from agent.call import CallContext, TransferFailed
+from agent.settings import Settings
+
+log = logging.getLogger("receptionist.session")
+
+
+def realtime_model(
+    settings: Settings, *, text_only: bool = False, base_url: str | None = None
+) -> openai.realtime.RealtimeModel:
+    """OpenAI Realtime, speech to speech, with turn taking left to our local VAD."""
+    kwargs: dict[str, Any] = {}
+    url = base_url or settings.openai_base_url
+    if url:
+        kwargs["base_url"] = url
+    if text_only:
+        kwargs["modalities"] = ["text"]
+    return openai.realtime.RealtimeModel(
+        model=settings.openai_realtime_model,
+        voice=settings.openai_voice,
+        api_key=settings.openai_api_key.get_secret_value(),
+        turn_detection=None,
+        **kwargs,
+    )
+
+
+def build_session(
+    settings: Settings,
+    call: CallContext,
+    *,
+    model: llm.RealtimeModel,
+    vad_model: vad.VAD | None,
+) -> AgentSession[CallContext]:
+    calls = call.brain.calls
+    return AgentSession[CallContext](
+        llm=model,
+        vad=vad_model,
+        userdata=call,
+        turn_handling={
+            # explicit, so turn taking is deterministic and local (Silero), never the server's;
+            # text-only sessions (console --text, text scenarios) have no audio to detect turns in
+            "turn_detection": "vad" if vad_model is not None else "manual",
+            "endpointing": {
+                "min_delay": settings.min_endpointing_delay,
+                "max_delay": settings.max_endpointing_delay,
+            },
+            "interruption": {
+                "enabled": True,
+                "mode": "vad",
+                "min_duration": settings.min_interruption_duration,
+                "resume_false_interruption": True,
+            },
+        },
+        user_away_timeout=float(calls.silence_prompt_seconds),
+    )
+
+
+class CallKeeper:
+    """Journals every finished turn, runs the grounding guard, handles caller silence and the call's
+    time limit, and finalises the call row however the call ends."""
+
+    def __init__(self, session: AgentSession[CallContext], call: CallContext) -> None:
+        self.session = session
+        self.call = call
+        self.closed = asyncio.Event()
+        self._silence_task: asyncio.Task[None] | None = None
+        self._limit_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._acting = False
+        session.on("conversation_item_added", self._on_item)
+        session.on("user_state_changed", self._on_user_state)
+        session.on("close", self._on_close)
+
+    def start(self) -> None:
+        limit = self.call.brain.calls.max_duration_minutes * 60.0
+        self._limit_task = asyncio.create_task(self._enforce_time_limit(limit))
+
+    # -- transcript and grounding -------------------------------------------------------------
+    def _on_item(self, ev: ConversationItemAddedEvent) -> None:
+        item = ev.item
+        if not isinstance(item, llm.ChatMessage) or item.role not in ("user", "assistant"):
+            return
+        text = item.text_content or ""
+        if not text.strip():
+            return
+        metrics = item.metrics or {}
+        started = metrics.get("started_speaking_at") or item.created_at
+        ended = metrics.get("stopped_speaking_at") or time.time()
+        role = "caller" if item.role == "user" else "agent"
+        seq = self.call.record_turn(
+            role=role, text=text, started_at=started, ended_at=ended, interrupted=item.interrupted
+        )
+        if role == "agent":
+            self._guard(text, seq)
+            if self.call.pending_action is not None:
+                # the sentence before the hand-off (or the goodbye) has been said: act now
+                self._spawn(self._carry_out_pending())
+
+    def _guard(self, text: str, seq: int) -> None:
+        violations = check_turn(self.call.brain, text, self.call.now())
+        if not violations:
+            return
+        for v in violations:
+            self.call.record_violation(turn_seq=seq, kind=v.kind, claim=v.claim, correction=v.correction)
+        corrections = " ".join(dict.fromkeys(v.correction for v in violations))
+        log.warning("grounding guard: agent contradicted the brain: %s", corrections)
+        # the next thing the caller hears is the correction, in the same voice
+        self.session.generate_reply(
+            instructions=(
+                "You just told the caller something that contradicts the business's facts. "
+                f"Correct yourself now, briefly and plainly, starting with 'Sorry, correction:'. "
+                f"The facts: {corrections}"
+            ),
+            tool_choice="none",
+        )
+
+    # -- hand-offs and hang-ups ----------------------------------------------------------------
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _carry_out_pending(self) -> None:
+        action = self.call.pending_action
+        if action is None or self._acting:
+            return
+        self._acting = True
+        self.call.pending_action = None
+        try:
+            await self._wait_for_playout()
+            kind, target = action
+            line = self.call.line
+            if line is None:
+                return
+            if kind == "hang_up":
+                self.call.end_reason = self.call.end_reason or target
+                await line.hang_up(target)
+                return
+            try:
+                await line.transfer(target)
+            except TransferFailed as e:
+                log.warning("transfer to %s failed: %s", target, e)
+                self.call.extras["transfer_failed"] = str(e)
+                self.session.generate_reply(
+                    instructions=(
+                        "The transfer did not go through; nobody could pick up. Apologise briefly and "
+                        "offer to take a message with a callback request."
+                    )
+                )
+                return
+            self.call.set_outcome("escalated")
+            self.call.end_reason = "transferred"
+        finally:
+            self._acting = False
+
+    async def _wait_for_playout(self) -> None:
+        speech = self.session.current_speech
+        if speech is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(speech.wait_for_playout(), timeout=20)
+
+    def on_dtmf(self, ev: Any) -> None:
+        """Pressing 0 asks for a person, as on any phone menu."""
+        digit = getattr(ev, "digit", "")
+        if digit == "0":
+            self.session.generate_reply(
+                instructions=(
+                    "The caller pressed 0 to reach a person. Call escalate_to_human with reason "
+                    "explicit_request."
+                )
+            )
+
+    # -- silence and time limit ---------------------------------------------------------------
+    def _on_user_state(self, ev: UserStateChangedEvent) -> None:
+        if ev.new_state == "away":
+            if self._silence_task is None or self._silence_task.done():
+                self._silence_task = asyncio.create_task(self._handle_silence())
+        elif ev.new_state == "speaking" and self._silence_task is not None:
+            self._silence_task.cancel()
+            self._silence_task = None
+
+    async def _handle_silence(self) -> None:
+        calls = self.call.brain.calls
+        self.session.generate_reply(
+            instructions="The caller has gone quiet. Gently ask whether they are still there.",
+            tool_choice="none",
+        )
+        await asyncio.sleep(calls.silence_hangup_seconds)
+        if self.session.user_state == "speaking":
+            return
+        self.call.end_reason = "caller_silent"
+        await self.say_goodbye_and_hang_up(
+            "The caller has not answered. Say a short, warm goodbye and that they can call back any time.",
+            reason="caller_silent",
+        )
+
+    async def _enforce_time_limit(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        await self.say_goodbye_and_hang_up(
+            "The call has reached its time limit. Apologise, offer that a person will call back, and say goodbye.",
+            reason="max_duration",
+        )
+
+    async def say_goodbye_and_hang_up(self, instructions: str, *, reason: str) -> None:
+        handle = self.session.generate_reply(instructions=instructions, tool_choice="none")
+        try:
+            await asyncio.wait_for(handle.wait_for_playout(), timeout=20)
+        except (TimeoutError, RuntimeError):
+            pass
+        self.call.end_reason = self.call.end_reason or reason
+        if self.call.line is not None:
+            await self.call.line.hang_up(reason)
+
+    # -- the end ------------------------------------------------------------------------------
+    def _on_close(self, ev: CloseEvent) -> None:
+        for task in (self._silence_task, self._limit_task):
+            if task is not None:
+                task.cancel()
+        if ev.error is not None:
+            self.call.set_outcome("error")
+            self.call.end_reason = self.call.end_reason or f"error: {ev.error}"
+        self.call.finish(reason=self.call.end_reason or str(ev.reason.value))
+        self.closed.set()

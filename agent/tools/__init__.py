@@ -1,0 +1,40 @@
+"""The receptionist's tools, one module per capability; every one goes through `receptionist_tool`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.brain import Brain
+from agent.tools.booking import (
+    book_appointment,
+    cancel_appointment,
+    check_availability,
+    find_my_appointments,
+    hold_slot,
+    reschedule_appointment,
+)
+from agent.tools.business_info import (
+    answer_faq,
+    get_business_details,
+    get_current_time,
+    get_opening_hours,
+    get_service_details,
+    get_weekly_hours,
+    list_services,
+)
+from agent.tools.call_control import end_call
+from agent.tools.escalation import escalate_to_human
+from agent.tools.leads import capture_lead, take_message
+
+
+def receptionist_tools(brain: Brain) -> list[Any]:
+    tools = [
+        get_current_time, get_opening_hours, get_weekly_hours, list_services, get_service_details,
+        get_business_details, answer_faq,
+        check_availability, hold_slot, book_appointment, find_my_appointments,
+        reschedule_appointment, cancel_appointment,
+        take_message, escalate_to_human, end_call,
+    ]  # fmt: skip
+    if brain.leads.questions:
+        tools.append(capture_lead)
+    return tools

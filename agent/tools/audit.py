@@ -1,0 +1,95 @@
+"""The one decorator every receptionist tool goes through: it times the call, journals it, and turns
+unexpected failures into a sentence the model can act on instead of a stack trace."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from livekit.agents import RunContext, ToolError, function_tool
+
+from agent.call import CallContext
+
+log = logging.getLogger("receptionist.tools")
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+_FALLBACK = (
+    "Something went wrong on my side with that request. Apologise briefly, and offer to take a "
+    "message so a person can call the caller back."
+)
+
+
+def _call_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallContext | None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, RunContext):
+            return value.userdata
+    return None
+
+
+def _arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments by name (LiveKit may pass them positionally), minus the RunContext."""
+    try:
+        bound = inspect.signature(fn).bind_partial(*args, **kwargs).arguments
+    except TypeError:
+        bound = dict(kwargs)
+    out = {}
+    for k, v in bound.items():
+        if isinstance(v, RunContext):
+            continue
+        try:
+            json.dumps(v)
+            out[k] = v
+        except TypeError:
+            out[k] = str(v)
+    return out
+
+
+def receptionist_tool(fn: F) -> Any:
+    """`function_tool` plus auditing: every call lands in the journal with its latency and outcome."""
+
+    @functools.wraps(fn)
+    async def audited(*args: Any, **kwargs: Any) -> Any:
+        call = _call_of(args, kwargs)
+        started = time.perf_counter()
+        result: Any = None
+        error: str | None = None
+        try:
+            result = await fn(*args, **kwargs)
+            if call is not None:
+                call.set_outcome("answered")  # at least: the caller got a grounded answer
+            return result
+        except ToolError as e:
+            error = e.message
+            raise
+        except Exception as e:  # a bug or an outage must not become dead air
+            log.exception("tool %s failed", fn.__name__)
+            error = f"{type(e).__name__}: {e}"
+            raise ToolError(_FALLBACK) from e
+        finally:
+            if call is not None:
+                call.record_tool_call(
+                    name=fn.__name__,
+                    arguments=_arguments(fn, args, kwargs),
+                    result=None if error is not None else _as_text(result),
+                    error=error,
+                    latency_ms=(time.perf_counter() - started) * 1000.0,
+                )
+
+    return function_tool(audited)
+
+
+def _as_text(result: Any) -> str | None:
+    if result is None:
+        return None
+    if isinstance(result, str):
+        return result
+    try:
+        return json.dumps(result, default=str)
+    except TypeError:
+        return str(result)

@@ -1,0 +1,333 @@
+"""Appointments: free slots from the brain's hours and the booked calendar, and booking, finding,
+rescheduling and cancelling for the caller (never for someone else). Postgres arbitrates races."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from livekit.agents import RunContext, ToolError
+
+from agent.brain import Brain, Service, schedule
+from agent.call import CallContext
+from agent.store import appointments as store
+from agent.store.db import StoreUnavailable
+from agent.tools.audit import receptionist_tool
+from agent.tools.spoken import normalise_phone, parse_day, parse_start, region_of, say_day, say_time
+
+MAX_SLOTS_OFFERED = 6
+SEARCH_DAYS = 14  # how far past a full or closed day we look for the next free slots
+
+_UNAVAILABLE = (
+    "The booking system is not answering right now. Apologise, and offer to take a message with the "
+    "caller's name, number and preferred time so the office can confirm by phone."
+)
+
+
+def _service(brain: Brain, name: str) -> Service:
+    s = brain.service(name)
+    if s is None:
+        names = ", ".join(x.name for x in brain.services if x.bookable)
+        raise ToolError(f"{name!r} is not one of our services. Bookable services: {names}.")
+    if not s.bookable:
+        raise ToolError(f"{s.name} can't be booked by phone; offer to take a message for the office.")
+    return s
+
+
+def _pool(call: CallContext) -> Any:
+    if call.pool is None:
+        raise ToolError(_UNAVAILABLE)
+    return call.pool
+
+
+def _day_bounds(brain: Brain, day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), brain.tz)
+    return start, start + timedelta(days=1)
+
+
+async def _free_slots(call: CallContext, service: Service, day: date) -> list[datetime]:
+    brain = call.brain
+    lo, hi = _day_bounds(brain, day)
+    try:
+        busy = await store.busy_intervals(_pool(call), brain.business.name, lo, hi)
+    except StoreUnavailable:
+        raise ToolError(_UNAVAILABLE) from None
+    slots = schedule.candidate_slots(brain, service, day, call.now(), busy)
+    if call.live is not None and slots:
+        held = await call.live.holds(brain.business.name, exclude_call=call.call_id)
+        slots = [s for s in slots if s not in held]
+    return slots
+
+
+def _slot_list(slots: list[datetime]) -> list[dict[str, str]]:
+    return [{"start": s.strftime("%Y-%m-%dT%H:%M"), "say": say_time(s)} for s in slots[:MAX_SLOTS_OFFERED]]
+
+
+@receptionist_tool
+async def check_availability(context: RunContext[CallContext], service: str, day: str) -> str:
+    """Free appointment times for a service on a day. If that day is closed or full, also returns the
+    next day with free times. Offer only times listed here.
+
+    Args:
+        service: The service the caller wants, in their words.
+        day: A date (YYYY-MM-DD), a weekday name, "today" or "tomorrow".
+    """
+    call = context.userdata
+    brain = call.brain
+    svc = _service(brain, service)
+    today = call.now().date()
+    d = parse_day(day, today)
+    if d < today:
+        raise ToolError(f"{d.isoformat()} is in the past; today is {today.isoformat()}. Ask for another day.")
+    last = today + timedelta(days=brain.booking.max_days_ahead)
+    if d > last:
+        raise ToolError(
+            f"We book at most {brain.booking.max_days_ahead} days ahead (until {last.isoformat()}). "
+            "Offer a nearer day, or a message for the office."
+        )
+    slots = await _free_slots(call, svc, d)
+    result: dict[str, Any] = {
+        "service": svc.name,
+        "duration_minutes": svc.duration_minutes,
+        "day": say_day(d, today),
+        "date": d.isoformat(),
+        "slots": _slot_list(slots),
+    }
+    if not slots:
+        closure = brain.closure_on(d)
+        hours = schedule.opening_hours_on(brain, d)
+        result["why_none"] = (
+            f"closed ({closure.reason})" if closure and not hours
+            else "closed that day" if not hours
+            else "fully booked, or too soon to book"
+        )
+        probe = d
+        for _ in range(SEARCH_DAYS):
+            probe += timedelta(days=1)
+            if probe > last:
+                break
+            more = await _free_slots(call, svc, probe)
+            if more:
+                result["next_available"] = {
+                    "day": say_day(probe, today), "date": probe.isoformat(), "slots": _slot_list(more)
+                }
+                break
+    return json.dumps(result)
+
+
+def _slot_problem(brain: Brain, svc: Service, start: datetime, now: datetime) -> str | None:
+    """Why `start` can't be booked for `svc`, as a sentence, or None when it is a valid slot."""
+    if start <= now:
+        return "That time has already passed."
+    notice = timedelta(minutes=brain.booking.min_notice_minutes)
+    if start < now + notice:
+        return f"We need at least {brain.booking.min_notice_minutes} minutes' notice."
+    if start.date() > now.date() + timedelta(days=brain.booking.max_days_ahead):
+        return f"We book at most {brain.booking.max_days_ahead} days ahead."
+    if start.minute % brain.booking.slot_minutes or start.second or start.microsecond:
+        return f"Appointments start on the {brain.booking.slot_minutes}-minute grid."
+    end = start + timedelta(minutes=svc.duration_minutes)
+    fits = any(
+        start.time() >= o and (end.time() <= c or c == time(0)) and end.date() == start.date()
+        for o, c in schedule.opening_hours_on(brain, start.date())
+    )
+    if not fits:
+        return f"That is outside our opening hours ({schedule.describe_hours(brain, start.date())})."
+    return None
+
+
+@receptionist_tool
+async def hold_slot(context: RunContext[CallContext], service: str, start: str) -> str:
+    """Hold a time for two minutes while you take the caller's name and number (call it as soon as the
+    caller picks a time).
+
+    Args:
+        service: The service being booked.
+        start: The chosen start, YYYY-MM-DDTHH:MM, exactly as check_availability listed it.
+    """
+    call = context.userdata
+    svc = _service(call.brain, service)
+    when = parse_start(start, call.brain.tz)
+    problem = _slot_problem(call.brain, svc, when, call.now())
+    if problem:
+        raise ToolError(f"{problem} Run check_availability and offer one of its times.")
+    if call.live is not None and not await call.live.hold_slot(call.brain.business.name, when, call.call_id):
+        raise ToolError("Another caller is booking that exact time right now. Offer the next free time.")
+    return json.dumps({"held": when.strftime("%Y-%m-%dT%H:%M"), "minutes": 2})
+
+
+@receptionist_tool
+async def book_appointment(
+    context: RunContext[CallContext], customer_name: str, phone: str, service: str, start: str
+) -> str:
+    """Book an appointment once the caller has confirmed the time, their name and phone number.
+    Read the returned confirmation code back to the caller, letter by letter.
+
+    Args:
+        customer_name: The caller's full name.
+        phone: The caller's phone number as they said it (it is normalised and validated).
+        service: The service being booked.
+        start: Start time, YYYY-MM-DDTHH:MM, exactly as check_availability listed it.
+    """
+    call = context.userdata
+    brain = call.brain
+    name = " ".join((customer_name or "").split())
+    if len(name) < 2 or not any(ch.isalpha() for ch in name) or len(name) > 120:
+        raise ToolError("I need the caller's name for the booking: ask for it.")
+    e164 = normalise_phone(phone, region_of(brain.business.phone))
+    svc = _service(brain, service)
+    when = parse_start(start, brain.tz)
+    problem = _slot_problem(brain, svc, when, call.now())
+    if problem:
+        raise ToolError(f"{problem} Run check_availability and offer one of its times.")
+    if call.live is not None and not await call.live.hold_slot(brain.business.name, when, call.call_id):
+        raise ToolError("Another caller is booking that exact time right now. Offer the next free time.")
+    end = when + timedelta(minutes=svc.duration_minutes)
+    try:
+        appt = await store.book(
+            _pool(call), brain.business.name, svc.name, name, e164,
+            when, end + timedelta(minutes=brain.booking.buffer_minutes), call.call_id,
+        )  # fmt: skip
+    except store.SlotTaken:
+        slots = await _free_slots(call, svc, when.date())
+        nxt = ", ".join(s["say"] for s in _slot_list(slots)[:3]) or "none left that day"
+        raise ToolError(f"That time was just taken by another caller. Still free that day: {nxt}.") from None
+    except StoreUnavailable:
+        raise ToolError(_UNAVAILABLE) from None
+    finally:
+        if call.live is not None:
+            await call.live.release_slot(brain.business.name, when, call.call_id)
+    call.set_outcome("booked")
+    return json.dumps(
+        {
+            "booked": True,
+            "confirmation_code": appt.confirmation_code,
+            "spell_code": " ".join(appt.confirmation_code.replace("-", "")),
+            "service": svc.name,
+            "day": say_day(when.date(), call.now().date()),
+            "time": say_time(when),
+            "start": when.strftime("%Y-%m-%dT%H:%M"),
+            "name": name,
+            "phone": e164,
+        }
+    )
+
+
+def _caller_phone(call: CallContext, phone: str | None) -> str:
+    """The number the appointment must be booked under: the caller ID, or one they state."""
+    if phone:
+        return normalise_phone(phone, region_of(call.brain.business.phone))
+    if call.caller_number:
+        return call.caller_number
+    raise ToolError("Ask for the phone number the appointment was booked under.")
+
+
+@receptionist_tool
+async def find_my_appointments(
+    context: RunContext[CallContext], confirmation_code: str = "", phone: str = ""
+) -> str:
+    """The caller's upcoming appointments, found by their confirmation code and/or their phone number
+    (the number they are calling from is used when none is given).
+
+    Args:
+        confirmation_code: The code they were given when booking, if they have it.
+        phone: The number the appointment was booked under, if different from the caller ID.
+    """
+    call = context.userdata
+    e164 = _caller_phone(call, phone or None)
+    try:
+        found = await store.find_for_caller(
+            _pool(call), call.brain.business.name, phone=e164,
+            code=confirmation_code or None, now=call.now(),
+        )  # fmt: skip
+    except StoreUnavailable:
+        raise ToolError(_UNAVAILABLE) from None
+    if not found:
+        raise ToolError(
+            "No upcoming appointment matches that number"
+            + (" and code" if confirmation_code else "")
+            + ". Ask the caller to check the code, or the number they booked with."
+        )
+    today = call.now().date()
+    return json.dumps(
+        [
+            {"confirmation_code": a.confirmation_code, "service": a.service,
+             "day": say_day(a.start.astimezone(call.brain.tz).date(), today),
+             "time": say_time(a.start.astimezone(call.brain.tz)), "name": a.customer_name}
+            for a in found
+        ]
+    )  # fmt: skip
+
+
+@receptionist_tool
+async def reschedule_appointment(
+    context: RunContext[CallContext], confirmation_code: str, new_start: str, phone: str = ""
+) -> str:
+    """Move the caller's appointment to a new free time (check_availability first).
+
+    Args:
+        confirmation_code: The appointment's confirmation code.
+        new_start: The new start, YYYY-MM-DDTHH:MM, as check_availability listed it.
+        phone: The number it was booked under, if different from the caller ID.
+    """
+    call = context.userdata
+    brain = call.brain
+    e164 = _caller_phone(call, phone or None)
+    when = parse_start(new_start, brain.tz)
+    try:
+        current = await store.find_for_caller(
+            _pool(call), brain.business.name, code=confirmation_code, now=call.now()
+        )
+        if not current:
+            raise ToolError("No upcoming appointment has that confirmation code. Ask the caller to repeat it.")
+        svc = _service(brain, current[0].service)
+        problem = _slot_problem(brain, svc, when, call.now())
+        if problem:
+            raise ToolError(f"{problem} Run check_availability and offer one of its times.")
+        end = when + timedelta(minutes=svc.duration_minutes + brain.booking.buffer_minutes)
+        appt = await store.reschedule(
+            _pool(call), brain.business.name, confirmation_code, when, end, e164, call.call_id
+        )
+    except store.NotYourAppointment:
+        raise ToolError(
+            "That appointment was booked under a different phone number, so I can't change it on this "
+            "call. Offer to take a message for the office instead."
+        ) from None
+    except store.AppointmentNotFound:
+        raise ToolError("No upcoming appointment has that confirmation code. Ask the caller to repeat it.") from None
+    except store.SlotTaken:
+        raise ToolError("That new time is already taken. Run check_availability and offer another.") from None
+    except StoreUnavailable:
+        raise ToolError(_UNAVAILABLE) from None
+    call.set_outcome("booked")
+    return json.dumps(
+        {"rescheduled": True, "confirmation_code": appt.confirmation_code,
+         "spell_code": " ".join(appt.confirmation_code.replace("-", "")),
+         "day": say_day(when.date(), call.now().date()), "time": say_time(when)}
+    )  # fmt: skip
+
+
+@receptionist_tool
+async def cancel_appointment(context: RunContext[CallContext], confirmation_code: str, phone: str = "") -> str:
+    """Cancel the caller's appointment after they confirm they want it cancelled.
+
+    Args:
+        confirmation_code: The appointment's confirmation code.
+        phone: The number it was booked under, if different from the caller ID.
+    """
+    call = context.userdata
+    e164 = _caller_phone(call, phone or None)
+    try:
+        appt = await store.cancel(_pool(call), call.brain.business.name, confirmation_code, e164, call.call_id)
+    except store.NotYourAppointment:
+        raise ToolError(
+            "That appointment was booked under a different phone number, so I can't cancel it on this "
+            "call. Offer to take a message for the office instead."
+        ) from None
+    except store.AppointmentNotFound:
+        raise ToolError("No upcoming appointment has that confirmation code. Ask the caller to repeat it.") from None
+    except StoreUnavailable:
+        raise ToolError(_UNAVAILABLE) from None
+    call.set_outcome("answered")
+    return json.dumps({"cancelled": True, "confirmation_code": appt.confirmation_code, "service": appt.service})

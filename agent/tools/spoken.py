@@ -1,0 +1,125 @@
+"""What callers say, made exact before it touches a database: days, times and phone numbers.
+
+Every parser raises ToolError with a sentence the model can act on; none returns a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from livekit.agents import ToolError
+
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+_DIGIT_WORDS = {
+    "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}
+_REPEAT = {"double": 2, "triple": 3}
+
+
+def parse_day(value: str, today: date) -> date:
+    """'2026-11-25', 'today', 'tomorrow', 'saturday', 'next monday' -> a date (never in the past)."""
+    text = (value or "").strip().lower()
+    if not text:
+        raise ToolError("I need a day: ask the caller which day they mean.")
+    if text == "today":
+        return today
+    if text == "tomorrow":
+        return today + timedelta(days=1)
+    words = text.replace(",", " ").split()
+    for i, w in enumerate(words):
+        if w in WEEKDAYS:
+            ahead = (WEEKDAYS.index(w) - today.weekday()) % 7
+            if i > 0 and words[i - 1] == "next" and ahead == 0:
+                ahead = 7
+            return today + timedelta(days=ahead)
+    try:
+        day = date.fromisoformat(text[:10])
+    except ValueError:
+        raise ToolError(
+            f"I could not read the day {value!r}. Use YYYY-MM-DD (today is {today.isoformat()}, "
+            f"a {WEEKDAYS[today.weekday()].title()}), or a weekday name."
+        ) from None
+    return day
+
+
+def parse_start(value: str, tz: ZoneInfo) -> datetime:
+    """'2026-11-25T09:00' (business local time) or with an offset -> aware datetime in the business tz."""
+    text = (value or "").strip().replace(" ", "T", 1)
+    if not text:
+        raise ToolError("I need the appointment's start time as YYYY-MM-DDTHH:MM in the business's local time.")
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ToolError(
+            f"I could not read the start time {value!r}. Use YYYY-MM-DDTHH:MM in the business's local "
+            "time, exactly as check_availability listed it."
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return dt.astimezone(tz)
+
+
+def spoken_digits(text: str) -> str:
+    """'five five five, double two' -> '55522'; digits pass through; other words are dropped."""
+    out: list[str] = []
+    repeat = 1
+    for token in re.findall(r"[a-z]+|\d|\+", text.lower()):
+        if token in _REPEAT:
+            repeat = _REPEAT[token]
+            continue
+        digit = token if token.isdigit() or token == "+" else _DIGIT_WORDS.get(token)
+        if digit is None:
+            repeat = 1
+            continue
+        out.append(digit * repeat)
+        repeat = 1
+    return "".join(out)
+
+
+def normalise_phone(value: str, region: str) -> str:
+    """A caller's phone number as E.164, or a ToolError saying what was wrong with it."""
+    raw = (value or "").strip()
+    if not raw:
+        raise ToolError("I need the caller's phone number: ask for it, digit by digit.")
+    digits = spoken_digits(raw)
+    candidates = [raw, digits] if digits else [raw]
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    shown = " ".join(digits) if digits else raw
+    count = len(digits.lstrip("+"))
+    raise ToolError(
+        f"That phone number is not valid: I got {count} digits ({shown}). Ask the caller to say "
+        "the whole number again, digit by digit, and read it back to confirm."
+    )
+
+
+def region_of(e164: str) -> str:
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or "US"
+    except phonenumbers.NumberParseException:
+        return "US"
+
+
+def say_time(t: time | datetime) -> str:
+    """09:30 -> '9:30 AM', 13:00 -> '1 PM' (how a receptionist reads a time aloud)."""
+    hour = t.hour % 12 or 12
+    suffix = "AM" if t.hour < 12 else "PM"
+    return f"{hour} {suffix}" if t.minute == 0 else f"{hour}:{t.minute:02d} {suffix}"
+
+
+def say_day(d: date, today: date) -> str:
+    if d == today:
+        return "today"
+    if d == today + timedelta(days=1):
+        return "tomorrow"
+    return f"{WEEKDAYS[d.weekday()].title()} {d.strftime('%B')} {d.day}"

@@ -1,0 +1,129 @@
+"""The LiveKit Agents worker: registers under our agent name, and runs one receptionist session per call.
+
+Wiring only; the receptionist lives in agent/receptionist.py, the session in agent/session.py.
+Run: `python -m agent.worker console|dev|start|download-files`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+from livekit.agents import NOT_GIVEN, AgentServer, JobContext, JobProcess, cli, room_io
+from livekit.plugins import silero
+
+from agent.brain import BrainError, load_brains
+from agent.call import CallContext
+from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber
+from agent.session import CallKeeper, build_session, realtime_model
+from agent.settings import Settings, SettingsError, load_settings
+from agent.store.runtime import call_stores
+from agent.telephony import LiveKitLine, SipCaller, wait_until_active
+
+log = logging.getLogger("receptionist.worker")
+
+
+def prewarm(proc: JobProcess) -> None:
+    # once per job process: settings, every brain, and the VAD model, so a call starts warm
+    settings = load_settings()
+    proc.userdata["settings"] = settings
+    proc.userdata["brains"] = load_brains(settings.brain_path)
+    proc.userdata["vad"] = silero.VAD.load(min_silence_duration=settings.vad_min_silence_duration)
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    settings: Settings = ctx.proc.userdata["settings"]
+    brains = ctx.proc.userdata["brains"]
+    await ctx.connect()
+
+    caller: SipCaller | None = None
+    if not ctx.is_fake_job():
+        participant = await ctx.wait_for_participant()
+        caller = SipCaller.from_participant(participant)
+        await wait_until_active(ctx.room, participant, within_s=30)
+
+    # the dispatch rule names the business (sip.provision); the dialed number is the fallback
+    dispatch = json.loads(ctx.job.metadata) if ctx.job.metadata else {}
+    dialed = (caller.dialed_number if caller else None) or next(iter(dispatch.get("numbers") or []), None)
+    brain = brains.for_number(dialed) or brains.by_business_id(dispatch.get("business")) or brains.default
+    known = brain is not None
+    if brain is None:
+        # several businesses and none owns this number: answer politely, take a message, never crash
+        log.warning("no brain for dialed number %s; answering generically", dialed)
+        brain = brains.unknown_number_brain()
+
+    stores = await call_stores(settings)
+    call = CallContext(
+        brain=brain,
+        room=ctx.room.name,
+        caller_number=caller.caller_number if caller else None,
+        dialed_number=dialed,
+        sip_call_id=caller.sip_call_id if caller else None,
+        twilio_call_sid=caller.twilio_call_sid if caller else None,
+        journal=stores.journal,
+        pool=stores.pool,
+        live=stores.live,
+        line=LiveKitLine(ctx.api, ctx.room.name, caller.identity) if caller else None,
+    )
+    call.start()
+
+    session = build_session(
+        settings, call, model=realtime_model(settings), vad_model=ctx.proc.userdata["vad"]
+    )
+    keeper = CallKeeper(session, call)
+
+    async def on_shutdown(reason: str) -> None:
+        call.finish(reason=call.end_reason or reason or "room closed")
+        await stores.release(call)
+
+    ctx.add_shutdown_callback(on_shutdown)
+
+    if not known:
+        agent = UnknownNumber()
+    elif caller is not None and not await stores.admit(call):
+        call.set_outcome("error")
+        call.end_reason = "rate_limited"
+        agent = RepeatCaller(brain)
+    else:
+        agent = Receptionist(brain)
+
+    await session.start(
+        agent=agent,
+        room=ctx.room,
+        room_options=room_io.RoomOptions(
+            participant_identity=caller.identity if caller else NOT_GIVEN,
+            close_on_disconnect=True,
+        ),
+        record=False,
+    )
+    call.answered()
+    keeper.start()
+    if caller is not None:
+        ctx.room.on("sip_dtmf_received", keeper.on_dtmf)
+
+
+def build_server(agent_name: str) -> AgentServer:
+    server = AgentServer()
+    server.setup_fnc = prewarm
+    server.rtc_session(entrypoint, agent_name=agent_name)
+    return server
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if not args or args[0] in ("-h", "--help", "help"):
+        cli.run_app(build_server("receptionist"))
+        return
+    try:
+        settings = load_settings()
+        load_brains(settings.brain_path)  # fail fast: a bad brain never takes a call
+    except (SettingsError, BrainError) as e:
+        print(f"receptionist: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logging.getLogger("receptionist").setLevel(settings.log_level)
+    cli.run_app(build_server(settings.agent_name))
+
+
+if __name__ == "__main__":
+    main()

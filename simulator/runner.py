@@ -1,0 +1,449 @@
+"""Runs one call scenario offline through the real AgentSession, the real OpenAI plugin and our
+Realtime simulator, then grades it: what was said, which tools ran, and what landed in Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import logging
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import yaml
+from livekit.agents import AgentSession
+
+from agent.brain import Brain, load_brain
+from agent.brain.loader import parse_brain
+from agent.call import CallContext
+from agent.receptionist import Receptionist
+from agent.session import CallKeeper, build_session, realtime_model
+from agent.settings import Settings, load_settings
+from simulator.line import CallerEar, CallerMicrophone, SimulatedLine
+from simulator.scenario import Scenario
+from simulator.server import RealtimeSimulator
+from simulator.speech import render_speech
+
+log = logging.getLogger("receptionist.simulate")
+
+TURN_TIMEOUT_S = 60.0
+CALLER_RATE = 48000
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class CallReport:
+    scenario: str
+    mode: str  # "text" | "audio"
+    business: str
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    outcome: str | None = None
+    end_reason: str | None = None
+    ended_by: str | None = None
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    line_actions: list[tuple[str, str]] = field(default_factory=list)
+    timings: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    db: dict[str, Any] | None = None
+    sim_key: str = ""
+    heard: list[dict[str, Any]] = field(default_factory=list)  # audio runs: agent audio as played
+
+    @property
+    def passed(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["passed"] = self.passed
+        return d
+
+
+def scenario_brain(scenario: Scenario, overrides: dict[str, Any] | None = None) -> Brain:
+    path = scenario.brain_path()
+    if not overrides:
+        return load_brain(path)
+    raw = yaml.safe_load(path.read_text())
+    merged = _deep_merge(copy.deepcopy(raw), overrides)
+    return parse_brain(yaml.safe_dump(merged), path)
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _deep_merge(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
+class _ScenarioCall:
+    """One simulated call in progress."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        audio: bool,
+        settings: Settings,
+        sim: RealtimeSimulator,
+        stores: Any | None,
+        caller_rate: int = CALLER_RATE,
+    ) -> None:
+        self.caller_rate = caller_rate
+        self.scenario = scenario
+        self.audio = audio
+        self.settings = settings
+        self.sim = sim
+        self.stores = stores
+        self.key = uuid.uuid4().hex[:12]
+        self.t0 = time.monotonic()
+        self.ended = asyncio.Event()
+        self.ended_by: str | None = None
+        self.mic: CallerMicrophone | None = None
+        self.ear: CallerEar | None = None
+        self.timings: dict[str, list[float]] = {"response_gap_ms": [], "barge_in_ms": []}
+
+    def clock(self) -> datetime:
+        return self.scenario.clock + timedelta(seconds=time.monotonic() - self.t0)
+
+    async def run(self) -> CallReport:
+        sc = self.scenario
+        brain = scenario_brain(sc, sc.brain_overrides)
+        self.sim.add_script(self.key, sc.model_steps())
+        line = SimulatedLine(transfer_accepts=sc.transfer_accepts, on_end=self._line_ended)
+        call = CallContext(
+            brain=brain,
+            room=f"sim-{sc.name}",
+            caller_number=sc.caller_number,
+            dialed_number=sc.dialed_number or (brain.business.numbers[0] if brain.business.numbers else None),
+            clock=self.clock,
+            line=line,
+        )
+        if self.stores is not None:
+            call.journal, call.pool, call.live = self.stores.journal, self.stores.pool, self.stores.live
+            await self.stores.seed(call, [a for a in sc.seed.appointments if a.at_turn == 0])
+        call.start()
+
+        model = realtime_model(self.settings, text_only=not self.audio, base_url=self.sim.url_for(self.key))
+        vad_model = None
+        if self.audio:
+            from livekit.plugins import silero
+
+            vad_model = silero.VAD.load(min_silence_duration=self.settings.vad_min_silence_duration)
+        session = build_session(self.settings, call, model=model, vad_model=vad_model)
+        self.session = session
+        keeper = CallKeeper(session, call)
+        if self.audio:
+            self.mic = CallerMicrophone(sample_rate=self.caller_rate)
+            self.ear = CallerEar()
+            session.input.audio = self.mic
+            session.output.audio = self.ear
+
+        await session.start(agent=Receptionist(brain), record=False)
+        call.answered()
+        keeper.start()
+        try:
+            await self._wait_idle(first=True)
+            for n, turn in enumerate(sc.turns, start=1):
+                if self.ended.is_set():
+                    break
+                due = [a for a in sc.seed.appointments if a.at_turn == n]
+                if due and self.stores is not None:
+                    await self.stores.seed(call, due)  # another caller books meanwhile
+                if self.audio:
+                    following = sc.turns[n] if n < len(sc.turns) else None
+                    await self._audio_turn(turn, barge_in_next=bool(following and following.barge_in_ms is not None))
+                else:
+                    await self._text_turn(turn)
+                if turn.hangup:
+                    self._caller_hangs_up(call)
+                    break
+            if not self.ended.is_set():
+                self._caller_hangs_up(call)
+        finally:
+            if self.mic is not None:
+                self.mic.close()
+            with contextlib.suppress(Exception):
+                await session.aclose()
+            await asyncio.wait_for(keeper.closed.wait(), 10)
+            await model.aclose()
+        report = CallReport(
+            scenario=sc.name,
+            mode="audio" if self.audio else "text",
+            business=brain.business.name,
+            transcript=[
+                {
+                    "t": round(t.started_at - (time.time() - (time.monotonic() - self.t0)), 3),
+                    "role": t.role,
+                    "text": t.text,
+                    "interrupted": t.interrupted,
+                }
+                for t in call.transcript
+            ],
+            tool_calls=[
+                {"name": c.name, "arguments": c.arguments, "result": c.result, "error": c.error,
+                 "latency_ms": round(c.latency_ms, 2)}
+                for c in call.tool_log
+            ],
+            outcome=call.outcome,
+            end_reason=call.end_reason,
+            ended_by=self.ended_by,
+            violations=list(call.violations),
+            line_actions=list(line.actions),
+            timings={k: [round(x, 1) for x in v] for k, v in self.timings.items() if v},
+            problems=self.sim.script_problems(self.key),
+            sim_key=self.key,
+            heard=[
+                {"started": seg.started, "ended": seg.ended, "played_ms": round(seg.played_s * 1000, 1),
+                 "interrupted": seg.interrupted, "first_voice": seg.first_voice}
+                for seg in (self.ear.segments if self.ear else [])
+            ],
+        )
+        if self.stores is not None:
+            report.db = await self.stores.snapshot(call)
+        return report
+
+    # -- ending ---------------------------------------------------------------------------------
+    async def _line_ended(self, by: str) -> None:
+        if not self.ended.is_set():
+            self.ended_by = by
+            self.ended.set()
+            # the far end is gone: the session ends as a room would close
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.session.aclose()))
+
+    def _caller_hangs_up(self, call: CallContext) -> None:
+        if not self.ended.is_set():
+            self.ended_by = "caller"
+            call.end_reason = call.end_reason or "caller_hangup"
+            self.ended.set()
+            if self.mic is not None:
+                self.mic.stop_talking()
+
+    # -- waiting on the agent -------------------------------------------------------------------
+    async def _wait_idle(self, *, first: bool = False, settle: float = 0.3) -> None:
+        """Until the agent has finished everything it was doing (speech, tools, corrections)."""
+        session: AgentSession = self.session
+        deadline = time.monotonic() + TURN_TIMEOUT_S
+        quiet_since: float | None = None
+        spoke = not first
+        while time.monotonic() < deadline and not self.ended.is_set():
+            busy = session.agent_state in ("thinking", "speaking", "initializing") or (
+                session.current_speech is not None and not session.current_speech.done()
+            )
+            if self.ear is not None and self.ear.speaking:
+                busy = True
+            if busy:
+                spoke = True
+                quiet_since = None
+            elif spoke:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= settle:
+                    return
+            await asyncio.sleep(0.02)
+
+    async def _text_turn(self, turn: Any) -> None:
+        if turn.silence_s is not None and turn.caller is None:
+            await self._sleep_unless_ended(turn.silence_s)
+            await self._wait_idle()
+            return
+        if turn.caller is None or (turn.hangup and not turn.model):
+            return  # a caller who hangs up as they speak is never answered
+        try:
+            await asyncio.wait_for(self.session.run(user_input=turn.caller), TURN_TIMEOUT_S)
+        except RuntimeError:
+            # the session closed under us (agent hung up / transferred mid-turn)
+            if not self.ended.is_set():
+                raise
+        await self._wait_idle()
+
+    async def _audio_turn(self, turn: Any, *, barge_in_next: bool = False) -> None:
+        assert self.mic is not None and self.ear is not None
+        if turn.caller is None:
+            if turn.silence_s is not None:
+                await self._sleep_unless_ended(turn.silence_s)
+                await self._wait_idle()
+            return
+        if turn.barge_in_ms is not None:
+            # speak over the agent: wait until its reply is audible, then talk this far into it
+            await self._wait_for(lambda: self.ear.speaking)
+            await asyncio.sleep(turn.barge_in_ms / 1000)
+        else:
+            await asyncio.sleep(turn.pause_before_ms / 1000)
+        speaking_at_start = self.ear.speaking
+        segments_before = len(self.ear.segments)
+        pcm = await asyncio.to_thread(render_speech, turn.caller, self.caller_rate)
+        self.sim.queue_transcript(turn.caller, key=self.key)
+        start_end = await self.mic.say(pcm)
+        if turn.hangup and not turn.model:
+            return  # they hang up as they finish the sentence; nobody answers
+
+        if speaking_at_start and segments_before:
+            # barge-in cut-off: caller speech onset -> the agent's audio falls silent (pause or stop)
+            seg = self.ear.segments[segments_before - 1]
+            stopped = seg.stopped_after(start_end[0])
+            if stopped is not None:
+                self.timings["barge_in_ms"].append((stopped - start_end[0]) * 1000)
+        speech_end = start_end[1]
+        # the response gap: caller stops talking -> first agent voice they hear
+        first = await self._first_voice_after(speech_end)
+        if first is not None:
+            self.timings["response_gap_ms"].append((first - speech_end) * 1000)
+        if not barge_in_next:
+            await self._wait_idle()
+
+    async def _first_voice_after(self, t: float) -> float | None:
+        assert self.ear is not None
+        deadline = time.monotonic() + TURN_TIMEOUT_S
+        while time.monotonic() < deadline and not self.ended.is_set():
+            for seg in self.ear.segments:
+                if seg.first_voice is not None and seg.first_voice >= t:
+                    return seg.first_voice
+            if self.session.agent_state == "listening" and time.monotonic() - t > 15:
+                return None
+            await asyncio.sleep(0.01)
+        return None
+
+    async def _wait_for(self, predicate: Any, timeout: float = TURN_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate() and time.monotonic() < deadline and not self.ended.is_set():
+            await asyncio.sleep(0.01)
+
+    async def _sleep_unless_ended(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.ended.wait(), seconds)
+
+
+def grade(scenario: Scenario, report: CallReport) -> list[Check]:
+    """The scenario's expectations against what happened."""
+    exp = scenario.expect
+    checks: list[Check] = []
+    agent_lines = [t["text"] for t in report.transcript if t["role"] == "agent"]
+    said = " ".join(agent_lines).lower()
+    for phrase in exp.said:
+        checks.append(Check(f"said {phrase!r}", phrase.lower() in said))
+    for phrase in exp.not_said:
+        checks.append(Check(f"never said {phrase!r}", phrase.lower() not in said))
+    if exp.greeting_discloses_ai:
+        first = agent_lines[0] if agent_lines else ""
+        first_sentence = first.split(".")[0] + "." if first else ""
+        ok = " ai " in f" {first_sentence.lower().replace(',', ' ')} " and report.business.lower() in first.lower()
+        checks.append(Check("greeting discloses AI and names the business", ok, first_sentence))
+    if exp.tools:
+        names = [c["name"] for c in report.tool_calls]
+        it = iter(names)
+        in_order = all(any(n == want for n in it) for want in exp.tools)
+        checks.append(Check(f"tools {exp.tools}", in_order, f"called {names}"))
+    for name in exp.tool_errors:
+        refused = any(c["name"] == name and c["error"] for c in report.tool_calls)
+        checks.append(Check(f"{name} refused", refused))
+    if exp.outcome is not None:
+        checks.append(Check(f"outcome {exp.outcome}", report.outcome == exp.outcome, f"got {report.outcome}"))
+    if exp.ended_by is not None:
+        checks.append(Check(f"ended by {exp.ended_by}", report.ended_by == exp.ended_by, f"got {report.ended_by}"))
+    if exp.db is not None:
+        checks.extend(_grade_db(exp.db.model_dump(exclude_none=True), report.db))
+    checks.append(Check("script followed without problems", not report.problems, "; ".join(report.problems)))
+    return checks
+
+
+def _grade_db(expected: dict[str, list[dict[str, Any]]], actual: dict[str, Any] | None) -> list[Check]:
+    if actual is None:
+        return [Check("database state", False, "no database configured (set DATABASE_URL)")]
+    checks = []
+    for table, rows in expected.items():
+        got = actual.get(table, [])
+        if len(got) != len(rows):
+            checks.append(Check(f"{table}: {len(rows)} row(s)", False, f"found {len(got)}: {got}"))
+            continue
+        unmatched = list(got)
+        for want in rows:
+            match = next((r for r in unmatched if _row_matches(want, r)), None)
+            if match is None:
+                checks.append(Check(f"{table} row {want}", False, f"rows: {got}"))
+            else:
+                unmatched.remove(match)
+                checks.append(Check(f"{table} row {want}", True))
+    return checks
+
+
+def _row_matches(want: dict[str, Any], row: dict[str, Any]) -> bool:
+    for k, v in want.items():
+        have = row.get(k)
+        if isinstance(have, datetime) and isinstance(v, (str, datetime)):
+            v = datetime.fromisoformat(v) if isinstance(v, str) else v
+        if isinstance(v, str) and isinstance(have, str):
+            if v.lower() != have.lower():
+                return False
+        elif have != v:
+            return False
+    return True
+
+
+async def simulate(
+    scenario: Scenario,
+    *,
+    audio: bool = False,
+    settings: Settings | None = None,
+    sim: RealtimeSimulator | None = None,
+    stores: Any | None = None,
+    caller_rate: int = CALLER_RATE,
+) -> CallReport:
+    """Run and grade one scenario. Pass `sim` to share a simulator; `stores` (ScenarioStores) to record."""
+    settings = settings or load_settings(openai_api_key="simulator")
+    owned = sim is None
+    if sim is None:
+        sim = RealtimeSimulator(model_delay_ms=scenario.model_delay_ms)
+        await sim.start()
+    else:
+        sim.model_delay_ms = scenario.model_delay_ms
+    try:
+        report = await _ScenarioCall(
+            scenario, audio=audio, settings=settings, sim=sim, stores=stores, caller_rate=caller_rate
+        ).run()
+    finally:
+        if owned:
+            await sim.stop()
+    report.checks = grade(scenario, report)
+    return report
+
+
+def format_report(report: CallReport) -> str:
+    lines = [f"Scenario: {report.scenario}  ({report.mode}, {report.business})", ""]
+    for t in report.transcript:
+        who = "AGENT " if t["role"] == "agent" else "CALLER"
+        cut = "  [interrupted]" if t["interrupted"] else ""
+        lines.append(f"  {t['t']:7.2f}s  {who}  {t['text']}{cut}")
+    if report.tool_calls:
+        lines += ["", "Tool calls:"]
+        for c in report.tool_calls:
+            outcome = f"ERROR {c['error']}" if c["error"] else (c["result"] or "")
+            lines.append(f"  {c['name']}({json.dumps(c['arguments'])}) -> {outcome[:160]}  [{c['latency_ms']} ms]")
+    if report.violations:
+        lines += ["", "Grounding guard:"]
+        lines += [f"  caught: {v['claim']!r} -> {v['correction']}" for v in report.violations]
+    if report.timings:
+        lines += ["", "Timings (ms): " + json.dumps(report.timings)]
+    lines += ["", f"Outcome: {report.outcome}   ended by: {report.ended_by}   reason: {report.end_reason}"]
+    if report.db is not None:
+        counts = {k: len(v) for k, v in report.db.items() if isinstance(v, list)}
+        lines.append(f"Database: {counts}")
+    lines += ["", "Checks:"]
+    for c in report.checks:
+        mark = "PASS" if c.ok else "FAIL"
+        detail = f"  ({c.detail})" if c.detail and not c.ok else ""
+        lines.append(f"  {mark}  {c.name}{detail}")
+    lines.append("")
+    lines.append("RESULT: " + ("PASS" if report.passed else "FAIL"))
+    return "\n".join(lines)

@@ -1,0 +1,148 @@
+"""Call scenarios: one YAML file describes a whole call (the business, the clock, what the caller says,
+what the simulated model does, and what must be true afterwards)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from simulator.script import ModelStep
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+Outcome = Literal["booked", "lead", "message", "escalated", "answered", "abandoned", "error"]
+
+
+class ScenarioError(Exception):
+    pass
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CallerTurn(_Strict):
+    caller: str | None = Field(None, description="what the caller says (spoken with espeak-ng in audio runs)")
+    silence_s: float | None = Field(
+        None, ge=0, description="instead of speaking, the caller stays silent this long"
+    )
+    barge_in_ms: int | None = Field(
+        None, ge=0, description="audio runs: start speaking this many ms into the agent's reply"
+    )
+    pause_before_ms: int = Field(400, ge=0, description="audio runs: silence before the caller speaks")
+    hangup: bool = Field(False, description="the caller hangs up after this turn (mid-sentence if cut)")
+    model: list[ModelStep] = Field(default_factory=list, description="what the model does in reply")
+
+    @model_validator(mode="after")
+    def _one_action(self) -> CallerTurn:
+        if self.caller is None and self.silence_s is None and not self.hangup:
+            raise ValueError("a turn needs `caller`, `silence_s` or `hangup`")
+        return self
+
+
+class ExpectedRows(_Strict):
+    """Rows that must be in Postgres after the call; each dict matches a row on the keys it names."""
+
+    calls: list[dict[str, Any]] | None = None
+    appointments: list[dict[str, Any]] | None = None
+    leads: list[dict[str, Any]] | None = None
+    messages: list[dict[str, Any]] | None = None
+    violations: list[dict[str, Any]] | None = None
+
+
+class Expectations(_Strict):
+    said: list[str] = Field(default_factory=list, description="phrases the agent must say")
+    not_said: list[str] = Field(default_factory=list, description="phrases the agent must never say")
+    greeting_discloses_ai: bool = True
+    tools: list[str] = Field(default_factory=list, description="tools called, in this order")
+    tool_errors: list[str] = Field(default_factory=list, description="tools that must have refused")
+    outcome: Outcome | None = None
+    ended_by: Literal["caller", "agent", "transfer"] | None = None
+    db: ExpectedRows | None = None
+
+
+class SeedAppointment(_Strict):
+    """An appointment already booked (by someone else, or by this caller on an earlier call)."""
+
+    service: str
+    start: datetime = Field(description="local start; without an offset, the business's timezone")
+    customer_name: str = "Another Caller"
+    customer_phone: str = "+15035550999"
+    confirmation_code: str | None = None
+    at_turn: int = Field(0, ge=0, description="0: before the call; N: just before caller turn N is spoken")
+
+
+class Seed(_Strict):
+    appointments: list[SeedAppointment] = Field(default_factory=list)
+
+
+class Scenario(_Strict):
+    name: str
+    description: str = ""
+    brain: Path
+    brain_overrides: dict[str, Any] | None = Field(
+        None, description="merged into the brain file before validation (e.g. shorter silence timers)"
+    )
+    transfer_accepts: bool = Field(True, description="whether a transfer's far end accepts the REFER")
+    clock: datetime = Field(description="pinned 'now' (ISO 8601 with offset)")
+    caller_number: str | None = "+15035550123"
+    dialed_number: str | None = None
+    model_delay_ms: int = Field(300, ge=0, le=10_000)
+    greeting: list[ModelStep] = Field(min_length=1)
+    turns: list[CallerTurn] = Field(default_factory=list)
+    seed: Seed = Field(default_factory=Seed)
+    expect: Expectations = Field(default_factory=Expectations)
+    source: Path | None = Field(None, exclude=True)
+
+    @field_validator("clock")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("clock needs a UTC offset, e.g. 2026-11-24T10:00:00-08:00")
+        return v
+
+    def brain_path(self) -> Path:
+        if self.brain.is_absolute():
+            return self.brain
+        base = self.source.parent if self.source else REPO_ROOT
+        for root in (base, REPO_ROOT):
+            if (root / self.brain).exists():
+                return root / self.brain
+        return REPO_ROOT / self.brain
+
+    def model_steps(self) -> list[ModelStep]:
+        """The whole script the simulated model follows, in the order the call consumes it."""
+        steps = list(self.greeting)
+        for turn in self.turns:
+            steps.extend(turn.model)
+        return steps
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ScenarioError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{path}: a scenario is a mapping of fields")
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "(top)"
+            lines.append(f"{path}: {loc}: {err['msg']}")
+        raise ScenarioError("\n".join(lines)) from None
+    scenario.source = path.resolve()
+    return scenario
+
+
+def scenario_files(directory: str | Path) -> list[Path]:
+    return sorted(Path(directory).glob("*.yaml"))

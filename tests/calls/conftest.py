@@ -1,0 +1,33 @@
+"""Fixtures for whole simulated calls: a shared Realtime simulator and real stores per call."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agent.store.db import open_pool
+from agent.store.journal import CallJournal
+from simulator.server import RealtimeSimulator
+from simulator.session import ScenarioStores
+
+
+@pytest.fixture
+async def call_stores(db_url: str, redis_url: str) -> AsyncIterator[ScenarioStores]:
+    from agent.live import LiveState
+
+    pool = await open_pool(db_url, min_size=1, max_size=4)
+    journal = CallJournal(db_url, Path(tempfile.mkdtemp(prefix="spill-")))
+    await journal.start()
+    stores = ScenarioStores(pool=pool, journal=journal, live=LiveState(redis_url))
+    yield stores
+    await journal.aclose(timeout=5)
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def shared_sim() -> AsyncIterator[RealtimeSimulator]:
+    async with RealtimeSimulator() as sim:
+        yield sim

@@ -1,0 +1,8 @@
+"""Shared pytest wiring: each fixture family lives in its own module under tests/fixtures."""
+
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.redis",
+    "tests.fixtures.simulator",
+    "tests.fixtures.twilio_fake",
+]
