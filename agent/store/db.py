@@ -1,0 +1,105 @@
+"""Postgres plumbing: schema migrations and the async connection pool the call path uses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from pathlib import Path
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# one fixed advisory-lock key, so replicas starting together apply migrations one at a time
+_MIGRATE_LOCK = zlib.crc32(b"receptionist.schema_migrations")
+
+# errors meaning "the database is not reachable right now", as opposed to "your request is wrong"
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    psycopg.OperationalError,
+    OSError,
+    TimeoutError,
+)
+
+
+class StoreUnavailable(Exception):
+    """Postgres could not be reached (or answered too slowly); the caller should hear a fallback."""
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
+    files = sorted(directory.glob("*.sql"))
+    versions = [f.name.split("_", 1)[0] for f in files]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration numbers in {directory}: {versions}")
+    return files
+
+
+def migrate_sync(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply pending migrations in order; returns the names applied by this call (idempotent)."""
+    applied_now: list[str] = []
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATE_LOCK,))
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version text PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            for path in migration_files(directory):
+                version = path.name.split("_", 1)[0]
+                if version in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(path.read_text())
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                        (version, path.name),
+                    )
+                log.info("applied migration %s", path.name)
+                applied_now.append(path.name)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATE_LOCK,))
+    return applied_now
+
+
+async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Async wrapper for start-up code; migrations are DDL, run once, off the event loop."""
+    return await asyncio.to_thread(migrate_sync, dsn, directory)
+
+
+async def open_pool(
+    dsn: str,
+    min_size: int = 1,
+    max_size: int = 10,
+    *,
+    connect_timeout: int = 2,
+    acquire_timeout: float = 2.0,
+    statement_timeout_ms: int = 5000,
+    name: str = "receptionist",
+) -> AsyncConnectionPool:
+    """An opened pool; raises (fail fast at start-up) if Postgres is unreachable.
+
+    Timeouts are short because a caller is waiting on every query made through this pool.
+    """
+    pool = AsyncConnectionPool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        timeout=acquire_timeout,
+        name=name,
+        # a connection broken by a server restart is found and replaced at checkout, not by a caller
+        check=AsyncConnectionPool.check_connection,
+        reconnect_timeout=float("inf"),  # keep trying through an outage instead of giving up
+        kwargs={
+            "connect_timeout": connect_timeout,
+            "options": f"-c statement_timeout={statement_timeout_ms} -c lock_timeout=2000",
+            "tcp_user_timeout": 5000,
+            "application_name": name,
+        },
+    )
+    await pool.open(wait=True, timeout=max(acquire_timeout, float(connect_timeout) * 2))
+    return pool

@@ -1,0 +1,115 @@
+"""How a worker process reaches its stores: one Postgres pool and one Redis client per process, one
+journal per call. A store that is down degrades features; it never stops a call from being answered."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from psycopg_pool import AsyncConnectionPool
+
+from agent.settings import Settings
+from agent.store.db import migrate, open_pool
+from agent.store.journal import CallJournal
+
+if TYPE_CHECKING:
+    from agent.call import CallContext
+    from agent.live import LiveState
+
+log = logging.getLogger("receptionist.stores")
+
+REGISTRY_TTL_S = 30
+
+
+@dataclass
+class CallStores:
+    settings: Settings
+    pool: AsyncConnectionPool | None = None
+    live: LiveState | None = None
+    journal: CallJournal | None = None
+    _heartbeats: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    async def admit(self, call: CallContext) -> bool:
+        """Register the call across replicas; False when this caller number is over its rate limit."""
+        if self.live is None:
+            return True
+        limit = self.settings.caller_rate_limit
+        if (
+            limit
+            and call.caller_number
+            and not await self.live.allow_call(call.caller_number, limit, 3600)
+        ):
+            log.warning(
+                "rate limit: %s called more than %d times this hour", call.caller_number, limit
+            )
+            return False
+        key = str(call.call_id)
+        await self.live.register_call(
+            key, call.brain.business.name, call.caller_number or "", "active", ttl_s=REGISTRY_TTL_S
+        )
+        self._heartbeats[key] = asyncio.create_task(self._beat(key))
+        return True
+
+    async def _beat(self, key: str) -> None:
+        assert self.live is not None
+        while True:
+            await asyncio.sleep(REGISTRY_TTL_S / 3)
+            await self.live.heartbeat(key)
+
+    async def release(self, call: CallContext) -> None:
+        """Unregister the call and make its record durable (Postgres, or the spill file)."""
+        key = str(call.call_id)
+        beat = self._heartbeats.pop(key, None)
+        if beat is not None:
+            beat.cancel()
+        if self.live is not None:
+            await self.live.end_call(key)
+        if call.journal is not None:
+            await call.journal.aclose(timeout=10)
+
+
+_process_stores: CallStores | None = None
+
+
+async def call_stores(settings: Settings) -> CallStores:
+    """This process's pool and live state (made once), plus a fresh journal for the call."""
+    global _process_stores
+    if _process_stores is None:
+        stores = CallStores(settings)
+        if settings.database_url:
+            if os.environ.get("LIVEKIT_DEV_MODE") == "1":
+                # console/dev: keep the schema current without a separate step
+                try:
+                    await migrate(settings.database_url)
+                except Exception as e:  # noqa: BLE001 - an outage must not stop the call
+                    log.warning("could not migrate the database (%s); continuing", e)
+            try:
+                stores.pool = await open_pool(settings.database_url, min_size=1, max_size=4)
+            except Exception as e:  # noqa: BLE001
+                log.warning(
+                    "Postgres unreachable (%s): bookings unavailable, records spill to disk", e
+                )
+        else:
+            log.warning(
+                "DATABASE_URL is not set: calls are not recorded and bookings are unavailable"
+            )
+        if settings.redis_url:
+            from agent.live import LiveState
+
+            stores.live = LiveState(settings.redis_url)
+        _process_stores = stores
+    stores = _process_stores
+    journal = None
+    if settings.database_url:
+        journal = CallJournal(settings.database_url, settings.journal_spill_dir)
+        await journal.start()
+    return CallStores(
+        settings,
+        pool=stores.pool,
+        live=stores.live,
+        journal=journal,
+        _heartbeats=stores._heartbeats,
+    )
