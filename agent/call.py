@@ -5,6 +5,7 @@ Every tool reaches these through `RunContext[CallContext].userdata`, so the mode
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,6 +84,8 @@ class CallContext:
     finished: bool = False
     # what the agent must do once its current sentence has been heard: ("transfer", dest) / ("hang_up", why)
     pending_action: tuple[str, str] | None = None
+    # set once the caller's leg is up (SIP "active"); the greeting waits for it, so it is never lost
+    line_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -18,7 +18,8 @@ class Receptionist(Agent):
         self.brain = brain
 
     async def on_enter(self) -> None:
-        # the greeting goes through the model so the voice never changes mid-call
+        # greet only once the caller can hear it; through the model, so the voice never changes
+        await self.session.userdata.line_ready.wait()
         self.session.generate_reply(instructions=greeting_instructions(self.brain))
 
 
@@ -30,6 +31,7 @@ class RepeatCaller(Agent):
         self.brain = brain
 
     async def on_enter(self) -> None:
+        await self.session.userdata.line_ready.wait()
         self.session.userdata.pending_action = ("hang_up", "rate_limited")
         self.session.generate_reply(
             instructions=(
@@ -55,6 +57,7 @@ class UnknownNumber(Agent):
         super().__init__(instructions=UNKNOWN_NUMBER_INSTRUCTIONS, tools=[take_message, end_call])
 
     async def on_enter(self) -> None:
+        await self.session.userdata.line_ready.wait()
         self.session.generate_reply(
             instructions="Greet the caller: say you are an AI assistant, and offer to take a message."
         )

@@ -38,10 +38,10 @@ async def entrypoint(ctx: JobContext) -> None:
     await ctx.connect()
 
     caller: SipCaller | None = None
+    participant = None
     if not ctx.is_fake_job():
         participant = await ctx.wait_for_participant()
         caller = SipCaller.from_participant(participant)
-        await wait_until_active(ctx.room, participant, within_s=30)
 
     # the dispatch rule names the business (sip.provision); the dialed number is the fallback
     dispatch = json.loads(ctx.job.metadata) if ctx.job.metadata else {}
@@ -97,14 +97,23 @@ async def entrypoint(ctx: JobContext) -> None:
         ),
         record=False,
     )
+    # livekit-sip answers (200 OK) once our audio track is up; the greeting waits for "active"
+    if participant is not None:
+        await wait_until_active(ctx.room, participant, within_s=30)
+        ctx.room.on("sip_dtmf_received", keeper.on_dtmf)
+    call.line_ready.set()
     call.answered()
     keeper.start()
-    if caller is not None:
-        ctx.room.on("sip_dtmf_received", keeper.on_dtmf)
 
 
-def build_server(agent_name: str) -> AgentServer:
-    server = AgentServer()
+def build_server(agent_name: str, settings: Settings | None = None) -> AgentServer:
+    options = {}
+    if settings is not None:
+        options = {
+            "load_threshold": settings.worker_load_threshold,
+            "num_idle_processes": settings.worker_idle_processes,
+        }
+    server = AgentServer(**options)
     server.setup_fnc = prewarm
     server.rtc_session(entrypoint, agent_name=agent_name)
     return server
@@ -122,7 +131,7 @@ def main() -> None:
         print(f"receptionist: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     logging.getLogger("receptionist").setLevel(settings.log_level)
-    cli.run_app(build_server(settings.agent_name))
+    cli.run_app(build_server(settings.agent_name, settings))
 
 
 if __name__ == "__main__":

@@ -43,10 +43,10 @@ def _arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
         if isinstance(v, RunContext):
             continue
         try:
-            json.dumps(v)
-            out[k] = v
-        except TypeError:
-            out[k] = str(v)
+            # jsonb refuses \u0000: what the model sent is kept, minus NUL
+            out[k] = json.loads(json.dumps(v).replace("\\u0000", ""))
+        except (TypeError, ValueError):
+            out[k] = str(v).replace("\x00", "")
     return out
 
 
@@ -65,18 +65,18 @@ def receptionist_tool(fn: F) -> Any:
                 call.set_outcome("answered")  # at least: the caller got a grounded answer
             return result
         except ToolError as e:
-            error = e.message
+            error = e.message.replace("\x00", "")
             raise
         except Exception as e:  # a bug or an outage must not become dead air
             log.exception("tool %s failed", fn.__name__)
-            error = f"{type(e).__name__}: {e}"
+            error = f"{type(e).__name__}: {e}".replace("\x00", "")
             raise ToolError(_FALLBACK) from e
         finally:
             if call is not None:
                 call.record_tool_call(
                     name=fn.__name__,
                     arguments=_arguments(fn, args, kwargs),
-                    result=None if error is not None else _as_text(result),
+                    result=None if error is not None else (_as_text(result) or "").replace("\x00", "") or None,
                     error=error,
                     latency_ms=(time.perf_counter() - started) * 1000.0,
                 )

@@ -14,7 +14,15 @@ from agent.call import CallContext
 from agent.store import appointments as store
 from agent.store.db import StoreUnavailable
 from agent.tools.audit import receptionist_tool
-from agent.tools.spoken import normalise_phone, parse_day, parse_start, region_of, say_day, say_time
+from agent.tools.spoken import (
+    clean_text,
+    normalise_phone,
+    parse_day,
+    parse_start,
+    region_of,
+    say_day,
+    say_time,
+)
 
 MAX_SLOTS_OFFERED = 6
 SEARCH_DAYS = 14  # how far past a full or closed day we look for the next free slots
@@ -159,23 +167,26 @@ async def hold_slot(context: RunContext[CallContext], service: str, start: str) 
 
 @receptionist_tool
 async def book_appointment(
-    context: RunContext[CallContext], customer_name: str, phone: str, service: str, start: str
+    context: RunContext[CallContext], customer_name: str, service: str, start: str, phone: str = ""
 ) -> str:
     """Book an appointment once the caller has confirmed the time, their name and phone number.
     Read the returned confirmation code back to the caller, letter by letter.
 
     Args:
         customer_name: The caller's full name.
-        phone: The caller's phone number as they said it (it is normalised and validated).
         service: The service being booked.
         start: Start time, YYYY-MM-DDTHH:MM, exactly as check_availability listed it.
+        phone: The phone number as the caller said it (normalised and validated); leave empty when
+            they confirmed the number they are calling from.
     """
     call = context.userdata
     brain = call.brain
-    name = " ".join((customer_name or "").split())
-    if len(name) < 2 or not any(ch.isalpha() for ch in name) or len(name) > 120:
+    name = clean_text(customer_name, 500)
+    if len(name) < 2 or not any(ch.isalpha() for ch in name):
         raise ToolError("I need the caller's name for the booking: ask for it.")
-    e164 = normalise_phone(phone, region_of(brain.business.phone))
+    if len(name) > 120:
+        raise ToolError("That name is too long to be a person's name: ask for the caller's full name.")
+    e164 = _caller_phone(call, phone or None)
     svc = _service(brain, service)
     when = parse_start(start, brain.tz)
     problem = _slot_problem(brain, svc, when, call.now())
@@ -220,7 +231,7 @@ def _caller_phone(call: CallContext, phone: str | None) -> str:
         return normalise_phone(phone, region_of(call.brain.business.phone))
     if call.caller_number:
         return call.caller_number
-    raise ToolError("Ask for the phone number the appointment was booked under.")
+    raise ToolError("There is no caller ID on this call: ask for the caller's phone number.")
 
 
 @receptionist_tool

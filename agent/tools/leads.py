@@ -12,7 +12,7 @@ from agent.brain import Brain
 from agent.call import CallContext
 from agent.store.journal import LeadRecord, MessageRecord
 from agent.tools.audit import receptionist_tool
-from agent.tools.spoken import normalise_phone, region_of
+from agent.tools.spoken import clean_text, normalise_phone, region_of
 
 Urgency = Literal["emergency", "urgent", "soon", "flexible"]
 
@@ -64,7 +64,8 @@ async def capture_lead(
     """
     call = context.userdata
     brain = call.brain
-    if not name.strip() or not need.strip():
+    name, need = clean_text(name, 120), clean_text(need, 1000)
+    if not name or not need:
         raise ToolError("I need at least the caller's name and what they need.")
     known = {q.key for q in brain.leads.questions}
     unknown = sorted(set(answers) - known)
@@ -73,12 +74,12 @@ async def capture_lead(
     e164 = _phone_or_caller_id(call, phone)
     if e164 is None:
         raise ToolError("Ask for a callback number.")
-    clean = {k: str(v).strip()[:500] for k, v in answers.items() if str(v).strip()}
+    clean = {k: clean_text(str(v), 500) for k, v in answers.items() if clean_text(str(v), 500)}
     score = lead_score(brain, clean)
     call.record(
         LeadRecord(
-            call_id=call.call_id, business=brain.business.name, score=score, name=name.strip()[:120],
-            phone=e164, need=need.strip()[:1000], urgency=urgency, answers=clean,
+            call_id=call.call_id, business=brain.business.name, score=score, name=name,
+            phone=e164, need=need, urgency=urgency, answers=clean,
         )
     )  # fmt: skip
     call.set_outcome("lead")
@@ -107,15 +108,16 @@ async def take_message(
         urgency: How soon they need an answer.
     """
     call = context.userdata
-    if not message.strip():
+    message, caller_name = clean_text(message, 2000), clean_text(caller_name, 120)
+    if not message:
         raise ToolError("Ask the caller what message they want to leave.")
     e164 = _phone_or_caller_id(call, phone)
     if e164 is None and callback_requested:
         raise ToolError("Ask for a callback number.")
     call.record(
         MessageRecord(
-            call_id=call.call_id, business=call.brain.business.name, body=message.strip()[:2000],
-            caller_name=caller_name.strip()[:120] or None, phone=e164,
+            call_id=call.call_id, business=call.brain.business.name, body=message,
+            caller_name=caller_name or None, phone=e164,
             callback_requested=callback_requested, urgency=urgency,
         )
     )  # fmt: skip

@@ -54,14 +54,23 @@ def parse_start(value: str, tz: ZoneInfo) -> datetime:
         raise ToolError("I need the appointment's start time as YYYY-MM-DDTHH:MM in the business's local time.")
     try:
         dt = datetime.fromisoformat(text)
-    except ValueError:
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=tz)
+        return dt.astimezone(tz)
+    except (ValueError, OverflowError):  # OverflowError: year 1 / 9999 shifted by an offset
         raise ToolError(
             f"I could not read the start time {value!r}. Use YYYY-MM-DDTHH:MM in the business's local "
             "time, exactly as check_availability listed it."
         ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=tz)
-    return dt.astimezone(tz)
+
+
+_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10))
+
+
+def clean_text(value: str, limit: int) -> str:
+    """Free text from the model made safe to store: no control characters (Postgres refuses NUL),
+    runs of white space folded, at most `limit` characters."""
+    return " ".join((value or "").translate(_CONTROL).split())[:limit]
 
 
 def spoken_digits(text: str) -> str:

@@ -1,0 +1,216 @@
+"""The receptionist on a real phone call: sipp dials livekit-sip on loopback, the dispatch rule made by
+sip.provision sends the call to our worker (a `dev`-mode process), and the Realtime simulator plays the
+model. Asserted on what crosses SIP (200 OK, agent audio, BYE, REFER) and what lands in Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from agent.brain import load_brain, schedule
+from simulator.server import DEFAULT_KEY, RealtimeSimulator
+from tests.fixtures.postgres import TEMPLATE_DB, PgServer
+from tests.fixtures.stack import ROOT, PhoneStack
+from tests.phone.harness import place_call
+
+PLUMBING = "+15035550100"
+CALLER = "+15035550187"
+AGENT_NAME = "receptionist-e2e"
+BRAIN = load_brain(ROOT / "brains" / "plumbing.yaml")
+GREETING = "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"
+
+
+@pytest.fixture(scope="module")
+async def phone_sim() -> AsyncIterator[RealtimeSimulator]:
+    async with RealtimeSimulator(model_delay_ms=300) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def phone_db(pg_cluster: PgServer) -> Iterator[str]:
+    name = f"phone_{uuid.uuid4().hex[:8]}"
+    dsn = pg_cluster.create_database(name, template=TEMPLATE_DB)
+    yield dsn
+    pg_cluster.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def receptionist_worker(
+    phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str
+) -> Iterator[Path]:
+    """sip.provision routes the brains' numbers to AGENT_NAME; then our worker registers in dev mode."""
+    env = {
+        **os.environ,
+        **phone_stack.env(),
+        "AGENT_NAME": AGENT_NAME,
+        "SIP_ALLOWED_CIDRS": "127.0.0.1/32",
+        "OPENAI_API_KEY": "sim",
+        "OPENAI_BASE_URL": phone_sim.base_url,
+        "BRAIN_PATH": str(ROOT / "brains"),
+        "DATABASE_URL": phone_db,
+        "REDIS_URL": phone_stack.redis_url,
+        "JOURNAL_SPILL_DIR": tempfile.mkdtemp(prefix="spill-"),
+        "LOG_LEVEL": "DEBUG",
+        # the test machine is busy building and testing: accept calls up to a nearly full CPU
+        "WORKER_LOAD_THRESHOLD": "0.99",
+        "WORKER_IDLE_PROCESSES": "1",
+    }
+    provision = subprocess.run(
+        [sys.executable, "-m", "sip.provision", "--only", "livekit", "--brains", str(ROOT / "brains")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert provision.returncode == 0, provision.stdout + provision.stderr
+    log = phone_stack.run_dir / "receptionist-worker.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agent.worker", "start"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while b"registered worker" not in log.read_bytes():
+            if proc.poll() is not None:
+                pytest.fail(f"worker exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"worker did not register within 90s:\n{log.read_text()[-4000:]}")
+            time.sleep(0.2)
+        yield log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def script(sim: RealtimeSimulator, steps: list[dict], transcripts: list[str]) -> None:
+    sim.add_script(DEFAULT_KEY, steps)
+    for t in transcripts:
+        sim.queue_transcript(t)
+
+
+def first_free_slot() -> datetime:
+    now = datetime.now(UTC).astimezone(BRAIN.tz)
+    day = now.date()
+    service = BRAIN.service("drain cleaning")
+    for _ in range(14):
+        day += timedelta(days=1)
+        slots = schedule.candidate_slots(BRAIN, service, day, now, [])
+        if slots:
+            return slots[0]
+    raise AssertionError("no free slot in two weeks")
+
+
+async def call_row(dsn: str, caller: str, *, ended: bool = True, within: float = 30) -> dict:
+    """The call's row once the journal has written it (and finalised it, when `ended`)."""
+    deadline = time.monotonic() + within
+    while True:
+        async with await psycopg.AsyncConnection.connect(dsn, row_factory=dict_row) as conn:
+            cur = await conn.execute(
+                "SELECT * FROM calls WHERE caller_number = %s ORDER BY started_at DESC LIMIT 1", (caller,)
+            )
+            row = await cur.fetchone()
+        if row is not None and (row["ended_at"] is not None or not ended):
+            return row
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {'finalised ' if ended else ''}call row for {caller}: {row}")
+        await asyncio.sleep(0.3)
+
+
+async def rows(dsn: str, sql: str, *args: object) -> list[dict]:
+    async with await psycopg.AsyncConnection.connect(dsn, row_factory=dict_row) as conn:
+        return await (await conn.execute(sql, args)).fetchall()
+
+
+async def test_booking_call_then_agent_hangs_up(
+    phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, receptionist_worker: Path
+) -> None:
+    slot = first_free_slot()
+    script(
+        phone_sim,
+        [
+            {"say": GREETING},
+            {"say": "Booking that for you.", "tool": "book_appointment",
+             "args": {"customer_name": "Dana Whitfield", "service": "drain cleaning",
+                      "start": slot.strftime("%Y-%m-%dT%H:%M")}},
+            {"say": "You're booked {output[day]} at {output[time]}. Your code is {output[spell_code]}."},
+            {"tool": "end_call"},
+            {"say": "Thanks for calling Rose City Plumbing. Goodbye!"},
+        ],  # fmt: skip
+        [f"Book me a drain cleaning at {slot:%H:%M} on {slot:%A}, I'm Dana Whitfield.", "That's all, thanks."],
+    )
+    async with place_call(
+        phone_stack, to=PLUMBING, from_=CALLER, audio_script=[], headers={"X-Twilio-CallSid": "CAe2e0001"}
+    ) as call:
+        await call.wait_answered(within=60)
+        greeted = await call.wait_for_voice(within=30)
+        await asyncio.sleep(7)  # let the greeting finish before answering it
+        call.say(f"Book me a drain cleaning at {slot:%H:%M} on {slot:%A}, I'm Dana Whitfield.")
+        await asyncio.sleep(14)
+        call.say("That's all, thanks.")
+        ended = await call.wait_ended(within=60)
+    assert call.answered and greeted >= call.invite_sent_at
+    assert ended == "far_end_bye", call.sip_trace()[-3000:]
+    row = await call_row(phone_db, CALLER)
+    assert row["outcome"] == "booked" and row["end_reason"] == "agent_goodbye", row
+    assert row["dialed_number"] == PLUMBING and row["twilio_call_sid"] == "CAe2e0001", row
+    assert row["sip_call_id"], row
+    booked = await rows(phone_db, "SELECT * FROM appointments WHERE call_id = %s", row["id"])
+    assert len(booked) == 1 and booked[0]["customer_phone"] == CALLER, booked
+    assert booked[0]["during"].lower == slot
+
+
+async def test_transfer_request_sends_refer(
+    phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, receptionist_worker: Path
+) -> None:
+    caller = "+15035550166"
+    script(
+        phone_sim,
+        [
+            {"say": GREETING},
+            {"tool": "escalate_to_human", "args": {"reason": "explicit_request", "summary": "Wants a person."}},
+            {"say": "{output[say_now]}"},
+        ],
+        ["Can I talk to a real person please?"],
+    )
+    async with place_call(phone_stack, to=PLUMBING, from_=caller, audio_script=[]) as call:
+        await call.wait_answered(within=60)
+        await call.wait_for_voice(within=30)
+        await asyncio.sleep(7)
+        call.say("Can I talk to a real person please?")
+        refer_to = await call.wait_refer(within=60)
+        await call.wait_ended(within=30)
+    assert refer_to == BRAIN.escalation.transfer_to
+    row = await call_row(phone_db, caller)
+    assert row["outcome"] == "escalated" and row["end_reason"] == "transferred", row
+
+
+async def test_caller_hangs_up_mid_sentence(
+    phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, receptionist_worker: Path
+) -> None:
+    caller = "+15035550155"
+    script(phone_sim, [{"say": GREETING}, {"say": "(never reached)"}], ["(cut off)"])
+    async with place_call(phone_stack, to=PLUMBING, from_=caller, audio_script=[]) as call:
+        await call.wait_answered(within=60)
+        await call.wait_for_voice(within=30)
+        await asyncio.sleep(7)
+        call.say("Well, I was wondering whether you could come out on Thursday to look at a leak under")
+        await asyncio.sleep(1.5)
+        await call.hangup()
+    row = await call_row(phone_db, caller)
+    assert row["outcome"] == "abandoned", row
+    turns = await rows(phone_db, "SELECT role, text FROM transcript_turns WHERE call_id = %s ORDER BY seq", row["id"])
+    assert turns and turns[0]["role"] == "agent" and "AI assistant" in turns[0]["text"], turns
