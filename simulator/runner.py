@@ -151,6 +151,7 @@ class _ScenarioCall:
             session.input.audio = self.mic
             session.output.audio = self.ear
 
+        call.line_ready.set()
         await session.start(agent=Receptionist(brain), record=False)
         call.answered()
         keeper.start()
