@@ -8,7 +8,8 @@ COPY agent ./agent
 COPY simulator ./simulator
 COPY sip ./sip
 COPY brains ./brains
-RUN pip install --no-cache-dir . && python -m agent.worker download-files || true
+# the Silero VAD model ships inside livekit-plugins-silero: nothing to download at build time
+RUN pip install --no-cache-dir .
 ENV BRAIN_PATH=/app/brains LOG_LEVEL=INFO
 # fail fast: settings and brains are validated before the worker registers
 CMD ["python", "-m", "agent.worker", "start"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from livekit.agents import Agent
 
-from agent.brain import Brain, greeting_instructions, render_instructions
+from agent.brain import Brain, BrainDirectory, greeting_instructions, render_instructions
 from agent.tools import receptionist_tools
 from agent.tools.call_control import end_call
 from agent.tools.leads import take_message
@@ -62,3 +62,17 @@ class UnknownNumber(Agent):
             instructions="Greet the caller: say you are an AI assistant, and offer to take a message."
         )
 
+
+
+def brain_for_call(
+    brains: BrainDirectory, dialed: str | None, business_id: str | None = None
+) -> tuple[Brain, bool]:
+    """The brain answering this call, and whether it is a configured business.
+
+    The dialed number decides; the dispatch rule's business id (sip.provision) is the fallback, then
+    the only brain there is. A number nobody claims gets the stand-in brain: it takes a message.
+    """
+    brain = brains.for_number(dialed) or brains.by_business_id(business_id) or brains.default
+    if brain is None:
+        return brains.unknown_number_brain(), False
+    return brain, True

@@ -15,7 +15,7 @@ from livekit.plugins import silero
 
 from agent.brain import BrainError, load_brains
 from agent.call import CallContext
-from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber
+from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber, brain_for_call
 from agent.session import CallKeeper, build_session, realtime_model
 from agent.settings import Settings, SettingsError, load_settings
 from agent.store.runtime import call_stores
@@ -46,12 +46,9 @@ async def entrypoint(ctx: JobContext) -> None:
     # the dispatch rule names the business (sip.provision); the dialed number is the fallback
     dispatch = json.loads(ctx.job.metadata) if ctx.job.metadata else {}
     dialed = (caller.dialed_number if caller else None) or next(iter(dispatch.get("numbers") or []), None)
-    brain = brains.for_number(dialed) or brains.by_business_id(dispatch.get("business")) or brains.default
-    known = brain is not None
-    if brain is None:
-        # several businesses and none owns this number: answer politely, take a message, never crash
+    brain, known = brain_for_call(brains, dialed, dispatch.get("business"))
+    if not known:
         log.warning("no brain for dialed number %s; answering generically", dialed)
-        brain = brains.unknown_number_brain()
 
     stores = await call_stores(settings)
     call = CallContext(

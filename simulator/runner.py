@@ -17,10 +17,10 @@ from typing import Any
 import yaml
 from livekit.agents import AgentSession
 
-from agent.brain import Brain, load_brain
+from agent.brain import Brain, load_brain, load_brains
 from agent.brain.loader import parse_brain
 from agent.call import CallContext
-from agent.receptionist import Receptionist
+from agent.receptionist import Receptionist, UnknownNumber, brain_for_call
 from agent.session import CallKeeper, build_session, realtime_model
 from agent.settings import Settings, load_settings
 from simulator.line import CallerEar, CallerMicrophone, SimulatedLine
@@ -70,8 +70,15 @@ class CallReport:
         return d
 
 
-def scenario_brain(scenario: Scenario, overrides: dict[str, Any] | None = None) -> Brain:
+def scenario_brain(scenario: Scenario, overrides: dict[str, Any] | None = None) -> tuple[Brain, bool]:
+    """The brain answering the scenario's call, picked as the worker picks it (and whether it is known)."""
     path = scenario.brain_path()
+    if path.is_dir():
+        return brain_for_call(load_brains(path), scenario.dialed_number)
+    return _brain_file(path, overrides), True
+
+
+def _brain_file(path: Any, overrides: dict[str, Any] | None) -> Brain:
     if not overrides:
         return load_brain(path)
     raw = yaml.safe_load(path.read_text())
@@ -120,7 +127,7 @@ class _ScenarioCall:
 
     async def run(self) -> CallReport:
         sc = self.scenario
-        brain = scenario_brain(sc, sc.brain_overrides)
+        brain, known = scenario_brain(sc, sc.brain_overrides)
         self.sim.add_script(self.key, sc.model_steps())
         line = SimulatedLine(transfer_accepts=sc.transfer_accepts, on_end=self._line_ended)
         call = CallContext(
@@ -152,7 +159,7 @@ class _ScenarioCall:
             session.output.audio = self.ear
 
         call.line_ready.set()
-        await session.start(agent=Receptionist(brain), record=False)
+        await session.start(agent=Receptionist(brain) if known else UnknownNumber(), record=False)
         call.answered()
         keeper.start()
         try:

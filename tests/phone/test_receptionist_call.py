@@ -5,10 +5,6 @@ model. Asserted on what crosses SIP (200 OK, agent audio, BYE, REFER) and what l
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +20,8 @@ from simulator.server import DEFAULT_KEY, RealtimeSimulator
 from tests.fixtures.postgres import TEMPLATE_DB, PgServer
 from tests.fixtures.stack import ROOT, PhoneStack
 from tests.phone.harness import place_call
+from tests.phone.worker import WorkerFailed
+from tests.phone.worker import receptionist_worker as run_worker
 
 PLUMBING = "+15035550100"
 CALLER = "+15035550187"
@@ -50,50 +48,14 @@ def phone_db(pg_cluster: PgServer) -> Iterator[str]:
 def receptionist_worker(
     phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str
 ) -> Iterator[Path]:
-    """sip.provision routes the brains' numbers to AGENT_NAME; then our worker registers in dev mode."""
-    env = {
-        **os.environ,
-        **phone_stack.env(),
-        "AGENT_NAME": AGENT_NAME,
-        "SIP_ALLOWED_CIDRS": "127.0.0.1/32",
-        "OPENAI_API_KEY": "sim",
-        "OPENAI_BASE_URL": phone_sim.base_url,
-        "BRAIN_PATH": str(ROOT / "brains"),
-        "DATABASE_URL": phone_db,
-        "REDIS_URL": phone_stack.redis_url,
-        "JOURNAL_SPILL_DIR": tempfile.mkdtemp(prefix="spill-"),
-        "LOG_LEVEL": "DEBUG",
-        # the test machine is busy building and testing: accept calls up to a nearly full CPU
-        "WORKER_LOAD_THRESHOLD": "0.99",
-        "WORKER_IDLE_PROCESSES": "1",
-    }
-    provision = subprocess.run(
-        [sys.executable, "-m", "sip.provision", "--only", "livekit", "--brains", str(ROOT / "brains")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert provision.returncode == 0, provision.stdout + provision.stderr
     log = phone_stack.run_dir / "receptionist-worker.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "agent.worker", "start"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
     try:
-        deadline = time.monotonic() + 90
-        while b"registered worker" not in log.read_bytes():
-            if proc.poll() is not None:
-                pytest.fail(f"worker exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"worker did not register within 90s:\n{log.read_text()[-4000:]}")
-            time.sleep(0.2)
-        yield log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with run_worker(
+            phone_stack, agent_name=AGENT_NAME, openai_base_url=phone_sim.base_url, database_url=phone_db, log=log
+        ):
+            yield log
+    except WorkerFailed as e:
+        pytest.fail(str(e))
 
 
 def script(sim: RealtimeSimulator, steps: list[dict], transcripts: list[str]) -> None:

@@ -1,0 +1,101 @@
+"""Time to greeting on the local phone stack: INVITE sent by the caller -> first non-silent RTP packet
+of the greeting at the caller, through livekit-sip, livekit-server and the receptionist worker, with the
+simulator's model delay stated next to it. 20 calls in a row, then 10 at once.
+
+`python -m bench.time_to_greeting [--calls 20] [--burst 10]`; writes bench/results/time_to_greeting.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from simulator.postgres import PgServer
+from simulator.server import DEFAULT_KEY, RealtimeSimulator
+from tests.fixtures.stack import running_stack
+from tests.phone.harness import place_call
+from tests.phone.worker import receptionist_worker
+
+MODEL_DELAY_MS = 300
+GREETING = "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def _one_call(stack: Any, n: int) -> float:
+    caller = f"+1503555{2000 + n:04d}"
+    async with place_call(stack, to="+15035550100", from_=caller, audio_script=[]) as call:
+        await call.wait_answered(within=60)
+        voice = await call.wait_for_voice(within=30)
+        await call.hangup()
+    return (voice - call.invite_sent_at) * 1000
+
+
+async def main(calls: int, burst: int) -> dict[str, Any]:
+    run_dir = Path(tempfile.mkdtemp(prefix="ttg-"))
+    pg = PgServer()
+    pg.start()
+    try:
+        dsn = pg.create_database(f"ttg_{uuid.uuid4().hex[:6]}")
+        from agent.store.db import migrate
+
+        await migrate(dsn)
+        async with RealtimeSimulator(model_delay_ms=MODEL_DELAY_MS) as sim:
+            # every call asks for one greeting; give each its own step
+            sim.add_script(DEFAULT_KEY, [{"say": GREETING}] * (calls + burst + 5))
+            with running_stack(run_dir) as stack, receptionist_worker(
+                stack, agent_name="receptionist-bench", openai_base_url=sim.base_url,
+                database_url=dsn, log=run_dir / "worker.log",
+            ):  # fmt: skip
+                sequential = []
+                for i in range(calls):
+                    sequential.append(await _one_call(stack, i))
+                    await asyncio.sleep(1.0)  # let the worker warm its next process, as between real calls
+                started = time.monotonic()
+                concurrent = await asyncio.gather(*(_one_call(stack, 100 + i) for i in range(burst)))
+                burst_s = time.monotonic() - started
+    finally:
+        pg.destroy()
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "model_delay_ms": MODEL_DELAY_MS,
+        "what": "INVITE sent -> first non-silent greeting RTP at the caller (ms), livekit-server 1.13.5 + "
+                "livekit-sip 1.8.0 + worker (start mode, 2 warm processes) on loopback",
+        "sequential": {"n": calls, "p50": statistics.median(sequential), "p95": _pct(sequential, 0.95),
+                       "max": max(sequential), "all": [round(x) for x in sequential]},
+        "burst": {"n": burst, "p50": statistics.median(concurrent), "max": max(concurrent),
+                  "wall_s": round(burst_s, 1), "all": [round(x) for x in concurrent]},
+    }  # fmt: skip
+    return result
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--burst", type=int, default=10)
+    args = parser.parse_args()
+    result = asyncio.run(main(args.calls, args.burst))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "time_to_greeting.json").write_text(json.dumps(result, indent=2))
+    s, b = result["sequential"], result["burst"]
+    print(f"time to greeting (model delay {MODEL_DELAY_MS} ms included)")
+    print(f"  {s['n']} in a row : p50 {s['p50']:.0f} ms  p95 {s['p95']:.0f} ms  max {s['max']:.0f} ms")
+    print(f"  {b['n']} at once  : p50 {b['p50']:.0f} ms  max {b['max']:.0f} ms")
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,85 @@
+"""What an operator sees from the worker and the `receptionist` command: the LiveKit modes, one clear
+line for a missing or bad setting (never a secret), and a refusal to start on a bad brain."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def run(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LIVEKIT_", "BRAIN", "DATABASE_URL"))}
+    return subprocess.run(
+        args, env={**clean, **(env or {})}, cwd=cwd or ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_help_lists_the_livekit_modes() -> None:
+    out = run([sys.executable, "-m", "agent.worker", "--help"])
+    assert out.returncode == 0, out.stderr
+    for mode in ("console", "dev", "start", "download-files"):
+        assert mode in out.stdout
+
+
+def test_missing_openai_key_is_one_clear_line(tmp_path: Path) -> None:
+    out = run([sys.executable, "-m", "agent.worker", "start"], cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    assert out.returncode == 2
+    assert "missing required setting OPENAI_API_KEY" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_bad_setting_names_the_variable_and_never_prints_secrets(tmp_path: Path) -> None:
+    secret = "sk-this-must-never-be-printed-0123456789"
+    out = run(
+        [sys.executable, "-m", "agent.worker", "start"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "OPENAI_API_KEY": secret, "LIVEKIT_API_SECRET": secret,
+             "MIN_INTERRUPTION_DURATION": "soon"},
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "invalid setting MIN_INTERRUPTION_DURATION" in out.stderr
+    assert secret not in out.stdout + out.stderr
+
+
+def test_worker_refuses_a_bad_brain(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "brains" / "plumbing.yaml").read_text().replace("duration_minutes: 60", "duration_minutes: -5", 1))
+    out = run(
+        [sys.executable, "-m", "agent.worker", "start"],
+        env={"OPENAI_API_KEY": "x", "BRAIN_PATH": str(bad)},
+    )
+    assert out.returncode == 2
+    assert f"{bad}: services[0].duration_minutes" in out.stderr
+
+
+def test_check_brain_accepts_the_examples_and_names_the_problem_in_a_bad_one(tmp_path: Path) -> None:
+    ok = run([str(BIN / "receptionist"), "check-brain", "brains/"])
+    assert ok.returncode == 0 and "Rose City Plumbing" in ok.stdout and "Lakeview Family Dental" in ok.stdout
+    bad = tmp_path / "clinic.yaml"
+    bad.write_text("business: {name: X, timezone: Mars/Olympus}\n")
+    out = run([str(BIN / "receptionist"), "check-brain", str(bad)])
+    assert out.returncode == 1
+    assert f"{bad}: business.timezone: unknown IANA timezone" in out.stderr
+
+
+def test_simulate_prints_one_json_document() -> None:
+    out = run([str(BIN / "receptionist"), "simulate", "tests/scenarios/hours-saturday.yaml", "--json", "--database", "none"])
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert report["passed"] is True and report["scenario"] == "hours-saturday"
+    assert report["transcript"][0]["role"] == "agent" and "AI assistant" in report["transcript"][0]["text"]
+    assert [c["name"] for c in report["tool_calls"]] == ["get_opening_hours"]
+
+
+def test_simulate_refuses_a_malformed_scenario(tmp_path: Path) -> None:
+    bad = tmp_path / "s.yaml"
+    bad.write_text("name: x\nbrain: brains/plumbing.yaml\nclock: 2026-11-24T10:00:00\ngreeting: []\n")
+    out = run([str(BIN / "receptionist"), "simulate", str(bad)])
+    assert out.returncode == 2
+    assert "clock" in out.stderr and "greeting" in out.stderr

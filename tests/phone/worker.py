@@ -1,0 +1,73 @@
+"""Runs the real receptionist worker against a local phone stack: routing made by sip.provision, the
+model played by a Realtime simulator, calls recorded in Postgres. Used by the end-to-end tests and by
+bench/time_to_greeting.py."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.fixtures.stack import ROOT, PhoneStack
+
+
+class WorkerFailed(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def receptionist_worker(
+    stack: PhoneStack, *, agent_name: str, openai_base_url: str, database_url: str, log: Path,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:  # fmt: skip
+    """Provision routing for every brain to `agent_name`, start `python -m agent.worker start`, wait
+    until it has registered; stop it afterwards."""
+    env = {
+        **os.environ,
+        **stack.env(),
+        "AGENT_NAME": agent_name,
+        "SIP_ALLOWED_CIDRS": "127.0.0.1/32",
+        "OPENAI_API_KEY": "sim",
+        "OPENAI_BASE_URL": openai_base_url,
+        "BRAIN_PATH": str(ROOT / "brains"),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": stack.redis_url,
+        "JOURNAL_SPILL_DIR": tempfile.mkdtemp(prefix="spill-"),
+        "LOG_LEVEL": "DEBUG",
+        # a busy test machine: accept calls up to a nearly full CPU
+        "WORKER_LOAD_THRESHOLD": "0.99",
+        "WORKER_IDLE_PROCESSES": "1",
+        **(extra_env or {}),
+    }
+    provision = subprocess.run(
+        [sys.executable, "-m", "sip.provision", "--only", "livekit", "--brains", str(ROOT / "brains")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    if provision.returncode != 0:
+        raise WorkerFailed(f"sip.provision failed:\n{provision.stdout}{provision.stderr}")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agent.worker", "start"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while b"registered worker" not in log.read_bytes():
+            if proc.poll() is not None:
+                raise WorkerFailed(f"worker exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+            if time.monotonic() > deadline:
+                raise WorkerFailed(f"worker did not register within 90s:\n{log.read_text()[-4000:]}")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
