@@ -65,9 +65,9 @@ class Settings(BaseSettings):
     )
     vad_min_silence_duration: float = Field(0.55, ge=0.05, le=3.0, description="Silero VAD min silence (s)")
 
-    # Capacity of one worker process (LiveKit stops sending calls above this CPU load, 0..1)
-    worker_load_threshold: float = Field(
-        0.75, gt=0.0, lt=1.0, description="CPU load above which this worker takes no new calls"
+    # Capacity of one worker: LiveKit stops sending it calls once it is full
+    worker_max_calls: int = Field(
+        25, ge=1, le=500, description="Concurrent calls one worker takes (size it with bench/capacity)"
     )
     worker_idle_processes: int = Field(
         2, ge=0, le=64, description="Warm job processes kept ready (Silero loaded) for the next calls"

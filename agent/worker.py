@@ -13,13 +13,14 @@ import sys
 from livekit.agents import NOT_GIVEN, AgentServer, JobContext, JobProcess, cli, room_io
 from livekit.plugins import silero
 
-from agent.brain import BrainError, load_brains
+from agent.brain import BrainDirectory, BrainError, load_brains
 from agent.call import CallContext
 from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber, brain_for_call
 from agent.session import CallKeeper, build_session, realtime_model
 from agent.settings import Settings, SettingsError, load_settings
 from agent.store.runtime import call_stores
 from agent.telephony import LiveKitLine, SipCaller, wait_until_active
+from agent.tools import receptionist_tools
 
 log = logging.getLogger("receptionist.worker")
 
@@ -30,6 +31,18 @@ def prewarm(proc: JobProcess) -> None:
     proc.userdata["settings"] = settings
     proc.userdata["brains"] = load_brains(settings.brain_path)
     proc.userdata["vad"] = silero.VAD.load(min_silence_duration=settings.vad_min_silence_duration)
+    _warm_up(proc.userdata["brains"])
+
+
+def _warm_up(brains: BrainDirectory) -> None:
+    """Pay first-use costs before a caller is waiting (measured 100-150 ms each on the call's loop):
+    the Redis client's lazy imports and the tools' JSON schemas."""
+    import redis.asyncio.cluster  # noqa: F401
+    from livekit.agents.llm.utils import build_legacy_openai_schema
+
+    for brain in brains.all:
+        for tool in receptionist_tools(brain):
+            build_legacy_openai_schema(tool, internally_tagged=True)
 
 
 async def entrypoint(ctx: JobContext) -> None:
@@ -94,11 +107,13 @@ async def entrypoint(ctx: JobContext) -> None:
         ),
         record=False,
     )
-    # livekit-sip answers (200 OK) once our audio track is up; the greeting waits for "active"
+    # livekit-sip answers (200 OK) once it has subscribed to our audio track, and our audio output
+    # holds frames until that subscription: the greeting can be generated now, overlapping the
+    # model's latency with the SIP answer, and still not a syllable is lost
+    call.line_ready.set()
     if participant is not None:
         await wait_until_active(ctx.room, participant, within_s=30)
         ctx.room.on("sip_dtmf_received", keeper.on_dtmf)
-    call.line_ready.set()
     call.answered()
     keeper.start()
 
@@ -106,8 +121,16 @@ async def entrypoint(ctx: JobContext) -> None:
 def build_server(agent_name: str, settings: Settings | None = None) -> AgentServer:
     options = {}
     if settings is not None:
+        max_calls = settings.worker_max_calls
+
+        def calls_load(server: AgentServer) -> float:
+            # load = share of this worker's call slots in use: predictable for capacity planning,
+            # unlike machine-wide CPU, which other tenants of the host also move
+            return min(1.0, len(server.active_jobs) / max_calls)
+
         options = {
-            "load_threshold": settings.worker_load_threshold,
+            "load_fnc": calls_load,
+            "load_threshold": (max_calls - 0.5) / max_calls,  # full at exactly max_calls
             "num_idle_processes": settings.worker_idle_processes,
         }
     server = AgentServer(**options)

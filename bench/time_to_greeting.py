@@ -58,6 +58,7 @@ async def main(calls: int, burst: int) -> dict[str, Any]:
             with running_stack(run_dir) as stack, receptionist_worker(
                 stack, agent_name="receptionist-bench", openai_base_url=sim.base_url,
                 database_url=dsn, log=run_dir / "worker.log",
+                extra_env={"WORKER_IDLE_PROCESSES": "2"},  # the shipped default
             ):  # fmt: skip
                 sequential = []
                 for i in range(calls):

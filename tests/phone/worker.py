@@ -39,8 +39,6 @@ def receptionist_worker(
         "REDIS_URL": stack.redis_url,
         "JOURNAL_SPILL_DIR": tempfile.mkdtemp(prefix="spill-"),
         "LOG_LEVEL": "DEBUG",
-        # a busy test machine: accept calls up to a nearly full CPU
-        "WORKER_LOAD_THRESHOLD": "0.99",
         "WORKER_IDLE_PROCESSES": "1",
         **(extra_env or {}),
     }
