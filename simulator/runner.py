@@ -10,6 +10,7 @@ import json
 import logging
 import time
 import uuid
+from types import SimpleNamespace
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -170,6 +171,11 @@ class _ScenarioCall:
                 due = [a for a in sc.seed.appointments if a.at_turn == n]
                 if due and self.stores is not None:
                     await self.stores.seed(call, due)  # another caller books meanwhile
+                if turn.dtmf is not None:
+                    for digit in turn.dtmf:
+                        keeper.on_dtmf(SimpleNamespace(digit=digit))  # as livekit-sip reports a key
+                    await self._wait_idle()
+                    continue
                 if self.audio:
                     following = sc.turns[n] if n < len(sc.turns) else None
                     await self._audio_turn(turn, barge_in_next=bool(following and following.barge_in_ms is not None))

@@ -34,13 +34,14 @@ class CallerTurn(_Strict):
         None, ge=0, description="audio runs: start speaking this many ms into the agent's reply"
     )
     pause_before_ms: int = Field(400, ge=0, description="audio runs: silence before the caller speaks")
+    dtmf: str | None = Field(None, pattern=r"^[0-9*#]+$", description="keys the caller presses")
     hangup: bool = Field(False, description="the caller hangs up after this turn (mid-sentence if cut)")
     model: list[ModelStep] = Field(default_factory=list, description="what the model does in reply")
 
     @model_validator(mode="after")
     def _one_action(self) -> CallerTurn:
-        if self.caller is None and self.silence_s is None and not self.hangup:
-            raise ValueError("a turn needs `caller`, `silence_s` or `hangup`")
+        if self.caller is None and self.silence_s is None and self.dtmf is None and not self.hangup:
+            raise ValueError("a turn needs `caller`, `dtmf`, `silence_s` or `hangup`")
         return self
 
 
