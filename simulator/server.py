@@ -571,6 +571,15 @@ class _Connection:
                 )
         return step, say, tool
 
+    async def _add_output_item(self, response: _Response, output_index: int, item: dict[str, Any]) -> None:
+        """A new item in the response's output, and in the conversation after the current tail."""
+        previous = self.tail_id()
+        self.items.append(item)
+        await self.send({"type": "response.output_item.added", "response_id": response.id,
+                         "output_index": output_index, "item": copy.deepcopy(item)})  # fmt: skip
+        await self.send({"type": "conversation.item.added", "previous_item_id": previous,
+                         "item": copy.deepcopy(item)})  # fmt: skip
+
     async def _speak(
         self, response: _Response, text: str, audio: bool, output_index: int
     ) -> tuple[dict[str, Any], bool, str, int]:
@@ -584,23 +593,7 @@ class _Connection:
             "role": "assistant",
             "content": [],
         }
-        previous = self.tail_id()
-        self.items.append(item)
-        await self.send(
-            {
-                "type": "response.output_item.added",
-                "response_id": response.id,
-                "output_index": output_index,
-                "item": copy.deepcopy(item),
-            }
-        )
-        await self.send(
-            {
-                "type": "conversation.item.added",
-                "previous_item_id": previous,
-                "item": copy.deepcopy(item),
-            }
-        )
+        await self._add_output_item(response, output_index, item)
         part_type = "audio" if audio else "text"
         empty_part = (
             {"type": part_type, "transcript": ""} if audio else {"type": "text", "text": ""}
@@ -695,23 +688,7 @@ class _Connection:
             "call_id": call_id,
             "arguments": "",
         }
-        previous = self.tail_id()
-        self.items.append(item)
-        await self.send(
-            {
-                "type": "response.output_item.added",
-                "response_id": response.id,
-                "output_index": output_index,
-                "item": copy.deepcopy(item),
-            }
-        )
-        await self.send(
-            {
-                "type": "conversation.item.added",
-                "previous_item_id": previous,
-                "item": copy.deepcopy(item),
-            }
-        )
+        await self._add_output_item(response, output_index, item)
         ids = {
             "response_id": response.id,
             "item_id": item_id,

@@ -148,20 +148,6 @@ _COMPLEMENT = frozenset(
     "midnight o'clock oclock".split()
 )
 
-_NUMBER_WORDS = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-}
 _TIME = re.compile(
     r"(?<![\d$.,:/-])(?:(?P<h>\d{1,2})(?::(?P<m>[0-5]\d))?|(?P<w>one|two|three|four|five|six|seven|eight|"
     r"nine|ten|eleven|twelve)(?:[ -](?P<wm>fifteen|thirty|forty[ -]five))?)"
@@ -585,6 +571,8 @@ _MONEY_WORDS = {
     "eighty": 80,
     "ninety": 90,
 }
+# hours said in words: one..twelve
+_NUMBER_WORDS = {w: n for w, n in _MONEY_WORDS.items() if 1 <= n <= 12 and w != "a"}
 _WORD = r"(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand)"
 _NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)"
 _WORDS = rf"(?:(?:a|and|{_WORD})[\s-]+)*{_WORD}"
