@@ -42,7 +42,10 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 bench: setup stack
+	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) -m bench.run
+	$(PY) -m bench.time_to_greeting
+	$(PY) -m bench.store_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache var

@@ -3,12 +3,23 @@ that says up front it is an AI."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from livekit.agents import Agent
 
 from agent.brain import Brain, BrainDirectory, greeting_instructions, render_instructions
 from agent.tools import receptionist_tools
 from agent.tools.call_control import end_call
 from agent.tools.leads import take_message
+
+LINE_READY_TIMEOUT_S = 30.0
+
+
+async def _line_ready(agent: Agent) -> None:
+    """Wait until the caller's leg is up; bounded, because the session cannot close while on_enter runs."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(agent.session.userdata.line_ready.wait(), LINE_READY_TIMEOUT_S)
 
 
 class Receptionist(Agent):
@@ -19,7 +30,7 @@ class Receptionist(Agent):
 
     async def on_enter(self) -> None:
         # greet only once the caller can hear it; through the model, so the voice never changes
-        await self.session.userdata.line_ready.wait()
+        await _line_ready(self)
         self.session.generate_reply(instructions=greeting_instructions(self.brain))
 
 
@@ -31,7 +42,7 @@ class RepeatCaller(Agent):
         self.brain = brain
 
     async def on_enter(self) -> None:
-        await self.session.userdata.line_ready.wait()
+        await _line_ready(self)
         self.session.userdata.pending_action = ("hang_up", "rate_limited")
         self.session.generate_reply(
             instructions=(
@@ -57,7 +68,7 @@ class UnknownNumber(Agent):
         super().__init__(instructions=UNKNOWN_NUMBER_INSTRUCTIONS, tools=[take_message, end_call])
 
     async def on_enter(self) -> None:
-        await self.session.userdata.line_ready.wait()
+        await _line_ready(self)
         self.session.generate_reply(
             instructions="Greet the caller: say you are an AI assistant, and offer to take a message."
         )

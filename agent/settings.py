@@ -60,8 +60,10 @@ class Settings(BaseSettings):
     # Turn taking (local Silero VAD); the defaults are the measured winners, see README Performance
     min_endpointing_delay: float = Field(0.5, ge=0.0, le=5.0, description="Silence (s) that ends a caller turn")
     max_endpointing_delay: float = Field(3.0, ge=0.0, le=10.0, description="Longest wait (s) for end of turn")
+    # measured (bench/barge_in): 0.2 s stops the agent in 245 ms p50 instead of 532 ms at 0.5 s, with
+    # no more false interruptions on noise (false-interruption resume is on)
     min_interruption_duration: float = Field(
-        0.5, ge=0.0, le=5.0, description="Caller speech (s) needed to interrupt the agent"
+        0.2, ge=0.0, le=5.0, description="Caller speech (s) needed to interrupt the agent"
     )
     vad_min_silence_duration: float = Field(0.55, ge=0.05, le=3.0, description="Silero VAD min silence (s)")
 

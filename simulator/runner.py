@@ -10,9 +10,9 @@ import json
 import logging
 import time
 import uuid
-from types import SimpleNamespace
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import yaml

@@ -1,0 +1,104 @@
+"""Runs the whole benchmark suite: `python -m bench.run [--quick] [--only NAME ...]`.
+
+Prints a table per measurement, writes bench/results/<name>[-quick].json (machine, date, settings) and
+bench/results/<name>[-quick].png. The full suite takes about 20 minutes on 2 cores, --quick about 4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+import psutil
+
+from bench import barge_in, capacity, compare, endpointing, report, response_gap
+from bench.calls import (
+    LIVEKIT_DEFAULT,
+    LIVEKIT_VAD,
+    MODEL_DELAY_MS,
+    OURS,
+    Flavour,
+    SimulatorThread,
+    all_model_lines,
+    quiet_logs,
+    settings_for,
+    vad_model,
+    warm_model_voice,
+)
+from bench.response_gap import print_levels, run_level
+
+# the levers of issue 5 (7): shorter silences, shorter interruption, LiveKit's local audio end-of-turn model
+EP_03 = Flavour("ours ep0.3/sil0.3", "ours", settings_for(min_endpointing_delay=0.3, vad_min_silence_duration=0.3))
+EP_02 = Flavour("ours ep0.2/sil0.2", "ours", settings_for(min_endpointing_delay=0.2, vad_min_silence_duration=0.2))
+TD = Flavour("ours +TurnDetector ep0.2/sil0.25", "ours",
+             settings_for(min_endpointing_delay=0.2, vad_min_silence_duration=0.25, max_endpointing_delay=2.5),
+             turn_detector=True)
+INT_03 = Flavour("ours int0.3", "ours", settings_for(min_interruption_duration=0.3))
+INT_02 = Flavour("ours int0.2", "ours", settings_for(min_interruption_duration=0.2))
+
+SUITE = ("response_gap", "endpointing", "barge_in", "capacity", "compare")
+
+
+def _settings_doc() -> dict[str, Any]:
+    return {"model_delay_ms": MODEL_DELAY_MS, "ours_defaults": OURS.describe(),
+            "levers": {f.name: f.describe() for f in (EP_03, EP_02, TD, INT_03, INT_02)}}
+
+
+async def _suite(quick: bool, only: set[str]) -> None:
+    quiet_logs()
+    simt = SimulatorThread()
+    simt.start()
+    warm_model_voice(all_model_lines())
+    for f in (OURS, EP_03, EP_02, TD):
+        vad_model(f.settings.vad_min_silence_duration)
+    vad_model(None)
+    baseline_rss = round(psutil.Process().memory_info().rss / 2**20, 1)
+    gap: dict[str, Any] | None = None
+    try:
+        if "response_gap" in only or "capacity" in only:
+            gap = await response_gap.run(simt, quick=quick)
+            if not quick:
+                # the candidate levers at the load the target names (25 calls)
+                cand = [await run_level(simt, f, 25, 4) for f in (EP_02, TD)]
+                print_levels("response gap of the candidate settings at 25 calls", cand)
+                gap["candidates_at_25"] = [{k: v for k, v in r.items() if k != "samples"} for r in cand]
+            print("wrote", report.write("response_gap", {"settings": _settings_doc(), **gap}, quick=quick))
+            response_gap.plot(gap, quick=quick)
+        if "endpointing" in only:
+            flavours = [LIVEKIT_DEFAULT, OURS, EP_02, TD] if quick else [LIVEKIT_DEFAULT, LIVEKIT_VAD, OURS, EP_03, EP_02, TD]
+            ep = await endpointing.run(simt, flavours, quick=quick)
+            print("wrote", report.write("endpointing", {"settings": _settings_doc(), **ep}, quick=quick))
+            endpointing.plot(ep, quick=quick)
+        if "barge_in" in only:
+            flavours = [LIVEKIT_DEFAULT, OURS, INT_02] if quick else [LIVEKIT_DEFAULT, OURS, INT_03, INT_02]
+            bi = await barge_in.run(simt, flavours, quick=quick)
+            print("wrote", report.write("barge_in", {"settings": _settings_doc(), **bi}, quick=quick))
+            barge_in.plot(bi, quick=quick)
+        if "capacity" in only and gap is not None:
+            cap = await capacity.run(simt, gap, quick=quick, baseline_rss_mb=baseline_rss)
+            print("wrote", report.write("capacity", {"settings": _settings_doc(), **cap}, quick=quick))
+            capacity.plot(cap, quick=quick)
+    finally:
+        simt.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer calls and turns (about 4 minutes)")
+    ap.add_argument("--only", nargs="*", choices=SUITE, help="run only these measurements")
+    args = ap.parse_args()
+    only = set(args.only or SUITE)
+    t0 = time.monotonic()
+    asyncio.run(_suite(args.quick, only))
+    if "compare" in only:
+        # child processes of its own; runs after the in-process suite so they never share the cores
+        result = compare.run(quick=args.quick)
+        print("wrote", report.write("compare", result, quick=args.quick))
+        compare.plot(result, quick=args.quick)
+    print(f"\nbench: done in {time.monotonic() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
