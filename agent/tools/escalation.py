@@ -4,6 +4,7 @@ agent says first. The transfer itself happens after that sentence has been heard
 from __future__ import annotations
 
 import json
+import logging
 from typing import Literal
 
 from livekit.agents import RunContext
@@ -11,6 +12,8 @@ from livekit.agents import RunContext
 from agent.brain import schedule
 from agent.call import CallContext
 from agent.tools.audit import receptionist_tool
+
+log = logging.getLogger("receptionist.escalation")
 
 Reason = Literal[
     "pricing_dispute", "angry_caller", "legal", "explicit_request", "emergency", "complaint", "billing"
@@ -44,6 +47,9 @@ async def escalate_to_human(context: RunContext[CallContext], reason: Reason, su
             {"transferring": False, "why": "this line cannot be transferred",
              "next": "Take a message with a callback request instead."}
         )  # fmt: skip
+    if esc.warm_transfer:
+        # not built yet (needs an outbound SIP trunk): say so in the log rather than pretend
+        log.warning("brain asks for a warm transfer; transferring cold to %s", esc.transfer_to)
     call.pending_action = ("transfer", esc.transfer_to)
     return json.dumps(
         {"transferring": True, "say_now": esc.handoff_line,
