@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from typing import Any
 
@@ -25,6 +26,18 @@ from agent.call import CallContext, TransferFailed
 from agent.settings import Settings
 
 log = logging.getLogger("receptionist.session")
+
+# the agent just asked for something callers say in groups, with pauses between them
+_DICTATION = re.compile(
+    r"\b(phone|number|digits?|address|zip|postcode|postal code|spell|spelling|email|"
+    r"confirmation code|code|date of birth|card)\b[^.!]*\?|\bspell\b",
+    re.IGNORECASE,
+)
+
+
+def invites_dictation(text: str) -> bool:
+    """Did this agent turn ask the caller for a number, an address, a code or a spelling?"""
+    return bool(_DICTATION.search(text))
 
 
 def realtime_model(
@@ -81,9 +94,13 @@ class CallKeeper:
     """Journals every finished turn, runs the grounding guard, handles caller silence and the call's
     time limit, and finalises the call row however the call ends."""
 
-    def __init__(self, session: AgentSession[CallContext], call: CallContext) -> None:
+    def __init__(
+        self, session: AgentSession[CallContext], call: CallContext, settings: Settings | None = None
+    ) -> None:
         self.session = session
         self.call = call
+        self.settings = settings
+        self._dictating = False
         self.closed = asyncio.Event()
         self._silence_task: asyncio.Task[None] | None = None
         self._limit_task: asyncio.Task[None] | None = None
@@ -112,11 +129,24 @@ class CallKeeper:
         seq = self.call.record_turn(
             role=role, text=text, started_at=started, ended_at=ended, interrupted=item.interrupted
         )
+        self._pace_next_turn(role, text)
         if role == "agent":
             self._guard(text, seq)
             if self.call.pending_action is not None:
                 # the sentence before the hand-off (or the goodbye) has been said: act now
                 self._spawn(self._carry_out_pending())
+
+    def _pace_next_turn(self, role: str, text: str) -> None:
+        """Let a caller who dictates a phone number, an address or a spelling pause between groups
+        without being answered mid-way (measured: every 600-900 ms pause was cut at 0.5 s)."""
+        if self.settings is None:
+            return
+        dictation = role == "agent" and invites_dictation(text)
+        if dictation == self._dictating or (role == "caller" and not self._dictating):
+            return
+        self._dictating = dictation
+        delay = self.settings.dictation_endpointing_delay if dictation else self.settings.min_endpointing_delay
+        self.session.update_options(endpointing_opts={"min_delay": delay})
 
     def _guard(self, text: str, seq: int) -> None:
         violations = check_turn(self.call.brain, text, self.call.now())

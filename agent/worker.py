@@ -81,7 +81,7 @@ async def entrypoint(ctx: JobContext) -> None:
     session = build_session(
         settings, call, model=realtime_model(settings), vad_model=ctx.proc.userdata["vad"]
     )
-    keeper = CallKeeper(session, call)
+    keeper = CallKeeper(session, call, settings)
 
     async def on_shutdown(reason: str) -> None:
         call.finish(reason=call.end_reason or reason or "room closed")

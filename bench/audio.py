@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.line import VOICE_RMS
-from simulator.speech import render_speech
+from simulator.speech import render_speech, voiced_only
 
 CALLER_RATE = 48000
 FRAME = CALLER_RATE // 50  # 20 ms, the microphone's frame and CallerEar's voice test unit
@@ -18,21 +18,9 @@ FRAME = CALLER_RATE // 50  # 20 ms, the microphone's frame and CallerEar's voice
 CALLER_VOICES = ("en-gb", "en-us", "en-gb-x-rp", "en+f3", "en-us+m3", "en-gb-scotland")
 
 
-def _voiced_frames(a: np.ndarray, frame: int = FRAME) -> np.ndarray:
-    n = len(a) // frame * frame
-    frames = a[:n].astype(np.float32).reshape(-1, frame)
-    return np.nonzero(np.sqrt((frames * frames).mean(axis=1)) > VOICE_RMS)[0]
-
-
 def trimmed(pcm: bytes, rate: int = CALLER_RATE) -> bytes:
-    """The voiced stretch only: espeak pads ~20 ms before and ~300 ms after, which would otherwise
-    count as caller speech and shrink every measured gap."""
-    a = np.frombuffer(pcm, dtype=np.int16)
-    frame = rate // 50
-    voiced = _voiced_frames(a, frame)
-    if voiced.size == 0:
-        return pcm
-    return a[voiced[0] * frame : (voiced[-1] + 1) * frame].tobytes()
+    """The voiced stretch only (see simulator.speech.voiced_only)."""
+    return voiced_only(pcm, rate, VOICE_RMS)
 
 
 def speech(text: str, voice: str = "en-gb", rate: int = CALLER_RATE) -> bytes:

@@ -243,7 +243,7 @@ class BenchCall:
                 from livekit.agents.inference import TurnDetector
 
                 self.session.update_options(turn_detection=TurnDetector(version="v1-mini"))
-            self.keeper = CallKeeper(self.session, call)
+            self.keeper = CallKeeper(self.session, call, f.settings)
             call.line_ready.set()  # the simulated line is up at once, as in simulator/runner.py
             agent: Agent = Receptionist(brain())
         else:

@@ -10,6 +10,9 @@ from typing import Any
 from bench import report
 from bench.audio import CallerTurn, paused_corpus
 from bench.calls import (
+    GREETING as GREETING_LINE,
+)
+from bench.calls import (
     MODEL_DELAY_MS,
     BenchCall,
     Flavour,
@@ -21,6 +24,30 @@ from bench.calls import (
 )
 
 _MARGIN_S = 0.05  # a commit this close to the last syllable is the real end, not a cut
+
+# what a receptionist asks just before each kind of turn (callers dictate numbers because they were
+# asked for one); the agent's question is what lets ours wait longer for dictation
+_PROMPTS = {
+    "phone number": "What's the best phone number to reach you?",
+    "address": "What's the address for the visit?",
+    "spelling": "Could you spell your last name for me?",
+    "reference": "Do you have your confirmation code?",
+    "email": "What's your email address?",
+    "date": "Which day suits you?",
+    "insurance": "Who is your insurance with?",
+    "reason": "What seems to be the problem?",
+}
+
+
+def prompted_script(turns: list[CallerTurn]) -> list[dict[str, Any]]:
+    """Greeting, then before each turn the question a receptionist would have asked for it."""
+    def ask(turn: CallerTurn) -> str:
+        kind = turn.name.split(" (")[0].rstrip(" 0123456789")
+        return _PROMPTS.get(kind, "How can I help?")
+
+    steps = [{"say": f"{GREETING_LINE} {ask(turns[0])}"}] if turns else [{"say": GREETING_LINE}]
+    steps += [{"say": f"Thanks. {ask(t)}"} for t in turns[1:]]
+    return steps + [{"say": "Okay."}] * (2 * len(turns) + 4)  # slack for early answers
 
 
 async def _caller(call: BenchCall, turns: list[CallerTurn], rng: random.Random) -> list[dict[str, Any]]:
@@ -35,12 +62,15 @@ async def _caller(call: BenchCall, turns: list[CallerTurn], rng: random.Random) 
 
 
 async def run_flavour(
-    simt: SimulatorThread, flavour: Flavour, corpus: list[CallerTurn], calls: int, *, seed: int = 7
+    simt: SimulatorThread, flavour: Flavour, corpus: list[CallerTurn], calls: int, *, seed: int = 7,
+    prompted: bool = False,
 ) -> dict[str, Any]:
     """The whole corpus through `calls` concurrent sessions of `flavour`."""
     rng = random.Random(seed)
     shares = [corpus[i::calls] for i in range(calls)]
-    bench_calls = [BenchCall(simt, flavour, script(3 * len(s) + 4)) for s in shares]
+    bench_calls = [
+        BenchCall(simt, flavour, prompted_script(s) if prompted else script(3 * len(s) + 4)) for s in shares
+    ]
 
     async def one(c: BenchCall, turns: list[CallerTurn], delay: float) -> list[dict[str, Any]]:
         await asyncio.sleep(delay)
@@ -69,7 +99,7 @@ async def run_flavour(
                          "cut_after_s": round(early[0] - s["start"], 2) if cut else None})
     n = len(rows)
     return {
-        "flavour": flavour.name,
+        "flavour": flavour.name + (" (asked first)" if prompted else ""),
         "settings": flavour.describe(),
         "turns": n,
         "premature": premature,
@@ -81,14 +111,20 @@ async def run_flavour(
 
 
 async def run(
-    simt: SimulatorThread, flavours: list[Flavour], *, quick: bool, calls: int = 6
+    simt: SimulatorThread, flavours: list[Flavour], *, quick: bool, calls: int = 6,
+    prompted: list[Flavour] | None = None,
 ) -> dict[str, Any]:
+    """Every flavour on the corpus; then `prompted` ones again with the receptionist's question asked
+    before each turn (what lets dictation-aware endpointing know a number is coming)."""
     corpus = paused_corpus(voices=("en-gb",) if quick else ("en-gb", "en-us"))
+    runs = [(f, False) for f in flavours] + [(f, True) for f in prompted or []]
     out = []
     # two flavours at a time: the corpus is short, and 2x6 sessions leave the cores mostly idle
-    for i in range(0, len(flavours), 2):
+    for i in range(0, len(runs), 2):
         simt.forget_events()
-        out += await asyncio.gather(*(run_flavour(simt, f, corpus, calls) for f in flavours[i : i + 2]))
+        out += await asyncio.gather(
+            *(run_flavour(simt, f, corpus, calls, prompted=p) for f, p in runs[i : i + 2])
+        )
         print_rows(out[-2:], title="premature end of turn, so far")
     print_rows(out)
     return {"corpus": [{"name": t.name, "text": t.text, "pauses_ms": t.pauses_ms, "seconds": round(t.seconds, 2)}

@@ -68,7 +68,7 @@ async def _suite(quick: bool, only: set[str]) -> None:
             response_gap.plot(gap, quick=quick)
         if "endpointing" in only:
             flavours = [LIVEKIT_DEFAULT, OURS, EP_02, TD] if quick else [LIVEKIT_DEFAULT, LIVEKIT_VAD, OURS, EP_03, EP_02, TD]
-            ep = await endpointing.run(simt, flavours, quick=quick)
+            ep = await endpointing.run(simt, flavours, quick=quick, prompted=[LIVEKIT_DEFAULT, OURS, EP_02])
             print("wrote", report.write("endpointing", {"settings": _settings_doc(), **ep}, quick=quick))
             endpointing.plot(ep, quick=quick)
         if "barge_in" in only:

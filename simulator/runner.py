@@ -27,7 +27,7 @@ from agent.settings import Settings, load_settings
 from simulator.line import CallerEar, CallerMicrophone, SimulatedLine
 from simulator.scenario import Scenario
 from simulator.server import RealtimeSimulator
-from simulator.speech import render_speech
+from simulator.speech import render_speech, silence, voiced_only
 
 log = logging.getLogger("receptionist.simulate")
 
@@ -152,7 +152,7 @@ class _ScenarioCall:
             vad_model = silero.VAD.load(min_silence_duration=self.settings.vad_min_silence_duration)
         session = build_session(self.settings, call, model=model, vad_model=vad_model)
         self.session = session
-        keeper = CallKeeper(session, call)
+        keeper = CallKeeper(session, call, self.settings)
         if self.audio:
             self.mic = CallerMicrophone(sample_rate=self.caller_rate)
             self.ear = CallerEar()
@@ -275,7 +275,7 @@ class _ScenarioCall:
         if turn.caller is None or (turn.hangup and not turn.model):
             return  # a caller who hangs up as they speak is never answered
         try:
-            await asyncio.wait_for(self.session.run(user_input=turn.caller), TURN_TIMEOUT_S)
+            await asyncio.wait_for(self.session.run(user_input=turn.words), TURN_TIMEOUT_S)
         except RuntimeError:
             # the session closed under us (agent hung up / transferred mid-turn)
             if not self.ended.is_set():
@@ -297,8 +297,12 @@ class _ScenarioCall:
             await asyncio.sleep(turn.pause_before_ms / 1000)
         speaking_at_start = self.ear.speaking
         segments_before = len(self.ear.segments)
-        pcm = await asyncio.to_thread(render_speech, turn.caller, self.caller_rate)
-        self.sim.queue_transcript(turn.caller, key=self.key)
+        pieces = [await asyncio.to_thread(render_speech, p, self.caller_rate) for p in turn.phrases]
+        if len(pieces) > 1:
+            # a pause of exactly pause_ms between phrases, not espeak's padding on top of it
+            pieces = [voiced_only(p, self.caller_rate) for p in pieces]
+        pcm = silence(turn.pause_ms, self.caller_rate).join(pieces)
+        self.sim.queue_transcript(turn.words, key=self.key)
         start_end = await self.mic.say(pcm)
         if turn.hangup and not turn.model:
             return  # they hang up as they finish the sentence; nobody answers

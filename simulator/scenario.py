@@ -26,6 +26,8 @@ class _Strict(BaseModel):
 
 
 class CallerTurn(_Strict):
+    """One caller turn; `...` in `caller` is a mid-turn pause (as when dictating a number)."""
+
     caller: str | None = Field(None, description="what the caller says (spoken with espeak-ng in audio runs)")
     silence_s: float | None = Field(
         None, ge=0, description="instead of speaking, the caller stays silent this long"
@@ -34,9 +36,19 @@ class CallerTurn(_Strict):
         None, ge=0, description="audio runs: start speaking this many ms into the agent's reply"
     )
     pause_before_ms: int = Field(400, ge=0, description="audio runs: silence before the caller speaks")
+    pause_ms: int = Field(800, ge=0, le=5000, description="audio runs: length of each '...' pause")
     dtmf: str | None = Field(None, pattern=r"^[0-9*#]+$", description="keys the caller presses")
     hangup: bool = Field(False, description="the caller hangs up after this turn (mid-sentence if cut)")
     model: list[ModelStep] = Field(default_factory=list, description="what the model does in reply")
+
+    @property
+    def words(self) -> str:
+        """What the caller says, without the pause marks (what a transcriber would hear)."""
+        return " ".join(p.strip() for p in (self.caller or "").split("...") if p.strip())
+
+    @property
+    def phrases(self) -> list[str]:
+        return [p.strip() for p in (self.caller or "").split("...") if p.strip()]
 
     @model_validator(mode="after")
     def _one_action(self) -> CallerTurn:

@@ -110,3 +110,18 @@ async def model_voice(text: str, mode: VoiceMode = "speech") -> bytes:
     return await asyncio.to_thread(
         render_speech, text, MODEL_SAMPLE_RATE, voice=MODEL_VOICE, mode=mode
     )
+
+
+def voiced_only(pcm: bytes, rate: int, threshold_rms: float = 300.0) -> bytes:
+    """The voiced stretch of an utterance: espeak pads ~20 ms before and ~300 ms after, which would
+    lengthen every pause between phrases and count as caller speech in timings."""
+    import numpy as np  # numpy comes with livekit; imported here to keep speech light to import
+
+    a = np.frombuffer(pcm, dtype=np.int16)
+    frame = rate // 50  # 20 ms
+    n = len(a) // frame * frame
+    frames = a[:n].astype(np.float32).reshape(-1, frame)
+    voiced = np.nonzero(np.sqrt((frames * frames).mean(axis=1)) > threshold_rms)[0]
+    if voiced.size == 0:
+        return pcm
+    return a[voiced[0] * frame : (voiced[-1] + 1) * frame].tobytes()
