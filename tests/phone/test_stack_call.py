@@ -9,18 +9,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from livekit import api
 
-from tests.fixtures.stack import ROOT, PhoneStack
+from tests.fixtures.stack import PhoneStack
 from tests.phone.harness import CallFailed, find_sip_participant, place_call
 from tests.phone.rtp import rms
+from tests.phone.worker import WorkerFailed, running_worker
 
 TRUNK_NUMBER = "+15035550100"
 CALLER = "+15035550199"
@@ -32,31 +31,12 @@ def tone_agent(phone_stack: PhoneStack) -> Iterator[Path]:
     """The tone agent as a worker process registered with the stack; yields its log path."""
     log = phone_stack.run_dir / "tone-agent.log"
     env = {**os.environ, **phone_stack.env(), "TONE_AGENT_NAME": AGENT_NAME}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.phone.tone_agent", "start", "--log-level", "debug"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    argv = [sys.executable, "-m", "tests.phone.tone_agent", "start", "--log-level", "debug"]
     try:
-        deadline = time.monotonic() + 60
-        while b"registered worker" not in log.read_bytes():
-            if proc.poll() is not None:
-                pytest.fail(f"tone agent exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"tone agent did not register within 60s:\n{log.read_text()[-4000:]}")
-            time.sleep(0.1)
-        yield log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with running_worker(argv, env=env, log=log, within=60):
+            yield log
+    except WorkerFailed as e:
+        pytest.fail(str(e))
 
 
 async def route_number_to_agent(

@@ -48,19 +48,27 @@ def receptionist_worker(
     )  # fmt: skip
     if provision.returncode != 0:
         raise WorkerFailed(f"sip.provision failed:\n{provision.stdout}{provision.stderr}")
+    with running_worker([sys.executable, "-m", "agent.worker", "start"], env=env, log=log) as proc:
+        yield proc
+
+
+@contextlib.contextmanager
+def running_worker(
+    argv: list[str], *, env: dict[str, str], log: Path, within: float = 90
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A LiveKit agent worker process, once it has registered with the server; stopped afterwards."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "agent.worker", "start"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + within
         while b"registered worker" not in log.read_bytes():
             if proc.poll() is not None:
                 raise WorkerFailed(f"worker exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
             if time.monotonic() > deadline:
-                raise WorkerFailed(f"worker did not register within 90s:\n{log.read_text()[-4000:]}")
-            time.sleep(0.2)
+                raise WorkerFailed(f"worker did not register within {within:.0f}s:\n{log.read_text()[-4000:]}")
+            time.sleep(0.1)
         yield proc
     finally:
         proc.terminate()
