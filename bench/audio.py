@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.line import VOICE_RMS
-from simulator.speech import render_speech, voiced_only
+from simulator.speech import VOICE_RMS, render_speech, voiced_only
 
 CALLER_RATE = 48000
 FRAME = CALLER_RATE // 50  # 20 ms, the microphone's frame and CallerEar's voice test unit

@@ -14,6 +14,7 @@ from livekit import rtc
 from livekit.agents.voice import io
 
 from agent.call import TransferFailed
+from simulator.speech import VOICE_RMS
 
 
 def _rms(pcm: bytes) -> float:
@@ -23,7 +24,6 @@ def _rms(pcm: bytes) -> float:
     return float(np.sqrt(np.mean(a * a))) if a.size else 0.0
 
 
-VOICE_RMS = 300.0  # above this a 20 ms frame counts as voice, not silence
 
 
 class CallerMicrophone(io.AudioInput):

@@ -15,6 +15,7 @@ from typing import Literal
 
 VoiceMode = Literal["speech", "tone"]
 
+VOICE_RMS = 300.0  # above this a 20 ms PCM16 frame counts as voice, not silence
 MODEL_SAMPLE_RATE = 24000  # what the Realtime protocol carries, both directions
 MODEL_VOICE = "en-us"
 CALLER_VOICE = "en-gb"  # a different voice, so recordings tell the two sides apart
@@ -112,7 +113,7 @@ async def model_voice(text: str, mode: VoiceMode = "speech") -> bytes:
     )
 
 
-def voiced_only(pcm: bytes, rate: int, threshold_rms: float = 300.0) -> bytes:
+def voiced_only(pcm: bytes, rate: int, threshold_rms: float = VOICE_RMS) -> bytes:
     """The voiced stretch of an utterance: espeak pads ~20 ms before and ~300 ms after, which would
     lengthen every pause between phrases and count as caller speech in timings."""
     import numpy as np  # numpy comes with livekit; imported here to keep speech light to import

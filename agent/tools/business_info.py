@@ -9,21 +9,18 @@ from typing import Any
 
 from livekit.agents import RunContext, ToolError
 
-from agent.brain import Brain, schedule
+from agent.brain import Brain, render, schedule
+from agent.brain.schema import WEEKDAYS
 from agent.call import CallContext
 from agent.tools.audit import receptionist_tool
-from agent.tools.spoken import WEEKDAYS, parse_day, say_day, say_time
+from agent.tools.spoken import parse_day, say_day, say_time
 
 
 def price_text(brain: Brain, name: str) -> str:
     service = brain.service(name)
     if service is None or service.price is None:
         return service.price_note if service and service.price_note else "quoted after we see the job"
-    p = service.price
-    cur = "$" if brain.currency == "USD" else f"{brain.currency} "
-    if p.is_range:
-        return f"{cur}{p.low:,.0f} to {cur}{p.high:,.0f}"
-    return f"{cur}{p.low:,.0f}"
+    return render.price_text(service.price, brain.currency)
 
 
 def service_facts(brain: Brain, service_name: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from livekit.agents import ToolError
 
-WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+from agent.brain.schema import WEEKDAYS
 
 _DIGIT_WORDS = {
     "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
