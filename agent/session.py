@@ -22,8 +22,10 @@ from livekit.agents.voice.events import (
 from livekit.plugins import openai
 
 from agent.brain.grounding import check_turn
+from agent.brain.schema import Brain
 from agent.call import CallContext, TransferFailed
 from agent.settings import Settings
+from agent.speculation import SpeculativeRealtimeModel, Speculator
 
 log = logging.getLogger("receptionist.session")
 
@@ -40,17 +42,34 @@ def invites_dictation(text: str) -> bool:
     return bool(_DICTATION.search(text))
 
 
+def settings_for_brain(settings: Settings, brain: Brain) -> Settings:
+    """The worker's settings with this business's turn-taking choices (brain `calls:`) applied."""
+    c = brain.calls
+    chosen = {
+        "min_endpointing_delay": c.endpointing_seconds,
+        "dictation_endpointing_delay": c.dictation_endpointing_seconds,
+        "min_interruption_duration": c.interruption_seconds,
+        "speculative_reply": c.speculative_reply,
+    }
+    update = {k: v for k, v in chosen.items() if v is not None}
+    return settings.model_copy(update=update) if update else settings
+
+
 def realtime_model(
     settings: Settings, *, text_only: bool = False, base_url: str | None = None
 ) -> openai.realtime.RealtimeModel:
-    """OpenAI Realtime, speech to speech, with turn taking left to our local VAD."""
+    """OpenAI Realtime, speech to speech, with turn taking left to our local VAD (and speculative
+    replies unless SPECULATIVE_REPLY is off)."""
     kwargs: dict[str, Any] = {}
     url = base_url or settings.openai_base_url
     if url:
         kwargs["base_url"] = url
     if text_only:
         kwargs["modalities"] = ["text"]
-    return openai.realtime.RealtimeModel(
+    cls = SpeculativeRealtimeModel if settings.speculative_reply else openai.realtime.RealtimeModel
+    if settings.speculative_reply:
+        kwargs["max_wait"] = settings.max_endpointing_delay + 1.0
+    return cls(
         model=settings.openai_realtime_model,
         voice=settings.openai_voice,
         api_key=settings.openai_api_key.get_secret_value(),
@@ -67,7 +86,7 @@ def build_session(
     vad_model: vad.VAD | None,
 ) -> AgentSession[CallContext]:
     calls = call.brain.calls
-    return AgentSession[CallContext](
+    session = AgentSession[CallContext](
         llm=model,
         vad=vad_model,
         userdata=call,
@@ -88,6 +107,11 @@ def build_session(
         },
         user_away_timeout=float(calls.silence_prompt_seconds),
     )
+    if isinstance(model, SpeculativeRealtimeModel) and vad_model is not None:
+        Speculator(
+            session, model, lead=settings.speculation_lead, vad_silence=settings.vad_min_silence_duration
+        )
+    return session
 
 
 class CallKeeper:

@@ -22,7 +22,7 @@ from agent.brain import Brain, load_brain, load_brains
 from agent.brain.loader import parse_brain
 from agent.call import CallContext
 from agent.receptionist import Receptionist, UnknownNumber, brain_for_call
-from agent.session import CallKeeper, build_session, realtime_model
+from agent.session import CallKeeper, build_session, realtime_model, settings_for_brain
 from agent.settings import Settings, load_settings
 from simulator.line import CallerEar, CallerMicrophone, SimulatedLine
 from simulator.scenario import Scenario
@@ -33,6 +33,14 @@ log = logging.getLogger("receptionist.simulate")
 
 TURN_TIMEOUT_S = 60.0
 CALLER_RATE = 48000
+
+
+def _speculation(model: Any) -> dict[str, Any]:
+    stats = getattr(model, "stats", None)
+    if stats is None:
+        return {}
+    return {"started": stats.started, "adopted": stats.adopted, "abandoned": stats.abandoned,
+            "reasons": dict(stats.reasons)}
 
 
 @dataclass
@@ -60,6 +68,7 @@ class CallReport:
     db: dict[str, Any] | None = None
     sim_key: str = ""
     heard: list[dict[str, Any]] = field(default_factory=list)  # audio runs: agent audio as played
+    speculation: dict[str, Any] = field(default_factory=dict)  # speculative replies started/adopted/abandoned
 
     @property
     def passed(self) -> bool:
@@ -119,6 +128,7 @@ class _ScenarioCall:
         self.t0 = time.monotonic()
         self.ended = asyncio.Event()
         self.ended_by: str | None = None
+        self.model: Any = None
         self.mic: CallerMicrophone | None = None
         self.ear: CallerEar | None = None
         self.timings: dict[str, list[float]] = {"response_gap_ms": [], "barge_in_ms": []}
@@ -144,15 +154,17 @@ class _ScenarioCall:
             await self.stores.seed(call, [a for a in sc.seed.appointments if a.at_turn == 0])
         call.start()
 
-        model = realtime_model(self.settings, text_only=not self.audio, base_url=self.sim.url_for(self.key))
+        settings = settings_for_brain(self.settings, call.brain)
+        model = realtime_model(settings, text_only=not self.audio, base_url=self.sim.url_for(self.key))
+        self.model = model
         vad_model = None
         if self.audio:
             from livekit.plugins import silero
 
-            vad_model = silero.VAD.load(min_silence_duration=self.settings.vad_min_silence_duration)
-        session = build_session(self.settings, call, model=model, vad_model=vad_model)
+            vad_model = silero.VAD.load(min_silence_duration=settings.vad_min_silence_duration)
+        session = build_session(settings, call, model=model, vad_model=vad_model)
         self.session = session
-        keeper = CallKeeper(session, call, self.settings)
+        keeper = CallKeeper(session, call, settings)
         if self.audio:
             self.mic = CallerMicrophone(sample_rate=self.caller_rate)
             self.ear = CallerEar()
@@ -224,6 +236,7 @@ class _ScenarioCall:
                  "interrupted": seg.interrupted, "first_voice": seg.first_voice}
                 for seg in (self.ear.segments if self.ear else [])
             ],
+            speculation=_speculation(self.model),
         )
         if self.stores is not None:
             report.db = await self.stores.snapshot(call)

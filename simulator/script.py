@@ -148,6 +148,18 @@ class Script:
         self.cursor += 1
         return step
 
+    def give_back(self, step: ModelStep | None) -> None:
+        """A response was cancelled before it produced anything (a speculative reply the caller talked
+        over): the model answers that turn afresh, so the step is replayed; past the end of the script,
+        the request is no longer a problem."""
+        if step is not None:
+            self.cursor -= 1
+            return
+        for i in range(len(self.problems) - 1, -1, -1):
+            if self.problems[i].startswith("response requested after the script ended"):
+                del self.problems[i]
+                return
+
     def render(self, say: str) -> str:
         text, problems = render_say(say, self.last_output)
         self.problems.extend(problems)

@@ -260,6 +260,7 @@ class _Connection:
         self.buffer.clear()
         item_id = item_id or _new_id("item")
         previous = self.tail_id()
+        continuation = bool(self.items) and self.items[-1].get("role") == "user"
         item = {
             "id": item_id,
             "object": "realtime.item",
@@ -283,7 +284,12 @@ class _Connection:
                 "item": copy.deepcopy(item),
             }
         )
-        transcript = self.script.next_transcript()
+        if continuation and not self.script.transcripts:
+            # the caller went on after a pause the client committed at (speculative reply):
+            # the words were all transcribed with the first part
+            transcript = ""
+        else:
+            transcript = self.script.next_transcript()
         item["content"][0]["transcript"] = transcript
         item["_audio_ms"] = audio_ms
         if self._transcription() is None:
@@ -521,6 +527,8 @@ class _Connection:
                 )
             if response.cancelled.is_set():
                 status = "cancelled"
+                if not outputs:
+                    self.script.give_back(step)
         except asyncio.CancelledError:
             # the socket went away mid-response; nothing left to tell
             self.response = None

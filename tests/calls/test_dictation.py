@@ -21,7 +21,7 @@ SCENARIO = {
          "model": [{"say": "Sure. What's the best phone number to reach you?"}]},
         {"caller": "five oh three ... five five five ... oh one eight seven", "pause_ms": 800,
          "model": [{"say": "Thanks, I have five oh three, five five five, oh one eight seven."}]},
-        {"caller": "Yes.", "hangup": True},
+        {"pause_before_ms": 1500, "hangup": True},
     ],
 }  # fmt: skip
 

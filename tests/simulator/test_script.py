@@ -51,3 +51,13 @@ def test_script_consumes_steps_and_transcripts_in_order() -> None:
     assert script.next_transcript() == "hello"
     assert script.next_transcript() == ""
     assert len(script.problems) == 2  # ran out of steps, and of transcripts
+
+
+def test_a_step_given_back_is_replayed_and_a_request_past_the_end_is_withdrawn() -> None:
+    script = Script.of([{"say": "one"}])
+    first = script.next_step()
+    script.give_back(first)
+    assert script.next_step().say == "one"
+    assert script.next_step() is None and script.problems
+    script.give_back(None)
+    assert script.problems == []

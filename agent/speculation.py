@@ -1,0 +1,255 @@
+"""Speculative replies: ask the model for its answer while we are still deciding whether the caller
+has finished, and play it only once they have.
+
+A caller's turn ends when they have been silent for the endpointing delay (0.45 s by default). The
+model then needs its own time before the first audio arrives (300 ms in the benchmarks, more on the
+real API). Both waits are dead air, one after the other. Here they overlap: as soon as the VAD hears
+the caller stop, the audio so far is committed and a response requested. LiveKit's end-of-turn
+decision is left exactly as it was; when it comes, LiveKit asks for a reply and receives the one
+already under way (its audio buffered, never played early). If the caller speaks again first, the
+speculative response is cancelled and anything it put in the conversation is deleted, so the model
+later answers the whole turn; the audio committed so far stays, as the first part of the caller's
+turn.
+
+What it costs: one extra response request for each pause the caller resumes after (billed by
+OpenAI, though cancelled within the model's latency it produces little output). What it does not
+change: when the agent starts speaking relative to the end-of-turn decision, so it cuts off no more
+callers than the same endpointing without it.
+
+LiveKit Agents' own preemptive generation only covers STT + LLM pipelines (it returns early for a
+RealtimeModel), which is why this lives here, as a subclass of the plugin's session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from livekit.agents import AgentSession, llm
+from livekit.agents.types import NOT_GIVEN, NotGivenOr
+from livekit.agents.utils import is_given
+from livekit.agents.voice.events import UserStateChangedEvent
+from livekit.plugins import openai
+from livekit.plugins.openai.realtime.realtime_model import _DiscardedGeneration
+from openai.types.realtime import ConversationItemDeleteEvent, ResponseCancelEvent
+
+log = logging.getLogger("receptionist.speculation")
+
+_MIN_AUDIO_S = 0.1  # the Realtime API refuses to commit less than 100 ms of audio
+
+
+@dataclass
+class SpeculationStats:
+    started: int = 0
+    adopted: int = 0
+    abandoned: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    adopted_at: list[float] = field(default_factory=list)  # time.monotonic() of each adoption
+
+
+@dataclass
+class _Speculation:
+    fut: asyncio.Future[llm.GenerationCreatedEvent]
+    started_at: float
+    expiry: asyncio.TimerHandle | None = None
+
+
+class SpeculativeSession(openai.realtime.RealtimeSession):
+    """The plugin's session, plus `speculate()` / `abandon()` and adoption in `generate_reply()`."""
+
+    def __init__(self, model: SpeculativeRealtimeModel, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self.stats = model.stats
+        self._spec: _Speculation | None = None
+        self._max_wait = model.max_wait
+        self._cleanups: set[asyncio.Task[None]] = set()
+
+    @property
+    def speculating(self) -> bool:
+        return self._spec is not None
+
+    def speculate(self) -> bool:
+        """Commit the caller's audio so far and request a response that nobody plays yet."""
+        if self._spec is not None or self.has_active_generation:
+            return False
+        if self._pushed_duration_s < _MIN_AUDIO_S:
+            return False
+        super().commit_audio()
+        fut = super().generate_reply()
+        spec = _Speculation(fut=fut, started_at=time.time())
+        # a speculation LiveKit never asks for (the turn was skipped, the session moved on) must
+        # not linger in the conversation
+        spec.expiry = asyncio.get_running_loop().call_later(
+            self._max_wait, self.abandon, "not adopted in time"
+        )
+        self._spec = spec
+        self.stats.started += 1
+        return True
+
+    def abandon(self, reason: str = "caller resumed") -> None:
+        """Cancel the speculative response and remove whatever it added to the conversation."""
+        spec, self._spec = self._spec, None
+        if spec is None:
+            return
+        if spec.expiry is not None:
+            spec.expiry.cancel()
+        self.stats.abandoned += 1
+        self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
+        if not spec.fut.done():
+            # the plugin sends response.cancel and discards the response if it arrives later
+            spec.fut.cancel()
+            return
+        if spec.fut.cancelled() or spec.fut.exception() is not None:
+            return
+        generation = self._current_generation
+        if isinstance(generation, _DiscardedGeneration):
+            return
+        ev = spec.fut.result()
+        if generation is not None and not generation._done_fut.done():
+            self.send_event(ResponseCancelEvent(type="response.cancel", response_id=ev.response_id))
+        task = asyncio.create_task(self._delete_outputs(ev, generation))
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+
+    async def _delete_outputs(self, ev: llm.GenerationCreatedEvent, generation: Any) -> None:
+        """Once the cancelled response is done, delete its messages and tool calls."""
+        item_ids: list[str] = []
+
+        async def drain_messages() -> None:
+            async for msg in ev.message_stream:
+                item_ids.append(msg.message_id)
+
+        async def drain_calls() -> None:
+            async for call in ev.function_stream:
+                item_ids.append(call.id)
+
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(drain_messages(), drain_calls()), timeout=10)
+        if generation is not None:
+            item_ids.extend(i for i in generation.messages if i not in item_ids)
+        for item_id in item_ids:
+            self.send_event(
+                ConversationItemDeleteEvent(type="conversation.item.delete", item_id=item_id)
+            )
+
+    # -- what LiveKit calls ---------------------------------------------------------------------
+    def commit_audio(self) -> None:
+        if self._spec is not None:
+            # the turn's audio was committed when speculating; what came since is silence
+            super().clear_audio()
+            return
+        super().commit_audio()
+
+    def clear_audio(self) -> None:
+        self.abandon("turn dropped")
+        super().clear_audio()
+
+    def generate_reply(
+        self,
+        *,
+        instructions: NotGivenOr[str] = NOT_GIVEN,
+        tool_choice: NotGivenOr[llm.ToolChoice] = NOT_GIVEN,
+        tools: NotGivenOr[list[llm.Tool]] = NOT_GIVEN,
+    ) -> asyncio.Future[llm.GenerationCreatedEvent]:
+        spec = self._spec
+        if spec is not None and not (is_given(instructions) or is_given(tool_choice) or is_given(tools)):
+            self._spec = None
+            if spec.expiry is not None:
+                spec.expiry.cancel()
+            self.stats.adopted += 1
+            self.stats.adopted_at.append(time.monotonic())
+            log.debug("speculative reply adopted, %.0f ms ahead", (time.time() - spec.started_at) * 1000)
+            return spec.fut
+        self.abandon("other reply requested")
+        return super().generate_reply(instructions=instructions, tool_choice=tool_choice, tools=tools)
+
+    def interrupt(self) -> None:
+        if self._spec is not None:
+            # the only active generation is the speculative one
+            self.abandon("interrupted")
+            return
+        super().interrupt()
+
+    async def update_instructions(self, instructions: str) -> None:
+        self.abandon("instructions changed")
+        await super().update_instructions(instructions)
+
+    async def update_chat_ctx(self, chat_ctx: llm.ChatContext) -> None:
+        self.abandon("conversation changed")
+        await super().update_chat_ctx(chat_ctx)
+
+    async def update_tools(self, tools: list[llm.Tool]) -> None:
+        self.abandon("tools changed")
+        await super().update_tools(tools)
+
+    async def aclose(self) -> None:
+        self.abandon("session closed")
+        await super().aclose()
+
+
+class SpeculativeRealtimeModel(openai.realtime.RealtimeModel):
+    """OpenAI Realtime whose sessions can answer speculatively; one model per call."""
+
+    def __init__(self, *args: Any, max_wait: float = 4.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_wait = max_wait
+        self.stats = SpeculationStats()
+        self.live: SpeculativeSession | None = None
+
+    def session(self, *, turn_detection_disabled: bool = False) -> SpeculativeSession:
+        sess = SpeculativeSession(self, turn_detection_disabled=turn_detection_disabled)
+        self._sessions.add(sess)
+        self.live = sess
+        return sess
+
+
+class Speculator:
+    """Starts a speculative reply when the caller falls silent and abandons it if they go on.
+
+    It fires `lead` seconds before the end-of-turn decision is due (at once with the defaults), so a
+    caller dictating under the long endpointing delay is not answered speculatively at every pause.
+    """
+
+    def __init__(
+        self, session: AgentSession[Any], model: SpeculativeRealtimeModel, *, lead: float, vad_silence: float
+    ) -> None:
+        self.session = session
+        self.model = model
+        self.lead = lead
+        # the VAD reports the end of speech this long after the caller's last sound
+        self.vad_silence = vad_silence
+        self._pending: asyncio.TimerHandle | None = None
+        session.on("user_state_changed", self._on_user_state)
+        session.on("close", lambda _ev: self._cancel_pending())
+
+    def _cancel_pending(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+
+    def _on_user_state(self, ev: UserStateChangedEvent) -> None:
+        live = self.model.live
+        if ev.new_state == "speaking":
+            self._cancel_pending()
+            if live is not None:
+                live.abandon("caller resumed")
+            return
+        if ev.new_state != "listening" or ev.old_state != "speaking":
+            return
+        endpointing = self.session.options.endpointing.get("min_delay", 0.5)
+        wait = max(0.0, endpointing - self.lead - self.vad_silence)
+        self._cancel_pending()
+        self._pending = asyncio.get_running_loop().call_later(wait, self._fire)
+
+    def _fire(self) -> None:
+        self._pending = None
+        live = self.model.live
+        if live is None or self.session.user_state == "speaking":
+            return
+        if self.session.current_speech is not None or self.session.agent_state in ("speaking", "thinking"):
+            return
+        live.speculate()

@@ -1,0 +1,79 @@
+"""Speculative replies over the real audio path: the model is asked as soon as the caller falls
+silent, its answer is played only once the turn has ended, and a caller who goes on after a short
+pause is not answered early: the speculative response is cancelled and the whole turn answered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.settings import load_settings
+from simulator.runner import format_report, simulate
+from simulator.scenario import Scenario
+
+GREETING = "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"
+ANSWER = "Sure, Tuesday works for a drain cleaning."
+
+
+def _scenario(caller: str, pause_ms: int) -> Scenario:
+    return Scenario.model_validate({
+        "name": "speculation",
+        "brain": "brains/plumbing.yaml",
+        "clock": "2026-11-24T10:00:00-08:00",
+        "greeting": [{"say": GREETING}],
+        "turns": [
+            {"caller": caller, "pause_ms": pause_ms, "model": [{"say": ANSWER}]},
+            {"pause_before_ms": 1500, "hangup": True},
+        ],
+    })  # fmt: skip
+
+
+def _voiced(report: Any) -> list[dict[str, Any]]:
+    return [h for h in report.heard if h["first_voice"] is not None]
+
+
+async def test_caller_who_goes_on_after_a_short_pause_is_answered_once_at_the_end(
+    shared_sim, call_stores
+) -> None:
+    # 300 ms: long enough for the VAD to report silence (0.15 s), shorter than endpointing (0.45 s)
+    scenario = _scenario("I'd like to book ... a drain cleaning on Tuesday", pause_ms=300)
+    report = await simulate(scenario, audio=True, sim=shared_sim, stores=call_stores)
+    assert report.passed, format_report(report)
+    key = report.sim_key
+
+    # a reply was requested during the pause, and cancelled when the caller went on
+    assert report.speculation["abandoned"] >= 1, report.speculation
+    assert report.speculation["reasons"].get("caller resumed", 0) >= 1, report.speculation
+    assert shared_sim.client_events("response.cancel", key=key), "the speculative response was never cancelled"
+
+    # the caller heard the greeting and one answer, neither cut short: nothing was played mid-turn
+    voiced = _voiced(report)
+    assert len(voiced) == 2, report.heard
+    assert not any(h["interrupted"] for h in report.heard), report.heard
+    agent = [t["text"] for t in report.transcript if t["role"] == "agent"]
+    assert agent.count(ANSWER) == 1, report.transcript
+
+    # the whole sentence is one caller turn in the record
+    caller = [t["text"] for t in report.transcript if t["role"] == "caller"]
+    assert "I'd like to book a drain cleaning on Tuesday" in caller, report.transcript
+    rows = [r["text"] for r in report.db["transcript_turns"] if r["role"] == "caller"]
+    assert "I'd like to book a drain cleaning on Tuesday" in rows, report.db["transcript_turns"]
+
+
+async def test_speculative_reply_is_adopted_without_a_second_request(shared_sim) -> None:
+    scenario = _scenario("Can someone clear a blocked drain on Tuesday?", pause_ms=0)
+    report = await simulate(scenario, audio=True, sim=shared_sim)
+    assert report.passed, format_report(report)
+    assert report.speculation["adopted"] >= 1, report.speculation
+    assert report.speculation["abandoned"] == 0, report.speculation
+
+    off = await simulate(
+        scenario, audio=True, sim=shared_sim, settings=load_settings(openai_api_key="sim", speculative_reply=False)
+    )
+    assert off.passed, format_report(off)
+    assert off.speculation == {}
+    # the same requests cross the wire with or without speculation: one commit and one response per turn
+    for event in ("input_audio_buffer.commit", "response.create", "response.cancel"):
+        on_n = len(shared_sim.client_events(event, key=report.sim_key))
+        off_n = len(shared_sim.client_events(event, key=off.sim_key))
+        assert on_n == off_n, (event, on_n, off_n)
+    assert len(_voiced(report)) == len(_voiced(off)) == 2
