@@ -16,7 +16,7 @@ from livekit.plugins import silero
 from agent.brain import BrainDirectory, BrainError, load_brains
 from agent.call import CallContext
 from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber, brain_for_call
-from agent.session import CallKeeper, build_session, realtime_model
+from agent.session import CallKeeper, build_session, realtime_model, settings_for_brain
 from agent.settings import Settings, SettingsError, load_settings
 from agent.store.runtime import call_stores
 from agent.telephony import LiveKitLine, SipCaller, wait_until_active
@@ -78,10 +78,11 @@ async def entrypoint(ctx: JobContext) -> None:
     )
     call.start()
 
+    call_settings = settings_for_brain(settings, brain)
     session = build_session(
-        settings, call, model=realtime_model(settings), vad_model=ctx.proc.userdata["vad"]
+        call_settings, call, model=realtime_model(call_settings), vad_model=ctx.proc.userdata["vad"]
     )
-    keeper = CallKeeper(session, call, settings)
+    keeper = CallKeeper(session, call, call_settings)
 
     async def on_shutdown(reason: str) -> None:
         call.finish(reason=call.end_reason or reason or "room closed")

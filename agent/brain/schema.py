@@ -424,12 +424,26 @@ class Calls(Model):
     max_duration_minutes: int = Field(default=15, ge=1, le=120)
     silence_prompt_seconds: int = Field(default=8, ge=1, le=120)
     silence_hangup_seconds: int = Field(default=12, ge=1, le=600)
+    # turn taking for this business's callers; left out, the worker's settings apply
+    # (MIN_ENDPOINTING_DELAY, DICTATION_ENDPOINTING_DELAY, MIN_INTERRUPTION_DURATION, SPECULATIVE_REPLY)
+    endpointing_seconds: float | None = Field(default=None, ge=0.1, le=3.0)
+    dictation_endpointing_seconds: float | None = Field(default=None, ge=0.1, le=5.0)
+    interruption_seconds: float | None = Field(default=None, ge=0.05, le=2.0)
+    speculative_reply: bool | None = None
 
     @model_validator(mode="after")
     def _prompt_before_hangup(self) -> Calls:
         if self.silence_hangup_seconds <= self.silence_prompt_seconds:
             raise FieldProblems(
                 [(("silence_hangup_seconds",), "must be longer than silence_prompt_seconds")]
+            )
+        if (
+            self.endpointing_seconds is not None
+            and self.dictation_endpointing_seconds is not None
+            and self.dictation_endpointing_seconds < self.endpointing_seconds
+        ):
+            raise FieldProblems(
+                [(("dictation_endpointing_seconds",), "must not be shorter than endpointing_seconds")]
             )
         return self
 

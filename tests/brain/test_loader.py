@@ -380,6 +380,20 @@ BAD: list[tuple[str, str, str, str]] = [
         "longer than silence_prompt_seconds",
     ),
     ("currency", variant(setter("currency", "dollars")), "currency", "3-letter currency code"),
+    (
+        "endpointing too short",
+        variant(setter("calls.endpointing_seconds", 0.01)),
+        "calls.endpointing_seconds",
+        "must be >= 0.1",
+    ),
+    (
+        "dictation shorter than endpointing",
+        variant(lambda d: (setter("calls.endpointing_seconds", 0.8)(d),
+                           setter("calls.dictation_endpointing_seconds", 0.5)(d))),
+        "calls.dictation_endpointing_seconds",
+        "not be shorter than endpointing_seconds",
+    ),
+    ("speculation not a flag", variant(setter("calls.speculative_reply", "sometimes")), "calls.speculative_reply", "expected true or false"),
 ]
 
 
@@ -536,3 +550,19 @@ def test_service_lookup_dental(said: str, expected: str | None) -> None:
     brain = load_brain(BRAINS / "dental.yaml")
     found = brain.service(said)
     assert (found.name if found else None) == expected
+
+
+def test_turn_taking_in_the_brain_overrides_the_workers_settings() -> None:
+    from agent.session import settings_for_brain
+    from agent.settings import load_settings
+
+    settings = load_settings(openai_api_key="sim", _env_file=None)
+    brain = parse_brain(variant(lambda d: d["calls"].update(
+        endpointing_seconds=0.7, interruption_seconds=0.3, speculative_reply=False)), "ok.yaml")  # fmt: skip
+    chosen = settings_for_brain(settings, brain)
+    assert (chosen.min_endpointing_delay, chosen.min_interruption_duration, chosen.speculative_reply) == (
+        0.7, 0.3, False)  # fmt: skip
+    # what the brain leaves out stays as the worker has it
+    assert chosen.dictation_endpointing_delay == settings.dictation_endpointing_delay
+    plain = parse_brain(variant(lambda d: None), "ok.yaml")
+    assert settings_for_brain(settings, plain) == settings
