@@ -122,6 +122,8 @@ class Flavour:
             "max_endpointing_delay": s.max_endpointing_delay,
             "min_interruption_duration": s.min_interruption_duration,
             "vad_min_silence_duration": s.vad_min_silence_duration,
+            "speculative_reply": s.speculative_reply,
+            "speculation_lead": s.speculation_lead,
             "turn_detector": "inference.TurnDetector v1-mini" if self.turn_detector else "vad",
         }
 
@@ -382,11 +384,17 @@ class TurnBreakdown:
     endpoint_ms: float | None  # caller voice end -> input_audio_buffer.commit
     commit_to_create_ms: float | None
     model_ms: float | None  # response.create -> first audio delta (simulator: delay + rendering)
-    ours_ms: float | None  # first audio delta sent -> first frame at the session output
-    ours_voice_ms: float | None  # first audio delta sent -> first voiced frame heard
+    ours_ms: float | None  # first audio delta sent (or, if later, adoption) -> first frame at the output
+    ours_voice_ms: float | None  # the same -> first voiced frame heard
+    held_ms: float | None = None  # speculative reply: its first audio delta -> end-of-turn adoption
+    speculative: bool = False  # the reply was requested before the end-of-turn decision
 
 
-def breakdown(turn: Turn, tl: KeyTimeline, model_delay_ms: float) -> TurnBreakdown | None:
+def breakdown(
+    turn: Turn, tl: KeyTimeline, model_delay_ms: float, adoptions: list[float] | None = None
+) -> TurnBreakdown | None:
+    """Where one turn's gap went. With a speculative reply the audio waits for the end-of-turn
+    decision (`adoptions`, monotonic); our code's share then starts at whichever came last."""
     if turn.heard_voice is None:
         return None
     commit = after(tl.commits, turn.start)
@@ -394,15 +402,40 @@ def breakdown(turn: Turn, tl: KeyTimeline, model_delay_ms: float) -> TurnBreakdo
     audio = after(tl.first_audio, create) if create is not None else None
     if audio is not None and turn.heard_start is not None and audio > turn.heard_start:
         audio = None  # a delta of some other response; do not guess
+    adopted = after(adoptions or [], create) if create is not None else None
+    if adopted is not None and turn.heard_start is not None and adopted > turn.heard_start:
+        adopted = None
+    release = max(audio, adopted) if audio is not None and adopted is not None else audio
     ms = lambda a, b: None if a is None or b is None else round((b - a) * 1000, 2)  # noqa: E731
     return TurnBreakdown(
         gap_ms=round((turn.heard_voice - turn.end) * 1000 - model_delay_ms, 2),
         endpoint_ms=ms(turn.end, commit),
         commit_to_create_ms=ms(commit, create),
         model_ms=ms(create, audio),
-        ours_ms=ms(audio, turn.heard_start),
-        ours_voice_ms=ms(audio, turn.heard_voice),
+        ours_ms=ms(release, turn.heard_start),
+        ours_voice_ms=ms(release, turn.heard_voice),
+        held_ms=ms(audio, adopted),
+        speculative=adopted is not None,
     )
+
+
+def speculation_counts(bench_calls: list[BenchCall], turns: int) -> dict[str, Any]:
+    """Speculative replies requested, played and cancelled, over all the calls' caller turns."""
+    stats = [c.model.stats for c in bench_calls if getattr(c.model, "stats", None) is not None]
+    if not stats:
+        return {}
+    started = sum(s.started for s in stats)
+    return {
+        "started": started,
+        "adopted": sum(s.adopted for s in stats),
+        "abandoned": sum(s.abandoned for s in stats),
+        "requests_per_caller_turn": round(started / turns, 2) if turns else None,
+    }
+
+
+def adoptions(call: BenchCall) -> list[float]:
+    stats = getattr(call.model, "stats", None)
+    return list(stats.adopted_at) if stats is not None else []
 
 
 # ---- what a run costs -------------------------------------------------------------------------

@@ -292,6 +292,9 @@ def run(*, quick: bool) -> dict[str, Any]:
             "Pipecat's output goes straight into CallerEar (its own output transport pacing is bypassed), "
             "and its idle detection uses a 1.5 s quiet settle since it exposes no agent state",
             "Pipecat's Silero runs on every 16 kHz frame in the pipeline; LiveKit's runs in an executor",
+            "ours requests the reply speculatively when the caller pauses (0.15 s) and plays it at the end "
+            "of the turn (0.45 s), hiding up to the model's delay; Pipecat ends the turn after its VAD's "
+            "0.2 s stop time and requests the reply then; plain LiveKit does neither",
         ],
     }
 

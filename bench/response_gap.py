@@ -18,8 +18,10 @@ from bench.calls import (
     Flavour,
     ResourceMeter,
     SimulatorThread,
+    adoptions,
     breakdown,
     script,
+    speculation_counts,
     stats,
     timelines,
 )
@@ -68,7 +70,7 @@ async def run_level(
     missing = 0
     for c in bench_calls:
         for t in c.turns:
-            b = breakdown(t, tls[c.key], MODEL_DELAY_MS)
+            b = breakdown(t, tls[c.key], MODEL_DELAY_MS, adoptions(c))
             if b is None:
                 missing += 1
             else:
@@ -85,6 +87,8 @@ async def run_level(
         "ours_ms": stats(pick("ours_ms")),
         "ours_voice_ms": stats(pick("ours_voice_ms")),
         "model_ms": stats(pick("model_ms")),
+        "held_ms": stats(pick("held_ms")),
+        "speculation": speculation_counts(bench_calls, sum(len(c.turns) for c in bench_calls)),
         "cost": cost,
         "cpu_s_per_call_minute": round(cost["cpu_s"] / call_minutes, 3) if call_minutes else None,
         "samples": [asdict(p) for p in parts],
@@ -97,10 +101,11 @@ def print_levels(title: str, levels: list[dict[str, Any]]) -> None:
         g, o = r["gap_ms"], r["ours_ms"]
         rows.append([r["flavour"], r["calls"], g["n"], g["p50"], g["p95"], g["p99"], r["endpoint_ms"]["p50"],
                      o["p50"], o["p99"], o["max"], r["unanswered_turns"], r["cost"]["cpu_cores"],
-                     r["cost"]["rss_peak_mb"], r["cost"]["loop_lag_ms"]["p99"], r["cost"]["loop_lag_ms"]["max"]])
+                     r["cost"]["rss_peak_mb"], r["cost"]["loop_lag_ms"]["p99"], r["cost"]["loop_lag_ms"]["max"],
+                     (r.get("speculation") or {}).get("requests_per_caller_turn", "-")])
     report.table(title, ["flavour", "calls", "n", "gap p50", "p95", "p99", "endpoint p50", "ours p50",
                          "ours p99", "ours max", "unanswered", "cpu cores", "rss peak MB",
-                         "loop lag p99", "lag max"], rows)
+                         "loop lag p99", "lag max", "spec/turn"], rows)
 
 
 async def run(simt: SimulatorThread, *, quick: bool, flavour: Flavour = OURS) -> dict[str, Any]:

@@ -29,21 +29,23 @@ from bench.calls import (
 )
 from bench.response_gap import print_levels, run_level
 
-# the levers of issue 5 (7): shorter silences, shorter interruption, LiveKit's local audio end-of-turn model
-EP_03 = Flavour("ours ep0.3/sil0.3", "ours", settings_for(min_endpointing_delay=0.3, vad_min_silence_duration=0.3))
+# the levers of issue 5 (7): speculative replies, shorter silences, shorter interruption, LiveKit's local
+# audio end-of-turn model; and the defaults shipped before speculative replies, for before/after
+NO_SPEC = Flavour("ours without speculation", "ours", settings_for(speculative_reply=False))
+PREV = Flavour("previous defaults ep0.5/sil0.55", "ours",
+               settings_for(min_endpointing_delay=0.5, vad_min_silence_duration=0.55, speculative_reply=False))
 EP_02 = Flavour("ours ep0.2/sil0.2", "ours", settings_for(min_endpointing_delay=0.2, vad_min_silence_duration=0.2))
 TD = Flavour("ours +TurnDetector ep0.2/sil0.25", "ours",
              settings_for(min_endpointing_delay=0.2, vad_min_silence_duration=0.25, max_endpointing_delay=2.5),
              turn_detector=True)
-INT_03 = Flavour("ours int0.3", "ours", settings_for(min_interruption_duration=0.3))
-INT_02 = Flavour("ours int0.2", "ours", settings_for(min_interruption_duration=0.2))
+INT_05 = Flavour("ours int0.5", "ours", settings_for(min_interruption_duration=0.5))
 
 SUITE = ("response_gap", "endpointing", "barge_in", "capacity", "compare")
 
 
 def _settings_doc() -> dict[str, Any]:
     return {"model_delay_ms": MODEL_DELAY_MS, "ours_defaults": OURS.describe(),
-            "levers": {f.name: f.describe() for f in (EP_03, EP_02, TD, INT_03, INT_02)}}
+            "levers": {f.name: f.describe() for f in (NO_SPEC, PREV, EP_02, TD, INT_05)}}
 
 
 async def _suite(quick: bool, only: set[str]) -> None:
@@ -51,7 +53,7 @@ async def _suite(quick: bool, only: set[str]) -> None:
     simt = SimulatorThread()
     simt.start()
     warm_model_voice(all_model_lines())
-    for f in (OURS, EP_03, EP_02, TD):
+    for f in (OURS, PREV, EP_02, TD):
         vad_model(f.settings.vad_min_silence_duration)
     vad_model(None)
     baseline_rss = round(psutil.Process().memory_info().rss / 2**20, 1)
@@ -61,18 +63,18 @@ async def _suite(quick: bool, only: set[str]) -> None:
             gap = await response_gap.run(simt, quick=quick)
             if not quick:
                 # the candidate levers at the load the target names (25 calls)
-                cand = [await run_level(simt, f, 25, 4) for f in (EP_02, TD)]
+                cand = [await run_level(simt, f, 25, 4) for f in (NO_SPEC, PREV)]
                 print_levels("response gap of the candidate settings at 25 calls", cand)
                 gap["candidates_at_25"] = [{k: v for k, v in r.items() if k != "samples"} for r in cand]
             print("wrote", report.write("response_gap", {"settings": _settings_doc(), **gap}, quick=quick))
             response_gap.plot(gap, quick=quick)
         if "endpointing" in only:
-            flavours = [LIVEKIT_DEFAULT, OURS, EP_02, TD] if quick else [LIVEKIT_DEFAULT, LIVEKIT_VAD, OURS, EP_03, EP_02, TD]
-            ep = await endpointing.run(simt, flavours, quick=quick, prompted=[LIVEKIT_DEFAULT, OURS, EP_02])
+            flavours = [LIVEKIT_DEFAULT, OURS, PREV, TD] if quick else [LIVEKIT_DEFAULT, LIVEKIT_VAD, OURS, PREV, EP_02, TD]
+            ep = await endpointing.run(simt, flavours, quick=quick, prompted=[LIVEKIT_DEFAULT, OURS, PREV])
             print("wrote", report.write("endpointing", {"settings": _settings_doc(), **ep}, quick=quick))
             endpointing.plot(ep, quick=quick)
         if "barge_in" in only:
-            flavours = [LIVEKIT_DEFAULT, OURS, INT_02] if quick else [LIVEKIT_DEFAULT, OURS, INT_03, INT_02]
+            flavours = [LIVEKIT_DEFAULT, OURS, INT_05]
             bi = await barge_in.run(simt, flavours, quick=quick)
             print("wrote", report.write("barge_in", {"settings": _settings_doc(), **bi}, quick=quick))
             barge_in.plot(bi, quick=quick)
