@@ -8,13 +8,14 @@ import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg.types.range import Range
 from psycopg_pool import AsyncConnectionPool
@@ -28,6 +29,15 @@ _CODE_ATTEMPTS = 8
 _COLUMNS = (
     "id, business, resource, service, customer_name, customer_phone, during, status,"
     " confirmation_code, call_id, updated_by_call, rescheduled_from, created_at, updated_at"
+)
+
+# an overlap with a booked appointment inserts nothing and returns no row (see _insert)
+_INSERT = (
+    "INSERT INTO appointments (business, resource, service, customer_name, customer_phone, during,"
+    " confirmation_code, call_id, rescheduled_from)"
+    " VALUES (%s, %s, %s, %s, %s, tstzrange(%s, %s, '[)'), %s, %s, %s)"
+    " ON CONFLICT ON CONSTRAINT appointments_no_double_booking DO NOTHING"
+    f" RETURNING {_COLUMNS}"
 )
 
 
@@ -118,32 +128,42 @@ async def _insert(
     call_id: uuid.UUID | None,
     rescheduled_from: uuid.UUID | None = None,
 ) -> Appointment:
-    """Insert a booked appointment inside the caller's transaction, retrying code collisions."""
+    """Insert a booked appointment, or raise SlotTaken: one statement, one round trip.
+
+    The exclusion constraint is the arbiter of ON CONFLICT DO NOTHING, so an overlap returns no row
+    instead of an error. With a plain INSERT, two callers racing for overlapping times could each wait
+    on the other's uncommitted row until Postgres aborted one as a deadlock; speculative insertion
+    backs off instead. Alone (autocommit) the statement is its own durable transaction; inside the
+    caller's transaction (reschedule) each attempt gets a savepoint so that a retry is possible.
+    """
+    on_its_own = conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE
     for _ in range(_CODE_ATTEMPTS):
         try:
-            async with conn.transaction():  # a savepoint when nested, so a collision is retryable
+            async with nullcontext() if on_its_own else conn.transaction():
                 cur = await conn.cursor(row_factory=dict_row).execute(
-                    f"INSERT INTO appointments (business, resource, service, customer_name,"
-                    f" customer_phone, during, confirmation_code, call_id, rescheduled_from)"
-                    f" VALUES (%s, %s, %s, %s, %s, tstzrange(%s, %s, '[)'), %s, %s, %s)"
-                    f" RETURNING {_COLUMNS}",
+                    _INSERT,
                     (business, resource, service, customer_name, customer_phone, start, end,
                      new_confirmation_code(), call_id, rescheduled_from),
                 )  # fmt: skip
                 row = await cur.fetchone()
-                assert row is not None
-                return Appointment.from_row(row)
-        except pg_errors.ExclusionViolation:
+        except pg_errors.ExclusionViolation:  # not expected with the arbiter, but it means the same
             raise SlotTaken(start, end) from None
         except pg_errors.LockNotAvailable:
-            # lock_timeout while the exclusion check waits on another call's uncommitted booking of
-            # an overlapping time: that booking almost always commits, and the caller should hear
+            # lock_timeout while the check waits on another call's uncommitted booking of an
+            # overlapping time: that booking almost always commits, and the caller should hear
             # "just taken, here are others" rather than "the system is down"
             raise SlotTaken(start, end) from None
+        except pg_errors.DeadlockDetected:
+            # only the statement was rolled back; trying again gets the database's definite answer
+            continue
         except pg_errors.UniqueViolation as exc:
             if exc.diag.constraint_name != "appointments_confirmation_code_key":
                 raise
-    raise RuntimeError("could not generate a unique confirmation code")
+            continue
+        if row is None:
+            raise SlotTaken(start, end)
+        return Appointment.from_row(row)
+    raise RuntimeError("could not insert the appointment (confirmation code or deadlock retries)")
 
 
 async def book(
@@ -158,16 +178,20 @@ async def book(
     *,
     resource: str = "default",
 ) -> Appointment:
-    """Book [start, end) or raise SlotTaken; the database arbitrates concurrent callers."""
+    """Book [start, end) or raise SlotTaken; the database arbitrates concurrent callers.
+
+    One INSERT in autocommit: committed (and, with synchronous_commit on, flushed to the WAL on disk)
+    before it returns, so a confirmation code read to the caller is never lost. Do not relax
+    synchronous_commit for this: it is the promise made to the caller.
+    """
     _check_interval(start, end)
     _check_phone(customer_phone)
     async with _connection(pool) as conn:
-        async with conn.transaction():
-            return await _insert(
-                conn, business=business, resource=resource, service=service,
-                customer_name=customer_name, customer_phone=customer_phone,
-                start=start, end=end, call_id=call_id,
-            )  # fmt: skip
+        return await _insert(
+            conn, business=business, resource=resource, service=service,
+            customer_name=customer_name, customer_phone=customer_phone,
+            start=start, end=end, call_id=call_id,
+        )  # fmt: skip
 
 
 async def busy_intervals(

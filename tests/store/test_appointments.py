@@ -4,6 +4,7 @@ import asyncio
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import psycopg
 import pytest
@@ -206,3 +207,39 @@ async def test_store_unavailable_when_postgres_is_down(db_url, pg_server):
         assert appt.status == "booked"
     finally:
         await pool.close()
+
+
+async def test_overlapping_requests_racing_neither_deadlock_nor_double_book(db_url):
+    """Callers racing for overlapping (not identical) times: with a plain INSERT two of them could
+    each wait on the other's uncommitted row until Postgres aborted one as a deadlock, which reached
+    the caller as "the system is down". Each caller must get a booking or SlotTaken, nothing else."""
+    pool = await open_pool(db_url, min_size=20, max_size=20, acquire_timeout=10)
+    try:
+        for round_ in range(5):
+            base = 60 * 24 * round_
+            wanted = [(at(base + 15 * i), at(base + 15 * i + 45)) for i in range(40)]
+            results = await asyncio.gather(
+                *(_book(pool, s, e, name=f"caller {i}") for i, (s, e) in enumerate(wanted)),
+                return_exceptions=True,
+            )
+            assert all(isinstance(r, appts.Appointment | SlotTaken) for r in results), [
+                r for r in results if not isinstance(r, appts.Appointment | SlotTaken)
+            ]
+            booked = sorted((r.start, r.end) for r in results if isinstance(r, appts.Appointment))
+            assert all(a_end <= b_start for (_, a_end), (b_start, _) in pairwise(booked))
+            # every refusal is a real overlap with what was booked
+            for r in results:
+                if isinstance(r, SlotTaken):
+                    assert any(s < r.end and r.start < e for s, e in booked)
+            assert await busy_intervals(pool, BIZ, at(base - 60), at(base + 15 * 40 + 60)) == booked
+    finally:
+        await pool.close()
+
+
+async def test_reschedule_retries_a_code_collision(pool, monkeypatch):
+    codes = iter(["K7P-4M2", "K7P-4M2", "H3X-9QA"])
+    monkeypatch.setattr(appts, "new_confirmation_code", lambda: next(codes))
+    old = await _book(pool, at(0), at(30))
+    new = await reschedule(pool, BIZ, old.confirmation_code, at(60), at(90), PHONE)
+    assert (old.confirmation_code, new.confirmation_code) == ("K7P-4M2", "H3X-9QA")
+    assert await busy_intervals(pool, BIZ, at(0), at(120)) == [(at(60), at(90))]
