@@ -243,3 +243,42 @@ async def test_reschedule_retries_a_code_collision(pool, monkeypatch):
     new = await reschedule(pool, BIZ, old.confirmation_code, at(60), at(90), PHONE)
     assert (old.confirmation_code, new.confirmation_code) == ("K7P-4M2", "H3X-9QA")
     assert await busy_intervals(pool, BIZ, at(0), at(120)) == [(at(60), at(90))]
+
+
+async def test_pool_warm_up_books_nothing_and_tolerates_an_empty_database(db_url, pg_server):
+    pool = await open_pool(db_url, min_size=3, max_size=3)
+    try:
+        assert await busy_intervals(pool, "", at(-(10**6)), at(10**6)) == []
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT count(*) FROM appointments")
+            assert await cur.fetchone() == (0,)
+    finally:
+        await pool.close()
+    # before migrations the warm-up has nothing to warm; the pool still opens and works
+    name = f"empty_{uuid.uuid4().hex[:8]}"
+    empty = await open_pool(pg_server.create_database(name), min_size=2, max_size=2)
+    try:
+        async with empty.connection() as conn:
+            cur = await conn.execute("SELECT 1")
+            assert await cur.fetchone() == (1,)
+    finally:
+        await empty.close()
+        pg_server.drop_database(name)
+
+
+async def test_connections_the_server_dropped_are_replaced_at_checkout(db_url):
+    """The checkout check costs no round trip for a connection used moments ago, yet one whose
+    backend the server ended (restart, pg_terminate_backend) never reaches a caller."""
+    pool = await open_pool(db_url, min_size=3, max_size=3, acquire_timeout=5)
+    try:
+        await _book(pool, at(0), at(30))
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as admin:
+            cur = await admin.execute(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000))"
+                " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            assert await cur.fetchone() == (3,)
+        appt = await _book(pool, at(30), at(60))  # first try: no StoreUnavailable
+        assert appt.status == "booked"
+    finally:
+        await pool.close()
