@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 from livekit.agents import NOT_GIVEN, AgentServer, JobContext, JobProcess, cli, room_io
@@ -119,6 +120,12 @@ async def entrypoint(ctx: JobContext) -> None:
     keeper.start()
 
 
+def job_process_environment() -> None:
+    """Before the worker's process pool starts: LiveKit's forkserver would otherwise preload its local
+    end-of-turn model (~244 MB mapped into every job process), which the receptionist never uses."""
+    os.environ.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
+
+
 def build_server(agent_name: str, settings: Settings | None = None) -> AgentServer:
     options = {}
     if settings is not None:
@@ -152,6 +159,7 @@ def main() -> None:
         print(f"receptionist: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     logging.getLogger("receptionist").setLevel(settings.log_level)
+    job_process_environment()
     cli.run_app(build_server(settings.agent_name, settings))
 
 

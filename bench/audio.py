@@ -10,7 +10,9 @@ import numpy as np
 
 from simulator.speech import VOICE_RMS, render_speech, voiced_only
 
-CALLER_RATE = 48000
+# what the agent session receives on a real call: LiveKit's room input hands it 24 kHz frames (the
+# 48 kHz Opus from livekit-sip is resampled natively, before Python), so no Python-side resampling
+CALLER_RATE = 24000
 FRAME = CALLER_RATE // 50  # 20 ms, the microphone's frame and CallerEar's voice test unit
 
 # Distinct voices so the corpus is not one speaker's rhythm

@@ -32,7 +32,7 @@ from livekit.agents.job import JobAcceptArguments, RunningJobInfo
 from livekit.protocol import agent as agent_proto
 from livekit.protocol import models
 
-from agent.worker import prewarm
+from agent.worker import job_process_environment, prewarm
 from bench import calls, report
 from bench.audio import PLAIN_LINES, speech
 from bench.calls import (
@@ -242,6 +242,7 @@ def _prewarm_environment() -> None:
     os.environ["OPENAI_API_KEY"] = "sim"
     os.environ["BRAIN_PATH"] = str(ROOT / "brains")
     os.environ["VAD_MIN_SILENCE_DURATION"] = str(OURS.settings.vad_min_silence_duration)
+    job_process_environment()  # as agent.worker.main does before the pool starts
 
 
 def _job_entrypoint() -> Callable[[JobContext], Awaitable[None]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from bench import barge_in, capacity, compare, endpointing, report, response_gap
+from bench import barge_in, capacity, capacity_proc, compare, endpointing, report, response_gap
 from bench.calls import (
     LIVEKIT_DEFAULT,
     LIVEKIT_VAD,
@@ -40,7 +40,7 @@ TD = Flavour("ours +TurnDetector ep0.2/sil0.25", "ours",
              turn_detector=True)
 INT_05 = Flavour("ours int0.5", "ours", settings_for(min_interruption_duration=0.5))
 
-SUITE = ("response_gap", "endpointing", "barge_in", "capacity", "compare")
+SUITE = ("response_gap", "endpointing", "barge_in", "capacity", "compare", "capacity_proc")
 
 
 def _settings_doc() -> dict[str, Any]:
@@ -99,6 +99,11 @@ def main() -> None:
         result = compare.run(quick=args.quick)
         print("wrote", report.write("compare", result, quick=args.quick))
         compare.plot(result, quick=args.quick)
+    if "capacity_proc" in only:
+        # the worker's real executor: one job process per call, after everything else has let go of the cores
+        result = asyncio.run(capacity_proc.run(args.quick))
+        print("wrote", report.write("capacity_proc", result, quick=args.quick))
+        capacity_proc.plot(result, quick=args.quick)
     print(f"\nbench: done in {time.monotonic() - t0:.0f} s")
 
 
