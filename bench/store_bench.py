@@ -1,4 +1,5 @@
-"""Store benchmark: booking latency under 50 concurrent sessions, and call-journal throughput.
+"""Store benchmark: booking and check_availability latency under 50 concurrent sessions, and
+call-journal throughput.
 
 Runs against --dsn (or $DATABASE_URL), or else a throwaway local PostgreSQL 15 cluster with fsync on.
 Prints a table and writes bench/results/store.json.
@@ -22,9 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from livekit.agents import RunContext  # noqa: E402
+
+from agent.brain import load_brain  # noqa: E402
+from agent.call import CallContext  # noqa: E402
 from agent.store.appointments import SlotTaken, book  # noqa: E402
 from agent.store.db import migrate, open_pool  # noqa: E402
 from agent.store.journal import CallEnded, CallJournal, CallStarted, TranscriptTurn  # noqa: E402
+from agent.tools import check_availability  # noqa: E402
 
 EPOCH = datetime(2031, 1, 6, 9, 0, tzinfo=UTC)
 
@@ -91,6 +97,44 @@ async def bench_contended(dsn: str, sessions: int, rounds: int) -> dict:
     return {**summary(latencies), "rounds": rounds, "winners": winners}
 
 
+class _ToolRun(RunContext[CallContext]):
+    """What a tool reads of LiveKit's RunContext (only `.userdata`), without a live session."""
+
+    def __init__(self, call: CallContext) -> None:  # no super().__init__: there is no session
+        self._call = call
+
+    @property
+    def userdata(self) -> CallContext:
+        return self._call
+
+
+async def bench_availability(dsn: str, sessions: int, per_session: int, pool_size: int) -> dict:
+    """`sessions` callers asking check_availability (the tool: calendar query plus free-slot maths)
+    for a day with two bookings. No Redis here, so no slot holds are consulted."""
+    brain = load_brain(ROOT / "brains" / "plumbing.yaml")
+    now = datetime(2026, 11, 24, 10, 0, tzinfo=brain.tz)  # a Tuesday; Wednesday is a normal day
+    pool = await open_pool(dsn, min_size=pool_size, max_size=pool_size, acquire_timeout=30)
+    day = datetime(2026, 11, 25, 8, 0, tzinfo=brain.tz)
+    for h in (1, 5):
+        await book(pool, brain.business.name, "Drain cleaning", "Booked Already", "+15035550100",
+                   day + timedelta(hours=h), day + timedelta(hours=h, minutes=60))  # fmt: skip
+    latencies: list[float] = []
+
+    async def session() -> None:
+        call = CallContext(brain=brain, dialed_number=brain.business.numbers[0],
+                           caller_number="+15035550123", clock=lambda: now, pool=pool)  # fmt: skip
+        for _ in range(per_session):
+            t0 = time.perf_counter()
+            await check_availability(_ToolRun(call), service="Drain cleaning", day="tomorrow")
+            latencies.append((time.perf_counter() - t0) * 1000)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(session() for _ in range(sessions)))
+    wall = time.perf_counter() - t0
+    await pool.close()
+    return {**summary(latencies), "checks_per_s": round(len(latencies) / wall, 1)}
+
+
 async def bench_journal(dsn: str, calls: int, turns: int, spill_dir: Path) -> dict:
     journal = CallJournal(dsn, spill_dir, max_buffer=1_000_000, batch_size=1000)
     await journal.start()
@@ -128,6 +172,7 @@ async def run(dsn: str) -> dict:
             "booking_50_sessions_pool_10": await bench_booking(dsn, 50, 20, 10),
             "booking_50_sessions_pool_50": await bench_booking(dsn, 50, 20, 50),
             "booking_50_racing_one_slot": await bench_contended(dsn, 50, 20),
+            "availability_50_sessions_pool_10": await bench_availability(dsn, 50, 20, 10),
             "journal": await bench_journal(dsn, 200, 250, Path(spill)),
         }
 
@@ -152,13 +197,13 @@ def main() -> None:
         if server is not None:
             server.destroy()
 
-    print(f"{'booking':<30} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'per s':>8}")
+    print(f"{'':<32} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'per s':>8}")
     for name in ("booking_50_sessions_pool_10", "booking_50_sessions_pool_50",
-                 "booking_50_racing_one_slot"):  # fmt: skip
+                 "booking_50_racing_one_slot", "availability_50_sessions_pool_10"):  # fmt: skip
         r = results[name]
-        rate = r.get("bookings_per_s", "")
+        rate = r.get("bookings_per_s", r.get("checks_per_s", ""))
         print(
-            f"{name:<30} {r['n']:>6} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} {rate:>8}"
+            f"{name:<32} {r['n']:>6} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} {rate:>8}"
         )
     j = results["journal"]
     print(f"\njournal: {j['events']} events, {j['events_per_s']} events/s, "
