@@ -80,7 +80,7 @@ async def run(
     levels = list(gap_result["levels"])
     single = next(r for r in levels if r["calls"] == 1)
     bound = single["gap_ms"]["p99"] + P99_SLACK_MS
-    extra = [] if quick else [55, 70, 85]
+    extra = [] if quick else [55, 70]
     for n in extra:
         if levels[-1]["gap_ms"]["p99"] > bound:
             break
