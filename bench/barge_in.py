@@ -99,7 +99,7 @@ async def noise_only(simt: SimulatorThread, flavour: Flavour, seconds: float, no
 
 async def run(simt: SimulatorThread, flavours: list[Flavour], *, quick: bool) -> dict[str, Any]:
     calls, rounds = (3, 3) if quick else (4, 5)
-    seconds = 30.0 if quick else 100.0
+    seconds = 30.0 if quick else 60.0
     noises = {name: make(seconds) for name, make in NOISES.items()}
     simt.forget_events()
     # every flavour at once: a few sessions each, far from loading the cores

@@ -98,7 +98,7 @@ async def run(
     report.table(
         f"capacity ({flavour.name}): p99 bound = single-call p99 {single['gap_ms']['p99']} + {P99_SLACK_MS:.0f} ms",
         ["calls", "gap p99", "within", "cpu cores", "cpu s/call-min", "MB/call", "loop lag p99"], per_call_rows)
-    long = await long_calls(simt, flavour, 5, 30.0 if quick else 120.0)
+    long = await long_calls(simt, flavour, 5, 30.0 if quick else 100.0)
     report.table("long calls: resident memory over time", ["calls", "seconds", "turns", "RSS first MB", "RSS last MB",
                  "MB/call-min", "MB per 10-min call (extrapolated)"],
                  [[long["calls"], long["seconds"], long["turns"], long["rss_mb_first"], long["rss_mb_last"],

@@ -246,7 +246,7 @@ async def _child(framework: str, calls: int, turns: int, rounds: int) -> dict[st
 
 
 def run(*, quick: bool) -> dict[str, Any]:
-    calls, turns, rounds = (4, 2, 1) if quick else (10, 4, 2)
+    calls, turns, rounds = (4, 2, 1) if quick else (10, 3, 2)
     out: dict[str, Any] = {}
     failures: dict[str, str] = {}
     for fw in FRAMEWORKS:

@@ -109,7 +109,7 @@ def print_levels(title: str, levels: list[dict[str, Any]]) -> None:
 
 
 async def run(simt: SimulatorThread, *, quick: bool, flavour: Flavour = OURS) -> dict[str, Any]:
-    plan = [(1, 6), (10, 3)] if quick else [(1, 16), (10, 5), (25, 5), (40, 5)]
+    plan = [(1, 6), (10, 3)] if quick else [(1, 12), (10, 5), (25, 5), (40, 5)]
     levels = []
     for calls, turns in plan:
         levels.append(await run_level(simt, flavour, calls, turns))
