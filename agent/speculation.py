@@ -156,7 +156,12 @@ class SpeculativeSession(openai.realtime.RealtimeSession):
         tools: NotGivenOr[list[llm.Tool]] = NOT_GIVEN,
     ) -> asyncio.Future[llm.GenerationCreatedEvent]:
         spec = self._spec
-        if spec is not None and not (is_given(instructions) or is_given(tool_choice) or is_given(tools)):
+        failed = spec is not None and spec.fut.done() and (spec.fut.cancelled() or spec.fut.exception() is not None)
+        if failed:
+            # the speculative request itself failed (timed out, refused): ask again rather than hand
+            # LiveKit a failure and leave the caller unanswered
+            self.abandon("speculative request failed")
+        elif spec is not None and not (is_given(instructions) or is_given(tool_choice) or is_given(tools)):
             self._spec = None
             if spec.expiry is not None:
                 spec.expiry.cancel()
