@@ -303,7 +303,14 @@ async def test_audio_turn_uses_the_queued_transcript_and_speaks(
             lambda: len(speaker.segments) == 3 and speaker.segments[-1].ended is not None,
             within=TURN_TIMEOUT,
         )
-        history = [(m.role, m.text_content) for m in session.history.items if m.type == "message"]
+
+        def messages() -> list[tuple[str, str | None]]:
+            return [(m.role, m.text_content) for m in session.history.items if m.type == "message"]
+
+        # the last reply joins the history once LiveKit has finished its playout, a moment after the
+        # caller's ear has heard its final frame
+        await realtime_sim.wait_for(lambda: len(messages()) >= 4, within=TURN_TIMEOUT)
+        history = messages()
 
     assert agent.hours_asked == ["monday"]
     assert history == [
