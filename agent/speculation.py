@@ -57,6 +57,11 @@ class _Speculation:
     started_at: float
     expiry: asyncio.TimerHandle | None = None
 
+    @property
+    def failed(self) -> bool:
+        """The request ended without a response to hand over (cancelled, timed out, refused)."""
+        return self.fut.done() and (self.fut.cancelled() or self.fut.exception() is not None)
+
 
 class SpeculativeSession(openai.realtime.RealtimeSession):
     """The plugin's session, plus `speculate()` / `abandon()` and adoption in `generate_reply()`."""
@@ -103,7 +108,7 @@ class SpeculativeSession(openai.realtime.RealtimeSession):
             # the plugin sends response.cancel and discards the response if it arrives later
             spec.fut.cancel()
             return
-        if spec.fut.cancelled() or spec.fut.exception() is not None:
+        if spec.failed:
             return
         generation = self._current_generation
         if isinstance(generation, _DiscardedGeneration):
@@ -156,8 +161,7 @@ class SpeculativeSession(openai.realtime.RealtimeSession):
         tools: NotGivenOr[list[llm.Tool]] = NOT_GIVEN,
     ) -> asyncio.Future[llm.GenerationCreatedEvent]:
         spec = self._spec
-        failed = spec is not None and spec.fut.done() and (spec.fut.cancelled() or spec.fut.exception() is not None)
-        if failed:
+        if spec is not None and spec.failed:
             # the speculative request itself failed (timed out, refused): ask again rather than hand
             # LiveKit a failure and leave the caller unanswered
             self.abandon("speculative request failed")

@@ -296,21 +296,24 @@ class BenchCall:
             await asyncio.sleep(0.005)
         return turn
 
+    def busy(self) -> bool:
+        """Is the agent thinking or speaking, or is its voice still reaching the caller?"""
+        s = self.session
+        assert s is not None
+        return (
+            s.agent_state in ("thinking", "speaking", "initializing")
+            or (s.current_speech is not None and not s.current_speech.done())
+            or self.ear.speaking
+        )
+
     async def wait_idle(self, *, first: bool = False, settle: float | None = None, within: float = 30.0) -> None:
         """Until the agent has nothing left to say (greeting included on the first call)."""
-        assert self.session is not None
         settle = self.settle_s if settle is None else settle
         deadline = time.monotonic() + within
         quiet_since: float | None = None
         spoke = not first
         while time.monotonic() < deadline:
-            s = self.session
-            busy = (
-                s.agent_state in ("thinking", "speaking", "initializing")
-                or (s.current_speech is not None and not s.current_speech.done())
-                or self.ear.speaking
-            )
-            if busy:
+            if self.busy():
                 spoke, quiet_since = True, None
             elif spoke:
                 quiet_since = quiet_since or time.monotonic()

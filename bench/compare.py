@@ -138,19 +138,9 @@ class PipecatCall(BenchCall):
         except Exception:  # noqa: BLE001 - a pipeline that will not stop must not hang the benchmark
             self.runner_task.cancel()
 
-    async def wait_idle(self, *, first: bool = False, settle: float | None = None, within: float = 30.0) -> None:
-        settle = self.settle_s if settle is None else settle
-        deadline = time.monotonic() + within
-        quiet_since: float | None = None
-        spoke = not first
-        while time.monotonic() < deadline:
-            if self.ear.speaking:
-                spoke, quiet_since = True, None
-            elif spoke:
-                quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since >= settle:
-                    return
-            await asyncio.sleep(0.02)
+    def busy(self) -> bool:
+        # no agent state to read: only the ear tells (hence the longer settle_s)
+        return self.ear.speaking
 
 
 FRAMEWORKS = ("ours", "livekit-default", "pipecat")
