@@ -68,6 +68,8 @@ class CallContext:
     dialed_number: str | None = None
     sip_call_id: str | None = None  # LiveKit SIP call id (SCL_...)
     twilio_call_sid: str | None = None
+    # the carrier's STIR/SHAKEN verdict on the caller ID (Twilio's X-Twilio-VerStat), when it sent one
+    caller_verstat: str | None = None
     clock: Callable[[], datetime] = system_clock  # pinned in scenarios
     journal: CallJournal | None = None
     pool: AsyncConnectionPool | None = None
@@ -84,6 +86,10 @@ class CallContext:
     finished: bool = False
     # what the agent must do once its current sentence has been heard: ("transfer", dest) / ("hang_up", why)
     pending_action: tuple[str, str] | None = None
+    # what the caller has proven on this call, beyond the caller ID (see has_proven)
+    proven_numbers: set[str] = field(default_factory=set)
+    # confirmation codes and numbers that did not match a booking: a guesser is stopped after a few
+    failed_proofs: int = 0
     # set once the caller's leg is up (SIP "active"); the greeting waits for it, so it is never lost
     line_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -94,6 +100,23 @@ class CallContext:
     def now(self) -> datetime:
         """The business's local time, aware."""
         return self.clock().astimezone(self.tz)
+
+    @property
+    def caller_id_trusted(self) -> bool:
+        """Whether the caller ID may stand for the caller: present, and not failed by STIR/SHAKEN.
+
+        Caller ID proves less than it seems (anyone can set it on a SIP trunk), but it is what every
+        phone service trusts to say "your appointment on Tuesday". A carrier that checked the call's
+        signature and found it forged (TN-Validation-Failed) turns it back into a mere claim.
+        """
+        return self.caller_number is not None and not (self.caller_verstat or "").startswith(
+            "TN-Validation-Failed"
+        )
+
+    def has_proven(self, number: str) -> bool:
+        """A phone number the caller may read bookings under: a trusted caller ID, or one they proved
+        on this call. A number they merely state proves nothing."""
+        return (number == self.caller_number and self.caller_id_trusted) or number in self.proven_numbers
 
     def set_outcome(self, outcome: str) -> None:
         # escalation and bookings outrank a mere message or lead; never downgrade
@@ -119,6 +142,7 @@ class CallContext:
                 sip_call_id=self.sip_call_id,
                 twilio_call_sid=self.twilio_call_sid,
                 caller_number=self.caller_number,
+                caller_verstat=self.caller_verstat,
                 dialed_number=self.dialed_number,
                 started_at=started_at or self.clock(),
             )

@@ -19,6 +19,10 @@ ATTR_DIALED = "sip.trunkPhoneNumber"
 ATTR_CALL_ID = "sip.callID"
 ATTR_STATUS = "sip.callStatus"
 ATTR_TWILIO_SID = "sip.twilio.callSid"
+# set from Twilio's X-Twilio-VerStat INVITE header by the inbound trunk's headers_to_attributes
+# (sip.provision): the carrier's STIR/SHAKEN verdict on the caller ID
+ATTR_VERSTAT = "sip.twilio.verstat"
+VERSTAT_HEADER = "X-Twilio-VerStat"
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class SipCaller:
     dialed_number: str | None
     sip_call_id: str | None
     twilio_call_sid: str | None
+    caller_verstat: str | None = None
 
     @classmethod
     def from_participant(cls, p: rtc.RemoteParticipant) -> SipCaller:
@@ -38,6 +43,7 @@ class SipCaller:
             dialed_number=a.get(ATTR_DIALED) or None,
             sip_call_id=a.get(ATTR_CALL_ID) or None,
             twilio_call_sid=a.get(ATTR_TWILIO_SID) or None,
+            caller_verstat=a.get(ATTR_VERSTAT) or None,
         )
 
 

@@ -72,6 +72,7 @@ async def entrypoint(ctx: JobContext) -> None:
         dialed_number=dialed,
         sip_call_id=caller.sip_call_id if caller else None,
         twilio_call_sid=caller.twilio_call_sid if caller else None,
+        caller_verstat=caller.caller_verstat if caller else None,
         journal=stores.journal,
         pool=stores.pool,
         live=stores.live,

@@ -142,8 +142,11 @@ def render_instructions(brain: Brain) -> str:
         "full name and a phone number for the appointment (read the number back digit by digit).\n"
         "4. Call book_appointment. Only after it succeeds, tell the caller the day and time, and spell "
         "the confirmation code it returns. If it fails, say so and offer the alternatives it gives.\n"
-        "To change or cancel an appointment, find it first (by the caller's phone number or confirmation "
-        "code, with find_my_appointments), then call reschedule_appointment or cancel_appointment.\n"
+        "To change or cancel an appointment, find it first with find_my_appointments, then call "
+        "reschedule_appointment or cancel_appointment. Appointments are private: a number the caller "
+        "only states is not proof they are its owner, so for any number but the one they call from "
+        "you need the booking's confirmation code. Never read out a name, code or time the tools did "
+        "not return to you.\n"
         "For business questions (payment, service area, insurance, ...) call answer_faq; for a service's "
         "price and duration call get_service_details; for hours on a day call get_opening_hours.",
         _leads(brain),

@@ -58,6 +58,7 @@ class CallStarted:
     sip_call_id: str | None = None
     twilio_call_sid: str | None = None
     caller_number: str | None = None
+    caller_verstat: str | None = None
     dialed_number: str | None = None
 
 
@@ -208,9 +209,10 @@ def decode_event(line: bytes) -> tuple[int, Event]:
 _SQL: dict[str, tuple[str, Callable[[Any], Sequence[Any]]]] = {
     "call_started": (
         "INSERT INTO calls (id, business, room, sip_call_id, twilio_call_sid, caller_number,"
-        " dialed_number, started_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        " caller_verstat, dialed_number, started_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT DO NOTHING",
         lambda e: (e.call_id, e.business, e.room, e.sip_call_id, e.twilio_call_sid,
-                   e.caller_number, e.dialed_number, e.started_at),
+                   e.caller_number, e.caller_verstat, e.dialed_number, e.started_at),
     ),
     "call_answered": (
         "UPDATE calls SET answered_at = COALESCE(answered_at, %s) WHERE id = %s",

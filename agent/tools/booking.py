@@ -225,57 +225,124 @@ async def book_appointment(
     )
 
 
-def _caller_phone(call: CallContext, phone: str | None) -> str:
-    """The number the appointment must be booked under: the caller ID, or one they state."""
+def _caller_phone(
+    call: CallContext, phone: str | None, *, ask: str = "ask for the caller's phone number."
+) -> str:
+    """The number an appointment is booked (or looked up) under: the one stated, else the caller ID."""
     if phone:
         return normalise_phone(phone, region_of(call.brain.business.phone))
     if call.caller_number:
         return call.caller_number
-    raise ToolError("There is no caller ID on this call: ask for the caller's phone number.")
+    raise ToolError(f"There is no caller ID on this call: {ask}")
+
+
+# Finding, changing and cancelling someone's booking: what the caller has proven decides what a tool
+# may say or do (README, Privacy). A number the caller states is a claim; the caller ID (unless the
+# carrier found it forged) or a number proven on this call is proof of that number; a confirmation
+# code together with the number it was booked under is proof of that one booking.
+MAX_FAILED_PROOFS = 3
+
+
+def _booked_number(call: CallContext, phone: str) -> str:
+    return _caller_phone(
+        call, phone or None,
+        ask="ask for the phone number the appointment was booked under and its confirmation code.",
+    )  # fmt: skip
+
+
+def _check_attempts(call: CallContext) -> None:
+    if call.failed_proofs >= MAX_FAILED_PROOFS:
+        raise ToolError(
+            "Too many confirmation codes or numbers on this call did not match a booking, so I can't "
+            "look up or change appointments any more on this call. Do not try again: offer to take a "
+            "message so the office can call back the number on the booking."
+        )
+
+
+def _no_match(call: CallContext) -> ToolError:
+    """The same answer whether the code is unknown or belongs to another number: a refusal must not
+    tell a guesser that a code exists."""
+    call.failed_proofs += 1
+    return ToolError(
+        "No upcoming appointment matches that confirmation code with that phone number. Ask the caller "
+        "to check the code, and for the number the appointment was booked under."
+    )
+
+
+def _appointment_out(call: CallContext, a: store.Appointment) -> dict[str, str]:
+    local = a.start.astimezone(call.brain.tz)
+    return {
+        "confirmation_code": a.confirmation_code, "service": a.service,
+        "day": say_day(local.date(), call.now().date()), "time": say_time(local), "name": a.customer_name,
+    }  # fmt: skip
 
 
 @receptionist_tool
 async def find_my_appointments(
     context: RunContext[CallContext], confirmation_code: str = "", phone: str = ""
 ) -> str:
-    """The caller's upcoming appointments, found by their confirmation code and/or their phone number
-    (the number they are calling from is used when none is given).
+    """The caller's upcoming appointments. Privacy: a number the caller merely states is not proof
+    that the bookings under it are theirs. Without a confirmation code, details (name, code, service,
+    time) come back only for the number they are calling from; for any other number only how many
+    appointments it has, and you must ask for the confirmation code. Never guess or repeat details the
+    tool did not return.
 
     Args:
         confirmation_code: The code they were given when booking, if they have it.
         phone: The number the appointment was booked under, if different from the caller ID.
     """
     call = context.userdata
-    e164 = _caller_phone(call, phone or None)
+    _check_attempts(call)
+    number = _booked_number(call, phone)
+    code = confirmation_code.strip() or None
+    proven = call.has_proven(number)
     try:
         found = await store.find_for_caller(
-            _pool(call), call.brain.business.name, phone=e164,
-            code=confirmation_code or None, now=call.now(),
-        )  # fmt: skip
+            _pool(call), call.brain.business.name, phone=number, code=code, now=call.now()
+        )
+    except StoreUnavailable:
+        raise ToolError(_UNAVAILABLE) from None
+    if code is not None and not found:
+        raise _no_match(call)
+    if not found:
+        if not proven:
+            call.failed_proofs += 1  # a stranger's number probed without a code counts against the call
+        raise ToolError(
+            "No upcoming appointment is booked under that number. Ask the caller for the number they "
+            "booked with, or the confirmation code."
+        )
+    if code is None and not proven:
+        # the count only: the bookings of a number nobody has proven stay private
+        return json.dumps({
+            "appointments_under_that_number": len(found),
+            "details": "withheld: that is not the number the caller is calling from",
+            "next": "Say you found an appointment under that number and need its confirmation code "
+            "to go further. Do not guess its day, time or name.",
+        })  # fmt: skip
+    return json.dumps([_appointment_out(call, a) for a in found])
+
+
+async def _owned_booking(call: CallContext, code: str, number: str) -> store.Appointment:
+    """The booked appointment with this code, if it was booked under `number`; else a refusal that
+    does not say which of the two was wrong."""
+    _check_attempts(call)
+    try:
+        found = await store.find_for_caller(
+            _pool(call), call.brain.business.name, phone=number, code=code, now=call.now()
+        )
     except StoreUnavailable:
         raise ToolError(_UNAVAILABLE) from None
     if not found:
-        raise ToolError(
-            "No upcoming appointment matches that number"
-            + (" and code" if confirmation_code else "")
-            + ". Ask the caller to check the code, or the number they booked with."
-        )
-    today = call.now().date()
-    return json.dumps(
-        [
-            {"confirmation_code": a.confirmation_code, "service": a.service,
-             "day": say_day(a.start.astimezone(call.brain.tz).date(), today),
-             "time": say_time(a.start.astimezone(call.brain.tz)), "name": a.customer_name}
-            for a in found
-        ]
-    )  # fmt: skip
+        raise _no_match(call)
+    return found[0]
 
 
 @receptionist_tool
 async def reschedule_appointment(
     context: RunContext[CallContext], confirmation_code: str, new_start: str, phone: str = ""
 ) -> str:
-    """Move the caller's appointment to a new free time (check_availability first).
+    """Move the caller's appointment to a new free time (check_availability first). Needs the
+    confirmation code and the number it was booked under (the caller ID when they call from it).
 
     Args:
         confirmation_code: The appointment's confirmation code.
@@ -284,29 +351,21 @@ async def reschedule_appointment(
     """
     call = context.userdata
     brain = call.brain
-    e164 = _caller_phone(call, phone or None)
+    number = _booked_number(call, phone)
     when = parse_start(new_start, brain.tz)
+    current = await _owned_booking(call, confirmation_code, number)
+    svc = _service(brain, current.service)
+    problem = _slot_problem(brain, svc, when, call.now())
+    if problem:
+        raise ToolError(f"{problem} Run check_availability and offer one of its times.")
+    end = when + timedelta(minutes=svc.duration_minutes + brain.booking.buffer_minutes)
     try:
-        current = await store.find_for_caller(
-            _pool(call), brain.business.name, code=confirmation_code, now=call.now()
-        )
-        if not current:
-            raise ToolError("No upcoming appointment has that confirmation code. Ask the caller to repeat it.")
-        svc = _service(brain, current[0].service)
-        problem = _slot_problem(brain, svc, when, call.now())
-        if problem:
-            raise ToolError(f"{problem} Run check_availability and offer one of its times.")
-        end = when + timedelta(minutes=svc.duration_minutes + brain.booking.buffer_minutes)
         appt = await store.reschedule(
-            _pool(call), brain.business.name, confirmation_code, when, end, e164, call.call_id
+            _pool(call), brain.business.name, current.id, when, end, number, call.call_id
         )
-    except store.NotYourAppointment:
-        raise ToolError(
-            "That appointment was booked under a different phone number, so I can't change it on this "
-            "call. Offer to take a message for the office instead."
-        ) from None
-    except store.AppointmentNotFound:
-        raise ToolError("No upcoming appointment has that confirmation code. Ask the caller to repeat it.") from None
+    except (store.NotYourAppointment, store.AppointmentNotFound):
+        # changed by someone else between the look-up and the lock
+        raise ToolError("That appointment has just been changed. Look it up again with find_my_appointments.") from None
     except store.SlotTaken:
         raise ToolError("That new time is already taken. Run check_availability and offer another.") from None
     except StoreUnavailable:
@@ -321,23 +380,20 @@ async def reschedule_appointment(
 
 @receptionist_tool
 async def cancel_appointment(context: RunContext[CallContext], confirmation_code: str, phone: str = "") -> str:
-    """Cancel the caller's appointment after they confirm they want it cancelled.
+    """Cancel the caller's appointment after they confirm they want it cancelled. Needs the
+    confirmation code and the number it was booked under (the caller ID when they call from it).
 
     Args:
         confirmation_code: The appointment's confirmation code.
         phone: The number it was booked under, if different from the caller ID.
     """
     call = context.userdata
-    e164 = _caller_phone(call, phone or None)
+    number = _booked_number(call, phone)
+    current = await _owned_booking(call, confirmation_code, number)
     try:
-        appt = await store.cancel(_pool(call), call.brain.business.name, confirmation_code, e164, call.call_id)
-    except store.NotYourAppointment:
-        raise ToolError(
-            "That appointment was booked under a different phone number, so I can't cancel it on this "
-            "call. Offer to take a message for the office instead."
-        ) from None
-    except store.AppointmentNotFound:
-        raise ToolError("No upcoming appointment has that confirmation code. Ask the caller to repeat it.") from None
+        appt = await store.cancel(_pool(call), call.brain.business.name, current.id, number, call.call_id)
+    except (store.NotYourAppointment, store.AppointmentNotFound):
+        raise ToolError("That appointment has just been changed. Look it up again with find_my_appointments.") from None
     except StoreUnavailable:
         raise ToolError(_UNAVAILABLE) from None
     call.set_outcome("answered")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.telephony import ATTR_VERSTAT, VERSTAT_HEADER
 from sip.plan import (
     TWILIO_SIGNALLING_CIDRS,
     Action,
@@ -110,7 +111,8 @@ def test_desired_state_routes_each_business_to_the_agent() -> None:
     trunk = desired_trunk(settings, businesses)
     assert list(trunk.numbers) == ["+12175550142", "+12175550143", "+15185550177"]
     assert list(trunk.allowed_addresses) == sorted(TWILIO_SIGNALLING_CIDRS)
-    assert dict(trunk.headers_to_attributes) == {}  # livekit-sip maps X-Twilio-* itself
+    # livekit-sip maps X-Twilio-CallSid itself; the STIR/SHAKEN verdict needs the trunk's mapping
+    assert dict(trunk.headers_to_attributes) == {VERSTAT_HEADER: ATTR_VERSTAT}
     assert trunk.krisp_enabled is False
     assert trunk.ringing_timeout.seconds == 25
     assert trunk.max_call_duration.seconds == (20 + 5) * 60  # longest brain limit + grace

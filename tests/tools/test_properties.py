@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from agent.brain import Brain, schedule
 from agent.call import CallContext
 from agent.live import LiveState
+from agent.store.appointments import normalize_code
 from agent.store.journal import CallJournal
 from agent.tools import (
     answer_faq,
@@ -431,9 +432,17 @@ async def test_book_appointment_whatever_the_name(
 async def test_find_my_appointments(desk: Desk, args: dict[str, Any], caller: str | None) -> None:
     out = await desk.run(find_my_appointments, await desk.call(caller=caller), **args)
     if out is not None:
-        # only ever the appointments of the number asked about (the caller ID by default)
         asked = normalise_phone(args["phone"], "US") if args["phone"] else caller
-        assert out and all(OWNERS[a["confirmation_code"]] == asked for a in out), (asked, out)
+        if isinstance(out, dict):
+            # a number the caller only stated: how many bookings, nothing of them
+            assert asked != caller and not args["confirmation_code"], (asked, out)
+            assert set(out) == {"appointments_under_that_number", "details", "next"}
+        else:
+            # details only for the caller ID's own bookings, or the one booking whose code was given
+            assert out and all(OWNERS[a["confirmation_code"]] == asked for a in out), (asked, out)
+            assert asked == caller or [a["confirmation_code"] for a in out] == [
+                normalize_code(args["confirmation_code"])
+            ], (asked, out)
 
 
 @PROPERTY
