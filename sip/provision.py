@@ -69,8 +69,9 @@ def desired_trunk(
         auth_username=settings.sip_auth_username or "",
         auth_password=password,
         # livekit-sip already maps X-Twilio-CallSid / X-Twilio-AccountSid to sip.twilio.callSid /
-        # sip.twilio.accountSid on every call; a trunk mapping would only duplicate them.
-        headers_to_attributes={},
+        # sip.twilio.accountSid on every call. Twilio's STIR/SHAKEN verdict on the caller ID it does
+        # not: the worker needs it to know what the caller ID proves (README, Privacy).
+        headers_to_attributes={"X-Twilio-VerStat": "sip.twilio.verstat"},  # agent.telephony reads it
         krisp_enabled=False,  # the Realtime model does its own noise handling; Krisp is Cloud-only
         ringing_timeout=Duration(seconds=settings.sip_ringing_timeout_seconds),
         max_call_duration=Duration(seconds=max_minutes * 60),

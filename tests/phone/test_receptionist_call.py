@@ -115,7 +115,8 @@ async def test_booking_call_then_agent_hangs_up(
         [f"Book me a drain cleaning at {slot:%H:%M} on {slot:%A}, I'm Dana Whitfield.", "That's all, thanks."],
     )
     async with place_call(
-        phone_stack, to=PLUMBING, from_=CALLER, audio_script=[], headers={"X-Twilio-CallSid": "CAe2e0001"}
+        phone_stack, to=PLUMBING, from_=CALLER, audio_script=[],
+        headers={"X-Twilio-CallSid": "CAe2e0001", "X-Twilio-VerStat": "TN-Validation-Passed-A"},
     ) as call:
         await call.wait_answered(within=60)
         greeted = await call.wait_for_voice(within=30)
@@ -130,6 +131,8 @@ async def test_booking_call_then_agent_hangs_up(
     assert row["outcome"] == "booked" and row["end_reason"] == "agent_goodbye", row
     assert row["dialed_number"] == PLUMBING and row["twilio_call_sid"] == "CAe2e0001", row
     assert row["sip_call_id"], row
+    # the carrier's STIR/SHAKEN verdict crossed SIP and is kept with the call (what caller ID proved)
+    assert row["caller_verstat"] == "TN-Validation-Passed-A", row
     booked = await rows(phone_db, "SELECT * FROM appointments WHERE call_id = %s", row["id"])
     assert len(booked) == 1 and booked[0]["customer_phone"] == CALLER, booked
     assert booked[0]["during"].lower == slot
