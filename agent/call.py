@@ -6,12 +6,16 @@ Every tool reaches these through `RunContext[CallContext].userdata`, so the mode
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
+
+from agent.call_report import build_report
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -33,6 +37,9 @@ class PhoneLine(Protocol):
     async def transfer(self, destination: str) -> None:
         """Cold transfer (SIP REFER); raises TransferFailed."""
         ...
+
+
+log = logging.getLogger("receptionist.call")
 
 
 def system_clock() -> datetime:
@@ -84,6 +91,10 @@ class CallContext:
     tool_log: list[ToolCallLog] = field(default_factory=list)
     violations: list[dict[str, Any]] = field(default_factory=list)
     finished: bool = False
+    # wall-clock seconds (not the pinned clock): the report's timings compare them with turn times
+    started_wall: float | None = None
+    ended_wall: float | None = None
+    report: dict[str, Any] | None = None
     # what the agent must do once its current sentence has been heard: ("transfer", dest) / ("hang_up", why)
     pending_action: tuple[str, str] | None = None
     # what the caller has proven on this call, beyond the caller ID (see has_proven)
@@ -134,6 +145,7 @@ class CallContext:
     def start(self, *, started_at: datetime | None = None) -> None:
         from agent.store import journal as j
 
+        self.started_wall = time.time()
         self._journal(
             j.CallStarted(
                 call_id=self.call_id,
@@ -225,11 +237,17 @@ class CallContext:
             # nobody booked, qualified, messaged or escalated: the caller left without an outcome
             self.outcome = "abandoned"
         self.end_reason = self.end_reason or reason
+        self.ended_wall = time.time()
+        try:
+            self.report = build_report(self)
+        except Exception:  # a report bug must never cost the call its ending
+            log.exception("call report failed for %s", self.call_id)
         self._journal(
             j.CallEnded(
                 call_id=self.call_id,
                 ended_at=self.clock(),
                 outcome=self.outcome,
                 end_reason=self.end_reason,
+                summary=self.report,
             )
         )

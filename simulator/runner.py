@@ -69,6 +69,7 @@ class CallReport:
     sim_key: str = ""
     heard: list[dict[str, Any]] = field(default_factory=list)  # audio runs: agent audio as played
     speculation: dict[str, Any] = field(default_factory=dict)  # speculative replies started/adopted/abandoned
+    call_report: dict[str, Any] | None = None  # the report the call stored (calls.summary), as read back
 
     @property
     def passed(self) -> bool:
@@ -238,8 +239,11 @@ class _ScenarioCall:
             ],
             speculation=_speculation(self.model),
         )
+        report.call_report = call.report
         if self.stores is not None:
             report.db = await self.stores.snapshot(call)
+            stored = (report.db.get("calls") or [{}])[0].get("summary")
+            report.call_report = stored  # graded as stored, not as kept in memory
         return report
 
     # -- ending ---------------------------------------------------------------------------------
@@ -385,8 +389,32 @@ def grade(scenario: Scenario, report: CallReport) -> list[Check]:
         checks.append(Check(f"ended by {exp.ended_by}", report.ended_by == exp.ended_by, f"got {report.ended_by}"))
     if exp.db is not None:
         checks.extend(_grade_db(exp.db.model_dump(exclude_none=True), report.db))
+    if exp.flags or exp.no_flags or exp.report is not None:
+        checks.extend(_grade_call_report(exp.flags, exp.no_flags, exp.report, report.call_report))
     checks.append(Check("script followed without problems", not report.problems, "; ".join(report.problems)))
     return checks
+
+
+def _grade_call_report(
+    flags: list[str], no_flags: list[str], fields: dict[str, Any] | None, stored: dict[str, Any] | None
+) -> list[Check]:
+    if stored is None:
+        return [Check("call report stored", False, "the call left no report")]
+    raised = {f["flag"]: f for f in stored.get("flags", [])}
+    checks = [Check(f"flag {name}", name in raised, f"raised {sorted(raised)}") for name in flags]
+    checks += [Check(f"no flag {name}", name not in raised, f"raised {raised.get(name)}") for name in no_flags]
+    if fields is not None:
+        checks.append(Check(f"report {fields}", _contains(stored, fields), json.dumps(stored, default=str)[:600]))
+    return checks
+
+
+def _contains(have: Any, want: Any) -> bool:
+    """`want` is a subset of `have`: dicts by the keys `want` names, lists item by item, the rest equal."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(k in have and _contains(have[k], v) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(have, list) and len(have) == len(want) and all(map(_contains, have, want))
+    return have == want
 
 
 def _grade_db(expected: dict[str, list[dict[str, Any]]], actual: dict[str, Any] | None) -> list[Check]:
@@ -467,6 +495,10 @@ def format_report(report: CallReport) -> str:
     if report.timings:
         lines += ["", "Timings (ms): " + json.dumps(report.timings)]
     lines += ["", f"Outcome: {report.outcome}   ended by: {report.ended_by}   reason: {report.end_reason}"]
+    if report.call_report is not None:
+        flags = [f"{f['flag']}{f['turns'] or ''}" for f in report.call_report.get("flags", [])]
+        gap = report.call_report.get("timing", {}).get("response_gap_s", {})
+        lines.append(f"Report: flags {flags or 'none'}   response gap p50 {gap.get('p50')} s, max {gap.get('max')} s")
     if report.db is not None:
         counts = {k: len(v) for k, v in report.db.items() if isinstance(v, list)}
         lines.append(f"Database: {counts}")

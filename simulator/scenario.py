@@ -76,6 +76,11 @@ class Expectations(_Strict):
     outcome: Outcome | None = None
     ended_by: Literal["caller", "agent", "transfer"] | None = None
     db: ExpectedRows | None = None
+    flags: list[str] = Field(default_factory=list, description="quality flags the call report must raise")
+    no_flags: list[str] = Field(default_factory=list, description="quality flags it must not raise")
+    report: dict[str, Any] | None = Field(
+        None, description="fields the stored call report must hold, e.g. {escalation: {result: refused}}"
+    )
 
 
 class SeedAppointment(_Strict):

@@ -25,6 +25,10 @@ async def test_scenario_text(path: Path, call_stores, shared_sim) -> None:
     # every call row is finalised, whatever ended it
     calls = report.db["calls"]
     assert len(calls) == 1 and calls[0]["ended_at"] is not None and calls[0]["outcome"], calls
+    # and it explains itself: a report stored with the row, agreeing with it
+    stored = calls[0]["summary"]
+    assert stored["version"] == 1 and stored["outcome"] == calls[0]["outcome"], stored
+    assert stored["end_reason"] == calls[0]["end_reason"] and stored["turns"]["agent"] >= 1, stored
     # the transcript in Postgres is the transcript the caller lived through, in order
     turns = [(t["role"], t["text"]) for t in report.db["transcript_turns"]]
     assert turns == [(t["role"], t["text"]) for t in report.transcript]

@@ -1,0 +1,222 @@
+"""The call report: what a finished call did, how it felt to the caller, and what to look at, built
+from what the call recorded (transcript, tool calls, guard violations), never from the model's memory.
+
+Written once, when the call ends, into `calls.summary` (JSON, `version` 1, shape in README "Call
+reports"); building it is a pass over the call's records in memory, so the hang-up never waits on it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.call import CallContext, ToolCallLog, TurnLog
+
+REPORT_VERSION = 1
+
+DEAD_AIR_S = 2.0  # the caller waiting longer than this for the agent is worth a look
+NO_OUTCOME_S = 60.0
+BARGE_INS_FLAGGED = 3
+
+# a request for a person, not a question about one ("am I talking to a real person?" is not a request)
+_HUMAN = re.compile(
+    r"\b(talk|speak|transfer|connect|put me through)\b[^.?!]{0,30}\b(human|person|someone|somebody|"
+    r"manager|supervisor|representative|operator|owner)\b"
+    r"|\b(want|need|get me|give me|can i have)\b[^.?!]{0,20}\b(human|real person|manager|supervisor|"
+    r"representative|operator)\b",
+    re.I,
+)
+_FRUSTRATION = re.compile(
+    r"\b(frustrat\w*|ridiculous|outrageous|annoy\w*|useless|stupid|unbelievable|terrible|awful|upset|angry|"
+    r"not listening|already (?:told|said)|for the last time|what the hell|are you kidding|come on)\b",
+    re.I,
+)
+_CORRECTION = re.compile(
+    r"(^\s*no[,.!]|\bi said\b|\bthat'?s not what i\b|\bthat'?s (?:wrong|not right)\b|\bnot what i (?:said|asked)\b)",
+    re.I,
+)
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def _result(entry: ToolCallLog) -> Any:
+    if entry.result is None:
+        return None
+    try:
+        return json.loads(entry.result)
+    except ValueError:
+        return entry.result
+
+
+def _what_happened(call: CallContext) -> dict[str, Any]:
+    bookings: list[dict[str, Any]] = []
+    lead: dict[str, Any] | None = None
+    message: dict[str, Any] | None = None
+    escalation: dict[str, Any] | None = None
+    for entry in call.tool_log:
+        out = _result(entry)
+        if entry.error is not None or not isinstance(out, dict):
+            continue
+        if entry.name == "book_appointment":
+            bookings.append({"action": "booked", "code": out.get("confirmation_code"),
+                             "service": out.get("service"), "start": out.get("start")})  # fmt: skip
+        elif entry.name == "reschedule_appointment":
+            bookings.append({"action": "rescheduled", "code": out.get("confirmation_code"),
+                             "from_code": entry.arguments.get("confirmation_code"),
+                             "start": entry.arguments.get("new_start")})  # fmt: skip
+        elif entry.name == "cancel_appointment":
+            bookings.append({"action": "cancelled", "code": out.get("confirmation_code"),
+                             "service": out.get("service")})  # fmt: skip
+        elif entry.name == "capture_lead":
+            lead = {"score": out.get("score"), "hot": out.get("hot"),
+                    "answers": entry.arguments.get("answers") or {}, "urgency": entry.arguments.get("urgency")}  # fmt: skip
+        elif entry.name == "take_message":
+            message = {"urgency": entry.arguments.get("urgency", "soon"),
+                       "callback_requested": entry.arguments.get("callback_requested", True),
+                       "callback_number": out.get("callback_number")}  # fmt: skip
+        elif entry.name == "escalate_to_human":
+            escalation = {
+                "reason": entry.arguments.get("reason"),
+                "summary": (call.extras.get("escalation") or {}).get("summary"),
+                "destination": call.brain.escalation.transfer_to if out.get("transferring") else None,
+                "result": "requested" if out.get("transferring") else _why_not(out.get("why", "")),
+            }
+    if escalation is not None and escalation["result"] == "requested":
+        if call.extras.get("transfer_failed"):
+            escalation["result"] = "refused"
+            escalation["detail"] = call.extras["transfer_failed"]
+        elif call.end_reason == "transferred":
+            escalation["result"] = "accepted"
+        else:
+            escalation["result"] = "not_attempted"  # the caller left before the hand-off line ended
+        if message is not None and escalation["result"] != "accepted":
+            escalation["then"] = "message"
+    elif escalation is not None and message is not None:
+        escalation["then"] = "message"
+    return {"bookings": bookings, "lead": lead, "message": message, "escalation": escalation}
+
+
+def _why_not(why: str) -> str:
+    if "not available" in why:
+        return "people_unavailable"
+    if "nobody can take calls" in why:
+        return "no_destination"
+    return "not_possible"
+
+
+def _timing(call: CallContext) -> dict[str, Any]:
+    turns = call.transcript
+    agent = [t for t in turns if t.role == "agent"]
+    caller = [t for t in turns if t.role == "caller"]
+    gaps: list[tuple[int, float]] = []  # (caller turn seq, seconds the caller waited)
+    for i, t in enumerate(turns):
+        if t.role != "caller":
+            continue
+        reply = next((a for a in turns[i + 1 :] if a.role == "agent"), None)
+        if reply is not None:
+            gaps.append((t.seq, max(0.0, reply.started_at - t.ended_at)))
+    talk = {
+        "agent": sum(max(0.0, t.ended_at - t.started_at) for t in agent),
+        "caller": sum(max(0.0, t.ended_at - t.started_at) for t in caller),
+    }
+    total = talk["agent"] + talk["caller"]
+    started = call.started_wall
+    first_agent = agent[0].started_at if agent else None
+    last = max((t.ended_at for t in turns), default=None)
+    ended = call.ended_wall or last
+    return {
+        "to_greeting_s": _r(first_agent - started) if first_agent is not None and started else None,
+        "duration_s": _r(ended - started) if ended is not None and started else None,
+        "talk_s": {k: _r(v) for k, v in talk.items()},
+        "agent_talk_share": _r(talk["agent"] / total) if total else None,
+        "response_gap_s": {
+            "p50": _r(statistics.median(g for _, g in gaps)) if gaps else None,
+            "max": _r(max(g for _, g in gaps)) if gaps else None,
+            "turns": len(gaps),
+        },
+        "longest_dead_air_s": _r(max((g for _, g in gaps), default=0.0)),
+        "barge_ins": sum(1 for t in agent if t.interrupted),
+        "gaps": gaps,  # kept for the flags below; dropped from the stored report
+    }
+
+
+def _r(x: float) -> float:
+    return round(x, 3)
+
+
+def _flags(call: CallContext, timing: dict[str, Any]) -> list[dict[str, Any]]:
+    flags: list[dict[str, Any]] = []
+
+    def flag(name: str, turns: list[int], **detail: Any) -> None:
+        flags.append({"flag": name, "turns": turns, **detail})
+
+    caller: list[TurnLog] = [t for t in call.transcript if t.role == "caller"]
+    agent: list[TurnLog] = [t for t in call.transcript if t.role == "agent"]
+    asked = [t.seq for t in caller if _HUMAN.search(t.text)]
+    escalated_on_request = any(
+        e.name == "escalate_to_human" and e.arguments.get("reason") == "explicit_request" for e in call.tool_log
+    )
+    if asked or escalated_on_request:
+        flag("asked_for_human", asked)
+    repeats = []
+    for i, t in enumerate(caller):
+        w = _words(t.text)
+        if len(w) < 3:
+            continue
+        if any(len(w & _words(p.text)) / len(w | _words(p.text)) >= 0.8 for p in caller[:i]):
+            repeats.append(t.seq)
+    if repeats:
+        flag("repeated_request", repeats)
+    frustrated = [t.seq for t in caller if _FRUSTRATION.search(t.text)]
+    if frustrated:
+        flag("frustration", frustrated)
+    barged = [t.seq for t in agent if t.interrupted]
+    if len(barged) >= BARGE_INS_FLAGGED:
+        flag("barge_ins", barged, count=len(barged))
+    if call.violations:
+        flag("grounding_violation", sorted({v["turn_seq"] for v in call.violations}),
+             kinds=sorted({v["kind"] for v in call.violations}))  # fmt: skip
+    failed = [e for e in call.tool_log if e.error is not None]
+    if failed:
+        flag("tool_error", [], tools=[e.name for e in failed])
+        twice = sorted(name for name, n in Counter(e.name for e in failed).items() if n >= 2)
+        if twice:
+            flag("tool_failed_twice", [], tools=twice)
+    corrected = [t.seq for t in caller if _CORRECTION.search(t.text)]
+    if corrected:
+        flag("caller_corrected_agent", corrected)
+    dead = [seq for seq, gap in timing["gaps"] if gap > DEAD_AIR_S]
+    if dead:
+        flag("dead_air", dead, longest_s=timing["longest_dead_air_s"])
+    duration = timing["duration_s"]
+    if duration is not None and duration > NO_OUTCOME_S and call.outcome in (None, "abandoned", "error"):
+        flag("no_outcome", [], after_s=duration)
+    greeting_cut = not agent or (agent[0].interrupted and not caller)
+    if call.end_reason == "caller_hangup" and not caller and greeting_cut:
+        flag("hung_up_during_greeting", [])
+    return flags
+
+
+def build_report(call: CallContext) -> dict[str, Any]:
+    """The report of a finished call (outcome and end reason already set)."""
+    timing = _timing(call)
+    flags = _flags(call, timing)
+    del timing["gaps"]
+    return {
+        "version": REPORT_VERSION,
+        "outcome": call.outcome,
+        "end_reason": call.end_reason,
+        **_what_happened(call),
+        "timing": timing,
+        "turns": {"caller": sum(t.role == "caller" for t in call.transcript),
+                  "agent": sum(t.role == "agent" for t in call.transcript)},  # fmt: skip
+        "tools": {"calls": len(call.tool_log), "errors": sum(e.error is not None for e in call.tool_log)},
+        "flags": flags,
+    }
