@@ -14,6 +14,7 @@ import sys
 from livekit.agents import NOT_GIVEN, AgentServer, JobContext, JobProcess, cli, room_io
 from livekit.plugins import silero
 
+from agent import log_privacy
 from agent.brain import BrainDirectory, BrainError, load_brains
 from agent.call import CallContext
 from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber, brain_for_call
@@ -28,6 +29,7 @@ log = logging.getLogger("receptionist.worker")
 
 def prewarm(proc: JobProcess) -> None:
     # once per job process: settings, every brain, and the VAD model, so a call starts warm
+    log_privacy.install()  # job processes start from LiveKit's forkserver, not from main()
     settings = load_settings()
     proc.userdata["settings"] = settings
     proc.userdata["brains"] = load_brains(settings.brain_path)
@@ -160,6 +162,7 @@ def main() -> None:
         print(f"receptionist: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     logging.getLogger("receptionist").setLevel(settings.log_level)
+    log_privacy.install()
     job_process_environment()
     cli.run_app(build_server(settings.agent_name, settings))
 

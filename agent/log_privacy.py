@@ -1,0 +1,48 @@
+"""Caller numbers never reach the logs whole: every log record in a worker process, ours or LiveKit's
+(a SIP participant's identity is "sip_+1503..."), has its phone numbers masked to the last 4 digits."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+# E.164, or digits in the groups people write (503-555-0187, (503) 555 0187): 7 to 15 digits in all.
+# Years, ports, durations and uuids stay: fewer than 7 digits in a run, or glued to letters.
+_PHONE = re.compile(r"(?<![\w.:/-])\+?\d(?:[ ().-]{0,2}\d){6,14}(?![\w:])")
+_installed = False
+
+
+def mask_numbers(text: str) -> str:
+    """'+15035550187' -> '+*******0187'; anything shorter than a phone number is left alone."""
+
+    def mask(m: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", m.group())
+        if len(digits) < 7:
+            return m.group()
+        return ("+" if m.group().startswith("+") else "") + "*" * (len(digits) - 4) + digits[-4:]
+
+    return _PHONE.sub(mask, text)
+
+
+def install() -> None:
+    """Mask numbers in every record this process creates (idempotent). A record factory, not a
+    handler filter, so it holds whichever handlers LiveKit's CLI or a job process sets up later."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    make = logging.getLogRecordFactory()
+
+    def masked_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: let logging report it as it always has
+            return record
+        record.msg, record.args = mask_numbers(message), None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = mask_numbers(logging.Formatter().formatException(record.exc_info))
+        return record
+
+    logging.setLogRecordFactory(masked_record)

@@ -1,0 +1,49 @@
+"""Caller numbers in log lines, ours or a library's, are masked to their last 4 digits; other numbers
+(times, ports, counts, ids) are left readable."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from agent import log_privacy
+
+
+@pytest.mark.parametrize(
+    ("said", "logged"),
+    [
+        ("caller sip_+15035550187 never became active", "caller sip_+*******0187 never became active"),
+        ("no brain for dialed number +15035550100; answering", "no brain for dialed number +*******0100; answering"),
+        ("'503-555-0187' is not an E.164 phone number", "'******0187' is not an E.164 phone number"),
+        ("call back (503) 555 0187 today", "call back (******0187 today"),
+    ],
+)
+def test_numbers_are_masked(said: str, logged: str) -> None:
+    assert log_privacy.mask_numbers(said) == logged
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        "replaying var/spill/abc.jsonl (123456 bytes) left by an earlier process",
+        "Postgres is back after 12.5s; catching up",
+        "listening on 127.0.0.1:8081",
+        "call 2f0c1d2e-4b6a-4c1e-9d3f-123456789012 ended",
+        "journal flushed 1000 events in 2026-11-28T08:15:00",
+    ],
+)
+def test_other_numbers_stay_readable(kept: str) -> None:
+    assert log_privacy.mask_numbers(kept) == kept
+
+
+def test_every_logger_is_masked_once_installed(caplog: pytest.LogCaptureFixture) -> None:
+    log_privacy.install()
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("livekit.agents").info("participant %s joined", "sip_+15035550187")
+        try:
+            raise ValueError("'+15035550187' is not an E.164 phone number")
+        except ValueError:
+            logging.getLogger("receptionist.tools").exception("tool %s failed", "book_appointment")
+    text = caplog.text
+    assert "5035550187" not in text and "sip_+*******0187" in text and "+*******0187" in text
