@@ -168,20 +168,24 @@ class CallKeeper:
         seq = self.call.record_turn(
             role=role, text=text, started_at=started, ended_at=ended, interrupted=item.interrupted
         )
-        self._pace_next_turn(role, text)
         if role == "agent":
+            self._pace_next_turn(text)
             self._guard(text, seq)
             if self.call.pending_action is not None:
                 # the sentence before the hand-off (or the goodbye) has been said: act now
                 self._spawn(self._carry_out_pending())
 
-    def _pace_next_turn(self, role: str, text: str) -> None:
+    def _pace_next_turn(self, agent_text: str) -> None:
         """Let a caller who dictates a phone number, an address or a spelling pause between groups
-        without being answered mid-way (measured: every 600-900 ms pause was cut at 0.5 s)."""
+        without being answered mid-way (measured: every 600-900 ms pause was cut at 0.5 s).
+
+        The agent's last words set the pace until it says something else. The caller's transcript is
+        no sign that their turn is over: a speculative reply commits the audio at a pause, and the
+        transcript of the first groups arrives while the caller is still dictating."""
         if self.settings is None:
             return
-        dictation = role == "agent" and invites_dictation(text)
-        if dictation == self._dictating or (role == "caller" and not self._dictating):
+        dictation = invites_dictation(agent_text)
+        if dictation == self._dictating:
             return
         self._dictating = dictation
         delay = self.settings.dictation_endpointing_delay if dictation else self.settings.min_endpointing_delay

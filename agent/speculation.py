@@ -9,7 +9,9 @@ decision is left exactly as it was; when it comes, LiveKit asks for a reply and 
 already under way (its audio buffered, never played early). If the caller speaks again first, the
 speculative response is cancelled and anything it put in the conversation is deleted, so the model
 later answers the whole turn; the audio committed so far stays, as the first part of the caller's
-turn.
+turn. Its transcript arrives at that commit too, while the caller may still be talking: nothing may
+take a caller's transcript for the end of their turn (the dictation pacing in agent/session.py once
+did, and a caller dictating a number heard the agent in their next pause).
 
 What it costs: one extra response request for each pause the caller resumes after (billed by
 OpenAI, though cancelled within the model's latency it produces little output). What it does not
@@ -219,8 +221,9 @@ class SpeculativeRealtimeModel(openai.realtime.RealtimeModel):
 class Speculator:
     """Starts a speculative reply when the caller falls silent and abandons it if they go on.
 
-    It fires `lead` seconds before the end-of-turn decision is due (at once with the defaults), so a
-    caller dictating under the long endpointing delay is not answered speculatively at every pause.
+    It fires `lead` seconds before the end-of-turn decision is due (at once with the defaults; after
+    0.9 s of silence while a caller dictates), so only the pauses that come that close to the decision
+    cost a request.
     """
 
     def __init__(

@@ -25,6 +25,7 @@ from agent.receptionist import Receptionist, UnknownNumber, brain_for_call
 from agent.session import CallKeeper, build_session, realtime_model, settings_for_brain
 from agent.settings import Settings, load_settings
 from simulator.line import CallerEar, CallerMicrophone, SimulatedLine
+from simulator.recordings import recorded_speech
 from simulator.scenario import Scenario
 from simulator.server import RealtimeSimulator
 from simulator.speech import render_speech, silence, voiced_only
@@ -68,6 +69,7 @@ class CallReport:
     db: dict[str, Any] | None = None
     sim_key: str = ""
     heard: list[dict[str, Any]] = field(default_factory=list)  # audio runs: agent audio as played
+    spoken: list[dict[str, float]] = field(default_factory=list)  # audio runs: each caller turn as said
     speculation: dict[str, Any] = field(default_factory=dict)  # speculative replies started/adopted/abandoned
     call_report: dict[str, Any] | None = None  # the report the call stored (calls.summary), as read back
 
@@ -133,6 +135,7 @@ class _ScenarioCall:
         self.mic: CallerMicrophone | None = None
         self.ear: CallerEar | None = None
         self.timings: dict[str, list[float]] = {"response_gap_ms": [], "barge_in_ms": []}
+        self.spoken: list[dict[str, float]] = []
 
     def clock(self) -> datetime:
         return self.scenario.clock + timedelta(seconds=time.monotonic() - self.t0)
@@ -237,6 +240,7 @@ class _ScenarioCall:
                  "interrupted": seg.interrupted, "first_voice": seg.first_voice}
                 for seg in (self.ear.segments if self.ear else [])
             ],
+            spoken=list(self.spoken),
             speculation=_speculation(self.model),
         )
         report.call_report = call.report
@@ -314,13 +318,11 @@ class _ScenarioCall:
             await asyncio.sleep(turn.pause_before_ms / 1000)
         speaking_at_start = self.ear.speaking
         segments_before = len(self.ear.segments)
-        pieces = [await asyncio.to_thread(render_speech, p, self.caller_rate) for p in turn.phrases]
-        if len(pieces) > 1:
-            # a pause of exactly pause_ms between phrases, not espeak's padding on top of it
-            pieces = [voiced_only(p, self.caller_rate) for p in pieces]
+        pieces = await asyncio.to_thread(self._caller_phrases, turn)
         pcm = silence(turn.pause_ms, self.caller_rate).join(pieces)
         self.sim.queue_transcript(turn.words, key=self.key)
         start_end = await self.mic.say(pcm)
+        self.spoken.append({"started": start_end[0], "ended": start_end[1]})
         if turn.hangup and not turn.model:
             return  # they hang up as they finish the sentence; nobody answers
 
@@ -337,6 +339,17 @@ class _ScenarioCall:
             self.timings["response_gap_ms"].append((first - speech_end) * 1000)
         if not barge_in_next:
             await self._wait_idle()
+
+    def _caller_phrases(self, turn: Any) -> list[bytes]:
+        """Each phrase of the turn as PCM16 at the caller's rate (blocking: renders or reads files)."""
+        if turn.voice == "recorded":
+            # spliced from recordings without the silence around each word
+            return [recorded_speech(p, self.caller_rate) for p in turn.phrases]
+        pieces = [render_speech(p, self.caller_rate) for p in turn.phrases]
+        if len(pieces) > 1:
+            # a pause of exactly pause_ms between phrases, not espeak's padding on top of it
+            pieces = [voiced_only(p, self.caller_rate) for p in pieces]
+        return pieces
 
     async def _first_voice_after(self, t: float) -> float | None:
         assert self.ear is not None

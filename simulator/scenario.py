@@ -37,6 +37,11 @@ class CallerTurn(_Strict):
     )
     pause_before_ms: int = Field(400, ge=0, description="audio runs: silence before the caller speaks")
     pause_ms: int = Field(800, ge=0, le=5000, description="audio runs: length of each '...' pause")
+    voice: Literal["espeak", "recorded"] = Field(
+        "espeak",
+        description="audio runs: espeak-ng, or a human voice's recordings of digits and letters "
+        "spliced word by word (simulator/recordings.py)",
+    )
     dtmf: str | None = Field(None, pattern=r"^[0-9*#]+$", description="keys the caller presses")
     hangup: bool = Field(False, description="the caller hangs up after this turn (mid-sentence if cut)")
     model: list[ModelStep] = Field(default_factory=list, description="what the model does in reply")

@@ -1,10 +1,13 @@
 """Speculative replies over the real audio path: the model is asked as soon as the caller falls
 silent, its answer is played only once the turn has ended, and a caller who goes on after a short
-pause is not answered early: the speculative response is cancelled and the whole turn answered."""
+pause is not answered early: the speculative response is cancelled and the whole turn answered. The
+same holds for a human voice dictating a number in groups after the agent asked for it."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import pytest
 
 from agent.settings import load_settings
 from simulator.runner import format_report, simulate
@@ -80,3 +83,48 @@ async def test_speculative_reply_is_adopted_without_a_second_request(shared_sim)
         off_n = len(shared_sim.client_events(event, key=off.sim_key))
         assert on_n == off_n + abandoned, (event, on_n, off_n, report.speculation)
     assert len(_voiced(report)) == len(_voiced(off)) == 2
+
+
+READBACK = "Thanks, I have five oh three, five five five, oh one eight seven."
+DICTATED_NUMBER = Scenario.model_validate({
+    "name": "speculation-dictated-number",
+    "brain": "brains/plumbing.yaml",
+    "clock": "2026-11-24T10:00:00-08:00",
+    "greeting": [{"say": GREETING}],
+    "turns": [
+        {"caller": "I need someone to call me back.",
+         "model": [{"say": "Sure. What's the best number to reach you?"}]},
+        # a human voice dictating in groups, each pause long enough for a speculative request
+        # (0.9 s of silence at the 1.2 s dictation delay) and shorter than the dictation delay
+        {"caller": "five oh three ... five five five ... oh one eight seven", "voice": "recorded",
+         "pause_ms": 1000, "model": [{"say": READBACK}]},
+        {"pause_before_ms": 1500, "hangup": True},
+    ],
+})  # fmt: skip
+
+
+@pytest.mark.usefixtures("recorded_voice")
+@pytest.mark.parametrize("speculative", [True, False], ids=["speculative", "not-speculative"])
+async def test_caller_dictating_a_number_hears_nothing_until_the_whole_number(
+    speculative: bool, shared_sim
+) -> None:
+    settings = load_settings(openai_api_key="sim", speculative_reply=speculative)
+    report = await simulate(DICTATED_NUMBER, audio=True, sim=shared_sim, settings=settings)
+    dictation = report.spoken[-1]
+
+    # no agent audio at the caller's ear from the first group's first digit to the last group's end
+    during = [h for h in report.heard if h["started"] < dictation["ended"]
+              and (h["ended"] is None or h["ended"] > dictation["started"])]  # fmt: skip
+    assert not during, (dictation, report.heard, format_report(report))
+
+    # then one reply, after the whole number, heard to its end
+    after = [h for h in _voiced(report) if h["first_voice"] >= dictation["ended"]]
+    assert len(after) == 1 and not after[0]["interrupted"], (dictation, report.heard)
+    agent = [t["text"] for t in report.transcript if t["role"] == "agent"]
+    assert agent[-1] == READBACK and agent.count(READBACK) == 1, report.transcript
+    caller = [t["text"] for t in report.transcript if t["role"] == "caller"]
+    assert "five oh three five five five oh one eight seven" in caller, report.transcript
+    assert report.passed, format_report(report)
+    if speculative:
+        # still requested ahead of the decision and adopted at it, for both caller turns
+        assert report.speculation["adopted"] == 2, report.speculation
