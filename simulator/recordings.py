@@ -33,6 +33,17 @@ def _cache_root() -> Path:
     return Path(base) / "receptionist"
 
 
+def _apt_download(into: str) -> None:
+    """`apt-get download`, refreshing the package lists once when a fresh machine has none."""
+    download = ["apt-get", "download", PACKAGE]
+    try:
+        subprocess.run(download, cwd=into, check=True, capture_output=True, timeout=300)
+    except subprocess.CalledProcessError:
+        sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+        subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, capture_output=True, timeout=600)
+        subprocess.run(download, cwd=into, check=True, capture_output=True, timeout=300)
+
+
 def asterisk_sounds() -> Path:
     """The English voice's directory (digits/, letters/, ...), downloaded and extracted on first use.
 
@@ -46,9 +57,7 @@ def asterisk_sounds() -> Path:
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".fetching-", dir=root) as tmp:
         try:
-            subprocess.run(
-                ["apt-get", "download", PACKAGE], cwd=tmp, check=True, capture_output=True, timeout=300
-            )
+            _apt_download(tmp)
         except (OSError, subprocess.CalledProcessError) as e:
             detail = getattr(e, "stderr", b"") or b""
             raise RuntimeError(
