@@ -111,7 +111,7 @@ def _db(args: argparse.Namespace) -> int:
 def _provision(args: argparse.Namespace) -> int:
     from sip.provision import main as provision_main
 
-    return int(provision_main(args.rest) or 0)
+    return provision_main(args.provision_args, prog="receptionist provision")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,11 +145,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["migrate"])
     p.set_defaults(func=_db)
 
-    p = sub.add_parser("provision", help="set up LiveKit SIP trunk/dispatch rules and the Twilio side")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    # provisioning's flags (and its --help) belong to sip.provision's parser, handed over below;
+    # importing it here would slow every other command by the LiveKit and Twilio SDKs' imports
+    p = sub.add_parser(
+        "provision", add_help=False, help="set up LiveKit SIP trunk/dispatch rules and the Twilio side"
+    )
     p.set_defaults(func=_provision)
 
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "provision":
+        args.provision_args = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     return int(args.func(args))
 
