@@ -93,7 +93,7 @@ def _simulator(args: argparse.Namespace) -> int:
 
 def _db(args: argparse.Namespace) -> int:
     from agent.settings import SettingsError, load_settings
-    from agent.store.db import migrate
+    from agent.store.db import DatabaseNotReady, migrate
 
     try:
         settings = load_settings(openai_api_key="unused-for-migrations")
@@ -103,7 +103,11 @@ def _db(args: argparse.Namespace) -> int:
     if not settings.database_url:
         print("receptionist: missing required setting DATABASE_URL", file=sys.stderr)
         return 2
-    applied = asyncio.run(migrate(settings.database_url))
+    try:
+        applied = asyncio.run(migrate(settings.database_url))
+    except DatabaseNotReady as e:
+        print(f"receptionist: {e}", file=sys.stderr)
+        return 2
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
 
