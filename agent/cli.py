@@ -53,6 +53,10 @@ def _simulate(args: argparse.Namespace) -> int:
         for r in reports:
             print(format_report(r))
             print()
+        if len(reports) > 1:
+            failed = [r.scenario for r in reports if not r.passed]
+            print(f"{len(reports) - len(failed)} of {len(reports)} scenarios passed", end="")
+            print(f"; failed: {', '.join(failed)}" if failed else "")
     return 0 if all(r.passed for r in reports) else 1
 
 
