@@ -112,13 +112,14 @@ async def scenario_stores(dsn: str | None) -> AsyncIterator[ScenarioStores | Non
         return
     pool = await open_pool(dsn, min_size=1, max_size=4)
     # a spill directory of its own: a journal replays what it finds there into its database
-    journal = CallJournal(dsn, Path(tempfile.mkdtemp(prefix="sim-spill-")))
-    try:
-        await journal.start()
-        yield ScenarioStores(pool=pool, journal=journal)
-    finally:
-        await journal.aclose(timeout=15)
-        await pool.close()
+    with tempfile.TemporaryDirectory(prefix="sim-spill-") as spill:
+        journal = CallJournal(dsn, Path(spill))
+        try:
+            await journal.start()
+            yield ScenarioStores(pool=pool, journal=journal)
+        finally:
+            await journal.aclose(timeout=15)
+            await pool.close()
 
 
 async def run_scenarios(
