@@ -11,5 +11,7 @@ COPY brains ./brains
 # the Silero VAD model ships inside livekit-plugins-silero: nothing to download at build time
 RUN pip install --no-cache-dir .
 ENV BRAIN_PATH=/app/brains LOG_LEVEL=INFO
-# fail fast: settings and brains are validated before the worker registers
+# fail fast: settings and brains are validated before the worker registers, and `start` refuses a
+# database schema behind this code. It never migrates: run the image once per release first, e.g.
+#   docker run --rm -e DATABASE_URL=... receptionist receptionist db migrate
 CMD ["python", "-m", "agent.worker", "start"]

@@ -53,6 +53,10 @@ def _simulate(args: argparse.Namespace) -> int:
         for r in reports:
             print(format_report(r))
             print()
+        if len(reports) > 1:
+            failed = [r.scenario for r in reports if not r.passed]
+            print(f"{len(reports) - len(failed)} of {len(reports)} scenarios passed", end="")
+            print(f"; failed: {', '.join(failed)}" if failed else "")
     return 0 if all(r.passed for r in reports) else 1
 
 
@@ -93,7 +97,7 @@ def _simulator(args: argparse.Namespace) -> int:
 
 def _db(args: argparse.Namespace) -> int:
     from agent.settings import SettingsError, load_settings
-    from agent.store.db import migrate
+    from agent.store.db import DatabaseNotReady, migrate
 
     try:
         settings = load_settings(openai_api_key="unused-for-migrations")
@@ -103,7 +107,11 @@ def _db(args: argparse.Namespace) -> int:
     if not settings.database_url:
         print("receptionist: missing required setting DATABASE_URL", file=sys.stderr)
         return 2
-    applied = asyncio.run(migrate(settings.database_url))
+    try:
+        applied = asyncio.run(migrate(settings.database_url))
+    except DatabaseNotReady as e:
+        print(f"receptionist: {e}", file=sys.stderr)
+        return 2
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
 
@@ -111,7 +119,7 @@ def _db(args: argparse.Namespace) -> int:
 def _provision(args: argparse.Namespace) -> int:
     from sip.provision import main as provision_main
 
-    return int(provision_main(args.rest) or 0)
+    return provision_main(args.provision_args, prog="receptionist provision")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,11 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["migrate"])
     p.set_defaults(func=_db)
 
-    p = sub.add_parser("provision", help="set up LiveKit SIP trunk/dispatch rules and the Twilio side")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    # provisioning's flags (and its --help) belong to sip.provision's parser, handed over below;
+    # importing it here would slow every other command by the LiveKit and Twilio SDKs' imports
+    p = sub.add_parser(
+        "provision", add_help=False, help="set up LiveKit SIP trunk/dispatch rules and the Twilio side"
+    )
     p.set_defaults(func=_provision)
 
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "provision":
+        args.provision_args = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     return int(args.func(args))
 

@@ -20,6 +20,7 @@ from agent.call import CallContext
 from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber, brain_for_call
 from agent.session import CallKeeper, build_session, realtime_model, settings_for_brain
 from agent.settings import Settings, SettingsError, load_settings
+from agent.store.db import DatabaseNotReady, require_current_schema
 from agent.store.runtime import call_stores
 from agent.telephony import LiveKitLine, SipCaller, wait_until_active
 from agent.tools import receptionist_tools
@@ -158,7 +159,9 @@ def main() -> None:
     try:
         settings = load_settings()
         load_brains(settings.brain_path)  # fail fast: a bad brain never takes a call
-    except (SettingsError, BrainError) as e:
+        if args[0] == "start" and settings.database_url:
+            require_current_schema(settings.database_url)  # production never migrates by itself
+    except (SettingsError, BrainError, DatabaseNotReady) as e:
         print(f"receptionist: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     logging.getLogger("receptionist").setLevel(settings.log_level)

@@ -72,10 +72,15 @@ class CallReport:
     spoken: list[dict[str, float]] = field(default_factory=list)  # audio runs: each caller turn as said
     speculation: dict[str, Any] = field(default_factory=dict)  # speculative replies started/adopted/abandoned
     call_report: dict[str, Any] | None = None  # the report the call stored (calls.summary), as read back
+    error: str | None = None  # the scenario could not run to the end (its checks were never graded)
+
+    @classmethod
+    def crashed(cls, scenario: Scenario, mode: str, exc: Exception) -> CallReport:
+        return cls(scenario=scenario.name, mode=mode, business="", error=f"{type(exc).__name__}: {exc}")
 
     @property
     def passed(self) -> bool:
-        return all(c.ok for c in self.checks)
+        return self.error is None and all(c.ok for c in self.checks)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -492,7 +497,10 @@ async def simulate(
 
 
 def format_report(report: CallReport) -> str:
-    lines = [f"Scenario: {report.scenario}  ({report.mode}, {report.business})", ""]
+    about = ", ".join(x for x in (report.mode, report.business) if x)
+    lines = [f"Scenario: {report.scenario}  ({about})", ""]
+    if report.error is not None:
+        return "\n".join([*lines, f"ERROR  {report.error}", "", "RESULT: FAIL"])
     for t in report.transcript:
         who = "AGENT " if t["role"] == "agent" else "CALLER"
         cut = "  [interrupted]" if t["interrupted"] else ""

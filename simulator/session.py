@@ -1,5 +1,6 @@
-"""Runs scenarios with real stores: DATABASE_URL when set, else a throwaway local Postgres, so
-`receptionist simulate` grades calls on database state with nothing to configure."""
+"""Runs scenarios with real stores: DATABASE_URL when set, else a throwaway local Postgres (a fresh
+database per scenario), so `receptionist simulate` grades calls on database state with nothing to
+configure."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from agent.store import appointments
 from agent.store.db import migrate, open_pool
 from agent.store.journal import CallJournal
 from agent.store.records import snapshot
+from simulator.postgres import PgServer
 from simulator.runner import CallReport, simulate
 from simulator.scenario import Scenario, SeedAppointment
 from simulator.server import RealtimeSimulator
@@ -61,51 +63,77 @@ class ScenarioStores:
         return await snapshot(self.pool, call_id=call.call_id)
 
 
+class ScenarioDatabases:
+    """Where each scenario's call is recorded. In the throwaway cluster every scenario gets a fresh
+    database copied from a migrated template, so one scenario's seed or bookings never meet
+    another's. DATABASE_URL is one database the scenarios share (rows stay there to inspect)."""
+
+    TEMPLATE = "sim_template"
+
+    def __init__(self, mode: Literal["auto", "env", "none"]) -> None:
+        self.mode = mode
+        self.shared: str | None = None
+        self.server: PgServer | None = None
+
+    async def __aenter__(self) -> ScenarioDatabases:
+        env = os.environ.get("DATABASE_URL")
+        if self.mode == "none" or (self.mode == "env" and not env):
+            return self
+        if env:
+            await migrate(env)
+            self.shared = env
+            return self
+        server = PgServer()
+        try:
+            server.start()
+            await migrate(server.create_database(self.TEMPLATE))
+        except BaseException:
+            server.destroy()
+            raise
+        self.server = server
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.server is not None:
+            self.server.destroy()
+
+    def for_scenario(self) -> str | None:
+        """A DSN for the next scenario's call (a new database in the throwaway cluster), or None."""
+        if self.server is None:
+            return self.shared
+        return self.server.create_database(f"sim_{uuid.uuid4().hex[:8]}", template=self.TEMPLATE)
+
+
 @contextlib.asynccontextmanager
-async def scratch_database() -> AsyncIterator[str]:
-    """A throwaway Postgres cluster on loopback (as the tests use), torn down afterwards."""
-    from simulator.postgres import PgServer
-
-    server = PgServer()
-    try:
-        server.start()
-        dsn = server.create_database(f"sim_{uuid.uuid4().hex[:8]}")
-        yield dsn
-    finally:
-        server.destroy()
-
-
-@contextlib.asynccontextmanager
-async def _database(mode: Literal["auto", "env", "none"]) -> AsyncIterator[str | None]:
-    env = os.environ.get("DATABASE_URL")
-    if mode == "none" or (mode == "env" and not env):
+async def scenario_stores(dsn: str | None) -> AsyncIterator[ScenarioStores | None]:
+    """Stores for one scenario's call, closed afterwards even if the call crashed."""
+    if dsn is None:
         yield None
-    elif env:
-        yield env
-    else:
-        async with scratch_database() as dsn:
-            yield dsn
+        return
+    pool = await open_pool(dsn, min_size=1, max_size=4)
+    # a spill directory of its own: a journal replays what it finds there into its database
+    with tempfile.TemporaryDirectory(prefix="sim-spill-") as spill:
+        journal = CallJournal(dsn, Path(spill))
+        try:
+            await journal.start()
+            yield ScenarioStores(pool=pool, journal=journal)
+        finally:
+            await journal.aclose(timeout=15)
+            await pool.close()
 
 
 async def run_scenarios(
     scenarios: list[Scenario], *, audio: bool = False, database: Literal["auto", "env", "none"] = "auto"
 ) -> list[CallReport]:
+    """Run and grade each scenario; one that crashes gets a report carrying its error, and the
+    rest still run."""
     reports: list[CallReport] = []
-    async with _database(database) as dsn, RealtimeSimulator() as sim:
-        pool = None
-        if dsn is not None:
-            await migrate(dsn)
-            pool = await open_pool(dsn, min_size=1, max_size=4)
-        spill = Path(tempfile.mkdtemp(prefix="sim-spill-"))
-        try:
-            for sc in scenarios:
-                stores = None
-                if pool is not None and dsn is not None:
-                    journal = CallJournal(dsn, spill)
-                    await journal.start()
-                    stores = ScenarioStores(pool=pool, journal=journal)
-                reports.append(await simulate(sc, audio=audio, sim=sim, stores=stores))
-        finally:
-            if pool is not None:
-                await pool.close()
+    async with ScenarioDatabases(database) as databases, RealtimeSimulator() as sim:
+        for sc in scenarios:
+            try:
+                async with scenario_stores(databases.for_scenario()) as stores:
+                    reports.append(await simulate(sc, audio=audio, sim=sim, stores=stores))
+            except Exception as exc:
+                log.debug("scenario %s crashed", sc.name, exc_info=True)
+                reports.append(CallReport.crashed(sc, "audio" if audio else "text", exc))
     return reports

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +33,22 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 SECRET_SHOWN_AS = "<secret>"
 
 
+Side = Literal["livekit", "twilio"]
+SIDES: tuple[Side, ...] = ("livekit", "twilio")
+
+# what each side cannot be provisioned without, and how to do without that side
+REQUIRED_SETTINGS: dict[Side, tuple[tuple[str, ...], str]] = {
+    "livekit": (
+        ("livekit_api_key", "livekit_api_secret"),
+        "needed for the LiveKit side; or pass --only twilio",
+    ),
+    "twilio": (
+        ("sip_host", "twilio_account_sid", "twilio_auth_token"),
+        "needed for the Twilio side; or pass --only livekit",
+    ),
+}
+
+
 class ProvisionError(Exception):
     """A problem the operator must fix; the message names the input, setting or service at fault."""
 
@@ -41,7 +58,7 @@ class ProvisionSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    livekit_url: str | None = None
+    livekit_url: str = "ws://127.0.0.1:7880"  # the worker's default too (agent/settings.py)
     livekit_api_key: str | None = None
     livekit_api_secret: SecretStr | None = None
     agent_name: str = "receptionist"  # the worker registers under this name (explicit dispatch)
@@ -96,9 +113,23 @@ class ProvisionSettings(BaseSettings):
 
     def require(self, *names: str, why: str) -> None:
         """Fail naming every missing env var at once, with what needed it."""
-        missing = [n.upper() for n in names if not _present(getattr(self, n))]
+        missing = self._missing(names)
         if missing:
             raise ProvisionError(f"missing setting {', '.join(missing)} ({why})")
+
+    def require_sides(self, sides: Sequence[Side]) -> None:
+        """Fail naming every setting missing for any of `sides`, so one run tells the whole story."""
+        problems = []
+        for side in sides:
+            names, why = REQUIRED_SETTINGS[side]
+            missing = self._missing(names)
+            if missing:
+                problems.append(f"{', '.join(missing)} ({why})")
+        if problems:
+            raise ProvisionError("missing setting " + "; ".join(problems))
+
+    def _missing(self, names: Sequence[str]) -> list[str]:
+        return [n.upper() for n in names if not _present(getattr(self, n))]
 
     @property
     def origination_uri(self) -> str:

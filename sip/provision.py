@@ -20,11 +20,13 @@ from google.protobuf.duration_pb2 import Duration
 from livekit import api
 
 from sip.plan import (
+    SIDES,
     Action,
     Business,
     Plan,
     ProvisionError,
     ProvisionSettings,
+    Side,
     diff,
     load_businesses,
     load_settings,
@@ -219,7 +221,7 @@ async def reconcile_livekit(
     plan: Plan,
     apply: bool,
 ) -> None:
-    side = LiveKitSide(lk, settings.livekit_url or "")
+    side = LiveKitSide(lk, settings.livekit_url)
     want = desired_trunk(settings, businesses)
     trunks = await side.call(
         "list inbound trunks", lk.sip.list_inbound_trunk(api.ListSIPInboundTrunkRequest())
@@ -361,13 +363,7 @@ async def reconcile_livekit(
 async def run_livekit(
     settings: ProvisionSettings, businesses: Sequence[Business], plan: Plan, apply: bool
 ) -> None:
-    settings.require(
-        "livekit_url",
-        "livekit_api_key",
-        "livekit_api_secret",
-        why="needed for the LiveKit side; or pass --only twilio",
-    )
-    assert settings.livekit_api_secret is not None
+    assert settings.livekit_api_secret is not None  # provision() required it
     lk = api.LiveKitAPI(
         settings.livekit_url,
         settings.livekit_api_key,
@@ -383,9 +379,10 @@ async def run_livekit(
 # ---------------------------------------------------------------- command line
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def build_parser(prog: str = "python -m sip.provision") -> argparse.ArgumentParser:
+    """The one parser for provisioning's flags; `receptionist provision` hands its arguments here."""
     parser = argparse.ArgumentParser(
-        prog="python -m sip.provision",
+        prog=prog,
         description="Create or update the LiveKit SIP trunk/dispatch rules and the Twilio trunk "
         "for every business in the brain files. Safe to run repeatedly.",
     )
@@ -396,8 +393,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     mode.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     mode.add_argument("--check", action="store_true", help="report drift; exit 1 if any, 0 if none")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--only", choices=("livekit", "twilio"), help="provision one side only")
-    return parser.parse_args(argv)
+    parser.add_argument("--only", choices=SIDES, help="provision one side only")
+    return parser
 
 
 async def provision(
@@ -405,15 +402,17 @@ async def provision(
     businesses: Sequence[Business],
     *,
     apply: bool,
-    only: str | None = None,
+    only: Side | None = None,
     twilio_http_client: Any = None,
 ) -> Plan:
     """Plan (and with apply=True, carry out) every change; LiveKit first so Twilio never points at
     a trunk that cannot route yet."""
+    sides = [only] if only else list(SIDES)
+    settings.require_sides(sides)
     plan = Plan()
-    if only in (None, "livekit"):
+    if "livekit" in sides:
         await run_livekit(settings, businesses, plan, apply)
-    if only in (None, "twilio"):
+    if "twilio" in sides:
         from sip.twilio_side import reconcile_twilio  # the Twilio SDK is slow to import
 
         await asyncio.to_thread(
@@ -422,8 +421,13 @@ async def provision(
     return plan
 
 
-def main(argv: Sequence[str] | None = None, *, twilio_http_client: Any = None) -> int:
-    args = parse_args(argv)
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    prog: str = "python -m sip.provision",
+    twilio_http_client: Any = None,
+) -> int:
+    args = build_parser(prog).parse_args(argv)
     mode = "check" if args.check else "dry-run" if args.dry_run else "apply"
     apply = mode == "apply"
     try:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import select
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger(__name__)
@@ -32,18 +35,106 @@ class StoreUnavailable(Exception):
     """Postgres could not be reached (or answered too slowly); the caller should hear a fallback."""
 
 
+class DatabaseNotReady(Exception):
+    """The configured database cannot be used yet. The message is one line for an operator, and
+    never contains the password."""
+
+
+class DatabaseUrlInvalid(DatabaseNotReady):
+    """DATABASE_URL does not parse as a Postgres connection string."""
+
+
+class DatabaseUnreachable(DatabaseNotReady):
+    """Postgres refused or did not answer the connection (host, port, credentials, database name)."""
+
+
+class SchemaBehind(DatabaseNotReady):
+    """The database lacks migrations this code relies on."""
+
+
+def database_target(dsn: str) -> str:
+    """`host:port/dbname` of a DSN, for messages: enough to spot a typo, without the password."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        # psycopg's own message quotes the string, password included
+        raise DatabaseUrlInvalid(
+            "DATABASE_URL is not a Postgres connection string "
+            "(like postgresql://user:password@host:5432/dbname)"
+        ) from None
+    where = f"{params.get('host') or 'the local socket'}:{params.get('port') or 5432}"
+    return f"{where}/{params['dbname']}" if params.get("dbname") else where
+
+
+@contextlib.contextmanager
+def _connect(dsn: str, connect_timeout: int = 10) -> Iterator[psycopg.Connection[Any]]:
+    """A plain autocommit connection for schema work, failing with one line naming the target."""
+    target = database_target(dsn)
+    try:
+        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=connect_timeout)
+    except psycopg.Error as exc:
+        raise DatabaseUnreachable(
+            f"cannot connect to Postgres at {target}: {_reason(exc, dsn)}"
+        ) from exc
+    with conn:
+        yield conn
+
+
+def _reason(exc: psycopg.Error, dsn: str) -> str:
+    # 'connection failed: connection to server at "h", port 5999 failed: Connection refused\n\tIs the
+    # server running...': the last clause of the first line is the news; the rest repeats the target
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = reason.rsplit(" failed: ", 1)[-1].removeprefix("connection is bad: ")
+    reason = reason.removeprefix("FATAL:").strip()
+    password = conninfo_to_dict(dsn).get("password")
+    return reason.replace(password, "***") if password else reason
+
+
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
     files = sorted(directory.glob("*.sql"))
-    versions = [f.name.split("_", 1)[0] for f in files]
+    versions = [_version(f) for f in files]
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"duplicate migration numbers in {directory}: {versions}")
     return files
 
 
+def _version(path: Path) -> str:
+    return path.name.split("_", 1)[0]
+
+
+def pending_migrations(
+    dsn: str, directory: Path = MIGRATIONS_DIR, connect_timeout: int = 10
+) -> list[str]:
+    """Names of the migrations this code has that the database has not applied, in order."""
+    with _connect(dsn, connect_timeout) as conn:
+        row = conn.execute("SELECT to_regclass('schema_migrations')").fetchone()
+        done: set[str] = set()
+        if row is not None and row[0] is not None:
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+    return [p.name for p in migration_files(directory) if _version(p) not in done]
+
+
+def require_current_schema(dsn: str, directory: Path = MIGRATIONS_DIR) -> None:
+    """Refuse (SchemaBehind) to serve calls on a schema older than this code: production workers
+    never migrate (one `receptionist db migrate` per release does), so a missed step shows here
+    rather than as failed bookings mid-call. A database that cannot be reached right now does not
+    stop a start: calls are still answered and their records spill to disk until it is back."""
+    try:
+        pending = pending_migrations(dsn, directory, connect_timeout=5)
+    except DatabaseUnreachable as exc:
+        log.warning("could not check the database schema (%s); starting anyway", exc)
+        return
+    if pending:
+        raise SchemaBehind(
+            f"the database schema is behind this code ({', '.join(pending)} not applied "
+            f"at {database_target(dsn)}): run `receptionist db migrate` first"
+        )
+
+
 def migrate_sync(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply pending migrations in order; returns the names applied by this call (idempotent)."""
     applied_now: list[str] = []
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+    with _connect(dsn) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATE_LOCK,))
         try:
             conn.execute(
@@ -53,7 +144,7 @@ def migrate_sync(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
             )
             done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
             for path in migration_files(directory):
-                version = path.name.split("_", 1)[0]
+                version = _version(path)
                 if version in done:
                     continue
                 with conn.transaction():

@@ -7,7 +7,10 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -83,3 +86,52 @@ def test_simulate_refuses_a_malformed_scenario(tmp_path: Path) -> None:
     out = run([str(BIN / "receptionist"), "simulate", str(bad)])
     assert out.returncode == 2
     assert "clock" in out.stderr and "greeting" in out.stderr
+
+
+def test_start_refuses_a_schema_behind_the_code_until_db_migrate(pg_server, tmp_path: Path) -> None:
+    name = f"w_{uuid.uuid4().hex[:10]}"
+    dsn = pg_server.create_database(name)  # nothing applied yet, as on a fresh deployment
+    env = {
+        "PYTHONPATH": str(ROOT),
+        "OPENAI_API_KEY": "x",
+        "BRAIN_PATH": str(ROOT / "brains"),
+        "DATABASE_URL": dsn,
+    }
+    try:
+        refused = run([sys.executable, "-m", "agent.worker", "start"], cwd=tmp_path, env=env)
+        assert refused.returncode == 2
+        [line] = refused.stderr.splitlines()
+        assert "schema is behind" in line and "001_initial.sql" in line
+        assert "run `receptionist db migrate`" in line
+
+        migrated = run([str(BIN / "receptionist"), "db", "migrate"], cwd=tmp_path, env=env)
+        assert migrated.returncode == 0, migrated.stderr
+        assert migrated.stdout.startswith("applied: 001_initial.sql")
+        again = run([str(BIN / "receptionist"), "db", "migrate"], cwd=tmp_path, env=env)
+        assert again.stdout.strip() == "database is up to date"
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.mark.parametrize("problem", ["unknown host", "closed port", "not a DSN"])
+def test_db_migrate_with_a_bad_database_url_is_one_line_without_the_password(
+    problem: str, tmp_path: Path
+) -> None:
+    from simulator.postgres import free_port
+
+    password = "s3cret-pw-never-printed"
+    port = free_port()
+    url, named = {
+        "unknown host": (f"postgresql://receptionist:{password}@nohost.invalid:5432/calls", "nohost.invalid:5432/calls"),
+        "closed port": (f"postgresql://receptionist:{password}@127.0.0.1:{port}/calls", f"127.0.0.1:{port}/calls"),
+        "not a DSN": (f"postgres//receptionist:{password}@db.example/calls", "DATABASE_URL is not a Postgres connection string"),
+    }[problem]  # fmt: skip
+    out = run(
+        [str(BIN / "receptionist"), "db", "migrate"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "DATABASE_URL": url},
+    )
+    assert out.returncode == 2
+    [line] = out.stderr.splitlines()
+    assert named in line
+    assert password not in out.stdout + out.stderr

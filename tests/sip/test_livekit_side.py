@@ -239,3 +239,41 @@ def test_cli_check_exit_codes(livekit: LiveKitServer, tmp_path: Path) -> None:
     settled = cli("--check", "--json")
     assert settled.returncode == 0, settled.stderr
     assert json.loads(settled.stdout)["drift"] is False
+
+
+def test_receptionist_provision_takes_the_flags_of_sip_provision(
+    livekit: LiveKitServer, tmp_path: Path
+) -> None:
+    """`receptionist provision` is the same command as `python -m sip.provision`, flags and all."""
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "TWILIO_", "SIP_"))
+    }
+    environ |= livekit.env() | {"SIP_ALLOWED_CIDRS": "127.0.0.1/32", "PYTHONPATH": str(REPO)}
+    receptionist = str(Path(sys.executable).parent / "receptionist")
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [receptionist, "provision", *args],
+            cwd=tmp_path,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    helped = cli("--help")
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("usage: receptionist provision")
+    for flag in ("--dry-run", "--check", "--only {livekit,twilio}", "--brains", "--json"):
+        assert flag in helped.stdout
+
+    brains = ("--brains", str(BRAINS), "--only", "livekit")
+    planned = cli("--dry-run", *brains)
+    assert planned.returncode == 0, planned.stderr
+    assert planned.stdout.splitlines()[-1] == "4 change(s) planned, nothing applied"
+    assert cli("--check", *brains).returncode == 1
+    assert cli(*brains).returncode == 0
+    assert cli("--check", *brains).returncode == 0
+    refused = cli("--dry-run", "--check")
+    assert refused.returncode == 2
+    assert "not allowed with argument" in refused.stderr

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -187,3 +191,58 @@ def test_plan_lines_and_json() -> None:
     assert data["actions"][1]["changes"] == [
         {"field": "sip_url", "current": "sip:old;transport=tcp", "desired": "sip:new;transport=tcp"}
     ]
+
+
+def provision_cli(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m sip.provision` as an operator types it, from an empty directory (no .env)."""
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LIVEKIT_", "TWILIO_", "SIP_")) and k != "AGENT_NAME"
+    }
+    with tempfile.TemporaryDirectory() as cwd:
+        return subprocess.run(
+            [sys.executable, "-m", "sip.provision", "--brains", str(REPO_BRAINS), *args],
+            cwd=cwd,
+            env={**environ, "PYTHONPATH": str(REPO_BRAINS.parent), **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+
+def test_every_missing_setting_is_named_at_once_for_the_sides_provisioned() -> None:
+    both = provision_cli("--dry-run")
+    assert both.returncode == 2
+    [line] = both.stderr.splitlines()
+    for name in (
+        "LIVEKIT_API_KEY",
+        "LIVEKIT_API_SECRET",
+        "SIP_HOST",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+    ):
+        assert name in line
+    assert "LIVEKIT_URL" not in line  # it has the worker's default
+
+    livekit_only = provision_cli("--dry-run", "--only", "livekit")
+    assert livekit_only.returncode == 2
+    assert livekit_only.stderr.splitlines() == [
+        "error: missing setting LIVEKIT_API_KEY, LIVEKIT_API_SECRET "
+        "(needed for the LiveKit side; or pass --only twilio)"
+    ]
+
+    twilio_only = provision_cli("--check", "--only", "twilio", env={"TWILIO_ACCOUNT_SID": "AC123"})
+    assert twilio_only.returncode == 2
+    assert twilio_only.stderr.splitlines() == [
+        "error: missing setting SIP_HOST, TWILIO_AUTH_TOKEN "
+        "(needed for the Twilio side; or pass --only livekit)"
+    ]
+
+
+def test_livekit_url_defaults_like_the_worker(clean_env) -> None:
+    from agent.settings import Settings
+
+    assert load_settings().livekit_url == Settings.model_fields["livekit_url"].default

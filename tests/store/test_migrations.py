@@ -1,11 +1,21 @@
-"""Migrations apply once, in order, even when several replicas start together."""
+"""Migrations apply once, in order, even when several replicas start together; a schema behind the
+code is noticed before a worker takes calls."""
 
 import asyncio
 import uuid
 
 import psycopg
+import pytest
 
-from agent.store.db import migrate, migration_files
+from agent.store.db import (
+    DatabaseUrlInvalid,
+    SchemaBehind,
+    migrate,
+    migrate_sync,
+    migration_files,
+    pending_migrations,
+    require_current_schema,
+)
 
 
 async def test_migrate_is_idempotent(pg_server):
@@ -35,3 +45,32 @@ async def test_concurrent_migrate_applies_each_file_once(pg_server):
         assert sorted(applied) == [p.name for p in migration_files()]
     finally:
         pg_server.drop_database(name)
+
+
+def test_pending_migrations_say_how_far_behind_the_schema_is(pg_server):
+    name = f"m_{uuid.uuid4().hex[:10]}"
+    dsn = pg_server.create_database(name)
+    every = [p.name for p in migration_files()]
+    try:
+        assert pending_migrations(dsn) == every
+        with pytest.raises(SchemaBehind, match=r"receptionist db migrate"):
+            require_current_schema(dsn)
+        migrate_sync(dsn)
+        assert pending_migrations(dsn) == []
+        require_current_schema(dsn)  # up to date: no complaint
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("DELETE FROM schema_migrations WHERE name = %s", (every[-1],))
+        assert pending_migrations(dsn) == [every[-1]]
+        with pytest.raises(SchemaBehind, match=every[-1]):
+            require_current_schema(dsn)
+    finally:
+        pg_server.drop_database(name)
+
+
+def test_an_unreachable_database_does_not_stop_a_start_but_a_malformed_url_does(caplog):
+    from simulator.postgres import free_port
+
+    require_current_schema(f"postgresql://postgres:pw@127.0.0.1:{free_port()}/receptionist")
+    assert "could not check the database schema" in caplog.text
+    with pytest.raises(DatabaseUrlInvalid):
+        require_current_schema("postgres//postgres:pw@db.example/receptionist")
