@@ -40,6 +40,7 @@ def receptionist_worker(
         "JOURNAL_SPILL_DIR": tempfile.mkdtemp(prefix="spill-"),
         "LOG_LEVEL": "DEBUG",
         "WORKER_IDLE_PROCESSES": "1",
+        "WORKER_PORT": "0",  # several workers (tests, benches, other checkouts) share this host
         **(extra_env or {}),
     }
     provision = subprocess.run(
