@@ -93,11 +93,22 @@ class Settings(BaseSettings):
     worker_idle_processes: int = Field(
         2, ge=0, le=64, description="Warm job processes kept ready (Silero loaded) for the next calls"
     )
+    # LiveKit's own default, 8081, is livekit-sip's health port: a worker beside the SIP bridge
+    # (the local stack, one host or pod) could not start
+    worker_port: int = Field(
+        8089, ge=0, le=65535,
+        description="Port of the worker's health check (GET /) and status (GET /worker) in start mode; "
+        "0 = any free port (dev always picks a free one)",
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def livekit_secret(self) -> str:
         return self.livekit_api_secret.get_secret_value() if self.livekit_api_secret else ""
+
+
+def _missing(var: str) -> str:
+    return f"missing required setting {var} (set it in the environment or .env)"
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -109,8 +120,16 @@ def load_settings(**overrides: object) -> Settings:
         for err in e.errors():
             var = str(err["loc"][0]).upper() if err["loc"] else "?"
             if err["type"] == "missing":
-                lines.append(f"missing required setting {var} (set it in the environment or .env)")
+                lines.append(_missing(var))
             else:
                 # never echo the offending value: it may be a secret
                 lines.append(f"invalid setting {var}: {err['msg']}")
         raise SettingsError("\n".join(lines)) from None
+
+
+def require(settings: Settings, *names: str) -> None:
+    """A clean exit naming each setting a command needs that the environment leaves empty (settings
+    that are optional elsewhere, such as the LiveKit credentials outside console mode)."""
+    lines = [_missing(name.upper()) for name in names if not getattr(settings, name)]
+    if lines:
+        raise SettingsError("\n".join(lines))

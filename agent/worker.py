@@ -6,12 +6,14 @@ Run: `python -m agent.worker console|dev|start|download-files`.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import sys
 
 from livekit.agents import NOT_GIVEN, AgentServer, JobContext, JobProcess, cli, room_io
+from livekit.agents.worker import ServerEnvOption
 from livekit.plugins import silero
 
 from agent import log_privacy
@@ -19,7 +21,7 @@ from agent.brain import BrainDirectory, BrainError, load_brains
 from agent.call import CallContext
 from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber, brain_for_call
 from agent.session import CallKeeper, build_session, realtime_model, settings_for_brain
-from agent.settings import Settings, SettingsError, load_settings
+from agent.settings import Settings, SettingsError, load_settings, require
 from agent.store.db import DatabaseNotReady, require_current_schema
 from agent.store.runtime import call_stores
 from agent.telephony import LiveKitLine, SipCaller, wait_until_active
@@ -130,7 +132,21 @@ def job_process_environment() -> None:
     os.environ.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
 
 
-def build_server(agent_name: str, settings: Settings | None = None) -> AgentServer:
+class ReceptionistServer(AgentServer):
+    """An AgentServer that keeps the error that stopped it: LiveKit's CLI logs it with a traceback
+    and exits 0, which a supervisor takes for a clean stop, so main() turns it into one line and a
+    non-zero exit."""
+
+    failure: Exception | None = None
+
+    async def run(self, *, devmode: bool = False, unregistered: bool = False) -> None:
+        try:
+            await super().run(devmode=devmode, unregistered=unregistered)
+        except Exception as e:  # noqa: BLE001 - reported by main() as the reason the worker stopped
+            self.failure = e
+
+
+def build_server(agent_name: str, settings: Settings | None = None) -> ReceptionistServer:
     options = {}
     if settings is not None:
         max_calls = settings.worker_max_calls
@@ -144,11 +160,28 @@ def build_server(agent_name: str, settings: Settings | None = None) -> AgentServ
             "load_fnc": calls_load,
             "load_threshold": (max_calls - 0.5) / max_calls,  # full at exactly max_calls
             "num_idle_processes": settings.worker_idle_processes,
+            # AgentServer reads only the process environment; a .env file reaches it through settings
+            "ws_url": settings.livekit_url,
+            "api_key": settings.livekit_api_key,
+            "api_secret": settings.livekit_secret() or None,
+            # dev keeps LiveKit's any-free-port, so several dev workers can run side by side
+            "port": ServerEnvOption(dev_default=0, prod_default=settings.worker_port),
         }
-    server = AgentServer(**options)
+    server = ReceptionistServer(**options)
     server.setup_fnc = prewarm
     server.rtc_session(entrypoint, agent_name=agent_name)
     return server
+
+
+def startup_failure(error: Exception, settings: Settings) -> str:
+    """One line an operator can act on, for the error that stopped the worker."""
+    if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
+        return (
+            f"the worker's port {settings.worker_port} is already in use; "
+            "set WORKER_PORT to a free port (0 = any)"
+        )
+    detail = str(error).strip().splitlines()
+    return f"the worker stopped: {type(error).__name__}: {detail[0] if detail else 'no detail'}"
 
 
 def main() -> None:
@@ -159,6 +192,8 @@ def main() -> None:
     try:
         settings = load_settings()
         load_brains(settings.brain_path)  # fail fast: a bad brain never takes a call
+        if args[0] in ("dev", "start"):
+            require(settings, "livekit_api_key", "livekit_api_secret")
         if args[0] == "start" and settings.database_url:
             require_current_schema(settings.database_url)  # production never migrates by itself
     except (SettingsError, BrainError, DatabaseNotReady) as e:
@@ -167,7 +202,15 @@ def main() -> None:
     logging.getLogger("receptionist").setLevel(settings.log_level)
     log_privacy.install()
     job_process_environment()
-    cli.run_app(build_server(settings.agent_name, settings))
+    server = build_server(settings.agent_name, settings)
+    try:
+        cli.run_app(server)
+    except SystemExit:
+        if server.failure is None:
+            raise
+    if server.failure is not None:
+        print(f"receptionist: {startup_failure(server.failure, settings)}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

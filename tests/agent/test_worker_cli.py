@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
+import yaml
+
+from agent.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -135,3 +139,51 @@ def test_db_migrate_with_a_bad_database_url_is_one_line_without_the_password(
     [line] = out.stderr.splitlines()
     assert named in line
     assert password not in out.stdout + out.stderr
+
+
+def test_start_without_the_livekit_key_exits_non_zero_with_one_line(tmp_path: Path) -> None:
+    secret = "sk-this-must-never-be-printed-0123456789"
+    out = run(
+        [sys.executable, "-m", "agent.worker", "start"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "OPENAI_API_KEY": secret, "LIVEKIT_API_SECRET": secret,
+             "BRAIN_PATH": str(ROOT / "brains")},
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert out.stderr.strip().splitlines() == [
+        "receptionist: missing required setting LIVEKIT_API_KEY (set it in the environment or .env)"
+    ]
+    assert secret not in out.stdout + out.stderr
+
+
+def test_start_on_a_taken_port_exits_non_zero_naming_the_port(tmp_path: Path) -> None:
+    secret = "this-livekit-secret-must-never-be-printed"
+    with socket.socket() as holder:  # another service already listens on the worker's port
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        out = run(
+            [sys.executable, "-m", "agent.worker", "start"],
+            cwd=tmp_path,
+            env={"PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "sim", "BRAIN_PATH": str(ROOT / "brains"),
+                 "LIVEKIT_URL": "ws://127.0.0.1:1", "LIVEKIT_API_KEY": "devkey",
+                 "LIVEKIT_API_SECRET": secret, "WORKER_PORT": str(port)},
+        )  # fmt: skip
+    assert out.returncode != 0
+    assert out.stderr.strip().splitlines() == [
+        f"receptionist: the worker's port {port} is already in use; set WORKER_PORT to a free port (0 = any)"
+    ]
+    assert "Traceback" not in out.stdout + out.stderr
+    assert secret not in out.stdout + out.stderr
+
+
+def test_the_default_worker_port_is_free_in_the_local_stack() -> None:
+    server = yaml.safe_load((ROOT / "livekit.yaml").read_text())
+    sip = yaml.safe_load((ROOT / "sip" / "sip.yaml").read_text())
+    rtp_low, rtp_high = (int(p) for p in str(sip["rtp_port"]).split("-"))
+    stack_ports = {server["port"], server["rtc"]["tcp_port"], server["rtc"]["udp_port"],
+                   sip["sip_port"], sip["health_port"],
+                   int(server["redis"]["address"].rsplit(":", 1)[1])}  # fmt: skip
+    worker_port = Settings(openai_api_key="unused").worker_port
+    assert worker_port not in stack_ports
+    assert not rtp_low <= worker_port <= rtp_high

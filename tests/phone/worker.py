@@ -40,6 +40,7 @@ def receptionist_worker(
         "JOURNAL_SPILL_DIR": tempfile.mkdtemp(prefix="spill-"),
         "LOG_LEVEL": "DEBUG",
         "WORKER_IDLE_PROCESSES": "1",
+        "WORKER_PORT": "0",  # several workers (tests, benches, other checkouts) share this host
         **(extra_env or {}),
     }
     provision = subprocess.run(
@@ -54,12 +55,12 @@ def receptionist_worker(
 
 @contextlib.contextmanager
 def running_worker(
-    argv: list[str], *, env: dict[str, str], log: Path, within: float = 90
+    argv: list[str], *, env: dict[str, str], log: Path, within: float = 90, cwd: Path = ROOT
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A LiveKit agent worker process, once it has registered with the server; stopped afterwards."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     try:
         deadline = time.monotonic() + within
