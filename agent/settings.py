@@ -130,6 +130,8 @@ def load_settings(**overrides: object) -> Settings:
 def require(settings: Settings, *names: str) -> None:
     """A clean exit naming each setting a command needs that the environment leaves empty (settings
     that are optional elsewhere, such as the LiveKit credentials outside console mode)."""
-    lines = [_missing(name.upper()) for name in names if not getattr(settings, name)]
-    if lines:
-        raise SettingsError("\n".join(lines))
+    missing = [name.upper() for name in names if not getattr(settings, name)]
+    if len(missing) == 1:
+        raise SettingsError(_missing(missing[0]))
+    if missing:  # one line for all of them: a supervisor's log shows the whole problem at once
+        raise SettingsError(f"missing required settings {', '.join(missing)} (set them in the environment or .env)")

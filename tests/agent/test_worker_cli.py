@@ -100,6 +100,8 @@ def test_start_refuses_a_schema_behind_the_code_until_db_migrate(pg_server, tmp_
         "OPENAI_API_KEY": "x",
         "BRAIN_PATH": str(ROOT / "brains"),
         "DATABASE_URL": dsn,
+        "LIVEKIT_API_KEY": "devkey",
+        "LIVEKIT_API_SECRET": "secret",
     }
     try:
         refused = run([sys.executable, "-m", "agent.worker", "start"], cwd=tmp_path, env=env)
