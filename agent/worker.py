@@ -156,13 +156,17 @@ def build_server(agent_name: str, settings: Settings | None = None) -> Reception
             "load_fnc": calls_load,
             "load_threshold": (max_calls - 0.5) / max_calls,  # full at exactly max_calls
             "num_idle_processes": settings.worker_idle_processes,
-            # AgentServer reads only the process environment; a .env file reaches it through settings
-            "ws_url": settings.livekit_url,
-            "api_key": settings.livekit_api_key,
-            "api_secret": settings.livekit_secret() or None,
             # dev keeps LiveKit's any-free-port, so several dev workers can run side by side
             "port": ServerEnvOption(dev_default=0, prod_default=settings.worker_port),
         }
+        if settings.livekit_api_key and settings.livekit_api_secret:
+            # AgentServer reads only the process environment; a .env file reaches it through
+            # settings. Console needs no credentials, and a URL without them stops its worker.
+            options |= {
+                "ws_url": settings.livekit_url,
+                "api_key": settings.livekit_api_key,
+                "api_secret": settings.livekit_secret(),
+            }
     server = ReceptionistServer(**options)
     server.setup_fnc = prewarm
     server.rtc_session(entrypoint, agent_name=agent_name)
