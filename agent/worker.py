@@ -6,6 +6,7 @@ Run: `python -m agent.worker console|dev|start|download-files`.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import logging
@@ -21,6 +22,7 @@ from agent.call import CallContext
 from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber, brain_for_call
 from agent.session import CallKeeper, build_session, realtime_model, settings_for_brain
 from agent.settings import Settings, SettingsError, load_settings, require
+from agent.store.journal import replay_spill, spill_files
 from agent.store.runtime import call_stores
 from agent.telephony import LiveKitLine, SipCaller, wait_until_active
 from agent.tools import receptionist_tools
@@ -198,6 +200,10 @@ def main() -> None:
         print(f"receptionist: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     logging.getLogger("receptionist").setLevel(settings.log_level)
+    if settings.database_url and args[0] in ("console", "dev", "start"):
+        if spill_files(settings.journal_spill_dir):
+            # call records an earlier run left on disk while Postgres was down
+            asyncio.run(replay_spill(settings.database_url, settings.journal_spill_dir))
     job_process_environment()
     server = build_server(settings.agent_name, settings)
     try:
