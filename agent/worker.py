@@ -6,6 +6,7 @@ Run: `python -m agent.worker console|dev|start|download-files`.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import logging
@@ -23,6 +24,7 @@ from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber, brain_
 from agent.session import CallKeeper, build_session, realtime_model, settings_for_brain
 from agent.settings import Settings, SettingsError, load_settings, require
 from agent.store.db import DatabaseNotReady, require_current_schema
+from agent.store.journal import replay_spill, spill_files
 from agent.store.runtime import call_stores
 from agent.telephony import LiveKitLine, SipCaller, wait_until_active
 from agent.tools import receptionist_tools
@@ -160,13 +162,17 @@ def build_server(agent_name: str, settings: Settings | None = None) -> Reception
             "load_fnc": calls_load,
             "load_threshold": (max_calls - 0.5) / max_calls,  # full at exactly max_calls
             "num_idle_processes": settings.worker_idle_processes,
-            # AgentServer reads only the process environment; a .env file reaches it through settings
-            "ws_url": settings.livekit_url,
-            "api_key": settings.livekit_api_key,
-            "api_secret": settings.livekit_secret() or None,
             # dev keeps LiveKit's any-free-port, so several dev workers can run side by side
             "port": ServerEnvOption(dev_default=0, prod_default=settings.worker_port),
         }
+        if settings.livekit_api_key and settings.livekit_api_secret:
+            # AgentServer reads only the process environment; a .env file reaches it through
+            # settings. Console needs no credentials, and a URL without them stops its worker.
+            options |= {
+                "ws_url": settings.livekit_url,
+                "api_key": settings.livekit_api_key,
+                "api_secret": settings.livekit_secret(),
+            }
     server = ReceptionistServer(**options)
     server.setup_fnc = prewarm
     server.rtc_session(entrypoint, agent_name=agent_name)
@@ -201,6 +207,10 @@ def main() -> None:
         raise SystemExit(2) from None
     logging.getLogger("receptionist").setLevel(settings.log_level)
     log_privacy.install()
+    if settings.database_url and args[0] in ("console", "dev", "start"):
+        if spill_files(settings.journal_spill_dir):
+            # call records an earlier run left on disk while Postgres was down
+            asyncio.run(replay_spill(settings.database_url, settings.journal_spill_dir))
     job_process_environment()
     server = build_server(settings.agent_name, settings)
     try:

@@ -1,6 +1,7 @@
 """The call journal: the only writer of call records (call rows, transcript turns, tool calls, leads,
 messages, violations). `record()` only enqueues, so the audio path never waits on Postgres; a background
-task writes batches in order and rides out outages through a durable spill file.
+task writes batches in order and rides out outages through a durable spill file: while Postgres is
+down every event reaches the file within one flush interval, so a process that ends then loses nothing.
 
 Ordering: every event gets a journal sequence number n. Events live in three places, oldest first:
 the spill file (overflow, fsync'd), spill writes still in flight, and the in-memory buffer. The writer
@@ -414,6 +415,7 @@ class CallJournal:
         self._tool_seq: dict[uuid.UUID, int] = {}
 
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._spill_soon: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -428,8 +430,7 @@ class CallJournal:
     async def start(self) -> None:
         """Claim spill files left by crashed journals and start the background writer."""
         self._spill_dir.mkdir(parents=True, exist_ok=True)
-        paths = sorted(self._spill_dir.glob("journal-*.jsonl"), key=lambda p: p.stat().st_mtime)
-        for path in paths:
+        for path in spill_files(self._spill_dir):
             orphan = _SpillFile.claim(path)
             if orphan is not None:
                 log.info("replaying %s (%d bytes) left by an earlier process", path, orphan.size)
@@ -450,6 +451,12 @@ class CallJournal:
         self._next_n += 1
         if len(self._pending) >= self._max_buffer:
             self._spill_pending()
+        elif self._outage_since is not None and self._spill_soon is None:
+            # Postgres is down and the process may end before it is back (a hang-up, Ctrl-C, a
+            # job's shutdown deadline, a kill): the buffer goes to disk within one flush interval
+            self._spill_soon = asyncio.get_running_loop().call_later(
+                self._flush_interval, self._spill_pending
+            )
         self._wake.set()
         return event
 
@@ -460,12 +467,15 @@ class CallJournal:
             "spill_bytes": self._spill.size - self._spill.offset,
         }
 
-    async def flush(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
-        """Wait until everything recorded so far is in Postgres; False on timeout."""
+    async def flush(self, timeout: float | None = None, *, until_outage: bool = False) -> bool:  # noqa: ASYNC109
+        """Wait until everything recorded so far is in Postgres; False on timeout (or, with
+        until_outage, as soon as Postgres is found down)."""
         target = self._next_n - 1
         try:
             async with asyncio.timeout(timeout):
                 while self._written_upto < target or self._orphans:
+                    if until_outage and self._outage_since is not None:
+                        return False
                     self._wake.set()
                     await asyncio.sleep(0.01)
         except TimeoutError:
@@ -473,11 +483,16 @@ class CallJournal:
         return True
 
     async def aclose(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-        """Write what can be written within timeout; everything else stays in the spill file."""
+        """Write what can be written within timeout; everything else stays in the spill file.
+
+        During an outage nothing is waited for: the records go to the spill file at once, for the
+        next journal (the next call, or the next start) to replay once Postgres is back."""
         if self._closed:
             return
         self._closing = True
         self._wake.set()
+        if self._outage_since is not None:
+            timeout = 0
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout)
@@ -485,8 +500,7 @@ class CallJournal:
                 self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         self._closed = True
-        if self._pending:
-            self._spill_pending()
+        self._spill_pending()  # also cancels a spill still scheduled
         await self._settle_spill_writes()
         left = self._spill.size - self._spill.offset
         await asyncio.get_running_loop().run_in_executor(self._thread, self._release_files)
@@ -510,6 +524,9 @@ class CallJournal:
 
     def _spill_pending(self) -> None:
         """Move the whole memory buffer (the oldest unspilled events) to the spill file, off-thread."""
+        if self._spill_soon is not None:
+            self._spill_soon.cancel()
+            self._spill_soon = None
         items = [(n, e) for n, e in self._pending if n > self._written_upto]
         self._pending.clear()
         if not items:
@@ -540,6 +557,7 @@ class CallJournal:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure: keep the events, retry later
                 self._note_outage(exc)
+                self._spill_pending()  # durable now, whenever and however this process ends
                 await self._close_conn()
                 self._stats["retries"] += 1
                 await asyncio.sleep(backoff)
@@ -730,3 +748,23 @@ class CallJournal:
         for orphan in self._orphans:
             orphan.close()
         self._orphans.clear()
+
+
+def spill_files(spill_dir: str | Path) -> list[Path]:
+    """The journals' spill files in spill_dir, oldest first (live ones included: they are locked)."""
+    return sorted(Path(spill_dir).glob("journal-*.jsonl"), key=lambda p: p.stat().st_mtime)
+
+
+async def replay_spill(
+    target: str | AsyncConnectionPool, spill_dir: str | Path, timeout: float = 60.0  # noqa: ASYNC109
+) -> int:
+    """Write the spill files of processes that have ended into Postgres (a worker's start-up, so an
+    idle worker does not sit on them until its next call); returns how many events were replayed.
+    Gives up at once while Postgres is down: the files stay for the next journal."""
+    if not spill_files(spill_dir):
+        return 0
+    journal = CallJournal(target, spill_dir)
+    await journal.start()
+    await journal.flush(timeout, until_outage=True)
+    await journal.aclose()
+    return journal.stats()["replayed"]

@@ -25,6 +25,7 @@ from agent.store.journal import (
     encode_event,
 )
 from agent.store.records import snapshot
+from tests.fixtures.spill import wait_for_spilled
 
 BIZ = "bright-smile-dental"
 ROOT = Path(__file__).resolve().parents[2]
@@ -302,3 +303,51 @@ async def test_a_spill_the_disk_refuses_keeps_the_events_in_memory(db_url, tmp_p
     await journal.aclose()
     assert journal.stats()["rejected"] == 0
     assert_exactly_once_in_order(turns_in_db(db_url, call_id), 20)
+
+
+OUTAGE_WRITER = textwrap.dedent("""
+    import asyncio, sys, uuid
+    from agent.store.journal import CallJournal, CallStarted, ToolCallRecord, TranscriptTurn
+
+    async def main():
+        dsn, spill_dir, call_id = sys.argv[1], sys.argv[2], uuid.UUID(sys.argv[3])
+        journal = CallJournal(dsn, spill_dir, max_backoff=0.1)
+        await journal.start()
+        journal.record(CallStarted(call_id=call_id, business="bright-smile-dental"))
+        for i in range(1, 4):
+            journal.record(TranscriptTurn(call_id=call_id, role="agent", text=f"turn {i}"))
+        journal.record(ToolCallRecord(call_id=call_id, name="get_opening_hours", result="{}"))
+        print("recorded", flush=True)
+        await asyncio.sleep(3600)  # the process ends here however it ends, mid-outage
+
+    asyncio.run(main())
+""")
+
+
+async def test_records_made_during_an_outage_reach_the_disk_before_the_process_ends(db_url, tmp_path):
+    """A call's records, buffered far below max_buffer, must not wait for the buffer to fill or for a
+    close that a killed job process never reaches."""
+    spill_dir = tmp_path / "spill"
+    call_id = uuid.uuid4()
+    dead_dsn = "postgresql://postgres@127.0.0.1:1/nowhere"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", OUTAGE_WRITER, dead_dsn, str(spill_dir), str(call_id),
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"recorded\n"
+        spilled = await wait_for_spilled(spill_dir, lambda events: len(events) == 5)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    assert [e.type for e in spilled] == ["call_started", "turn", "turn", "turn", "tool_call"]
+
+    journal = CallJournal(db_url, spill_dir)  # the next journal, with Postgres reachable
+    await journal.start()
+    assert await journal.flush(timeout=30)
+    await journal.aclose()
+    assert_exactly_once_in_order(turns_in_db(db_url, call_id), 3)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM tool_calls WHERE call_id = %s", (call_id,)).fetchone() == (1,)
+    assert not list(spill_dir.glob("journal-*.jsonl"))
+
