@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _check_brain(args: argparse.Namespace) -> int:
@@ -95,24 +96,79 @@ def _simulator(args: argparse.Namespace) -> int:
     return 0
 
 
-def _db(args: argparse.Namespace) -> int:
+def _database_settings() -> Any:
+    """The settings of a command that needs only the database: one line and exit 2 when it is missing."""
     from agent.settings import SettingsError, load_settings
-    from agent.store.db import DatabaseNotReady, migrate
 
     try:
-        settings = load_settings(openai_api_key="unused-for-migrations")
+        settings = load_settings(openai_api_key="unused-for-database-commands")
     except SettingsError as e:
-        print(f"receptionist: {e}", file=sys.stderr)
-        return 2
+        raise _Refused(str(e)) from None
     if not settings.database_url:
-        print("receptionist: missing required setting DATABASE_URL", file=sys.stderr)
-        return 2
+        raise _Refused("missing required setting DATABASE_URL")
+    return settings
+
+
+class _Refused(Exception):
+    """A command that cannot run as asked; its message is the one line the user sees."""
+
+
+def _db(args: argparse.Namespace) -> int:
+    from agent.store.db import DatabaseNotReady, migrate
+
+    settings = _database_settings()
     try:
         applied = asyncio.run(migrate(settings.database_url))
     except DatabaseNotReady as e:
-        print(f"receptionist: {e}", file=sys.stderr)
-        return 2
+        raise _Refused(str(e)) from None
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from agent.brain import BrainError, load_brains
+    from agent.quality_report import ReportArgsError, as_html, as_text, window
+    from agent.store.db import DatabaseNotReady, open_pool, require_current_schema
+    from agent.store.kpis import business_kpis
+
+    try:
+        start, end = window(args.since, args.from_, args.to)
+    except ReportArgsError as e:
+        raise _Refused(str(e)) from None
+    settings = _database_settings()
+    tz = "UTC"
+    if args.business:
+        # the business's own clock for "by hour" and "per day"; its name as the brain spells it
+        try:
+            brains = load_brains(settings.brain_path).all
+        except BrainError:
+            brains = []
+        match = [b for b in brains if b.business.name.lower() == args.business.lower()]
+        if brains and not match:
+            names = ", ".join(b.business.name for b in brains)
+            raise _Refused(f"no business named {args.business!r} in {settings.brain_path} (there: {names})")
+        if match:
+            args.business, tz = match[0].business.name, match[0].business.timezone
+    try:
+        require_current_schema(settings.database_url)
+    except DatabaseNotReady as e:
+        raise _Refused(str(e)) from None
+
+    async def gather() -> dict[str, Any]:
+        pool = await open_pool(settings.database_url, min_size=1, max_size=1)
+        try:
+            return await business_kpis(pool, start=start, end=end, business=args.business, tz=tz)
+        finally:
+            await pool.close()
+
+    kpis = asyncio.run(gather())
+    if args.html:
+        Path(args.html).write_text(as_html(kpis), encoding="utf-8")
+        print(f"wrote {args.html}: {kpis['calls']} calls")
+    elif args.json:
+        print(json.dumps(kpis, indent=2))
+    else:
+        print(as_text(kpis))
     return 0
 
 
@@ -149,6 +205,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model-delay-ms", type=int, default=None)
     p.set_defaults(func=_simulator)
 
+    p = sub.add_parser("report", help="calls, bookings, hand-offs, quality flags and cost over a window")
+    p.add_argument("--business", help="one business, by the name in its brain file (default: all)")
+    p.add_argument("--since", help="a window ending now: 24h, 7d (the default), 4w")
+    p.add_argument("--from", dest="from_", metavar="DATE", help="first day, YYYY-MM-DD (UTC)")
+    p.add_argument("--to", metavar="DATE", help="last day, YYYY-MM-DD, inclusive (default: now)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print every figure as JSON")
+    out.add_argument("--html", metavar="FILE", help="write one self-contained HTML page with charts")
+    p.set_defaults(func=_report)
+
     p = sub.add_parser("db", help="database commands")
     p.add_argument("action", choices=["migrate"])
     p.set_defaults(func=_db)
@@ -166,7 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except _Refused as e:
+        print(f"receptionist: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

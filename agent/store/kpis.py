@@ -1,0 +1,172 @@
+"""Quality over time: a business's calls in a window, aggregated in Postgres from the call rows and the
+report each call left (`calls.summary`), for `receptionist report` and, later, the owner's console."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+# a call shows booking intent when it looked for, held or booked a slot
+BOOKING_TOOLS = ("check_availability", "hold_slot", "book_appointment")
+
+
+
+def _window(c: str = "") -> str:
+    """Calls started in [start, end), of one business or all; `c` is the calls table's alias."""
+    return (
+        f"{c}started_at >= %(start)s AND {c}started_at < %(end)s"
+        f" AND (%(business)s::text IS NULL OR {c}business = %(business)s)"
+    )
+
+
+_WINDOW = _window()
+_C_WINDOW = _window("c.")
+
+_TOTALS = f"""
+SELECT count(*) AS calls,
+       count(*) FILTER (WHERE answered_at IS NOT NULL) AS answered,
+       count(*) FILTER (WHERE outcome = 'booked') AS booked,
+       count(*) FILTER (WHERE outcome = 'lead') AS leads,
+       count(*) FILTER (WHERE outcome = 'message') AS messages,
+       count(*) FILTER (WHERE outcome = 'error') AS errors,
+       count(*) FILTER (WHERE jsonb_typeof(summary->'escalation') = 'object') AS handoffs,
+       count(*) FILTER (WHERE summary->'escalation'->>'result' = 'accepted') AS transfers_accepted,
+       count(*) FILTER (WHERE summary->'escalation'->>'result' IN ('accepted', 'refused', 'not_attempted'))
+           AS transfers_tried,
+       count(*) FILTER (WHERE summary->'flags' @> '[{{"flag": "hung_up_during_greeting"}}]')
+           AS hung_up_during_greeting,
+       count(*) FILTER (WHERE end_reason = 'caller_hangup' AND outcome = 'abandoned'
+                        AND NOT summary->'flags' @> '[{{"flag": "hung_up_during_greeting"}}]')
+           AS hung_up_after_greeting,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY (summary->'timing'->'response_gap_s'->>'p50')::float)
+           AS response_gap_p50_s,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY (summary->'timing'->'response_gap_s'->>'max')::float)
+           AS response_gap_p95_s,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY (summary->'timing'->>'to_greeting_s')::float)
+           AS time_to_greeting_p95_s,
+       sum((summary->'cost'->>'total')::numeric) AS cost_total,
+       count(summary->'cost'->>'total') AS calls_with_cost
+FROM calls WHERE {_WINDOW}
+"""
+
+_BOOKING_INTENT = f"""
+SELECT count(*) AS with_intent, count(*) FILTER (WHERE c.outcome = 'booked') AS completed
+FROM calls c
+WHERE {_C_WINDOW}
+  AND EXISTS (SELECT 1 FROM tool_calls t WHERE t.call_id = c.id AND t.name = ANY(%(booking_tools)s))
+"""
+
+_FLAGS = f"""
+SELECT f->>'flag' AS flag, count(DISTINCT c.id) AS calls
+FROM calls c, jsonb_array_elements(CASE WHEN jsonb_typeof(c.summary->'flags') = 'array'
+                                        THEN c.summary->'flags' ELSE '[]' END) f
+WHERE {_C_WINDOW}
+GROUP BY 1 ORDER BY 2 DESC, 1
+"""
+
+_TOOLS = f"""
+SELECT t.name AS tool, count(*) AS calls, count(t.error) AS errors,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY t.latency_ms) AS latency_p95_ms
+FROM tool_calls t JOIN calls c ON c.id = t.call_id
+WHERE {_C_WINDOW}
+GROUP BY 1 ORDER BY 2 DESC, 1
+"""
+
+_VIOLATIONS = f"""
+SELECT count(*) AS violations FROM violations v JOIN calls c ON c.id = v.call_id
+WHERE {_C_WINDOW}
+"""
+
+_BY_HOUR = f"""
+SELECT extract(hour FROM started_at AT TIME ZONE %(tz)s)::int AS hour, count(*) AS calls
+FROM calls WHERE {_WINDOW} GROUP BY 1 ORDER BY 1
+"""
+
+# bookings made by calls in the window, by the local day the call was made
+_BOOKINGS_BY_DAY = f"""
+SELECT (c.started_at AT TIME ZONE %(tz)s)::date AS day, count(*) AS bookings
+FROM appointments a JOIN calls c ON c.id = a.call_id
+WHERE {_C_WINDOW}
+GROUP BY 1 ORDER BY 1
+"""
+
+_CALLBACKS = f"""
+SELECT count(*) AS callback_requests FROM messages m JOIN calls c ON c.id = m.call_id
+WHERE m.callback_requested AND {_C_WINDOW}
+"""
+
+
+def _per_100(n: int, calls: int) -> float | None:
+    return round(100.0 * n / calls, 1) if calls else None
+
+
+def _share(n: int, of: int) -> float | None:
+    return round(n / of, 3) if of else None
+
+
+def _num(x: Any, digits: int = 3) -> float | None:
+    return None if x is None else round(float(x), digits)
+
+
+async def business_kpis(
+    pool: AsyncConnectionPool,
+    *,
+    start: datetime,
+    end: datetime,
+    business: str | None = None,
+    tz: str = "UTC",
+) -> dict[str, Any]:
+    """Every figure of `receptionist report` for calls started in [start, end), one business or all."""
+    params = {"start": start, "end": end, "business": business, "tz": tz, "booking_tools": list(BOOKING_TOOLS)}
+    async with pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        totals = await (await cur.execute(_TOTALS, params)).fetchone()
+        intent = await (await cur.execute(_BOOKING_INTENT, params)).fetchone()
+        flags = await (await cur.execute(_FLAGS, params)).fetchall()
+        tools = await (await cur.execute(_TOOLS, params)).fetchall()
+        violations = (await (await cur.execute(_VIOLATIONS, params)).fetchone())["violations"]
+        by_hour = await (await cur.execute(_BY_HOUR, params)).fetchall()
+        by_day = await (await cur.execute(_BOOKINGS_BY_DAY, params)).fetchall()
+        callbacks = (await (await cur.execute(_CALLBACKS, params)).fetchone())["callback_requests"]
+    assert totals is not None and intent is not None
+    calls = totals["calls"]
+    cost = totals["cost_total"]
+    return {
+        "business": business,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "timezone": tz,
+        "calls": calls,
+        "answered": totals["answered"],
+        "outcomes": {k: totals[k] for k in ("booked", "leads", "messages", "errors")},
+        "booking_completion": {
+            "calls_with_booking_intent": intent["with_intent"],
+            "booked": intent["completed"],
+            "rate": _share(intent["completed"], intent["with_intent"]),
+        },
+        "bookings_per_day": [{"day": r["day"].isoformat(), "bookings": r["bookings"]} for r in by_day],
+        "handoff_rate": _share(totals["handoffs"], calls),
+        "transfer_success": _share(totals["transfers_accepted"], totals["transfers_tried"]),
+        "callback_requests": callbacks,
+        "hung_up": {"during_greeting": totals["hung_up_during_greeting"],
+                    "after_greeting": totals["hung_up_after_greeting"]},  # fmt: skip
+        "flags_per_100_calls": {r["flag"]: _per_100(r["calls"], calls) for r in flags},
+        "response_gap_s": {"p50": _num(totals["response_gap_p50_s"]), "p95": _num(totals["response_gap_p95_s"])},
+        "time_to_greeting_p95_s": _num(totals["time_to_greeting_p95_s"]),
+        "tools": [
+            {"tool": r["tool"], "calls": r["calls"], "errors": r["errors"],
+             "latency_p95_ms": _num(r["latency_p95_ms"], 1)}
+            for r in tools
+        ],  # fmt: skip
+        "violations_per_100_calls": _per_100(violations, calls),
+        "cost": {
+            "total": _num(cost, 4),
+            "per_call": _num(cost / totals["calls_with_cost"], 4) if cost is not None else None,
+            "per_booking": _num(cost / totals["booked"], 4) if cost is not None and totals["booked"] else None,
+            "calls_with_cost": totals["calls_with_cost"],
+        },
+        "calls_by_hour": {r["hour"]: r["calls"] for r in by_hour},
+    }
