@@ -3,10 +3,13 @@ and the date, and PNG plots the README embeds."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
+import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -31,12 +34,42 @@ def machine() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[pkg] = None
     return {
+        "commit": _commit(),
+        "cpu_calibration_ms": cpu_calibration_ms(),
         "cpu_model": cpu,
         "cores": os.cpu_count(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "versions": versions,
     }
+
+
+def _commit() -> str | None:
+    """The commit measured, marked dirty when the tree differs from it (then the figure is not its)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=RESULTS.parent, capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=RESULTS.parent,
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("-dirty" if dirty else "")
+
+
+def cpu_calibration_ms(rounds: int = 5) -> float:
+    """The best of a few runs of a fixed pure-Python and hashing workload, in ms: how fast this machine
+    is right now. Figures from two runs compare only after dividing by it (these machines are shared)."""
+    best = float("inf")
+    block = bytes(range(256)) * 4096  # 1 MiB
+    for _ in range(rounds):
+        t = time.perf_counter()
+        total = 0
+        for i in range(300_000):
+            total += i * i % 7
+        for _ in range(16):
+            hashlib.sha256(block).digest()
+        best = min(best, (time.perf_counter() - t) * 1000)
+    return round(best, 2)
 
 
 def write(name: str, data: dict[str, Any], *, quick: bool) -> Path:
