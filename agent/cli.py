@@ -155,7 +155,8 @@ def _report(args: argparse.Namespace) -> int:
         raise _Refused(str(e)) from None
 
     async def gather() -> dict[str, Any]:
-        pool = await open_pool(settings.database_url, min_size=1, max_size=1)
+        # the pool's 5 s statement limit is for callers waiting; a report over months may take longer
+        pool = await open_pool(settings.database_url, min_size=1, max_size=1, statement_timeout_ms=120_000)
         try:
             return await business_kpis(pool, start=start, end=end, business=args.business, tz=tz)
         finally:

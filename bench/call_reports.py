@@ -117,6 +117,7 @@ async def bench_aggregates(dsn: str, n: int, runs: int) -> dict[str, Any]:
     pool = await open_pool(dsn, min_size=1, max_size=1)
     try:
         async with pool.connection() as conn:
+            await conn.execute("SET statement_timeout = 0")  # seeding, not a measured statement
             async with conn.cursor().copy(
                 "COPY calls (id, business, started_at, answered_at, ended_at, outcome, end_reason, summary)"
                 " FROM STDIN"
@@ -127,6 +128,7 @@ async def bench_aggregates(dsn: str, n: int, runs: int) -> dict[str, Any]:
             ) as cp:
                 await cp.write(tools.getvalue())
             await conn.execute("ANALYZE")
+            await conn.execute("RESET statement_timeout")
         out: dict[str, Any] = {"seeded_calls": n}
         for label, days, business in [("one business, 7 days", 7, BUSINESSES[0]),
                                       ("one business, 30 days", 30, BUSINESSES[0]),
