@@ -39,6 +39,17 @@ _CORRECTION = re.compile(
     r"(^\s*no[,.!]|\bi said\b|\bthat'?s not what i\b|\bthat'?s (?:wrong|not right)\b|\bnot what i (?:said|asked)\b)",
     re.I,
 )
+# attempts to talk the agent out of its rules: claimed authority, "modes", hidden instructions,
+# other callers' data, prices or transfers the brain does not allow (English and Spanish)
+_MANIPULATION = re.compile(
+    r"\b(admin|developer|god|debug|maintenance) mode\b|\bignore (all |your |the |any )?(previous |prior )?"
+    r"(instructions|rules|prompt)|\bsystem prompt\b|\bsystem:|\byou are now\b|\bpretend (you'?re|to be)\b|"
+    r"\bi'?m the (owner|manager|boss|admin)\b|\bthis is the owner\b|\bthe owner (said|says|told)\b|"
+    r"\b(last|previous|other) (caller|callers|customer|customers)'?s?\b|\bread me (all|every|today'?s)\b|"
+    r"\bfor free\b|\b\d+ ?(%|percent) (off|discount)\b|\btransfer me to\s*\+?\d|\bforward (me|all calls) to\b|"
+    r"\bignora (tus|las) instrucciones\b|\bmodo (administrador|desarrollador)\b",
+    re.I,
+)
 _WORD = re.compile(r"[a-z0-9']+")
 
 
@@ -166,12 +177,10 @@ def _flags(call: CallContext, timing: dict[str, Any]) -> list[dict[str, Any]]:
     if asked or escalated_on_request:
         flag("asked_for_human", asked)
     repeats = []
-    for i, t in enumerate(caller):
-        w = _words(t.text)
-        if len(w) < 3:
-            continue
-        if any(len(w & _words(p.text)) / len(w | _words(p.text)) >= 0.8 for p in caller[:i]):
-            repeats.append(t.seq)
+    said = [_words(t.text) for t in caller]
+    for i, w in enumerate(said):
+        if len(w) >= 3 and any(len(w & p) / len(w | p) >= 0.8 for p in said[:i]):
+            repeats.append(caller[i].seq)
     if repeats:
         flag("repeated_request", repeats)
     frustrated = [t.seq for t in caller if _FRUSTRATION.search(t.text)]
@@ -195,6 +204,12 @@ def _flags(call: CallContext, timing: dict[str, Any]) -> list[dict[str, Any]]:
     dead = [seq for seq, gap in timing["gaps"] if gap > DEAD_AIR_S]
     if dead:
         flag("dead_air", dead, longest_s=timing["longest_dead_air_s"])
+    manipulation = [t.seq for t in caller if _MANIPULATION.search(t.text)]
+    if manipulation:
+        flag("manipulation_attempt", manipulation)
+    if call.failed_proofs:
+        # codes or numbers that matched no booking: a caller who lost their code, or someone guessing
+        flag("identity_check_failed", [], attempts=call.failed_proofs)
     duration = timing["duration_s"]
     if duration is not None and duration > NO_OUTCOME_S and call.outcome in (None, "abandoned", "error"):
         flag("no_outcome", [], after_s=duration)

@@ -25,6 +25,7 @@ def _window(c: str = "") -> str:
 _WINDOW = _window()
 _C_WINDOW = _window("c.")
 
+# the report's figures are columns Postgres derives from calls.summary (migration 007)
 _TOTALS = f"""
 SELECT count(*) AS calls,
        count(*) FILTER (WHERE answered_at IS NOT NULL) AS answered,
@@ -32,23 +33,18 @@ SELECT count(*) AS calls,
        count(*) FILTER (WHERE outcome = 'lead') AS leads,
        count(*) FILTER (WHERE outcome = 'message') AS messages,
        count(*) FILTER (WHERE outcome = 'error') AS errors,
-       count(*) FILTER (WHERE jsonb_typeof(summary->'escalation') = 'object') AS handoffs,
-       count(*) FILTER (WHERE summary->'escalation'->>'result' = 'accepted') AS transfers_accepted,
-       count(*) FILTER (WHERE summary->'escalation'->>'result' IN ('accepted', 'refused', 'not_attempted'))
-           AS transfers_tried,
-       count(*) FILTER (WHERE summary->'flags' @> '[{{"flag": "hung_up_during_greeting"}}]')
-           AS hung_up_during_greeting,
+       count(escalation_result) AS handoffs,
+       count(*) FILTER (WHERE escalation_result = 'accepted') AS transfers_accepted,
+       count(*) FILTER (WHERE escalation_result IN ('accepted', 'refused', 'not_attempted')) AS transfers_tried,
+       count(*) FILTER (WHERE flag_names @> '["hung_up_during_greeting"]') AS hung_up_during_greeting,
        count(*) FILTER (WHERE end_reason = 'caller_hangup' AND outcome = 'abandoned'
-                        AND NOT summary->'flags' @> '[{{"flag": "hung_up_during_greeting"}}]')
+                        AND NOT coalesce(flag_names @> '["hung_up_during_greeting"]', false))
            AS hung_up_after_greeting,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY (summary->'timing'->'response_gap_s'->>'p50')::float)
-           AS response_gap_p50_s,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY (summary->'timing'->'response_gap_s'->>'max')::float)
-           AS response_gap_p95_s,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY (summary->'timing'->>'to_greeting_s')::float)
-           AS time_to_greeting_p95_s,
-       sum((summary->'cost'->>'total')::numeric) AS cost_total,
-       count(summary->'cost'->>'total') AS calls_with_cost
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY response_gap_p50_s) AS response_gap_p50_s,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY response_gap_max_s) AS response_gap_p95_s,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY to_greeting_s) AS time_to_greeting_p95_s,
+       sum(cost_total) AS cost_total,
+       count(cost_total) AS calls_with_cost
 FROM calls WHERE {_WINDOW}
 """
 
@@ -59,10 +55,10 @@ WHERE {_C_WINDOW}
   AND EXISTS (SELECT 1 FROM tool_calls t WHERE t.call_id = c.id AND t.name = ANY(%(booking_tools)s))
 """
 
+# a flag is raised at most once per call, so rows are calls
 _FLAGS = f"""
-SELECT f->>'flag' AS flag, count(DISTINCT c.id) AS calls
-FROM calls c, jsonb_array_elements(CASE WHEN jsonb_typeof(c.summary->'flags') = 'array'
-                                        THEN c.summary->'flags' ELSE '[]' END) f
+SELECT f AS flag, count(*) AS calls
+FROM calls c, jsonb_array_elements_text(coalesce(c.flag_names, '[]')) f
 WHERE {_C_WINDOW}
 GROUP BY 1 ORDER BY 2 DESC, 1
 """
@@ -121,7 +117,9 @@ async def business_kpis(
 ) -> dict[str, Any]:
     """Every figure of `receptionist report` for calls started in [start, end), one business or all."""
     params = {"start": start, "end": end, "business": business, "tz": tz, "booking_tools": list(BOOKING_TOOLS)}
-    async with pool.connection() as conn:
+    async with pool.connection() as conn, conn.transaction():
+        # sorting a month of tool latencies for the percentiles spills to disk at the default 4 MB
+        await conn.execute("SET LOCAL work_mem = '64MB'")
         cur = conn.cursor(row_factory=dict_row)
         totals = await (await cur.execute(_TOTALS, params)).fetchone()
         intent = await (await cur.execute(_BOOKING_INTENT, params)).fetchone()
