@@ -1,5 +1,5 @@
 """`receptionist`: our own commands (brain checks, offline calls, the Realtime simulator, database
-migrations, provisioning). The LiveKit worker modes live in `python -m agent.worker`."""
+migrations, personal data retention and erasure, provisioning). The LiveKit worker modes live in `python -m agent.worker`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
 
 
 def _check_brain(args: argparse.Namespace) -> int:
@@ -95,24 +99,123 @@ def _simulator(args: argparse.Namespace) -> int:
     return 0
 
 
-def _db(args: argparse.Namespace) -> int:
+def _database_settings() -> Settings | None:
+    """Settings for a command that works on the database only, or None after saying what is missing."""
     from agent.settings import SettingsError, load_settings
-    from agent.store.db import DatabaseNotReady, migrate
 
     try:
-        settings = load_settings(openai_api_key="unused-for-migrations")
+        settings = load_settings(openai_api_key="unused-for-database-commands")
     except SettingsError as e:
         print(f"receptionist: {e}", file=sys.stderr)
-        return 2
+        return None
     if not settings.database_url:
         print("receptionist: missing required setting DATABASE_URL", file=sys.stderr)
+        return None
+    return settings
+
+
+def _db(args: argparse.Namespace) -> int:
+    from agent.store.db import DatabaseNotReady, migrate
+
+    settings = _database_settings()
+    if settings is None:
         return 2
+    assert settings.database_url is not None
     try:
         applied = asyncio.run(migrate(settings.database_url))
     except DatabaseNotReady as e:
         print(f"receptionist: {e}", file=sys.stderr)
         return 2
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def _schema_problem(dsn: str) -> str | None:
+    """Why the personal-data commands cannot run on this database yet, in one line, or None."""
+    from agent.store.db import DatabaseNotReady, database_target, pending_migrations
+
+    try:
+        pending = pending_migrations(dsn, connect_timeout=5)
+    except DatabaseNotReady as e:
+        return str(e)
+    if pending:
+        return (
+            f"the database schema is behind this code ({', '.join(pending)} not applied at "
+            f"{database_target(dsn)}): run `receptionist db migrate` first"
+        )
+    return None
+
+
+def _retention(args: argparse.Namespace) -> int:
+    from agent.brain import BrainError, load_brains
+    from agent.store.privacy import RetentionPolicy, format_counts, sweep
+
+    settings = _database_settings()
+    if settings is None:
+        return 2
+    assert settings.database_url is not None
+    try:
+        brains = load_brains(settings.brain_path)
+    except BrainError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    problem = _schema_problem(settings.database_url)
+    if problem:
+        print(f"receptionist: {problem}", file=sys.stderr)
+        return 2
+    policies = [RetentionPolicy(b.business.name, b.privacy.retain_days) for b in brains.all]
+    result = asyncio.run(sweep(settings.database_url, policies, dry_run=args.dry_run))
+    if not result.ran:
+        print(f"retention: {result.why_not}; nothing done")
+        return 0
+    if args.dry_run:
+        print("retention, dry run: what a run now would touch (nothing changed)")
+    for policy in policies:
+        if policy.retain_days is None:
+            print(f"{policy.business}: kept forever (no privacy.retain_days)")
+            continue
+        cutoff = result.cutoffs[policy.business]
+        print(f"{policy.business}: {policy.retain_days} days, personal data before {cutoff:%Y-%m-%d %H:%M} UTC")
+        for line in format_counts(result.counts[policy.business]):
+            print(f"  {line}")
+    return 0
+
+
+def _forget(args: argparse.Namespace) -> int:
+    import getpass
+
+    from livekit.agents import ToolError
+
+    from agent.store.privacy import format_counts, forget
+    from agent.tools.spoken import normalise_phone
+
+    try:
+        e164 = normalise_phone(args.number, args.region.upper())
+    except ToolError:
+        print(
+            f"receptionist: not a phone number: {args.number!r} (write it as +15035550111, or as "
+            f"people do, 503-555-0111, with --region for numbers outside {args.region.upper()})",
+            file=sys.stderr,
+        )
+        return 2
+    settings = _database_settings()
+    if settings is None:
+        return 2
+    assert settings.database_url is not None
+    problem = _schema_problem(settings.database_url)
+    if problem:
+        print(f"receptionist: {problem}", file=sys.stderr)
+        return 2
+    by = args.by or getpass.getuser()
+    result = asyncio.run(forget(settings.database_url, e164, requested_by=by))
+    print(f"forgot {result.number_masked} (requested by {by}; audit row {result.audit_id} in erasures)")
+    for line in format_counts(result.counts):
+        print(f"  {line}")
+    for booking in result.cancelled:
+        print(
+            f"  cancelled: {booking.business}, {booking.service} on {booking.start:%Y-%m-%d %H:%M %Z}"
+            f" (code {booking.confirmation_code}): tell the business the slot is free"
+        )
     return 0
 
 
@@ -152,6 +255,18 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("db", help="database commands")
     p.add_argument("action", choices=["migrate"])
     p.set_defaults(func=_db)
+
+    p = sub.add_parser(
+        "retention", help="strip personal data older than each brain's privacy.retain_days (once a day per fleet)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="print what it would touch; change nothing")
+    p.set_defaults(func=_retention)
+
+    p = sub.add_parser("forget", help="erase one phone number's personal data, and audit it")
+    p.add_argument("number", help="the number: +15035550111, or as people write it (503-555-0111)")
+    p.add_argument("--by", help="who asked for it, for the audit row (default: the OS user)")
+    p.add_argument("--region", default="US", help="country of a number written without + (default US)")
+    p.set_defaults(func=_forget)
 
     # provisioning's flags (and its --help) belong to sip.provision's parser, handed over below;
     # importing it here would slow every other command by the LiveKit and Twilio SDKs' imports
