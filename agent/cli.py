@@ -186,7 +186,7 @@ def _forget(args: argparse.Namespace) -> int:
 
     from livekit.agents import ToolError
 
-    from agent.store.privacy import format_counts, forget
+    from agent.store.privacy import forget, format_counts
     from agent.tools.spoken import normalise_phone
 
     try:
