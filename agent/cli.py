@@ -128,7 +128,7 @@ def _db(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from agent.brain import BrainError, load_brains
     from agent.quality_report import ReportArgsError, as_html, as_text, window
-    from agent.store.db import DatabaseNotReady, open_pool, require_current_schema
+    from agent.store.db import open_pool
     from agent.store.kpis import business_kpis
 
     try:
@@ -149,10 +149,7 @@ def _report(args: argparse.Namespace) -> int:
             raise _Refused(f"no business named {args.business!r} in {settings.brain_path} (there: {names})")
         if match:
             args.business, tz = match[0].business.name, match[0].business.timezone
-    try:
-        require_current_schema(settings.database_url)
-    except DatabaseNotReady as e:
-        raise _Refused(str(e)) from None
+    _current_database()
 
     async def gather() -> dict[str, Any]:
         # the pool's 5 s statement limit is for callers waiting; a report over months may take longer
@@ -170,6 +167,75 @@ def _report(args: argparse.Namespace) -> int:
         print(json.dumps(kpis, indent=2))
     else:
         print(as_text(kpis))
+    return 0
+
+
+def _current_database() -> Any:
+    """Database-only settings, refused in one line unless the schema is the code's (see db migrate)."""
+    from agent.store.db import DatabaseNotReady, require_current_schema
+
+    settings = _database_settings()
+    try:
+        require_current_schema(settings.database_url)
+    except DatabaseNotReady as e:
+        raise _Refused(str(e)) from None
+    return settings
+
+
+def _retention(args: argparse.Namespace) -> int:
+    from agent.brain import BrainError, load_brains
+    from agent.store.privacy import RetentionPolicy, format_counts, sweep
+
+    settings = _database_settings()
+    try:
+        brains = load_brains(settings.brain_path)
+    except BrainError as e:
+        raise _Refused(str(e)) from None
+    settings = _current_database()
+    policies = [RetentionPolicy(b.business.name, b.privacy.retain_days) for b in brains.all]
+    result = asyncio.run(sweep(settings.database_url, policies, dry_run=args.dry_run))
+    if not result.ran:
+        print(f"retention: {result.why_not}; nothing done")
+        return 0
+    if args.dry_run:
+        print("retention, dry run: what a run now would touch (nothing changed)")
+    for policy in policies:
+        if policy.retain_days is None:
+            print(f"{policy.business}: kept forever (no privacy.retain_days)")
+            continue
+        cutoff = result.cutoffs[policy.business]
+        print(f"{policy.business}: {policy.retain_days} days, personal data before {cutoff:%Y-%m-%d %H:%M} UTC")
+        for line in format_counts(result.counts[policy.business]):
+            print(f"  {line}")
+    return 0
+
+
+def _forget(args: argparse.Namespace) -> int:
+    import getpass
+
+    from livekit.agents import ToolError
+
+    from agent.store.privacy import forget, format_counts
+    from agent.tools.spoken import normalise_phone
+
+    try:
+        e164 = normalise_phone(args.number, args.region.upper())
+    except ToolError:
+        raise _Refused(
+            f"not a phone number: {args.number!r} (write it as +15035550111, or as people do, "
+            f"503-555-0111, with --region for numbers outside {args.region.upper()})"
+        ) from None
+    settings = _current_database()
+    by = args.by or getpass.getuser()
+    result = asyncio.run(forget(settings.database_url, e164, requested_by=by))
+    print(f"forgot {result.number_masked} (requested by {by}; audit row {result.audit_id} in erasures)")
+    for line in format_counts(result.counts):
+        print(f"  {line}")
+    for booking in result.cancelled:
+        print(
+            f"  cancelled: {booking.business}, {booking.service} on {booking.start:%Y-%m-%d %H:%M %Z}"
+            f" (code {booking.confirmation_code}): tell the business the slot is free"
+        )
     return 0
 
 
@@ -219,6 +285,18 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("db", help="database commands")
     p.add_argument("action", choices=["migrate"])
     p.set_defaults(func=_db)
+
+    p = sub.add_parser(
+        "retention", help="strip personal data older than each brain's privacy.retain_days (once a day per fleet)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="print what it would touch; change nothing")
+    p.set_defaults(func=_retention)
+
+    p = sub.add_parser("forget", help="erase one phone number's personal data, and audit it")
+    p.add_argument("number", help="the number: +15035550111, or as people write it (503-555-0111)")
+    p.add_argument("--by", help="who asked for it, for the audit row (default: the OS user)")
+    p.add_argument("--region", default="US", help="country of a number written without + (default US)")
+    p.set_defaults(func=_forget)
 
     # provisioning's flags (and its --help) belong to sip.provision's parser, handed over below;
     # importing it here would slow every other command by the LiveKit and Twilio SDKs' imports

@@ -448,6 +448,13 @@ class Calls(Model):
         return self
 
 
+class Privacy(Model):
+    # days a call's personal data (caller number, transcript, tool calls, leads, messages, the names and
+    # numbers on past appointments) is kept; `receptionist retention` strips what is older. Left out:
+    # kept forever. At least a day, so a sweep never reaches a call still in progress.
+    retain_days: int | None = Field(default=None, ge=1, le=36500)
+
+
 # ---------------------------------------------------------------------------------------------
 # the brain
 
@@ -469,6 +476,7 @@ class Brain(Model):
     escalation: Escalation = Escalation()
     guardrails: list[Text] = []
     calls: Calls = Calls()
+    privacy: Privacy = Privacy()
 
     @field_validator("greeting")
     @classmethod

@@ -394,6 +394,9 @@ BAD: list[tuple[str, str, str, str]] = [
         "not be shorter than endpointing_seconds",
     ),
     ("speculation not a flag", variant(setter("calls.speculative_reply", "sometimes")), "calls.speculative_reply", "expected true or false"),
+    ("retention zero days", variant(setter("privacy.retain_days", 0)), "privacy.retain_days", "must be >= 1"),
+    ("retention as text", variant(setter("privacy.retain_days", "a year")), "privacy.retain_days", "expected a whole number"),
+    ("retention misspelt", variant(rename_key("privacy.retain_days", "retain_day")), "privacy.retain_day", "did you mean 'retain_days'"),
 ]
 
 
@@ -424,6 +427,15 @@ def test_error_line_names_file_field_reason_and_yaml_line() -> None:
     assert err.problems == [("hours.monday[1]", "overlaps 07:00-12:00")]
     line = next(i for i, t in enumerate(text.splitlines(), 1) if t.strip().startswith("monday:"))
     assert str(err) == f"bad.yaml: hours.monday[1]: overlaps 07:00-12:00 (line {line})"
+
+
+def test_retention_error_names_its_line_and_left_out_means_kept_forever() -> None:
+    text = (BRAINS / "plumbing.yaml").read_text().replace("retain_days: 365", "retain_days: -30")
+    err = refused(text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.strip().startswith("retain_days:"))
+    assert str(err) == f"bad.yaml: privacy.retain_days: must be >= 1, got -30 (line {line})"
+    assert parse_brain(variant(deleter("privacy"))).privacy.retain_days is None
+    assert load_brain(BRAINS / "plumbing.yaml").privacy.retain_days == 365
 
 
 def test_every_problem_is_reported_at_once() -> None:

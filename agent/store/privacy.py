@@ -1,0 +1,286 @@
+"""Callers' personal data over time: the retention sweep (each brain's `privacy.retain_days`) and the
+erasure of one phone number (`receptionist forget`). Both work in short batches of their own
+transactions, so live calls writing beside them never wait behind a long lock.
+
+What stays and what goes is the same for both (README, "Personal data"): a call row keeps what the
+business measures (outcome, timings, end reason, the report's flags and bookings) and loses who called;
+transcripts, tool calls, guard violations, leads and messages are deleted; appointments keep their
+service, time, status and code and lose the customer's name and number.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import phonenumbers
+import psycopg
+
+from agent.log_privacy import mask_numbers
+
+BATCH_ROWS = 1000
+# one fixed advisory-lock key: one retention sweep at a time across the fleet
+_RETENTION_LOCK = zlib.crc32(b"receptionist.retention")
+# every table personal data lives in, in the order a sweep or an erasure reaches them (a call row
+# last, so an interrupted run finds its calls' records again next time)
+TABLES = ("transcript_turns", "tool_calls", "violations", "leads", "messages", "appointments", "calls")
+
+# the call report's fields that say who called or what they said (`agent/call_report.py`)
+_REPORT_PERSONAL = ("{message,callback_number}", "{lead,answers}", "{escalation,summary}")
+_STRIP_REPORT = "summary" + "".join(f" #- '{path}'" for path in _REPORT_PERSONAL)
+# a call row without its caller: the room name holds the caller's number (LiveKit names a SIP
+# room `call-_<number>_<random>`), and the SIP and Twilio ids lead to provider logs that hold it too
+_STRIP_CALL = (
+    "caller_number = NULL, room = NULL, sip_call_id = NULL, twilio_call_sid = NULL,"
+    f" summary = {_STRIP_REPORT}, personal_erased_at = now()"
+)
+_STRIP_APPOINTMENT = "customer_name = NULL, customer_phone = NULL"
+
+Counts = dict[str, dict[str, int]]  # table -> {"deleted" | "anonymised" | "cancelled": rows}
+
+
+@dataclass(frozen=True)
+class _Step:
+    """Rows of one table matching `where`: deleted, or updated with `set_sql` (which must take them
+    out of `where`, so batches end and a second run finds nothing)."""
+
+    table: str
+    where: str
+    params: tuple[Any, ...]
+    set_sql: str | None = None
+
+    @property
+    def action(self) -> str:
+        return "deleted" if self.set_sql is None else "anonymised"
+
+
+def _empty_counts() -> Counts:
+    return {table: {} for table in TABLES}
+
+
+async def _apply(conn: psycopg.AsyncConnection[Any], steps: list[_Step], dry_run: bool) -> Counts:
+    counts = _empty_counts()
+    for step in steps:
+        if dry_run:
+            cur = await conn.execute(f"SELECT count(*) FROM {step.table} WHERE ({step.where})", step.params)
+            row = await cur.fetchone()
+            done = int(row[0]) if row else 0
+        else:
+            done = 0
+            picked = f"id IN (SELECT id FROM {step.table} WHERE ({step.where}) LIMIT {BATCH_ROWS})"
+            sql = (
+                f"DELETE FROM {step.table} WHERE {picked}"
+                if step.set_sql is None
+                else f"UPDATE {step.table} SET {step.set_sql} WHERE {picked}"
+            )
+            while True:  # autocommit: each batch is its own short transaction
+                cur = await conn.execute(sql, step.params)
+                done += cur.rowcount
+                if cur.rowcount < BATCH_ROWS:
+                    break
+        per_table = counts[step.table]
+        per_table[step.action] = per_table.get(step.action, 0) + done
+    return counts
+
+
+async def _connect(dsn: str) -> psycopg.AsyncConnection[Any]:
+    # a statement waits at most 5 s for a row a live call holds, then fails loudly instead of queueing
+    # the call behind it; a run that stops midway is picked up where it left off by the next
+    return await psycopg.AsyncConnection.connect(
+        dsn, autocommit=True, options="-c lock_timeout=5000 -c statement_timeout=120000"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# retention
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    business: str  # as on the rows: the brain's business.name
+    retain_days: int | None  # None: kept forever
+
+
+@dataclass
+class SweepResult:
+    ran: bool  # False: another sweeper was at work, or the fleet's sweep already ran today
+    why_not: str = ""
+    cutoffs: dict[str, datetime] = field(default_factory=dict)
+    counts: dict[str, Counts] = field(default_factory=dict)  # business -> counts
+
+
+def _retention_steps(business: str, cutoff: datetime) -> list[_Step]:
+    old_calls = (
+        "call_id IN (SELECT id FROM calls WHERE business = %s AND started_at < %s"
+        " AND personal_erased_at IS NULL)"
+    )
+    by_call = (business, cutoff)
+    return [
+        _Step("transcript_turns", old_calls, by_call),
+        _Step("tool_calls", old_calls, by_call),
+        _Step("violations", old_calls, by_call),
+        _Step("leads", "business = %s AND created_at < %s", by_call),
+        _Step("messages", "business = %s AND created_at < %s", by_call),
+        _Step(
+            "appointments",
+            "business = %s AND upper(during) < %s AND (customer_phone IS NOT NULL OR customer_name IS NOT NULL)",
+            by_call,
+            _STRIP_APPOINTMENT,
+        ),
+        _Step("calls", "business = %s AND started_at < %s AND personal_erased_at IS NULL", by_call, _STRIP_CALL),
+    ]
+
+
+async def sweep(
+    dsn: str, policies: list[RetentionPolicy], *, dry_run: bool = False, now: datetime | None = None
+) -> SweepResult:
+    """Strip what each business keeps past its retention; at most one real run a day for the fleet.
+
+    A dry run takes no lock and writes nothing: it counts what a run now would touch.
+    """
+    now = now or datetime.now(UTC)
+    conn = await _connect(dsn)
+    try:
+        if not dry_run:
+            got = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (_RETENTION_LOCK,))).fetchone()
+            if not (got and got[0]):
+                return SweepResult(ran=False, why_not="another retention sweep is running")
+            day = now.astimezone(UTC).date()
+            if not await _claim_day(conn, day):
+                return SweepResult(ran=False, why_not=f"already ran today ({day}, UTC)")
+        result = SweepResult(ran=True)
+        for policy in policies:
+            if policy.retain_days is None:
+                continue
+            cutoff = now - timedelta(days=policy.retain_days)
+            result.cutoffs[policy.business] = cutoff
+            result.counts[policy.business] = await _apply(
+                conn, _retention_steps(policy.business, cutoff), dry_run
+            )
+        if not dry_run:
+            await conn.execute(
+                "UPDATE retention_runs SET finished_at = now(), counts = %s WHERE day = %s",
+                (json.dumps(result.counts), day),
+            )
+        return result
+    finally:
+        await conn.close()  # also releases the advisory lock
+
+
+async def _claim_day(conn: psycopg.AsyncConnection[Any], day: date) -> bool:
+    """Record that today's sweep starts; False if today's already finished (a run that died midway
+    leaves finished_at empty, and is run again)."""
+    cur = await conn.execute(
+        "INSERT INTO retention_runs (day) VALUES (%s) ON CONFLICT (day) DO UPDATE"
+        " SET started_at = now() WHERE retention_runs.finished_at IS NULL RETURNING day",
+        (day,),
+    )
+    return await cur.fetchone() is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# erasure
+
+
+@dataclass(frozen=True)
+class CancelledBooking:
+    business: str
+    service: str
+    start: datetime
+    confirmation_code: str
+
+
+@dataclass
+class ErasureResult:
+    audit_id: int
+    number_masked: str
+    counts: Counts
+    cancelled: list[CancelledBooking]
+
+
+def written_forms(e164: str) -> str:
+    """A Postgres regular expression for the number as it is written in free text: E.164, with or
+    without the country code or a trunk 0, digits grouped by spaces, dots, dashes or brackets
+    ('+15035550111', '(503) 555-0111', '503.555.0111'), never inside a longer run of digits."""
+    parsed = phonenumbers.parse(e164, None)
+    gap = "[ ().-]{0,2}"
+    country = gap.join(str(parsed.country_code))
+    national = gap.join(str(parsed.national_number))
+    return rf"(^|[^0-9])(\+?{country}{gap}|0{gap})?{national}([^0-9]|$)"
+
+
+def _erasure_steps(e164: str) -> list[_Step]:
+    their_calls = "call_id IN (SELECT id FROM calls WHERE caller_number = %s)"
+    other_calls = "call_id NOT IN (SELECT id FROM calls WHERE caller_number = %s)"
+    written = written_forms(e164)
+    return [
+        _Step("transcript_turns", their_calls, (e164,)),
+        # another caller who said this number (booking for someone else, a callback number)
+        _Step("transcript_turns", f"{other_calls} AND text ~ %s", (e164, written)),
+        _Step("tool_calls", their_calls, (e164,)),
+        _Step(
+            "tool_calls",
+            f"{other_calls} AND (arguments::text || ' ' || coalesce(result, '') || ' '"
+            " || coalesce(error, '')) ~ %s",
+            (e164, written),
+        ),
+        _Step("violations", their_calls, (e164,)),
+        _Step("leads", f"{their_calls} OR phone = %s", (e164, e164)),
+        _Step("messages", f"{their_calls} OR phone = %s", (e164, e164)),
+        # what is left of their bookings once the future ones are cancelled (see forget)
+        _Step("appointments", "customer_phone = %s", (e164,), _STRIP_APPOINTMENT),
+        _Step("calls", "caller_number = %s", (e164,), _STRIP_CALL),
+        # another caller's call whose report holds this number as the callback number
+        _Step(
+            "calls",
+            "summary #>> '{message,callback_number}' = %s",
+            (e164,),
+            f"summary = summary #- '{_REPORT_PERSONAL[0]}'",
+        ),
+    ]
+
+
+async def forget(dsn: str, e164: str, requested_by: str) -> ErasureResult:
+    """Erase one phone number's personal data everywhere, then write the audit row (also when
+    nothing was left to erase, so every request is on record).
+
+    A booking of theirs that has not yet ended is cancelled: without a name or a number nobody can
+    confirm, move or be called about it, and the slot goes back to other callers. The result lists
+    those bookings so the business can be told.
+    """
+    conn = await _connect(dsn)
+    try:
+        cur = await conn.execute(
+            "UPDATE appointments SET status = 'cancelled', updated_at = now(), " + _STRIP_APPOINTMENT
+            + " WHERE customer_phone = %s AND status = 'booked' AND upper(during) > now()"
+            " RETURNING business, service, lower(during), confirmation_code",
+            (e164,),
+        )
+        cancelled = [CancelledBooking(*row) for row in await cur.fetchall()]
+        counts = await _apply(conn, _erasure_steps(e164), dry_run=False)
+        if cancelled:
+            counts["appointments"]["cancelled"] = len(cancelled)
+        masked = mask_numbers(e164)
+        row = await (
+            await conn.execute(
+                "INSERT INTO erasures (requested_by, number_masked, counts) VALUES (%s, %s, %s) RETURNING id",
+                (requested_by, masked, json.dumps(counts)),
+            )
+        ).fetchone()
+        assert row is not None
+        return ErasureResult(audit_id=int(row[0]), number_masked=masked, counts=counts, cancelled=cancelled)
+    finally:
+        await conn.close()
+
+
+def format_counts(counts: Counts) -> list[str]:
+    """One line per table, e.g. 'transcript_turns: 12 deleted'; a table untouched says 0."""
+    lines = []
+    for table in TABLES:
+        done = counts.get(table) or {}
+        parts = [f"{n} {action}" for action, n in done.items() if n] or ["0"]
+        lines.append(f"{table}: {', '.join(parts)}")
+    return lines
