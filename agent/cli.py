@@ -135,7 +135,7 @@ def _report(args: argparse.Namespace) -> int:
         start, end = window(args.since, args.from_, args.to)
     except ReportArgsError as e:
         raise _Refused(str(e)) from None
-    settings = _database_settings()
+    settings = _current_database()
     tz = "UTC"
     if args.business:
         # the business's own clock for "by hour" and "per day"; its name as the brain spells it
@@ -149,8 +149,6 @@ def _report(args: argparse.Namespace) -> int:
             raise _Refused(f"no business named {args.business!r} in {settings.brain_path} (there: {names})")
         if match:
             args.business, tz = match[0].business.name, match[0].business.timezone
-    _current_database()
-
     async def gather() -> dict[str, Any]:
         # the pool's 5 s statement limit is for callers waiting; a report over months may take longer
         pool = await open_pool(settings.database_url, min_size=1, max_size=1, statement_timeout_ms=120_000)
@@ -186,12 +184,11 @@ def _retention(args: argparse.Namespace) -> int:
     from agent.brain import BrainError, load_brains
     from agent.store.privacy import RetentionPolicy, format_counts, sweep
 
-    settings = _database_settings()
+    settings = _current_database()
     try:
         brains = load_brains(settings.brain_path)
     except BrainError as e:
         raise _Refused(str(e)) from None
-    settings = _current_database()
     policies = [RetentionPolicy(b.business.name, b.privacy.retain_days) for b in brains.all]
     result = asyncio.run(sweep(settings.database_url, policies, dry_run=args.dry_run))
     if not result.ran:
