@@ -520,6 +520,10 @@ def format_report(report: CallReport) -> str:
         flags = [f"{f['flag']}{f['turns'] or ''}" for f in report.call_report.get("flags", [])]
         gap = report.call_report.get("timing", {}).get("response_gap_s", {})
         lines.append(f"Report: flags {flags or 'none'}   response gap p50 {gap.get('p50')} s, max {gap.get('max')} s")
+        cost = report.call_report.get("cost")
+        if cost:
+            lines.append(f"Cost: {cost['total']:.4f} {cost['currency']} (model {cost['model']:.4f}, "
+                         f"telephony {cost['telephony']:.4f}, speculative share {cost['speculative_share']})")  # fmt: skip
     if report.db is not None:
         counts = {k: len(v) for k, v in report.db.items() if isinstance(v, list)}
         lines.append(f"Database: {counts}")
