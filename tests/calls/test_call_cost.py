@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.settings import load_settings
-from simulator.runner import format_report, simulate
+from simulator.runner import _grade_call_report, format_report, simulate
 from simulator.scenario import Scenario, load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -152,3 +152,13 @@ async def test_speculative_replies_nobody_heard_are_counted_apart(shared_sim, ca
         cost["speculative_share"], sum(_by_hand(r["usage"]) for r in wasted) / model, abs_tol=1e-4
     )
     assert cost["speculative_share"] > 0
+
+
+def test_a_scenario_can_bound_a_report_number() -> None:
+    want = {"cost": {"total": "> 0", "currency": "USD"}}
+    graded = _grade_call_report([], [], want, {"cost": {"total": 0.0123, "currency": "USD"}})
+    assert [c.ok for c in graded] == [True]
+    graded = _grade_call_report([], [], want, {"cost": {"total": 0.0, "currency": "USD"}})
+    assert [c.ok for c in graded] == [False]
+    # a bound is not a string to match, nor a number bound for a missing cost
+    assert not _grade_call_report([], [], want, {"cost": None})[0].ok
