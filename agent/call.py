@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
+from agent.call_cost import CallUsage
 from agent.call_report import build_report
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from agent.brain import Brain
     from agent.live import LiveState
+    from agent.settings import PriceTable
     from agent.store.journal import CallJournal
 
 
@@ -95,6 +97,9 @@ class CallContext:
     started_wall: float | None = None
     ended_wall: float | None = None
     report: dict[str, Any] | None = None
+    # the Realtime model's usage, response by response, and the prices the report costs it at
+    usage: CallUsage = field(default_factory=CallUsage)
+    prices: PriceTable | None = None
     # what the agent must do once its current sentence has been heard: ("transfer", dest) / ("hang_up", why)
     pending_action: tuple[str, str] | None = None
     # what the caller has proven on this call, beyond the caller ID (see has_proven)

@@ -1,5 +1,6 @@
-"""The call report: what a finished call did, how it felt to the caller, and what to look at, built
-from what the call recorded (transcript, tool calls, guard violations), never from the model's memory.
+"""The call report: what a finished call did, how it felt to the caller, what it cost and what to look
+at, built from what the call recorded (transcript, tool calls, guard violations, the model's billed
+usage), never from the model's memory.
 
 Written once, when the call ends, into `calls.summary` (JSON, `version` 1, shape in README "Call
 reports"); building it is a pass over the call's records in memory, so the hang-up never waits on it.
@@ -12,6 +13,8 @@ import re
 import statistics
 from collections import Counter
 from typing import TYPE_CHECKING, Any
+
+from agent.call_cost import usage_and_cost
 
 if TYPE_CHECKING:
     from agent.call import CallContext, ToolCallLog, TurnLog
@@ -224,6 +227,10 @@ def build_report(call: CallContext) -> dict[str, Any]:
     timing = _timing(call)
     flags = _flags(call, timing)
     del timing["gaps"]
+    # telephony minutes only for a call with a phone line (not a console run)
+    usage, cost = usage_and_cost(
+        call.usage, call.prices, duration_s=timing["duration_s"], phone=call.line is not None
+    )
     return {
         "version": REPORT_VERSION,
         "outcome": call.outcome,
@@ -234,4 +241,6 @@ def build_report(call: CallContext) -> dict[str, Any]:
                   "agent": sum(t.role == "agent" for t in call.transcript)},  # fmt: skip
         "tools": {"calls": len(call.tool_log), "errors": sum(e.error is not None for e in call.tool_log)},
         "flags": flags,
+        "usage": usage,
+        "cost": cost,
     }

@@ -15,9 +15,11 @@ import time
 from typing import Any
 
 from livekit.agents import AgentSession, llm, vad
+from livekit.agents.metrics import RealtimeModelMetrics
 from livekit.agents.voice.events import (
     CloseEvent,
     ConversationItemAddedEvent,
+    MetricsCollectedEvent,
     UserStateChangedEvent,
 )
 from livekit.plugins import openai
@@ -131,7 +133,7 @@ def build_session(
 
 class CallKeeper:
     """Journals every finished turn, runs the grounding guard, handles caller silence and the call's
-    time limit, and finalises the call row however the call ends."""
+    time limit, sums the model's usage, and finalises the call row however the call ends."""
 
     def __init__(
         self, session: AgentSession[CallContext], call: CallContext, settings: Settings | None = None
@@ -148,6 +150,11 @@ class CallKeeper:
         session.on("conversation_item_added", self._on_item)
         session.on("user_state_changed", self._on_user_state)
         session.on("close", self._on_close)
+        session.on("metrics_collected", self._on_metrics)
+        if settings is not None:
+            call.prices = settings.price_table()
+        if isinstance(session.llm, SpeculativeRealtimeModel):
+            call.usage.speculation = session.llm.stats
 
     def start(self) -> None:
         limit = self.call.brain.calls.max_duration_minutes * 60.0
@@ -208,6 +215,12 @@ class CallKeeper:
             ),
             tool_choice="none",
         )
+
+    def _on_metrics(self, ev: MetricsCollectedEvent) -> None:
+        # one per Realtime response, cancelled ones too: what the call is billed for (an empty
+        # request id is the plugin reporting its connection, not a response)
+        if isinstance(ev.metrics, RealtimeModelMetrics) and ev.metrics.request_id:
+            self.call.usage.record(ev.metrics)
 
     # -- hand-offs and hang-ups ----------------------------------------------------------------
     def _spawn(self, coro: Any) -> None:

@@ -6,6 +6,7 @@ so they never print in logs or reprs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class SettingsError(SystemExit):
     """Raised (as a clean exit) when the environment cannot start the receptionist."""
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """The prices one call is costed at: model tokens in USD per 1M, telephony in USD per minute."""
+
+    model: str
+    text_input: float
+    text_cached_input: float
+    text_output: float
+    audio_input: float
+    audio_cached_input: float
+    audio_output: float
+    as_of: str
+    telephony_per_minute: float
 
 
 class Settings(BaseSettings):
@@ -37,6 +53,27 @@ class Settings(BaseSettings):
     )
     openai_realtime_model: str = Field("gpt-realtime", description="Realtime model name")
     openai_voice: str = Field("marin", description="Realtime voice")
+
+    # What a call costs (the call report's `cost`). Defaults: OpenAI's published prices for
+    # gpt-realtime in USD per 1M tokens, read 2026-11-28 from developers.openai.com/api/docs/models
+    # (gpt-realtime); set them for another model or a negotiated rate
+    price_text_input: float = Field(4.00, ge=0, description="USD per 1M text input tokens")
+    price_text_cached_input: float = Field(0.40, ge=0, description="USD per 1M cached text input tokens")
+    price_text_output: float = Field(16.00, ge=0, description="USD per 1M text output tokens")
+    price_audio_input: float = Field(32.00, ge=0, description="USD per 1M audio input tokens")
+    price_audio_cached_input: float = Field(0.40, ge=0, description="USD per 1M cached audio input tokens")
+    price_audio_output: float = Field(64.00, ge=0, description="USD per 1M audio output tokens")
+    prices_as_of: str = Field("2026-11-28", description="When the PRICE_* figures were taken (shown in reports)")
+    # Telephony, per started minute of each call (Twilio and LiveKit Cloud both round a call up to
+    # the minute). Twilio: US local inbound (origination) on Elastic SIP Trunking as listed on
+    # twilio.com/sip-trunking/pricing/us (not re-checked 2026-11-28: set your account's rate).
+    # LiveKit: 0, livekit-sip is self-hosted here; on LiveKit Cloud set your plan's SIP minute rate
+    twilio_trunk_per_minute: float = Field(
+        0.0034, ge=0, description="USD per minute for the Twilio Elastic SIP trunk leg"
+    )
+    livekit_sip_per_minute: float = Field(
+        0.0, ge=0, description="USD per minute for LiveKit SIP (0 when self-hosted; your plan's rate on LiveKit Cloud)"
+    )
 
     # The business: one brain file, or a directory of them (the dialed number picks the brain)
     brain_path: Path = Field(
@@ -102,6 +139,19 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def price_table(self) -> PriceTable:
+        return PriceTable(
+            model=self.openai_realtime_model,
+            text_input=self.price_text_input,
+            text_cached_input=self.price_text_cached_input,
+            text_output=self.price_text_output,
+            audio_input=self.price_audio_input,
+            audio_cached_input=self.price_audio_cached_input,
+            audio_output=self.price_audio_output,
+            as_of=self.prices_as_of,
+            telephony_per_minute=self.twilio_trunk_per_minute + self.livekit_sip_per_minute,
+        )
 
     def livekit_secret(self) -> str:
         return self.livekit_api_secret.get_secret_value() if self.livekit_api_secret else ""

@@ -31,13 +31,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from livekit.agents import AgentSession, llm
+from livekit.agents import AgentSession, llm, utils
+from livekit.agents.llm._realtime.openai import _ResponseGeneration
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import is_given
 from livekit.agents.voice.events import UserStateChangedEvent
 from livekit.plugins import openai
 from livekit.plugins.openai.realtime.realtime_model import _DiscardedGeneration
-from openai.types.realtime import ConversationItemDeleteEvent, ResponseCancelEvent
+from openai.types.realtime import (
+    ConversationItemDeleteEvent,
+    ResponseCancelEvent,
+    ResponseCreatedEvent,
+    ResponseDoneEvent,
+)
 
 log = logging.getLogger("receptionist.speculation")
 
@@ -51,12 +57,17 @@ class SpeculationStats:
     abandoned: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     adopted_at: list[float] = field(default_factory=list)  # time.monotonic() of each adoption
+    # Realtime response ids, for the call's usage: every speculative response, and those abandoned
+    # (billed, never played), whether cancelled in time or already complete
+    response_ids: set[str] = field(default_factory=set)
+    abandoned_response_ids: set[str] = field(default_factory=set)
 
 
 @dataclass
 class _Speculation:
     fut: asyncio.Future[llm.GenerationCreatedEvent]
     started_at: float
+    event_id: str | None  # the response.create's id, echoed back in the response's metadata
     expiry: asyncio.TimerHandle | None = None
 
     @property
@@ -74,6 +85,10 @@ class SpeculativeSession(openai.realtime.RealtimeSession):
         self._spec: _Speculation | None = None
         self._max_wait = model.max_wait
         self._cleanups: set[asyncio.Task[None]] = set()
+        # response.create ids of speculative requests, and of those abandoned before the server
+        # named the response
+        self._speculative_events: set[str] = set()
+        self._abandoned_events: set[str] = set()
 
     @property
     def speculating(self) -> bool:
@@ -87,7 +102,10 @@ class SpeculativeSession(openai.realtime.RealtimeSession):
             return False
         super().commit_audio()
         fut = super().generate_reply()
-        spec = _Speculation(fut=fut, started_at=time.time())
+        event_id = next((k for k, f in self._response_created_futures.items() if f is fut), None)
+        if event_id is not None:
+            self._speculative_events.add(event_id)
+        spec = _Speculation(fut=fut, started_at=time.time(), event_id=event_id)
         # a speculation LiveKit never asks for (the turn was skipped, the session moved on) must
         # not linger in the conversation
         spec.expiry = asyncio.get_running_loop().call_later(
@@ -106,6 +124,10 @@ class SpeculativeSession(openai.realtime.RealtimeSession):
             spec.expiry.cancel()
         self.stats.abandoned += 1
         self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
+        if spec.event_id is not None:
+            self._abandoned_events.add(spec.event_id)
+        if spec.fut.done() and not spec.failed:
+            self.stats.abandoned_response_ids.add(spec.fut.result().response_id)
         if not spec.fut.done():
             # the plugin sends response.cancel and discards the response if it arrives later
             spec.fut.cancel()
@@ -142,6 +164,29 @@ class SpeculativeSession(openai.realtime.RealtimeSession):
             self.send_event(
                 ConversationItemDeleteEvent(type="conversation.item.delete", item_id=item_id)
             )
+
+    # -- the response's id and usage ------------------------------------------------------------
+    def _handle_response_created(self, event: ResponseCreatedEvent) -> None:
+        metadata = event.response.metadata
+        event_id = metadata.get("client_event_id") if isinstance(metadata, dict) else None
+        if event_id in self._speculative_events and event.response.id:
+            self.stats.response_ids.add(event.response.id)
+            if event_id in self._abandoned_events:
+                self.stats.abandoned_response_ids.add(event.response.id)
+        super()._handle_response_created(event)
+
+    def _handle_response_done(self, event: ResponseDoneEvent) -> None:
+        if isinstance(self._current_generation, _DiscardedGeneration):
+            # a response abandoned before the server named it is still billed: the plugin skips its
+            # response.done, so it runs through as an empty generation and its usage is reported
+            self._current_generation = _ResponseGeneration(
+                message_ch=utils.aio.Chan(),
+                function_ch=utils.aio.Chan(),
+                messages={},
+                _done_fut=asyncio.get_running_loop().create_future(),
+                _created_timestamp=time.time(),
+            )
+        super()._handle_response_done(event)
 
     # -- what LiveKit calls ---------------------------------------------------------------------
     def commit_audio(self) -> None:

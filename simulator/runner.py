@@ -8,6 +8,7 @@ import contextlib
 import copy
 import json
 import logging
+import re
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -426,8 +427,16 @@ def _grade_call_report(
     return checks
 
 
+_BOUND = re.compile(r"^\s*([<>]=?)\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
 def _contains(have: Any, want: Any) -> bool:
-    """`want` is a subset of `have`: dicts by the keys `want` names, lists item by item, the rest equal."""
+    """`want` is a subset of `have`: dicts by the keys `want` names, lists item by item, a bound such
+    as "> 0" against a number (costs vary with timing), the rest equal."""
+    bound = _BOUND.match(want) if isinstance(want, str) else None
+    if bound is not None and isinstance(have, (int, float)) and not isinstance(have, bool):
+        op, limit = bound.group(1), float(bound.group(2))
+        return {">": have > limit, ">=": have >= limit, "<": have < limit, "<=": have <= limit}[op]
     if isinstance(want, dict):
         return isinstance(have, dict) and all(k in have and _contains(have[k], v) for k, v in want.items())
     if isinstance(want, list):
@@ -520,6 +529,10 @@ def format_report(report: CallReport) -> str:
         flags = [f"{f['flag']}{f['turns'] or ''}" for f in report.call_report.get("flags", [])]
         gap = report.call_report.get("timing", {}).get("response_gap_s", {})
         lines.append(f"Report: flags {flags or 'none'}   response gap p50 {gap.get('p50')} s, max {gap.get('max')} s")
+        cost = report.call_report.get("cost")
+        if cost:
+            lines.append(f"Cost: {cost['total']:.4f} {cost['currency']} (model {cost['model']:.4f}, "
+                         f"telephony {cost['telephony']:.4f}, speculative share {cost['speculative_share']})")  # fmt: skip
     if report.db is not None:
         counts = {k: len(v) for k, v in report.db.items() if isinstance(v, list)}
         lines.append(f"Database: {counts}")

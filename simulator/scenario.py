@@ -84,7 +84,8 @@ class Expectations(_Strict):
     flags: list[str] = Field(default_factory=list, description="quality flags the call report must raise")
     no_flags: list[str] = Field(default_factory=list, description="quality flags it must not raise")
     report: dict[str, Any] | None = Field(
-        None, description="fields the stored call report must hold, e.g. {escalation: {result: refused}}"
+        None, description="fields the stored call report must hold, e.g. {escalation: {result: refused}}; "
+        'a number may be bounded: {cost: {total: "> 0"}}'
     )
 
 

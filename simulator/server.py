@@ -30,8 +30,11 @@ log = logging.getLogger("simulator")
 DEFAULT_KEY = "default"
 _BYTES_PER_MS = MODEL_SAMPLE_RATE * 2 // 1000  # PCM16 mono at 24 kHz
 _MIN_COMMIT_MS = 100
-_AUDIO_TOKENS_PER_S_IN = 10  # OpenAI bills about 600 audio tokens a minute of input
+# OpenAI's published rates (developers.openai.com/api/docs/guides/realtime-costs, read 2026-11-28):
+# audio in user messages is 1 token per 100 ms, in assistant messages 1 token per 50 ms
+_AUDIO_TOKENS_PER_S_IN = 10
 _AUDIO_TOKENS_PER_S_OUT = 20
+_CHARS_PER_TEXT_TOKEN = 4  # OpenAI's rule of thumb for English text; the real tokenizer varies
 
 
 def _now() -> float:
@@ -43,7 +46,11 @@ def _new_id(prefix: str) -> str:
 
 
 def _text_tokens(text: str) -> int:
-    return max(1, math.ceil(len(text) / 4)) if text else 0
+    return max(1, math.ceil(len(text) / _CHARS_PER_TEXT_TOKEN)) if text else 0
+
+
+def _audio_tokens(ms: int, per_s: int) -> int:
+    return math.ceil(ms / 1000 * per_s)
 
 
 def _redact(event: dict[str, Any]) -> dict[str, Any]:
@@ -305,7 +312,7 @@ class _Connection:
                     "delta": transcript,
                 }
             )
-        audio_tokens = math.ceil(audio_ms / 1000 * _AUDIO_TOKENS_PER_S_IN)
+        audio_tokens = _audio_tokens(audio_ms, _AUDIO_TOKENS_PER_S_IN)
         out_tokens = _text_tokens(transcript)
         await self.send(
             {
@@ -446,7 +453,9 @@ class _Connection:
                 f"audio_end_ms {end_ms} is longer than the audio ({audio_ms} ms).",
                 "audio_end_ms",
             )
-        # the real API drops the transcript of a truncated item; the spoken part is what counts
+        # the real API drops the transcript of a truncated item; the spoken part is what counts,
+        # in the conversation and in what later responses are billed for
+        self.audio_ms[item_id] = end_ms
         for part in item.get("content", []):
             if part.get("type") == "output_audio":
                 part["transcript"] = None
@@ -757,7 +766,9 @@ class _Connection:
     def _usage(
         self, params: dict[str, Any], spoken: str, audio_ms: int, outputs: list[dict[str, Any]]
     ) -> dict[str, Any]:
-        # plausible, not exact: instructions + tools + history as text, user turns as audio
+        """`response.usage` as the real API bills it: the whole conversation is the input of every
+        response (instructions and tools as text, each item as its audio or its text), the output
+        is what this response generated, cancelled or not."""
         instructions = params.get("instructions") or self.session.get("instructions") or ""
         tools = (
             params.get("tools")
@@ -770,10 +781,12 @@ class _Connection:
         for item in self.items:
             if item["id"] in produced:
                 continue
-            if item.get("_audio_ms"):
-                audio_in += math.ceil(item["_audio_ms"] / 1000 * _AUDIO_TOKENS_PER_S_IN)
+            if item.get("_audio_ms"):  # the caller's committed audio
+                audio_in += _audio_tokens(item["_audio_ms"], _AUDIO_TOKENS_PER_S_IN)
+            elif self.audio_ms.get(item["id"]):  # an earlier spoken reply, as far as it was heard
+                audio_in += _audio_tokens(self.audio_ms[item["id"]], _AUDIO_TOKENS_PER_S_OUT)
             else:
-                text_in += _text_tokens(json.dumps(_public(item)))
+                text_in += _text_tokens(_item_text(item))
         input_tokens = text_in + audio_in
         # the previous request's prompt is a cached prefix in 64-token blocks, as the real API reports
         cached = min(self._cached_prefix, input_tokens) // 64 * 64
@@ -783,7 +796,7 @@ class _Connection:
             for o in outputs
             if o.get("type") == "function_call"
         )
-        out_audio = math.ceil(audio_ms / 1000 * _AUDIO_TOKENS_PER_S_OUT)
+        out_audio = _audio_tokens(audio_ms, _AUDIO_TOKENS_PER_S_OUT)
         return {
             "total_tokens": input_tokens + out_text + out_audio,
             "input_tokens": input_tokens,
@@ -922,6 +935,18 @@ def _merge(target: dict[str, Any], update: dict[str, Any]) -> None:
 
 def _public(item: dict[str, Any]) -> dict[str, Any]:
     return {k: copy.deepcopy(v) for k, v in item.items() if not k.startswith("_")}
+
+
+def _item_text(item: dict[str, Any]) -> str:
+    """The words an item puts in the prompt: message text, a tool's name and arguments, its output."""
+    if item.get("type") == "function_call":
+        return f"{item.get('name', '')}{item.get('arguments', '')}"
+    if item.get("type") == "function_call_output":
+        return str(item.get("output", ""))
+    parts = item.get("content") or []
+    return " ".join(
+        str(p.get("text") or p.get("transcript") or "") for p in parts if isinstance(p, dict)
+    )
 
 
 def _split_words(text: str) -> list[str]:
