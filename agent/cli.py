@@ -172,6 +172,59 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_database(settings: Any) -> None:
+    """Refuse, in one line, a database that is unreachable or behind this code's schema."""
+    from agent.store.db import DatabaseNotReady, pending_migrations, require_current_schema
+
+    try:
+        # unlike a worker, a command has nothing to do without Postgres: unreachable is refused too
+        if pending_migrations(settings.database_url, connect_timeout=5):
+            require_current_schema(settings.database_url)  # its message names what is missing
+    except DatabaseNotReady as e:
+        raise _Refused(str(e)) from None
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    from agent.store.db import open_pool
+    from agent.store.outbox import NotRetryable, list_notifications, retry_notification
+
+    notification_id = None
+    if args.action == "retry":
+        if args.id is None or not args.id.isdigit():
+            raise _Refused("outbox retry needs the notification's id (see `receptionist outbox list`)")
+        notification_id = int(args.id)
+    elif args.id is not None:
+        raise _Refused(f"outbox {args.action} takes no id")
+    settings = _database_settings()
+    _open_database(settings)
+
+    async def act() -> int:
+        pool = await open_pool(settings.database_url, min_size=1, max_size=1)
+        try:
+            if notification_id is not None:
+                try:
+                    row = await retry_notification(pool, notification_id)
+                except NotRetryable as e:
+                    raise _Refused(str(e)) from None
+                print(f"notification {row.id} ({row.kind} by {row.channel}) is queued again")
+                return 0
+            status = "dead" if args.action == "dead" else args.status
+            rows = await list_notifications(pool, status=status, limit=args.limit)
+        finally:
+            await pool.close()
+        for r in rows:
+            line = (f"{r.id:>6}  {r.status:<7} {r.kind:<19} {r.channel:<7} {r.destination}"
+                    f"  attempts={r.attempts}  {r.created_at:%Y-%m-%d %H:%M:%S}")  # fmt: skip
+            if r.last_error and r.status != "sent":
+                line += f"  last error: {r.last_error}"
+            print(line)
+        if not rows:
+            print("no dead notifications" if status == "dead" else "no notifications")
+        return 0
+
+    return asyncio.run(act())
+
+
 def _provision(args: argparse.Namespace) -> int:
     from sip.provision import main as provision_main
 
@@ -218,6 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("db", help="database commands")
     p.add_argument("action", choices=["migrate"])
     p.set_defaults(func=_db)
+
+    p = sub.add_parser("outbox", help="notifications waiting, sent or dead; retry a dead one")
+    p.add_argument("action", nargs="?", choices=["list", "retry", "dead"], default="list")
+    p.add_argument("id", nargs="?", help="the notification to retry (its id in `outbox list`)")
+    p.add_argument("--status", choices=["pending", "sent", "dead"], help="list only these")
+    p.add_argument("--limit", type=int, default=50, help="newest first, this many (default 50)")
+    p.set_defaults(func=_outbox)
 
     # provisioning's flags (and its --help) belong to sip.provision's parser, handed over below;
     # importing it here would slow every other command by the LiveKit and Twilio SDKs' imports
