@@ -225,6 +225,42 @@ def _outbox(args: argparse.Namespace) -> int:
     return asyncio.run(act())
 
 
+def _notify(args: argparse.Namespace) -> int:
+    import signal
+
+    from agent.notify.channels import channels_from_settings
+    from agent.notify.sender import sender_from_settings
+    from agent.store.db import open_pool
+
+    settings = _database_settings()
+    _open_database(settings)
+
+    async def run() -> None:
+        # one connection holds a claimed batch while it is delivered, one reads transcripts for email
+        pool = await open_pool(settings.database_url, min_size=1, max_size=2, name="receptionist-notify")
+        channels = channels_from_settings(settings, pool)
+        sender = sender_from_settings(settings, pool, channels)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            if args.once:
+                while await sender.deliver_due():
+                    pass
+            else:
+                print(f"{sender.name}: delivering notifications by "
+                      f"{', '.join(sorted(channels)) or 'no channel (set SMTP_HOST, TWILIO_*, NOTIFY_WEBHOOK_SECRET)'}",
+                      flush=True)  # fmt: skip
+                await sender.run(stop)
+        finally:
+            await sender.aclose()
+            await pool.close()
+
+    asyncio.run(run())
+    return 0
+
+
 def _provision(args: argparse.Namespace) -> int:
     from sip.provision import main as provision_main
 
@@ -278,6 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--status", choices=["pending", "sent", "dead"], help="list only these")
     p.add_argument("--limit", type=int, default=50, help="newest first, this many (default 50)")
     p.set_defaults(func=_outbox)
+
+    p = sub.add_parser("notify", help="the notification sender (run one or more as their own processes)")
+    p.add_argument("action", choices=["run"])
+    p.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
+    p.set_defaults(func=_notify)
 
     # provisioning's flags (and its --help) belong to sip.provision's parser, handed over below;
     # importing it here would slow every other command by the LiveKit and Twilio SDKs' imports

@@ -13,13 +13,16 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from agent.store.db import CONNECTION_ERRORS
 from agent.store.outbox import Notification, claim_due
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
 
 log = logging.getLogger("receptionist.notify")
 
@@ -133,3 +136,14 @@ class OutboxSender:
     async def aclose(self) -> None:
         for channel in self._channels.values():
             await channel.aclose()
+
+
+def sender_from_settings(
+    settings: Settings, pool: AsyncConnectionPool, channels: Mapping[str, Channel]
+) -> OutboxSender:
+    """A sender with the deployment's attempts, backoff and polling (OUTBOX_* settings)."""
+    return OutboxSender(
+        pool, channels, max_attempts=settings.outbox_max_attempts,
+        backoff_s=settings.outbox_backoff_s, backoff_max_s=settings.outbox_backoff_max_s,
+        poll_s=settings.outbox_poll_s,
+    )  # fmt: skip

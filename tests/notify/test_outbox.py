@@ -127,7 +127,7 @@ def test_outbox_commands_list_dead_retry_and_refuse_bad_input(
     assert f"{row_id}  sent" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv", [["outbox", "list"]])
+@pytest.mark.parametrize("argv", [["outbox", "list"], ["notify", "run", "--once"]])
 def test_outbox_commands_without_a_database_are_one_line(argv, monkeypatch, capsys):
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw@127.0.0.1:1/none")
     assert main(argv) == 2
