@@ -240,15 +240,14 @@ def _notify(args: argparse.Namespace) -> int:
         pool = await open_pool(settings.database_url, min_size=1, max_size=2, name="receptionist-notify")
         channels = channels_from_settings(settings, pool)
         sender = sender_from_settings(settings, pool, channels)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         try:
             if args.once:
                 while await sender.deliver_due():
                     pass
             else:
+                stop = asyncio.Event()  # SIGTERM ends the round in hand, then the process
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    asyncio.get_running_loop().add_signal_handler(sig, stop.set)
                 print(f"{sender.name}: delivering notifications by "
                       f"{', '.join(sorted(channels)) or 'no channel (set SMTP_HOST, TWILIO_*, NOTIFY_WEBHOOK_SECRET)'}",
                       flush=True)  # fmt: skip

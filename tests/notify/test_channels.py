@@ -187,3 +187,17 @@ async def test_three_senders_deliver_300_notifications_each_exactly_once(
     with psycopg.connect(db_url) as conn:
         [(attempts,)] = conn.execute("SELECT count(*) FROM outbox_attempts").fetchall()
     assert attempts == 300  # no row was attempted by two senders
+
+
+async def test_notify_run_once_delivers_what_is_due_and_exits(
+    db_url, webhook_receiver, tmp_path, monkeypatch, capsys
+):
+    from agent.cli import main
+
+    await queue(db_url, tmp_path / "spill", [notification("webhook", webhook_receiver.url)])
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("NOTIFY_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    # the command runs its own event loop; the receiver keeps serving on this one meanwhile
+    assert await asyncio.to_thread(main, ["notify", "run", "--once"]) == 0
+    assert [p["kind"] for p in webhook_receiver.accepted] == ["urgent_message"]
+    assert statuses(db_url) == {"sent": 1}
