@@ -256,3 +256,11 @@ class CallContext:
                 summary=self.report,
             )
         )
+        # what the owner must hear now, journaled after the call's end so it is as durable as the call
+        try:
+            from agent.notify.at_once import at_once
+
+            for notification in at_once(self):
+                self._journal(notification)
+        except Exception:  # a notification bug must never cost the call its records
+            log.exception("notifications failed for %s", self.call_id)

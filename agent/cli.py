@@ -169,12 +169,14 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _current_database() -> Any:
-    """Database-only settings, refused in one line unless the schema is the code's (see db migrate)."""
-    from agent.store.db import DatabaseNotReady, require_current_schema
+    """Database-only settings, refused in one line when Postgres is unreachable or behind this code's
+    schema (unlike a worker, a command has nothing to do without it)."""
+    from agent.store.db import DatabaseNotReady, pending_migrations, require_current_schema
 
     settings = _database_settings()
     try:
-        require_current_schema(settings.database_url)
+        if pending_migrations(settings.database_url, connect_timeout=5):
+            require_current_schema(settings.database_url)  # its message names what is missing
     except DatabaseNotReady as e:
         raise _Refused(str(e)) from None
     return settings
@@ -233,6 +235,79 @@ def _forget(args: argparse.Namespace) -> int:
             f"  cancelled: {booking.business}, {booking.service} on {booking.start:%Y-%m-%d %H:%M %Z}"
             f" (code {booking.confirmation_code}): tell the business the slot is free"
         )
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    from agent.store.db import open_pool
+    from agent.store.outbox import NotRetryable, list_notifications, retry_notification
+
+    notification_id = None
+    if args.action == "retry":
+        if args.id is None or not args.id.isdigit():
+            raise _Refused("outbox retry needs the notification's id (see `receptionist outbox list`)")
+        notification_id = int(args.id)
+    elif args.id is not None:
+        raise _Refused(f"outbox {args.action} takes no id")
+    settings = _current_database()
+
+    async def act() -> int:
+        pool = await open_pool(settings.database_url, min_size=1, max_size=1)
+        try:
+            if notification_id is not None:
+                try:
+                    row = await retry_notification(pool, notification_id)
+                except NotRetryable as e:
+                    raise _Refused(str(e)) from None
+                print(f"notification {row.id} ({row.kind} by {row.channel}) is queued again")
+                return 0
+            status = "dead" if args.action == "dead" else args.status
+            rows = await list_notifications(pool, status=status, limit=args.limit)
+        finally:
+            await pool.close()
+        for r in rows:
+            line = (f"{r.id:>6}  {r.status:<7} {r.kind:<19} {r.channel:<7} {r.destination}"
+                    f"  attempts={r.attempts}  {r.created_at:%Y-%m-%d %H:%M:%S}")  # fmt: skip
+            if r.last_error and r.status != "sent":
+                line += f"  last error: {r.last_error}"
+            print(line)
+        if not rows:
+            print("no dead notifications" if status == "dead" else "no notifications")
+        return 0
+
+    return asyncio.run(act())
+
+
+def _notify(args: argparse.Namespace) -> int:
+    import signal
+
+    from agent.notify.channels import channels_from_settings
+    from agent.notify.sender import sender_from_settings
+    from agent.store.db import open_pool
+
+    settings = _current_database()
+
+    async def run() -> None:
+        # one connection holds a claimed batch while it is delivered, one reads transcripts for email
+        pool = await open_pool(settings.database_url, min_size=1, max_size=2, name="receptionist-notify")
+        channels = channels_from_settings(settings, pool)
+        sender = sender_from_settings(settings, pool, channels)
+        try:
+            if args.once:
+                while await sender.deliver_due():
+                    pass
+            else:
+                stop = asyncio.Event()  # SIGTERM ends the round in hand, then the process
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+                print(f"{sender.name}: delivering notifications by "
+                      f"{', '.join(sorted(channels)) or 'no channel (set SMTP_HOST, TWILIO_*, NOTIFY_WEBHOOK_SECRET)'}",
+                      flush=True)  # fmt: skip
+                await sender.run(stop)
+        finally:
+            await sender.aclose()
+            await pool.close()
+
+    asyncio.run(run())
     return 0
 
 
@@ -294,6 +369,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--by", help="who asked for it, for the audit row (default: the OS user)")
     p.add_argument("--region", default="US", help="country of a number written without + (default US)")
     p.set_defaults(func=_forget)
+
+
+    p = sub.add_parser("outbox", help="notifications waiting, sent or dead; retry a dead one")
+    p.add_argument("action", nargs="?", choices=["list", "retry", "dead"], default="list")
+    p.add_argument("id", nargs="?", help="the notification to retry (its id in `outbox list`)")
+    p.add_argument("--status", choices=["pending", "sent", "dead"], help="list only these")
+    p.add_argument("--limit", type=int, default=50, help="newest first, this many (default 50)")
+    p.set_defaults(func=_outbox)
+
+    p = sub.add_parser("notify", help="the notification sender (run one or more as their own processes)")
+    p.add_argument("action", choices=["run"])
+    p.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
+    p.set_defaults(func=_notify)
 
     # provisioning's flags (and its --help) belong to sip.provision's parser, handed over below;
     # importing it here would slow every other command by the LiveKit and Twilio SDKs' imports

@@ -138,6 +138,29 @@ class Settings(BaseSettings):
         "0 = any free port (dev always picks a free one)",
     )
 
+    # Notifications (README "Notifications"): who to tell is in each brain's `notify:`; how to reach
+    # the channels, and every secret, is here
+    smtp_host: str | None = Field(None, description="SMTP server for email notifications")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port (587 STARTTLS, 465 TLS, 25 plain)")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="How the SMTP connection is secured"
+    )
+    smtp_username: str | None = Field(None, description="SMTP login (none: no AUTH)")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    notify_email_from: str = Field(
+        "receptionist@localhost", description="From address of email notifications"
+    )
+    twilio_account_sid: str | None = Field(None, description="Twilio account for SMS notifications")
+    twilio_auth_token: SecretStr | None = Field(None, description="Twilio auth token for SMS notifications")
+    notify_webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key that signs webhook notifications (required for webhooks)"
+    )
+    # a target down for 10 minutes still gets its messages: 5 s doubling to 5 min, 12 attempts ~ 35 min
+    outbox_max_attempts: int = Field(12, ge=1, le=100, description="Attempts before a notification is dead")
+    outbox_backoff_s: float = Field(5.0, gt=0, description="Wait (s) after the first failed attempt; doubles")
+    outbox_backoff_max_s: float = Field(300.0, gt=0, description="Longest wait (s) between two attempts")
+    outbox_poll_s: float = Field(0.5, gt=0, le=60, description="How often (s) a sender looks for due notifications")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def price_table(self) -> PriceTable:

@@ -7,6 +7,7 @@ can report each one at its exact field path instead of at the parent list.
 from __future__ import annotations
 
 import re
+import typing
 from datetime import date, time
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
@@ -420,6 +421,40 @@ class Escalation(Model):
         return self
 
 
+# what is sent to the owner at once, without waiting for a digest (README "Notifications")
+NotificationKind = Literal["urgent_message", "escalation_failed", "hot_lead", "grounding_violation"]
+NOTIFICATION_KINDS: tuple[NotificationKind, ...] = typing.get_args(NotificationKind)
+
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
+_LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
+
+
+def _check_email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"not an email address: {value!r}")
+    return value
+
+
+def _check_webhook_url(value: str) -> str:
+    scheme, _, rest = value.partition("://")
+    host = rest.split("/", 1)[0].rsplit(":", 1)[0] if rest else ""
+    if scheme == "https" and host:
+        return value
+    if scheme == "http" and host in _LOOPBACK:
+        return value  # a receiver on the same host; anywhere else the caller's details would travel in clear
+    raise ValueError(f"must be an https:// URL (http:// only to localhost), got {value!r}")
+
+
+class Notify(Model):
+    """Where the owner hears about what cannot wait; secrets (SMTP, Twilio, the webhook key) live in
+    the settings, never here."""
+
+    email: list[Annotated[str, AfterValidator(_check_email)]] = []
+    sms: list[E164] = []
+    webhook: Annotated[str, AfterValidator(_check_webhook_url)] | None = None
+    at_once: list[NotificationKind] = list(NOTIFICATION_KINDS)
+
+
 class Calls(Model):
     max_duration_minutes: int = Field(default=15, ge=1, le=120)
     silence_prompt_seconds: int = Field(default=8, ge=1, le=120)
@@ -477,6 +512,7 @@ class Brain(Model):
     guardrails: list[Text] = []
     calls: Calls = Calls()
     privacy: Privacy = Privacy()
+    notify: Notify = Notify()
 
     @field_validator("greeting")
     @classmethod

@@ -150,14 +150,29 @@ class CallEnded:
     ended_at: datetime = field(default_factory=_utcnow)
 
 
+@dataclass(frozen=True, kw_only=True)
+class NotificationQueued:
+    """A notification for the outbox (agent/store/outbox.py); `key` is its idempotency key."""
+
+    type: ClassVar[str] = "notification"
+    key: str
+    business: str
+    kind: str
+    channel: str
+    destination: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    call_id: uuid.UUID | None = None
+    created_at: datetime = field(default_factory=_utcnow)
+
+
 Event = (
     CallStarted | CallAnswered | TranscriptTurn | ToolCallRecord | LeadRecord | MessageRecord
-    | Violation | CallEnded
+    | Violation | CallEnded | NotificationQueued
 )  # fmt: skip
 EVENT_TYPES: dict[str, type[Any]] = {
     cls.type: cls
     for cls in (CallStarted, CallAnswered, TranscriptTurn, ToolCallRecord, LeadRecord,
-                MessageRecord, Violation, CallEnded)
+                MessageRecord, Violation, CallEnded, NotificationQueued)
 }  # fmt: skip
 
 
@@ -252,6 +267,12 @@ _SQL: dict[str, tuple[str, Callable[[Any], Sequence[Any]]]] = {
         "UPDATE calls SET ended_at = %s, outcome = %s, end_reason = %s, summary = %s WHERE id = %s",
         lambda e: (e.ended_at, e.outcome, e.end_reason,
                    None if e.summary is None else Jsonb(e.summary, dumps=_dumps), e.call_id),
+    ),
+    "notification": (
+        "INSERT INTO outbox (key, business, call_id, kind, channel, destination, payload,"
+        " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
+        lambda e: (e.key, e.business, e.call_id, e.kind, e.channel, e.destination,
+                   Jsonb(e.payload, dumps=_dumps), e.created_at),
     ),
 }  # fmt: skip
 

@@ -397,6 +397,15 @@ BAD: list[tuple[str, str, str, str]] = [
     ("retention zero days", variant(setter("privacy.retain_days", 0)), "privacy.retain_days", "must be >= 1"),
     ("retention as text", variant(setter("privacy.retain_days", "a year")), "privacy.retain_days", "expected a whole number"),
     ("retention misspelt", variant(rename_key("privacy.retain_days", "retain_day")), "privacy.retain_day", "did you mean 'retain_days'"),
+    ("notify email", variant(setter("notify", {"email": ["owner@rosecity.example", "owner at home"]})),
+     "notify.email[1]", "not an email address: 'owner at home'"),
+    ("notify sms", variant(setter("notify", {"sms": ["503 555 0177"]})), "notify.sms[0]", "not an E.164 phone number"),
+    ("notify webhook in clear", variant(setter("notify", {"webhook": "http://hooks.example/x"})),
+     "notify.webhook", "must be an https:// URL"),
+    ("notify unknown kind", variant(setter("notify", {"at_once": ["hot_lead", "every_call"]})),
+     "notify.at_once[1]", "expected one of 'urgent_message'"),
+    ("notify secret in the brain", variant(setter("notify", {"webhook": "https://h.example/x", "secret": "s3"})),
+     "notify.secret", "unknown key 'secret'"),
 ]
 
 

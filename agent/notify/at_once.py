@@ -1,0 +1,126 @@
+"""What a finished call tells the owner at once: an urgent message, an escalation that reached nobody,
+a hot lead, a grounding violation. Built from the call's report and records when the call ends, and
+journaled right after the call's end, one outbox row per channel and destination.
+
+Why at the end and not when the cause is recorded: the report is the one place that knows the
+escalation's result (a refused transfer is only known after the hand-off) and every cause at once, the
+journal makes it as durable as the call's own records (spilled to disk in an outage, replayed once),
+and the call row it points at is already in Postgres when the notification is. The cost is that an
+urgent message waits for the hang-up, which is moments after the agent took it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from agent.brain.schema import NotificationKind
+from agent.store.journal import NotificationQueued
+
+if TYPE_CHECKING:
+    from agent.call import CallContext
+
+PAYLOAD_VERSION = 1
+URGENT = ("urgent", "emergency")  # of agent.tools.leads.Urgency
+ESCALATION_FAILED = ("refused", "people_unavailable", "no_destination")  # call report results
+
+
+def _last_result(call: CallContext, tool: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(arguments, result) of the tool's last successful call."""
+    for entry in reversed(call.tool_log):
+        if entry.name == tool and entry.error is None and entry.result is not None:
+            try:
+                out = json.loads(entry.result)
+            except ValueError:
+                continue
+            if isinstance(out, dict):
+                return entry.arguments, out
+    return None
+
+
+def _causes(call: CallContext, report: dict[str, Any]) -> list[tuple[NotificationKind, str, dict]]:
+    """(kind, one-sentence summary, details) for each thing the owner must hear about now."""
+    found: list[tuple[NotificationKind, str, dict]] = []
+    message = report.get("message")
+    taken = _last_result(call, "take_message")
+    if message and message.get("urgency") in URGENT and taken is not None:
+        args, out = taken
+        who = args.get("caller_name") or "a caller"
+        number = out.get("callback_number") or call.caller_number or "no number"
+        found.append((
+            "urgent_message",
+            f"{message['urgency'].capitalize()} message from {who} ({number}): {args.get('message', '')}",
+            {"caller_name": args.get("caller_name"), "callback_number": out.get("callback_number"),
+             "message": args.get("message"), "urgency": message["urgency"],
+             "callback_requested": message.get("callback_requested")},
+        ))  # fmt: skip
+    escalation = report.get("escalation")
+    if escalation and escalation.get("result") in ESCALATION_FAILED:
+        why = {"refused": "the transfer was refused or not answered",
+               "people_unavailable": "nobody was available", "no_destination": "nobody can take calls"}  # fmt: skip
+        then = " The caller left a message." if escalation.get("then") == "message" else ""
+        found.append((
+            "escalation_failed",
+            f"A caller needed a person ({escalation.get('reason') or 'no reason given'}) but "
+            f"{why[escalation['result']]}.{then} Caller: {call.caller_number or 'unknown'}.",
+            {k: escalation.get(k) for k in ("reason", "result", "detail", "summary", "then")},
+        ))  # fmt: skip
+    lead = report.get("lead")
+    captured = _last_result(call, "capture_lead")
+    hot_score = call.brain.leads.hot_score
+    if lead and lead.get("score") is not None and lead["score"] >= hot_score and captured is not None:
+        args, _ = captured
+        found.append((
+            "hot_lead",
+            f"Hot lead (score {lead['score']}): {args.get('name', 'a caller')}, {args.get('need', '')}."
+            f" Call back: {args.get('phone') or call.caller_number or 'no number'}.",
+            {"score": lead["score"], "hot_score": hot_score, "name": args.get("name"),
+             "need": args.get("need"), "phone": args.get("phone") or call.caller_number,
+             "urgency": lead.get("urgency"), "answers": lead.get("answers") or {}},
+        ))  # fmt: skip
+    if call.violations:
+        first = call.violations[0]
+        more = f" (and {len(call.violations) - 1} more)" if len(call.violations) > 1 else ""
+        found.append((
+            "grounding_violation",
+            f"The assistant said \"{first['claim']}\", which the brain file contradicts"
+            f" ({first['correction']}){more}.",
+            {"violations": list(call.violations)},
+        ))  # fmt: skip
+    return found
+
+
+def at_once(call: CallContext) -> list[NotificationQueued]:
+    """The outbox rows a finished call asks for (empty without a report or a channel)."""
+    report = call.report
+    notify = call.brain.notify
+    if report is None:
+        return []
+    targets = [("email", a) for a in notify.email] + [("sms", n) for n in notify.sms]
+    if notify.webhook:
+        targets.append(("webhook", notify.webhook))
+    if not targets:
+        return []
+    business = call.brain.business
+    events = []
+    for kind, summary, detail in _causes(call, report):
+        if kind not in notify.at_once:
+            continue
+        payload = {
+            "version": PAYLOAD_VERSION,
+            "kind": kind,
+            "business": business.name,
+            "business_number": business.numbers[0] if business.numbers else business.phone,
+            "summary": summary,
+            "call": {"id": str(call.call_id), "caller_number": call.caller_number,
+                     "outcome": report.get("outcome"), "end_reason": report.get("end_reason"),
+                     "ended_at": call.clock().isoformat()},  # fmt: skip
+            "detail": detail,
+        }
+        for channel, destination in targets:
+            events.append(NotificationQueued(
+                key=f"{call.call_id}/{kind}/{channel}:{destination}", business=business.name,
+                kind=kind, channel=channel, destination=destination, payload=payload,
+                call_id=call.call_id,
+            ))  # fmt: skip
+    return events
