@@ -32,7 +32,10 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(VENV)/bin/receptionist simulate tests/scenarios/book-drain-cleaning.yaml
 
+# Any Go will do (Debian's golang-go): scripts/stack fetches the release the pinned go.mod needs when
+# the machine's Go is older, and caches it under ~/.cache/receptionist.
 stack: setup
+	@command -v go >/dev/null || $(MAKE) --no-print-directory system-packages APT_PACKAGES=golang-go
 	scripts/stack build
 
 test: setup stack

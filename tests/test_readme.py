@@ -1,0 +1,258 @@
+"""The README and docs/going-live.md are a contract: every command a newcomer copies from their bash
+blocks is either run here, as written, on a fresh copy of the checkout against the local stack,
+Postgres and the Realtime simulator, or allow-listed below with the reason it cannot run offline.
+A command added to the docs that is neither fails this test, so the docs cannot drift unnoticed."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.stack import ROOT, PhoneStack
+from tests.phone.worker import running_worker
+
+DOCS = ("README.md", "docs/going-live.md")
+VENV = Path(sys.executable).parent.parent
+
+# Commands that cannot run offline, each with why. Everything else in a bash block is run below.
+ALLOWED = {
+    "make demo": "installs system packages and a venv (sudo apt-get, pip); its call is "
+    "`receptionist simulate tests/scenarios/book-drain-cleaning.yaml`, run below",
+    "make test": "the whole suite, this test included; CI runs it (.ci/run)",
+    ".venv/bin/python -m agent.worker console --text": "interactive (reads a terminal) and needs a "
+    "real OPENAI_API_KEY; its worker code is what dev/start run below",
+    "OPENAI_BASE_URL=http://127.0.0.1:8765/v1 OPENAI_API_KEY=sim BRAIN_PATH=brains/plumbing.yaml "
+    ".venv/bin/python -m agent.worker console --text": "interactive: a person types turns at a "
+    "terminal (issue 16 item 7 covers its pace); the simulator it talks to is started below",
+    ".venv/bin/python -m agent.worker console": "needs a microphone and speakers",
+    "python -m sip.provision --dry-run": "the Twilio side needs a real Twilio account; the LiveKit "
+    "side of the same plan runs below (--only livekit)",
+    "python -m sip.provision": "changes a real Twilio account",
+    "python -m sip.provision --check": "reads a real Twilio account",
+    "docker build -t receptionist .": "Docker is not on the test machines; the image's command is "
+    "`python -m agent.worker start`, run below",
+    "docker run --rm --env-file .env receptionist receptionist db migrate": "Docker; "
+    "`receptionist db migrate` runs below",
+    "docker run -d --env-file .env receptionist": "Docker; the worker's `start` runs below",
+}
+
+FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)\s*$")
+
+
+def bash_blocks(markdown: str) -> list[str]:
+    """The bodies of the ```bash fenced blocks, in order (other fences, e.g. yaml, are skipped)."""
+    blocks, body, lang = [], None, ""
+    for line in markdown.splitlines():
+        fence = FENCE.match(line)
+        if fence and body is None:
+            body, lang = [], fence["lang"]
+        elif fence and not fence["lang"]:
+            if lang == "bash":
+                blocks.append("\n".join(body))
+            body = None
+        elif body is not None:
+            body.append(line)
+    return blocks
+
+
+def commands(block: str) -> list[str]:
+    """A block's commands: continuation lines joined, trailing comments and a final `&` dropped."""
+    joined = re.sub(r"\\\n\s*", "", block)
+    out = []
+    for line in joined.splitlines():
+        line = re.sub(r"(^|\s+)#\s.*$", "", line).strip()
+        line = re.sub(r"\s*&$", "", line)
+        if line:
+            out.append(line)
+    return out
+
+
+def documented() -> list[str]:
+    found = []
+    for doc in DOCS:
+        for block in bash_blocks((ROOT / doc).read_text()):
+            found += [c for c in commands(block) if c not in found]
+    return found
+
+
+# Filled in by the tests below: each names the documented commands it runs as written.
+RUN = {
+    "cp .env.example .env": "test_copying_the_example_env",
+    ".venv/bin/python -m agent.worker dev": "test_worker_registers_with_livekit[dev]",
+    ".venv/bin/python -m agent.worker start": "test_worker_registers_with_livekit[start]",
+    ".venv/bin/receptionist simulator --scenario tests/scenarios/hours-saturday.yaml --port 8765":
+        "test_simulator_serves_the_realtime_api",
+    "python -m sip.provision --only livekit": "test_livekit_provisioning_plans_applies_and_checks",
+    "SIP_HOST=127.0.0.1 .venv/bin/receptionist provision --only livekit --dry-run":
+        "test_livekit_provisioning_plans_applies_and_checks",
+    "SIP_HOST=127.0.0.1 .venv/bin/receptionist provision --only livekit":
+        "test_livekit_provisioning_plans_applies_and_checks",
+    "SIP_HOST=127.0.0.1 .venv/bin/receptionist provision --only livekit --check":
+        "test_livekit_provisioning_plans_applies_and_checks",
+    ".venv/bin/receptionist db migrate": "test_migrate_then_read_the_call_records",
+    'psql "$DATABASE_URL" -c "SELECT started_at, business, outcome, end_reason FROM calls '
+    'ORDER BY started_at DESC LIMIT 20"': "test_migrate_then_read_the_call_records",
+    'psql "$DATABASE_URL" -c "SELECT jsonb_pretty(summary) FROM calls ORDER BY started_at DESC '
+    'LIMIT 1"': "test_migrate_then_read_the_call_records",
+}  # fmt: skip
+
+
+def test_every_documented_command_is_run_or_allowed() -> None:
+    docs = documented()
+    unaccounted = [c for c in docs if c not in RUN and c not in ALLOWED]
+    assert not unaccounted, (
+        "commands in the docs that this test neither runs nor allow-lists (add them to RUN with a "
+        f"test, or to ALLOWED with the reason): {unaccounted}"
+    )
+    stale = [c for c in (*RUN, *ALLOWED) if c not in docs]
+    assert not stale, f"commands this test accounts for that the docs no longer show: {stale}"
+
+
+def test_a_new_command_in_a_doc_is_caught() -> None:
+    doc = "intro\n\n```bash\nmake demo   # fine\n./new-step --now \\\n  --flag &\n```\n"
+    assert [c for b in bash_blocks(doc) for c in commands(b)] == ["make demo", "./new-step --now --flag"]
+
+
+# ------------------------------------------------------------------ the fresh copy
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tracked files of this checkout, as they are now, in a new directory; `.venv` is the
+    venv running this test (its packages; the copy's own code comes first on PYTHONPATH)."""
+    copy = tmp_path_factory.mktemp("checkout")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, tracked.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy / name)
+    (copy / ".venv").symlink_to(VENV)
+    return copy
+
+
+def newcomer_env(checkout: Path, **extra: str) -> dict[str, str]:
+    """A shell as a newcomer has it: nothing of ours exported, the venv's `python` first on PATH."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "LIVEKIT_", "TWILIO_", "SIP_", "BRAIN", "DATABASE_URL", "REDIS_URL"))
+    }
+    return {**clean, "PATH": f"{VENV / 'bin'}:{clean['PATH']}", "PYTHONPATH": str(checkout), **extra}
+
+
+def sh(command: str, checkout: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    assert command in RUN, f"not a documented command: {command}"
+    return subprocess.run(
+        ["bash", "-c", command], cwd=checkout, env=env, capture_output=True, text=True, timeout=180
+    )
+
+
+def test_copying_the_example_env(checkout: Path) -> None:
+    out = sh("cp .env.example .env", checkout, newcomer_env(checkout))
+    assert out.returncode == 0, out.stderr
+    assert (checkout / ".env").read_text() == (checkout / ".env.example").read_text()
+
+
+@pytest.fixture
+def empty_db_url(pg_server) -> Iterator[str]:  # noqa: ANN001 - the postgres fixture's server
+    """A database nothing has migrated: what an operator has before `receptionist db migrate`."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield pg_server.create_database(name)
+    pg_server.drop_database(name)
+
+
+def filled_in_env(checkout: Path, stack: PhoneStack, database_url: str, agent_name: str) -> None:
+    """.env.example with what a user fills in; start mode's health port set free for a shared host."""
+    mine = {**stack.env(), "AGENT_NAME": agent_name, "OPENAI_API_KEY": "sk-test",
+            "DATABASE_URL": database_url, "WORKER_PORT": "0"}  # fmt: skip
+    lines = []
+    for line in (checkout / ".env.example").read_text().splitlines():
+        name = line.split("=", 1)[0].strip()
+        if name == "REDIS_URL":
+            continue  # nothing listens on the example's port here; no call reaches Redis
+        lines.append(f"{name}={mine.pop(name)}" if name in mine else line)
+    (checkout / ".env").write_text("\n".join([*lines, *(f"{k}={v}" for k, v in mine.items())]) + "\n")
+
+
+@pytest.mark.parametrize("mode", ["dev", "start"])
+def test_worker_registers_with_livekit(
+    checkout: Path, phone_stack: PhoneStack, db_url: str, tmp_path: Path, mode: str
+) -> None:
+    filled_in_env(checkout, phone_stack, db_url, f"readme-{mode}-{uuid.uuid4().hex[:6]}")
+    command = f".venv/bin/python -m agent.worker {mode}"
+    assert command in RUN
+    # running_worker waits for LiveKit's "registered worker" line and stops the process afterwards
+    with running_worker(["bash", "-c", command], env=newcomer_env(checkout), log=tmp_path / "w.log", cwd=checkout):
+        pass
+
+
+def test_simulator_serves_the_realtime_api(checkout: Path, tmp_path: Path) -> None:
+    command = ".venv/bin/receptionist simulator --scenario tests/scenarios/hours-saturday.yaml --port 8765"
+    assert command in RUN
+    log = tmp_path / "simulator.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(["bash", "-c", command], cwd=checkout, env=newcomer_env(checkout),
+                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"simulator exited with {proc.returncode}:\n{log.read_text()}"
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", 8765)) == 0:
+                    break
+            assert time.monotonic() < deadline, f"simulator never listened on 8765:\n{log.read_text()}"
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+async def test_livekit_provisioning_plans_applies_and_checks(checkout: Path, phone_stack: PhoneStack) -> None:
+    await phone_stack.clear_sip_routing()
+    env = newcomer_env(checkout, **phone_stack.env())
+    plan = sh("SIP_HOST=127.0.0.1 .venv/bin/receptionist provision --only livekit --dry-run", checkout, env)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "create" in plan.stdout and "receptionist-inbound" in plan.stdout
+    apply = sh("SIP_HOST=127.0.0.1 .venv/bin/receptionist provision --only livekit", checkout, env)
+    assert apply.returncode == 0, apply.stdout + apply.stderr
+    check = sh("SIP_HOST=127.0.0.1 .venv/bin/receptionist provision --only livekit --check", checkout, env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    # the README's spelling of the same step: nothing left to change
+    again = sh("python -m sip.provision --only livekit", checkout, {**env, "SIP_HOST": "127.0.0.1"})
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "create" not in again.stdout
+
+
+def test_migrate_then_read_the_call_records(checkout: Path, empty_db_url: str) -> None:
+    env = newcomer_env(checkout, DATABASE_URL=empty_db_url)
+    migrate = sh(".venv/bin/receptionist db migrate", checkout, env)
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    # one call into the migrated database, the way `make demo` places it
+    call = subprocess.run(
+        [".venv/bin/receptionist", "simulate", "tests/scenarios/book-drain-cleaning.yaml"],
+        cwd=checkout, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert call.returncode == 0, call.stdout[-3000:] + call.stderr[-3000:]
+    calls = sh(
+        'psql "$DATABASE_URL" -c "SELECT started_at, business, outcome, end_reason FROM calls '
+        'ORDER BY started_at DESC LIMIT 20"', checkout, env,
+    )  # fmt: skip
+    assert calls.returncode == 0, calls.stderr
+    assert "booked" in calls.stdout and "(1 row)" in calls.stdout
+    report = sh(
+        'psql "$DATABASE_URL" -c "SELECT jsonb_pretty(summary) FROM calls ORDER BY started_at DESC '
+        'LIMIT 1"', checkout, env,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert '"version": 1' in report.stdout and '"bookings"' in report.stdout
