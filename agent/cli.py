@@ -172,6 +172,24 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from agent.store.db import DatabaseNotReady, require_current_schema
+    from web.app import ConsoleConfig, create_app
+
+    settings = _database_settings()
+    try:
+        require_current_schema(settings.database_url)
+    except DatabaseNotReady as e:
+        raise _Refused(str(e)) from None
+    app = create_app(ConsoleConfig(settings.database_url, secure_cookies=settings.web_secure_cookies))
+    print(f"the owner's console: http://{args.host}:{args.port}/", flush=True)
+    # behind a TLS-terminating proxy the forwarded scheme is trusted from loopback only (uvicorn's default)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level.lower(), proxy_headers=True)
+    return 0
+
+
 def _provision(args: argparse.Namespace) -> int:
     from sip.provision import main as provision_main
 
@@ -214,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     out.add_argument("--json", action="store_true", help="print every figure as JSON")
     out.add_argument("--html", metavar="FILE", help="write one self-contained HTML page with charts")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("web", help="the owner's console: calls, transcripts, messages and quality in a browser")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=_web)
 
     p = sub.add_parser("db", help="database commands")
     p.add_argument("action", choices=["migrate"])

@@ -101,6 +101,13 @@ class Settings(BaseSettings):
         "0 = any free port (dev always picks a free one)",
     )
 
+    # The owner's console (`receptionist web`)
+    web_secure_cookies: bool = Field(
+        False,
+        description="Mark the console's cookies Secure: set it when the console is served over TLS "
+        "(directly or behind a TLS-terminating proxy)",
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def livekit_secret(self) -> str:

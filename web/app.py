@@ -1,0 +1,85 @@
+"""The console's Starlette application: its pages, the Postgres pool they share, and the error pages
+(every refusal is a page that says why; an unexpected exception is a 500 page and a logged bug)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from agent.store.db import open_pool
+
+log = logging.getLogger("receptionist.web")
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+_TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed", 500: "Server error"}
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    """What the console needs from the settings."""
+
+    database_url: str
+    secure_cookies: bool = False
+
+
+def page(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
+    context.setdefault("viewer", getattr(request.state, "viewer", None))
+    return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if exc.detail != _TITLES.get(exc.status_code) else ""
+    return page(request, "error.html", exc.status_code, status=exc.status_code,
+                title=_TITLES.get(exc.status_code, "Error"), detail=detail)  # fmt: skip
+
+
+async def _crashed(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return page(request, "error.html", 500, status=500, title=_TITLES[500],
+                detail="Something went wrong on our side; it has been logged.")  # fmt: skip
+
+
+async def today(request: Request) -> Response:
+    return page(request, "error.html", status=200, title="Console", detail="Pages follow.")
+
+
+def create_app(config: ConsoleConfig) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # a page waits on one or two short queries; a handful of connections serve one owner's team
+        app.state.pool = await open_pool(config.database_url, min_size=1, max_size=5, name="receptionist-web")
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    app = Starlette(
+        routes=[
+            Route("/", today),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ],
+        exception_handlers={HTTPException: _refused, Exception: _crashed},
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    return app
+
+
+def pool_of(request: Request) -> AsyncConnectionPool:
+    return request.app.state.pool
