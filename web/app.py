@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
@@ -17,14 +16,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
 from agent.store.db import open_pool
+from web.auth import login, logout, signed_in
+from web.templating import page
 
 log = logging.getLogger("receptionist.web")
 
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
 
 _TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed", 500: "Server error"}
 
@@ -35,11 +34,6 @@ class ConsoleConfig:
 
     database_url: str
     secure_cookies: bool = False
-
-
-def page(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
-    context.setdefault("viewer", getattr(request.state, "viewer", None))
-    return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
@@ -55,6 +49,7 @@ async def _crashed(request: Request, exc: Exception) -> Response:
                 detail="Something went wrong on our side; it has been logged.")  # fmt: skip
 
 
+@signed_in
 async def today(request: Request) -> Response:
     return page(request, "error.html", status=200, title="Console", detail="Pages follow.")
 
@@ -72,6 +67,8 @@ def create_app(config: ConsoleConfig) -> Starlette:
     app = Starlette(
         routes=[
             Route("/", today),
+            Route("/login", login, methods=["GET", "POST"]),
+            Route("/logout", logout, methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         exception_handlers={HTTPException: _refused, Exception: _crashed},
