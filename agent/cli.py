@@ -189,7 +189,8 @@ def _web(args: argparse.Namespace) -> int:
         require_current_schema(settings.database_url)
     except DatabaseNotReady as e:
         raise _Refused(str(e)) from None
-    app = create_app(ConsoleConfig(settings.database_url, secure_cookies=settings.web_secure_cookies))
+    app = create_app(ConsoleConfig(settings.database_url, secure_cookies=settings.web_secure_cookies,
+                                   brain_path=settings.brain_path))
     print(f"the owner's console: http://{args.host}:{args.port}/", flush=True)
     # behind a TLS-terminating proxy the forwarded scheme is trusted from loopback only (uvicorn's default)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level.lower(), proxy_headers=True)

@@ -18,7 +18,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from agent.store.db import open_pool
-from web.auth import login, logout, signed_in
+from web import pages
+from web.auth import login, logout
 from web.templating import page
 
 log = logging.getLogger("receptionist.web")
@@ -34,6 +35,7 @@ class ConsoleConfig:
 
     database_url: str
     secure_cookies: bool = False
+    brain_path: Path | None = None  # where the businesses' timezones are read from
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
@@ -49,9 +51,17 @@ async def _crashed(request: Request, exc: Exception) -> Response:
                 detail="Something went wrong on our side; it has been logged.")  # fmt: skip
 
 
-@signed_in
-async def today(request: Request) -> Response:
-    return page(request, "error.html", status=200, title="Console", detail="Pages follow.")
+def _timezones(brain_path: Path | None) -> dict[str, str]:
+    """Each business's timezone, from its brain file; a business without a readable one is shown in UTC."""
+    from agent.brain import BrainError, load_brains
+
+    if brain_path is None:
+        return {}
+    try:
+        return {b.business.name: b.business.timezone for b in load_brains(brain_path).all}
+    except BrainError as e:
+        log.warning("brain files unreadable (%s): pages show times in UTC", e)
+        return {}
 
 
 def create_app(config: ConsoleConfig) -> Starlette:
@@ -66,7 +76,12 @@ def create_app(config: ConsoleConfig) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/", today),
+            Route("/", pages.today_page),
+            Route("/calls", pages.calls_page),
+            Route("/calls/{call_id}", pages.call_page),
+            Route("/messages", pages.messages_page),
+            Route("/messages/{message_id}/called-back", pages.called_back, methods=["POST"]),
+            Route("/quality", pages.quality_page),
             Route("/login", login, methods=["GET", "POST"]),
             Route("/logout", logout, methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
@@ -75,6 +90,7 @@ def create_app(config: ConsoleConfig) -> Starlette:
         lifespan=lifespan,
     )
     app.state.config = config
+    app.state.timezones = _timezones(config.brain_path)
     return app
 
 
