@@ -49,6 +49,9 @@ async def test_an_owner_reads_the_calls_scenarios_made_and_acts_on_a_message(
     assert page.status_code == 200
     assert "my kitchen sink is clogged" in page.text and "Rose City Plumbing" in page.text
     assert "book_appointment" in page.text and "Dana Whitfield" in page.text
+    # transcript times run from the greeting: the first turn at 0:00.0, the rest seconds after it
+    assert re.search(r"<td>0:00\.0</td>\s*<th>#1 agent</th>", page.text), page.text
+    assert re.search(r"<td>0:0\d\.\d</td>\s*<th>#2 caller</th>", page.text)
     # B's call: by URL it is as absent as a call that never was; in A's lists it never appears
     assert (await console.get(f"/calls/{ids[DENTAL]}")).status_code == 404
     assert (await console.get(f"/calls/{uuid.uuid4()}")).status_code == 404
