@@ -3,12 +3,15 @@ CSRF on every form, logout."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import psycopg
 
-from tests.web.conftest import PASSWORD, csrf_of, log_in, receptionist
+from tests.web.conftest import PASSWORD, RECEPTIONIST, ROOT, csrf_of, log_in, receptionist
 
 
 async def test_a_user_added_on_the_command_line_logs_in_and_out(
@@ -88,3 +91,10 @@ def test_users_add_refuses_an_unknown_business_and_a_short_password(db_url: str)
     again = [receptionist("users", "add", "eve@x.example", "--business", "Rose City Plumbing",
                           "--password-stdin", db_url=db_url, stdin=PASSWORD + "\n") for _ in range(2)]  # fmt: skip
     assert again[0].returncode == 0 and again[1].returncode == 2 and "already exists" in again[1].stderr
+
+
+def test_web_without_a_database_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DATABASE_URL", "BRAIN_PATH"))}
+    ran = subprocess.run([RECEPTIONIST, "web", "--port", "0"], cwd=tmp_path, env=env | {"PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert ran.returncode == 2 and ran.stderr == "receptionist: missing required setting DATABASE_URL\n"
