@@ -6,7 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv postgresql redis-server espeak-ng sox libsox-fmt-all sip-tester \
-	pkg-config libopus-dev libopusfile-dev libsoxr-dev libportaudio2 iproute2
+	pkg-config libopus-dev libopusfile-dev libsoxr-dev libportaudio2 iproute2 \
+	chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages venv demo test stack lint bench clean

@@ -125,8 +125,23 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace) -> int:
+def _business_name(settings: Any, name: str) -> tuple[str, str]:
+    """A business's name as its brain file spells it, and its timezone; refused when brain files are
+    there and none has that name (without readable brain files, the name is taken as typed, in UTC)."""
     from agent.brain import BrainError, load_brains
+
+    try:
+        brains = load_brains(settings.brain_path).all
+    except BrainError:
+        brains = []
+    match = [b for b in brains if b.business.name.lower() == name.lower()]
+    if brains and not match:
+        names = ", ".join(b.business.name for b in brains)
+        raise _Refused(f"no business named {name!r} in {settings.brain_path} (there: {names})")
+    return (match[0].business.name, match[0].business.timezone) if match else (name, "UTC")
+
+
+def _report(args: argparse.Namespace) -> int:
     from agent.quality_report import ReportArgsError, as_html, as_text, window
     from agent.store.db import open_pool
     from agent.store.kpis import business_kpis
@@ -139,16 +154,8 @@ def _report(args: argparse.Namespace) -> int:
     tz = "UTC"
     if args.business:
         # the business's own clock for "by hour" and "per day"; its name as the brain spells it
-        try:
-            brains = load_brains(settings.brain_path).all
-        except BrainError:
-            brains = []
-        match = [b for b in brains if b.business.name.lower() == args.business.lower()]
-        if brains and not match:
-            names = ", ".join(b.business.name for b in brains)
-            raise _Refused(f"no business named {args.business!r} in {settings.brain_path} (there: {names})")
-        if match:
-            args.business, tz = match[0].business.name, match[0].business.timezone
+        args.business, tz = _business_name(settings, args.business)
+
     async def gather() -> dict[str, Any]:
         # the pool's 5 s statement limit is for callers waiting; a report over months may take longer
         pool = await open_pool(settings.database_url, min_size=1, max_size=1, statement_timeout_ms=120_000)
@@ -311,6 +318,52 @@ def _notify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from web.app import ConsoleConfig, create_app
+
+    settings = _current_database()
+    app = create_app(ConsoleConfig(settings.database_url, secure_cookies=settings.web_secure_cookies,
+                                   brain_path=settings.brain_path))
+    print(f"the owner's console: http://{args.host}:{args.port}/", flush=True)
+    # behind a TLS-terminating proxy the forwarded scheme is trusted from loopback only (uvicorn's default)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level.lower(), proxy_headers=True)
+    return 0
+
+
+def _users(args: argparse.Namespace) -> int:
+    import getpass
+
+    from agent.store.accounts import AccountError, add_user
+    from agent.store.db import open_pool
+
+    settings = _database_settings()
+    businesses = [_business_name(settings, name)[0] for name in args.business]
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"password for {args.email}: ")
+        if getpass.getpass("again: ") != password:
+            raise _Refused("the two passwords differ")
+    _current_database()
+
+    async def add() -> int:
+        pool = await open_pool(settings.database_url, min_size=1, max_size=1)
+        try:
+            return await add_user(pool, args.email, password, role=args.role, businesses=businesses)
+        finally:
+            await pool.close()
+
+    try:
+        asyncio.run(add())
+    except AccountError as e:
+        raise _Refused(str(e)) from None
+    sees = "every business" if args.role == "operator" else ", ".join(businesses)
+    print(f"added {args.role} {args.email}: sees {sees}")
+    return 0
+
+
 def _provision(args: argparse.Namespace) -> int:
     from sip.provision import main as provision_main
 
@@ -353,6 +406,21 @@ def main(argv: list[str] | None = None) -> int:
     out.add_argument("--json", action="store_true", help="print every figure as JSON")
     out.add_argument("--html", metavar="FILE", help="write one self-contained HTML page with charts")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("web", help="the owner's console: calls, transcripts, messages and quality in a browser")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=_web)
+
+    p = sub.add_parser("users", help="who may log in to the owner's console")
+    p.add_argument("action", choices=["add"])
+    p.add_argument("email")
+    p.add_argument("--business", action="append", default=[],
+                   help="a business this owner sees, by its brain file's name (repeat for several)")
+    p.add_argument("--role", choices=["owner", "operator"], default="owner",
+                   help="owner: their businesses only; operator: every business")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=_users)
 
     p = sub.add_parser("db", help="database commands")
     p.add_argument("action", choices=["migrate"])

@@ -108,12 +108,22 @@ def _bars(title: str, items: list[tuple[str, float]], unit: str = "") -> str:
     )
 
 
-def as_html(k: dict[str, Any]) -> str:
-    who = html.escape(k["business"] or "All businesses")
-    rows = "".join(f"<tr><th>{html.escape(a)}</th><td>{html.escape(b)}</td></tr>" for a, b in headline(k))
+def charts(k: dict[str, Any]) -> str:
+    """Calls by hour, bookings per day and flags per 100 calls, as inline SVG (for the report page and
+    the console's Quality page)."""
     hours = [(f"{h:02d}", float(k["calls_by_hour"].get(h, 0))) for h in range(24)]
     days = [(d["day"][5:], float(d["bookings"])) for d in k["bookings_per_day"]]
     flags = [(f, float(n)) for f, n in k["flags_per_100_calls"].items()]
+    return "\n".join([
+        _bars("Calls by hour of day", hours),
+        _bars("Bookings per day", days) if days else "<p>No bookings in this window.</p>",
+        _bars("Quality flags per 100 calls", flags) if flags else "<p>No quality flags raised.</p>",
+    ])  # fmt: skip
+
+
+def as_html(k: dict[str, Any]) -> str:
+    who = html.escape(k["business"] or "All businesses")
+    rows = "".join(f"<tr><th>{html.escape(a)}</th><td>{html.escape(b)}</td></tr>" for a, b in headline(k))
     tools = "".join(
         f"<tr><td>{html.escape(t['tool'])}</td><td>{t['calls']}</td><td>{t['errors']}</td>"
         f"<td>{t['latency_p95_ms']} ms</td></tr>"
@@ -129,9 +139,7 @@ figure {{ margin: 1.5em 0 }} figcaption {{ font-weight: 600; margin-bottom: .3em
 <h1>{who}</h1>
 <p>Calls from {html.escape(k["from"][:16])} to {html.escape(k["to"][:16])} ({html.escape(k["timezone"])})</p>
 <table>{rows}</table>
-{_bars("Calls by hour of day", hours)}
-{_bars("Bookings per day", days) if days else "<p>No bookings in this window.</p>"}
-{_bars("Quality flags per 100 calls", flags) if flags else "<p>No quality flags raised.</p>"}
+{charts(k)}
 <h2>Tools</h2>
 <table><tr><th>tool</th><th>calls</th><th>errors</th><th>latency p95</th></tr>{tools}</table>
 </body></html>

@@ -160,6 +160,12 @@ class Settings(BaseSettings):
     outbox_backoff_s: float = Field(5.0, gt=0, description="Wait (s) after the first failed attempt; doubles")
     outbox_backoff_max_s: float = Field(300.0, gt=0, description="Longest wait (s) between two attempts")
     outbox_poll_s: float = Field(0.5, gt=0, le=60, description="How often (s) a sender looks for due notifications")
+    # The owner's console (`receptionist web`)
+    web_secure_cookies: bool = Field(
+        False,
+        description="Mark the console's cookies Secure: set it when the console is served over TLS "
+        "(directly or behind a TLS-terminating proxy)",
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

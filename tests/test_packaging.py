@@ -17,7 +17,7 @@ def test_editable_install_prints_no_deprecation_warning(tmp_path: Path) -> None:
     project.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, project / name)
-    for package in ("agent", "simulator", "sip"):
+    for package in ("agent", "simulator", "sip", "web"):
         shutil.copytree(ROOT / package, project / package, ignore=shutil.ignore_patterns("__pycache__"))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)

@@ -1,0 +1,1 @@
+"""The owner's console: server-rendered pages over the receptionist's Postgres (`receptionist web`)."""
