@@ -242,6 +242,7 @@ def _forget(args: argparse.Namespace) -> int:
             f"  cancelled: {booking.business}, {booking.service} on {booking.start:%Y-%m-%d %H:%M %Z}"
             f" (code {booking.confirmation_code}): tell the business the slot is free"
         )
+    return 0
 
 
 def _outbox(args: argparse.Namespace) -> int:
