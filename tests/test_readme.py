@@ -5,6 +5,7 @@ A command added to the docs that is neither fails this test, so the docs cannot 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -44,6 +45,8 @@ ALLOWED = {
     "docker run --rm --env-file .env receptionist receptionist db migrate": "Docker; "
     "`receptionist db migrate` runs below",
     "docker run -d --env-file .env receptionist": "Docker; the worker's `start` runs below",
+    "export DATABASE_URL=postgresql://receptionist@127.0.0.1:5432/receptionist": "an example address "
+    "of the reader's own Postgres; the test exports its own database's and runs the rest of the block",
 }
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)\s*$")
@@ -86,6 +89,7 @@ def documented() -> list[str]:
 
 
 # Filled in by the tests below: each names the documented commands it runs as written.
+OWNER = "test_owner_commands_on_a_database_of_calls"
 RUN = {
     "cp .env.example .env": "test_copying_the_example_env",
     ".venv/bin/python -m agent.worker dev": "test_worker_registers_with_livekit[dev]",
@@ -104,7 +108,28 @@ RUN = {
     'ORDER BY started_at DESC LIMIT 20"': "test_migrate_then_read_the_call_records",
     'psql "$DATABASE_URL" -c "SELECT jsonb_pretty(summary) FROM calls ORDER BY started_at DESC '
     'LIMIT 1"': "test_migrate_then_read_the_call_records",
+    # the owner's side, on a database that scenario calls were recorded into
+    ".venv/bin/receptionist simulate tests/scenarios/book-drain-cleaning.yaml tests/scenarios/take-message.yaml": OWNER,
+    '.venv/bin/receptionist users add you@example.com --business "Rose City Plumbing" --business "Lakeview Family Dental"': OWNER,
+    '.venv/bin/receptionist users add ann@example.com --business "Rose City Plumbing"': OWNER,
+    'echo "$PASSWORD" | .venv/bin/receptionist users add ops@example.com --role operator --password-stdin': OWNER,
+    ".venv/bin/receptionist web --host 127.0.0.1 --port 8080": OWNER,
+    ".venv/bin/receptionist web": OWNER,
+    '.venv/bin/receptionist report --business "Rose City Plumbing" --since 7d': OWNER,
+    ".venv/bin/receptionist report --from 2026-11-01 --to 2026-11-30 --json": OWNER,
+    '.venv/bin/receptionist report --business "Rose City Plumbing" --html report.html': OWNER,
+    ".venv/bin/receptionist notify run": OWNER,
+    ".venv/bin/receptionist notify run --once": OWNER,
+    ".venv/bin/receptionist outbox": OWNER,
+    ".venv/bin/receptionist outbox list --status pending --limit 200": OWNER,
+    ".venv/bin/receptionist outbox dead": OWNER,
+    ".venv/bin/receptionist outbox retry 42": OWNER,
+    ".venv/bin/receptionist retention --dry-run": OWNER,
+    ".venv/bin/receptionist retention": OWNER,
+    '.venv/bin/receptionist forget "+1 503 555 0111" --by "Jo, request by email 2026-11-28"': OWNER,
+    '.venv/bin/receptionist forget "(503) 555-0111"': OWNER,
 }  # fmt: skip
+
 
 
 def test_every_documented_command_is_run_or_allowed() -> None:
@@ -256,3 +281,85 @@ def test_migrate_then_read_the_call_records(checkout: Path, empty_db_url: str) -
     )  # fmt: skip
     assert report.returncode == 0, report.stderr
     assert '"version": 1' in report.stdout and '"bookings"' in report.stdout
+
+
+def _serves(command: str, checkout: Path, env: dict[str, str], port: int, path: str, log: Path) -> str:
+    """Start a documented long-running command, wait for an HTTP answer on `port`, stop it (SIGTERM)."""
+    import urllib.error
+    import urllib.request
+
+    assert command in RUN
+    with log.open("wb") as out:
+        proc = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=checkout, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"{command} exited with {proc.returncode}:\n{log.read_text()}"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+                    return answer.read().decode()
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline, f"{command} never answered on {port}:\n{log.read_text()}"
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_owner_commands_on_a_database_of_calls(checkout: Path, empty_db_url: str, tmp_path: Path) -> None:
+    """The owner's side as the README shows it: calls recorded into a database, the console, the
+    report, notifications' sender and outbox, retention and erasure, each command as written."""
+    env = newcomer_env(checkout, DATABASE_URL=empty_db_url, BRAIN_PATH="brains", PASSWORD="a-long-password-1")
+
+    def ok(command: str, stdin: str | None = None) -> str:
+        assert command in RUN, f"not a documented command: {command}"
+        out = subprocess.run(["bash", "-c", command], cwd=checkout, env=env, input=stdin, capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
+        assert out.returncode == 0, f"{command}: {out.stdout[-2000:]}{out.stderr[-2000:]}"
+        return out.stdout
+
+    # "On the demo call's database", its DATABASE_URL ours
+    assert "database is up to date" not in ok(".venv/bin/receptionist db migrate")
+    ok(".venv/bin/receptionist simulate tests/scenarios/book-drain-cleaning.yaml tests/scenarios/take-message.yaml")
+    assert "added owner you@example.com" in ok(
+        '.venv/bin/receptionist users add you@example.com --business "Rose City Plumbing" --business "Lakeview Family Dental"',
+        stdin="a-long-password-1\na-long-password-1\n",
+    )  # fmt: skip
+    ok('.venv/bin/receptionist users add ann@example.com --business "Rose City Plumbing"',
+       stdin="a-long-password-2\na-long-password-2\n")  # fmt: skip
+    assert "operator" in ok('echo "$PASSWORD" | .venv/bin/receptionist users add ops@example.com --role operator --password-stdin')
+    for command in (".venv/bin/receptionist web --host 127.0.0.1 --port 8080", ".venv/bin/receptionist web"):
+        page = _serves(command, checkout, env, 8080, "/login", tmp_path / "web.log")
+        assert "<form" in page and "password" in page
+
+    # quality over time: the scenarios' calls are in November 2026
+    assert "calls from" in ok('.venv/bin/receptionist report --business "Rose City Plumbing" --since 7d')
+    figures = json.loads(ok(".venv/bin/receptionist report --from 2026-11-01 --to 2026-11-30 --json"))
+    assert figures["calls"] == 2 and figures["outcomes"]["booked"] == 1 and figures["outcomes"]["messages"] == 1
+    ok('.venv/bin/receptionist report --business "Rose City Plumbing" --html report.html')
+    assert "<svg" in (checkout / "report.html").read_text()
+
+    # notifications: the sender once, and as a service stopped by SIGTERM; the outbox commands
+    ok(".venv/bin/receptionist notify run --once")
+    sender = subprocess.Popen(["bash", "-c", "exec .venv/bin/receptionist notify run"], cwd=checkout, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        assert sender.wait(3) is None
+    except subprocess.TimeoutExpired:
+        pass  # still running, as a service should
+    sender.terminate()
+    assert sender.wait(30) == 0, sender.stdout.read() if sender.stdout else ""
+    for command in (".venv/bin/receptionist outbox", ".venv/bin/receptionist outbox list --status pending --limit 200",
+                    ".venv/bin/receptionist outbox dead"):  # fmt: skip
+        ok(command)
+    retry = subprocess.run(["bash", "-c", ".venv/bin/receptionist outbox retry 42"], cwd=checkout, env=env,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    # the README's example id names no notification here: one clear line, not a traceback
+    assert retry.returncode == 2 and retry.stderr.strip() == "receptionist: no notification with id 42"
+
+    # personal data
+    assert "dry run" in ok(".venv/bin/receptionist retention --dry-run")
+    ok(".venv/bin/receptionist retention")
+    assert "forgot +*******0111" in ok('.venv/bin/receptionist forget "+1 503 555 0111" --by "Jo, request by email 2026-11-28"')
+    assert "forgot +*******0111" in ok('.venv/bin/receptionist forget "(503) 555-0111"')
