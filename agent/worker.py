@@ -207,10 +207,11 @@ def main() -> None:
         raise SystemExit(2) from None
     logging.getLogger("receptionist").setLevel(settings.log_level)
     log_privacy.install()
-    if settings.database_url and args[0] in ("console", "dev", "start"):
-        if spill_files(settings.journal_spill_dir):
-            # call records an earlier run left on disk while Postgres was down
-            asyncio.run(replay_spill(settings.database_url, settings.journal_spill_dir))
+    if settings.database_url and args[0] in ("dev", "start") and spill_files(settings.journal_spill_dir):
+        # call records an earlier run left on disk while Postgres was down, so an idle worker does
+        # not keep them until its next call (console needs no such step: its call starts at once,
+        # and that call's journal replays them first)
+        asyncio.run(replay_spill(settings.database_url, settings.journal_spill_dir))
     job_process_environment()
     server = build_server(settings.agent_name, settings)
     try:
