@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="Postgres DSN; calls, transcripts, appointments and leads live here"
     )
+    # a job process holds one call, so the fleet holds replicas x (WORKER_MAX_CALLS +
+    # WORKER_IDLE_PROCESSES) x this many connections at most (README, Configuration)
+    database_pool_size: int = Field(
+        2, ge=1, le=20, description="Postgres connections per job process: bookings and the call's records share them"
+    )
     redis_url: str | None = Field(None, description="Redis URL for live call state (optional)")
     journal_spill_dir: Path = Field(
         Path("var/spill"), description="Where call records wait on disk while Postgres is down"

@@ -1,5 +1,5 @@
 """How a worker process reaches its stores: one Postgres pool and one Redis client per process, one
-journal per call. A store that is down degrades features; it never stops a call from being answered."""
+journal per call writing through that pool. A store that is down degrades features; it never stops a call from being answered."""
 
 from __future__ import annotations
 
@@ -87,7 +87,9 @@ async def call_stores(settings: Settings) -> CallStores:
                 except Exception as e:  # noqa: BLE001 - an outage must not stop the call
                     log.warning("could not migrate the database (%s); continuing", e)
             try:
-                stores.pool = await open_pool(settings.database_url, min_size=1, max_size=4)
+                stores.pool = await open_pool(
+                    settings.database_url, min_size=1, max_size=settings.database_pool_size
+                )
             except Exception as e:  # noqa: BLE001
                 log.warning(
                     "Postgres unreachable (%s): bookings unavailable, records spill to disk", e
@@ -104,7 +106,9 @@ async def call_stores(settings: Settings) -> CallStores:
     stores = _process_stores
     journal = None
     if settings.database_url:
-        journal = CallJournal(settings.database_url, settings.journal_spill_dir)
+        # through the process's pool: a call costs no connection of its own (without a pool, because
+        # Postgres was down when the process started, the journal connects by itself when it is back)
+        journal = CallJournal(stores.pool or settings.database_url, settings.journal_spill_dir)
         await journal.start()
     return CallStores(
         settings,
