@@ -288,17 +288,25 @@ def _outbox(args: argparse.Namespace) -> int:
 def _notify(args: argparse.Namespace) -> int:
     import signal
 
+    from agent.brain import BrainError, load_brains
     from agent.notify.channels import channels_from_settings
+    from agent.notify.schedule import OwnerSchedule
     from agent.notify.sender import sender_from_settings
     from agent.store.db import open_pool
 
     settings = _current_database()
+    try:
+        # each business's digest time and quiet hours; a bad brain stops the sender, as it does a worker
+        schedule = OwnerSchedule(load_brains(settings.brain_path).all)
+    except BrainError as e:
+        raise _Refused(str(e)) from None
 
     async def run() -> None:
-        # one connection holds a claimed batch while it is delivered, one reads transcripts for email
-        pool = await open_pool(settings.database_url, min_size=1, max_size=2, name="receptionist-notify")
+        # one connection holds a claimed batch while it is delivered; the others read transcripts for
+        # email, the STOP list for SMS, and build a digest
+        pool = await open_pool(settings.database_url, min_size=1, max_size=3, name="receptionist-notify")
         channels = channels_from_settings(settings, pool)
-        sender = sender_from_settings(settings, pool, channels)
+        sender = sender_from_settings(settings, pool, channels, schedule)
         try:
             if args.once:
                 while await sender.deliver_due():
