@@ -90,7 +90,7 @@ async def build_digest(pool: AsyncConnectionPool, brain: Brain, start: datetime,
     summary = (
         f"{kpis['calls']} calls since {_clock(start, brain)}: {counts['booked']} booked,"
         f" {counts['rescheduled']} moved, {counts['cancelled']} cancelled,"
-        f" {len(messages)} awaiting a callback, {len(leads)} leads"
+        f" {len(messages)} awaiting a callback, {len(leads)} lead{'' if len(leads) == 1 else 's'}"
     )
 
     lines = [f"{name}: {summary}.", ""]
