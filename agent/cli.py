@@ -288,17 +288,29 @@ def _outbox(args: argparse.Namespace) -> int:
 def _notify(args: argparse.Namespace) -> int:
     import signal
 
+    from agent import log_privacy
+    from agent.brain import BrainError, load_brains
     from agent.notify.channels import channels_from_settings
+    from agent.notify.schedule import OwnerSchedule
     from agent.notify.sender import sender_from_settings
     from agent.store.db import open_pool
 
     settings = _current_database()
+    log_privacy.install()  # texts' errors name their numbers: logs get the last 4 digits only
+    if args.action == "inbound":
+        return _notify_inbound(settings, args.host, args.port)
+    try:
+        # each business's digest time and quiet hours; a bad brain stops the sender, as it does a worker
+        schedule = OwnerSchedule(load_brains(settings.brain_path).all)
+    except BrainError as e:
+        raise _Refused(str(e)) from None
 
     async def run() -> None:
-        # one connection holds a claimed batch while it is delivered, one reads transcripts for email
-        pool = await open_pool(settings.database_url, min_size=1, max_size=2, name="receptionist-notify")
+        # one connection holds a claimed batch while it is delivered; the others read transcripts for
+        # email, the STOP list for SMS, and build a digest
+        pool = await open_pool(settings.database_url, min_size=1, max_size=3, name="receptionist-notify")
         channels = channels_from_settings(settings, pool)
-        sender = sender_from_settings(settings, pool, channels)
+        sender = sender_from_settings(settings, pool, channels, schedule)
         try:
             if args.once:
                 while await sender.deliver_due():
@@ -362,6 +374,43 @@ def _users(args: argparse.Namespace) -> int:
         raise _Refused(str(e)) from None
     sees = "every business" if args.role == "operator" else ", ".join(businesses)
     print(f"added {args.role} {args.email}: sees {sees}")
+    return 0
+
+
+def _notify_inbound(settings: Any, host: str, port: int) -> int:
+    """Twilio's SMS webhook (STOP / START) until SIGTERM; see agent/notify/inbound.py."""
+    import signal
+
+    from aiohttp import web
+
+    from agent.notify.inbound import SMS_PATH, inbound_app
+    from agent.store.db import open_pool
+
+    if settings.twilio_auth_token is None:
+        raise _Refused("notify inbound needs TWILIO_AUTH_TOKEN: it checks that each request comes from Twilio")
+
+    async def serve() -> None:
+        pool = await open_pool(settings.database_url, min_size=1, max_size=2, name="receptionist-inbound")
+        app = inbound_app(pool, settings.twilio_auth_token.get_secret_value(), settings.twilio_sms_webhook_url)
+        runner = web.AppRunner(app, access_log=None)  # an access log would hold callers' numbers
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+            stop = asyncio.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+            print(f"inbound SMS webhook on http://{host}:{port}{SMS_PATH}"
+                  f" (signed for {settings.twilio_sms_webhook_url or 'the URL each request reaches'})",
+                  flush=True)  # fmt: skip
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+            await pool.close()
+
+    try:
+        asyncio.run(serve())
+    except OSError as e:  # the port is taken: one line, non-zero, like every start-up failure
+        raise _Refused(f"notify inbound: cannot listen on {host}:{port}: {e.strerror or e}") from None
     return 0
 
 
@@ -448,8 +497,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_outbox)
 
     p = sub.add_parser("notify", help="the notification sender (run one or more as their own processes)")
-    p.add_argument("action", choices=["run"])
-    p.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
+    p.add_argument("action", choices=["run", "inbound"],
+                   help="run: deliver notifications and queue digests; inbound: Twilio's SMS webhook (STOP)")  # fmt: skip
+    p.add_argument("--once", action="store_true", help="run: deliver what is due now, then exit")
+    p.add_argument("--port", type=int, default=8090, help="inbound: the port to listen on (default 8090)")
+    p.add_argument("--host", default="0.0.0.0", help="inbound: the address to listen on (default 0.0.0.0)")
     p.set_defaults(func=_notify)
 
     # provisioning's flags (and its --help) belong to sip.provision's parser, handed over below;

@@ -157,6 +157,10 @@ class Settings(BaseSettings):
     )
     twilio_account_sid: str | None = Field(None, description="Twilio account for SMS notifications")
     twilio_auth_token: SecretStr | None = Field(None, description="Twilio auth token for SMS notifications")
+    twilio_sms_webhook_url: str | None = Field(
+        None, description="The exact URL set as the numbers' SMS webhook, when a proxy in front of "
+        "`receptionist notify inbound` changes it (Twilio signs that URL); none: the URL requests reach",
+    )
     notify_webhook_secret: SecretStr | None = Field(
         None, description="HMAC-SHA256 key that signs webhook notifications (required for webhooks)"
     )

@@ -113,6 +113,19 @@ def _escalation(brain: Brain) -> str:
     return "\n".join(lines)
 
 
+def _texts(brain: Brain) -> str:
+    if not brain.notify.caller_texts:
+        return ""
+    return (
+        "# Texts to the caller\n"
+        "After a booking, a change or a cancellation is agreed and before you call the tool, ask the "
+        "caller: \"Would you like a text confirming this?\" Pass text_consent true only if they say yes; "
+        "the text goes to the number the appointment is under. If the caller asks for our address or "
+        "directions by text, use send_text: it gives you the number to read back first, and sends only "
+        "once the caller confirmed it."
+    )
+
+
 def render_instructions(brain: Brain) -> str:
     """The system prompt for every call to this business; byte-identical for the same brain."""
     name = brain.business.name
@@ -149,6 +162,7 @@ def render_instructions(brain: Brain) -> str:
         "not return to you.\n"
         "For business questions (payment, service area, insurance, ...) call answer_faq; for a service's "
         "price and duration call get_service_details; for hours on a day call get_opening_hours.",
+        _texts(brain),
         _leads(brain),
         _escalation(brain),
         "# Rules\n"

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from psycopg_pool import AsyncConnectionPool
 
-from agent.notify.sender import Channel, DeliveryFailed
+from agent.notify.sender import Channel, DeliveryFailed, DeliveryRefused
+from agent.store.opt_outs import opted_out
 from agent.store.outbox import Notification
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ _TITLES = {
     "escalation_failed": "A caller could not reach a person",
     "hot_lead": "Hot lead",
     "grounding_violation": "The assistant said something wrong",
+    "digest": "Daily digest",
 }
 
 
@@ -80,7 +82,7 @@ class EmailChannel:
     def compose(self, n: Notification, transcript: list[tuple[str, str]]) -> EmailMessage:
         payload = n.payload
         msg = EmailMessage()
-        msg["Subject"] = title(n)
+        msg["Subject"] = title(n) + (f" ({payload['day']})" if payload.get("day") else "")
         msg["From"] = self._sender
         msg["To"] = n.destination
         msg["Date"] = formatdate(localtime=False)
@@ -88,6 +90,16 @@ class EmailChannel:
         # the server's OK and its commit) is one message to the mail client
         msg["Message-ID"] = f"<{hashlib.sha256(n.key.encode()).hexdigest()[:40]}@receptionist>"
         msg[DELIVERY_HEADER] = n.key
+        if "text" in payload:
+            # a message written whole (the digest): the same words in both parts
+            msg.set_content(payload["text"])
+            msg.add_alternative(
+                f"<html><body><h2>{html.escape(msg['Subject'])}</h2>"
+                f"<pre style='font-family: inherit; white-space: pre-wrap'>{html.escape(payload['text'])}</pre>"
+                "</body></html>",
+                subtype="html",
+            )
+            return msg
         details = _detail_lines(payload.get("detail") or {})
         call = payload.get("call") or {}
         plain = [payload.get("summary", ""), ""] + [f"{k}: {v}" for k, v in details]
@@ -159,29 +171,46 @@ def _detail_lines(detail: dict[str, Any]) -> list[tuple[str, Any]]:
 
 SMS_MAX = 600  # Twilio splits long texts into segments, each billed: the gist, not the whole story
 
+# Twilio errors no retry can fix: 21211 invalid 'To' number, 21214 not reachable by text,
+# 21610 the recipient replied STOP, 21612 not reachable from this number, 21614 not a mobile number
+FINAL_TWILIO_ERRORS = {21211, 21214, 21610, 21612, 21614}
+
 
 class SmsChannel:
-    """Twilio Messaging, from the business's own number, through the official client on a thread."""
+    """Twilio Messaging, from the business's own number, through the official client on a thread.
+    Every text is checked against the STOP list first (sms_opt_outs)."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, pool: AsyncConnectionPool) -> None:
         self._client = client
+        self._pool = pool
 
     async def deliver(self, notification: Notification) -> None:
         from twilio.base.exceptions import TwilioException, TwilioRestException
 
         payload = notification.payload
-        body = f"{notification.business}: {payload.get('summary', '')}"
+        sender = payload.get("business_number")
+        stopped = await opted_out(self._pool, notification.destination, sender)
+        if stopped is not None:
+            raise DeliveryRefused(
+                f"{notification.destination} texted {stopped.keyword} to {sender} on"
+                f" {stopped.opted_out_at:%Y-%m-%d}: no more texts to it (until it texts START)"
+            )
+        # a text to a caller is written whole; the owner gets the gist
+        body = payload.get("sms") or f"{notification.business}: {payload.get('summary', '')}"
         if len(body) > SMS_MAX:
             body = body[: SMS_MAX - 1] + "…"
         try:
             await asyncio.to_thread(
                 self._client.messages.create,
                 to=notification.destination,
-                from_=payload.get("business_number"),
+                from_=sender,
                 body=body,
             )
         except TwilioRestException as exc:
-            raise DeliveryFailed(f"Twilio {exc.status} error {exc.code}: {exc.msg}") from exc
+            why = f"Twilio {exc.status} error {exc.code}: {exc.msg}"
+            if exc.code in FINAL_TWILIO_ERRORS:
+                raise DeliveryRefused(f"{notification.destination} cannot take texts ({why})") from exc
+            raise DeliveryFailed(why) from exc
         except (TwilioException, OSError) as exc:
             raise DeliveryFailed(f"Twilio unreachable: {exc}") from exc
 
@@ -247,7 +276,7 @@ def channels_from_settings(settings: Settings, pool: AsyncConnectionPool) -> dic
         from twilio.rest import Client
 
         client = Client(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
-        channels["sms"] = SmsChannel(client)
+        channels["sms"] = SmsChannel(client, pool)
     if settings.notify_webhook_secret:
         channels["webhook"] = WebhookChannel(settings.notify_webhook_secret.get_secret_value().encode())
     return channels

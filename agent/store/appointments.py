@@ -31,14 +31,15 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _CODE_ATTEMPTS = 8
 _COLUMNS = (
     "id, business, resource, service, customer_name, customer_phone, during, status,"
-    " confirmation_code, call_id, updated_by_call, rescheduled_from, created_at, updated_at"
+    " confirmation_code, call_id, updated_by_call, rescheduled_from, created_at, updated_at, text_consent"
 )
 
 # an overlap with a booked appointment inserts nothing and returns no row (see _insert)
 _INSERT = (
     "INSERT INTO appointments (business, resource, service, customer_name, customer_phone, during,"
-    " confirmation_code, call_id, rescheduled_from)"
-    " VALUES (%s, %s, %s, %s, %s, tstzrange(%s, %s, '[)'), %s, %s, %s)"
+    " confirmation_code, call_id, rescheduled_from, text_consent, text_consent_at)"
+    " VALUES (%s, %s, %s, %s, %s, tstzrange(%s, %s, '[)'), %s, %s, %s, %s,"
+    " CASE WHEN %s::boolean IS NULL THEN NULL ELSE now() END)"
     " ON CONFLICT ON CONSTRAINT appointments_no_double_booking DO NOTHING"
     f" RETURNING {_COLUMNS}"
 )
@@ -78,6 +79,8 @@ class Appointment:
     rescheduled_from: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+    # whether the caller agreed to a text about it, on the call that last booked, moved or cancelled it
+    text_consent: bool | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Appointment:
@@ -130,6 +133,7 @@ async def _insert(
     end: datetime,
     call_id: uuid.UUID | None,
     rescheduled_from: uuid.UUID | None = None,
+    text_consent: bool | None = None,
 ) -> Appointment:
     """Insert a booked appointment, or raise SlotTaken: one statement, one round trip.
 
@@ -146,7 +150,7 @@ async def _insert(
                 cur = await conn.cursor(row_factory=dict_row).execute(
                     _INSERT,
                     (business, resource, service, customer_name, customer_phone, start, end,
-                     new_confirmation_code(), call_id, rescheduled_from),
+                     new_confirmation_code(), call_id, rescheduled_from, text_consent, text_consent),
                 )  # fmt: skip
                 row = await cur.fetchone()
         except pg_errors.ExclusionViolation:  # not expected with the arbiter, but it means the same
@@ -182,7 +186,7 @@ async def warm_up(conn: psycopg.AsyncConnection[Any]) -> None:
             await conn.execute(
                 _INSERT,
                 ("", "", "", "", "+10000000", datetime(2000, 1, 1, tzinfo=UTC),
-                 datetime(2000, 1, 2, tzinfo=UTC), "000-000", None, None),
+                 datetime(2000, 1, 2, tzinfo=UTC), "000-000", None, None, None, None),
             )  # fmt: skip
     except psycopg.Error as exc:
         if conn.broken:
@@ -202,8 +206,10 @@ async def book(
     call_id: uuid.UUID | None = None,
     *,
     resource: str = "default",
+    text_consent: bool | None = None,
 ) -> Appointment:
     """Book [start, end) or raise SlotTaken; the database arbitrates concurrent callers.
+    `text_consent`: the caller's answer to "may we text you a confirmation?" (None: not asked).
 
     One INSERT in autocommit: committed (and, with synchronous_commit on, flushed to the WAL on disk)
     before it returns, so a confirmation code read to the caller is never lost. Do not relax
@@ -215,7 +221,7 @@ async def book(
         return await _insert(
             conn, business=business, resource=resource, service=service,
             customer_name=customer_name, customer_phone=customer_phone,
-            start=start, end=end, call_id=call_id,
+            start=start, end=end, call_id=call_id, text_consent=text_consent,
         )  # fmt: skip
 
 
@@ -294,6 +300,8 @@ async def reschedule(
     new_end: datetime,
     phone: str,
     call_id: uuid.UUID | None = None,
+    *,
+    text_consent: bool | None = None,
 ) -> Appointment:
     """Move a booked appointment (by id or confirmation code) to a new time, atomically.
 
@@ -315,6 +323,7 @@ async def reschedule(
                 conn, business=business, resource=old.resource, service=old.service,
                 customer_name=old.customer_name, customer_phone=old.customer_phone,
                 start=new_start, end=new_end, call_id=call_id, rescheduled_from=old.id,
+                text_consent=text_consent,
             )  # fmt: skip
 
 
@@ -324,6 +333,8 @@ async def cancel(
     code: str | uuid.UUID,
     phone: str,
     call_id: uuid.UUID | None = None,
+    *,
+    text_consent: bool | None = None,
 ) -> Appointment:
     """Cancel a booked appointment; refuses (NotYourAppointment) if the phone does not match."""
     async with _connection(pool) as conn:
@@ -332,9 +343,10 @@ async def cancel(
             if old.customer_phone != phone:
                 raise NotYourAppointment("the phone number does not match this appointment")
             cur = await conn.cursor(row_factory=dict_row).execute(
-                "UPDATE appointments SET status = 'cancelled', updated_at = now(),"
-                f" updated_by_call = %s WHERE id = %s RETURNING {_COLUMNS}",
-                (call_id, old.id),
+                "UPDATE appointments SET status = 'cancelled', updated_at = now(), updated_by_call = %s,"
+                " text_consent = %s, text_consent_at = CASE WHEN %s::boolean IS NULL THEN NULL ELSE now() END"
+                f" WHERE id = %s RETURNING {_COLUMNS}",
+                (call_id, text_consent, text_consent, old.id),
             )
             row = await cur.fetchone()
             assert row is not None

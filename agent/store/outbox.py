@@ -1,6 +1,7 @@
 """The outbox in Postgres: claiming due notifications across sender replicas, recording each attempt,
-and the operator's view (list, retry, dead). Rows are written only by the call journal
-(`NotificationQueued`), so a notification exists exactly when its cause was recorded.
+and the operator's view (list, retry, dead). A call's notifications are written by the call journal
+(`NotificationQueued`), so they exist exactly when their cause was recorded; the daily digest, whose
+cause is the clock, is queued by the senders themselves (`queue`), once per business and day by its key.
 
 Exactly once across replicas: a sender claims due rows with `FOR UPDATE SKIP LOCKED` inside a
 transaction it keeps open while it delivers them, and marks each row sent (or schedules its retry) in
@@ -12,7 +13,7 @@ delivered again, with the same key (email Message-ID, webhook delivery id) so a 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +21,10 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+
+from agent.store.journal import NotificationQueued
 
 OutboxStatus = Literal["pending", "sent", "dead"]
 
@@ -77,6 +81,10 @@ class Claim:
             (error, retry_in, retry_in, row.id),
         )
 
+    async def hold(self, row: Notification, until: datetime) -> None:
+        """Leave the row for later (quiet hours) without counting an attempt."""
+        await self.conn.execute("UPDATE outbox SET next_attempt_at = %s WHERE id = %s", (until, row.id))
+
     async def _attempt(self, row: Notification, sender: str, started_at: datetime,
                        duration_ms: float, error: str | None) -> None:  # fmt: skip
         await self.conn.execute(
@@ -89,18 +97,47 @@ class Claim:
 
 
 @asynccontextmanager
-async def claim_due(pool: AsyncConnectionPool, limit: int) -> AsyncIterator[Claim]:
-    """Lock up to `limit` due notifications (oldest due first) that no other sender holds; what the
-    block records through the Claim commits together when it exits."""
+async def claim_due(
+    pool: AsyncConnectionPool, limit: int, now: datetime | None = None
+) -> AsyncIterator[Claim]:
+    """Lock up to `limit` notifications due at `now` (the database's clock when None), oldest due
+    first, that no other sender holds; what the block records through the Claim commits together
+    when it exits."""
     async with pool.connection() as conn, conn.transaction():
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()"
+                f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending'"
+                " AND next_attempt_at <= coalesce(%s, now())"
                 " ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
-                (limit,),
+                (now, limit),
             )
             rows = [Notification(**r) for r in await cur.fetchall()]
         yield Claim(conn, rows)
+
+
+async def queue(pool: AsyncConnectionPool, notifications: Sequence[NotificationQueued]) -> int:
+    """Insert notifications that no row has the key of yet, due from their `created_at` (the
+    queueing sender's clock); returns how many were new. Any number of senders may queue the same
+    digest at once: the key's unique index keeps exactly one."""
+    inserted = 0
+    async with pool.connection() as conn, conn.transaction():
+        for n in notifications:
+            cur = await conn.execute(
+                "INSERT INTO outbox (key, business, call_id, kind, channel, destination, payload,"
+                " created_at, next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (key) DO NOTHING",
+                (n.key, n.business, n.call_id, n.kind, n.channel, n.destination,
+                 Jsonb(n.payload), n.created_at, n.created_at),
+            )  # fmt: skip
+            inserted += cur.rowcount
+    return inserted
+
+
+async def existing_keys(pool: AsyncConnectionPool, keys: Sequence[str]) -> set[str]:
+    """Which of these keys the outbox already has (sent, waiting or dead)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT key FROM outbox WHERE key = ANY(%s)", (list(keys),))
+        return {k for (k,) in await cur.fetchall()}
 
 
 async def list_notifications(

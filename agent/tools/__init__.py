@@ -25,6 +25,7 @@ from agent.tools.business_info import (
 from agent.tools.call_control import end_call
 from agent.tools.escalation import escalate_to_human
 from agent.tools.leads import capture_lead, take_message
+from agent.tools.texts import send_text
 
 
 def receptionist_tools(brain: Brain) -> list[Any]:
@@ -37,4 +38,6 @@ def receptionist_tools(brain: Brain) -> list[Any]:
     ]  # fmt: skip
     if brain.leads.questions:
         tools.append(capture_lead)
+    if brain.notify.caller_texts:
+        tools.append(send_text)
     return tools

@@ -11,6 +11,7 @@ from livekit.agents import RunContext, ToolError
 
 from agent.brain import Brain, Service, schedule
 from agent.call import CallContext
+from agent.notify import caller_texts
 from agent.store import appointments as store
 from agent.store.db import StoreUnavailable
 from agent.tools.audit import receptionist_tool
@@ -165,9 +166,28 @@ async def hold_slot(context: RunContext[CallContext], service: str, start: str) 
     return json.dumps({"held": when.strftime("%Y-%m-%dT%H:%M"), "minutes": 2})
 
 
+def _consent(call: CallContext, text_consent: bool) -> bool | None:
+    """The answer to record: None when this business sends no texts (nobody was asked)."""
+    return bool(text_consent) if call.brain.notify.caller_texts else None
+
+
+def _confirm_by_text(
+    call: CallContext, kind: caller_texts.CallerTextKind, appt: store.Appointment, consent: bool | None
+) -> dict[str, str]:
+    """Queue the confirmation text when the caller agreed; what the model may tell the caller of it
+    (nothing when this business sends no texts)."""
+    if consent is None:
+        return {}
+    if not consent:
+        return {"text": "none: the caller did not agree to a text"}
+    call.record(caller_texts.confirmation(call, kind, appt))
+    return {"text": "a confirmation text is on its way to the number the appointment is under"}
+
+
 @receptionist_tool
 async def book_appointment(
-    context: RunContext[CallContext], customer_name: str, service: str, start: str, phone: str = ""
+    context: RunContext[CallContext], customer_name: str, service: str, start: str, phone: str = "",
+    text_consent: bool = False,
 ) -> str:
     """Book an appointment once the caller has confirmed the time, their name and phone number.
     Read the returned confirmation code back to the caller, letter by letter.
@@ -178,6 +198,8 @@ async def book_appointment(
         start: Start time, YYYY-MM-DDTHH:MM, exactly as check_availability listed it.
         phone: The phone number as the caller said it (normalised and validated); leave empty when
             they confirmed the number they are calling from.
+        text_consent: True only if you asked "Would you like a text confirming this?" and the caller
+            said yes (the text goes to the number the appointment is under).
     """
     call = context.userdata
     brain = call.brain
@@ -195,10 +217,11 @@ async def book_appointment(
     if call.live is not None and not await call.live.hold_slot(brain.business.name, when, call.call_id):
         raise ToolError("Another caller is booking that exact time right now. Offer the next free time.")
     end = when + timedelta(minutes=svc.duration_minutes)
+    consent = _consent(call, text_consent)
     try:
         appt = await store.book(
             _pool(call), brain.business.name, svc.name, name, e164,
-            when, end + timedelta(minutes=brain.booking.buffer_minutes), call.call_id,
+            when, end + timedelta(minutes=brain.booking.buffer_minutes), call.call_id, text_consent=consent,
         )  # fmt: skip
     except store.SlotTaken:
         slots = await _free_slots(call, svc, when.date())
@@ -221,6 +244,7 @@ async def book_appointment(
             "start": when.strftime("%Y-%m-%dT%H:%M"),
             "name": name,
             "phone": e164,
+            **_confirm_by_text(call, "caller_booked", appt, consent),
         }
     )
 
@@ -339,7 +363,8 @@ async def _owned_booking(call: CallContext, code: str, number: str) -> store.App
 
 @receptionist_tool
 async def reschedule_appointment(
-    context: RunContext[CallContext], confirmation_code: str, new_start: str, phone: str = ""
+    context: RunContext[CallContext], confirmation_code: str, new_start: str, phone: str = "",
+    text_consent: bool = False,
 ) -> str:
     """Move the caller's appointment to a new free time (check_availability first). Needs the
     confirmation code and the number it was booked under (the caller ID when they call from it).
@@ -348,6 +373,8 @@ async def reschedule_appointment(
         confirmation_code: The appointment's confirmation code.
         new_start: The new start, YYYY-MM-DDTHH:MM, as check_availability listed it.
         phone: The number it was booked under, if different from the caller ID.
+        text_consent: True only if you asked "Would you like a text confirming this?" and the caller
+            said yes (the text goes to the number the appointment is under).
     """
     call = context.userdata
     brain = call.brain
@@ -359,9 +386,11 @@ async def reschedule_appointment(
     if problem:
         raise ToolError(f"{problem} Run check_availability and offer one of its times.")
     end = when + timedelta(minutes=svc.duration_minutes + brain.booking.buffer_minutes)
+    consent = _consent(call, text_consent)
     try:
         appt = await store.reschedule(
-            _pool(call), brain.business.name, current.id, when, end, number, call.call_id
+            _pool(call), brain.business.name, current.id, when, end, number, call.call_id,
+            text_consent=consent,
         )
     except (store.NotYourAppointment, store.AppointmentNotFound):
         # changed by someone else between the look-up and the lock
@@ -374,27 +403,36 @@ async def reschedule_appointment(
     return json.dumps(
         {"rescheduled": True, "confirmation_code": appt.confirmation_code,
          "spell_code": " ".join(appt.confirmation_code.replace("-", "")),
-         "day": say_day(when.date(), call.now().date()), "time": say_time(when)}
+         "day": say_day(when.date(), call.now().date()), "time": say_time(when),
+         **_confirm_by_text(call, "caller_rescheduled", appt, consent)}
     )  # fmt: skip
 
 
 @receptionist_tool
-async def cancel_appointment(context: RunContext[CallContext], confirmation_code: str, phone: str = "") -> str:
+async def cancel_appointment(
+    context: RunContext[CallContext], confirmation_code: str, phone: str = "", text_consent: bool = False
+) -> str:
     """Cancel the caller's appointment after they confirm they want it cancelled. Needs the
     confirmation code and the number it was booked under (the caller ID when they call from it).
 
     Args:
         confirmation_code: The appointment's confirmation code.
         phone: The number it was booked under, if different from the caller ID.
+        text_consent: True only if you asked "Would you like a text confirming this?" and the caller
+            said yes (the text goes to the number the appointment is under).
     """
     call = context.userdata
     number = _booked_number(call, phone)
     current = await _owned_booking(call, confirmation_code, number)
+    consent = _consent(call, text_consent)
     try:
-        appt = await store.cancel(_pool(call), call.brain.business.name, current.id, number, call.call_id)
+        appt = await store.cancel(
+            _pool(call), call.brain.business.name, current.id, number, call.call_id, text_consent=consent
+        )
     except (store.NotYourAppointment, store.AppointmentNotFound):
         raise ToolError("That appointment has just been changed. Look it up again with find_my_appointments.") from None
     except StoreUnavailable:
         raise ToolError(_UNAVAILABLE) from None
     call.set_outcome("answered")
-    return json.dumps({"cancelled": True, "confirmation_code": appt.confirmation_code, "service": appt.service})
+    return json.dumps({"cancelled": True, "confirmation_code": appt.confirmation_code, "service": appt.service,
+                       **_confirm_by_text(call, "caller_cancelled", appt, consent)})  # fmt: skip

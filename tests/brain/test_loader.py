@@ -406,6 +406,16 @@ BAD: list[tuple[str, str, str, str]] = [
      "notify.at_once[1]", "expected one of 'urgent_message'"),
     ("notify secret in the brain", variant(setter("notify", {"webhook": "https://h.example/x", "secret": "s3"})),
      "notify.secret", "unknown key 'secret'"),
+    ("digest at no time", variant(setter("notify", {"digest_at": "7.30"})), "notify.digest_at",
+     'expected a time as "HH:MM"'),
+    ("quiet hours one time", variant(setter("notify", {"quiet_hours": "21:00"})), "notify.quiet_hours",
+     'expected "HH:MM-HH:MM"'),
+    ("quiet hours empty", variant(setter("notify", {"quiet_hours": "07:00-07:00"})), "notify.quiet_hours",
+     "start and end are the same time"),
+    ("digest in quiet hours", variant(setter("notify", {"digest_at": "06:30", "quiet_hours": "21:00-07:00"})),
+     "notify.digest_at", "06:30 is inside quiet_hours 21:00-07:00"),
+    ("caller texts not a flag", variant(setter("notify", {"caller_texts": "yes please"})), "notify.caller_texts",
+     "expected true or false"),
 ]
 
 

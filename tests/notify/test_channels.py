@@ -84,9 +84,9 @@ async def test_sms_goes_through_twilio_messaging_from_the_business_number(
     twilio_fake.add_number("+15035550100")
     await queue(db_url, tmp_path / "spill", [
         notification("sms", "+15035550177"),
-        notification("sms", "not-a-number"),  # Twilio refuses it: recorded, retried, never a crash
+        notification("sms", "not-a-number"),  # Twilio refuses it: recorded, never a crash
     ])  # fmt: skip
-    sender = OutboxSender(pool, {"sms": SmsChannel(twilio_fake.client())}, max_attempts=5)
+    sender = OutboxSender(pool, {"sms": SmsChannel(twilio_fake.client(), pool)}, max_attempts=5)
     assert await sender.deliver_due() == 2
 
     [sms] = twilio_fake.state.messages
@@ -96,10 +96,11 @@ async def test_sms_goes_through_twilio_messaging_from_the_business_number(
     )
     posted = [r.form["To"] for r in twilio_fake.requests("POST") if r.path.endswith("/Messages.json")]
     assert sorted(posted) == ["+15035550177", "not-a-number"]
-    [refused] = await list_notifications(pool, status="pending")
+    # no retry can make it a number: dead at once, with Twilio's reason
+    [refused] = await list_notifications(pool, status="dead")
     assert refused.destination == "not-a-number"
-    assert refused.last_error.startswith("Twilio 400 error 21211")
-    assert statuses(db_url) == {"sent": 1, "pending": 1}
+    assert refused.last_error.startswith("not-a-number cannot take texts (Twilio 400 error 21211")
+    assert statuses(db_url) == {"sent": 1, "dead": 1}
 
 
 async def test_webhook_is_signed_versioned_and_a_replay_or_an_old_timestamp_is_refused(
