@@ -120,6 +120,7 @@ RUN = {
     '.venv/bin/receptionist report --business "Rose City Plumbing" --html report.html': OWNER,
     ".venv/bin/receptionist notify run": OWNER,
     ".venv/bin/receptionist notify run --once": OWNER,
+    ".venv/bin/receptionist notify inbound --port 8090": OWNER,
     ".venv/bin/receptionist outbox": OWNER,
     ".venv/bin/receptionist outbox list --status pending --limit 200": OWNER,
     ".venv/bin/receptionist outbox dead": OWNER,
@@ -350,6 +351,9 @@ def test_owner_commands_on_a_database_of_calls(checkout: Path, empty_db_url: str
         pass  # still running, as a service should
     sender.terminate()
     assert sender.wait(30) == 0, sender.stdout.read() if sender.stdout else ""
+    # Twilio's SMS webhook for STOP: its health check answers (signed requests: tests/notify/test_stop.py)
+    _serves(".venv/bin/receptionist notify inbound --port 8090", checkout, {**env, "TWILIO_AUTH_TOKEN": "test-token"},
+            8090, "/", tmp_path / "inbound.log")  # fmt: skip
     for command in (".venv/bin/receptionist outbox", ".venv/bin/receptionist outbox list --status pending --limit 200",
                     ".venv/bin/receptionist outbox dead"):  # fmt: skip
         ok(command)
