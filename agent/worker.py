@@ -20,6 +20,7 @@ from livekit.plugins import silero
 from agent import log_privacy
 from agent.brain import BrainDirectory, BrainError, load_brains
 from agent.call import CallContext
+from agent.console_view import show_the_agents_own_turns
 from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber, brain_for_call
 from agent.session import CallKeeper, build_session, realtime_model, settings_for_brain
 from agent.settings import Settings, SettingsError, load_settings, require
@@ -92,6 +93,8 @@ async def entrypoint(ctx: JobContext) -> None:
         call_settings, call, model=realtime_model(call_settings), vad_model=ctx.proc.userdata["vad"]
     )
     keeper = CallKeeper(session, call, call_settings)
+    if ctx.is_fake_job():  # console: show the greeting and check-ins, not only replies to typing
+        show_the_agents_own_turns(session)
 
     async def on_shutdown(reason: str) -> None:
         call.finish(reason=call.end_reason or reason or "room closed")
@@ -164,6 +167,8 @@ def build_server(agent_name: str, settings: Settings | None = None) -> Reception
             "num_idle_processes": settings.worker_idle_processes,
             # dev keeps LiveKit's any-free-port, so several dev workers can run side by side
             "port": ServerEnvOption(dev_default=0, prod_default=settings.worker_port),
+            # LiveKit's console and dev modes log at DEBUG unless told; LOG_LEVEL is the one knob
+            "log_level": settings.log_level,
         }
         if settings.livekit_api_key and settings.livekit_api_secret:
             # AgentServer reads only the process environment; a .env file reaches it through

@@ -567,14 +567,15 @@ class _Connection:
         tool = step.tool
         tool_choice = params.get("tool_choice", self.session.get("tool_choice", "auto"))
         if tool is not None and tool_choice == "none":
-            self.problem(
-                f"step {self.script.cursor}: tool {tool!r} scripted but tool_choice is 'none'; spoke instead"
-            )
-            return (
-                step,
-                say or f"(simulator) I was scripted to call {tool} but tools are off.",
-                None,
-            )
+            # a reply the script did not plan: the agent checking on a quiet caller, or saying goodbye,
+            # before the caller's scripted turn. The script keeps its step for that turn, so a person
+            # at the console may pause as long as they like.
+            self.script.give_back(step)
+            instructions = str(params.get("instructions") or "").lower()
+            # (the agent's whole instructions may come along, so look for the check-in's own words)
+            aside = ("Are you still there? Take your time." if "still there" in instructions
+                     else "Thanks for calling. Goodbye!")  # fmt: skip
+            return None, aside, None
         if tool is not None:
             tools = (
                 params.get("tools")
