@@ -14,7 +14,7 @@ import re
 import time
 from typing import Any
 
-from livekit.agents import AgentSession, llm, vad
+from livekit.agents import AgentSession, APIConnectOptions, llm, vad
 from livekit.agents.metrics import RealtimeModelMetrics
 from livekit.agents.voice.events import (
     CloseEvent,
@@ -27,6 +27,8 @@ from livekit.plugins import openai
 from agent.brain.grounding import check_turn
 from agent.brain.schema import Brain
 from agent.call import CallContext, TransferFailed
+from agent.fallback import FallbackAudio, ModelFailover
+from agent.model_link import LinkedRealtimeModel
 from agent.settings import Settings
 from agent.speculation import SpeculativeRealtimeModel, Speculator
 
@@ -62,14 +64,15 @@ def realtime_model(
     settings: Settings, *, text_only: bool = False, base_url: str | None = None
 ) -> openai.realtime.RealtimeModel:
     """OpenAI Realtime, speech to speech, with turn taking left to our local VAD (and speculative
-    replies unless SPECULATIVE_REPLY is off)."""
+    replies unless SPECULATIVE_REPLY is off); a lost connection is retried MODEL_MAX_RETRIES times
+    with the conversation replayed, then reported to the call (agent/model_link.py)."""
     kwargs: dict[str, Any] = {}
     url = base_url or settings.openai_base_url
     if url:
         kwargs["base_url"] = url
     if text_only:
         kwargs["modalities"] = ["text"]
-    cls = SpeculativeRealtimeModel if settings.speculative_reply else openai.realtime.RealtimeModel
+    cls = SpeculativeRealtimeModel if settings.speculative_reply else LinkedRealtimeModel
     if settings.speculative_reply:
         kwargs["max_wait"] = settings.max_endpointing_delay + 1.0
     return cls(
@@ -77,6 +80,11 @@ def realtime_model(
         voice=settings.openai_voice,
         api_key=settings.openai_api_key.get_secret_value(),
         turn_detection=None,
+        conn_options=APIConnectOptions(
+            max_retry=settings.model_max_retries,
+            retry_interval=settings.model_retry_interval,
+            timeout=settings.model_connect_timeout,
+        ),
         **kwargs,
     )
 
@@ -136,7 +144,12 @@ class CallKeeper:
     time limit, sums the model's usage, and finalises the call row however the call ends."""
 
     def __init__(
-        self, session: AgentSession[CallContext], call: CallContext, settings: Settings | None = None
+        self,
+        session: AgentSession[CallContext],
+        call: CallContext,
+        settings: Settings | None = None,
+        *,
+        fallback: FallbackAudio | None = None,
     ) -> None:
         self.session = session
         self.call = call
@@ -155,8 +168,23 @@ class CallKeeper:
             call.prices = settings.price_table()
         if isinstance(session.llm, SpeculativeRealtimeModel):
             call.usage.speculation = session.llm.stats
+        # a failing model: the hold line, the lost reply asked again, and the model-free path
+        self.failover: ModelFailover | None = None
+        if settings is not None and isinstance(session.llm, LinkedRealtimeModel):
+            self.failover = ModelFailover(
+                session, call, session.llm.link, fallback,
+                voicemail_dir=settings.voicemail_dir, hold_after=settings.hold_after,
+                max_reply_retries=settings.model_max_retries,
+                retry_interval=settings.model_retry_interval,
+            )  # fmt: skip
+
+    @property
+    def model_lost(self) -> bool:
+        return self.failover is not None and self.failover.link.lost
 
     def start(self) -> None:
+        if self.failover is not None:
+            self.failover.attach()
         limit = self.call.brain.calls.max_duration_minutes * 60.0
         self._limit_task = asyncio.create_task(self._enforce_time_limit(limit))
 
@@ -176,6 +204,8 @@ class CallKeeper:
             role=role, text=text, started_at=started, ended_at=ended, interrupted=item.interrupted
         )
         if role == "agent":
+            if self.failover is not None:
+                self.failover.reply_arrived()
             self._pace_next_turn(text)
             self._guard(text, seq)
             if self.call.pending_action is not None:
@@ -280,6 +310,8 @@ class CallKeeper:
 
     # -- silence and time limit ---------------------------------------------------------------
     def _on_user_state(self, ev: UserStateChangedEvent) -> None:
+        if self.model_lost:
+            return  # the model-free path hangs up by itself, and a voicemail has pauses
         if ev.new_state == "away":
             if self._silence_task is None or self._silence_task.done():
                 self._silence_task = asyncio.create_task(self._handle_silence())
@@ -324,6 +356,8 @@ class CallKeeper:
         for task in (self._silence_task, self._limit_task):
             if task is not None:
                 task.cancel()
+        if self.failover is not None:
+            self.failover.on_call_ended()  # a caller who hangs up mid-message: keep what they said
         if ev.error is not None:
             self.call.set_outcome("error")
             self.call.end_reason = self.call.end_reason or f"error: {ev.error}"

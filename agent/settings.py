@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     )
     openai_realtime_model: str = Field("gpt-realtime", description="Realtime model name")
     openai_voice: str = Field("marin", description="Realtime voice")
+    # a dropped model connection is retried by the plugin (0.1 s, then every interval), which replays
+    # the conversation; once these are spent the call goes on without the model (agent/fallback.py)
+    model_max_retries: int = Field(3, ge=0, le=10, description="Reconnects to the model before giving up")
+    model_retry_interval: float = Field(
+        1.0, ge=0.1, le=10, description="Seconds between reconnects after the first (which is at once)"
+    )
+    model_connect_timeout: float = Field(5.0, ge=1, le=30, description="Seconds one model connect may take")
+    hold_after: float = Field(
+        0.7, ge=0.2, le=1.5,
+        description="Seconds a reply's first audio may be late before the caller hears the hold line",
+    )  # fmt: skip
 
     # What a call costs (the call report's `cost`). Defaults: OpenAI's published prices for
     # gpt-realtime in USD per 1M tokens, read 2026-11-28 from developers.openai.com/api/docs/models
@@ -94,6 +105,13 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="Redis URL for live call state (optional)")
     journal_spill_dir: Path = Field(
         Path("var/spill"), description="Where call records wait on disk while Postgres is down"
+    )
+    fallback_audio_dir: Path = Field(
+        Path("var/fallback-audio"),
+        description="Where each brain's model-free lines (apology, hold line) are rendered at worker start",
+    )
+    voicemail_dir: Path = Field(
+        Path("var/voicemail"), description="Where callers' recorded messages are kept when the model is down"
     )
     caller_rate_limit: int = Field(
         20, ge=0, description="Calls allowed per caller number per hour (0 = unlimited)"

@@ -36,7 +36,6 @@ from livekit.agents.llm._realtime.openai import _ResponseGeneration
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import is_given
 from livekit.agents.voice.events import UserStateChangedEvent
-from livekit.plugins import openai
 from livekit.plugins.openai.realtime.realtime_model import _DiscardedGeneration
 from openai.types.realtime import (
     ConversationItemDeleteEvent,
@@ -44,6 +43,8 @@ from openai.types.realtime import (
     ResponseCreatedEvent,
     ResponseDoneEvent,
 )
+
+from agent.model_link import LinkedRealtimeModel, LinkedSession
 
 log = logging.getLogger("receptionist.speculation")
 
@@ -76,7 +77,7 @@ class _Speculation:
         return self.fut.done() and (self.fut.cancelled() or self.fut.exception() is not None)
 
 
-class SpeculativeSession(openai.realtime.RealtimeSession):
+class SpeculativeSession(LinkedSession):
     """The plugin's session, plus `speculate()` / `abandon()` and adoption in `generate_reply()`."""
 
     def __init__(self, model: SpeculativeRealtimeModel, **kwargs: Any) -> None:
@@ -247,7 +248,7 @@ class SpeculativeSession(openai.realtime.RealtimeSession):
         await super().aclose()
 
 
-class SpeculativeRealtimeModel(openai.realtime.RealtimeModel):
+class SpeculativeRealtimeModel(LinkedRealtimeModel):
     """OpenAI Realtime whose sessions can answer speculatively; one model per call."""
 
     def __init__(self, *args: Any, max_wait: float = 4.0, **kwargs: Any) -> None:

@@ -21,6 +21,8 @@ from agent import log_privacy
 from agent.brain import BrainDirectory, BrainError, load_brains
 from agent.call import CallContext
 from agent.console_view import show_the_agents_own_turns
+from agent.fallback import FallbackLibrary
+from agent.model_link import check_model_key
 from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber, brain_for_call
 from agent.session import CallKeeper, build_session, realtime_model, settings_for_brain
 from agent.settings import Settings, SettingsError, load_settings, require
@@ -40,6 +42,8 @@ def prewarm(proc: JobProcess) -> None:
     proc.userdata["settings"] = settings
     proc.userdata["brains"] = load_brains(settings.brain_path)
     proc.userdata["vad"] = silero.VAD.load(min_silence_duration=settings.vad_min_silence_duration)
+    # what callers hear when the model is down, rendered before any call (cached on disk)
+    proc.userdata["fallback"] = FallbackLibrary(proc.userdata["brains"].all, settings.fallback_audio_dir)
     _warm_up(proc.userdata["brains"])
 
 
@@ -92,7 +96,7 @@ async def entrypoint(ctx: JobContext) -> None:
     session = build_session(
         call_settings, call, model=realtime_model(call_settings), vad_model=ctx.proc.userdata["vad"]
     )
-    keeper = CallKeeper(session, call, call_settings)
+    keeper = CallKeeper(session, call, call_settings, fallback=ctx.proc.userdata["fallback"].for_brain(brain))
     if ctx.is_fake_job():  # console: show the greeting and check-ins, not only replies to typing
         show_the_agents_own_turns(session)
 
@@ -205,6 +209,8 @@ def main() -> None:
         load_brains(settings.brain_path)  # fail fast: a bad brain never takes a call
         if args[0] in ("dev", "start"):
             require(settings, "livekit_api_key", "livekit_api_secret")
+        if args[0] in ("console", "dev", "start"):
+            check_model_key(settings)  # a wrong key would fail every call
         if args[0] == "start" and settings.database_url:
             require_current_schema(settings.database_url)  # production never migrates by itself
     except (SettingsError, BrainError, DatabaseNotReady) as e:

@@ -22,6 +22,7 @@ from livekit.agents import AgentSession
 from agent.brain import Brain, load_brain, load_brains
 from agent.brain.loader import parse_brain
 from agent.call import CallContext
+from agent.fallback import FallbackLibrary
 from agent.receptionist import Receptionist, UnknownNumber, brain_for_call
 from agent.session import CallKeeper, build_session, realtime_model, settings_for_brain
 from agent.settings import Settings, load_settings
@@ -149,7 +150,10 @@ class _ScenarioCall:
     async def run(self) -> CallReport:
         sc = self.scenario
         brain, known = scenario_brain(sc, sc.brain_overrides)
+        # what the worker renders at start: the brain's lines for when the model is down (cached)
+        fallback = await asyncio.to_thread(FallbackLibrary, [brain], self.settings.fallback_audio_dir)
         self.sim.add_script(self.key, sc.model_steps())
+        self.sim.set_fault(self.key, sc.fault)
         line = SimulatedLine(transfer_accepts=sc.transfer_accepts, on_end=self._line_ended)
         call = CallContext(
             brain=brain,
@@ -174,7 +178,8 @@ class _ScenarioCall:
             vad_model = silero.VAD.load(min_silence_duration=settings.vad_min_silence_duration)
         session = build_session(settings, call, model=model, vad_model=vad_model)
         self.session = session
-        keeper = CallKeeper(session, call, settings)
+        keeper = CallKeeper(session, call, settings, fallback=fallback.for_brain(brain))
+        self.keeper = keeper
         if self.audio:
             self.mic = CallerMicrophone(sample_rate=self.caller_rate)
             self.ear = CallerEar()
@@ -316,7 +321,18 @@ class _ScenarioCall:
                 await self._sleep_unless_ended(turn.silence_s)
                 await self._wait_idle()
             return
-        if turn.barge_in_ms is not None:
+        if turn.after_tone:
+            # a caller waits for the beep before leaving a message
+            failover = self.keeper.failover
+            assert failover is not None, "after_tone: this call has no model-free path"
+            ended = asyncio.ensure_future(self.ended.wait())
+            tone = asyncio.ensure_future(failover.message_started.wait())
+            await asyncio.wait({ended, tone}, timeout=TURN_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+            ended.cancel(), tone.cancel()
+            if not failover.message_started.is_set():
+                return
+            await asyncio.sleep(turn.pause_before_ms / 1000)
+        elif turn.barge_in_ms is not None:
             # speak over the agent: wait until its reply is audible, then talk this far into it
             await self._wait_for(lambda: self.ear.speaking)
             await asyncio.sleep(turn.barge_in_ms / 1000)

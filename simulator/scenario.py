@@ -10,6 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from simulator.faults import Fault
 from simulator.script import ModelStep
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,9 @@ class CallerTurn(_Strict):
         "spliced word by word (simulator/recordings.py)",
     )
     dtmf: str | None = Field(None, pattern=r"^[0-9*#]+$", description="keys the caller presses")
+    after_tone: bool = Field(
+        False, description="audio runs: speak once the voicemail tone has played (the model is down)"
+    )
     hangup: bool = Field(False, description="the caller hangs up after this turn (mid-sentence if cut)")
     model: list[ModelStep] = Field(default_factory=list, description="what the model does in reply")
 
@@ -116,6 +120,7 @@ class Scenario(_Strict):
     caller_number: str | None = "+15035550123"
     dialed_number: str | None = None
     model_delay_ms: int = Field(300, ge=0, le=10_000)
+    fault: Fault | None = Field(None, description="what goes wrong with the model on this call")
     greeting: list[ModelStep] = Field(min_length=1)
     turns: list[CallerTurn] = Field(default_factory=list)
     seed: Seed = Field(default_factory=Seed)

@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from simulator.faults import Fault
 from simulator.script import SCRIPT_ENDED_LINE, ModelStep, Script, StepLike
 from simulator.speech import MODEL_SAMPLE_RATE, VoiceMode, model_voice
 
@@ -92,11 +93,18 @@ class Truncation:
     audio_ms: int  # how much audio the item actually carried
 
 
+_FAULT_MESSAGES = {
+    "rate_limit_exceeded": "Rate limit reached for gpt-realtime in organization org-sim on tokens per min.",
+    "server_error": "The server had an error while processing your request. Sorry about that!",
+}
+
+
 @dataclass
 class _Response:
     id: str
     event_id: str | None
     metadata: Any
+    number: int = 0  # the key's Nth response (1 = the greeting), across reconnects
     task: asyncio.Task[None] | None = None
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -155,6 +163,11 @@ class _Connection:
 
     def problem(self, text: str) -> None:
         self.sim._problem(self.key, text)
+
+    def _stale(self, item_id: Any) -> bool:
+        """An item an earlier socket of this call generated: after a reconnect the client may still
+        name one (the reply the drop cut off); the real API refuses it, and that is no script problem."""
+        return item_id in self.sim._generated.get(self.key, set()) and self.index_of(item_id) is None
 
     def tail_id(self) -> str | None:
         return self.items[-1]["id"] if self.items else None
@@ -419,6 +432,11 @@ class _Connection:
     async def on_item_delete(self, event: dict[str, Any]) -> None:
         item_id = event.get("item_id")
         idx = self.index_of(item_id) if isinstance(item_id, str) else None
+        if idx is None and self._stale(item_id):
+            await self.error(
+                "item_delete_invalid_item_id", f"Item with item_id not found: {item_id}", event.get("event_id")
+            )
+            return
         if idx is None:
             raise _BadEvent(
                 "item_delete_invalid_item_id", f"Item with item_id not found: {item_id}", "item_id"
@@ -429,6 +447,11 @@ class _Connection:
     async def on_item_truncate(self, event: dict[str, Any]) -> None:
         item_id = event.get("item_id")
         idx = self.index_of(item_id) if isinstance(item_id, str) else None
+        if idx is None and self._stale(item_id):
+            await self.error(
+                "item_truncate_invalid_item_id", f"Item with item_id not found: {item_id}", event.get("event_id")
+            )
+            return
         if idx is None:
             raise _BadEvent(
                 "item_truncate_invalid_item_id",
@@ -480,10 +503,32 @@ class _Connection:
             )
             self.problem("response.create while a response was active")
             return
+        fault = self.sim.fault_for(self.key, "error", "session_expired")
+        if fault is not None and fault.strikes(self.sim._responses.get(self.key, 0) + 1):
+            self.sim._count_response(self.key)
+            await self._refuse_response(fault, event.get("event_id"))
+            return
         self._start_response(event.get("response") or {}, event_id=event.get("event_id"))
+
+    async def _refuse_response(self, fault: Fault, event_id: str | None) -> None:
+        """The injected failure of one response.create: an `error` naming the request (as a rate
+        limit or an overloaded server answers), or the session's expiry, which the server follows by
+        closing the socket."""
+        self.sim._fault_fired(self.key, fault)
+        if fault.kind == "session_expired":
+            await self.error(
+                "session_expired",
+                "Your session hit the maximum duration of 60 minutes.",
+                None,
+            )
+            await self.ws.close(code=1000, message=b"session expired")
+            return
+        type_ = "server_error" if fault.code == "server_error" else "invalid_request_error"
+        await self.error(fault.code, _FAULT_MESSAGES.get(fault.code, fault.code), event_id, type_=type_)
 
     def _start_response(self, params: dict[str, Any], event_id: str | None) -> None:
         response = _Response(id=_new_id("resp"), event_id=event_id, metadata=params.get("metadata"))
+        response.number = self.sim._count_response(self.key)
         self.response = response
         response.task = asyncio.create_task(
             self._generate(response, params), name=f"sim-{response.id}"
@@ -593,6 +638,7 @@ class _Connection:
         """A new item in the response's output, and in the conversation after the current tail."""
         previous = self.tail_id()
         self.items.append(item)
+        self.sim._generated.setdefault(self.key, set()).add(item["id"])
         await self.send({"type": "response.output_item.added", "response_id": response.id,
                          "output_index": output_index, "item": copy.deepcopy(item)})  # fmt: skip
         await self.send({"type": "conversation.item.added", "previous_item_id": previous,
@@ -632,10 +678,20 @@ class _Connection:
             pcm = await model_voice(text, self.sim.voice_mode)
             chunk = max(2, self.sim.audio_chunk_ms * _BYTES_PER_MS)
             chunks = [pcm[i : i + chunk] for i in range(0, len(pcm), chunk)] or [b""]
+            late = self.sim.fault_for(self.key, "late_audio")
+            if late is not None and late.strikes(response.number):
+                self.sim._fault_fired(self.key, late)
+                await _sleep_or_cancel(late.delay_s, response.cancelled)
+            drop = self.sim.fault_for(self.key, "drop")
             for n, piece in enumerate(chunks):
                 if response.cancelled.is_set():
                     finished = False
                     break
+                if n == 1 and drop is not None and drop.strikes(response.number):
+                    # the first chunk went out: the caller hears the reply start, then nothing
+                    self.sim._fault_fired(self.key, drop)
+                    await self.ws.close(code=1011, message=b"simulated drop")
+                    raise asyncio.CancelledError
                 # words go out in step with the audio, so a cut-off reply has a cut-off transcript
                 due = math.ceil(len(words) * (n + 1) / len(chunks))
                 for word in words[len(sent_words) : due]:
@@ -998,6 +1054,11 @@ class RealtimeSimulator:
         self._connections: dict[int, _Connection] = {}
         self._conv_ids: dict[int, str] = {}
         self._numbers = itertools.count(1)
+        self._faults: dict[str, Fault] = {}
+        self._fired: dict[str, list[float]] = {}
+        self._down: set[str] = set()  # keys whose service stays unreachable after a drop
+        self._responses: dict[str, int] = {}
+        self._generated: dict[str, set[str]] = {}  # assistant items generated per key, any socket  # response.create count per key, across reconnects
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._host = "127.0.0.1"
@@ -1068,6 +1129,9 @@ class RealtimeSimulator:
         return await self._serve(request, request.match_info["key"])
 
     async def _serve(self, request: web.Request, key: str) -> web.StreamResponse:
+        refusal = self._refusal(key)
+        if refusal is not None:
+            return refusal
         if not request.headers.get("Authorization", "").startswith("Bearer "):
             self._problem(key, "connection without an Authorization bearer header")
             return web.json_response(
@@ -1090,6 +1154,50 @@ class RealtimeSimulator:
         finally:
             self._connections.pop(id(conn), None)
         return ws
+
+    # ---- faults ---------------------------------------------------------------------------------
+
+    def set_fault(self, key: str, fault: Fault | None) -> None:
+        """What goes wrong on this key's calls from now on (None: nothing)."""
+        if fault is None:
+            self._faults.pop(key, None)
+        else:
+            self._faults[key] = fault
+
+    def fault_for(self, key: str, *kinds: str) -> Fault | None:
+        fault = self._faults.get(key)
+        return fault if fault is not None and fault.kind in kinds else None
+
+    def faults_fired(self, key: str) -> list[float]:
+        """When (time.monotonic()) the key's fault struck, each time."""
+        return list(self._fired.get(key, []))
+
+    def _fault_fired(self, key: str, fault: Fault) -> None:
+        self._fired.setdefault(key, []).append(_now())
+        log.info("simulator fault [%s]: %s", key, fault.kind)
+        if fault.kind == "drop" and fault.stays_down:
+            self._down.add(key)
+
+    def _count_response(self, key: str) -> int:
+        self._responses[key] = self._responses.get(key, 0) + 1
+        return self._responses[key]
+
+    def _refusal(self, key: str) -> web.Response | None:
+        """The WebSocket upgrade refused: a wrong API key (401), or the service gone after a drop (503)."""
+        if self.fault_for(key, "bad_key") is not None:
+            self._fault_fired(key, self._faults[key])
+            return web.json_response(
+                {"error": {"type": "invalid_request_error", "code": "invalid_api_key",
+                           "message": "Incorrect API key provided: sk-...XXXX."}},
+                status=401,
+            )  # fmt: skip
+        if key in self._down:
+            return web.json_response(
+                {"error": {"type": "server_error", "code": "service_unavailable",
+                           "message": "The service is temporarily unavailable."}},
+                status=503,
+            )  # fmt: skip
+        return None
 
     def connections(self, key: str | None = None) -> int:
         """How many sockets are open now (for `key`, or all)."""

@@ -200,7 +200,9 @@ def empty_db_url(pg_server) -> Iterator[str]:  # noqa: ANN001 - the postgres fix
 
 def filled_in_env(checkout: Path, stack: PhoneStack, database_url: str, agent_name: str) -> None:
     """.env.example with what a user fills in; start mode's health port set free for a shared host."""
+    # no real OpenAI here: the start-up key check goes to loopback (nothing listens; only logged)
     mine = {**stack.env(), "AGENT_NAME": agent_name, "OPENAI_API_KEY": "sk-test",
+            "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
             "DATABASE_URL": database_url, "WORKER_PORT": "0"}  # fmt: skip
     lines = []
     for line in (checkout / ".env.example").read_text().splitlines():

@@ -513,6 +513,23 @@ class Notify(Model):
         return self
 
 
+class ModelDown(Model):
+    """What callers hear when the AI model cannot be reached, in the business's language: rendered to
+    audio at worker start with espeak-ng in `voice`, and played without the model."""
+
+    voice: Text = "en-us"  # an espeak-ng voice (`espeak-ng --voices`): en-us, en-gb, es, fr, de, ...
+    hold_line: Text = "One moment, please."
+    transfer_line: Text = (
+        "I'm sorry, I'm having technical trouble. Let me put you through to a member of our team."
+    )
+    message_line: Text = (
+        "I'm sorry, I'm having technical trouble right now. Please leave your name, your number and "
+        "a short message after the tone, and we will call you back."
+    )
+    goodbye_line: Text = "Thank you, we have your message. Goodbye."
+    message_seconds: int = Field(default=60, ge=10, le=300)  # the longest voicemail taken
+
+
 class Calls(Model):
     max_duration_minutes: int = Field(default=15, ge=1, le=120)
     silence_prompt_seconds: int = Field(default=8, ge=1, le=120)
@@ -523,6 +540,7 @@ class Calls(Model):
     dictation_endpointing_seconds: float | None = Field(default=None, ge=0.1, le=5.0)
     interruption_seconds: float | None = Field(default=None, ge=0.05, le=2.0)
     speculative_reply: bool | None = None
+    model_down: ModelDown = ModelDown()
 
     @model_validator(mode="after")
     def _prompt_before_hangup(self) -> Calls:

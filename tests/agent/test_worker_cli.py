@@ -47,6 +47,7 @@ def test_bad_setting_names_the_variable_and_never_prints_secrets(tmp_path: Path)
         [sys.executable, "-m", "agent.worker", "start"],
         cwd=tmp_path,
         env={"PYTHONPATH": str(ROOT), "OPENAI_API_KEY": secret, "LIVEKIT_API_SECRET": secret,
+             "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
              "MIN_INTERRUPTION_DURATION": "soon"},
     )  # fmt: skip
     assert out.returncode == 2
@@ -98,6 +99,8 @@ def test_start_refuses_a_schema_behind_the_code_until_db_migrate(pg_server, tmp_
     env = {
         "PYTHONPATH": str(ROOT),
         "OPENAI_API_KEY": "x",
+        # the start-up key check goes to loopback (nothing listens: it is only logged), never elsewhere
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
         "BRAIN_PATH": str(ROOT / "brains"),
         "DATABASE_URL": dsn,
         "LIVEKIT_API_KEY": "devkey",
@@ -149,6 +152,7 @@ def test_start_without_the_livekit_key_exits_non_zero_with_one_line(tmp_path: Pa
         [sys.executable, "-m", "agent.worker", "start"],
         cwd=tmp_path,
         env={"PYTHONPATH": str(ROOT), "OPENAI_API_KEY": secret, "LIVEKIT_API_SECRET": secret,
+             "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
              "BRAIN_PATH": str(ROOT / "brains")},
     )  # fmt: skip
     assert out.returncode != 0
@@ -168,6 +172,7 @@ def test_start_on_a_taken_port_exits_non_zero_naming_the_port(tmp_path: Path) ->
             [sys.executable, "-m", "agent.worker", "start"],
             cwd=tmp_path,
             env={"PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "sim", "BRAIN_PATH": str(ROOT / "brains"),
+                 "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
                  "LIVEKIT_URL": "ws://127.0.0.1:1", "LIVEKIT_API_KEY": "devkey",
                  "LIVEKIT_API_SECRET": secret, "WORKER_PORT": str(port)},
         )  # fmt: skip

@@ -27,6 +27,7 @@ def filled_in_env_file(stack: PhoneStack, agent_name: str) -> str:
         "LIVEKIT_API_SECRET": stack.api_secret,
         "AGENT_NAME": agent_name,
         "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",  # the start-up key check stays on loopback
         "WORKER_PORT": "0",  # start mode's fixed port would collide with other tests on this host
     }
     lines = []

@@ -1,0 +1,194 @@
+"""The call's connection to the Realtime model: the plugin's own bounded reconnects (which replay the
+conversation), and the moment it gives up reported to the call instead of ending it.
+
+Left alone, the plugin's last failed reconnect closes the whole AgentSession, and with it the caller's
+audio: the caller hears nothing until they hang up. Reported as a lost model instead, the session stays
+up and the call takes its model-free path (agent/fallback.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from livekit import rtc
+from livekit.agents import APIError
+from livekit.agents.llm._realtime.openai import SAMPLE_RATE, _ResponseGeneration
+from livekit.plugins import openai
+from livekit.plugins.openai.realtime.realtime_model import OPENAI_BASE_URL, process_base_url
+
+from agent.settings import Settings, SettingsError
+
+log = logging.getLogger("receptionist.model")
+
+
+class ModelLink:
+    """What a call hears about its model connection: each reconnect, and the loss when retries are spent."""
+
+    def __init__(self) -> None:
+        self.lost_error: Exception | None = None
+        self.reconnects = 0
+        # the brain's hold line (24 kHz PCM16), played when a reply's first audio is this late
+        self.hold_pcm: bytes | None = None
+        self.hold_after = 0.7
+        self.late_replies = 0
+        self._on_lost: list[Callable[[Exception], None]] = []
+        self._on_reconnected: list[Callable[[], None]] = []
+
+    @property
+    def lost(self) -> bool:
+        return self.lost_error is not None
+
+    def on_lost(self, callback: Callable[[Exception], None]) -> None:
+        self._on_lost.append(callback)
+
+    def on_reconnected(self, callback: Callable[[], None]) -> None:
+        self._on_reconnected.append(callback)
+
+    def report_lost(self, error: Exception) -> None:
+        if self.lost_error is not None:
+            return
+        self.lost_error = error
+        log.error("the model is unreachable: %s", error)
+        for callback in self._on_lost:
+            callback(error)
+
+    def report_reconnected(self) -> None:
+        self.reconnects += 1
+        log.warning(
+            "the model connection is back (reconnect %d, conversation replayed)", self.reconnects
+        )
+        for callback in self._on_reconnected:
+            callback()
+
+
+class LinkedSession(openai.realtime.RealtimeSession):
+    """The plugin's session, reporting reconnects and its final failure to the call's ModelLink."""
+
+    def __init__(self, model: LinkedRealtimeModel, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self.link = model.link
+        self.on("session_reconnected", lambda _ev: self.link.report_reconnected())
+        self._voiced: set[str] = set()  # reply items whose audio has started
+        self._held_ms: dict[str, int] = {}  # reply item -> ms of hold line played before its audio
+
+    # -- a slow first audio: the hold line, inside the reply itself ------------------------------
+    # The reply's speech is already the session's current speech while its audio is late, so a
+    # separate `say()` would wait behind it; played at the head of the reply's own audio stream,
+    # the hold line is heard at once and the model's words follow it in the same turn.
+    def _handle_response_output_item_added(self, event: Any) -> None:
+        super()._handle_response_output_item_added(event)
+        item = event.item
+        item_id = item.get("id") if isinstance(item, dict) else getattr(item, "id", None)
+        item_type = item.get("type") if isinstance(item, dict) else getattr(item, "type", None)
+        if item_type == "message" and item_id and self.link.hold_pcm:
+            asyncio.get_running_loop().call_later(
+                self.link.hold_after, self._hold_if_silent, item_id
+            )
+
+    def _handle_response_audio_delta(self, event: Any) -> None:
+        self._voiced.add(event.item_id)
+        super()._handle_response_audio_delta(event)
+
+    def _hold_if_silent(self, item_id: str) -> None:
+        gen = self._current_generation
+        pcm = self.link.hold_pcm
+        if item_id in self._voiced or pcm is None or not isinstance(gen, _ResponseGeneration):
+            return
+        message = gen.messages.get(item_id)
+        if message is None or message.audio_ch.closed:
+            return
+        if message.modalities.done():
+            if "audio" not in message.modalities.result():
+                return
+        else:
+            message.modalities.set_result(["audio", "text"])
+        samples = SAMPLE_RATE // 50  # 20 ms frames
+        for i in range(0, len(pcm), samples * 2):
+            chunk = pcm[i : i + samples * 2]
+            chunk += bytes(samples * 2 - len(chunk))
+            message.audio_ch.send_nowait(rtc.AudioFrame(chunk, SAMPLE_RATE, 1, samples))
+        self._voiced.add(item_id)
+        self._held_ms[item_id] = len(pcm) // 2 * 1000 // SAMPLE_RATE
+        self.link.late_replies += 1
+        log.warning(
+            "the model's reply is late (no audio after %.1f s): hold line played",
+            self.link.hold_after,
+        )
+
+    def truncate(self, *, message_id: str, audio_end_ms: int, **kwargs: Any) -> None:
+        # the model never sent the hold line: what it said starts after it
+        held = self._held_ms.get(message_id, 0)
+        super().truncate(message_id=message_id, audio_end_ms=max(0, audio_end_ms - held), **kwargs)
+
+    def _emit_error(self, error: Exception, recoverable: bool) -> None:
+        if not recoverable:
+            self.link.report_lost(error)
+            # the AgentSession would close on it and take the caller's audio along; the call decides
+            recoverable = True
+        super()._emit_error(error, recoverable)
+
+    async def aclose(self) -> None:
+        try:
+            await super().aclose()
+        except APIError:
+            # the failure that ended the connection loop, already reported through the link
+            if not self.link.lost:
+                raise
+
+
+class LinkedRealtimeModel(openai.realtime.RealtimeModel):
+    """OpenAI Realtime whose sessions report to one ModelLink; one model per call."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.link = ModelLink()
+
+    def session(self, *, turn_detection_disabled: bool = False) -> LinkedSession:
+        sess = LinkedSession(self, turn_detection_disabled=turn_detection_disabled)
+        self._sessions.add(sess)
+        return sess
+
+
+def check_model_key(settings: Settings) -> None:
+    """At worker start: one connection to the Realtime endpoint, and SettingsError when it refuses the
+    API key (HTTP 401/403) -- every call would otherwise find out, and take the model-free path.
+
+    An endpoint that cannot be reached is only logged: it may be back before the first call."""
+    url = process_base_url(
+        settings.openai_base_url or OPENAI_BASE_URL, settings.openai_realtime_model
+    )
+    refused = asyncio.run(_refusal(url, settings.openai_api_key.get_secret_value()))
+    if refused is not None:
+        raise SettingsError(f"OPENAI_API_KEY was refused by the Realtime API ({url}): {refused}")
+
+
+async def _refusal(url: str, key: str) -> str | None:
+    headers = {"Authorization": f"Bearer {key}", "User-Agent": "receptionist key check"}
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with asyncio.timeout(5):
+                try:
+                    ws = await http.ws_connect(url, headers=headers)
+                except aiohttp.WSServerHandshakeError as e:
+                    if e.status not in (401, 403):
+                        raise
+                    return f"HTTP {e.status}{await _error_message(http, url, headers)}"
+                await ws.close()
+    except (aiohttp.ClientError, TimeoutError, OSError) as e:
+        log.info("could not check the OpenAI API key at %s: %s", url, e or type(e).__name__)
+    return None
+
+
+async def _error_message(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> str:
+    """The refusal's own words ("Incorrect API key provided"), from the same URL over plain HTTP."""
+    try:
+        async with http.get(url.replace("ws", "http", 1), headers=headers) as resp:
+            body = json.loads(await resp.text())
+        return f" ({body['error']['message']})"
+    except (aiohttp.ClientError, ValueError, KeyError, TypeError):
+        return ""
