@@ -237,6 +237,7 @@ class ModelFailover:
         self.reply_lost = False  # a reply the caller is waiting for will not come on its own
         self.reply_retries = 0
         self.holding = False
+        self.held = False  # the hold line has played since the model last spoke or reconnected
         self.call_ended = False
         # the tone has played: the caller's message is being recorded
         self.message_started = asyncio.Event()
@@ -279,9 +280,9 @@ class ModelFailover:
 
     async def _hold(self) -> None:
         """The hold line, at once, instead of the silence of a reply that is not coming."""
-        if self.holding or self.audio is None or self.link.lost:
-            return
-        self.holding = True
+        if self.holding or self.held or self.audio is None or self.link.lost:
+            return  # once per outage: a string of failed reconnects is not a string of hold lines
+        self.holding = self.held = True
         try:
             speech = self.session.current_speech
             if speech is not None and not speech.done():
@@ -301,6 +302,7 @@ class ModelFailover:
         self._ask_again()
 
     def _on_reconnected(self) -> None:
+        self.held = False
         if self.reply_lost:
             self._ask_again()
 
@@ -319,6 +321,7 @@ class ModelFailover:
     def reply_arrived(self) -> None:
         """The model spoke again: the failures so far are behind us."""
         self.reply_retries = 0
+        self.held = False
 
     # -- without the model ------------------------------------------------------------------------
     def _on_lost(self, error: Exception) -> None:

@@ -204,7 +204,7 @@ class CallKeeper:
             role=role, text=text, started_at=started, ended_at=ended, interrupted=item.interrupted
         )
         if role == "agent":
-            if self.failover is not None:
+            if self.failover is not None and not item.interrupted:
                 self.failover.reply_arrived()
             self._pace_next_turn(text)
             self._guard(text, seq)

@@ -712,10 +712,15 @@ class _Connection:
                     len(piece) / _BYTES_PER_MS / 1000 / self.sim.pace, response.cancelled
                 )
         else:
-            for word in words:
+            drop = self.sim.fault_for(self.key, "drop")
+            for n, word in enumerate(words):
                 if response.cancelled.is_set():
                     finished = False
                     break
+                if n == 1 and drop is not None and drop.strikes(response.number):
+                    self.sim._fault_fired(self.key, drop)
+                    await self.ws.close(code=1011, message=b"simulated drop")
+                    raise asyncio.CancelledError
                 sent_words.append(word)
                 await self.send({"type": "response.output_text.delta", **ids, "delta": word})
                 await asyncio.sleep(0)

@@ -192,3 +192,18 @@ async def test_the_worker_refuses_to_start_with_a_wrong_api_key(tmp_path: Path) 
     [line] = err.decode().strip().splitlines()
     assert line.startswith("receptionist: OPENAI_API_KEY was refused by the Realtime API"), line
     assert "HTTP 401" in line and "sk-wrong" not in line
+
+
+async def test_a_text_call_whose_model_goes_away_is_handed_over(
+    tmp_path: Path, call_stores, shared_sim
+) -> None:
+    """As in `console --text` against a simulator that stops mid-call (issue 13): the session no
+    longer closes on the plugin's last failed reconnect; the call reaches the team."""
+    scenario = load_scenario(FAULTS / "down-transfer.yaml")
+    report = await simulate(
+        scenario, audio=False, settings=_settings(tmp_path), sim=shared_sim, stores=call_stores
+    )
+    assert report.passed, format_report(report)
+    assert report.line_actions == [("transfer", "tel:+15035550188")]
+    call = report.db["calls"][0]
+    assert (call["outcome"], call["end_reason"]) == ("escalated", "model_unreachable")
