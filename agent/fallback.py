@@ -18,9 +18,11 @@ import contextlib
 import hashlib
 import logging
 import math
+import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 import wave
 from collections.abc import AsyncIterator, Iterable
@@ -119,7 +121,8 @@ def _espeak_to_wav(text: str, voice: str, path: Path) -> None:
         raise RuntimeError(
             "espeak-ng is not installed; it renders what callers hear when the model is down"
         )
-    partial = path.with_suffix(".partial")
+    # a name of its own: job processes (or console's job threads) may render the same line at once
+    partial = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.partial")
     # words on stdin, so a line starting with "-" is never an option
     done = subprocess.run(
         ["espeak-ng", "-v", voice, "-w", str(partial)],
