@@ -125,7 +125,8 @@ def _why_not(why: str) -> str:
     return "not_possible"
 
 
-def _timing(call: CallContext) -> dict[str, Any]:
+def _timing(call: CallContext) -> tuple[dict[str, Any], list[tuple[int, float]]]:
+    """The report's timings, and each caller turn's wait for the reply (seq, seconds) for the flags."""
     turns = call.transcript
     agent = [t for t in turns if t.role == "agent"]
     caller = [t for t in turns if t.role == "caller"]
@@ -145,7 +146,7 @@ def _timing(call: CallContext) -> dict[str, Any]:
     first_agent = agent[0].started_at if agent else None
     last = max((t.ended_at for t in turns), default=None)
     ended = call.ended_wall or last
-    return {
+    timing = {
         "to_greeting_s": _r(first_agent - started) if first_agent is not None and started else None,
         "duration_s": _r(ended - started) if ended is not None and started else None,
         "talk_s": {k: _r(v) for k, v in talk.items()},
@@ -157,15 +158,15 @@ def _timing(call: CallContext) -> dict[str, Any]:
         },
         "longest_dead_air_s": _r(max((g for _, g in gaps), default=0.0)),
         "barge_ins": sum(1 for t in agent if t.interrupted),
-        "gaps": gaps,  # kept for the flags below; dropped from the stored report
     }
+    return timing, gaps
 
 
 def _r(x: float) -> float:
     return round(x, 3)
 
 
-def _flags(call: CallContext, timing: dict[str, Any]) -> list[dict[str, Any]]:
+def _flags(call: CallContext, timing: dict[str, Any], gaps: list[tuple[int, float]]) -> list[dict[str, Any]]:
     flags: list[dict[str, Any]] = []
 
     def flag(name: str, turns: list[int], **detail: Any) -> None:
@@ -204,7 +205,7 @@ def _flags(call: CallContext, timing: dict[str, Any]) -> list[dict[str, Any]]:
     corrected = [t.seq for t in caller if _CORRECTION.search(t.text)]
     if corrected:
         flag("caller_corrected_agent", corrected)
-    dead = [seq for seq, gap in timing["gaps"] if gap > DEAD_AIR_S]
+    dead = [seq for seq, gap in gaps if gap > DEAD_AIR_S]
     if dead:
         flag("dead_air", dead, longest_s=timing["longest_dead_air_s"])
     manipulation = [t.seq for t in caller if _MANIPULATION.search(t.text)]
@@ -224,9 +225,8 @@ def _flags(call: CallContext, timing: dict[str, Any]) -> list[dict[str, Any]]:
 
 def build_report(call: CallContext) -> dict[str, Any]:
     """The report of a finished call (outcome and end reason already set)."""
-    timing = _timing(call)
-    flags = _flags(call, timing)
-    del timing["gaps"]
+    timing, gaps = _timing(call)
+    flags = _flags(call, timing, gaps)
     # telephony minutes only for a call with a phone line (not a console run)
     usage, cost = usage_and_cost(
         call.usage, call.prices, duration_s=timing["duration_s"], phone=call.line is not None
