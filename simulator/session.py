@@ -60,7 +60,10 @@ class ScenarioStores:
     async def snapshot(self, call: CallContext) -> dict[str, Any]:
         # everything the call recorded must be in Postgres before it is graded
         await self.journal.aclose(timeout=15)
-        return await snapshot(self.pool, call_id=call.call_id)
+        rows = await snapshot(self.pool, call_id=call.call_id)
+        business = await snapshot(self.pool, business=call.brain.business.name)
+        rows["business_appointments"] = business["appointments"]
+        return rows
 
 
 class ScenarioDatabases:
