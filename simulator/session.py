@@ -113,7 +113,7 @@ async def scenario_stores(dsn: str | None) -> AsyncIterator[ScenarioStores | Non
     if dsn is None:
         yield None
         return
-    pool = await open_pool(dsn, min_size=1, max_size=4)
+    pool = await open_pool(dsn, min_size=1, max_size=4, prepare=appointments.warm_up)
     # a spill directory of its own: a journal replays what it finds there into its database
     with tempfile.TemporaryDirectory(prefix="sim-spill-") as spill:
         journal = CallJournal(dsn, Path(spill))
