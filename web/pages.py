@@ -193,7 +193,7 @@ async def appointments_page(request: Request) -> Response:
     return await _week(request, _week_start(request, timezone_of(request, viewer(request))))
 
 
-async def _booked_in_scope(request: Request) -> dict[str, Any]:
+async def _appointment_in_scope(request: Request) -> dict[str, Any]:
     appointment_id = _id(request, "appointment_id", "appointment")
     row = await console.appointment(request.app.state.pool, viewer(request), appointment_id)
     if row is None:  # another owner's appointment reads exactly like one that does not exist
@@ -217,6 +217,12 @@ class ChangeRefused(Exception):
 ALREADY_CHANGED = "This appointment was already cancelled or moved: nothing was changed."
 
 
+def _upcoming(row: dict[str, Any]) -> None:
+    """A caller can change only an appointment still to come (find_for_caller); so can the owner."""
+    if row["start"] <= datetime.now(UTC):
+        raise ChangeRefused(409, "This appointment has already begun: it can no longer be moved or cancelled.")
+
+
 async def _refused_change(request: Request, row: dict[str, Any], status_code: int, error: str) -> Response:
     """The week the appointment is in, with why the change was refused next to it."""
     return await _week(request, _week_of(request, row["start"]), status_code, error=error, error_for=row["id"])
@@ -224,10 +230,13 @@ async def _refused_change(request: Request, row: dict[str, Any], status_code: in
 
 @signed_in
 async def cancel_appointment(request: Request) -> Response:
-    row = await _booked_in_scope(request)
+    row = await _appointment_in_scope(request)
     try:
+        _upcoming(row)
         # the store's own rule: only a booked appointment is cancelled, under the number it was booked with
         await booking.cancel(request.app.state.pool, row["business"], row["id"], row["customer_phone"])
+    except ChangeRefused as refused:
+        return await _refused_change(request, row, refused.status_code, str(refused))
     except booking.AppointmentNotFound:
         return await _refused_change(request, row, 409, ALREADY_CHANGED)
     return RedirectResponse(f"/appointments?week={_week_of(request, row['start'])}", status_code=303)
@@ -258,9 +267,10 @@ def _new_start(brain_path: Path | None, row: dict[str, Any], raw: str) -> tuple[
 
 @signed_in
 async def move_appointment(request: Request) -> Response:
-    row = await _booked_in_scope(request)
+    row = await _appointment_in_scope(request)
     raw = str(request.state.form.get("start", "")).strip()
     try:
+        _upcoming(row)
         start, end = _new_start(request.app.state.config.brain_path, row, raw)
         # the store's own rules: only a booked appointment moves, and Postgres refuses an overlap
         moved = await booking.reschedule(request.app.state.pool, row["business"], row["id"], start, end,

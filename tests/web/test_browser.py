@@ -149,7 +149,8 @@ def test_an_owner_moves_cancels_marks_a_lead_and_reads_the_brain_in_a_browser(
     day = open_weekday()
     dana, sam, lead = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     with psycopg.connect(db_url, autocommit=True) as conn:
-        for appointment, name, code, hour in ((dana, "Dana Whitfield", "K7P-4M2", 9), (sam, "Sam Ortiz", "R3D-9TX", 13)):
+        booked = ((dana, "Dana Whitfield", "K7P-4M2", 9), (sam, "Sam Ortiz", "R3D-9TX", 13))
+        for appointment, name, code, hour in booked:
             conn.execute(
                 "INSERT INTO appointments (id, business, resource, service, customer_name, customer_phone, during,"
                 " confirmation_code) VALUES (%s, %s, 'default', 'Drain cleaning', %s, '+15035550142',"
@@ -175,7 +176,8 @@ def test_an_owner_moves_cancels_marks_a_lead_and_reads_the_brain_in_a_browser(
     _shot(browser, "appointments-move-refused")
     browser.find_element(By.CSS_SELECTOR, f"#appointment-{sam} form.inline button").click()
     browser.switch_to.alert.accept()
-    WebDriverWait(browser, 30).until(ready.presence_of_element_located((By.CSS_SELECTOR, f"#appointment-{sam}.cancelled")))
+    cancelled = (By.CSS_SELECTOR, f"#appointment-{sam}.cancelled")
+    WebDriverWait(browser, 30).until(ready.presence_of_element_located(cancelled))
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT customer_name, status FROM appointments ORDER BY customer_name").fetchall() == [
             ("Dana Whitfield", "booked"), ("Sam Ortiz", "cancelled")]  # fmt: skip

@@ -84,6 +84,11 @@ async def test_an_owner_cancels_an_appointment_and_the_slot_is_free_again(
     twice = await console.post(f"/appointments/{dana.id}/cancel", data={"csrf_token": csrf_of(week.text)})
     assert twice.status_code == 409 and "already cancelled or moved" in twice.text
     assert [r[1] for r in rows(db_url)] == ["cancelled", "booked"]
+    # what has already begun is past changing, for the owner as for a caller
+    yesterday = await book(pool, at(datetime.now(PLUMBING_BRAIN.tz).date() - timedelta(days=1), 10), "Lee Park")
+    late = await console.post(f"/appointments/{yesterday.id}/cancel", data={"csrf_token": csrf_of(week.text)})
+    assert late.status_code == 409 and "already begun" in late.text
+    assert [r[1] for r in rows(db_url)] == ["cancelled", "booked", "booked"]
 
 
 async def test_a_move_onto_a_taken_slot_or_outside_hours_is_refused_and_a_free_one_moves_it(
@@ -113,7 +118,8 @@ async def test_a_move_onto_a_taken_slot_or_outside_hours_is_refused_and_a_free_o
     assert rows(db_url) == before
 
     moved = await move(f"{day}T15:00")
-    assert moved.status_code == 303 and moved.headers["location"] == f"/appointments?week={day - timedelta(days=day.weekday())}"
+    monday = day - timedelta(days=day.weekday())
+    assert moved.status_code == 303 and moved.headers["location"] == f"/appointments?week={monday}"
     with psycopg.connect(db_url) as conn:
         new = conn.execute(
             "SELECT lower(during), upper(during), rescheduled_from FROM appointments WHERE status = 'booked'"
@@ -143,7 +149,8 @@ async def test_an_owner_can_neither_see_nor_change_another_owners_appointments_a
     brain = await console.get("/brain")
     assert "Rose City Plumbing" in brain.text and "Lakeview" not in brain.text and "dental.yaml" not in brain.text
     token = csrf_of(week.text)
-    for path, data in ((f"/appointments/{theirs.id}/cancel", {}), (f"/appointments/{theirs.id}/move", {"start": f"{day}T14:00"}),
+    for path, data in ((f"/appointments/{theirs.id}/cancel", {}),
+                       (f"/appointments/{theirs.id}/move", {"start": f"{day}T14:00"}),
                        (f"/leads/{lead}/contacted", {})):  # fmt: skip
         refused = await console.post(path, data={"csrf_token": token, **data})
         assert refused.status_code == 404, path
