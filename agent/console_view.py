@@ -9,18 +9,17 @@ from typing import Any
 
 from livekit.agents import AgentSession, llm
 
+from agent.livekit_internals import agents_console, typed_turn_running
+
 log = logging.getLogger("receptionist.console")
 
 
 def show_the_agents_own_turns(session: AgentSession[Any]) -> None:
     """In console text mode only; nothing happens on a phone call or in audio mode."""
-    try:
-        from livekit.agents.cli._legacy import AgentsConsole
-        from rich.text import Text
-    except ImportError:  # another LiveKit version's console: it keeps its own view
-        return
-    console = AgentsConsole.get_instance()
-    if not console.enabled:
+    from rich.text import Text
+
+    console = agents_console()
+    if console is None or not console.enabled:  # another LiveKit version's console keeps its own view
         return
 
     def on_item(ev: Any) -> None:
@@ -29,8 +28,7 @@ def show_the_agents_own_turns(session: AgentSession[Any]) -> None:
             return
         if console.console_mode != "text":
             return
-        run = getattr(session, "_global_run_state", None)  # LiveKit prints the replies of a typed turn
-        if run is not None and not run.done():
+        if typed_turn_running(session):  # LiveKit prints the replies of a typed turn itself
             return
         console.console.print()
         console.console.print(Text.assemble(("  \u25cf ", "#6BCB77"), ("Agent", "bold #6BCB77")))

@@ -17,10 +17,10 @@ from typing import Any
 import aiohttp
 from livekit import rtc
 from livekit.agents import APIError
-from livekit.agents.llm._realtime.openai import SAMPLE_RATE, _ResponseGeneration
 from livekit.plugins import openai
 from livekit.plugins.openai.realtime.realtime_model import OPENAI_BASE_URL, process_base_url
 
+from agent.livekit_internals import SAMPLE_RATE, ResponseGeneration, current_generation
 from agent.settings import Settings, SettingsError
 
 log = logging.getLogger("receptionist.model")
@@ -95,9 +95,9 @@ class LinkedSession(openai.realtime.RealtimeSession):
         super()._handle_response_audio_delta(event)
 
     def _hold_if_silent(self, item_id: str) -> None:
-        gen = self._current_generation
+        gen = current_generation(self)
         pcm = self.link.hold_pcm
-        if item_id in self._voiced or pcm is None or not isinstance(gen, _ResponseGeneration):
+        if item_id in self._voiced or pcm is None or not isinstance(gen, ResponseGeneration):
             return
         message = gen.messages.get(item_id)
         if message is None or message.audio_ch.closed:

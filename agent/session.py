@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import re
 import time
@@ -28,6 +27,7 @@ from agent.brain.grounding import check_turn
 from agent.brain.schema import Brain
 from agent.call import CallContext, TransferFailed
 from agent.fallback import FallbackAudio, ModelFailover
+from agent.livekit_internals import own_vad
 from agent.model_link import LinkedRealtimeModel
 from agent.settings import Settings
 from agent.speculation import SpeculativeRealtimeModel, Speculator
@@ -99,7 +99,7 @@ def _own_vad(shared: vad.VAD | None) -> vad.VAD | None:
     from livekit.plugins import silero
 
     if isinstance(shared, silero.VAD):
-        return silero.VAD(session=shared._onnx_session, opts=copy.copy(shared._opts))
+        return own_vad(shared)
     return shared
 
 

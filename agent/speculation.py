@@ -31,12 +31,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from livekit.agents import AgentSession, llm, utils
-from livekit.agents.llm._realtime.openai import _ResponseGeneration
+from livekit.agents import AgentSession, llm
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import is_given
 from livekit.agents.voice.events import UserStateChangedEvent
-from livekit.plugins.openai.realtime.realtime_model import _DiscardedGeneration
 from openai.types.realtime import (
     ConversationItemDeleteEvent,
     ResponseCancelEvent,
@@ -44,6 +42,13 @@ from openai.types.realtime import (
     ResponseDoneEvent,
 )
 
+from agent.livekit_internals import (
+    DiscardedGeneration,
+    current_generation,
+    generation_done,
+    new_generation,
+    set_current_generation,
+)
 from agent.model_link import LinkedRealtimeModel, LinkedSession
 
 log = logging.getLogger("receptionist.speculation")
@@ -135,11 +140,11 @@ class SpeculativeSession(LinkedSession):
             return
         if spec.failed:
             return
-        generation = self._current_generation
-        if isinstance(generation, _DiscardedGeneration):
+        generation = current_generation(self)
+        if isinstance(generation, DiscardedGeneration):
             return
         ev = spec.fut.result()
-        if generation is not None and not generation._done_fut.done():
+        if generation is not None and not generation_done(generation):
             self.send_event(ResponseCancelEvent(type="response.cancel", response_id=ev.response_id))
         task = asyncio.create_task(self._delete_outputs(ev, generation))
         self._cleanups.add(task)
@@ -177,16 +182,10 @@ class SpeculativeSession(LinkedSession):
         super()._handle_response_created(event)
 
     def _handle_response_done(self, event: ResponseDoneEvent) -> None:
-        if isinstance(self._current_generation, _DiscardedGeneration):
+        if isinstance(current_generation(self), DiscardedGeneration):
             # a response abandoned before the server named it is still billed: the plugin skips its
             # response.done, so it runs through as an empty generation and its usage is reported
-            self._current_generation = _ResponseGeneration(
-                message_ch=utils.aio.Chan(),
-                function_ch=utils.aio.Chan(),
-                messages={},
-                _done_fut=asyncio.get_running_loop().create_future(),
-                _created_timestamp=time.time(),
-            )
+            set_current_generation(self, new_generation(created_at=time.time()))
         super()._handle_response_done(event)
 
     # -- what LiveKit calls ---------------------------------------------------------------------

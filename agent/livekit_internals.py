@@ -1,0 +1,127 @@
+"""The private parts of LiveKit Agents and its OpenAI and Silero plugins that the call leans on, in
+one place. Each has no public equivalent (see the module that uses it); a LiveKit upgrade that
+renames or reshapes one is caught by `missing()` in a test, before a caller meets it.
+
+Used by: speculative replies and the late-reply hold line (subclasses of the plugin's
+RealtimeSession: they override its event handlers and read its current generation), one VAD object
+per call over a shared Silero model, and the console's view of the agent's own turns.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import inspect
+from typing import Any
+
+from livekit.agents import AgentSession
+from livekit.agents.llm._realtime.openai import SAMPLE_RATE, _ResponseGeneration
+from livekit.plugins.openai.realtime.realtime_model import RealtimeSession, _DiscardedGeneration
+
+__all__ = [
+    "SAMPLE_RATE",
+    "DiscardedGeneration",
+    "ResponseGeneration",
+    "REALTIME_SESSION_HOOKS",
+    "agents_console",
+    "current_generation",
+    "generation_done",
+    "missing",
+    "new_generation",
+    "own_vad",
+    "set_current_generation",
+    "typed_turn_running",
+]
+
+ResponseGeneration = _ResponseGeneration  # one model response as the plugin assembles it
+DiscardedGeneration = _DiscardedGeneration  # a response the plugin cancelled before the server named it
+
+# the plugin's RealtimeSession methods our subclasses override (agent/speculation.py, agent/model_link.py)
+REALTIME_SESSION_HOOKS = (
+    "_handle_response_created",
+    "_handle_response_done",
+    "_handle_response_output_item_added",
+    "_handle_response_audio_delta",
+    "_emit_error",
+)
+# the fields of a ResponseGeneration we read or fill in
+_GENERATION_FIELDS = ("message_ch", "function_ch", "messages", "_done_fut", "_created_timestamp")
+
+
+def current_generation(session: RealtimeSession) -> Any:
+    """The response the plugin is assembling now (a ResponseGeneration, a DiscardedGeneration or None)."""
+    return session._current_generation
+
+
+def set_current_generation(session: RealtimeSession, generation: Any) -> None:
+    session._current_generation = generation
+
+
+def generation_done(generation: Any) -> bool:
+    return bool(generation._done_fut.done())
+
+
+def new_generation(*, created_at: float) -> ResponseGeneration:
+    """An empty generation, as the plugin starts one on response.created."""
+    import asyncio
+
+    from livekit.agents import utils
+
+    return _ResponseGeneration(
+        message_ch=utils.aio.Chan(),
+        function_ch=utils.aio.Chan(),
+        messages={},
+        _done_fut=asyncio.get_running_loop().create_future(),
+        _created_timestamp=created_at,
+    )
+
+
+def own_vad(shared: Any) -> Any:
+    """A new silero.VAD object over `shared`'s loaded ONNX model and options (the model is the
+    costly part); imported here, so a process that never listens does not load the plugin."""
+    from livekit.plugins import silero
+
+    return silero.VAD(session=shared._onnx_session, opts=copy.copy(shared._opts))
+
+
+def typed_turn_running(session: AgentSession[Any]) -> bool:
+    """Whether LiveKit's text console is printing the replies to a turn typed in it right now."""
+    run = getattr(session, "_global_run_state", None)
+    return run is not None and not run.done()
+
+
+def agents_console() -> Any | None:
+    """LiveKit's console singleton, or None where this LiveKit version has another console."""
+    try:
+        from livekit.agents.cli._legacy import AgentsConsole
+    except ImportError:
+        return None
+    return AgentsConsole.get_instance()
+
+
+def missing() -> list[str]:
+    """What of the above this LiveKit no longer has, by name; [] when everything is where we expect."""
+    gone = [
+        f"RealtimeSession.{name}"
+        for name in REALTIME_SESSION_HOOKS
+        if not callable(getattr(RealtimeSession, name, None))
+    ]
+    if "_current_generation" not in inspect.getsource(RealtimeSession.__init__):
+        gone.append("RealtimeSession._current_generation")
+    from livekit.plugins import silero
+
+    fields = {f.name for f in dataclasses.fields(_ResponseGeneration)}
+    gone += [f"_ResponseGeneration.{name}" for name in _GENERATION_FIELDS if name not in fields]
+    init = inspect.signature(silero.VAD.__init__).parameters
+    gone += [f"silero.VAD.__init__({name}=)" for name in ("session", "opts") if name not in init]
+    source = inspect.getsource(silero.VAD.__init__)
+    gone += [f"silero.VAD.{name}" for name in ("_onnx_session", "_opts") if f"self.{name}" not in source]
+    if "_global_run_state" not in inspect.getsource(AgentSession):
+        gone.append("AgentSession._global_run_state")
+    try:
+        from livekit.agents.cli._legacy import AgentsConsole
+    except ImportError:
+        gone.append("livekit.agents.cli._legacy.AgentsConsole")
+    else:
+        gone += [f"AgentsConsole.{n}" for n in ("get_instance",) if not hasattr(AgentsConsole, n)]
+    return gone
