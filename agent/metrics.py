@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -120,10 +121,9 @@ class WorkerMetrics:
     def __init__(self, settings: Settings) -> None:
         assert settings.metrics_port is not None
         self.settings = settings
-        self.directory = Path(
-            os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-            or tempfile.mkdtemp(prefix="receptionist-metrics-")
-        )
+        given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        self.directory = Path(given or tempfile.mkdtemp(prefix="receptionist-metrics-"))
+        self._made_directory = not given
         # LiveKit sets this variable itself, but only once its server runs: job processes (started
         # later, from a forkserver that inherits it) would be fine, this process would not.
         # prometheus_client picks in-memory or file-backed values when it is imported, which
@@ -131,6 +131,11 @@ class WorkerMetrics:
         # this process (LiveKit's labelled series included) exists.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(self.directory)
         values.ValueClass = values.get_value_class()
+
+    def close(self) -> None:
+        """Once the worker has stopped (its job processes with it): remove the directory it made."""
+        if self._made_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def server_options(self) -> dict[str, Any]:
         return {

@@ -172,6 +172,8 @@ class ReceptionistServer(AgentServer):
         finally:
             if watch is not None:
                 watch.cancel()
+            if self.worker_metrics is not None:
+                self.worker_metrics.close()
 
 
 def build_server(
