@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import re
 import shutil
@@ -26,8 +25,6 @@ if TYPE_CHECKING:
     from agent.call import CallContext
     from agent.settings import Settings
     from agent.store.journal import CallJournal
-
-log = logging.getLogger("receptionist.metrics")
 
 # --- per call, written by the job process that took the call --------------------------------------
 # `business` is the brain's business name: a handful per worker, never the caller or the call
@@ -76,7 +73,7 @@ def record_call(call: CallContext) -> None:
     if report is None:
         return
     business = call.brain.business.name
-    CALLS.labels(business, report["outcome"] or "abandoned").inc()
+    CALLS.labels(business, report["outcome"]).inc()
     for flag in report["flags"]:
         CALL_FLAGS.labels(business, flag["flag"]).inc()
     timing = report["timing"]
