@@ -7,8 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv postgresql redis-server espeak-ng sox libsox-fmt-all sip-tester \
 	pkg-config libopus-dev libopusfile-dev libsoxr-dev libportaudio2 iproute2
-# the owner's console is tested in a real browser; `make demo` needs none of it
-TEST_APT_PACKAGES := chromium chromium-driver
+# the owner's console is tested in a real browser, the operator metrics and alert rules in a real
+# Prometheus (and its promtool); `make demo` needs none of it
+TEST_APT_PACKAGES := chromium chromium-driver prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages venv demo test stack lint bench clean

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from agent.call_cost import CallUsage
 from agent.call_report import build_report
+from agent.metrics import record_call
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -247,6 +248,10 @@ class CallContext:
             self.report = build_report(self)
         except Exception:  # a report bug must never cost the call its ending
             log.exception("call report failed for %s", self.call_id)
+        try:
+            record_call(self)
+        except Exception:  # nor a metrics bug
+            log.exception("call metrics failed for %s", self.call_id)
         self._journal(
             j.CallEnded(
                 call_id=self.call_id,

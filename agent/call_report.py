@@ -155,6 +155,7 @@ def _timing(call: CallContext) -> tuple[dict[str, Any], list[tuple[int, float]]]
             "p50": _r(statistics.median(g for _, g in gaps)) if gaps else None,
             "max": _r(max(g for _, g in gaps)) if gaps else None,
             "turns": len(gaps),
+            "each": [_r(g) for _, g in gaps],  # in turn order: the operator metrics' histogram
         },
         "longest_dead_air_s": _r(max((g for _, g in gaps), default=0.0)),
         "barge_ins": sum(1 for t in agent if t.interrupted),

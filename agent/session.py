@@ -13,11 +13,12 @@ import re
 import time
 from typing import Any
 
-from livekit.agents import AgentSession, APIConnectOptions, llm, vad
+from livekit.agents import AgentSession, APIConnectionError, APIConnectOptions, llm, vad
 from livekit.agents.metrics import RealtimeModelMetrics
 from livekit.agents.voice.events import (
     CloseEvent,
     ConversationItemAddedEvent,
+    ErrorEvent,
     MetricsCollectedEvent,
     UserStateChangedEvent,
 )
@@ -28,6 +29,7 @@ from agent.brain.schema import Brain
 from agent.call import CallContext, TransferFailed
 from agent.fallback import FallbackAudio, ModelFailover
 from agent.livekit_internals import own_vad
+from agent.metrics import realtime_error
 from agent.model_link import LinkedRealtimeModel
 from agent.settings import Settings
 from agent.speculation import SpeculativeRealtimeModel, Speculator
@@ -164,6 +166,7 @@ class CallKeeper:
         session.on("user_state_changed", self._on_user_state)
         session.on("close", self._on_close)
         session.on("metrics_collected", self._on_metrics)
+        session.on("error", self._on_error)
         if settings is not None:
             call.prices = settings.price_table()
         if isinstance(session.llm, SpeculativeRealtimeModel):
@@ -251,6 +254,13 @@ class CallKeeper:
         # request id is the plugin reporting its connection, not a response)
         if isinstance(ev.metrics, RealtimeModelMetrics) and ev.metrics.request_id:
             self.call.usage.record(ev.metrics)
+
+    def _on_error(self, ev: ErrorEvent) -> None:
+        # counted for the operator (README "Operator metrics"); what the caller hears is failover's job
+        if isinstance(ev.error, llm.RealtimeModelError):
+            cause = ev.error.error
+            code = getattr(getattr(cause, "body", None), "code", None)
+            realtime_error(code or ("connection" if isinstance(cause, APIConnectionError) else "other"))
 
     # -- hand-offs and hang-ups ----------------------------------------------------------------
     def _spawn(self, coro: Any) -> None:

@@ -161,6 +161,13 @@ class Settings(BaseSettings):
         "0 = any free port (dev always picks a free one)",
     )
 
+    # Operator metrics (README "Operator metrics"): LiveKit's own and the receptionist's, one endpoint
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535,
+        description="Serve Prometheus metrics at http://<host>:PORT/metrics from the worker (dev/start); "
+        "unset = off",
+    )  # fmt: skip
+
     # Notifications (README "Notifications"): who to tell is in each brain's `notify:`; how to reach
     # the channels, and every secret, is here
     smtp_host: str | None = Field(None, description="SMTP server for email notifications")

@@ -22,6 +22,7 @@ from agent.brain import BrainDirectory, BrainError, load_brains
 from agent.call import CallContext
 from agent.console_view import show_the_agents_own_turns
 from agent.fallback import FallbackLibrary
+from agent.metrics import WorkerMetrics, follow_journal
 from agent.model_link import check_model_key
 from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber, brain_for_call
 from agent.session import CallKeeper, build_session, realtime_model, settings_for_brain
@@ -77,6 +78,9 @@ async def entrypoint(ctx: JobContext) -> None:
         log.warning("no brain for dialed number %s; answering generically", dialed)
 
     stores = await call_stores(settings)
+    backlog = None
+    if settings.metrics_port is not None and stores.journal is not None:
+        backlog = asyncio.create_task(follow_journal(stores.journal))
     call = CallContext(
         brain=brain,
         room=ctx.room.name,
@@ -103,6 +107,8 @@ async def entrypoint(ctx: JobContext) -> None:
     async def on_shutdown(reason: str) -> None:
         call.finish(reason=call.end_reason or reason or "room closed")
         await stores.release(call)
+        if backlog is not None:
+            backlog.cancel()
 
     ctx.add_shutdown_callback(on_shutdown)
 
@@ -147,15 +153,32 @@ class ReceptionistServer(AgentServer):
     non-zero exit."""
 
     failure: Exception | None = None
+    worker_metrics: WorkerMetrics | None = None
 
     async def run(self, *, devmode: bool = False, unregistered: bool = False) -> None:
+        watch: asyncio.Task[None] | None = None
+
+        def start_watching() -> None:
+            nonlocal watch
+            assert self.worker_metrics is not None
+            watch = asyncio.create_task(self.worker_metrics.watch(lambda: len(self.active_jobs)))
+
+        if self.worker_metrics is not None:
+            self.on("worker_started", start_watching)
         try:
             await super().run(devmode=devmode, unregistered=unregistered)
         except Exception as e:  # noqa: BLE001 - reported by main() as the reason the worker stopped
             self.failure = e
+        finally:
+            if watch is not None:
+                watch.cancel()
+            if self.worker_metrics is not None:
+                self.worker_metrics.close()
 
 
-def build_server(agent_name: str, settings: Settings | None = None) -> ReceptionistServer:
+def build_server(
+    agent_name: str, settings: Settings | None = None, worker_metrics: WorkerMetrics | None = None
+) -> ReceptionistServer:
     options = {}
     if settings is not None:
         max_calls = settings.worker_max_calls
@@ -182,7 +205,10 @@ def build_server(agent_name: str, settings: Settings | None = None) -> Reception
                 "api_key": settings.livekit_api_key,
                 "api_secret": settings.livekit_secret(),
             }
+    if worker_metrics is not None:
+        options |= worker_metrics.server_options()
     server = ReceptionistServer(**options)
+    server.worker_metrics = worker_metrics
     server.setup_fnc = prewarm
     server.rtc_session(entrypoint, agent_name=agent_name)
     return server
@@ -224,7 +250,11 @@ def main() -> None:
         # and that call's journal replays them first)
         asyncio.run(replay_spill(settings.database_url, settings.journal_spill_dir))
     job_process_environment()
-    server = build_server(settings.agent_name, settings)
+    # console runs the call in this process and serves no port; dev and start serve /metrics
+    worker_metrics = (
+        WorkerMetrics(settings) if settings.metrics_port is not None and args[0] in ("dev", "start") else None
+    )
+    server = build_server(settings.agent_name, settings, worker_metrics)
     try:
         cli.run_app(server)
     except SystemExit:

@@ -129,6 +129,9 @@ RUN = {
     ".venv/bin/receptionist retention": OWNER,
     '.venv/bin/receptionist forget "+1 503 555 0111" --by "Jo, request by email 2026-11-28"': OWNER,
     '.venv/bin/receptionist forget "(503) 555-0111"': OWNER,
+    # the alert rules, from the checkout's root as written (tests/deploy/test_prometheus_rules.py)
+    "promtool check rules deploy/prometheus/alerts.yaml": "test_alert_rules_are_valid",
+    "promtool test rules deploy/prometheus/alerts.test.yaml": "test_alerts_fire_as_their_unit_tests_expect",
 }  # fmt: skip
 
 

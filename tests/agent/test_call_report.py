@@ -46,7 +46,7 @@ def test_timing_comes_from_the_turns() -> None:
     ]))  # fmt: skip
     timing = report["timing"]
     assert timing["to_greeting_s"] == 1.0
-    assert timing["response_gap_s"] == {"p50": 0.4, "max": 0.5, "turns": 2}
+    assert timing["response_gap_s"] == {"p50": 0.4, "max": 0.5, "turns": 2, "each": [0.3, 0.5]}
     assert timing["talk_s"] == {"agent": 5.7, "caller": 3.0}
     assert timing["barge_ins"] == 0 and timing["longest_dead_air_s"] == 0.5
     assert report["flags"] == []

@@ -11,6 +11,7 @@ import wave
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from agent.model_link import check_model_key
 from agent.settings import Settings, SettingsError, load_settings
@@ -77,6 +78,21 @@ async def test_a_failed_reply_is_covered_by_the_hold_line_then_answered(
         i for i, t in enumerate(agent) if "8 AM to 12 PM" in t
     )
     assert report.db["calls"][0]["outcome"] == "answered"
+
+
+@pytest.mark.parametrize(
+    ("name", "code"), [("server-error", "server_error"), ("drop-reconnects", "connection")]
+)
+async def test_a_model_failure_is_counted_for_the_operator(
+    name: str, code: str, tmp_path: Path, call_stores, shared_sim
+) -> None:
+    # README "Operator metrics": what the ReceptionistRealtimeErrors alert counts
+    def errors() -> float:
+        return REGISTRY.get_sample_value("receptionist_realtime_errors_total", {"code": code}) or 0.0
+
+    before = errors()
+    await _call(name, tmp_path, call_stores, shared_sim)
+    assert errors() == before + 1
 
 
 @pytest.mark.parametrize("name", ["drop-reconnects", "session-expired"])
