@@ -234,7 +234,8 @@ async def test_an_owner_event_over_a_booking_is_reported_to_the_owner_once(
     assert sorted(summary for _, _, summary in events_of(radicale)) == ["Drain cleaning: Rosa Diaz", "Gym"]
 
 
-def test_a_caldav_password_variable_that_is_not_set_is_named(radicale):
-    brain = brain_with(radicale)
+def test_a_caldav_password_variable_that_is_not_set_is_named():
+    dav = CalDav(url="https://dav.example/owner/bookings/", username=OWNER, password_env=PASSWORD_ENV)
+    brain = load_brain(PLUMBING).model_copy(update={"calendar": Calendar(caldav=dav)})
     with pytest.raises(CalendarConfigError, match=f"calendar.caldav.password_env: {PASSWORD_ENV} is not set"):
         accounts([brain], {})
