@@ -20,8 +20,8 @@ from starlette.staticfiles import StaticFiles
 
 from agent.store.db import open_pool
 from web import pages
-from web.calendar_feed import calendar_feed
 from web.auth import login, logout
+from web.calendar_feed import calendar_feed
 from web.templating import page
 
 if TYPE_CHECKING:

@@ -27,7 +27,14 @@ from psycopg_pool import AsyncConnectionPool
 from agent.calendar.changes import PAYLOAD_VERSION
 from agent.calendar.events import booking_event, calendar_of, event_uid, owner_event
 from agent.notify.sender import DeliveryFailed
-from agent.store.calendar import Conflict, conflicts, event_state, refresh_failed, replace_owner_events
+from agent.store.calendar import (
+    Conflict,
+    OwnerEvent,
+    conflicts,
+    event_state,
+    refresh_failed,
+    replace_owner_events,
+)
 from agent.store.journal import NotificationQueued
 from agent.store.outbox import Notification, queue
 
@@ -199,7 +206,7 @@ class CalendarRefresher:
             await self._report_conflicts(brain)
         return refreshed
 
-    def _fetch(self, brain: Brain) -> list:
+    def _fetch(self, brain: Brain) -> list[OwnerEvent]:
         now = self._clock()
         start, end = now - timedelta(days=1), now + timedelta(days=brain.booking.max_days_ahead + 2)
         found = self._accounts[brain.business.name].calendar().search(start=start, end=end, event=True, expand=True)
@@ -212,15 +219,18 @@ class CalendarRefresher:
         return events
 
     async def _report_conflicts(self, brain: Brain) -> None:
-        found = await conflicts(self._pool, brain.business.name)
-        rows = [n for c in found for n in conflict_notifications(brain, c, self._clock())]
-        if rows and await queue(self._pool, rows):
-            log.warning("%s: an event in the owner's calendar overlaps a booking; the owner is told", brain.business.name)
-        for c in found:
-            if not conflict_notifications(brain, c, self._clock()) and (c.event_uid, c.appointment.id) not in self._unreported:
+        name = brain.business.name
+        for c in await conflicts(self._pool, name):
+            rows = conflict_notifications(brain, c, self._clock())
+            if rows:
+                # each event and booking once: its key is in the outbox after the first refresh
+                if await queue(self._pool, rows):
+                    log.warning("%s: the owner's event %r overlaps booking %s; the owner is told",
+                                name, c.event_summary, c.appointment.confirmation_code)  # fmt: skip
+            elif (c.event_uid, c.appointment.id) not in self._unreported:
                 self._unreported.add((c.event_uid, c.appointment.id))
-                log.error("%s: calendar event %r overlaps booking %s, and the brain has no notify channel"
-                          " to tell the owner", brain.business.name, c.event_summary, c.appointment.confirmation_code)  # fmt: skip
+                log.error("%s: the owner's event %r overlaps booking %s, and the brain has no notify channel"
+                          " to tell them", name, c.event_summary, c.appointment.confirmation_code)  # fmt: skip
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

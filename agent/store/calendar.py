@@ -19,7 +19,6 @@ from psycopg_pool import AsyncConnectionPool
 from agent.store.appointments import _COLUMNS as APPOINTMENT_COLUMNS
 from agent.store.appointments import Appointment, _connection
 
-
 # --- the ICS feed's token -----------------------------------------------------------------------
 
 

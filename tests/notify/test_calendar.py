@@ -18,7 +18,12 @@ from livekit.agents import ToolError
 
 from agent.brain import Brain, load_brain
 from agent.brain.schema import CalDav, Calendar, Notify
-from agent.calendar.caldav_sync import CalendarChannel, CalendarConfigError, CalendarRefresher, accounts
+from agent.calendar.caldav_sync import (
+    CalendarChannel,
+    CalendarConfigError,
+    CalendarRefresher,
+    accounts,
+)
 from agent.call_report import build_report
 from agent.notify.channels import WebhookChannel
 from agent.notify.sender import OutboxSender
