@@ -289,11 +289,20 @@ def _outbox(args: argparse.Namespace) -> int:
 def _notify(args: argparse.Namespace) -> int:
     import signal
 
-    from agent import log_privacy
-    from agent.brain import BrainError, load_brains
+    # a supervisor may stop the sender while it still loads its channels (seconds on a busy host):
+    # that is a clean stop too, before anything was claimed; the loop's own handler takes over later
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
     from dotenv import dotenv_values
 
-    from agent.calendar.caldav_sync import CalendarChannel, CalendarConfigError, CalendarRefresher, accounts
+    from agent import log_privacy
+    from agent.brain import BrainError, load_brains
+    from agent.calendar.caldav_sync import (
+        CalendarChannel,
+        CalendarConfigError,
+        CalendarRefresher,
+        accounts,
+    )
     from agent.notify.channels import channels_from_settings
     from agent.notify.schedule import OwnerSchedule
     from agent.notify.sender import sender_from_settings
@@ -314,7 +323,8 @@ def _notify(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         # one connection holds a claimed batch while it is delivered; the others read transcripts for
-        # email, the STOP list for SMS, and build a digest
+        # email, the STOP list for SMS, build a digest, refresh the CalDAV copies, and hold a booking's
+        # lock while its event is written (more calendar rows than that wait their turn)
         pool = await open_pool(settings.database_url, min_size=1, max_size=3, name="receptionist-notify")
         channels = channels_from_settings(settings, pool)
         if calendars:
