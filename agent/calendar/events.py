@@ -35,9 +35,9 @@ def is_ours(uid: str) -> bool:
     return uid.endswith(UID_DOMAIN)
 
 
-def caller_initials(name: str) -> str:
+def caller_initials(name: str | None) -> str:
     """'Rosa Diaz' -> 'Rosa D.': recognisable to the owner, not a full identity in a shared URL."""
-    words = name.split()
+    words = (name or "").split()
     if not words:
         return "a caller"
     return words[0] if len(words) == 1 else f"{words[0]} {words[-1][0]}."
@@ -54,7 +54,7 @@ def booking_event(brain: Brain, appointment: Appointment, uid: str, *, full: boo
     ev.add("location", brain.business.address)
     ev.add("status", "CONFIRMED")
     if full:
-        ev.add("summary", f"{appointment.service}: {appointment.customer_name}")
+        ev.add("summary", f"{appointment.service}: {appointment.customer_name or 'a caller'}")
         ev.add("description", (
             f"{appointment.customer_name}, {appointment.customer_phone}\n"
             f"Confirmation code {appointment.confirmation_code}\n"
@@ -62,9 +62,11 @@ def booking_event(brain: Brain, appointment: Appointment, uid: str, *, full: boo
         ))  # fmt: skip
     else:
         who = caller_initials(appointment.customer_name)
+        # retention empties a past booking's name and number: the event then says only what is left
+        phone = f", phone ending {appointment.customer_phone[-4:]}" if appointment.customer_phone else ""
         ev.add("summary", f"{appointment.service}: {who}")
         ev.add("description", (
-            f"{who}, phone ending {appointment.customer_phone[-4:]}\n"
+            f"{who}{phone}\n"
             "Booked by phone with the AI receptionist; the full name, number and code are in the console."
         ))  # fmt: skip
     return ev

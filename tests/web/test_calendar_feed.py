@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import httpx
+import psycopg
 import pytest
 from icalendar import Calendar
 
@@ -79,6 +80,16 @@ async def test_the_feed_lists_the_bookings_with_what_the_owner_needs_and_no_more
     for secret in (kept.confirmation_code, moved.confirmation_code, "+15035550144", "Diaz"):
         assert secret not in body
     assert "phone ending 0144" in body
+
+
+async def test_a_booking_whose_caller_was_forgotten_stays_without_their_name(db_url, console_with_brains):
+    kept, _ = await book_three(db_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:  # as retention strips a past visit
+        conn.execute("UPDATE appointments SET customer_name = NULL, customer_phone = NULL WHERE id = %s",
+                     (kept.id,))  # fmt: skip
+    resp = await console_with_brains.get(feed_url(db_url).removeprefix(BASE))
+    summaries = [str(e["summary"]) for e in Calendar.from_ical(resp.content).walk("VEVENT")]
+    assert summaries == ["Drain cleaning: a caller", "Water heater repair: Li W."]
 
 
 async def test_a_wrong_or_rotated_token_is_not_found(db_url, console_with_brains):
