@@ -288,10 +288,12 @@ def _outbox(args: argparse.Namespace) -> int:
 
 def _notify(args: argparse.Namespace) -> int:
     import signal
+    import threading
 
     # a supervisor may stop the sender while it still loads its channels (seconds on a busy host):
     # that is a clean stop too, before anything was claimed; the loop's own handler takes over later
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if threading.current_thread() is threading.main_thread():  # only there can Python take a signal
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
     from dotenv import dotenv_values
 
