@@ -176,6 +176,32 @@ async def test_an_owner_busy_event_blocks_that_time_for_callers(db_url, pool, jo
     assert "calendar_stale" not in call.extras
 
 
+async def test_all_day_and_recurring_owner_events_block_too(db_url, pool, journal, radicale):
+    brain = brain_with(radicale)
+    radicale.calendar().add_event(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//owner phone//EN\r\n"
+        "BEGIN:VEVENT\r\nUID:holiday@owner.example\r\nDTSTAMP:20261120T120000Z\r\n"
+        "DTSTART;VALUE=DATE:20261202\r\nDTEND;VALUE=DATE:20261203\r\nSUMMARY:Day off\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n"
+    )
+    radicale.calendar().add_event(  # lunch, 12:00-13:00 Los Angeles time, every day from Monday Nov 30
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//owner phone//EN\r\n"
+        "BEGIN:VEVENT\r\nUID:lunch@owner.example\r\nDTSTAMP:20261120T120000Z\r\n"
+        "DTSTART:20261130T200000Z\r\nDTEND:20261130T210000Z\r\nRRULE:FREQ=DAILY;COUNT=5\r\n"
+        "SUMMARY:Lunch\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    assert await CalendarRefresher(pool, [brain], accounts([brain], os.environ), clock=PINNED).refresh() == 1
+    call = a_call(brain, pool, journal)
+    day_off = json.loads(await run_tool(check_availability, call, service="drain cleaning", day="2026-12-02"))
+    assert day_off["slots"] == [] and day_off["next_available"]["date"] == "2026-12-03"
+    with pytest.raises(ToolError, match="not available"):  # Tuesday's lunch, an occurrence of the series
+        await run_tool(book_appointment, call, customer_name="Rosa Diaz", service="drain cleaning",
+                       start="2026-12-01T12:00")  # fmt: skip
+    booked = json.loads(await run_tool(book_appointment, call, customer_name="Rosa Diaz", service="drain cleaning",
+                                       start="2026-12-01T14:00"))  # fmt: skip
+    assert booked["booked"] is True
+
+
 async def test_a_caldav_outage_keeps_the_last_copy_and_flags_the_call(db_url, pool, journal, radicale):
     brain = brain_with(radicale)
     refresher = CalendarRefresher(pool, [brain], accounts([brain], os.environ), clock=PINNED)
