@@ -215,6 +215,10 @@ def _flags(call: CallContext, timing: dict[str, Any], gaps: list[tuple[int, floa
     if call.failed_proofs:
         # codes or numbers that matched no booking: a caller who lost their code, or someone guessing
         flag("identity_check_failed", [], attempts=call.failed_proofs)
+    stale = call.extras.get("calendar_stale")
+    if stale:
+        # availability came from our appointments and an old copy of the owner's calendar
+        flag("calendar_stale", [], **stale)
     duration = timing["duration_s"]
     if duration is not None and duration > NO_OUTCOME_S and call.outcome in (None, "abandoned", "error"):
         flag("no_outcome", [], after_s=duration)

@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -224,9 +225,23 @@ def _outbox(args: argparse.Namespace) -> int:
 
 def _notify(args: argparse.Namespace) -> int:
     import signal
+    import threading
+
+    # a supervisor may stop the sender while it still loads its channels (seconds on a busy host):
+    # that is a clean stop too, before anything was claimed; the loop's own handler takes over later
+    if threading.current_thread() is threading.main_thread():  # only there can Python take a signal
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+    from dotenv import dotenv_values
 
     from agent import log_privacy
     from agent.brain import BrainError, load_brains
+    from agent.calendar.caldav_sync import (
+        CalendarChannel,
+        CalendarConfigError,
+        CalendarRefresher,
+        accounts,
+    )
     from agent.notify.channels import channels_from_settings
     from agent.notify.schedule import OwnerSchedule
     from agent.notify.sender import sender_from_settings
@@ -238,18 +253,26 @@ def _notify(args: argparse.Namespace) -> int:
         return _notify_inbound(settings, args.host, args.port)
     try:
         # each business's digest time and quiet hours; a bad brain stops the sender, as it does a worker
-        schedule = OwnerSchedule(load_brains(settings.brain_path).all)
-    except BrainError as e:
+        brains = load_brains(settings.brain_path).all
+        # the CalDAV passwords, from the environment or .env like every other secret
+        calendars = accounts(brains, {**dotenv_values(".env"), **os.environ})
+    except (BrainError, CalendarConfigError) as e:
         raise _Refused(str(e)) from None
+    schedule = OwnerSchedule(brains)
 
     async def run() -> None:
         # one connection holds a claimed batch while it is delivered; the others read transcripts for
-        # email, the STOP list for SMS, and build a digest
+        # email, the STOP list for SMS, build a digest, refresh the CalDAV copies, and hold a booking's
+        # lock while its event is written (more calendar rows than that wait their turn)
         pool = await open_pool(settings.database_url, min_size=1, max_size=3, name="receptionist-notify")
         channels = channels_from_settings(settings, pool)
+        if calendars:
+            channels["calendar"] = CalendarChannel(pool, brains, calendars)
         sender = sender_from_settings(settings, pool, channels, schedule)
+        refresher = CalendarRefresher(pool, brains, calendars, interval_s=settings.caldav_refresh_s)
         try:
             if args.once:
+                await refresher.refresh()
                 while await sender.deliver_due():
                     pass
             else:
@@ -259,12 +282,37 @@ def _notify(args: argparse.Namespace) -> int:
                 print(f"{sender.name}: delivering notifications by "
                       f"{', '.join(sorted(channels)) or 'no channel (set SMTP_HOST, TWILIO_*, NOTIFY_WEBHOOK_SECRET)'}",
                       flush=True)  # fmt: skip
-                await sender.run(stop)
+                await asyncio.gather(sender.run(stop), refresher.run(stop))
         finally:
             await sender.aclose()
             await pool.close()
 
     asyncio.run(run())
+    return 0
+
+
+def _calendar(args: argparse.Namespace) -> int:
+    """`calendar feed-url`: the business's secret ICS feed URL, made on first use, replaced with --rotate."""
+    from agent.store.calendar import feed_token
+    from agent.store.db import open_pool
+
+    settings = _database_settings()
+    business, _ = _business_name(settings, args.business)
+    _current_database()
+
+    async def token() -> str:
+        pool = await open_pool(settings.database_url, min_size=1, max_size=1)
+        try:
+            return await feed_token(pool, business, rotate=args.rotate)
+        finally:
+            await pool.close()
+
+    base = (args.base_url or settings.web_public_url).rstrip("/")
+    if not base.startswith(("https://", "http://")):
+        raise _Refused(f"the console's address must start with https:// or http://, got {base!r}")
+    print(f"{base}/calendar/{asyncio.run(token())}.ics")
+    if args.rotate:
+        print("the previous URL no longer works: subscribe again with this one", file=sys.stderr)
     return 0
 
 
@@ -430,6 +478,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--status", choices=["pending", "sent", "dead"], help="list only these")
     p.add_argument("--limit", type=int, default=50, help="newest first, this many (default 50)")
     p.set_defaults(func=_outbox)
+
+    p = sub.add_parser("calendar", help="the owner's calendar: the secret ICS feed URL")
+    p.add_argument("action", choices=["feed-url"])
+    p.add_argument("--business", required=True, help="the business, as its brain file names it")
+    p.add_argument("--rotate", action="store_true", help="replace the URL (the old one stops working)")
+    p.add_argument("--base-url", help="the console's address (default WEB_PUBLIC_URL)")
+    p.set_defaults(func=_calendar)
 
     p = sub.add_parser("notify", help="the notification sender (run one or more as their own processes)")
     p.add_argument("action", choices=["run", "inbound"],

@@ -194,11 +194,22 @@ class Settings(BaseSettings):
     outbox_backoff_s: float = Field(5.0, gt=0, description="Wait (s) after the first failed attempt; doubles")
     outbox_backoff_max_s: float = Field(300.0, gt=0, description="Longest wait (s) between two attempts")
     outbox_poll_s: float = Field(0.5, gt=0, le=60, description="How often (s) a sender looks for due notifications")
+    # The owner's CalDAV calendars (brain `calendar.caldav`), read by `receptionist notify run`
+    caldav_refresh_s: float = Field(
+        30.0, ge=1, le=3600,
+        description="How often (s) a sender reads the owners' CalDAV events into the local copy calls use; "
+        "a copy three refreshes old is stale (the call is flagged calendar_stale)",
+    )  # fmt: skip
     # The owner's console (`receptionist web`)
     web_secure_cookies: bool = Field(
         False,
         description="Mark the console's cookies Secure: set it when the console is served over TLS "
         "(directly or behind a TLS-terminating proxy)",
+    )
+
+    web_public_url: str = Field(
+        "http://127.0.0.1:8080",
+        description="Where owners reach the console (scheme, host, port): the start of the calendar feed URLs",
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

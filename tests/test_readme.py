@@ -115,6 +115,8 @@ RUN = {
     'echo "$PASSWORD" | .venv/bin/receptionist users add ops@example.com --role operator --password-stdin': OWNER,
     ".venv/bin/receptionist web --host 127.0.0.1 --port 8080": OWNER,
     ".venv/bin/receptionist web": OWNER,
+    '.venv/bin/receptionist calendar feed-url --business "Rose City Plumbing"': OWNER,
+    '.venv/bin/receptionist calendar feed-url --business "Rose City Plumbing" --rotate': OWNER,
     '.venv/bin/receptionist report --business "Rose City Plumbing" --since 7d': OWNER,
     ".venv/bin/receptionist report --from 2026-11-01 --to 2026-11-30 --json": OWNER,
     '.venv/bin/receptionist report --business "Rose City Plumbing" --html report.html': OWNER,
@@ -338,6 +340,14 @@ def test_owner_commands_on_a_database_of_calls(checkout: Path, empty_db_url: str
     for command in (".venv/bin/receptionist web --host 127.0.0.1 --port 8080", ".venv/bin/receptionist web"):
         page = _serves(command, checkout, env, 8080, "/login", tmp_path / "web.log")
         assert "<form" in page and "password" in page
+
+    # the calendar feed's secret URL, served by the console; rotated, the old one is gone
+    feed = ok('.venv/bin/receptionist calendar feed-url --business "Rose City Plumbing"').strip()
+    assert feed.startswith("http://127.0.0.1:8080/calendar/") and feed.endswith(".ics")
+    ics = _serves(".venv/bin/receptionist web", checkout, env, 8080, feed.removeprefix("http://127.0.0.1:8080"),
+                  tmp_path / "feed.log")  # fmt: skip
+    assert ics.startswith("BEGIN:VCALENDAR") and "X-WR-CALNAME:Rose City Plumbing bookings" in ics
+    assert ok('.venv/bin/receptionist calendar feed-url --business "Rose City Plumbing" --rotate').strip() != feed
 
     # quality over time: the scenarios' calls are in November 2026
     assert "calls from" in ok('.venv/bin/receptionist report --business "Rose City Plumbing" --since 7d')

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
@@ -20,7 +21,11 @@ from starlette.staticfiles import StaticFiles
 from agent.store.db import open_pool
 from web import pages
 from web.auth import login, logout
+from web.calendar_feed import calendar_feed
 from web.templating import page
+
+if TYPE_CHECKING:
+    from agent.brain import Brain
 
 log = logging.getLogger("receptionist.web")
 
@@ -35,7 +40,8 @@ class ConsoleConfig:
 
     database_url: str
     secure_cookies: bool = False
-    brain_path: Path | None = None  # the brain files: timezones, the Brain page, the hours an owner's move keeps to
+    # the brain files: timezones, the Brain page, the hours an owner's move keeps to, the calendar feeds
+    brain_path: Path | None = None
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
@@ -51,14 +57,15 @@ async def _crashed(request: Request, exc: Exception) -> Response:
                 detail="Something went wrong on our side; it has been logged.")  # fmt: skip
 
 
-def _timezones(brain_path: Path | None) -> dict[str, str]:
-    """Each business's timezone, from its brain file; a business without a readable one is shown in UTC."""
+def _brains(brain_path: Path | None) -> dict[str, Brain]:
+    """Each business's brain, by name; a business without a readable one is shown in UTC, and has no
+    calendar feed."""
     from agent.brain import BrainError, load_brains
 
     if brain_path is None:
         return {}
     try:
-        return {b.business.name: b.business.timezone for b in load_brains(brain_path).all}
+        return {b.business.name: b for b in load_brains(brain_path).all}
     except BrainError as e:
         log.warning("brain files unreadable (%s): pages show times in UTC", e)
         return {}
@@ -88,6 +95,7 @@ def create_app(config: ConsoleConfig) -> Starlette:
             Route("/messages/{message_id}/called-back", pages.called_back, methods=["POST"]),
             Route("/quality", pages.quality_page),
             Route("/brain", pages.brain_page),
+            Route("/calendar/{token}.ics", calendar_feed),
             Route("/login", login, methods=["GET", "POST"]),
             Route("/logout", logout, methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
@@ -96,7 +104,8 @@ def create_app(config: ConsoleConfig) -> Starlette:
         lifespan=lifespan,
     )
     app.state.config = config
-    app.state.timezones = _timezones(config.brain_path)
+    app.state.brains = _brains(config.brain_path)
+    app.state.timezones = {name: b.business.timezone for name, b in app.state.brains.items()}
     return app
 
 

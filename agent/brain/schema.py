@@ -513,6 +513,33 @@ class Notify(Model):
         return self
 
 
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def _check_env_name(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise ValueError(f"must name an environment variable (A-Z, 0-9, _), got {value!r}")
+    return value
+
+
+class CalDav(Model):
+    """The owner's CalDAV calendar: bookings are written to it, and the owner's own events in it block
+    those times. The password is read from the environment variable named here, never from this file."""
+
+    url: Annotated[str, AfterValidator(_check_webhook_url)]  # the calendar collection, ending in /
+    username: Annotated[str, Field(min_length=1)]
+    password_env: Annotated[str, AfterValidator(_check_env_name)]
+
+    @field_validator("url")
+    @classmethod
+    def _a_collection(cls, v: str) -> str:
+        return v if v.endswith("/") else v + "/"
+
+
+class Calendar(Model):
+    caldav: CalDav | None = None
+
+
 class ModelDown(Model):
     """What callers hear when the AI model cannot be reached, in the business's language: rendered to
     audio at worker start with espeak-ng in `voice`, and played without the model."""
@@ -589,6 +616,7 @@ class Brain(Model):
     calls: Calls = Calls()
     privacy: Privacy = Privacy()
     notify: Notify = Notify()
+    calendar: Calendar = Calendar()
 
     @field_validator("greeting")
     @classmethod

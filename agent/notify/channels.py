@@ -40,6 +40,7 @@ _TITLES = {
     "hot_lead": "Hot lead",
     "grounding_violation": "The assistant said something wrong",
     "digest": "Daily digest",
+    "calendar_conflict": "Your calendar overlaps a booking",
 }
 
 

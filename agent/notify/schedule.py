@@ -58,9 +58,9 @@ class OwnerSchedule:
 
     def held_until(self, row: Notification, now: datetime) -> datetime | None:
         """When a due row may go, if quiet hours hold it now. Urgent kinds wake the owner; a text to a
-        caller answers what they just did; a webhook reaches a system, not a sleeper."""
+        caller answers what they just did; a webhook or the calendar reaches a system, not a sleeper."""
         brain = self._brains.get(row.business)
-        if brain is None or row.channel == "webhook" or row.kind in URGENT_KINDS or row.kind in CALLER_KINDS:
+        if brain is None or row.channel in ("webhook", "calendar") or row.kind in URGENT_KINDS or row.kind in CALLER_KINDS:
             return None
         return quiet_until(brain, now)
 

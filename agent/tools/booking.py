@@ -4,15 +4,18 @@ rescheduling and cancelling for the caller (never for someone else). Postgres ar
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from livekit.agents import RunContext, ToolError
 
 from agent.brain import Brain, Service, schedule
+from agent.calendar import changes as calendar_changes
 from agent.call import CallContext
 from agent.notify import caller_texts
 from agent.store import appointments as store
+from agent.store import calendar as calendar_store
 from agent.store.db import StoreUnavailable
 from agent.tools.audit import receptionist_tool
 from agent.tools.spoken import (
@@ -24,6 +27,8 @@ from agent.tools.spoken import (
     say_day,
     say_time,
 )
+
+log = logging.getLogger("receptionist.tools")
 
 MAX_SLOTS_OFFERED = 6
 SEARCH_DAYS = 14  # how far past a full or closed day we look for the next free slots
@@ -55,11 +60,27 @@ def _day_bounds(brain: Brain, day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+async def _owner_busy(call: CallContext, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
+    """The owner's own busy times in [lo, hi) from the local copy of their CalDAV calendar (never from
+    CalDAV itself: the call does not wait on it). A stale copy is still used, since what the owner had
+    blocked is likelier still blocked than not, and the call is flagged `calendar_stale` with its age."""
+    if call.brain.calendar.caldav is None:
+        return []
+    busy, copy = await calendar_store.owner_busy(_pool(call), call.brain.business.name, lo, hi)
+    if copy.stale and "calendar_stale" not in call.extras:
+        age = None if copy.age_s is None else round(copy.age_s)
+        call.extras["calendar_stale"] = {"age_s": age, "error": copy.last_error}
+        log.warning("the owner's calendar copy is stale (%s s old, last error: %s): availability from our"
+                    " own appointments%s", age, copy.last_error, " and that copy" if busy else "")  # fmt: skip
+    return busy
+
+
 async def _free_slots(call: CallContext, service: Service, day: date) -> list[datetime]:
     brain = call.brain
     lo, hi = _day_bounds(brain, day)
     try:
         busy = await store.busy_intervals(_pool(call), brain.business.name, lo, hi)
+        busy = sorted(busy + await _owner_busy(call, lo, hi))
     except StoreUnavailable:
         raise ToolError(_UNAVAILABLE) from None
     slots = schedule.candidate_slots(brain, service, day, call.now(), busy)
@@ -123,6 +144,23 @@ async def check_availability(context: RunContext[CallContext], service: str, day
                 }
                 break
     return json.dumps(result)
+
+
+async def _owner_blocks(call: CallContext, start: datetime, end: datetime) -> None:
+    """Refuse a time the owner has blocked in their own calendar (check_availability never offers it)."""
+    try:
+        blocked = await _owner_busy(call, start, end)
+    except StoreUnavailable:
+        raise ToolError(_UNAVAILABLE) from None
+    if blocked:
+        raise ToolError("That time is not available. Run check_availability and offer one of its times.")
+
+
+def _sync_calendar(call: CallContext, change: calendar_changes.CalendarChange, appt: store.Appointment) -> None:
+    """Queue the owner's calendar update with the call's records (delivered by the outbox sender)."""
+    row = calendar_changes.event_change(call, change, appt)
+    if row is not None:
+        call.record(row)
 
 
 @receptionist_tool
@@ -196,6 +234,7 @@ async def book_appointment(
     if call.live is not None and not await call.live.hold_slot(brain.business.name, when, call.call_id):
         raise ToolError("Another caller is booking that exact time right now. Offer the next free time.")
     end = when + timedelta(minutes=svc.duration_minutes)
+    await _owner_blocks(call, when, end + timedelta(minutes=brain.booking.buffer_minutes))
     consent = _consent(call, text_consent)
     try:
         appt = await store.book(
@@ -211,6 +250,7 @@ async def book_appointment(
     finally:
         if call.live is not None:
             await call.live.release_slot(brain.business.name, when, call.call_id)
+    _sync_calendar(call, "booked", appt)
     call.set_outcome("booked")
     return json.dumps(
         {
@@ -365,6 +405,7 @@ async def reschedule_appointment(
     if problem:
         raise ToolError(f"{problem} Run check_availability and offer one of its times.")
     end = when + timedelta(minutes=svc.duration_minutes + brain.booking.buffer_minutes)
+    await _owner_blocks(call, when, end)
     consent = _consent(call, text_consent)
     try:
         appt = await store.reschedule(
@@ -378,6 +419,7 @@ async def reschedule_appointment(
         raise ToolError("That new time is already taken. Run check_availability and offer another.") from None
     except StoreUnavailable:
         raise ToolError(_UNAVAILABLE) from None
+    _sync_calendar(call, "moved", appt)
     call.set_outcome("booked")
     return json.dumps(
         {"rescheduled": True, "confirmation_code": appt.confirmation_code,
@@ -412,6 +454,7 @@ async def cancel_appointment(
         raise ToolError("That appointment has just been changed. Look it up again with find_my_appointments.") from None
     except StoreUnavailable:
         raise ToolError(_UNAVAILABLE) from None
+    _sync_calendar(call, "cancelled", appt)
     call.set_outcome("answered")
     return json.dumps({"cancelled": True, "confirmation_code": appt.confirmation_code, "service": appt.service,
                        **_confirm_by_text(call, "caller_cancelled", appt, consent)})  # fmt: skip

@@ -416,6 +416,13 @@ BAD: list[tuple[str, str, str, str]] = [
      "notify.digest_at", "06:30 is inside quiet_hours 21:00-07:00"),
     ("caller texts not a flag", variant(setter("notify", {"caller_texts": "yes please"})), "notify.caller_texts",
      "expected true or false"),
+    ("caldav in clear", variant(setter("calendar", {"caldav": {"url": "http://dav.example/owner/cal/",
+     "username": "owner", "password_env": "CALDAV_PASSWORD"}})), "calendar.caldav.url", "must be an https:// URL"),
+    ("caldav password in the brain", variant(setter("calendar", {"caldav": {"url": "https://dav.example/c/",
+     "username": "owner", "password_env": "hunter2 secret"}})), "calendar.caldav.password_env",
+     "must name an environment variable"),
+    ("caldav without a user", variant(setter("calendar", {"caldav": {"url": "https://dav.example/c/",
+     "password_env": "CALDAV_PASSWORD"}})), "calendar.caldav.username", "required"),
 ]
 
 
