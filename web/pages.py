@@ -16,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from agent.brain import schedule
+from agent.calendar.changes import CalendarChange, owner_change
 from agent.quality_report import ReportArgsError, charts, headline, window
 from agent.store import appointments as booking
-from agent.store import console
+from agent.store import console, outbox
 from agent.store.accounts import Viewer
 from agent.store.kpis import business_kpis
 from web.auth import signed_in, viewer
@@ -234,11 +235,12 @@ async def cancel_appointment(request: Request) -> Response:
     try:
         _upcoming(row)
         # the store's own rule: only a booked appointment is cancelled, under the number it was booked with
-        await booking.cancel(request.app.state.pool, row["business"], row["id"], row["customer_phone"])
+        cancelled = await booking.cancel(request.app.state.pool, row["business"], row["id"], row["customer_phone"])
     except ChangeRefused as refused:
         return await _refused_change(request, row, refused.status_code, str(refused))
     except booking.AppointmentNotFound:
         return await _refused_change(request, row, 409, ALREADY_CHANGED)
+    await _sync_calendar(request, "cancelled", cancelled)
     return RedirectResponse(f"/appointments?week={_week_of(request, row['start'])}", status_code=303)
 
 
@@ -282,7 +284,17 @@ async def move_appointment(request: Request) -> Response:
                                      "appointment: nothing was changed. Pick a free time.")  # fmt: skip
     except booking.AppointmentNotFound:
         return await _refused_change(request, row, 409, ALREADY_CHANGED)
+    await _sync_calendar(request, "moved", moved)
     return RedirectResponse(f"/appointments?week={_week_of(request, moved.start)}", status_code=303)
+
+
+async def _sync_calendar(request: Request, change: CalendarChange, appointment: booking.Appointment) -> None:
+    """The owner's CalDAV calendar follows a change made here as it follows one made on a call: an
+    outbox row the notification sender delivers (none for a business without a calendar)."""
+    brain = brain_of(request.app.state.config.brain_path, appointment.business)
+    row = owner_change(brain, change, appointment, at=datetime.now(UTC)) if brain is not None else None
+    if row is not None:
+        await outbox.queue(request.app.state.pool, [row])
 
 
 @signed_in

@@ -270,3 +270,56 @@ def test_a_caldav_password_variable_that_is_not_set_is_named():
     brain = load_brain(PLUMBING).model_copy(update={"calendar": Calendar(caldav=dav)})
     with pytest.raises(CalendarConfigError, match=f"calendar.caldav.password_env: {PASSWORD_ENV} is not set"):
         accounts([brain], {})
+
+
+async def test_an_owners_move_and_cancel_in_the_console_reach_the_calendar_too(
+    db_url, pool, journal, radicale, tmp_path
+):
+    """The console changes bookings through the same store; the owner's calendar must not keep
+    showing a booking the owner moved or cancelled there."""
+    import httpx
+    import yaml
+
+    from tests.web.conftest import PASSWORD, csrf_of, log_in, receptionist
+    from web.app import ConsoleConfig, create_app
+
+    brain = brain_with(radicale)
+    brains = tmp_path / "brains"
+    brains.mkdir()
+    raw = yaml.safe_load(PLUMBING.read_text())
+    raw["calendar"] = {"caldav": {"url": radicale.calendar_url, "username": OWNER, "password_env": PASSWORD_ENV}}
+    (brains / "plumbing.yaml").write_text(yaml.safe_dump(raw))
+    sender = calendar_sender(brain, pool)
+    booked = json.loads(await run_tool(book_appointment, a_call(brain, pool, journal), customer_name="Rosa Diaz",
+                                       service="drain cleaning", start=SLOT))  # fmt: skip
+    assert await journal.flush(timeout=30)
+    assert await sender.deliver_due() == 1
+    [(uid, _, _)] = events_of(radicale)
+    with psycopg.connect(db_url) as conn:
+        (appointment_id,) = conn.execute(
+            "SELECT id FROM appointments WHERE confirmation_code = %s", (booked["confirmation_code"],)
+        ).fetchone()
+
+    added = receptionist("users", "add", "ann@rosecity.example", "--business", brain.business.name,
+                         "--password-stdin", db_url=db_url, stdin=PASSWORD + "\n")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    app = create_app(ConsoleConfig(db_url, brain_path=brains))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://console.test"
+    ) as console:
+        await log_in(console, "ann@rosecity.example")
+        week = await console.get("/appointments", params={"week": SLOT[:10]})
+        moved = await console.post(f"/appointments/{appointment_id}/move",
+                                   data={"csrf_token": csrf_of(week.text), "start": LATER.replace("T", " ")})  # fmt: skip
+        assert moved.status_code == 303, moved.text
+        assert await sender.deliver_due() == 1
+        assert events_of(radicale) == [(uid, datetime(2026, 12, 1, 14, 0, tzinfo=TZ), "Drain cleaning: Rosa Diaz")]
+
+        with psycopg.connect(db_url) as conn:
+            (new_id,) = conn.execute("SELECT id FROM appointments WHERE status = 'booked'").fetchone()
+        cancelled = await console.post(f"/appointments/{new_id}/cancel", data={"csrf_token": csrf_of(week.text)})
+        assert cancelled.status_code == 303, cancelled.text
+        assert await sender.deliver_due() == 1
+    assert events_of(radicale) == []
+    assert [(kind, status) for kind, status, _, _ in outbox_rows(db_url, "calendar")] == [
+        ("calendar_booked", "sent"), ("calendar_moved", "sent"), ("calendar_cancelled", "sent")]
