@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,7 +45,8 @@ def _day(raw: str | None, name: str) -> date | None:
         raise _bad(f"{name} is a day, YYYY-MM-DD (got {raw!r})") from None
 
 
-def _call_filter(request: Request, tz: str) -> console.CallFilter:
+def call_filter(request: Request, tz: str) -> console.CallFilter:
+    """The Calls filters of the query string (the page's and the API's), validated; 400 otherwise."""
     q = request.query_params
     day_from, day_to = _day(q.get("from"), "from"), _day(q.get("to"), "to")
     if day_from and day_to and day_to < day_from:
@@ -64,11 +66,15 @@ def _call_filter(request: Request, tz: str) -> console.CallFilter:
     return console.CallFilter(day_from, day_to, outcome, flag, caller, int(raw_page), tz)
 
 
+def start_of_today(tz: str) -> datetime:
+    return datetime.combine(datetime.now(ZoneInfo(tz)).date(), time(0), ZoneInfo(tz))
+
+
 @signed_in
 async def today_page(request: Request) -> Response:
     who = viewer(request)
     tz = timezone_of(request, who)
-    start = datetime.combine(datetime.now(ZoneInfo(tz)).date(), time(0), ZoneInfo(tz))
+    start = start_of_today(tz)
     data = await console.today(request.app.state.pool, who, start, start + timedelta(days=1))
     template = "today_live.html" if request.headers.get("HX-Request") else "today.html"
     return page(request, template, tz=tz, day=start.date(), **data)
@@ -78,7 +84,7 @@ async def today_page(request: Request) -> Response:
 async def calls_page(request: Request) -> Response:
     who = viewer(request)
     tz = timezone_of(request, who)
-    f = _call_filter(request, tz)
+    f = call_filter(request, tz)
     calls, more = await console.list_calls(request.app.state.pool, who, f)
     # links to the neighbouring pages keep the filters
     query = {k: v for k, v in request.query_params.items() if k != "page" and v}
@@ -124,9 +130,17 @@ async def called_back(request: Request) -> Response:
     return RedirectResponse("/messages", status_code=303)
 
 
-@signed_in
-async def quality_page(request: Request) -> Response:
-    who = viewer(request)
+@dataclass(frozen=True)
+class QualityScope:
+    business: str | None  # None: every business (an operator's choice)
+    start: datetime
+    end: datetime
+    tz: str
+
+
+def quality_scope(request: Request, who: Viewer) -> QualityScope:
+    """The business and window the Quality query string asks for (the page's and the API's): one of
+    the viewer's businesses, or (operator) any or all; 404 for another's, 400 for a bad window."""
     q = request.query_params
     business: str | None = q.get("business") or None
     if business is None and not who.everyone:
@@ -140,8 +154,17 @@ async def quality_page(request: Request) -> Response:
     except ReportArgsError as e:
         raise _bad(str(e).replace("--", "")) from None
     tz = request.app.state.timezones.get(business, "UTC") if business else "UTC"
+    return QualityScope(business, start, end, tz)
+
+
+@signed_in
+async def quality_page(request: Request) -> Response:
+    who = viewer(request)
+    q = request.query_params
+    scope = quality_scope(request, who)
+    business, start, end = scope.business, scope.start, scope.end
     # the scope is the business named in the query: one of the viewer's, or (operator) any or all
-    k: dict[str, Any] = await business_kpis(request.app.state.pool, start=start, end=end, business=business, tz=tz)
+    k: dict[str, Any] = await business_kpis(request.app.state.pool, start=start, end=end, business=business, tz=scope.tz)
     return page(request, "quality.html", k=k, rows=headline(k), charts=charts(k), business=business,
                 businesses=who.businesses, since=q.get("since", ""), day_from=q.get("from", ""),
                 day_to=q.get("to", ""), start=start.astimezone(UTC), end=end.astimezone(UTC))  # fmt: skip
