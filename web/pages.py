@@ -61,7 +61,8 @@ def call_filter(request: Request, tz: str) -> console.CallFilter:
     if caller and not _DIGITS.match(caller):
         raise _bad(f"caller is digits of a phone number (got {q.get('caller')!r})")
     raw_page = q.get("page") or "1"
-    if not raw_page.isdigit() or not 1 <= int(raw_page) <= MAX_PAGE:
+    # ASCII digits only: "²" is a digit to isdigit() but not a number to int()
+    if not (raw_page.isascii() and raw_page.isdigit()) or not 1 <= int(raw_page) <= MAX_PAGE:
         raise _bad(f"page is a number from 1 to {MAX_PAGE} (got {raw_page!r})")
     return console.CallFilter(day_from, day_to, outcome, flag, caller, int(raw_page), tz)
 

@@ -190,6 +190,9 @@ async def test_bad_input_is_a_json_400_or_404_never_a_500(
         ("/api/v1/calls", {"from": "2026-11-22", "to": "2026-11-21"}, 400),
         ("/api/v1/messages", {"show": "everything"}, 400), ("/api/v1/quality", {"since": "seven days"}, 400),
         ("/api/v1/quality", {"since": "7d", "from": "2026-11-01"}, 400),
+        # absurd but well-formed: past what a date can hold, or a digit that is not a decimal one
+        ("/api/v1/quality", {"since": "99999999w"}, 400), ("/api/v1/calls", {"page": "²"}, 400),
+        ("/api/v1/quality", {"from": "9999-12-31", "to": "9999-12-31"}, 400),
         ("/api/v1/calls/not-a-uuid", {}, 404), ("/api/v1/nothing-here", {}, 404),
     ]  # fmt: skip
     for path, params, status in bad:
