@@ -182,12 +182,15 @@ async def viewer_for_api_token(pool: AsyncConnectionPool, token: str) -> Viewer 
     A token's requests carry no CSRF token: they are not sent by a browser on its own."""
     async with pool.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
+        # last use to the minute: a script polling every second does not write a row every second
         row = await (await cur.execute(
-            "UPDATE api_tokens t SET last_used_at = now() FROM users u"
-            " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.id = t.user_id"
-            " RETURNING u.id, u.email, u.role,"
+            "WITH t AS (SELECT id, user_id, last_used_at FROM api_tokens WHERE token_hash = %s AND revoked_at IS NULL),"
+            " touched AS (UPDATE api_tokens SET last_used_at = now() WHERE id = (SELECT id FROM t)"
+            "   AND coalesce((SELECT last_used_at FROM t) < now() - interval '1 minute', true))"
+            " SELECT u.id, u.email, u.role,"
             "   array(SELECT business FROM user_businesses b WHERE b.user_id = u.id ORDER BY business)"
-            "     AS businesses",
+            "     AS businesses"
+            " FROM t JOIN users u ON u.id = t.user_id",
             (_token_hash(token),),
         )).fetchone()  # fmt: skip
     if row is None:

@@ -119,6 +119,9 @@ async def test_a_revoked_token_is_refused_and_a_token_is_never_a_cookie(
         assert conn.execute("SELECT count(*) FROM api_tokens WHERE token_hash::text LIKE %s", (f"%{script}%",)
                             ).fetchone() == (0,)  # fmt: skip
     assert (await console.get("/api/v1/calls", headers=_bearer(script))).status_code == 200
+    with psycopg.connect(db_url) as conn:  # which tokens are still in use, before revoking one
+        assert conn.execute("SELECT name, last_used_at IS NOT NULL FROM api_tokens ORDER BY name").fetchall() == [
+            ("api", False), ("script", True)]  # fmt: skip
     again = receptionist("users", "token", "ann@rosecity.example", "--name", "script", db_url=db_url)
     assert again.returncode == 2 and "already has a token named 'script'" in again.stderr
 
