@@ -5,8 +5,9 @@ RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libport
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY agent ./agent
-COPY simulator ./simulator
+# the simulator stays out: it is for tests and demos, and nothing the worker runs imports it
 COPY sip ./sip
+COPY web ./web
 COPY brains ./brains
 # the Silero VAD model ships inside livekit-plugins-silero: nothing to download at build time
 RUN pip install --no-cache-dir .

@@ -1,5 +1,6 @@
-"""`receptionist`: our own commands (brain checks, offline calls, the Realtime simulator, database
-migrations, provisioning). The LiveKit worker modes live in `python -m agent.worker`."""
+"""`receptionist`: our own commands (brain checks, reports, the owner's console, notifications,
+privacy, database migrations, provisioning; offline calls and the Realtime simulator where the
+simulator package is installed). The LiveKit worker modes live in `python -m agent.worker`."""
 
 from __future__ import annotations
 
@@ -30,70 +31,6 @@ def _check_brain(args: argparse.Namespace) -> int:
             print(str(e), file=sys.stderr)
             status = 1
     return status
-
-
-def _simulate(args: argparse.Namespace) -> int:
-    from simulator.runner import format_report
-    from simulator.scenario import ScenarioError, load_scenario, scenario_files
-    from simulator.session import run_scenarios
-
-    paths: list[Path] = []
-    for raw in args.scenarios:
-        p = Path(raw)
-        paths.extend(scenario_files(p) if p.is_dir() else [p])
-    try:
-        scenarios = [load_scenario(p) for p in paths]
-    except ScenarioError as e:
-        print(str(e), file=sys.stderr)
-        return 2
-    reports = asyncio.run(run_scenarios(scenarios, audio=args.audio, database=args.database))
-    if args.json:
-        out = [r.to_json() for r in reports]
-        print(json.dumps(out[0] if len(out) == 1 else out, indent=2, default=str))
-    else:
-        for r in reports:
-            print(format_report(r))
-            print()
-        if len(reports) > 1:
-            failed = [r.scenario for r in reports if not r.passed]
-            print(f"{len(reports) - len(failed)} of {len(reports)} scenarios passed", end="")
-            print(f"; failed: {', '.join(failed)}" if failed else "")
-    return 0 if all(r.passed for r in reports) else 1
-
-
-def _simulator(args: argparse.Namespace) -> int:
-    from simulator.scenario import ScenarioError, load_scenario
-    from simulator.server import RealtimeSimulator
-
-    steps = []
-    delay = args.model_delay_ms
-    if args.scenario:
-        try:
-            sc = load_scenario(args.scenario)
-        except ScenarioError as e:
-            print(str(e), file=sys.stderr)
-            return 2
-        steps = sc.model_steps()
-        delay = sc.model_delay_ms if delay is None else delay
-
-    async def serve() -> None:
-        sim = RealtimeSimulator(default_script=steps, model_delay_ms=delay or 0)
-        if args.scenario:
-            for turn in sc.turns:
-                if turn.caller:
-                    sim.queue_transcript(turn.caller)
-        await sim.start(host="127.0.0.1", port=args.port)
-        print(f"Realtime simulator listening: OPENAI_BASE_URL={sim.base_url}", flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await sim.stop()
-
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
-    return 0
 
 
 def _database_settings() -> Any:
@@ -447,6 +384,20 @@ def _provision(args: argparse.Namespace) -> int:
     return provision_main(args.provision_args, prog="receptionist provision")
 
 
+def _add_installed_commands(sub: Any) -> None:
+    """Commands another installed package adds (entry points in the group `receptionist.commands`):
+    the simulator's `simulate` and `simulator`. The worker's image ships without the simulator, so
+    nothing here imports it; a package that is registered but absent adds nothing."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="receptionist.commands"):
+        try:
+            add_commands = entry.load()
+        except ImportError:
+            continue
+        add_commands(sub)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="receptionist", description=__doc__)
     parser.add_argument("--log-level", default="WARNING")
@@ -456,23 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="+")
     p.set_defaults(func=_check_brain)
 
-    p = sub.add_parser("simulate", help="run call scenario(s) offline and grade them")
-    p.add_argument("scenarios", nargs="+", help="scenario YAML files or directories")
-    p.add_argument("--audio", action="store_true", help="real audio: espeak-ng caller, Silero VAD, barge-in")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument(
-        "--database",
-        choices=["auto", "env", "none"],
-        default="auto",
-        help="auto: DATABASE_URL if set, else a throwaway local Postgres; env: DATABASE_URL only; none",
-    )
-    p.set_defaults(func=_simulate)
-
-    p = sub.add_parser("simulator", help="run the OpenAI Realtime simulator on loopback")
-    p.add_argument("--scenario", help="scenario whose model steps and caller transcripts it plays")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--model-delay-ms", type=int, default=None)
-    p.set_defaults(func=_simulator)
+    _add_installed_commands(sub)
 
     p = sub.add_parser("report", help="calls, bookings, hand-offs, quality flags and cost over a window")
     p.add_argument("--business", help="one business, by the name in its brain file (default: all)")

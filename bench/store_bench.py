@@ -27,7 +27,7 @@ from livekit.agents import RunContext  # noqa: E402
 
 from agent.brain import load_brain  # noqa: E402
 from agent.call import CallContext  # noqa: E402
-from agent.store.appointments import SlotTaken, book  # noqa: E402
+from agent.store.appointments import SlotTaken, book, warm_up  # noqa: E402
 from agent.store.db import migrate, open_pool  # noqa: E402
 from agent.store.journal import CallEnded, CallJournal, CallStarted, TranscriptTurn  # noqa: E402
 from agent.tools import check_availability  # noqa: E402
@@ -52,7 +52,7 @@ def summary(latencies_ms: list[float]) -> dict[str, float]:
 
 async def bench_booking(dsn: str, sessions: int, per_session: int, pool_size: int) -> dict:
     """`sessions` callers booking at once, each its own run of distinct slots."""
-    pool = await open_pool(dsn, min_size=pool_size, max_size=pool_size, acquire_timeout=30)
+    pool = await open_pool(dsn, min_size=pool_size, max_size=pool_size, acquire_timeout=30, prepare=warm_up)
     business = f"bench-{uuid.uuid4().hex[:6]}"
     latencies: list[float] = []
 
@@ -73,7 +73,7 @@ async def bench_booking(dsn: str, sessions: int, per_session: int, pool_size: in
 
 async def bench_contended(dsn: str, sessions: int, rounds: int) -> dict:
     """All sessions race for the same slot each round: one wins, the rest hear SlotTaken."""
-    pool = await open_pool(dsn, min_size=sessions, max_size=sessions, acquire_timeout=30)
+    pool = await open_pool(dsn, min_size=sessions, max_size=sessions, acquire_timeout=30, prepare=warm_up)
     business = f"bench-{uuid.uuid4().hex[:6]}"
     latencies: list[float] = []
     winners = 0
@@ -113,7 +113,7 @@ async def bench_availability(dsn: str, sessions: int, per_session: int, pool_siz
     for a day with two bookings. No Redis here, so no slot holds are consulted."""
     brain = load_brain(ROOT / "brains" / "plumbing.yaml")
     now = datetime(2026, 11, 24, 10, 0, tzinfo=brain.tz)  # a Tuesday; Wednesday is a normal day
-    pool = await open_pool(dsn, min_size=pool_size, max_size=pool_size, acquire_timeout=30)
+    pool = await open_pool(dsn, min_size=pool_size, max_size=pool_size, acquire_timeout=30, prepare=warm_up)
     day = datetime(2026, 11, 25, 8, 0, tzinfo=brain.tz)
     for h in (1, 5):
         await book(pool, brain.business.name, "Drain cleaning", "Booked Already", "+15035550100",

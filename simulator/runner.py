@@ -60,6 +60,8 @@ class CallReport:
     business: str
     transcript: list[dict[str, Any]] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    # the instructions of every response.create the model received, in order (the guard's correction...)
+    model_told: list[str] = field(default_factory=list)
     outcome: str | None = None
     end_reason: str | None = None
     ended_by: str | None = None
@@ -238,6 +240,11 @@ class _ScenarioCall:
                  "latency_ms": round(c.latency_ms, 2)}
                 for c in call.tool_log
             ],
+            model_told=[
+                e.event["response"]["instructions"]
+                for e in self.sim.recorded(key=self.key, direction="client", type="response.create")
+                if (e.event.get("response") or {}).get("instructions")
+            ],
             outcome=call.outcome,
             end_reason=call.end_reason,
             ended_by=self.ended_by,
@@ -415,6 +422,9 @@ def grade(scenario: Scenario, report: CallReport) -> list[Check]:
         it = iter(names)
         in_order = all(any(n == want for n in it) for want in exp.tools)
         checks.append(Check(f"tools {exp.tools}", in_order, f"called {names}"))
+    told = " ".join(report.model_told).lower()
+    for phrase in exp.model_told:
+        checks.append(Check(f"model told {phrase!r}", phrase.lower() in told, f"told, each ending: {[t[-200:] for t in report.model_told]}"))
     for name in exp.tool_errors:
         refused = any(c["name"] == name and c["error"] for c in report.tool_calls)
         checks.append(Check(f"{name} refused", refused))

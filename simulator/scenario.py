@@ -70,7 +70,13 @@ class ExpectedRows(_Strict):
     """Rows that must be in Postgres after the call; each dict matches a row on the keys it names."""
 
     calls: list[dict[str, Any]] | None = None
-    appointments: list[dict[str, Any]] | None = None
+    appointments: list[dict[str, Any]] | None = Field(
+        None, description="appointments this call booked, moved or cancelled ([]: it changed none)"
+    )
+    business_appointments: list[dict[str, Any]] | None = Field(
+        None, description="every appointment of the business after the call, seeded ones included "
+        "(e.g. another caller's booking still stands)"
+    )
     leads: list[dict[str, Any]] | None = None
     messages: list[dict[str, Any]] | None = None
     violations: list[dict[str, Any]] | None = None
@@ -82,6 +88,11 @@ class Expectations(_Strict):
     greeting_discloses_ai: bool = True
     tools: list[str] = Field(default_factory=list, description="tools called, in this order")
     tool_errors: list[str] = Field(default_factory=list, description="tools that must have refused")
+    model_told: list[str] = Field(
+        default_factory=list,
+        description="phrases the call itself must send the model with a reply request (the instructions of a "
+        "response.create, e.g. the grounding guard's correction), as the simulator received them",
+    )
     outcome: Outcome | None = None
     ended_by: Literal["caller", "agent", "transfer"] | None = None
     db: ExpectedRows | None = None

@@ -60,7 +60,10 @@ class ScenarioStores:
     async def snapshot(self, call: CallContext) -> dict[str, Any]:
         # everything the call recorded must be in Postgres before it is graded
         await self.journal.aclose(timeout=15)
-        return await snapshot(self.pool, call_id=call.call_id)
+        rows = await snapshot(self.pool, call_id=call.call_id)
+        business = await snapshot(self.pool, business=call.brain.business.name)
+        rows["business_appointments"] = business["appointments"]
+        return rows
 
 
 class ScenarioDatabases:
@@ -110,7 +113,7 @@ async def scenario_stores(dsn: str | None) -> AsyncIterator[ScenarioStores | Non
     if dsn is None:
         yield None
         return
-    pool = await open_pool(dsn, min_size=1, max_size=4)
+    pool = await open_pool(dsn, min_size=1, max_size=4, prepare=appointments.warm_up)
     # a spill directory of its own: a journal replays what it finds there into its database
     with tempfile.TemporaryDirectory(prefix="sim-spill-") as spill:
         journal = CallJournal(dsn, Path(spill))

@@ -36,7 +36,7 @@ class ConsoleConfig:
 
     database_url: str
     secure_cookies: bool = False
-    brain_path: Path | None = None  # where the businesses' timezones are read from
+    brain_path: Path | None = None  # the brain files: timezones, the Brain page, the hours an owner's move keeps to
 
 
 def _for_api(request: Request) -> bool:
@@ -88,9 +88,15 @@ def create_app(config: ConsoleConfig) -> Starlette:
             Route("/", pages.today_page),
             Route("/calls", pages.calls_page),
             Route("/calls/{call_id}", pages.call_page),
+            Route("/appointments", pages.appointments_page),
+            Route("/appointments/{appointment_id}/cancel", pages.cancel_appointment, methods=["POST"]),
+            Route("/appointments/{appointment_id}/move", pages.move_appointment, methods=["POST"]),
+            Route("/leads", pages.leads_page),
+            Route("/leads/{lead_id}/contacted", pages.contacted, methods=["POST"]),
             Route("/messages", pages.messages_page),
             Route("/messages/{message_id}/called-back", pages.called_back, methods=["POST"]),
             Route("/quality", pages.quality_page),
+            Route("/brain", pages.brain_page),
             Route("/login", login, methods=["GET", "POST"]),
             Route("/logout", logout, methods=["POST"]),
             Mount(api.PREFIX, routes=api.routes),

@@ -1,5 +1,6 @@
-"""The console's pages: Today, Calls, a call, Messages, Quality. Each reads through agent/store with
-the signed-in user's scope; bad input is a 400 page, a call outside the scope a 404 page."""
+"""The console's pages: Today, Calls, a call, Appointments, Leads, Messages, Quality, Brain. Each reads
+through agent/store with the signed-in user's scope; bad input is a 400 page, a call, appointment,
+lead or message outside the scope a 404 page."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,11 +16,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from agent.brain import schedule
 from agent.quality_report import ReportArgsError, charts, headline, window
+from agent.store import appointments as booking
 from agent.store import console
 from agent.store.accounts import Viewer
 from agent.store.kpis import business_kpis
 from web.auth import signed_in, viewer
+from web.brains import brain_files, brain_of
 from web.templating import page
 
 MAX_PAGE = 10_000  # past this a page number is a typo or a probe, not a reader
@@ -169,3 +174,164 @@ async def quality_page(request: Request) -> Response:
     return page(request, "quality.html", k=k, rows=headline(k), charts=charts(k), business=business,
                 businesses=who.businesses, since=q.get("since", ""), day_from=q.get("from", ""),
                 day_to=q.get("to", ""), start=start.astimezone(UTC), end=end.astimezone(UTC))  # fmt: skip
+
+
+def _id(request: Request, name: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.path_params[name])
+    except ValueError:
+        raise HTTPException(404, f"There is no such {what}.") from None
+
+
+WEEKS_AROUND = 520  # a week further than ten years from now is a typo or a probe
+
+
+def _week_start(request: Request, tz: str) -> date:
+    """The Monday of the week asked for (`week`: any day in it), this week by default."""
+    today = datetime.now(ZoneInfo(tz)).date()
+    day = _day(request.query_params.get("week"), "week") or today
+    if abs((day - today).days) > WEEKS_AROUND * 7:
+        raise _bad(f"week is within {WEEKS_AROUND // 52} years of today (got {day.isoformat()})")
+    return day - timedelta(days=day.weekday())
+
+
+async def _week(request: Request, monday: date, status_code: int = 200, **extra: Any) -> Response:
+    who = viewer(request)
+    tz = timezone_of(request, who)
+    zone = ZoneInfo(tz)
+    start = datetime.combine(monday, time(0), zone)
+    rows = await console.week_appointments(request.app.state.pool, who, start,
+                                           datetime.combine(monday + timedelta(days=7), time(0), zone))  # fmt: skip
+    days = [monday + timedelta(days=i) for i in range(7)]
+    by_day: dict[date, list[dict[str, Any]]] = {d: [] for d in days}
+    for a in rows:
+        by_day[a["start"].astimezone(zone).date()].append(a)
+    zones = request.app.state.timezones
+    return page(request, "appointments.html", status_code, tz=tz, days=days, by_day=by_day, zones=zones,
+                previous=monday - timedelta(days=7), next=monday + timedelta(days=7),
+                multiple=who.everyone or len(who.businesses) > 1, **extra)  # fmt: skip
+
+
+@signed_in
+async def appointments_page(request: Request) -> Response:
+    return await _week(request, _week_start(request, timezone_of(request, viewer(request))))
+
+
+async def _appointment_in_scope(request: Request) -> dict[str, Any]:
+    appointment_id = _id(request, "appointment_id", "appointment")
+    row = await console.appointment(request.app.state.pool, viewer(request), appointment_id)
+    if row is None:  # another owner's appointment reads exactly like one that does not exist
+        raise HTTPException(404, "There is no such appointment.")
+    return row
+
+
+def _week_of(request: Request, moment: datetime) -> date:
+    local = moment.astimezone(ZoneInfo(timezone_of(request, viewer(request)))).date()
+    return local - timedelta(days=local.weekday())
+
+
+class ChangeRefused(Exception):
+    """An owner's change to an appointment that is not made, with the sentence the page shows."""
+
+    def __init__(self, status_code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status_code = status_code
+
+
+ALREADY_CHANGED = "This appointment was already cancelled or moved: nothing was changed."
+
+
+def _upcoming(row: dict[str, Any]) -> None:
+    """A caller can change only an appointment still to come (find_for_caller); so can the owner."""
+    if row["start"] <= datetime.now(UTC):
+        raise ChangeRefused(409, "This appointment has already begun: it can no longer be moved or cancelled.")
+
+
+async def _refused_change(request: Request, row: dict[str, Any], status_code: int, error: str) -> Response:
+    """The week the appointment is in, with why the change was refused next to it."""
+    return await _week(request, _week_of(request, row["start"]), status_code, error=error, error_for=row["id"])
+
+
+@signed_in
+async def cancel_appointment(request: Request) -> Response:
+    row = await _appointment_in_scope(request)
+    try:
+        _upcoming(row)
+        # the store's own rule: only a booked appointment is cancelled, under the number it was booked with
+        await booking.cancel(request.app.state.pool, row["business"], row["id"], row["customer_phone"])
+    except ChangeRefused as refused:
+        return await _refused_change(request, row, refused.status_code, str(refused))
+    except booking.AppointmentNotFound:
+        return await _refused_change(request, row, 409, ALREADY_CHANGED)
+    return RedirectResponse(f"/appointments?week={_week_of(request, row['start'])}", status_code=303)
+
+
+def _new_start(brain_path: Path | None, row: dict[str, Any], raw: str) -> tuple[datetime, datetime]:
+    """[start, end) of the move asked for, held to the rules a caller's move is held to (hours, notice,
+    how far ahead, the slot grid, the service's length and buffer); ChangeRefused says why not."""
+    brain = brain_of(brain_path, row["business"])
+    if brain is None:
+        raise ChangeRefused(409, f"There is no valid brain file for {row['business']}, so its opening hours "
+                                 "are unknown: fix it (see Brain) before moving appointments.")  # fmt: skip
+    service = brain.service(row["service"])
+    if service is None:
+        raise ChangeRefused(409, f"{row['service']} is no longer a service in the brain file.")
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ChangeRefused(400, f"The new time is a day and a time, YYYY-MM-DD HH:MM (got {raw!r}).") from None
+    if when.tzinfo is not None:
+        raise ChangeRefused(400, f"Give the new time on the business's clock ({brain.business.timezone}).")
+    when = when.replace(tzinfo=brain.tz)
+    problem = schedule.slot_problem(brain, service, when, datetime.now(UTC))
+    if problem:
+        raise ChangeRefused(400, problem)
+    return when, when + timedelta(minutes=service.duration_minutes + brain.booking.buffer_minutes)
+
+
+@signed_in
+async def move_appointment(request: Request) -> Response:
+    row = await _appointment_in_scope(request)
+    raw = str(request.state.form.get("start", "")).strip()
+    try:
+        _upcoming(row)
+        start, end = _new_start(request.app.state.config.brain_path, row, raw)
+        # the store's own rules: only a booked appointment moves, and Postgres refuses an overlap
+        moved = await booking.reschedule(request.app.state.pool, row["business"], row["id"], start, end,
+                                         row["customer_phone"])  # fmt: skip
+    except ChangeRefused as refused:
+        return await _refused_change(request, row, refused.status_code, str(refused))
+    except booking.SlotTaken:
+        return await _refused_change(request, row, 409, f"{start:%Y-%m-%d %H:%M} is taken by another "
+                                     "appointment: nothing was changed. Pick a free time.")  # fmt: skip
+    except booking.AppointmentNotFound:
+        return await _refused_change(request, row, 409, ALREADY_CHANGED)
+    return RedirectResponse(f"/appointments?week={_week_of(request, moved.start)}", status_code=303)
+
+
+@signed_in
+async def leads_page(request: Request) -> Response:
+    who = viewer(request)
+    show = request.query_params.get("show", "open")
+    if show not in ("open", "all"):
+        raise _bad(f"show is open or all (got {show!r})")
+    rows = await console.list_leads(request.app.state.pool, who, open_only=show == "open")
+    return page(request, "leads.html", tz=timezone_of(request, who), leads=rows, show=show)
+
+
+@signed_in
+async def contacted(request: Request) -> Response:
+    who = viewer(request)
+    row = await console.mark_contacted(request.app.state.pool, who, _id(request, "lead_id", "lead"))
+    if row is None:
+        raise HTTPException(404, "There is no such lead.")
+    if request.headers.get("HX-Request"):  # htmx swaps just the lead's row
+        return page(request, "lead_row.html", tz=timezone_of(request, who), lead=row)
+    return RedirectResponse("/leads", status_code=303)
+
+
+@signed_in
+async def brain_page(request: Request) -> Response:
+    config = request.app.state.config
+    return page(request, "brain.html", files=brain_files(config.brain_path, viewer(request)),
+                brain_path=config.brain_path)  # fmt: skip

@@ -149,6 +149,29 @@ def candidate_slots(
     return slots
 
 
+def slot_problem(brain: Brain, service: Service, start: datetime, now: datetime) -> str | None:
+    """Why `start` can't be booked for `service`, as a sentence, or None when it is a valid slot: the
+    one rule for a caller's booking and move and an owner's move in the console."""
+    start, now = local(brain, start), local(brain, now)
+    if start <= now:
+        return "That time has already passed."
+    notice = timedelta(minutes=brain.booking.min_notice_minutes)
+    if start < now + notice:
+        return f"We need at least {brain.booking.min_notice_minutes} minutes' notice."
+    if start.date() > now.date() + timedelta(days=brain.booking.max_days_ahead):
+        return f"We book at most {brain.booking.max_days_ahead} days ahead."
+    if start.minute % brain.booking.slot_minutes or start.second or start.microsecond:
+        return f"Appointments start on the {brain.booking.slot_minutes}-minute grid."
+    end = start + timedelta(minutes=service.duration_minutes)
+    fits = any(
+        start.time() >= o and (end.time() <= c or c == time(0)) and end.date() == start.date()
+        for o, c in opening_hours_on(brain, start.date())
+    )
+    if not fits:
+        return f"That is outside our opening hours ({describe_hours(brain, start.date())})."
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # hours in words, for the prompt, tool results and grounding corrections
 

@@ -172,3 +172,62 @@ async def today(
     awaiting = await list_messages(pool, viewer, awaiting_only=True, limit=50)
     return {"counts": counts, "calls": calls, "bookings": bookings, "hot_leads": hot_leads,
             "awaiting_callback": awaiting}  # fmt: skip
+
+
+_APPOINTMENT_COLUMNS = """
+a.id, a.business, a.service, a.customer_name, a.customer_phone, lower(a.during) AS start,
+upper(a.during) AS end, a.status, a.confirmation_code, a.call_id, a.updated_at
+"""
+
+
+async def week_appointments(
+    pool: AsyncConnectionPool, viewer: Viewer, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """Booked and cancelled appointments starting in [start, end), soonest first (a moved one shows
+    once, at its new time: its old row is 'rescheduled')."""
+    async with pool.connection() as conn:
+        return await (await conn.cursor(row_factory=dict_row).execute(
+            f"SELECT {_APPOINTMENT_COLUMNS} FROM appointments a WHERE a.status IN ('booked', 'cancelled')"
+            f" AND lower(a.during) >= %(start)s AND lower(a.during) < %(end)s AND {_in_scope('a')}"
+            " ORDER BY lower(a.during), a.business",
+            _scope(viewer) | {"start": start, "end": end})).fetchall()  # fmt: skip
+
+
+async def appointment(pool: AsyncConnectionPool, viewer: Viewer, appointment_id: uuid.UUID) -> dict[str, Any] | None:
+    """One appointment, or None when it is not among the viewer's businesses."""
+    async with pool.connection() as conn:
+        return await (await conn.cursor(row_factory=dict_row).execute(
+            f"SELECT {_APPOINTMENT_COLUMNS} FROM appointments a WHERE a.id = %(id)s AND {_in_scope('a')}",
+            _scope(viewer) | {"id": appointment_id})).fetchone()  # fmt: skip
+
+
+_LEAD_COLUMNS = """
+l.id, l.call_id, l.business, l.name, l.phone, l.need, l.urgency, l.answers, l.score, l.created_at,
+l.contacted_at, u.email AS contacted_by
+"""
+
+
+async def list_leads(
+    pool: AsyncConnectionPool, viewer: Viewer, *, open_only: bool, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Leads by score, best first (newest first among equals); `open_only`: not contacted yet."""
+    still_open = " AND l.contacted_at IS NULL" if open_only else ""
+    async with pool.connection() as conn:
+        return await (await conn.cursor(row_factory=dict_row).execute(
+            f"SELECT {_LEAD_COLUMNS} FROM leads l LEFT JOIN users u ON u.id = l.contacted_by"
+            f" WHERE {_in_scope('l')}{still_open} ORDER BY l.score DESC, l.created_at DESC LIMIT %(limit)s",
+            _scope(viewer) | {"limit": limit})).fetchall()  # fmt: skip
+
+
+async def mark_contacted(pool: AsyncConnectionPool, viewer: Viewer, lead_id: uuid.UUID) -> dict[str, Any] | None:
+    """Records that the viewer contacted this lead (the first such mark stands); None when the lead is
+    not among the viewer's businesses."""
+    params = _scope(viewer) | {"id": lead_id, "user": viewer.user_id}
+    async with pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            "UPDATE leads l SET contacted_at = now(), contacted_by = %(user)s"
+            f" WHERE l.id = %(id)s AND l.contacted_at IS NULL AND {_in_scope('l')}", params)  # fmt: skip
+        return await (await cur.execute(
+            f"SELECT {_LEAD_COLUMNS} FROM leads l LEFT JOIN users u ON u.id = l.contacted_by"
+            f" WHERE l.id = %(id)s AND {_in_scope('l')}", params)).fetchone()  # fmt: skip

@@ -8,7 +8,7 @@ import logging
 import select
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -18,6 +18,8 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger(__name__)
+# run on each new connection of a pool before its first use (see open_pool)
+ConnectionHook = Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # one fixed advisory-lock key, so replicas starting together apply migrations one at a time
@@ -179,17 +181,16 @@ class _Liveness:
     round trips a booking makes; a broken connection is still replaced at checkout, not by a caller.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, prepare: ConnectionHook | None) -> None:
         self._returned: WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = WeakKeyDictionary()
+        self._prepare = prepare
 
     async def returned(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self._returned[conn] = time.monotonic()
 
     async def opened(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        # the new backend's first booking is slow; pay for it here, before any caller is waiting
-        from agent.store.appointments import warm_up  # here: appointments builds on this module
-
-        await warm_up(conn)
+        if self._prepare is not None:
+            await self._prepare(conn)
         await self.returned(conn)
 
     async def check(self, conn: psycopg.AsyncConnection[Any]) -> None:
@@ -211,14 +212,18 @@ async def open_pool(
     acquire_timeout: float = 2.0,
     statement_timeout_ms: int = 5000,
     name: str = "receptionist",
+    prepare: ConnectionHook | None = None,
 ) -> AsyncConnectionPool:
     """An opened pool; raises (fail fast at start-up) if Postgres is unreachable.
+
+    `prepare` runs on each new connection before it is handed out: a pool that serves callers passes
+    `appointments.warm_up`, so a new backend's slow first booking is paid before anyone waits on it.
 
     Timeouts are short because a caller is waiting on every query made through this pool. Connections
     are in autocommit: a lone statement is its own transaction (no BEGIN/COMMIT round trips), and
     writes that need more than one statement open a transaction explicitly (`conn.transaction()`).
     """
-    liveness = _Liveness()
+    liveness = _Liveness(prepare)
     pool = AsyncConnectionPool(
         dsn,
         min_size=min_size,

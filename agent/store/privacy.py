@@ -4,8 +4,9 @@ transactions, so live calls writing beside them never wait behind a long lock.
 
 What stays and what goes is the same for both (README, "Personal data"): a call row keeps what the
 business measures (outcome, timings, end reason, the report's flags and bookings) and loses who called;
-transcripts, tool calls, guard violations, leads and messages are deleted; appointments keep their
-service, time, status and code and lose the customer's name and number.
+transcripts, tool calls, guard violations, leads, messages and the notifications sent about them (the
+outbox) are deleted; appointments keep their service, time, status and code and lose the customer's
+name and number.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ BATCH_ROWS = 1000
 _RETENTION_LOCK = zlib.crc32(b"receptionist.retention")
 # every table personal data lives in, in the order a sweep or an erasure reaches them (a call row
 # last, so an interrupted run finds its calls' records again next time)
-TABLES = ("transcript_turns", "tool_calls", "violations", "leads", "messages", "appointments", "calls")
+TABLES = ("transcript_turns", "tool_calls", "violations", "leads", "messages", "appointments", "outbox", "calls")
 
 # the call report's fields that say who called or what they said (`agent/call_report.py`)
 _REPORT_PERSONAL = ("{message,callback_number}", "{lead,answers}", "{escalation,summary}")
@@ -130,6 +131,9 @@ def _retention_steps(business: str, cutoff: datetime) -> list[_Step]:
             by_call,
             _STRIP_APPOINTMENT,
         ),
+        # what was sent or is still queued (the digest too): it names callers, numbers and words; one
+        # still pending this late has been failing for the whole retention and goes with the rest
+        _Step("outbox", "business = %s AND created_at < %s", by_call),
         _Step("calls", "business = %s AND started_at < %s AND personal_erased_at IS NULL", by_call, _STRIP_CALL),
     ]
 
@@ -232,6 +236,14 @@ def _erasure_steps(e164: str) -> list[_Step]:
         _Step("messages", f"{their_calls} OR phone = %s", (e164, e164)),
         # what is left of their bookings once the future ones are cancelled (see forget)
         _Step("appointments", "customer_phone = %s", (e164,), _STRIP_APPOINTMENT),
+        # notifications about their calls, texts to them, and any other (a digest, an owner's alert
+        # about someone else's call) that names the number; a pending one is never sent
+        _Step(
+            "outbox",
+            "call_id IN (SELECT id FROM calls WHERE caller_number = %s) OR destination = %s"
+            " OR (payload::text) ~ %s",
+            (e164, e164, written),
+        ),
         _Step("calls", "caller_number = %s", (e164,), _STRIP_CALL),
         # another caller's call whose report holds this number as the callback number
         _Step(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from psycopg_pool import AsyncConnectionPool
 
 from agent.settings import Settings
+from agent.store.appointments import warm_up
 from agent.store.db import migrate, open_pool
 from agent.store.journal import CallJournal
 
@@ -88,7 +89,7 @@ async def call_stores(settings: Settings) -> CallStores:
                     log.warning("could not migrate the database (%s); continuing", e)
             try:
                 stores.pool = await open_pool(
-                    settings.database_url, min_size=1, max_size=settings.database_pool_size
+                    settings.database_url, min_size=1, max_size=settings.database_pool_size, prepare=warm_up
                 )
             except Exception as e:  # noqa: BLE001
                 log.warning(

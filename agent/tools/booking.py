@@ -125,27 +125,6 @@ async def check_availability(context: RunContext[CallContext], service: str, day
     return json.dumps(result)
 
 
-def _slot_problem(brain: Brain, svc: Service, start: datetime, now: datetime) -> str | None:
-    """Why `start` can't be booked for `svc`, as a sentence, or None when it is a valid slot."""
-    if start <= now:
-        return "That time has already passed."
-    notice = timedelta(minutes=brain.booking.min_notice_minutes)
-    if start < now + notice:
-        return f"We need at least {brain.booking.min_notice_minutes} minutes' notice."
-    if start.date() > now.date() + timedelta(days=brain.booking.max_days_ahead):
-        return f"We book at most {brain.booking.max_days_ahead} days ahead."
-    if start.minute % brain.booking.slot_minutes or start.second or start.microsecond:
-        return f"Appointments start on the {brain.booking.slot_minutes}-minute grid."
-    end = start + timedelta(minutes=svc.duration_minutes)
-    fits = any(
-        start.time() >= o and (end.time() <= c or c == time(0)) and end.date() == start.date()
-        for o, c in schedule.opening_hours_on(brain, start.date())
-    )
-    if not fits:
-        return f"That is outside our opening hours ({schedule.describe_hours(brain, start.date())})."
-    return None
-
-
 @receptionist_tool
 async def hold_slot(context: RunContext[CallContext], service: str, start: str) -> str:
     """Hold a time for two minutes while you take the caller's name and number (call it as soon as the
@@ -158,7 +137,7 @@ async def hold_slot(context: RunContext[CallContext], service: str, start: str) 
     call = context.userdata
     svc = _service(call.brain, service)
     when = parse_start(start, call.brain.tz)
-    problem = _slot_problem(call.brain, svc, when, call.now())
+    problem = schedule.slot_problem(call.brain, svc, when, call.now())
     if problem:
         raise ToolError(f"{problem} Run check_availability and offer one of its times.")
     if call.live is not None and not await call.live.hold_slot(call.brain.business.name, when, call.call_id):
@@ -211,7 +190,7 @@ async def book_appointment(
     e164 = _caller_phone(call, phone or None)
     svc = _service(brain, service)
     when = parse_start(start, brain.tz)
-    problem = _slot_problem(brain, svc, when, call.now())
+    problem = schedule.slot_problem(brain, svc, when, call.now())
     if problem:
         raise ToolError(f"{problem} Run check_availability and offer one of its times.")
     if call.live is not None and not await call.live.hold_slot(brain.business.name, when, call.call_id):
@@ -382,7 +361,7 @@ async def reschedule_appointment(
     when = parse_start(new_start, brain.tz)
     current = await _owned_booking(call, confirmation_code, number)
     svc = _service(brain, current.service)
-    problem = _slot_problem(brain, svc, when, call.now())
+    problem = schedule.slot_problem(brain, svc, when, call.now())
     if problem:
         raise ToolError(f"{problem} Run check_availability and offer one of its times.")
     end = when + timedelta(minutes=svc.duration_minutes + brain.booking.buffer_minutes)

@@ -146,6 +146,24 @@ class Call:
         assert self.first_voice_at is not None
         return self.first_voice_at
 
+    async def wait_agent_done(self, *, after: float | None = None, quiet_s: float = 1.5,
+                              within: float = 60) -> float:  # fmt: skip
+        """Until the far end has spoken (since `after`, a time.time(), if given) and then been quiet
+        for `quiet_s`: the caller answers when the agent has finished, as a person would. Returns when
+        its last voice arrived."""
+        await self.wait_for_voice(within)
+        assert self.rtp is not None
+        rtp = self.rtp
+        since = after or 0.0
+        deadline = time.monotonic() + within
+        while True:
+            last = rtp.last_voice_at
+            if last is not None and last > since and time.time() - last >= quiet_s:
+                return last
+            if self.ended_by is not None or time.monotonic() > deadline:
+                raise CallFailed(f"the agent did not speak and finish within {within}s ({self._describe()})")
+            await asyncio.sleep(0.1)  # packets arrive every 20 ms; this only samples the silence
+
     async def wait_ended(self, within: float = 60) -> str:
         """Until the call is over, however it ended; returns ended_by."""
         await self._wait(lambda: self.ended_by is not None, within, "the end of the call")

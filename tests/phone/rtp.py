@@ -92,6 +92,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
     port: int
     packets: list[ReceivedPacket] = field(default_factory=list)
     first_voice_at: float | None = None
+    last_voice_at: float | None = None  # arrival of the newest loud packet
     voice_heard: asyncio.Event = field(default_factory=asyncio.Event)
     _outgoing: deque[bytes] = field(default_factory=deque)  # µ-law, PACKET_SAMPLES each
     _drained: asyncio.Event = field(default_factory=asyncio.Event)
@@ -119,13 +120,11 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         payload = data[header:]
         now = time.time()
         self.packets.append(ReceivedPacket(now, seq, timestamp, payload_type, payload))
-        if (
-            payload_type == PCMU
-            and self.first_voice_at is None
-            and rms(ulaw_decode(payload)) > VOICE_RMS
-        ):
-            self.first_voice_at = now
-            self.voice_heard.set()
+        if payload_type == PCMU and rms(ulaw_decode(payload)) > VOICE_RMS:
+            self.last_voice_at = now
+            if self.first_voice_at is None:
+                self.first_voice_at = now
+                self.voice_heard.set()
 
     def start_sending(self, peer: tuple[str, int]) -> None:
         """Begin the 20 ms packet clock towards livekit-sip's RTP address from the 200 OK."""

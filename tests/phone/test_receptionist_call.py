@@ -92,6 +92,16 @@ async def call_row(dsn: str, caller: str, *, ended: bool = True, within: float =
         await asyncio.sleep(0.3)
 
 
+async def wait_booked(dsn: str, caller: str, within: float = 60) -> None:
+    """Until an appointment booked on a call from `caller` is in Postgres."""
+    deadline = time.monotonic() + within
+    sql = "SELECT 1 FROM appointments a JOIN calls c ON c.id = a.call_id WHERE c.caller_number = %s"
+    while not await rows(dsn, sql, caller):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no booking from {caller} within {within}s")
+        await asyncio.sleep(0.3)
+
+
 async def rows(dsn: str, sql: str, *args: object) -> list[dict]:
     async with await psycopg.AsyncConnection.connect(dsn, row_factory=dict_row) as conn:
         return await (await conn.execute(sql, args)).fetchall()
@@ -120,9 +130,13 @@ async def test_booking_call_then_agent_hangs_up(
     ) as call:
         await call.wait_answered(within=60)
         greeted = await call.wait_for_voice(within=30)
-        await asyncio.sleep(7)  # let the greeting finish before answering it
+        await call.wait_agent_done()  # the greeting, to its end
         call.say(f"Book me a drain cleaning at {slot:%H:%M} on {slot:%A}, I'm Dana Whitfield.")
-        await asyncio.sleep(14)
+        await call.wait_sent()
+        asked = time.time()
+        # the booking is in Postgres, then the agent reads it back; the caller waits for the end of that
+        await wait_booked(phone_db, CALLER)
+        await call.wait_agent_done(after=asked)
         call.say("That's all, thanks.")
         ended = await call.wait_ended(within=60)
     assert call.answered and greeted >= call.invite_sent_at
@@ -153,8 +167,7 @@ async def test_transfer_request_sends_refer(
     )
     async with place_call(phone_stack, to=PLUMBING, from_=caller, audio_script=[]) as call:
         await call.wait_answered(within=60)
-        await call.wait_for_voice(within=30)
-        await asyncio.sleep(7)
+        await call.wait_agent_done()
         call.say("Can I talk to a real person please?")
         refer_to = await call.wait_refer(within=60)
         await call.wait_ended(within=30)
@@ -170,10 +183,9 @@ async def test_caller_hangs_up_mid_sentence(
     script(phone_sim, [{"say": GREETING}, {"say": "(never reached)"}], ["(cut off)"])
     async with place_call(phone_stack, to=PLUMBING, from_=caller, audio_script=[]) as call:
         await call.wait_answered(within=60)
-        await call.wait_for_voice(within=30)
-        await asyncio.sleep(7)
+        await call.wait_agent_done()
         call.say("Well, I was wondering whether you could come out on Thursday to look at a leak under")
-        await asyncio.sleep(1.5)
+        await call.wait_sent()  # hung up right as the words ran out, mid-sentence
         await call.hangup()
     row = await call_row(phone_db, caller)
     assert row["outcome"] == "abandoned", row

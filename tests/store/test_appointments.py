@@ -246,7 +246,7 @@ async def test_reschedule_retries_a_code_collision(pool, monkeypatch):
 
 
 async def test_pool_warm_up_books_nothing_and_tolerates_an_empty_database(db_url, pg_server):
-    pool = await open_pool(db_url, min_size=3, max_size=3)
+    pool = await open_pool(db_url, min_size=3, max_size=3, prepare=appts.warm_up)
     try:
         assert await busy_intervals(pool, "", at(-(10**6)), at(10**6)) == []
         async with pool.connection() as conn:
@@ -256,7 +256,7 @@ async def test_pool_warm_up_books_nothing_and_tolerates_an_empty_database(db_url
         await pool.close()
     # before migrations the warm-up has nothing to warm; the pool still opens and works
     name = f"empty_{uuid.uuid4().hex[:8]}"
-    empty = await open_pool(pg_server.create_database(name), min_size=2, max_size=2)
+    empty = await open_pool(pg_server.create_database(name), min_size=2, max_size=2, prepare=appts.warm_up)
     try:
         async with empty.connection() as conn:
             cur = await conn.execute("SELECT 1")

@@ -35,7 +35,7 @@ def assert_call_stripped(rows: dict, *, appointment_kept_personal: bool = False)
     assert report["lead"] == {"score": 80, "hot": True}
     assert report["message"] == {"urgency": "soon", "callback_requested": True}
     assert report["escalation"] == {"reason": "angry_caller", "result": "refused"}
-    for table in ("transcript_turns", "tool_calls", "violations", "leads", "messages"):
+    for table in ("transcript_turns", "tool_calls", "violations", "leads", "messages", "outbox"):
         assert rows[table] == [], table
     (appointment,) = rows["appointments"]
     assert appointment["service"] == "Drain cleaning" and appointment["confirmation_code"]

@@ -18,6 +18,7 @@ import psycopg
 
 from agent.call import CallContext
 from agent.live import LiveState
+from agent.store.appointments import warm_up
 from agent.store.db import open_pool
 from agent.store.journal import CallJournal
 from agent.tools.audit import _FALLBACK
@@ -136,7 +137,7 @@ async def _outage(
 async def test_call_rides_out_a_postgres_outage(
     pg_server: PgServer, db_url: str, redis_url: str, realtime_sim, tool_failures
 ) -> None:
-    pool = await open_pool(db_url, min_size=1, max_size=4)  # as a worker opens it
+    pool = await open_pool(db_url, min_size=1, max_size=4, prepare=warm_up)  # as a worker opens it
     journal = CallJournal(db_url, Path(tempfile.mkdtemp(prefix="outage-spill-")))
     await journal.start()
     live = LiveState(redis_url)

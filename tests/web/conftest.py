@@ -40,9 +40,15 @@ def add_user(db_url: str) -> Callable[..., str]:
 
 
 @pytest.fixture
-async def console(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
+def console_config(db_url: str) -> ConsoleConfig:
+    """The console's settings; a test module that needs the brain files overrides this."""
+    return ConsoleConfig(db_url)
+
+
+@pytest.fixture
+async def console(console_config: ConsoleConfig) -> AsyncIterator[httpx.AsyncClient]:
     """A browser-like client of the console (keeps cookies, does not follow redirects by itself)."""
-    app = create_app(ConsoleConfig(db_url))
+    app = create_app(console_config)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:

@@ -139,3 +139,60 @@ def test_an_owner_works_through_the_console_in_a_browser(
             "SELECT u.email FROM messages m JOIN users u ON u.id = m.called_back_by WHERE m.called_back_at IS NOT NULL"
         ).fetchall() == [("raj@lakeview.example",)]
     print(f"screenshots: {SHOTS}")
+
+
+def test_an_owner_moves_cancels_marks_a_lead_and_reads_the_brain_in_a_browser(
+    served: str, browser: WebDriver, add_user: Callable[..., str], db_url: str
+) -> None:
+    from tests.web.test_owner_pages import at, open_weekday
+
+    day = open_weekday()
+    dana, sam, lead = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        booked = ((dana, "Dana Whitfield", "K7P-4M2", 9), (sam, "Sam Ortiz", "R3D-9TX", 13))
+        for appointment, name, code, hour in booked:
+            conn.execute(
+                "INSERT INTO appointments (id, business, resource, service, customer_name, customer_phone, during,"
+                " confirmation_code) VALUES (%s, %s, 'default', 'Drain cleaning', %s, '+15035550142',"
+                " tstzrange(%s, %s, '[)'), %s)",
+                (appointment, PLUMBING, name, at(day, hour), at(day, hour) + timedelta(minutes=90), code),
+            )  # fmt: skip
+        conn.execute("INSERT INTO leads (id, business, name, phone, need, urgency, score, answers) VALUES"
+                     " (%s, %s, 'Maria Gomez', '+15035550150', 'A new 50 gallon water heater', 'soon', 95, %s)",
+                     (lead, PLUMBING, Jsonb({"job_type": "install", "homeowner": "yes"})))  # fmt: skip
+    add_user("ann@rosecity.example", PLUMBING)
+    _log_in(browser, served, "ann@rosecity.example")
+
+    browser.find_element(By.LINK_TEXT, "Appointments").click()
+    WebDriverWait(browser, 30).until(ready.title_contains("Appointments"))
+    browser.get(f"{served}/appointments?week={day.isoformat()}")
+    _shot(browser, "appointments")
+    # a move onto Sam's hour: the page says why, and nothing moves
+    field = browser.find_element(By.CSS_SELECTOR, f"#appointment-{dana} input[name=start]")
+    browser.execute_script("arguments[0].value = arguments[1]", field, f"{day.isoformat()}T13:00")
+    browser.find_element(By.CSS_SELECTOR, f"#appointment-{dana} form.move button").click()
+    WebDriverWait(browser, 30).until(ready.presence_of_element_located((By.CSS_SELECTOR, "p.error")))
+    assert "is taken by another appointment" in browser.find_element(By.CSS_SELECTOR, "p.error").text
+    _shot(browser, "appointments-move-refused")
+    browser.find_element(By.CSS_SELECTOR, f"#appointment-{sam} form.inline button").click()
+    browser.switch_to.alert.accept()
+    cancelled = (By.CSS_SELECTOR, f"#appointment-{sam}.cancelled")
+    WebDriverWait(browser, 30).until(ready.presence_of_element_located(cancelled))
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT customer_name, status FROM appointments ORDER BY customer_name").fetchall() == [
+            ("Dana Whitfield", "booked"), ("Sam Ortiz", "cancelled")]  # fmt: skip
+
+    browser.find_element(By.LINK_TEXT, "Leads").click()
+    WebDriverWait(browser, 30).until(ready.title_contains("Leads"))
+    _shot(browser, "leads")
+    browser.find_element(By.XPATH, "//button[text()='Mark contacted']").click()
+    WebDriverWait(browser, 30).until(ready.text_to_be_present_in_element((By.ID, f"lead-{lead}"), "Contacted"))
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT u.email FROM leads l JOIN users u ON u.id = l.contacted_by").fetchall() == [
+            ("ann@rosecity.example",)]  # fmt: skip
+
+    browser.find_element(By.LINK_TEXT, "Brain").click()
+    WebDriverWait(browser, 30).until(ready.title_contains("Brain"))
+    assert "Valid: 5 services" in browser.find_element(By.TAG_NAME, "main").text
+    _shot(browser, "brain")
+    print(f"screenshots: {SHOTS}")
