@@ -8,8 +8,9 @@ from __future__ import annotations
 import functools
 import hmac
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
@@ -21,7 +22,7 @@ from agent.store import console
 from agent.store.accounts import Viewer, viewer_for, viewer_for_api_token
 from agent.store.kpis import business_kpis
 from web.auth import CSRF_HEADER, SESSION_COOKIE, Page
-from web.pages import call_filter, quality_scope, start_of_today, timezone_of
+from web.pages import call_filter, path_id, quality_scope, start_of_today, timezone_of, week_start
 
 PREFIX = "/api/v1"
 _BEARER = {"WWW-Authenticate": "Bearer"}
@@ -230,6 +231,45 @@ class Quality(BaseModel):
     calls_by_hour: dict[int, int] = Field(description="calls started in each hour of the day (0-23), local time")
 
 
+class Appointment(BaseModel):
+    id: uuid.UUID
+    business: str
+    service: str
+    customer_name: str
+    customer_phone: str
+    start: datetime
+    end: datetime
+    status: Literal["booked", "cancelled"] = Field(description="a moved appointment shows at its new time")
+    confirmation_code: str
+    call_id: uuid.UUID | None
+    updated_at: datetime
+
+
+class Week(BaseModel):
+    week: date = Field(description="its Monday, on the business's clock")
+    timezone: str
+    appointments: list[Appointment] = Field(description="starting in the week, soonest first")
+
+
+class Lead(BaseModel):
+    id: uuid.UUID
+    call_id: uuid.UUID | None
+    business: str
+    name: str | None
+    phone: str | None
+    need: str | None
+    urgency: str | None
+    answers: dict[str, Any] = Field(description="the brain's qualifying questions, answered")
+    score: int
+    created_at: datetime
+    contacted_at: datetime | None
+    contacted_by: str | None = Field(description="the email of the user who contacted them")
+
+
+class LeadList(BaseModel):
+    leads: list[Lead] = Field(description="best score first, at most 200")
+
+
 def _answer(model: BaseModel) -> JSONResponse:
     return JSONResponse(model.model_dump(mode="json", by_alias=True))
 
@@ -276,13 +316,6 @@ def authorised(handler: Page) -> Page:
     return guarded
 
 
-def _uuid(request: Request, name: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(request.path_params[name])
-    except ValueError:
-        raise HTTPException(404, f"there is no such {what}") from None
-
-
 # -- endpoints --------------------------------------------------------------------------------------
 
 
@@ -297,9 +330,9 @@ async def calls(request: Request) -> Response:
 @authorised
 async def call(request: Request) -> Response:
     who: Viewer = request.state.viewer
-    row = await console.call_detail(request.app.state.pool, who, _uuid(request, "call_id", "call"))
+    row = await console.call_detail(request.app.state.pool, who, path_id(request, "call_id", "call"))
     if row is None:  # another owner's call reads exactly like one that does not exist
-        raise HTTPException(404, "there is no such call")
+        raise HTTPException(404, "There is no such call.")
     return _answer(CallDetail.model_validate(row | {"report": row["summary"]}))
 
 
@@ -316,9 +349,9 @@ async def messages(request: Request) -> Response:
 @authorised
 async def called_back(request: Request) -> Response:
     who: Viewer = request.state.viewer
-    row = await console.mark_called_back(request.app.state.pool, who, _uuid(request, "message_id", "message"))
+    row = await console.mark_called_back(request.app.state.pool, who, path_id(request, "message_id", "message"))
     if row is None:
-        raise HTTPException(404, "there is no such message")
+        raise HTTPException(404, "There is no such message.")
     return _answer(Message.model_validate(row))
 
 
@@ -340,6 +373,36 @@ async def quality(request: Request) -> Response:
     return _answer(Quality.model_validate(k))
 
 
+@authorised
+async def appointments(request: Request) -> Response:
+    who: Viewer = request.state.viewer
+    tz = timezone_of(request, who)
+    monday = week_start(request, tz)
+    zone = ZoneInfo(tz)
+    rows = await console.week_appointments(request.app.state.pool, who, datetime.combine(monday, time(0), zone),
+                                           datetime.combine(monday + timedelta(days=7), time(0), zone))  # fmt: skip
+    return _answer(Week.model_validate({"week": monday, "timezone": tz, "appointments": rows}))
+
+
+@authorised
+async def leads(request: Request) -> Response:
+    who: Viewer = request.state.viewer
+    show = request.query_params.get("show", "open")
+    if show not in ("open", "all"):
+        raise HTTPException(400, f"show is open or all (got {show!r})")
+    rows = await console.list_leads(request.app.state.pool, who, open_only=show == "open")
+    return _answer(LeadList.model_validate({"leads": rows}))
+
+
+@authorised
+async def contacted(request: Request) -> Response:
+    who: Viewer = request.state.viewer
+    row = await console.mark_contacted(request.app.state.pool, who, path_id(request, "lead_id", "lead"))
+    if row is None:
+        raise HTTPException(404, "There is no such lead.")
+    return _answer(Lead.model_validate(row))
+
+
 async def openapi(request: Request) -> Response:
     """The OpenAPI 3.1 description of these endpoints: public, like any API's reference."""
     from web.openapi import description  # it reads this module's models
@@ -354,5 +417,8 @@ routes = [
     Route("/messages/{message_id}/called-back", called_back, methods=["POST"]),
     Route("/today", today),
     Route("/quality", quality),
+    Route("/appointments", appointments),
+    Route("/leads", leads),
+    Route("/leads/{lead_id}/contacted", contacted, methods=["POST"]),
     Route("/openapi.json", openapi),
 ]

@@ -16,6 +16,7 @@ from web.pages import MAX_PAGE
 
 _MODELS: list[type[BaseModel]] = [
     api.ApiError, api.CallPage, api.CallDetail, api.MessageList, api.Message, api.Today, api.Quality,
+    api.Week, api.LeadList, api.Lead,
 ]  # fmt: skip
 
 
@@ -116,6 +117,30 @@ def description() -> dict[str, Any]:
             bad="a malformed window",
             missing="a business this user does not see",
         ),
+        "/appointments": _get(
+            "Appointments of a week, booked and cancelled, soonest first",
+            (api.Week, "the week"),
+            [_query("week", "any day of the week (default: this week)", _DAY)],
+            bad="week is not a day, or more than ten years away",
+        ),
+        "/leads": _get(
+            "Leads by score, best first",
+            (api.LeadList, "the leads"),
+            [_query("show", "open: not contacted yet; all: every lead",
+                    {"type": "string", "enum": ["open", "all"], "default": "open"})],  # fmt: skip
+            bad="show is neither open nor all",
+        ),
+        "/leads/{lead_id}/contacted": {"post": {
+            "summary": "Record that this user contacted the lead (the first mark stands)",
+            "description": f"With a session cookie instead of a token, send its CSRF token as {CSRF_HEADER}.",
+            "parameters": [_path_id("lead_id", "lead")],
+            "responses": {
+                "200": _json(api.Lead, "the lead, marked"),
+                "401": _UNAUTHORISED,
+                "403": _refused(f"a session cookie's request without its {CSRF_HEADER}"),
+                "404": _refused("no such lead among the businesses this user sees"),
+            },
+        }},  # fmt: skip
         "/openapi.json": {"get": {
             "summary": "This description", "security": [],
             "responses": {"200": {"description": "OpenAPI 3.1",

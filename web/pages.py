@@ -176,7 +176,8 @@ async def quality_page(request: Request) -> Response:
                 day_to=q.get("to", ""), start=start.astimezone(UTC), end=end.astimezone(UTC))  # fmt: skip
 
 
-def _id(request: Request, name: str, what: str) -> uuid.UUID:
+def path_id(request: Request, name: str, what: str) -> uuid.UUID:
+    """The id in the path; a malformed one is a 404 like an unknown one (the page's and the API's)."""
     try:
         return uuid.UUID(request.path_params[name])
     except ValueError:
@@ -186,7 +187,7 @@ def _id(request: Request, name: str, what: str) -> uuid.UUID:
 WEEKS_AROUND = 520  # a week further than ten years from now is a typo or a probe
 
 
-def _week_start(request: Request, tz: str) -> date:
+def week_start(request: Request, tz: str) -> date:
     """The Monday of the week asked for (`week`: any day in it), this week by default."""
     today = datetime.now(ZoneInfo(tz)).date()
     day = _day(request.query_params.get("week"), "week") or today
@@ -214,11 +215,11 @@ async def _week(request: Request, monday: date, status_code: int = 200, **extra:
 
 @signed_in
 async def appointments_page(request: Request) -> Response:
-    return await _week(request, _week_start(request, timezone_of(request, viewer(request))))
+    return await _week(request, week_start(request, timezone_of(request, viewer(request))))
 
 
 async def _appointment_in_scope(request: Request) -> dict[str, Any]:
-    appointment_id = _id(request, "appointment_id", "appointment")
+    appointment_id = path_id(request, "appointment_id", "appointment")
     row = await console.appointment(request.app.state.pool, viewer(request), appointment_id)
     if row is None:  # another owner's appointment reads exactly like one that does not exist
         raise HTTPException(404, "There is no such appointment.")
@@ -322,7 +323,7 @@ async def leads_page(request: Request) -> Response:
 @signed_in
 async def contacted(request: Request) -> Response:
     who = viewer(request)
-    row = await console.mark_contacted(request.app.state.pool, who, _id(request, "lead_id", "lead"))
+    row = await console.mark_contacted(request.app.state.pool, who, path_id(request, "lead_id", "lead"))
     if row is None:
         raise HTTPException(404, "There is no such lead.")
     if request.headers.get("HX-Request"):  # htmx swaps just the lead's row

@@ -58,6 +58,13 @@ async def test_an_owners_token_reads_only_their_businesses_and_every_answer_is_a
     with psycopg.connect(db_url) as conn:
         ids = dict(conn.execute("SELECT business, id::text FROM calls").fetchall())
         message_id = conn.execute("SELECT id::text FROM messages").fetchone()[0]
+        booked_day = conn.execute("SELECT lower(during)::date::text FROM appointments").fetchone()[0]
+        lead_ids = {}
+        for business, who in ((PLUMBING, "Pat Plumber-Lead"), (DENTAL, "Dee Dental-Lead")):
+            lead_ids[business] = str(uuid.uuid4())
+            conn.execute("INSERT INTO leads (id, call_id, business, name, phone, need, answers, score)"
+                         " VALUES (%s, %s, %s, %s, '+15035550142', 'a quote', '{\"size\": \"large\"}', 80)",
+                         (lead_ids[business], ids[business], business, who))  # fmt: skip
     add_user("ann@rosecity.example", PLUMBING)
     add_user("raj@lakeview.example", DENTAL)
     ann, raj = _bearer(_token(db_url, "ann@rosecity.example")), _bearer(_token(db_url, "raj@lakeview.example"))
@@ -79,17 +86,31 @@ async def test_an_owners_token_reads_only_their_businesses_and_every_answer_is_a
     quality = described(await console.get("/api/v1/quality", params={"since": "1000w"}, headers=ann), "get", "/quality")
     assert quality["business"] == PLUMBING and quality["calls"] == 1
     mine = described(await console.get("/api/v1/messages", params={"show": "all"}, headers=ann), "get", "/messages")
+    week = described(await console.get("/api/v1/appointments", params={"week": booked_day}, headers=ann),
+                     "get", "/appointments")  # fmt: skip
+    assert [a["customer_name"] for a in week["appointments"]] == ["Dana Whitfield"]
+    leads = described(await console.get("/api/v1/leads", headers=ann), "get", "/leads")
+    assert [lead["name"] for lead in leads["leads"]] == ["Pat Plumber-Lead"]
+    contacted = described(await console.post(f"/api/v1/leads/{lead_ids[PLUMBING]}/contacted", headers=ann),
+                          "post", "/leads/{lead_id}/contacted")  # fmt: skip
+    assert contacted["contacted_by"] == "ann@rosecity.example"
+    assert described(await console.get("/api/v1/leads", headers=ann), "get", "/leads")["leads"] == []
 
     # B's data: by id it is as absent as what never was; in A's answers it never appears
     for path in (f"/api/v1/calls/{ids[DENTAL]}", f"/api/v1/calls/{uuid.uuid4()}"):
         described(await console.get(path, headers=ann), "get", "/calls/{call_id}", 404)
-    for answer in (calls, today, mine, quality):
+    all_leads = (await console.get("/api/v1/leads", params={"show": "all"}, headers=ann)).json()
+    for answer in (calls, today, mine, quality, week, all_leads):
         assert ids[DENTAL] not in str(answer) and "Jordan Reyes" not in str(answer) and DENTAL not in str(answer)
+        assert "Dee Dental-Lead" not in str(answer)
+    contact_theirs = f"/api/v1/leads/{lead_ids[DENTAL]}/contacted"
+    described(await console.post(contact_theirs, headers=ann), "post", "/leads/{lead_id}/contacted", 404)
     described(await console.get("/api/v1/quality", params={"business": DENTAL}, headers=ann), "get", "/quality", 404)
     marked = "/messages/{message_id}/called-back"
     described(await console.post(f"/api/v1/messages/{message_id}/called-back", headers=ann), "post", marked, 404)
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT called_back_at FROM messages").fetchone() == (None,)
+        assert conn.execute("SELECT contacted_at FROM leads WHERE business = %s", (DENTAL,)).fetchone() == (None,)
 
     # owner B marks his caller called back with his token: no CSRF token, the row changes in Postgres
     awaiting = described(await console.get("/api/v1/messages", headers=raj), "get", "/messages")
@@ -196,6 +217,8 @@ async def test_bad_input_is_a_json_400_or_404_never_a_500(
         # absurd but well-formed: past what a date can hold, or a digit that is not a decimal one
         ("/api/v1/quality", {"since": "99999999w"}, 400), ("/api/v1/calls", {"page": "²"}, 400),
         ("/api/v1/quality", {"from": "9999-12-31", "to": "9999-12-31"}, 400),
+        ("/api/v1/appointments", {"week": "someday"}, 400), ("/api/v1/appointments", {"week": "2999-01-01"}, 400),
+        ("/api/v1/leads", {"show": "hot"}, 400),
         ("/api/v1/calls/not-a-uuid", {}, 404), ("/api/v1/nothing-here", {}, 404),
     ]  # fmt: skip
     for path, params, status in bad:
@@ -204,7 +227,7 @@ async def test_bad_input_is_a_json_400_or_404_never_a_500(
     wrong_method = await console.delete(f"/api/v1/calls/{booked}", headers=ann)
     assert wrong_method.status_code == 405 and wrong_method.json()["error"]
     not_a_message = await console.post("/api/v1/messages/not-a-uuid/called-back", headers=ann)
-    assert not_a_message.status_code == 404 and not_a_message.json() == {"error": "there is no such message"}
+    assert not_a_message.status_code == 404 and not_a_message.json() == {"error": "There is no such message."}
 
 
 async def test_one_address_trying_many_accounts_is_throttled_with_a_429(
@@ -231,7 +254,8 @@ async def test_one_address_trying_many_accounts_is_throttled_with_a_429(
         assert conn.execute("SELECT locked_until FROM users").fetchone() == (None,)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/calls", "/api/v1/today", "/api/v1/messages", "/api/v1/quality"])
+@pytest.mark.parametrize("path", ["/api/v1/calls", "/api/v1/today", "/api/v1/messages", "/api/v1/quality",
+                                  "/api/v1/appointments", "/api/v1/leads"])
 async def test_the_api_needs_a_token_or_a_session(console: httpx.AsyncClient, path: str) -> None:
     refused = await console.get(path)
     assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
