@@ -362,6 +362,33 @@ def _users(args: argparse.Namespace) -> int:
     return 0
 
 
+def _users_token(args: argparse.Namespace) -> int:
+    from agent.store.accounts import AccountError, add_api_token, revoke_api_tokens
+    from agent.store.db import open_pool
+
+    settings = _current_database()
+
+    async def act() -> str:
+        pool = await open_pool(settings.database_url, min_size=1, max_size=1)
+        try:
+            if args.revoke:
+                n = await revoke_api_tokens(pool, args.email, args.name)
+                which = f"named {args.name!r}" if args.name else "of theirs"
+                return f"revoked {n} token{'' if n == 1 else 's'} {which} for {args.email}"
+            token = await add_api_token(pool, args.email, args.name or "api")
+            # only the token on stdout, so a script can capture it; the warning goes to the terminal
+            print("this token is shown once; only its hash is stored", file=sys.stderr)
+            return token
+        finally:
+            await pool.close()
+
+    try:
+        print(asyncio.run(act()))
+    except AccountError as e:
+        raise _Refused(str(e)) from None
+    return 0
+
+
 def _notify_inbound(settings: Any, host: str, port: int) -> int:
     """Twilio's SMS webhook (STOP / START) until SIGTERM; see agent/notify/inbound.py."""
     import signal
@@ -445,8 +472,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(func=_web)
 
-    p = sub.add_parser("users", help="who may log in to the owner's console")
-    p.add_argument("action", choices=["add"])
+    p = sub.add_parser("users", help="who may log in to the owner's console, and their API tokens")
+    users = p.add_subparsers(dest="action", required=True)
+    p = users.add_parser("add", help="a user who logs in with a password")
     p.add_argument("email")
     p.add_argument("--business", action="append", default=[],
                    help="a business this owner sees, by its brain file's name (repeat for several)")
@@ -454,6 +482,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="owner: their businesses only; operator: every business")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=_users)
+    p = users.add_parser("token", help="print a new API token for a user (shown once), or revoke tokens")
+    p.add_argument("email")
+    p.add_argument("--name", help="what the token is for (default: api); names one token for --revoke")
+    p.add_argument("--revoke", action="store_true", help="revoke the token named --name, or all the user's tokens")
+    p.set_defaults(func=_users_token)
 
     p = sub.add_parser("db", help="database commands")
     p.add_argument("action", choices=["migrate"])

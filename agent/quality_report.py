@@ -24,7 +24,7 @@ def window(since: str | None, start: str | None, end: str | None, now: datetime 
         try:
             lo = datetime.combine(date.fromisoformat(start), time(0), UTC) if start else None
             hi = datetime.combine(date.fromisoformat(end), time(0), UTC) + timedelta(days=1) if end else now
-        except ValueError as e:
+        except (ValueError, OverflowError) as e:  # overflow: the day after 9999-12-31
             raise ReportArgsError(f"dates are YYYY-MM-DD ({e})") from None
         if lo is None:
             raise ReportArgsError("--to needs --from")
@@ -35,7 +35,10 @@ def window(since: str | None, start: str | None, end: str | None, now: datetime 
     if not m or int(m.group(1)) == 0:
         raise ReportArgsError(f"--since takes a count and a unit, like 24h, 7d or 4w (got {since!r})")
     n, unit = int(m.group(1)), m.group(2)
-    return now - {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit], now
+    try:
+        return now - {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit], now
+    except OverflowError:  # a window reaching before year 1
+        raise ReportArgsError(f"--since reaches further back than a date can (got {since!r})") from None
 
 
 def _pct(x: float | None) -> str:

@@ -5,6 +5,7 @@ A command added to the docs that is neither fails this test, so the docs cannot 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -134,6 +135,10 @@ RUN = {
     # the alert rules, from the checkout's root as written (tests/deploy/test_prometheus_rules.py)
     "promtool check rules deploy/prometheus/alerts.yaml": "test_alert_rules_are_valid",
     "promtool test rules deploy/prometheus/alerts.test.yaml": "test_alerts_fire_as_their_unit_tests_expect",
+    "TOKEN=$(.venv/bin/receptionist users token ann@example.com --name nightly-export)": OWNER,
+    'curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/api/v1/calls?from=2026-11-01&outcome=booked"': OWNER,
+    "curl -s http://127.0.0.1:8080/api/v1/openapi.json": OWNER,
+    ".venv/bin/receptionist users token ann@example.com --revoke --name nightly-export": OWNER,
 }  # fmt: skip
 
 
@@ -293,6 +298,13 @@ def test_migrate_then_read_the_call_records(checkout: Path, empty_db_url: str) -
 
 def _serves(command: str, checkout: Path, env: dict[str, str], port: int, path: str, log: Path) -> str:
     """Start a documented long-running command, wait for an HTTP answer on `port`, stop it (SIGTERM)."""
+    with _serving(command, checkout, env, port, path, log) as first_answer:
+        return first_answer
+
+
+@contextlib.contextmanager
+def _serving(command: str, checkout: Path, env: dict[str, str], port: int, path: str, log: Path) -> Iterator[str]:
+    """A documented long-running command, once it answers on `port` (its first answer), until the block ends."""
     import urllib.error
     import urllib.request
 
@@ -306,10 +318,12 @@ def _serves(command: str, checkout: Path, env: dict[str, str], port: int, path: 
             assert proc.poll() is None, f"{command} exited with {proc.returncode}:\n{log.read_text()}"
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
-                    return answer.read().decode()
+                    first_answer = answer.read().decode()
+                break
             except (urllib.error.URLError, ConnectionError):
                 assert time.monotonic() < deadline, f"{command} never answered on {port}:\n{log.read_text()}"
                 time.sleep(0.2)
+        yield first_answer
     finally:
         proc.terminate()
         proc.wait(30)
@@ -348,6 +362,25 @@ def test_owner_commands_on_a_database_of_calls(checkout: Path, empty_db_url: str
                   tmp_path / "feed.log")  # fmt: skip
     assert ics.startswith("BEGIN:VCALENDAR") and "X-WR-CALNAME:Rose City Plumbing bookings" in ics
     assert ok('.venv/bin/receptionist calendar feed-url --business "Rose City Plumbing" --rotate').strip() != feed
+    # the JSON API: the README's token and curl lines run as one script, so TOKEN carries over
+    token_line = "TOKEN=$(.venv/bin/receptionist users token ann@example.com --name nightly-export)"
+    calls_line = 'curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/api/v1/calls?from=2026-11-01&outcome=booked"'
+    assert token_line in RUN and calls_line in RUN
+    with _serving(".venv/bin/receptionist web", checkout, env, 8080, "/login", tmp_path / "api.log"):
+        script = f'set -e\n{token_line}\n{calls_line}\necho\necho "$TOKEN"'
+        ran = subprocess.run(["bash", "-c", script], cwd=checkout, env=env, capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+        assert ran.returncode == 0 and "shown once" in ran.stderr, ran.stderr
+        answer, token = ran.stdout.strip().splitlines()
+        calls = json.loads(answer)["calls"]
+        assert [(c["business"], c["outcome"]) for c in calls] == [("Rose City Plumbing", "booked")]
+        assert json.loads(ok("curl -s http://127.0.0.1:8080/api/v1/openapi.json"))["openapi"] == "3.1.0"
+        assert "revoked 1 token named 'nightly-export'" in ok(
+            ".venv/bin/receptionist users token ann@example.com --revoke --name nightly-export")
+        status = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                                 f"Authorization: Bearer {token}", "http://127.0.0.1:8080/api/v1/calls"],
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert status.stdout == "401"  # revoked
 
     # quality over time: the scenarios' calls are in November 2026
     assert "calls from" in ok('.venv/bin/receptionist report --business "Rose City Plumbing" --since 7d')
@@ -360,10 +393,12 @@ def test_owner_commands_on_a_database_of_calls(checkout: Path, empty_db_url: str
     ok(".venv/bin/receptionist notify run --once")
     sender = subprocess.Popen(["bash", "-c", "exec .venv/bin/receptionist notify run"], cwd=checkout, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    try:
-        assert sender.wait(3) is None
-    except subprocess.TimeoutExpired:
-        pass  # still running, as a service should
+    # it says what it delivers by once SIGTERM is its to handle: stopping it before then is a kill
+    assert sender.stdout is not None
+    said = []
+    while not said or "delivering notifications by" not in said[-1]:
+        said.append(sender.stdout.readline())
+        assert said[-1], "notify run ended before it started delivering:\n" + "".join(said)
     sender.terminate()
     assert sender.wait(30) == 0, sender.stdout.read() if sender.stdout else ""
     # Twilio's SMS webhook for STOP: its health check answers (signed requests: tests/notify/test_stop.py)

@@ -19,7 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from agent.store.db import open_pool
-from web import pages
+from web import api, pages
 from web.auth import login, logout
 from web.calendar_feed import calendar_feed
 from web.templating import page
@@ -31,7 +31,8 @@ log = logging.getLogger("receptionist.web")
 
 HERE = Path(__file__).parent
 
-_TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed", 500: "Server error"}
+_TITLES = {400: "Bad request", 401: "Unauthorised", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+           429: "Too many requests", 500: "Server error"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,14 @@ class ConsoleConfig:
     brain_path: Path | None = None
 
 
+def _for_api(request: Request) -> bool:
+    return request.url.path.startswith(api.PREFIX + "/")
+
+
 async def _refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if _for_api(request):
+        return api.refusal(exc.status_code, exc.detail, exc.headers)
     detail = exc.detail if exc.detail != _TITLES.get(exc.status_code) else ""
     return page(request, "error.html", exc.status_code, status=exc.status_code,
                 title=_TITLES.get(exc.status_code, "Error"), detail=detail)  # fmt: skip
@@ -53,6 +60,8 @@ async def _refused(request: Request, exc: Exception) -> Response:
 
 async def _crashed(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    if _for_api(request):
+        return api.refusal(500, "something went wrong on our side; it has been logged")
     return page(request, "error.html", 500, status=500, title=_TITLES[500],
                 detail="Something went wrong on our side; it has been logged.")  # fmt: skip
 
@@ -98,6 +107,7 @@ def create_app(config: ConsoleConfig) -> Starlette:
             Route("/calendar/{token}.ics", calendar_feed),
             Route("/login", login, methods=["GET", "POST"]),
             Route("/logout", logout, methods=["POST"]),
+            Mount(api.PREFIX, routes=api.routes),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         exception_handlers={HTTPException: _refused, Exception: _crashed},

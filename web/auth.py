@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from agent.store.accounts import (
+    LOCKOUT,
     SESSION_LIFETIME,
     SignInRefused,
     Viewer,
@@ -93,6 +94,10 @@ async def login(request: Request) -> Response:
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     client = request.client.host if request.client else None
     outcome: str | SignInRefused = await sign_in(request.app.state.pool, email, password, client)
+    if outcome is SignInRefused.THROTTLED:
+        response = await login_page(request, outcome.value, 429)
+        response.headers["Retry-After"] = str(int(LOCKOUT.total_seconds()))  # at most; sooner as failures age
+        return response
     if isinstance(outcome, SignInRefused):
         return await login_page(request, outcome.value, 403 if outcome is SignInRefused.LOCKED else 401)
     response = RedirectResponse(_safe_next(str(form.get("next", ""))), status_code=303)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,8 @@ def _day(raw: str | None, name: str) -> date | None:
         raise _bad(f"{name} is a day, YYYY-MM-DD (got {raw!r})") from None
 
 
-def _call_filter(request: Request, tz: str) -> console.CallFilter:
+def call_filter(request: Request, tz: str) -> console.CallFilter:
+    """The Calls filters of the query string (the page's and the API's), validated; 400 otherwise."""
     q = request.query_params
     day_from, day_to = _day(q.get("from"), "from"), _day(q.get("to"), "to")
     if day_from and day_to and day_to < day_from:
@@ -65,16 +67,21 @@ def _call_filter(request: Request, tz: str) -> console.CallFilter:
     if caller and not _DIGITS.match(caller):
         raise _bad(f"caller is digits of a phone number (got {q.get('caller')!r})")
     raw_page = q.get("page") or "1"
-    if not raw_page.isdigit() or not 1 <= int(raw_page) <= MAX_PAGE:
+    # ASCII digits only: "²" is a digit to isdigit() but not a number to int()
+    if not (raw_page.isascii() and raw_page.isdigit()) or not 1 <= int(raw_page) <= MAX_PAGE:
         raise _bad(f"page is a number from 1 to {MAX_PAGE} (got {raw_page!r})")
     return console.CallFilter(day_from, day_to, outcome, flag, caller, int(raw_page), tz)
+
+
+def start_of_today(tz: str) -> datetime:
+    return datetime.combine(datetime.now(ZoneInfo(tz)).date(), time(0), ZoneInfo(tz))
 
 
 @signed_in
 async def today_page(request: Request) -> Response:
     who = viewer(request)
     tz = timezone_of(request, who)
-    start = datetime.combine(datetime.now(ZoneInfo(tz)).date(), time(0), ZoneInfo(tz))
+    start = start_of_today(tz)
     data = await console.today(request.app.state.pool, who, start, start + timedelta(days=1))
     template = "today_live.html" if request.headers.get("HX-Request") else "today.html"
     return page(request, template, tz=tz, day=start.date(), **data)
@@ -84,7 +91,7 @@ async def today_page(request: Request) -> Response:
 async def calls_page(request: Request) -> Response:
     who = viewer(request)
     tz = timezone_of(request, who)
-    f = _call_filter(request, tz)
+    f = call_filter(request, tz)
     calls, more = await console.list_calls(request.app.state.pool, who, f)
     # links to the neighbouring pages keep the filters
     query = {k: v for k, v in request.query_params.items() if k != "page" and v}
@@ -130,9 +137,17 @@ async def called_back(request: Request) -> Response:
     return RedirectResponse("/messages", status_code=303)
 
 
-@signed_in
-async def quality_page(request: Request) -> Response:
-    who = viewer(request)
+@dataclass(frozen=True)
+class QualityScope:
+    business: str | None  # None: every business (an operator's choice)
+    start: datetime
+    end: datetime
+    tz: str
+
+
+def quality_scope(request: Request, who: Viewer) -> QualityScope:
+    """The business and window the Quality query string asks for (the page's and the API's): one of
+    the viewer's businesses, or (operator) any or all; 404 for another's, 400 for a bad window."""
     q = request.query_params
     business: str | None = q.get("business") or None
     if business is None and not who.everyone:
@@ -146,14 +161,24 @@ async def quality_page(request: Request) -> Response:
     except ReportArgsError as e:
         raise _bad(str(e).replace("--", "")) from None
     tz = request.app.state.timezones.get(business, "UTC") if business else "UTC"
+    return QualityScope(business, start, end, tz)
+
+
+@signed_in
+async def quality_page(request: Request) -> Response:
+    who = viewer(request)
+    q = request.query_params
+    scope = quality_scope(request, who)
+    business, start, end = scope.business, scope.start, scope.end
     # the scope is the business named in the query: one of the viewer's, or (operator) any or all
-    k: dict[str, Any] = await business_kpis(request.app.state.pool, start=start, end=end, business=business, tz=tz)
+    k: dict[str, Any] = await business_kpis(request.app.state.pool, start=start, end=end, business=business, tz=scope.tz)
     return page(request, "quality.html", k=k, rows=headline(k), charts=charts(k), business=business,
                 businesses=who.businesses, since=q.get("since", ""), day_from=q.get("from", ""),
                 day_to=q.get("to", ""), start=start.astimezone(UTC), end=end.astimezone(UTC))  # fmt: skip
 
 
-def _id(request: Request, name: str, what: str) -> uuid.UUID:
+def path_id(request: Request, name: str, what: str) -> uuid.UUID:
+    """The id in the path; a malformed one is a 404 like an unknown one (the page's and the API's)."""
     try:
         return uuid.UUID(request.path_params[name])
     except ValueError:
@@ -163,7 +188,7 @@ def _id(request: Request, name: str, what: str) -> uuid.UUID:
 WEEKS_AROUND = 520  # a week further than ten years from now is a typo or a probe
 
 
-def _week_start(request: Request, tz: str) -> date:
+def week_start(request: Request, tz: str) -> date:
     """The Monday of the week asked for (`week`: any day in it), this week by default."""
     today = datetime.now(ZoneInfo(tz)).date()
     day = _day(request.query_params.get("week"), "week") or today
@@ -191,11 +216,11 @@ async def _week(request: Request, monday: date, status_code: int = 200, **extra:
 
 @signed_in
 async def appointments_page(request: Request) -> Response:
-    return await _week(request, _week_start(request, timezone_of(request, viewer(request))))
+    return await _week(request, week_start(request, timezone_of(request, viewer(request))))
 
 
 async def _appointment_in_scope(request: Request) -> dict[str, Any]:
-    appointment_id = _id(request, "appointment_id", "appointment")
+    appointment_id = path_id(request, "appointment_id", "appointment")
     row = await console.appointment(request.app.state.pool, viewer(request), appointment_id)
     if row is None:  # another owner's appointment reads exactly like one that does not exist
         raise HTTPException(404, "There is no such appointment.")
@@ -310,7 +335,7 @@ async def leads_page(request: Request) -> Response:
 @signed_in
 async def contacted(request: Request) -> Response:
     who = viewer(request)
-    row = await console.mark_contacted(request.app.state.pool, who, _id(request, "lead_id", "lead"))
+    row = await console.mark_contacted(request.app.state.pool, who, path_id(request, "lead_id", "lead"))
     if row is None:
         raise HTTPException(404, "There is no such lead.")
     if request.headers.get("HX-Request"):  # htmx swaps just the lead's row
