@@ -162,10 +162,10 @@ async def test_smtp_down_then_up_every_message_is_delivered_exactly_once(
         assert attempts[-1]["error"] is None
 
 
-async def test_three_senders_deliver_300_notifications_each_exactly_once(
+async def test_three_senders_deliver_1000_notifications_each_exactly_once(
     db_url, webhook_receiver, tmp_path
 ):
-    events = [notification("webhook", webhook_receiver.url, n=i) for i in range(300)]
+    events = [notification("webhook", webhook_receiver.url, n=i) for i in range(1000)]
     await queue(db_url, tmp_path / "spill", events)
     settings = settings_for(db_url, notify_webhook_secret=WEBHOOK_SECRET)
     pools = [await open_pool(db_url, min_size=1, max_size=2) for _ in range(3)]
@@ -174,7 +174,7 @@ async def test_three_senders_deliver_300_notifications_each_exactly_once(
     tasks = [asyncio.create_task(s.run(stop)) for s in senders]
     try:
         async with asyncio.timeout(120):
-            await webhook_receiver.expect(300).wait()
+            await webhook_receiver.expect(1000).wait()
     finally:
         stop.set()
         await asyncio.gather(*tasks)
@@ -183,11 +183,11 @@ async def test_three_senders_deliver_300_notifications_each_exactly_once(
             await p.close()
 
     ids = [p["id"] for p in webhook_receiver.accepted]
-    assert len(ids) == 300 and set(ids) == {e.key for e in events}
-    assert statuses(db_url) == {"sent": 300}
+    assert len(ids) == 1000 and set(ids) == {e.key for e in events}
+    assert statuses(db_url) == {"sent": 1000}
     with psycopg.connect(db_url) as conn:
         [(attempts,)] = conn.execute("SELECT count(*) FROM outbox_attempts").fetchall()
-    assert attempts == 300  # no row was attempted by two senders
+    assert attempts == 1000  # no row was attempted by two senders
 
 
 async def test_notify_run_once_delivers_what_is_due_and_exits(
