@@ -69,11 +69,10 @@ class CallStores:
             beat.cancel()
         if self.live is not None:
             await self.live.end_call(key)
-        if self.settings.call_summary_model:
-            if call.journal is not None:
-                # the report lands before the summary is asked for: a job process stopped while the
-                # model is still writing (LiveKit's shutdown limit) then costs only the summary
-                await call.journal.flush(timeout=5, until_outage=True)
+        if self.settings.call_summary_model and call.journal is not None:  # else nowhere to keep it
+            # the report lands before the summary is asked for: a job process stopped while the
+            # model is still writing (LiveKit's shutdown limit) then costs only the summary
+            await call.journal.flush(timeout=5, until_outage=True)
             await add_prose_summary(call, self.settings)
         if call.journal is not None:
             await call.journal.aclose(timeout=10)
