@@ -12,7 +12,7 @@ APT_PACKAGES := python3-venv postgresql redis-server espeak-ng sox libsox-fmt-al
 TEST_APT_PACKAGES := chromium chromium-driver prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages venv demo test stack lint bench clean
+.PHONY: setup system-packages venv demo test stack lint bench report-screenshot clean
 
 setup: system-packages venv
 
@@ -53,6 +53,12 @@ bench: setup stack
 	$(PY) -m bench.run
 	$(PY) -m bench.time_to_greeting
 	$(PY) -m bench.store_bench
+
+# the README's picture of `receptionist report --html` (docs/img/report.png), redrawn from a fresh run
+# of every scenario; headless chromium takes the picture
+report-screenshot: setup
+	@$(MAKE) --no-print-directory system-packages APT_PACKAGES=chromium
+	$(PY) scripts/report_screenshot.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache var

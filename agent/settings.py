@@ -65,6 +65,15 @@ class Settings(BaseSettings):
         description="Seconds a reply's first audio may be late before the caller hears the hold line",
     )  # fmt: skip
 
+    # The call report's optional prose summary (agent/call_summary.py): a text model at OPENAI_BASE_URL
+    # writes a few sentences for the owner from the transcript, after the caller has hung up
+    call_summary_model: str = Field(
+        "", description="Chat Completions model that writes each call's prose summary (empty = off)"
+    )
+    call_summary_timeout: float = Field(
+        10.0, gt=0, le=60, description="Seconds the summary may take before the report is left without it"
+    )
+
     # What a call costs (the call report's `cost`). Defaults: OpenAI's published prices for
     # gpt-realtime in USD per 1M tokens, read 2026-11-28 from developers.openai.com/api/docs/models
     # (gpt-realtime); set them for another model or a negotiated rate

@@ -2,7 +2,8 @@
 `fault:`, a test passes it to `RealtimeSimulator.set_fault`.
 
 Each is something the real OpenAI Realtime API does to a live call: a dropped socket, a rate limit or
-server error, a session that expires, a slow first audio, a wrong API key.
+server error, a session that expires, a slow first audio, a wrong API key; or, after the call, the
+summary's Chat Completions request answered late or with an error.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FaultKind = Literal["drop", "error", "session_expired", "late_audio", "bad_key"]
+FaultKind = Literal[
+    "drop", "error", "session_expired", "late_audio", "bad_key", "summary_late", "summary_error"
+]
 
 
 class Fault(BaseModel):
@@ -20,7 +23,9 @@ class Fault(BaseModel):
     kind: FaultKind = Field(
         description="drop: the socket closes after the reply's first audio; error: an `error` event "
         "answers response.create; session_expired: a session_expired error, then the socket closes; "
-        "late_audio: the reply's first audio comes `delay_s` late; bad_key: HTTP 401 at every upgrade"
+        "late_audio: the reply's first audio comes `delay_s` late; bad_key: HTTP 401 at every upgrade; "
+        "summary_late: the call summary's chat completion answers `delay_s` late; summary_error: it "
+        "answers HTTP 500 (`code`)"
     )
     at_response: int = Field(
         2,
@@ -33,10 +38,10 @@ class Fault(BaseModel):
         description="error / session_expired / late_audio: this many responses in a row fail",
     )
     code: Literal["rate_limit_exceeded", "server_error"] = Field(
-        "server_error", description="kind error: the error's code"
+        "server_error", description="kinds error, summary_error: the error's code"
     )
     delay_s: float = Field(
-        3.0, ge=0, le=30, description="kind late_audio: how late the first audio is"
+        3.0, ge=0, le=30, description="kinds late_audio, summary_late: how late the answer is"
     )
     stays_down: bool = Field(
         False,

@@ -22,6 +22,7 @@ from livekit.agents import AgentSession
 from agent.brain import Brain, load_brain, load_brains
 from agent.brain.loader import parse_brain
 from agent.call import CallContext
+from agent.call_summary import add_prose_summary
 from agent.fallback import FallbackLibrary
 from agent.receptionist import Receptionist, UnknownNumber, brain_for_call
 from agent.session import CallKeeper, build_session, realtime_model, settings_for_brain
@@ -222,6 +223,8 @@ class _ScenarioCall:
                 await session.aclose()
             await asyncio.wait_for(keeper.closed.wait(), 10)
             await model.aclose()
+        # after the hang-up, as the worker's release does: the summary model is the simulator too
+        await add_prose_summary(call, self.settings, base_url=self.sim.api_base_for(self.key))
         report = CallReport(
             scenario=sc.name,
             mode="audio" if self.audio else "text",

@@ -1,4 +1,5 @@
-"""A local stand-in for the OpenAI Realtime API (GA protocol, as livekit-plugins-openai 1.8.9 speaks it).
+"""A local stand-in for the OpenAI Realtime API (GA protocol, as livekit-plugins-openai 1.8.9 speaks it),
+and for the Chat Completions endpoint that writes a call's prose summary.
 
 Scripted replies, recorded traffic; see /work/shared/realtime-protocol.md for the rules it keeps.
 """
@@ -1027,6 +1028,29 @@ async def _sleep_or_cancel(seconds: float, cancelled: asyncio.Event) -> None:
         await asyncio.wait_for(cancelled.wait(), seconds)
 
 
+def simulated_summary(prompt: str) -> str:
+    """The simulator's call summary: the outcome, the caller's first words and the agent's last,
+    taken from the `Outcome:`, `Caller:` and `Agent:` lines of the prompt (agent/call_summary.py)."""
+    lines = prompt.splitlines()
+
+    def said(who: str) -> list[str]:
+        return [line.removeprefix(f"{who}: ").strip() for line in lines if line.startswith(f"{who}: ")]
+
+    caller, agent = said("Caller"), said("Agent")
+    outcome = next((line.removeprefix("Outcome: ") for line in lines if line.startswith("Outcome: ")), "unknown")
+    parts = [f"Outcome: {outcome}."]
+    if caller:
+        parts.append(f'The caller first said: "{caller[0]}"')
+    if agent:
+        parts.append(f'The agent last said: "{agent[-1]}"')
+    parts.append(f"({len(caller)} caller turns, {len(agent)} agent turns.)")
+    return " ".join(parts)
+
+
+def _api_error(status: int, type: str, code: str | None, message: str) -> web.Response:
+    return web.json_response({"error": {"message": message, "type": type, "param": None, "code": code}}, status=status)
+
+
 class RealtimeSimulator:
     """A scripted OpenAI Realtime server on loopback for the real livekit-plugins-openai client.
 
@@ -1055,6 +1079,7 @@ class RealtimeSimulator:
         self.tool_calls: list[tuple[str, str, dict[str, Any]]] = []  # (key, name, args)
         self.truncations: list[Truncation] = []
         self.replies: list[tuple[str, str, bool]] = []  # (key, text spoken, finished)
+        self.chat_completions: list[tuple[str, dict[str, Any], dict[str, Any]]] = []  # (key, request, answer)
         self._scripts: dict[str, Script] = {DEFAULT_KEY: Script.of(default_script)}
         self._connections: dict[int, _Connection] = {}
         self._conv_ids: dict[int, str] = {}
@@ -1075,6 +1100,8 @@ class RealtimeSimulator:
         app = web.Application()
         app.router.add_get("/v1/realtime", self._serve_default)
         app.router.add_get("/sim/{key}/realtime", self._serve_keyed)
+        app.router.add_post("/v1/chat/completions", self._chat_default)
+        app.router.add_post("/sim/{key}/chat/completions", self._chat_keyed)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, host, port)
@@ -1108,6 +1135,10 @@ class RealtimeSimulator:
     def url_for(self, key: str) -> str:
         """A base_url whose connections play the script registered under `key`."""
         return f"http://{self._host}:{self._port}/sim/{key}/realtime"
+
+    def api_base_for(self, key: str) -> str:
+        """An OpenAI base_url for the REST endpoints (the call summary's chat completions) of `key`."""
+        return f"http://{self._host}:{self._port}/sim/{key}"
 
     # ---- scripting ----------------------------------------------------------------------------
 
@@ -1159,6 +1190,69 @@ class RealtimeSimulator:
         finally:
             self._connections.pop(id(conn), None)
         return ws
+
+    # ---- chat completions (the call summary) ----------------------------------------------------
+
+    async def _chat_default(self, request: web.Request) -> web.Response:
+        return await self._chat(request, DEFAULT_KEY)
+
+    async def _chat_keyed(self, request: web.Request) -> web.Response:
+        return await self._chat(request, request.match_info["key"])
+
+    async def _chat(self, request: web.Request, key: str) -> web.Response:
+        """POST /v1/chat/completions as OpenAI answers it, with a summary made from the transcript
+        lines it is sent, so a test can tell what the stored summary must say."""
+        if not request.headers.get("Authorization", "").startswith("Bearer "):
+            self._problem(key, "chat completion without an Authorization bearer header")
+            return _api_error(401, "invalid_request_error", "invalid_api_key", "Missing bearer authentication.")
+        try:
+            body = await request.json()
+        except ValueError:
+            return _api_error(400, "invalid_request_error", None, "We could not parse the JSON body of your request.")
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list) or not messages or not body.get("model"):
+            return _api_error(400, "invalid_request_error", None, "'model' and a non-empty 'messages' are required.")
+        late = self.fault_for(key, "summary_late")
+        failing = self.fault_for(key, "summary_error")
+        if late is not None:
+            self._fault_fired(key, late)
+            await asyncio.sleep(late.delay_s)  # then answers, too late for a client with a shorter limit
+        if failing is not None:
+            self._fault_fired(key, failing)
+            return _api_error(500, "server_error", failing.code, "The server had an error while processing your request.")
+        prompt = "\n".join(m.get("content") or "" for m in messages if isinstance(m, dict))
+        text = simulated_summary(prompt)
+        # OpenAI counts ~3 tokens of framing per message and 3 to prime the reply
+        prompt_tokens = sum(_text_tokens(m.get("content") or "") + 3 for m in messages if isinstance(m, dict)) + 3
+        completion_tokens = _text_tokens(text)
+        answer = {
+            "id": _new_id("chatcmpl"),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                "completion_tokens_details": {
+                    "reasoning_tokens": 0, "audio_tokens": 0,
+                    "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0,
+                },
+            },
+            "service_tier": "default",
+            "system_fingerprint": None,
+        }  # fmt: skip
+        self.chat_completions.append((key, body, answer))
+        return web.json_response(answer)
 
     # ---- faults ---------------------------------------------------------------------------------
 

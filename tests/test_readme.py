@@ -31,6 +31,8 @@ ALLOWED = {
     "make demo": "installs system packages and a venv (sudo apt-get, pip); its call is "
     "`receptionist simulate tests/scenarios/book-drain-cleaning.yaml`, run below",
     "make test": "the whole suite, this test included; CI runs it (.ci/run)",
+    "make report-screenshot": "redraws docs/img/report.png: minutes of scenario calls, then headless "
+    "chromium; the `receptionist report --html` it photographs runs below",
     ".venv/bin/python -m agent.worker console --text": "interactive (reads a terminal) and needs a "
     "real OPENAI_API_KEY; its worker code is what dev/start run below",
     "OPENAI_BASE_URL=http://127.0.0.1:8765/v1 OPENAI_API_KEY=sim BRAIN_PATH=brains/plumbing.yaml "

@@ -67,8 +67,10 @@ async def build_digest(pool: AsyncConnectionPool, brain: Brain, start: datetime,
             bookings.append({**b, "call_at": call["started_at"].isoformat()})
         flags = [f.get("flag") for f in report.get("flags") or [] if isinstance(f, dict)]
         if flags:
+            # the prose summary (CALL_SUMMARY_MODEL) tells the owner what happened on the call to look at
             flagged.append({"call_id": str(call["id"]), "call_at": call["started_at"].isoformat(),
-                            "caller_number": call["caller_number"], "flags": flags})  # fmt: skip
+                            "caller_number": call["caller_number"], "flags": flags,
+                            "summary": (report.get("prose") or {}).get("text")})  # fmt: skip
     cost = kpis["cost"]
     detail = {
         "from": start.isoformat(), "to": end.isoformat(),
@@ -121,6 +123,8 @@ async def build_digest(pool: AsyncConnectionPool, brain: Brain, start: datetime,
         for f in flagged:
             lines.append(f"  {_clock(datetime.fromisoformat(f['call_at']), brain)}"
                          f" ({f['caller_number'] or 'no caller ID'}): {', '.join(f['flags'])}")  # fmt: skip
+            if f["summary"]:
+                lines.append(f"    {f['summary']}")
     if cost["total"] is not None:
         per_call = f", ${cost['per_call']:.2f} a call" if cost["per_call"] is not None else ""
         lines += ["", f"Cost: ${cost['total']:.2f}{per_call}"]

@@ -151,6 +151,15 @@ class CallEnded:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CallSummarised:
+    """The report's prose summary, added once the call has ended (agent/call_summary.py)."""
+
+    type: ClassVar[str] = "call_summarised"
+    call_id: uuid.UUID
+    prose: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
 class NotificationQueued:
     """A notification for the outbox (agent/store/outbox.py); `key` is its idempotency key."""
 
@@ -167,12 +176,12 @@ class NotificationQueued:
 
 Event = (
     CallStarted | CallAnswered | TranscriptTurn | ToolCallRecord | LeadRecord | MessageRecord
-    | Violation | CallEnded | NotificationQueued
+    | Violation | CallEnded | CallSummarised | NotificationQueued
 )  # fmt: skip
 EVENT_TYPES: dict[str, type[Any]] = {
     cls.type: cls
     for cls in (CallStarted, CallAnswered, TranscriptTurn, ToolCallRecord, LeadRecord,
-                MessageRecord, Violation, CallEnded, NotificationQueued)
+                MessageRecord, Violation, CallEnded, CallSummarised, NotificationQueued)
 }  # fmt: skip
 
 
@@ -267,6 +276,13 @@ _SQL: dict[str, tuple[str, Callable[[Any], Sequence[Any]]]] = {
         "UPDATE calls SET ended_at = %s, outcome = %s, end_reason = %s, summary = %s WHERE id = %s",
         lambda e: (e.ended_at, e.outcome, e.end_reason,
                    None if e.summary is None else Jsonb(e.summary, dumps=_dumps), e.call_id),
+    ),
+    # into the report written by call_ended (journaled before it); a report that never made it
+    # there gets no summary of its own
+    "call_summarised": (
+        "UPDATE calls SET summary = jsonb_set(summary, '{prose}', %s) WHERE id = %s"
+        " AND summary IS NOT NULL",
+        lambda e: (Jsonb(e.prose, dumps=_dumps), e.call_id),
     ),
     "notification": (
         "INSERT INTO outbox (key, business, call_id, kind, channel, destination, payload,"

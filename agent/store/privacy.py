@@ -29,8 +29,9 @@ _RETENTION_LOCK = zlib.crc32(b"receptionist.retention")
 # last, so an interrupted run finds its calls' records again next time)
 TABLES = ("transcript_turns", "tool_calls", "violations", "leads", "messages", "appointments", "outbox", "calls")
 
-# the call report's fields that say who called or what they said (`agent/call_report.py`)
-_REPORT_PERSONAL = ("{message,callback_number}", "{lead,answers}", "{escalation,summary}")
+# the call report's fields that say who called or what they said (`agent/call_report.py`; the
+# prose summary, `agent/call_summary.py`, retells the transcript)
+_REPORT_PERSONAL = ("{message,callback_number}", "{lead,answers}", "{escalation,summary}", "{prose}")
 _STRIP_REPORT = "summary" + "".join(f" #- '{path}'" for path in _REPORT_PERSONAL)
 # a call row without its caller: the room name holds the caller's number (LiveKit names a SIP
 # room `call-_<number>_<random>`), and the SIP and Twilio ids lead to provider logs that hold it too
@@ -245,12 +246,13 @@ def _erasure_steps(e164: str) -> list[_Step]:
             (e164, e164, written),
         ),
         _Step("calls", "caller_number = %s", (e164,), _STRIP_CALL),
-        # another caller's call whose report holds this number as the callback number
+        # another caller's call whose report holds this number: as the callback number, or retold
+        # in the prose summary (which then retells the rest of that call too)
         _Step(
             "calls",
-            "summary #>> '{message,callback_number}' = %s",
-            (e164,),
-            f"summary = summary #- '{_REPORT_PERSONAL[0]}'",
+            "summary #>> '{message,callback_number}' = %s OR summary #>> '{prose,text}' ~ %s",
+            (e164, written),
+            f"summary = summary #- '{_REPORT_PERSONAL[0]}' #- '{_REPORT_PERSONAL[3]}'",
         ),
     ]
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from psycopg_pool import AsyncConnectionPool
 
+from agent.call_summary import add_prose_summary
 from agent.settings import Settings
 from agent.store.appointments import warm_up
 from agent.store.db import migrate, open_pool
@@ -61,13 +62,19 @@ class CallStores:
             await self.live.heartbeat(key)
 
     async def release(self, call: CallContext) -> None:
-        """Unregister the call and make its record durable (Postgres, or the spill file)."""
+        """Unregister the call, add the report's prose summary when it is on, and make the call's
+        record durable (Postgres, or the spill file)."""
         key = str(call.call_id)
         beat = self._heartbeats.pop(key, None)
         if beat is not None:
             beat.cancel()
         if self.live is not None:
             await self.live.end_call(key)
+        if self.settings.call_summary_model and call.journal is not None:  # else nowhere to keep it
+            # the report lands before the summary is asked for: a job process stopped while the
+            # model is still writing (LiveKit's shutdown limit) then costs only the summary
+            await call.journal.flush(timeout=5, until_outage=True)
+            await add_prose_summary(call, self.settings)
         if call.journal is not None:
             await call.journal.aclose(timeout=10)
 

@@ -1,15 +1,20 @@
 """A worker's stores per call: the cross-replica registry, the per-caller rate limit, and a call
-record that lands whatever happens to Redis."""
+record that lands whatever happens to Redis, with its prose summary when that is on."""
 
 from __future__ import annotations
 
+import time
 import uuid
+
+import psycopg
 
 from agent.brain import load_brain
 from agent.call import CallContext
 from agent.live import LiveState
 from agent.settings import load_settings
+from agent.store.journal import CallJournal
 from agent.store.runtime import CallStores
+from simulator.server import RealtimeSimulator
 
 BRAIN = load_brain("brains/plumbing.yaml")
 
@@ -52,3 +57,26 @@ async def test_zero_means_unlimited(redis_url: str) -> None:
     stores = CallStores(load_settings(openai_api_key="x", caller_rate_limit=0), live=live)
     assert all([await stores.admit(_call("+15035550111")) for _ in range(5)])
     await live.aclose()
+
+
+async def test_a_finished_calls_summary_is_added_before_its_record_is_closed(db_url: str, tmp_path) -> None:
+    # the worker's path: LiveKit's shutdown callback finishes the call, then releases its stores
+    async with RealtimeSimulator() as sim:
+        settings = load_settings(
+            openai_api_key="x", openai_base_url=sim.base_url, call_summary_model="gpt-4.1-mini"
+        )
+        journal = CallJournal(db_url, tmp_path)
+        await journal.start()
+        call = CallContext(brain=BRAIN, call_id=uuid.uuid4(), caller_number="+15035550111", journal=journal)
+        call.start()
+        now = time.time()
+        for role, text in (("agent", "Rose City Plumbing, how can I help?"), ("caller", "Are you open on Saturday?")):
+            call.record_turn(role=role, text=text, started_at=now, ended_at=now + 1, interrupted=False)
+        call.finish(reason="caller_hung_up")
+        await CallStores(settings).release(call)
+
+    assert [key for key, _, _ in sim.chat_completions] == ["default"]  # OPENAI_BASE_URL's endpoint
+    with psycopg.connect(db_url) as conn:
+        (stored,) = conn.execute("SELECT summary FROM calls WHERE id = %s", (call.call_id,)).fetchone()
+    assert stored["outcome"] == "abandoned"
+    assert 'The caller first said: "Are you open on Saturday?"' in stored["prose"]["text"]

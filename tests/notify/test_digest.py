@@ -86,6 +86,7 @@ async def test_the_digest_goes_once_a_day_at_its_local_time_whatever_the_senders
         *call_events(at(27, 22, 15), {
             "outcome": "message", "cost": {"total": 0.15},
             "flags": [{"flag": "hung_up_during_greeting", "turns": []}],
+            "prose": {"text": "Ana's water heater leaks; she wants a callback soon.", "model": "gpt-4.1-mini"},
         }, lambda call_id, t: MessageRecord(
             call_id=call_id, business="Rose City Plumbing", caller_name="Ana", phone="+15035550123",
             body="The water heater is leaking onto the garage floor", callback_requested=True,
@@ -121,6 +122,7 @@ async def test_the_digest_goes_once_a_day_at_its_local_time_whatever_the_senders
     ]
     assert [(lead["name"], lead["score"]) for lead in detail["leads"]] == [("Ana", 55)]
     assert [f["flags"] for f in detail["flagged_calls"]] == [["hung_up_during_greeting"]]
+    assert [f["summary"] for f in detail["flagged_calls"]] == ["Ana's water heater leaks; she wants a callback soon."]
     assert detail["cost"]["total"] == 0.4
     [mail] = smtp_server.inbox.messages
     assert mail["Subject"] == "Daily digest - Rose City Plumbing (2026-11-28)"
@@ -128,6 +130,9 @@ async def test_the_digest_goes_once_a_day_at_its_local_time_whatever_the_senders
     assert '"The water heater is leaking onto the garage floor"' in text
     assert "booked Drain cleaning Tue 01 Dec 10:00 (code ABC-DEF)" in text
     assert "Cost: $0.40" in text
+    # under the flagged call, what happened on it
+    flagged_at = text.splitlines().index("  Fri 22:15 (+15035550123): hung_up_during_greeting")
+    assert text.splitlines()[flagged_at + 1] == "    Ana's water heater leaks; she wants a callback soon."
 
     # a sender restarted later that morning, and one more round of the others: nothing new
     clock.now = at(28, 11, 0)

@@ -35,6 +35,7 @@ def assert_call_stripped(rows: dict, *, appointment_kept_personal: bool = False)
     assert report["lead"] == {"score": 80, "hot": True}
     assert report["message"] == {"urgency": "soon", "callback_requested": True}
     assert report["escalation"] == {"reason": "angry_caller", "result": "refused"}
+    assert "prose" not in report  # the summary model retells what the caller said
     for table in ("transcript_turns", "tool_calls", "violations", "leads", "messages", "outbox"):
         assert rows[table] == [], table
     (appointment,) = rows["appointments"]

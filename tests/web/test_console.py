@@ -37,6 +37,10 @@ async def test_an_owner_reads_the_calls_scenarios_made_and_acts_on_a_message(
     with psycopg.connect(db_url) as conn:
         ids = dict(conn.execute("SELECT business, id::text FROM calls").fetchall())
         message_id = conn.execute("SELECT id::text FROM messages").fetchone()[0]
+        # what the summary model wrote about her call (CALL_SUMMARY_MODEL), as any text: escaped
+        prose = {"text": "Dana booked a drain cleaning <tomorrow> & asked for a text.", "model": "gpt-4.1-mini"}
+        conn.execute("UPDATE calls SET summary = jsonb_set(summary, '{prose}', %s) WHERE id = %s",
+                     (Jsonb(prose), ids[PLUMBING]))  # fmt: skip
     add_user("ann@rosecity.example", PLUMBING)
     add_user("raj@lakeview.example", DENTAL)
 
@@ -49,6 +53,7 @@ async def test_an_owner_reads_the_calls_scenarios_made_and_acts_on_a_message(
     assert page.status_code == 200
     assert "my kitchen sink is clogged" in page.text and "Rose City Plumbing" in page.text
     assert "book_appointment" in page.text and "Dana Whitfield" in page.text
+    assert "<h2>Summary</h2>\n<p>Dana booked a drain cleaning &lt;tomorrow&gt; &amp; asked for a text.</p>" in page.text
     # transcript times run from the greeting: the first turn at 0:00.0, the rest seconds after it
     assert re.search(r"<td>0:00\.0</td>\s*<th>#1 agent</th>", page.text), page.text
     assert re.search(r"<td>0:0\d\.\d</td>\s*<th>#2 caller</th>", page.text)
