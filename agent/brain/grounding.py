@@ -121,6 +121,12 @@ _EVERY_DAY = re.compile(
 _ROUND_THE_CLOCK = re.compile(
     r"\b(?:24/7|24 hours|twenty[- ]four hours|around the clock|round[- ]the[- ]clock|never close)\b"
 )
+# what callers and agents call a holiday other than its name in the brain
+_HOLIDAY_NAMES = {
+    "independence day": r"(?:the )?(?:fourth|4th) of july|july (?:fourth|4th)",
+    "christmas": r"christmas day|xmas",
+    "new year's day": r"new year'?s(?! eve)",
+}
 _THIS_DAY = re.compile(rf"\b(?:this|this coming|coming) {_DAY}\b")
 _MONTHS = (
     "january february march april may june july august september october november december".split()
@@ -295,8 +301,9 @@ def _days_of(brain: Brain, text: str, here: datetime) -> _When:
         when.dates.append((today + timedelta(days=1), "tomorrow"))
     for closure in sorted(brain.closures, key=lambda c: -len(c.reason)):
         name = re.escape(closure.reason.lower()).replace("'", "'?")
-        name = re.sub(r"\\ day$", r"(?:\\ day)?", name)
-        hit = re.search(rf"\b{name}\b", rest)
+        name = re.sub(r"\\ day$", r"(?:\\ day)?(?!\\ eve)", name)  # New Year's, not its Eve
+        other = _HOLIDAY_NAMES.get(closure.reason.lower())
+        hit = re.search(rf"\b(?:{name}{'|' + other if other else ''})\b", rest)
         if hit:
             span = (closure.last_day - closure.date).days + 1
             label = closure.reason
@@ -448,6 +455,8 @@ def _offer_violations(brain: Brain, sentence: str, lowered: str, here: datetime)
         if not _OFFER.search(text) or clause.polarity is not None:
             continue  # "we're open Saturday" is an hours claim, judged there
         if _NEGATION.search(text) or _HEDGE.search(text) or _OTHER_SCHEDULE.search(text):
+            continue
+        if re.search(r"\b(?:nothing|nobody|no one|fully booked)\b", text):
             continue
         when = clause.when
         if not when or when.now or when.anyday:

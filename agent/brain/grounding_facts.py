@@ -243,7 +243,7 @@ def _clauses(sentence: str, lowered: str) -> list[tuple[str, str]]:
     """Clauses split where a claim may change sign ("we don't take HMO plans, but we do take PPO");
     lists joined by commas stay whole. With the original casing, for names."""
     cuts = [0]
-    for m in re.finditer(r";|,?\s+\bbut\b|,?\s+\bhowever\b|,?\s+\bso\b", lowered):
+    for m in re.finditer(r";|,?\s+\bbut\b|,?\s+\bhowever\b|,?\s+\bso\b|,(?=\s*not\b)", lowered):
         cuts += [m.start(), m.end()]
     cuts.append(len(lowered))
     out = []
@@ -274,7 +274,7 @@ _WHAT_END = re.compile(
     r"under|to|as|during|starting|which|that|who|where|too|as well|every|any ?time)\b"
 )
 _NOT_A_SERVICE = frozenset(
-    "too also well service some any all kind type new one someone somebody it that this those them "
+    "too also well both either most various service some any all kind type sort new one someone somebody it that this those them "
     "you time slot spot visit morning afternoon evening week weekend today tomorrow am pm "
     "technician plumber vet veterinarian doctor dentist hygienist".split()
     + list(WEEKDAYS)
