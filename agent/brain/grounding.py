@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from agent.brain.grounding_facts import fact_violations
+from agent.brain.grounding_facts import fact_violations, per_brain
 from agent.brain.render import price_text
 from agent.brain.schedule import (
     describe_week,
@@ -45,22 +45,23 @@ class Violation:
 
 
 def check_turn(brain: Brain, text: str, now: datetime) -> list[Violation]:
-    """Every hours or price claim in `text` that the brain contradicts, judged at `now`."""
+    """Every claim in `text` that the brain contradicts, judged at `now`."""
     here = now.astimezone(brain.tz)
     found: list[Violation] = []
     previous: list[Service] = []
     for sentence in _sentences(text):
         lowered = _normalise(sentence)
         mentioned = _services_in(brain, lowered)
+        clauses = _clauses(brain, lowered, here)
         if not _is_question(lowered):
-            found += _hours_violations(brain, sentence, lowered, here)
+            found += _hours_violations(brain, sentence, clauses, here)
             found += _price_violations(brain, sentence, lowered, mentioned, previous)
             found += _free_violations(brain, sentence, lowered, mentioned, previous)
-            found += [
-                Violation(k, sentence, c) for k, c in fact_violations(brain, sentence, lowered)
-            ]
+            named = [(a, b) for _, a, b in mentioned]
+            facts = fact_violations(brain, sentence, lowered, named)
+            found += [Violation(k, sentence, c) for k, c in facts]
         # "How about Sunday at 10?" offers a slot as much as "I can book Sunday at 10" does
-        found += _offer_violations(brain, sentence, lowered, here)
+        found += _offer_violations(brain, sentence, clauses, here)
         previous = []
         for s, _, _ in mentioned:
             if not any(s is p for p in previous):
@@ -392,9 +393,11 @@ def _bare(part: str) -> bool:
     return all(w in _COMPLEMENT for w in re.findall(r"[a-z'0-9]+", stripped))
 
 
-def _hours_violations(brain: Brain, sentence: str, lowered: str, here: datetime) -> list[Violation]:
+def _hours_violations(
+    brain: Brain, sentence: str, clauses: list[_Clause], here: datetime
+) -> list[Violation]:
     found: list[Violation] = []
-    for clause in _clauses(brain, lowered, here):
+    for clause in clauses:
         close_claims = _close_times(clause.text)
         if _claims_round_the_clock(clause):
             correction = _check_round_the_clock(brain)
@@ -448,9 +451,11 @@ _OFFER = re.compile(
 _RANGE_END = re.compile(r"(?:\bto|-|\buntil|\btill|\btil|\bthrough|\bthru)\s*$")
 
 
-def _offer_violations(brain: Brain, sentence: str, lowered: str, here: datetime) -> list[Violation]:
+def _offer_violations(
+    brain: Brain, sentence: str, clauses: list[_Clause], here: datetime
+) -> list[Violation]:
     found: list[Violation] = []
-    for clause in _clauses(brain, lowered, here):
+    for clause in clauses:
         text = clause.text
         if not _OFFER.search(text) or clause.polarity is not None:
             continue  # "we're open Saturday" is an hours claim, judged there
@@ -773,6 +778,19 @@ def _services_in(brain: Brain, lowered: str) -> list[tuple[Service, int, int]]:
     """Where services are named in a sentence: (service, start char, end char)."""
     words = _words_with_spans(lowered)
     plain = [w for w, _, _ in words]
+    taken: set[int] = set()
+    found: list[tuple[Service, int, int]] = []
+    for toks, s in per_brain(brain, "service phrases", _service_phrases):
+        k = len(toks)
+        for i in range(len(plain) - k + 1):
+            if plain[i : i + k] == toks and not taken & set(range(i, i + k)):
+                taken |= set(range(i, i + k))
+                found.append((s, words[i][1], words[i + k - 1][2]))
+    return sorted(found, key=lambda f: f[1])
+
+
+def _service_phrases(brain: Brain) -> list[tuple[list[str], Service]]:
+    """Each way a service can be named, longest first: its names, and words only it uses."""
     phrases: list[tuple[list[str], Service]] = []
     counts: dict[str, set[str]] = {}
     for s in brain.services:
@@ -787,15 +805,7 @@ def _services_in(brain: Brain, lowered: str) -> list[tuple[Service, int, int]]:
             if t not in _GENERIC and len(counts[t]) == 1 and len(t) > 2:
                 phrases.append(([t], s))
     phrases.sort(key=lambda p: -len(p[0]))
-    taken: set[int] = set()
-    found: list[tuple[Service, int, int]] = []
-    for toks, s in phrases:
-        k = len(toks)
-        for i in range(len(plain) - k + 1):
-            if plain[i : i + k] == toks and not taken & set(range(i, i + k)):
-                taken |= set(range(i, i + k))
-                found.append((s, words[i][1], words[i + k - 1][2]))
-    return sorted(found, key=lambda f: f[1])
+    return phrases
 
 
 def _money_value(m: re.Match[str], n: int) -> Decimal | None:

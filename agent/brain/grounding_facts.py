@@ -10,7 +10,9 @@ number for what the answer numbers.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from agent.brain.schema import WEEKDAYS, Brain, Faq, service_tokens
 
@@ -116,13 +118,27 @@ class _Facts:
     amounts: set[float] = field(default_factory=set)  # every price the brain states
 
 
-_cache: dict[int, tuple[Brain, _Facts]] = {}
+_cache: dict[tuple[int, str], tuple[Brain, Any]] = {}
+T = TypeVar("T")
+
+
+def per_brain(brain: Brain, name: str, build: Callable[[Brain], T]) -> T:
+    """What `build` works out of a brain, once per brain: the guard runs on every sentence of a call."""
+    hit = _cache.get((id(brain), name))
+    if hit is not None and hit[0] is brain:  # the same object, not a new brain at a reused id
+        return cast(T, hit[1])
+    if len(_cache) > 256:
+        _cache.clear()
+    value = build(brain)
+    _cache[(id(brain), name)] = (brain, value)
+    return value
 
 
 def _facts(brain: Brain) -> _Facts:
-    hit = _cache.get(id(brain))
-    if hit is not None and hit[0] is brain:
-        return hit[1]
+    return per_brain(brain, "facts", _work_out_facts)
+
+
+def _work_out_facts(brain: Brain) -> _Facts:
     facts = _Facts()
     texts = [brain.business.name, brain.business.about or ""]
     for s in brain.services:
@@ -146,9 +162,6 @@ def _facts(brain: Brain) -> _Facts:
                 facts.indirect.append((name, sentence.faq))
             else:
                 facts.accepted.append((name, sentence.faq))
-    if len(_cache) > 64:
-        _cache.clear()
-    _cache[id(brain)] = (brain, facts)
     return facts
 
 
@@ -221,11 +234,14 @@ def _quantities(lowered: str) -> list[tuple[str, float, set[str]]]:
 # the checks
 
 
-def fact_violations(brain: Brain, sentence: str, lowered: str) -> list[tuple[str, str]]:
-    """(kind, correction) for each unlisted service offered and each FAQ answer contradicted."""
+def fact_violations(
+    brain: Brain, sentence: str, lowered: str, services_named: list[tuple[int, int]]
+) -> list[tuple[str, str]]:
+    """(kind, correction) for each unlisted service offered and each FAQ answer contradicted;
+    `services_named` are where the sentence names a service (a price there is the price check's)."""
     facts = _facts(brain)
     out: list[tuple[str, str]] = []
-    for clause, original in _clauses(sentence, lowered):
+    for clause, original, (a, b) in _clauses(sentence, lowered):
         if _HEDGE.search(clause):
             continue
         correction = _unlisted_service(brain, facts, clause)
@@ -233,13 +249,14 @@ def fact_violations(brain: Brain, sentence: str, lowered: str) -> list[tuple[str
             out.append(("service", correction))
             continue
         correction = _insurer(facts, clause, original) or _flipped(facts, clause)
-        correction = correction or _number(brain, facts, clause)
+        if not any(a <= start < b for start, _ in services_named):
+            correction = correction or _number(facts, clause)
         if correction:
             out.append(("faq", correction))
     return list(dict.fromkeys(out))
 
 
-def _clauses(sentence: str, lowered: str) -> list[tuple[str, str]]:
+def _clauses(sentence: str, lowered: str) -> list[tuple[str, str, tuple[int, int]]]:
     """Clauses split where a claim may change sign ("we don't take HMO plans, but we do take PPO");
     lists joined by commas stay whole. With the original casing, for names."""
     cuts = [0]
@@ -252,7 +269,7 @@ def _clauses(sentence: str, lowered: str) -> list[tuple[str, str]]:
     for a, b in zip(cuts[::2], cuts[1::2], strict=False):
         clause = lowered[a:b].strip()
         if clause:
-            out.append((clause, sentence[a:b] if same else sentence))
+            out.append((clause, sentence[a:b] if same else sentence, (a, b)))
     return out
 
 
@@ -377,10 +394,8 @@ def _flipped(facts: _Facts, clause: str) -> str | None:
     return f"Correction: {against.text}"
 
 
-def _number(brain: Brain, facts: _Facts, clause: str) -> str | None:
+def _number(facts: _Facts, clause: str) -> str | None:
     """A different number for what an FAQ answer numbers: '$75 trip fee' against '$40 trip fee'."""
-    if _service_words(brain, clause):
-        return None  # a service's price is the price check's to judge
     for unit, value, context in _quantities(clause):
         if unit == "money" and value in facts.amounts:
             continue
@@ -393,15 +408,3 @@ def _number(brain: Brain, facts: _Facts, clause: str) -> str | None:
             s = max(topical, key=lambda x: x[1])[0]
             return f"Correction: {s.text}"
     return None
-
-
-def _service_words(brain: Brain, clause: str) -> list[str]:
-    """Each service name or alias said in the clause."""
-    words = " ".join(service_tokens(clause))
-    out = []
-    for s in brain.services:
-        for n in (s.name, *s.aliases):
-            toks = " ".join(service_tokens(n))
-            if toks and re.search(rf"\b{re.escape(toks)}\b", words):
-                out.append(n)
-    return out
