@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterable
 
-from livekit.agents import Agent
+from livekit.agents import Agent, ModelSettings
+from livekit.agents.types import TimedString
 
 from agent.brain import Brain, BrainDirectory, greeting_instructions, render_instructions
+from agent.session import watch_sentences
 from agent.tools import receptionist_tools
 from agent.tools.call_control import end_call
 from agent.tools.leads import take_message
@@ -32,6 +35,15 @@ class Receptionist(Agent):
         # greet only once the caller can hear it; through the model, so the voice never changes
         await _line_ready(self)
         self.session.generate_reply(instructions=greeting_instructions(self.brain))
+
+    def transcription_node(
+        self, text: AsyncIterable[str | TimedString], model_settings: ModelSettings
+    ) -> AsyncIterable[str | TimedString]:
+        """The grounding guard reads each sentence as its text completes, ahead of its audio."""
+        check = self.session.userdata.on_agent_sentence
+        if check is not None:
+            text = watch_sentences(text, check)
+        return Agent.default.transcription_node(self, text, model_settings)
 
 
 class RepeatCaller(Agent):

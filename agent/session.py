@@ -12,7 +12,9 @@ import copy
 import logging
 import re
 import time
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from livekit.agents import AgentSession, APIConnectOptions, llm, vad
 from livekit.agents.metrics import RealtimeModelMetrics
@@ -24,7 +26,7 @@ from livekit.agents.voice.events import (
 )
 from livekit.plugins import openai
 
-from agent.brain.grounding import check_turn
+from agent.brain.grounding import Violation, check_latest_sentence, check_turn, sentences
 from agent.brain.schema import Brain
 from agent.call import CallContext, TransferFailed
 from agent.fallback import FallbackAudio, ModelFailover
@@ -45,6 +47,38 @@ _DICTATION = re.compile(
 def invites_dictation(text: str) -> bool:
     """Did this agent turn ask the caller for a number, an address, a code or a spelling?"""
     return bool(_DICTATION.search(text))
+
+
+Text = TypeVar("Text", bound=str)
+
+
+async def watch_sentences(
+    text: AsyncIterable[Text], on_sentence: Callable[[list[str]], None]
+) -> AsyncIterator[Text]:
+    """One agent message's transcript, passed on untouched and unhurried as it streams; each time a
+    sentence in it is complete (the next one has begun, or the message ended) `on_sentence` gets the
+    sentences so far. The model's transcript runs ahead of its audio, so whatever `on_sentence` does
+    happens before the caller hears that sentence, beside the playout rather than in front of it."""
+    so_far = ""
+    done = 0
+    async for delta in text:
+        yield delta
+        so_far += delta
+        said = sentences(so_far)
+        while done < len(said) - 1:
+            done += 1
+            on_sentence(said[:done])
+    said = sentences(so_far)
+    if done < len(said):
+        on_sentence(said)
+
+
+@dataclass
+class _Stopped:
+    """A false claim the guard caught while its message was still streaming."""
+
+    violations: list[Violation]
+    said_before: str  # the message's sentences before the claim
 
 
 def settings_for_brain(settings: Settings, brain: Brain) -> Settings:
@@ -139,6 +173,10 @@ def build_session(
     return session
 
 
+def _letters(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
 class CallKeeper:
     """Journals every finished turn, runs the grounding guard, handles caller silence and the call's
     time limit, sums the model's usage, and finalises the call row however the call ends."""
@@ -160,6 +198,8 @@ class CallKeeper:
         self._limit_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._acting = False
+        self._stopped: _Stopped | None = None
+        call.on_agent_sentence = self._check_sentence
         session.on("conversation_item_added", self._on_item)
         session.on("user_state_changed", self._on_user_state)
         session.on("close", self._on_close)
@@ -228,14 +268,44 @@ class CallKeeper:
         delay = self.settings.dictation_endpointing_delay if dictation else self.settings.min_endpointing_delay
         self.session.update_options(endpointing_opts={"min_delay": delay})
 
+    def _check_sentence(self, said: list[str]) -> None:
+        """A sentence of the message being spoken is complete: if it contradicts the brain, cut the
+        audio now, before it plays (the plugin truncates the item to what was heard), and say the
+        correction instead."""
+        if self._stopped is not None:
+            return  # this message is already being cut
+        found = check_latest_sentence(self.call.brain, said, self.call.now())
+        if not found:
+            return
+        self._stopped = _Stopped(found, " ".join(said[:-1]))
+        speech = self.session.current_speech
+        if speech is not None and not speech.done():
+            speech.interrupt(force=True)  # a false claim is cut even where the caller may not cut in
+        self._correct(found)
+
     def _guard(self, text: str, seq: int) -> None:
         violations = check_turn(self.call.brain, text, self.call.now())
+        stopped, self._stopped = self._stopped, None
+        if stopped is not None:
+            # heard: the caller got past the sentences before the claim (into the claim itself)
+            heard = len(_letters(text)) > len(_letters(stopped.said_before))
+            for v in stopped.violations:
+                self.call.record_violation(
+                    turn_seq=seq, kind=v.kind, claim=v.claim, correction=v.correction, heard=heard
+                )
+            log.warning("grounding guard: stopped a false claim %s it was heard: %s",
+                        "after" if heard else "before", [v.correction for v in stopped.violations])  # fmt: skip
+            known = {v.correction for v in stopped.violations}
+            violations = [v for v in violations if v.correction not in known]
         if not violations:
             return
         for v in violations:
             self.call.record_violation(turn_seq=seq, kind=v.kind, claim=v.claim, correction=v.correction)
+        log.warning("grounding guard: agent contradicted the brain: %s", [v.correction for v in violations])
+        self._correct(violations)
+
+    def _correct(self, violations: list[Violation]) -> None:
         corrections = " ".join(dict.fromkeys(v.correction for v in violations))
-        log.warning("grounding guard: agent contradicted the brain: %s", corrections)
         # the next thing the caller hears is the correction, in the same voice
         self.session.generate_reply(
             instructions=(

@@ -49,7 +49,7 @@ def check_turn(brain: Brain, text: str, now: datetime) -> list[Violation]:
     here = now.astimezone(brain.tz)
     found: list[Violation] = []
     previous: list[Service] = []
-    for sentence in _sentences(text):
+    for sentence in sentences(text):
         lowered = _normalise(sentence)
         mentioned = _services_in(brain, lowered)
         clauses = _clauses(brain, lowered, here)
@@ -82,7 +82,15 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _sentences(text: str) -> list[str]:
+def check_latest_sentence(brain: Brain, said: list[str], now: datetime) -> list[Violation]:
+    """Claims the last of `said` makes that the brain contradicts; the sentences before it are
+    context ("A plumbing inspection? That's $150.")."""
+    if not said:
+        return []
+    return [v for v in check_turn(brain, " ".join(said), now) if v.claim == said[-1].strip()]
+
+
+def sentences(text: str) -> list[str]:
     text = re.sub(
         r"\b([AaPp])\.\s?[Mm]\.(?=\s+[a-z])", r"\1M", text
     )  # "8 a.m. on" is not a full stop
