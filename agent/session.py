@@ -16,9 +16,11 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from livekit import rtc
 from livekit.agents import AgentSession, APIConnectOptions, llm, vad
 from livekit.agents.metrics import RealtimeModelMetrics
 from livekit.agents.voice.events import (
+    AgentStateChangedEvent,
     CloseEvent,
     ConversationItemAddedEvent,
     MetricsCollectedEvent,
@@ -52,25 +54,43 @@ def invites_dictation(text: str) -> bool:
 Text = TypeVar("Text", bound=str)
 
 
+class AudioReceived:
+    """How much of one agent message's audio has arrived from the model so far, in ms."""
+
+    def __init__(self) -> None:
+        self.ms = 0.0
+
+    async def count(self, audio: AsyncIterable[rtc.AudioFrame]) -> AsyncIterator[rtc.AudioFrame]:
+        async for frame in audio:
+            self.ms += frame.samples_per_channel * 1000 / frame.sample_rate
+            yield frame
+
+
 async def watch_sentences(
-    text: AsyncIterable[Text], on_sentence: Callable[[list[str]], None]
+    text: AsyncIterable[Text],
+    on_sentence: Callable[[list[str], float], None],
+    audio_ms: Callable[[], float] = lambda: 0.0,
 ) -> AsyncIterator[Text]:
     """One agent message's transcript, passed on untouched and unhurried as it streams; each time a
     sentence in it is complete (the next one has begun, or the message ended) `on_sentence` gets the
-    sentences so far. The model's transcript runs ahead of its audio, so whatever `on_sentence` does
-    happens before the caller hears that sentence, beside the playout rather than in front of it."""
+    sentences so far and where in the message's audio the last one starts (`audio_ms()` when its
+    first word arrived: the model sends words and their audio together). The transcript runs ahead
+    of the playout, so whatever `on_sentence` does happens before the caller hears that sentence,
+    beside the playout rather than in front of it."""
     so_far = ""
     done = 0
+    starts: list[float] = []
     async for delta in text:
         yield delta
         so_far += delta
         said = sentences(so_far)
+        starts += [audio_ms()] * (len(said) - len(starts))
         while done < len(said) - 1:
             done += 1
-            on_sentence(said[:done])
+            on_sentence(said[:done], starts[done - 1])
     said = sentences(so_far)
     if done < len(said):
-        on_sentence(said)
+        on_sentence(said, starts[-1] if len(starts) == len(said) else audio_ms())
 
 
 @dataclass
@@ -173,6 +193,12 @@ def build_session(
     return session
 
 
+# stop this much before the false sentence's first word (the word timing is that of its arrival), and
+# wait at most this long for a reply's audio to start playing before cutting it anyway
+CUT_EARLY_S = 0.05
+CUT_WAIT_S = 5.0
+
+
 def _letters(text: str) -> str:
     return "".join(c for c in text.lower() if c.isalnum())
 
@@ -199,7 +225,10 @@ class CallKeeper:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._acting = False
         self._stopped: _Stopped | None = None
+        self._speaking = asyncio.Event()  # the agent's audio is playing, since _speaking_since
+        self._speaking_since = 0.0
         call.on_agent_sentence = self._check_sentence
+        session.on("agent_state_changed", self._on_agent_state)
         session.on("conversation_item_added", self._on_item)
         session.on("user_state_changed", self._on_user_state)
         session.on("close", self._on_close)
@@ -268,10 +297,17 @@ class CallKeeper:
         delay = self.settings.dictation_endpointing_delay if dictation else self.settings.min_endpointing_delay
         self.session.update_options(endpointing_opts={"min_delay": delay})
 
-    def _check_sentence(self, said: list[str]) -> None:
+    def _on_agent_state(self, ev: AgentStateChangedEvent) -> None:
+        if ev.new_state == "speaking":
+            self._speaking_since = time.monotonic()
+            self._speaking.set()
+        else:
+            self._speaking.clear()
+
+    def _check_sentence(self, said: list[str], starts_at_ms: float) -> None:
         """A sentence of the message being spoken is complete: if it contradicts the brain, cut the
-        audio now, before it plays (the plugin truncates the item to what was heard), and say the
-        correction instead."""
+        audio where that sentence starts, before it plays (the plugin truncates the item to what was
+        heard), and say the correction instead."""
         if self._stopped is not None:
             return  # this message is already being cut
         found = check_latest_sentence(self.call.brain, said, self.call.now())
@@ -280,8 +316,20 @@ class CallKeeper:
         self._stopped = _Stopped(found, " ".join(said[:-1]))
         speech = self.session.current_speech
         if speech is not None and not speech.done():
-            speech.interrupt(force=True)  # a false claim is cut even where the caller may not cut in
+            self._spawn(self._cut(speech, starts_at_ms))
         self._correct(found)
+
+    async def _cut(self, speech: Any, at_ms: float) -> None:
+        """Let the true sentences before the claim finish playing, then stop the audio."""
+        if at_ms > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._speaking.wait(), CUT_WAIT_S)
+            # the playout runs in real time from its first frame; this waits on that clock
+            left = self._speaking_since + at_ms / 1000 - CUT_EARLY_S - time.monotonic()
+            if left > 0:
+                await asyncio.sleep(left)
+        if not speech.done():
+            speech.interrupt(force=True)  # a false claim is cut even where the caller may not cut in
 
     def _guard(self, text: str, seq: int) -> None:
         violations = check_turn(self.call.brain, text, self.call.now())
