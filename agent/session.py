@@ -193,9 +193,10 @@ def build_session(
     return session
 
 
-# stop this much before the false sentence's first word (the word timing is that of its arrival), and
-# wait at most this long for a reply's audio to start playing before cutting it anyway
-CUT_EARLY_S = 0.05
+# stop this much before the false sentence's first word: an interrupt takes effect ~0.1 s after it is
+# asked for (measured by bench/grounding_playout.py), and the word's place is that of its arrival;
+# wait at most CUT_WAIT_S for a reply's audio to start playing before cutting it anyway
+CUT_EARLY_S = 0.2
 CUT_WAIT_S = 5.0
 
 
