@@ -109,6 +109,9 @@ class CallContext:
     failed_proofs: int = 0
     # set once the caller's leg is up (SIP "active"); the greeting waits for it, so it is never lost
     line_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # the grounding guard's ear on the agent's transcript as it streams, ahead of the audio: called
+    # with the sentences of the current message each time one is complete (set by the CallKeeper)
+    on_agent_sentence: Callable[[list[str]], None] | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -216,12 +219,16 @@ class CallContext:
             )
         )
 
-    def record_violation(self, *, turn_seq: int, kind: str, claim: str, correction: str) -> None:
+    def record_violation(
+        self, *, turn_seq: int, kind: str, claim: str, correction: str, heard: bool = True
+    ) -> None:
+        """`heard`: whether the caller heard any of the claim (False: stopped before it played)."""
         from agent.store import journal as j
 
         self.violations.append(
-            {"turn_seq": turn_seq, "kind": kind, "claim": claim, "correction": correction}
-        )
+            {"turn_seq": turn_seq, "kind": kind, "claim": claim, "correction": correction,
+             "heard": heard}
+        )  # fmt: skip
         self._journal(
             j.Violation(
                 call_id=self.call_id, turn_seq=turn_seq, kind=kind, claim=claim, correction=correction

@@ -11,11 +11,15 @@ import contextlib
 import logging
 import re
 import time
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
+from livekit import rtc
 from livekit.agents import AgentSession, APIConnectionError, APIConnectOptions, llm, vad
 from livekit.agents.metrics import RealtimeModelMetrics
 from livekit.agents.voice.events import (
+    AgentStateChangedEvent,
     CloseEvent,
     ConversationItemAddedEvent,
     ErrorEvent,
@@ -24,7 +28,7 @@ from livekit.agents.voice.events import (
 )
 from livekit.plugins import openai
 
-from agent.brain.grounding import check_turn
+from agent.brain.grounding import Violation, check_latest_sentence, check_turn, sentences
 from agent.brain.schema import Brain
 from agent.call import CallContext, TransferFailed
 from agent.fallback import FallbackAudio, ModelFailover
@@ -47,6 +51,56 @@ _DICTATION = re.compile(
 def invites_dictation(text: str) -> bool:
     """Did this agent turn ask the caller for a number, an address, a code or a spelling?"""
     return bool(_DICTATION.search(text))
+
+
+Text = TypeVar("Text", bound=str)
+
+
+class AudioReceived:
+    """How much of one agent message's audio has arrived from the model so far, in ms."""
+
+    def __init__(self) -> None:
+        self.ms = 0.0
+
+    async def count(self, audio: AsyncIterable[rtc.AudioFrame]) -> AsyncIterator[rtc.AudioFrame]:
+        async for frame in audio:
+            self.ms += frame.samples_per_channel * 1000 / frame.sample_rate
+            yield frame
+
+
+async def watch_sentences(
+    text: AsyncIterable[Text],
+    on_sentence: Callable[[list[str], float], None],
+    audio_ms: Callable[[], float] = lambda: 0.0,
+) -> AsyncIterator[Text]:
+    """One agent message's transcript, passed on untouched and unhurried as it streams; each time a
+    sentence in it is complete (the next one has begun, or the message ended) `on_sentence` gets the
+    sentences so far and where in the message's audio the last one starts (`audio_ms()` when its
+    first word arrived: the model sends words and their audio together). The transcript runs ahead
+    of the playout, so whatever `on_sentence` does happens before the caller hears that sentence,
+    beside the playout rather than in front of it."""
+    so_far = ""
+    done = 0
+    starts: list[float] = []
+    async for delta in text:
+        yield delta
+        so_far += delta
+        said = sentences(so_far)
+        starts += [audio_ms()] * (len(said) - len(starts))
+        while done < len(said) - 1:
+            done += 1
+            on_sentence(said[:done], starts[done - 1])
+    said = sentences(so_far)
+    if done < len(said):
+        on_sentence(said, starts[-1] if len(starts) == len(said) else audio_ms())
+
+
+@dataclass
+class _Stopped:
+    """A false claim the guard caught while its message was still streaming."""
+
+    violations: list[Violation]
+    said_before: str  # the message's sentences before the claim
 
 
 def settings_for_brain(settings: Settings, brain: Brain) -> Settings:
@@ -141,6 +195,17 @@ def build_session(
     return session
 
 
+# stop this much before the false sentence's first word: an interrupt takes effect ~0.1 s after it is
+# asked for (measured by bench/grounding_playout.py), and the word's place is that of its arrival;
+# wait at most CUT_WAIT_S for a reply's audio to start playing before cutting it anyway
+CUT_EARLY_S = 0.2
+CUT_WAIT_S = 5.0
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
 class CallKeeper:
     """Journals every finished turn, runs the grounding guard, handles caller silence and the call's
     time limit, sums the model's usage, and finalises the call row however the call ends."""
@@ -162,6 +227,11 @@ class CallKeeper:
         self._limit_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._acting = False
+        self._stopped: _Stopped | None = None
+        self._speaking = asyncio.Event()  # the agent's audio is playing, since _speaking_since
+        self._speaking_since = 0.0
+        call.on_agent_sentence = self._check_sentence
+        session.on("agent_state_changed", self._on_agent_state)
         session.on("conversation_item_added", self._on_item)
         session.on("user_state_changed", self._on_user_state)
         session.on("close", self._on_close)
@@ -231,14 +301,63 @@ class CallKeeper:
         delay = self.settings.dictation_endpointing_delay if dictation else self.settings.min_endpointing_delay
         self.session.update_options(endpointing_opts={"min_delay": delay})
 
+    def _on_agent_state(self, ev: AgentStateChangedEvent) -> None:
+        if ev.new_state == "speaking":
+            self._speaking_since = time.monotonic()
+            self._speaking.set()
+        else:
+            self._speaking.clear()
+
+    def _check_sentence(self, said: list[str], starts_at_ms: float) -> None:
+        """A sentence of the message being spoken is complete: if it contradicts the brain, cut the
+        audio where that sentence starts, before it plays (the plugin truncates the item to what was
+        heard), and say the correction instead."""
+        if self._stopped is not None:
+            return  # this message is already being cut
+        found = check_latest_sentence(self.call.brain, said, self.call.now())
+        if not found:
+            return
+        self._stopped = _Stopped(found, " ".join(said[:-1]))
+        speech = self.session.current_speech
+        if speech is not None and not speech.done():
+            self._spawn(self._cut(speech, starts_at_ms))
+        self._correct(found)
+
+    async def _cut(self, speech: Any, at_ms: float) -> None:
+        """Let the true sentences before the claim finish playing, then stop the audio."""
+        if at_ms > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._speaking.wait(), CUT_WAIT_S)
+            # the playout runs in real time from its first frame; this waits on that clock
+            left = self._speaking_since + at_ms / 1000 - CUT_EARLY_S - time.monotonic()
+            if left > 0:
+                await asyncio.sleep(left)
+        if not speech.done():
+            speech.interrupt(force=True)  # a false claim is cut even where the caller may not cut in
+
     def _guard(self, text: str, seq: int) -> None:
         violations = check_turn(self.call.brain, text, self.call.now())
+        stopped, self._stopped = self._stopped, None
+        if stopped is not None:
+            # heard: the caller got past the sentences before the claim (into the claim itself)
+            heard = len(_letters(text)) > len(_letters(stopped.said_before))
+            for v in stopped.violations:
+                self.call.record_violation(
+                    turn_seq=seq, kind=v.kind, claim=v.claim, correction=v.correction, heard=heard
+                )
+            log.warning("grounding guard: stopped a false claim %s it was heard: %s",
+                        "after" if heard else "before", [v.correction for v in stopped.violations])  # fmt: skip
+            known = {v.correction for v in stopped.violations}
+            violations = [v for v in violations if v.correction not in known]
         if not violations:
             return
         for v in violations:
             self.call.record_violation(turn_seq=seq, kind=v.kind, claim=v.claim, correction=v.correction)
+        log.warning("grounding guard: agent contradicted the brain: %s", [v.correction for v in violations])
+        self._correct(violations)
+
+    def _correct(self, violations: list[Violation]) -> None:
         corrections = " ".join(dict.fromkeys(v.correction for v in violations))
-        log.warning("grounding guard: agent contradicted the brain: %s", corrections)
         # the next thing the caller hears is the correction, in the same voice
         self.session.generate_reply(
             instructions=(

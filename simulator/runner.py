@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 from livekit.agents import AgentSession
+from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
 
 from agent.brain import Brain, load_brain, load_brains
 from agent.brain.loader import parse_brain
@@ -187,7 +188,11 @@ class _ScenarioCall:
             self.mic = CallerMicrophone(sample_rate=self.caller_rate)
             self.ear = CallerEar()
             session.input.audio = self.mic
-            session.output.audio = self.ear
+            # as in a room (RoomIO): the agent's transcript is paced to its audio, so an interrupted
+            # turn is recorded as far as the caller heard it, not as far as the model had written
+            synchronizer = TranscriptSynchronizer(next_in_chain_audio=self.ear, next_in_chain_text=None)
+            session.output.audio = synchronizer.audio_output
+            session.output.transcription = synchronizer.text_output
 
         call.line_ready.set()
         await session.start(agent=Receptionist(brain) if known else UnknownNumber(), record=False)

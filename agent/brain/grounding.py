@@ -1,8 +1,10 @@
-"""The grounding guard: spots what the agent just said about hours or prices that contradicts the brain.
+"""The grounding guard: spots what the agent just said that contradicts the brain: opening hours, slots
+offered on closed days or outside hours, prices, services the brain does not list and FAQ answers.
 
 Run on every finished agent turn. It reads plain English with patterns, not a model, and is built for
 precision: a claim is flagged only when it is false under every reasonable reading (weekly hours and
-the actual next date, AM and PM). Questions, negations, hedges and appointment times are left alone.
+the actual next date, AM and PM). Questions (except slot offers), negations and hedges are left alone.
+Measured on tests/brain/grounding_corpus.yaml by `python -m bench.grounding`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Literal
 
+from agent.brain.grounding_facts import fact_violations, per_brain
 from agent.brain.render import price_text
 from agent.brain.schedule import (
     describe_week,
@@ -36,22 +39,29 @@ from agent.brain.schema import (
 
 @dataclass(frozen=True)
 class Violation:
-    kind: Literal["hours", "price"]
+    kind: Literal["hours", "appointment", "price", "service", "faq"]
     claim: str  # the sentence that made the claim
     correction: str  # a short sentence from the brain the agent can say instead
 
 
 def check_turn(brain: Brain, text: str, now: datetime) -> list[Violation]:
-    """Every hours or price claim in `text` that the brain contradicts, judged at `now`."""
+    """Every claim in `text` that the brain contradicts, judged at `now`."""
     here = now.astimezone(brain.tz)
     found: list[Violation] = []
     previous: list[Service] = []
-    for sentence in _sentences(text):
+    for sentence in sentences(text):
         lowered = _normalise(sentence)
         mentioned = _services_in(brain, lowered)
+        clauses = _clauses(brain, lowered, here)
         if not _is_question(lowered):
-            found += _hours_violations(brain, sentence, lowered, here)
+            found += _hours_violations(brain, sentence, clauses, here)
             found += _price_violations(brain, sentence, lowered, mentioned, previous)
+            found += _free_violations(brain, sentence, lowered, mentioned, previous)
+            named = [(a, b) for _, a, b in mentioned]
+            facts = fact_violations(brain, sentence, lowered, named)
+            found += [Violation(k, sentence, c) for k, c in facts]
+        # "How about Sunday at 10?" offers a slot as much as "I can book Sunday at 10" does
+        found += _offer_violations(brain, sentence, clauses, here)
         previous = []
         for s, _, _ in mentioned:
             if not any(s is p for p in previous):
@@ -72,7 +82,15 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _sentences(text: str) -> list[str]:
+def check_latest_sentence(brain: Brain, said: list[str], now: datetime) -> list[Violation]:
+    """Claims the last of `said` makes that the brain contradicts; the sentences before it are
+    context ("A plumbing inspection? That's $150.")."""
+    if not said:
+        return []
+    return [v for v in check_turn(brain, " ".join(said), now) if v.claim == said[-1].strip()]
+
+
+def sentences(text: str) -> list[str]:
     text = re.sub(
         r"\b([AaPp])\.\s?[Mm]\.(?=\s+[a-z])", r"\1M", text
     )  # "8 a.m. on" is not a full stop
@@ -100,11 +118,29 @@ _EXCEPT = re.compile(
     rf"\b(?:except|other than|besides|apart from|excluding|but not)\s+(?:on\s+|for\s+)?"
     rf"((?:(?:{_DAY}|weekends?|the weekend)(?:\s*(?:,|and|or)\s*)?)+)"
 )
-_WEEKDAYS = re.compile(r"\b(?:weekdays|week days|during the week|business days)\b")
+_WEEKDAYS = re.compile(
+    r"\b(?:weekdays|every weekday|week days|weeknights?|week nights|during the week|business days)\b"
+)
 _WEEKEND = re.compile(r"\b(?:weekends?|the weekend)\b")
+_THIS_WEEKEND = re.compile(r"\b(?:this|all|the whole|this coming) weekend\b")
 _EVERY_DAY = re.compile(
     r"\b(?:every ?day|daily|(?:seven|7) days a week|all week|24/7|24 hours a day)\b"
 )
+# open at every hour of every day: only true of a brain open 00:00-24:00 all week
+_ROUND_THE_CLOCK = re.compile(
+    r"\b(?:24/7|24 hours|twenty[- ]four hours|around the clock|round[- ]the[- ]clock|never close)\b"
+)
+# what callers and agents call a holiday other than its name in the brain
+_HOLIDAY_NAMES = {
+    "independence day": r"(?:the )?(?:fourth|4th) of july|july (?:fourth|4th)",
+    "christmas": r"christmas day|xmas",
+    "new year's day": r"new year'?s(?! eve)",
+}
+_THIS_DAY = re.compile(rf"\b(?:this|this coming|coming) {_DAY}\b")
+_MONTHS = (
+    "january february march april may june july august september october november december".split()
+)
+_MONTH_DAY = re.compile(rf"\b({'|'.join(_MONTHS)}) (\d{{1,2}})(?:st|nd|rd|th)?\b")
 _NOW = re.compile(
     r"\b(?:right now|currently|at the moment|open now|closed now|now open|now closed)\b"
 )
@@ -166,6 +202,11 @@ class _When:
     weekdays: set[int] = field(default_factory=set)
     dates: list[tuple[date, str]] = field(default_factory=list)  # (day, how it was said)
     now: bool = False
+    # "weekdays", "weeknights": a time said of the group is about its open days ("we close at 7 on
+    # weeknights" is fair when Monday is closed)
+    group: bool = False
+    # no day said at all ("we open at 9"): true if some day of the week fits
+    anyday: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.weekdays or self.dates or self.now)
@@ -213,6 +254,36 @@ def _day_index(name: str) -> int:
 def _days_of(brain: Brain, text: str, here: datetime) -> _When:
     when = _When()
     rest = text
+    today = here.date()
+    if re.search(r"\bday after tomorrow\b", rest):
+        when.dates.append((today + timedelta(days=2), "the day after tomorrow"))
+        rest = re.sub(r"\b(?:the )?day after tomorrow\b", " ", rest)
+    for m in _THIS_DAY.finditer(rest):
+        wd = _day_index(m.group(1))
+        day = today + timedelta(days=(wd - today.weekday()) % 7)
+        when.dates.append((day, "today" if day == today else f"this {WEEKDAYS[wd].title()}"))
+    rest = _THIS_DAY.sub(" ", rest)
+    for m in _MONTH_DAY.finditer(rest):
+        month, number = _MONTHS.index(m.group(1)) + 1, int(m.group(2))
+        for year in (today.year, today.year + 1):
+            try:
+                day = date(year, month, number)
+            except ValueError:
+                break
+            if day >= today:
+                when.dates.append((day, _say_date(day)))
+                break
+        rest = rest.replace(m.group(0), " ")
+    # "this weekend we're only open Saturday": the named day is the claim, the weekend its setting
+    if _THIS_WEEKEND.search(rest):
+        if not _ONE_DAY.search(_THIS_WEEKEND.sub(" ", rest)):
+            for wd in (5, 6):
+                day = today + timedelta(days=(wd - today.weekday()) % 7)
+                if wd == 5 and today.weekday() == 6:
+                    continue  # on a Sunday, "this weekend" is what is left of it
+                when.dates.append((day, "today" if day == today else "this weekend"))
+        rest = _THIS_WEEKEND.sub(" ", rest)
+    rest = re.sub(rf"\bnext ({_DAY})", r"\1", rest)
     for m in _DAY_RANGE.finditer(text):
         a, b = _day_index(m.group(1)), _day_index(m.group(2))
         when.weekdays |= {(a + i) % 7 for i in range((b - a) % 7 + 1)}
@@ -226,21 +297,22 @@ def _days_of(brain: Brain, text: str, here: datetime) -> _When:
         rest = rest.replace(m.group(0), " ")
     when.weekdays |= {_day_index(m.group(1)) for m in _ONE_DAY.finditer(rest)}
     if _WEEKDAYS.search(rest):
+        when.group = not when.weekdays
         when.weekdays |= {0, 1, 2, 3, 4}
     if _WEEKEND.search(rest):
         when.weekdays |= {5, 6}
     if _EVERY_DAY.search(rest):
         when.weekdays |= set(range(7))
     when.weekdays -= excepted
-    today = here.date()
     if re.search(r"\b(?:today|tonight|this (?:morning|afternoon|evening))\b", rest):
         when.dates.append((today, "today"))
     if re.search(r"\btomorrow\b", rest):
         when.dates.append((today + timedelta(days=1), "tomorrow"))
     for closure in sorted(brain.closures, key=lambda c: -len(c.reason)):
         name = re.escape(closure.reason.lower()).replace("'", "'?")
-        name = re.sub(r"\\ day$", r"(?:\\ day)?", name)
-        hit = re.search(rf"\b{name}\b", rest)
+        name = re.sub(r"\\ day$", r"(?:\\ day)?(?!\\ eve)", name)  # New Year's, not its Eve
+        other = _HOLIDAY_NAMES.get(closure.reason.lower())
+        hit = re.search(rf"\b(?:{name}{'|' + other if other else ''})\b", rest)
         if hit:
             span = (closure.last_day - closure.date).days + 1
             label = closure.reason
@@ -291,6 +363,9 @@ def _clauses(brain: Brain, lowered: str, here: datetime) -> list[_Clause]:
             # "..., and Saturday 8 to 12"; "not on Saturday, or Sunday" stays negative
             polarity, state = previous.polarity, previous.state
             negated = negated or previous.negated
+        if inherited and previous is not None and _names_days_of(when, previous.when):
+            # "closed for Thanksgiving, Thursday and Friday": the days are the holiday's own
+            when = previous.when
         clause = _Clause(part, when, polarity, negated, state)
         if previous is not None and not clause.when and previous.when:
             if inherited or (clause.polarity and not previous.polarity):
@@ -313,19 +388,37 @@ def _clauses(brain: Brain, lowered: str, here: datetime) -> list[_Clause]:
     return clauses
 
 
+def _names_days_of(when: _When, earlier: _When) -> bool:
+    """Whether `when` only names weekdays of the dates `earlier` spoke of."""
+    if not when.weekdays or when.dates or earlier.weekdays or not earlier.dates:
+        return False
+    return when.weekdays <= {d.weekday() for d, _ in earlier.dates}
+
+
 def _bare(part: str) -> bool:
     stripped = _TIME.sub(" ", part)
     stripped = re.sub(rf"{_DAY}|weekdays|weekends?|today|tomorrow|tonight|not|-", " ", stripped)
     return all(w in _COMPLEMENT for w in re.findall(r"[a-z'0-9]+", stripped))
 
 
-def _hours_violations(brain: Brain, sentence: str, lowered: str, here: datetime) -> list[Violation]:
+def _hours_violations(
+    brain: Brain, sentence: str, clauses: list[_Clause], here: datetime
+) -> list[Violation]:
     found: list[Violation] = []
-    for clause in _clauses(brain, lowered, here):
-        if clause.negated or not clause.when:
-            continue
-        correction = None
+    for clause in clauses:
         close_claims = _close_times(clause.text)
+        if _claims_round_the_clock(clause):
+            correction = _check_round_the_clock(brain)
+            if correction:
+                found.append(Violation("hours", sentence, correction))
+            continue
+        if clause.negated:
+            continue
+        if not clause.when:
+            if not (clause.polarity == "open" and _TIME.search(clause.text)) and not close_claims:
+                continue
+            clause.when = _When(weekdays=set(range(7)), anyday=True)
+        correction = None
         if clause.polarity == "open":
             correction = _check_open(brain, clause, here)
         elif clause.polarity == "closed":
@@ -336,6 +429,73 @@ def _hours_violations(brain: Brain, sentence: str, lowered: str, here: datetime)
         if correction:
             found.append(Violation("hours", sentence, correction))
     return found
+
+
+def _claims_round_the_clock(clause: _Clause) -> bool:
+    if not _ROUND_THE_CLOCK.search(clause.text) or _HEDGE.search(clause.text):
+        return False
+    if _OTHER_SCHEDULE.search(clause.text):
+        return False  # "our emergency line is open 24/7"
+    if re.search(r"\bnever close\b", clause.text):
+        return bool(_SUBJECT.search(clause.text))
+    return clause.polarity == "open" and not clause.negated
+
+
+def _check_round_the_clock(brain: Brain) -> str | None:
+    if all(weekly_hours_on(brain, wd) == [(time(0), END_OF_DAY)] for wd in range(7)):
+        return None
+    return f"Correction: we're not open around the clock. Our regular hours are {describe_week(brain)}."
+
+
+# ---------------------------------------------------------------------------------------------
+# slots offered or booked: "I can book you for Sunday at 10", "how about Tuesday at 12:30?"
+
+_OFFER = re.compile(
+    r"\b(?:i can|i could|we can|we could|i've got|i have|i've|how about|what about|would|does|earliest|"
+    r"next opening|next available|first available|available|an opening|a slot|a spot|booked|scheduled|"
+    r"book you|put you down|fit you in|get you in|see you|send someone|come out)\b"
+)
+# the end of a range ("from 9 to 10") is not a start the caller could be booked at
+_RANGE_END = re.compile(r"(?:\bto|-|\buntil|\btill|\btil|\bthrough|\bthru)\s*$")
+
+
+def _offer_violations(
+    brain: Brain, sentence: str, clauses: list[_Clause], here: datetime
+) -> list[Violation]:
+    found: list[Violation] = []
+    for clause in clauses:
+        text = clause.text
+        if not _OFFER.search(text) or clause.polarity is not None:
+            continue  # "we're open Saturday" is an hours claim, judged there
+        if _NEGATION.search(text) or _HEDGE.search(text) or _OTHER_SCHEDULE.search(text):
+            continue
+        if re.search(r"\b(?:nothing|nobody|no one|fully booked)\b", text):
+            continue
+        when = clause.when
+        if not when or when.now or when.anyday:
+            continue
+        starts: set[int] = set()
+        for m in _TIME.finditer(text):
+            if not _RANGE_END.search(text[: m.start()]):
+                starts |= _minutes_of(m)
+        if re.search(r"\b(?:this|tomorrow) (?:afternoon|evening)\b|\btonight\b", text):
+            starts = {t for t in starts if t >= 720}
+        correction = _check_slot(brain, when, starts, here)
+        if correction:
+            found.append(Violation("appointment", sentence, correction))
+    return found
+
+
+def _check_slot(brain: Brain, when: _When, starts: set[int], here: datetime) -> str | None:
+    """A slot fits a day when one of the ways its time can be read starts inside that day's hours."""
+
+    def fits(hours: list[tuple[time, time]]) -> bool:
+        if not starts:
+            return bool(hours)
+        return any(a.hour * 60 + a.minute <= t < _end_minutes(b) for t in starts for a, b in hours)
+
+    wrong = [key for key, rs in _readings(brain, when, here) if not any(fits(h) for h in rs)]
+    return _correct(brain, wrong, here) if wrong else None
 
 
 def _close_times(text: str) -> set[int]:
@@ -405,6 +565,8 @@ def _readings(
 
 
 def _check_day_state(brain: Brain, when: _When, want_open: bool, here: datetime) -> str | None:
+    if when.anyday:
+        return None
     if when.now:
         if is_open_at(brain, here) != want_open:
             return _correct_now(brain, here)
@@ -450,8 +612,15 @@ def _check_times(
 
     if when.now:
         return None
+    readings = _readings(brain, when, here)
+    if when.anyday:
+        if any(fits(h) for _, rs in readings for h in rs):
+            return None
+        return f"Correction: our regular hours are {describe_week(brain)}."
     wrong = [
-        key for key, readings in _readings(brain, when, here) if not any(fits(h) for h in readings)
+        key
+        for key, rs in readings
+        if not any(fits(h) for h in rs) and not (when.group and key.startswith("wd:") and not rs[0])
     ]
     return _correct(brain, wrong, here) if wrong else None
 
@@ -592,7 +761,7 @@ _AT_MOST = re.compile(
 )
 _NOT_A_PRICE = re.compile(
     r"\b(?:deposits?|fees?|charges?|surcharge|discount|off|credit|copays?|co-pays?|deductible|coupon|save|"
-    r"savings?|extra|additional|plus|per|each|hourly|an hour|a year|a month|annual|yearly|monthly|tax|tip|"
+    r"savings?|extra|additional|plus|per|hourly|a year|a month|annual|yearly|monthly|tax|tip|"
     r"parts|insurance|covers?|covered|refund|total|balance|owe|owed|paid|bill|invoice|membership|trip|"
     r"estimate|estimates|budget)\b"
 )
@@ -617,6 +786,19 @@ def _services_in(brain: Brain, lowered: str) -> list[tuple[Service, int, int]]:
     """Where services are named in a sentence: (service, start char, end char)."""
     words = _words_with_spans(lowered)
     plain = [w for w, _, _ in words]
+    taken: set[int] = set()
+    found: list[tuple[Service, int, int]] = []
+    for toks, s in per_brain(brain, "service phrases", _service_phrases):
+        k = len(toks)
+        for i in range(len(plain) - k + 1):
+            if plain[i : i + k] == toks and not taken & set(range(i, i + k)):
+                taken |= set(range(i, i + k))
+                found.append((s, words[i][1], words[i + k - 1][2]))
+    return sorted(found, key=lambda f: f[1])
+
+
+def _service_phrases(brain: Brain) -> list[tuple[list[str], Service]]:
+    """Each way a service can be named, longest first: its names, and words only it uses."""
     phrases: list[tuple[list[str], Service]] = []
     counts: dict[str, set[str]] = {}
     for s in brain.services:
@@ -631,15 +813,7 @@ def _services_in(brain: Brain, lowered: str) -> list[tuple[Service, int, int]]:
             if t not in _GENERIC and len(counts[t]) == 1 and len(t) > 2:
                 phrases.append(([t], s))
     phrases.sort(key=lambda p: -len(p[0]))
-    taken: set[int] = set()
-    found: list[tuple[Service, int, int]] = []
-    for toks, s in phrases:
-        k = len(toks)
-        for i in range(len(plain) - k + 1):
-            if plain[i : i + k] == toks and not taken & set(range(i, i + k)):
-                taken |= set(range(i, i + k))
-                found.append((s, words[i][1], words[i + k - 1][2]))
-    return sorted(found, key=lambda f: f[1])
+    return phrases
 
 
 def _money_value(m: re.Match[str], n: int) -> Decimal | None:
@@ -686,6 +860,9 @@ def _price_violations(
             continue
         before = lowered[max(0, m.start() - 40) : m.start()]
         after = lowered[m.end() : m.end() + 25]
+        hourly = _PER_HOUR.match(after) is not None and high is None
+        if hourly:
+            after = after[_PER_HOUR.match(after).end() :]  # type: ignore[union-attr]
         if _NOT_A_PRICE.search(" ".join(before.split()[-4:])) or _NOT_A_PRICE.search(
             " ".join(after.split()[:3])
         ):
@@ -712,7 +889,11 @@ def _price_violations(
             )
             continue
         lo, hi, slack = price.low, price.high, Decimal(1)
-        if high is not None:
+        if hourly:
+            # "$120 an hour": the rate itself, or the rate over the service's usual length
+            total = low * service.duration_minutes / 60
+            wrong = not (lo - slack <= low <= hi + slack or lo - slack <= total <= hi + slack)
+        elif high is not None:
             wrong = low < lo - slack or high > hi + slack or high < low
         elif _AT_MOST.search(before):
             wrong = low < lo
@@ -724,6 +905,52 @@ def _price_violations(
             wrong = low < lo - slack or low > hi + slack
         if wrong:
             text = price_text(price, brain.currency)
+            found.append(
+                Violation("price", sentence, f"Correction: {service.name.lower()} costs {text}.")
+            )
+    return found
+
+
+_PER_HOUR = re.compile(r"\s*(?:an|a|per|/)\s*hour\b|\s*hourly\b")
+_FREE = re.compile(r"\b(?:free|free of charge|at no charge|at no cost)\b")
+# "free with any repair", "may be free with your plan": a condition the brain cannot confirm or deny
+_CONDITIONAL = re.compile(r"\b(?:with|if|when|may|might|could|depending|depends|for you|covered)\b")
+
+
+def _free_violations(
+    brain: Brain,
+    sentence: str,
+    lowered: str,
+    mentioned: list[tuple[Service, int, int]],
+    previous: list[Service],
+) -> list[Violation]:
+    """'The inspection is free' about a service with a price."""
+    found: list[Violation] = []
+    for part in re.split(r"[;,]|\bbut\b|\bso\b|\band\b", lowered):
+        m = _FREE.search(part)
+        if (
+            not m
+            or _NEGATION.search(part)
+            or _NOT_A_PRICE.search(part)
+            or _CONDITIONAL.search(part)
+        ):
+            continue
+        offset = lowered.find(part)
+        inside = [
+            (s, a - offset, b - offset) for s, a, b in mentioned if offset <= a < offset + len(part)
+        ]
+        services = {id(s): s for s, _, _ in inside}
+        if (
+            not services
+            and len(previous) == 1
+            and re.search(r"\b(?:it|it's|that|that's|this)\b", part)
+        ):
+            services = {id(previous[0]): previous[0]}
+        if len(services) != 1:
+            continue
+        service = next(iter(services.values()))
+        if service.price is not None and service.price.low > 0:
+            text = price_text(service.price, brain.currency)
             found.append(
                 Violation("price", sentence, f"Correction: {service.name.lower()} costs {text}.")
             )

@@ -82,7 +82,7 @@ TRUE: list[tuple[str, str, str]] = [
     ("plumbing", "mon", "We open at 8 on Saturdays and 7 on weekdays."),
     ("plumbing", "mon", "Our hours are Monday to Friday, 7 to 6, and Saturday 8 to 12."),
     ("plumbing", "mon", "We're open Saturday, and your appointment is from 9 to 10."),
-    ("plumbing", "mon", "We have an opening at 7 on Saturday."),
+    ("plumbing", "mon", "We have an opening at 9 on Saturday."),
     ("plumbing", "mon", "The technician will arrive between 8 and 10 on Saturday."),
     ("plumbing", "mon", "We're not open Saturday afternoon, or Sunday."),
     ("plumbing", "mon", "We're closed on Sunday, so Monday at 9 is the earliest."),
@@ -218,6 +218,13 @@ FALSE: list[tuple[str, str, str, str, str]] = [
         "We're open 8 to 5 on Friday.",
         "hours",
         "on Fridays we're open 8 AM to 1 PM",
+    ),
+    (
+        "plumbing",
+        "mon",
+        "We have an opening at 7 on Saturday.",
+        "appointment",
+        "on Saturdays we're open 8 AM to 12 PM",
     ),
     (
         "plumbing",
