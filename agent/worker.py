@@ -108,7 +108,7 @@ async def entrypoint(ctx: JobContext) -> None:
 
     if not known:
         agent = UnknownNumber()
-    elif caller is not None and not await stores.admit(call):
+    elif caller is not None and not await stores.admit(call, worker=ctx.worker_id):
         call.set_outcome("error")
         call.end_reason = "rate_limited"
         agent = RepeatCaller(brain)
@@ -147,12 +147,34 @@ class ReceptionistServer(AgentServer):
     non-zero exit."""
 
     failure: Exception | None = None
+    settings: Settings | None = None
 
     async def run(self, *, devmode: bool = False, unregistered: bool = False) -> None:
+        sweeping = self._sweep_lost_calls()
         try:
             await super().run(devmode=devmode, unregistered=unregistered)
         except Exception as e:  # noqa: BLE001 - reported by main() as the reason the worker stopped
             self.failure = e
+        finally:
+            if sweeping is not None:
+                sweeping.cancel()
+
+    def _sweep_lost_calls(self) -> asyncio.Task[None] | None:
+        """Every replica, draining ones included, ends the calls of replicas that died."""
+        settings = self.settings
+        if settings is None or not settings.redis_url or not settings.livekit_api_key:
+            return None
+        from agent.live import LiveState
+        from agent.live.lost_calls import LostCallSweeper
+
+        sweeper = LostCallSweeper(
+            LiveState(settings.redis_url),
+            database_url=settings.database_url,
+            livekit_url=settings.livekit_url,
+            api_key=settings.livekit_api_key,
+            api_secret=settings.livekit_secret(),
+        )
+        return asyncio.create_task(sweeper.run(), name="lost-calls")
 
 
 def build_server(agent_name: str, settings: Settings | None = None) -> ReceptionistServer:
@@ -183,6 +205,7 @@ def build_server(agent_name: str, settings: Settings | None = None) -> Reception
                 "api_secret": settings.livekit_secret(),
             }
     server = ReceptionistServer(**options)
+    server.settings = settings
     server.setup_fnc = prewarm
     server.rtc_session(entrypoint, agent_name=agent_name)
     return server
