@@ -160,7 +160,7 @@ class ReceptionistServer(AgentServer):
                 sweeping.cancel()
 
     def _sweep_lost_calls(self) -> asyncio.Task[None] | None:
-        """Every replica, draining ones included, ends the calls of replicas that died."""
+        """Every running replica ends the calls of replicas (or job processes) that died."""
         settings = self.settings
         if settings is None or not settings.redis_url or not settings.livekit_api_key:
             return None
@@ -191,6 +191,11 @@ def build_server(agent_name: str, settings: Settings | None = None) -> Reception
             "load_fnc": calls_load,
             "load_threshold": (max_calls - 0.5) / max_calls,  # full at exactly max_calls
             "num_idle_processes": settings.worker_idle_processes,
+            # LiveKit kills a job process whose prewarm takes over 10 s and starts another from
+            # scratch, three times, then refuses the call: on a busy host (measured: 3 replicas, 6
+            # calls, 2 cores) prewarm took longer, and every restart only added load. A call waits
+            # for its process either way; livekit-sip gives up on it after ~30 s.
+            "initialize_process_timeout": 30.0,
             # dev keeps LiveKit's any-free-port, so several dev workers can run side by side
             "port": ServerEnvOption(dev_default=0, prod_default=settings.worker_port),
             # LiveKit's console and dev modes log at DEBUG unless told; LOG_LEVEL is the one knob
