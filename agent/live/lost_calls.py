@@ -59,7 +59,7 @@ class LostCallSweeper:
             return []
         for call in lost:
             log.warning(
-                "call %s lost its worker %s (no heartbeat since %s): hanging up its caller",
+                "call %s lost its worker %s (lease expired %s): hanging up its caller",
                 call.call_id, call.worker or "?", call.expired_at.isoformat(),
             )  # fmt: skip
             await self._hang_up(call)
