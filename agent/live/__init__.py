@@ -1,4 +1,5 @@
-"""Live, cross-replica state in Redis: who is on a call right now, per-caller rate limits, slot holds."""
+"""Live, cross-replica state in Redis: who is on a call right now (and the calls whose replica died),
+per-caller rate limits, slot holds."""
 
 from agent.live.state import ActiveCall, LiveState, LostCall
 

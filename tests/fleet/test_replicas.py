@@ -91,7 +91,7 @@ def fleet(
             try:
                 proc = running.enter_context(receptionist_worker(
                     phone_stack, agent_name=AGENT_NAME, openai_base_url=fleet_sim.base_url,
-                    database_url=fleet_db, log=log, extra_env=env,
+                    database_url=fleet_db, log=log, extra_env=env, within=CALL_DEADLINE,
                 ))  # fmt: skip
             except WorkerFailed as e:
                 pytest.fail(str(e))
