@@ -38,37 +38,40 @@ class LostCallSweeper:
         api_key: str,
         api_secret: str,
         interval_s: float = 5.0,
+        retry_after_s: float = 60.0,
     ) -> None:
         self._live = live
         self._database_url = database_url
         self._livekit = (livekit_url.replace("ws", "http", 1), api_key, api_secret)
         self._interval_s = interval_s
+        self._retry_after_s = retry_after_s  # a claimed call not ended by then is offered again
 
     async def run(self) -> None:
         while True:
             try:
                 await self.sweep()
-            except Exception:  # noqa: BLE001 - a failed sweep is retried; the claims went back
+            except Exception:  # noqa: BLE001 - a call claimed but not ended is offered again later
                 log.exception("sweeping lost calls failed")
             await asyncio.sleep(self._interval_s)
 
     async def sweep(self) -> list[LostCall]:
         """End every call whose heartbeats stopped; returns those this replica finalised."""
-        lost = await self._live.claim_lost_calls()
+        lost = await self._live.claim_lost_calls(retry_after_s=self._retry_after_s)
         if not lost:
             return []
         for call in lost:
             log.warning(
-                "call %s lost its worker %s (lease expired %s): hanging up its caller",
-                call.call_id, call.worker or "?", call.expired_at.isoformat(),
+                "call %s lost its worker %s (found %s): hanging up its caller",
+                call.call_id, call.worker or "?", call.lost_at.isoformat(),
             )  # fmt: skip
             await self._hang_up(call)
-        finalised, retry = await self._finalise(lost)
-        for call in retry:
-            if datetime.now(UTC) - call.expired_at < GIVE_UP_AFTER:
-                await self._live.return_lost_call(call)
-            else:
+        finalised, waiting = await self._finalise(lost)
+        for call in lost:
+            if call in waiting and datetime.now(UTC) - call.lost_at < GIVE_UP_AFTER:
+                continue  # offered again after retry_after_s, to whichever replica sweeps then
+            if call in waiting:
                 log.error("call %s: its row never reached Postgres; giving up", call.call_id)
+            await self._live.forget_lost_call(call.call_id)
         return finalised
 
     async def _hang_up(self, call: LostCall) -> None:
@@ -86,12 +89,12 @@ class LostCallSweeper:
             log.warning("could not close room %s of lost call %s: %s", call.room, call.call_id, e)
 
     async def _finalise(self, lost: list[LostCall]) -> tuple[list[LostCall], list[LostCall]]:
-        """(finalised here, to retry later)."""
+        """(finalised here, not finalisable yet); the others had ended already."""
         if not self._database_url:
             return [], []
         ended_at = datetime.now(UTC)
         finalised: list[LostCall] = []
-        retry: list[LostCall] = []
+        waiting: list[LostCall] = []
         try:
             async with await psycopg.AsyncConnection.connect(
                 self._database_url, connect_timeout=5, autocommit=True
@@ -101,11 +104,11 @@ class LostCallSweeper:
                         conn, uuid.UUID(call.call_id), end_reason=END_REASON, ended_at=ended_at
                     )
                     if done is None:  # its records may still be on their way from a spill file
-                        retry.append(call)
+                        waiting.append(call)
                     elif done:
                         finalised.append(call)
         except psycopg.Error as e:
             log.warning("Postgres unreachable while finalising lost calls (%s); retrying later", e)
             handled = {c.call_id for c in finalised}
-            retry = [c for c in lost if c.call_id not in handled]
-        return finalised, retry
+            waiting = [c for c in lost if c.call_id not in handled]
+        return finalised, waiting

@@ -55,17 +55,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-# leases whose heartbeat stopped, each removed as it is returned: of two sweepers, one gets a call
+# leases whose heartbeat stopped; each is re-leased to the claimer for ARGV[4] ms, so of two sweepers one
+# gets a call, and a sweeper that dies (or loses the reply) before ending it leaves it to a later sweep
 _CLAIM_LOST = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
 for _, cid in ipairs(ids) do
-  local expiry = redis.call('ZSCORE', KEYS[1], cid)
-  redis.call('ZREM', KEYS[1], cid)
+  redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[4]), cid)
   local lease = ARGV[3] .. cid
-  local info = redis.call('HMGET', lease, 'room', 'business', 'worker')
-  redis.call('DEL', lease)
-  table.insert(out, {cid, expiry, info[1] or '', info[2] or '', info[3] or ''})
+  redis.call('HSETNX', lease, 'lost_at', ARGV[1])
+  local info = redis.call('HMGET', lease, 'room', 'business', 'worker', 'lost_at')
+  table.insert(out, {cid, info[4] or ARGV[1], info[1] or '', info[2] or '', info[3] or ''})
 end
 return out
 """
@@ -96,7 +96,7 @@ class LostCall:
     room: str
     business: str
     worker: str
-    expired_at: datetime
+    lost_at: datetime  # when a sweeper first found it
 
 
 @dataclass
@@ -279,35 +279,33 @@ class LiveState:
 
         await self._guarded("end_call", op(), None)
 
-    async def claim_lost_calls(self, limit: int = 100) -> list[LostCall]:
-        """Calls whose heartbeats stopped, each returned to one caller only; [] when degraded."""
+    async def claim_lost_calls(self, limit: int = 100, retry_after_s: float = 60) -> list[LostCall]:
+        """Calls whose heartbeats stopped, each returned to one caller only; unless forget_lost_call()
+        follows, the call is offered again after retry_after_s. [] when degraded."""
 
         async def op() -> list[LostCall]:
-            rows = await self._claim_lost(
-                keys=[self._leases], args=[_now_ms(), limit, self._lease_key("")]
-            )
+            args = [_now_ms(), limit, self._lease_key(""), int(retry_after_s * 1000)]
+            rows = await self._claim_lost(keys=[self._leases], args=args)
             return [
                 LostCall(
                     call_id=cid, room=room, business=business, worker=worker,
-                    expired_at=datetime.fromtimestamp(float(expiry) / 1000, UTC),
+                    lost_at=datetime.fromtimestamp(int(lost_at) / 1000, UTC),
                 )
-                for cid, expiry, room, business, worker in rows
+                for cid, lost_at, room, business, worker in rows
             ]  # fmt: skip
 
         return await self._guarded("claim_lost_calls", op(), [])
 
-    async def return_lost_call(self, lost: LostCall) -> None:
-        """Put back a claimed call that could not be ended yet, for the next sweep (any replica)."""
+    async def forget_lost_call(self, call_id: str) -> None:
+        """A lost call has been ended: its lease goes."""
 
         async def op() -> None:
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hset(self._lease_key(lost.call_id), mapping={
-                    "room": lost.room, "business": lost.business, "worker": lost.worker,
-                })  # fmt: skip
-                pipe.zadd(self._leases, {lost.call_id: int(lost.expired_at.timestamp() * 1000)})
+                pipe.zrem(self._leases, call_id)
+                pipe.delete(self._lease_key(call_id))
                 await pipe.execute()
 
-        await self._guarded("return_lost_call", op(), None)
+        await self._guarded("forget_lost_call", op(), None)
 
     async def active_calls(self, business: str | None = None) -> list[ActiveCall]:
         """Calls live on any replica (heartbeat within their TTL), oldest first. [] when degraded."""

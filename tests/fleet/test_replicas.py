@@ -3,9 +3,9 @@ none hosts more than WORKER_MAX_CALLS; SIGTERM drains one (no new calls, its cal
 then it exits); SIGKILL loses one (its callers get a BYE, and a surviving replica ends their rows as
 error/worker_lost), and so does a killed job process.
 
-FLEET_CALLS sets how many calls are up at once: default 3, as many as stayed reliable on a shared
-2-core machine (6 lost calls to job processes that could not start in time); 30 is the goal on a
-machine with cores to spare. WORKER_MAX_CALLS is a third of it plus one: LiveKit spreads calls by load, not evenly, so a fleet
+FLEET_CALLS sets how many calls are up at once: default 3 on a shared 2-core machine (load average
+~15 from other work: 6 in waves of 3 lost calls to job processes that could not start in time, 6 one
+after another passed once); 30 is the goal on a machine with cores to spare. WORKER_MAX_CALLS is a third of it plus one: LiveKit spreads calls by load, not evenly, so a fleet
 with no spare slot refuses a call now and then (SIP 486), which is right, but not what this tests.
 """
 

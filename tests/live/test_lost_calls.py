@@ -30,8 +30,9 @@ async def replicas(redis_url: str) -> AsyncIterator[tuple[LiveState, LiveState, 
 
 def sweeper(live: LiveState, db_url: str | None) -> LostCallSweeper:
     return LostCallSweeper(
-        live, database_url=db_url, livekit_url=NO_LIVEKIT, api_key="key", api_secret=SECRET
-    )
+        live, database_url=db_url, livekit_url=NO_LIVEKIT, api_key="key", api_secret=SECRET,
+        retry_after_s=0,  # a call not ended yet is offered again at the next sweep
+    )  # fmt: skip
 
 
 async def journal(db_url: str, spill: Path, *events: CallStarted | CallEnded) -> None:
@@ -104,7 +105,7 @@ async def test_a_lost_call_whose_row_is_still_spilled_is_ended_once_it_lands(
     call = uuid.uuid4()
     await host.register_call(call, BIZ, None, "active", ttl_s=1, room="room-spilled")
     await until_expired(survivor_a, call)
-    assert await sweeper(survivor_a, db_url).sweep() == []  # no row yet: the claim goes back
+    assert await sweeper(survivor_a, db_url).sweep() == []  # no row yet: offered again later
 
     # the spill file is replayed: the row lands
     await journal(db_url, tmp_path, CallStarted(call_id=call, business=BIZ))
@@ -128,4 +129,24 @@ async def test_postgres_down_keeps_the_claim_for_a_later_sweep(
         await asyncio.to_thread(pg_server.start)
     [ended] = await sweeper(survivor, db_url).sweep()
     assert ended.call_id == str(call)
+    assert row(db_url, call) == ("error", "worker_lost", True)
+
+
+async def test_a_sweeper_that_dies_after_claiming_leaves_the_call_to_another(
+    replicas, db_url: str, tmp_path: Path
+) -> None:  # fmt: skip
+    host, dying, survivor = replicas
+    call = uuid.uuid4()
+    await journal(db_url, tmp_path, CallStarted(call_id=call, business=BIZ))
+    await host.register_call(call, BIZ, None, "active", ttl_s=1, room="room-orphan")
+    await until_expired(survivor, call)
+    [claimed] = await dying.claim_lost_calls(retry_after_s=1)  # ...and nothing more from it
+    assert claimed.call_id == str(call)
+    assert await survivor.claim_lost_calls() == []  # claimed: not offered twice at once
+
+    for _ in range(600):  # until the claim lapses
+        if ended := await sweeper(survivor, db_url).sweep():
+            break
+        await asyncio.sleep(0.1)
+    assert [c.call_id for c in ended] == [str(call)]
     assert row(db_url, call) == ("error", "worker_lost", True)
