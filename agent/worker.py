@@ -114,7 +114,7 @@ async def entrypoint(ctx: JobContext) -> None:
 
     if not known:
         agent = UnknownNumber()
-    elif caller is not None and not await stores.admit(call):
+    elif caller is not None and not await stores.admit(call, worker=ctx.worker_id):
         call.set_outcome("error")
         call.end_reason = "rate_limited"
         agent = RepeatCaller(brain)
@@ -154,6 +154,7 @@ class ReceptionistServer(AgentServer):
 
     failure: Exception | None = None
     worker_metrics: WorkerMetrics | None = None
+    settings: Settings | None = None
 
     async def run(self, *, devmode: bool = False, unregistered: bool = False) -> None:
         watch: asyncio.Task[None] | None = None
@@ -165,6 +166,7 @@ class ReceptionistServer(AgentServer):
 
         if self.worker_metrics is not None:
             self.on("worker_started", start_watching)
+        sweeping = self._sweep_lost_calls()
         try:
             await super().run(devmode=devmode, unregistered=unregistered)
         except Exception as e:  # noqa: BLE001 - reported by main() as the reason the worker stopped
@@ -174,6 +176,25 @@ class ReceptionistServer(AgentServer):
                 watch.cancel()
             if self.worker_metrics is not None:
                 self.worker_metrics.close()
+            if sweeping is not None:
+                sweeping.cancel()
+
+    def _sweep_lost_calls(self) -> asyncio.Task[None] | None:
+        """Every running replica ends the calls of replicas (or job processes) that died."""
+        settings = self.settings
+        if settings is None or not settings.redis_url or not settings.livekit_api_key:
+            return None
+        from agent.live import LiveState
+        from agent.live.lost_calls import LostCallSweeper
+
+        sweeper = LostCallSweeper(
+            LiveState(settings.redis_url),
+            database_url=settings.database_url,
+            livekit_url=settings.livekit_url,
+            api_key=settings.livekit_api_key,
+            api_secret=settings.livekit_secret(),
+        )
+        return asyncio.create_task(sweeper.run(), name="lost-calls")
 
 
 def build_server(
@@ -192,6 +213,11 @@ def build_server(
             "load_fnc": calls_load,
             "load_threshold": (max_calls - 0.5) / max_calls,  # full at exactly max_calls
             "num_idle_processes": settings.worker_idle_processes,
+            # LiveKit kills a job process whose prewarm takes over 10 s and starts another from
+            # scratch, three times, then refuses the call: on a busy host (measured: 3 replicas, 6
+            # calls, 2 cores) prewarm took longer, and every restart only added load. A call waits
+            # for its process either way; livekit-sip gives up on it after ~30 s.
+            "initialize_process_timeout": 30.0,
             # dev keeps LiveKit's any-free-port, so several dev workers can run side by side
             "port": ServerEnvOption(dev_default=0, prod_default=settings.worker_port),
             # LiveKit's console and dev modes log at DEBUG unless told; LOG_LEVEL is the one knob
@@ -209,6 +235,7 @@ def build_server(
         options |= worker_metrics.server_options()
     server = ReceptionistServer(**options)
     server.worker_metrics = worker_metrics
+    server.settings = settings
     server.setup_fnc = prewarm
     server.rtc_session(entrypoint, agent_name=agent_name)
     return server

@@ -1,5 +1,9 @@
 """LiveState: the call registry (TTL + heartbeat), per-caller rate limiting and short slot holds.
 
+Each registered call also holds a lease that outlives its process: when the heartbeats stop (the
+replica or the job process died), a surviving replica claims the lease once and ends the call
+(agent/live/lost_calls.py).
+
 Nothing here is a record (Postgres keeps those). So when Redis is down every method degrades to a safe
 default instead of failing the call: calls are allowed, holds granted, lists empty; one warning per
 outage, not one per call.
@@ -51,6 +55,20 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# leases whose heartbeat stopped; each is re-leased to the claimer for ARGV[4] ms, so of two sweepers one
+# gets a call, and a sweeper that dies (or loses the reply) before ending it leaves it to a later sweep
+_CLAIM_LOST = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for _, cid in ipairs(ids) do
+  redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[4]), cid)
+  local lease = ARGV[3] .. cid
+  redis.call('HSETNX', lease, 'lost_at', ARGV[1])
+  local info = redis.call('HMGET', lease, 'room', 'business', 'worker', 'lost_at')
+  table.insert(out, {cid, info[4] or ARGV[1], info[1] or '', info[2] or '', info[3] or ''})
+end
+return out
+"""
 _UPDATE_STATE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[2])
@@ -66,6 +84,19 @@ class ActiveCall:
     state: str
     started_at: datetime
     updated_at: datetime
+    worker: str = ""  # LiveKit worker id of the replica hosting the call
+    room: str = ""
+
+
+@dataclass(frozen=True)
+class LostCall:
+    """A call whose heartbeats stopped, claimed by this replica to end it."""
+
+    call_id: str
+    room: str
+    business: str
+    worker: str
+    lost_at: datetime  # when a sweeper first found it
 
 
 @dataclass
@@ -77,6 +108,8 @@ class _HostedCall:
     started_at: int  # epoch ms
     updated_at: int
     ttl_s: int
+    room: str = ""
+    worker: str = ""
 
 
 def _now_ms() -> int:
@@ -114,6 +147,7 @@ class LiveState:
         self._hold = self._redis.register_script(_HOLD)
         self._release = self._redis.register_script(_RELEASE)
         self._update_state = self._redis.register_script(_UPDATE_STATE)
+        self._claim_lost = self._redis.register_script(_CLAIM_LOST)
 
     @property
     def degraded(self) -> bool:
@@ -147,6 +181,14 @@ class LiveState:
     def _calls_index(self, business: str | None) -> str:
         return f"{self._p}:calls" if business is None else f"{self._p}:calls:{business}"
 
+    # a lease has no TTL of its own: it must outlive the process that stopped renewing it
+    def _lease_key(self, call_id: str) -> str:
+        return f"{self._p}:lease:{call_id}"
+
+    @property
+    def _leases(self) -> str:
+        return f"{self._p}:leases"
+
     # --- call registry ------------------------------------------------------------------------------
     async def register_call(
         self,
@@ -155,10 +197,14 @@ class LiveState:
         caller: str | None,
         state: str,
         ttl_s: int = 30,
+        *,
+        room: str = "",
+        worker: str = "",
     ) -> None:
-        """Announce a call; it disappears from active_calls unless heartbeat() comes within ttl_s."""
+        """Announce a call; it disappears from active_calls unless heartbeat() comes within ttl_s,
+        and its lease is then claimed by claim_lost_calls()."""
         now = _now_ms()
-        call = _HostedCall(str(call_id), business, caller, state, now, now, ttl_s)
+        call = _HostedCall(str(call_id), business, caller, state, now, now, ttl_s, room, worker)
         self._hosted[call.call_id] = call
         await self._guarded("register_call", self._write_call(call), None)
 
@@ -169,11 +215,15 @@ class LiveState:
             pipe.hset(self._call_key(call.call_id), mapping={
                 "call_id": call.call_id, "business": call.business, "caller": call.caller or "",
                 "state": call.state, "started_at": call.started_at, "updated_at": call.updated_at,
-                "ttl": call.ttl_s,
+                "ttl": call.ttl_s, "room": call.room, "worker": call.worker,
             })  # fmt: skip
             pipe.expire(self._call_key(call.call_id), call.ttl_s)
             pipe.zadd(self._calls_index(None), {call.call_id: expiry})
             pipe.zadd(self._calls_index(call.business), {call.call_id: expiry})
+            pipe.hset(self._lease_key(call.call_id), mapping={
+                "room": call.room, "business": call.business, "worker": call.worker,
+            })  # fmt: skip
+            pipe.zadd(self._leases, {call.call_id: expiry})
             await pipe.execute()
 
     async def heartbeat(self, call_id: uuid.UUID | str) -> None:
@@ -192,6 +242,7 @@ class LiveState:
                 pipe.expire(self._call_key(cid), int(ttl))
                 pipe.zadd(self._calls_index(None), {cid: expiry}, xx=True)
                 pipe.zadd(self._calls_index(business), {cid: expiry}, xx=True)
+                pipe.zadd(self._leases, {cid: expiry}, xx=True)
                 await pipe.execute()
 
         await self._guarded("heartbeat", op(), None)
@@ -222,9 +273,39 @@ class LiveState:
                 pipe.zrem(self._calls_index(None), cid)
                 if business:
                     pipe.zrem(self._calls_index(business), cid)
+                pipe.zrem(self._leases, cid)
+                pipe.delete(self._lease_key(cid))
                 await pipe.execute()
 
         await self._guarded("end_call", op(), None)
+
+    async def claim_lost_calls(self, limit: int = 100, retry_after_s: float = 60) -> list[LostCall]:
+        """Calls whose heartbeats stopped, each returned to one caller only; unless forget_lost_call()
+        follows, the call is offered again after retry_after_s. [] when degraded."""
+
+        async def op() -> list[LostCall]:
+            args = [_now_ms(), limit, self._lease_key(""), int(retry_after_s * 1000)]
+            rows = await self._claim_lost(keys=[self._leases], args=args)
+            return [
+                LostCall(
+                    call_id=cid, room=room, business=business, worker=worker,
+                    lost_at=datetime.fromtimestamp(int(lost_at) / 1000, UTC),
+                )
+                for cid, lost_at, room, business, worker in rows
+            ]  # fmt: skip
+
+        return await self._guarded("claim_lost_calls", op(), [])
+
+    async def forget_lost_call(self, call_id: str) -> None:
+        """A lost call has been ended: its lease goes."""
+
+        async def op() -> None:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.zrem(self._leases, call_id)
+                pipe.delete(self._lease_key(call_id))
+                await pipe.execute()
+
+        await self._guarded("forget_lost_call", op(), None)
 
     async def active_calls(self, business: str | None = None) -> list[ActiveCall]:
         """Calls live on any replica (heartbeat within their TTL), oldest first. [] when degraded."""
@@ -243,6 +324,7 @@ class LiveState:
                     state=r["state"],
                     started_at=datetime.fromtimestamp(int(r["started_at"]) / 1000, UTC),
                     updated_at=datetime.fromtimestamp(int(r["updated_at"]) / 1000, UTC),
+                    worker=r.get("worker", ""), room=r.get("room", ""),
                 )
                 for r in rows
                 if r  # expired between the index read and the fetch

@@ -272,8 +272,10 @@ _SQL: dict[str, tuple[str, Callable[[Any], Sequence[Any]]]] = {
         " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
         lambda e: (e.id, e.call_id, e.turn_seq, e.kind, e.claim, e.correction, e.created_at),
     ),
+    # the first ending wins: a replica that finds a call lost never overwrites the call's own ending
     "call_ended": (
-        "UPDATE calls SET ended_at = %s, outcome = %s, end_reason = %s, summary = %s WHERE id = %s",
+        "UPDATE calls SET ended_at = %s, outcome = %s, end_reason = %s, summary = %s"
+        " WHERE id = %s AND ended_at IS NULL",
         lambda e: (e.ended_at, e.outcome, e.end_reason,
                    None if e.summary is None else Jsonb(e.summary, dumps=_dumps), e.call_id),
     ),
@@ -785,6 +787,23 @@ class CallJournal:
         for orphan in self._orphans:
             orphan.close()
         self._orphans.clear()
+
+
+async def end_lost_call(
+    conn: psycopg.AsyncConnection[Any], call_id: uuid.UUID, *, end_reason: str, ended_at: datetime
+) -> bool | None:
+    """Finalise a call whose process died before its own ending (outcome `error`): True if this
+    ended it, False if it had ended already, None while its row is not in Postgres yet (its records
+    may still be in a spill file)."""
+    event = CallEnded(call_id=call_id, outcome="error", end_reason=end_reason, ended_at=ended_at)
+    sql, params = _SQL[event.type]
+    async with conn.transaction():
+        cur = await conn.execute(sql, params(event))
+        if cur.rowcount:
+            return True
+        cur = await conn.execute("SELECT 1 FROM calls WHERE id = %s", (call_id,))
+        found = await cur.fetchone()
+    return False if found else None
 
 
 def spill_files(spill_dir: str | Path) -> list[Path]:

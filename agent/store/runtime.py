@@ -34,8 +34,9 @@ class CallStores:
     journal: CallJournal | None = None
     _heartbeats: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
-    async def admit(self, call: CallContext) -> bool:
-        """Register the call across replicas; False when this caller number is over its rate limit."""
+    async def admit(self, call: CallContext, *, worker: str = "") -> bool:
+        """Register the call across replicas (under the LiveKit worker id hosting it); False when this
+        caller number is over its rate limit."""
         if self.live is None:
             return True
         limit = self.settings.caller_rate_limit
@@ -50,8 +51,9 @@ class CallStores:
             return False
         key = str(call.call_id)
         await self.live.register_call(
-            key, call.brain.business.name, call.caller_number or "", "active", ttl_s=REGISTRY_TTL_S
-        )
+            key, call.brain.business.name, call.caller_number or "", "active", ttl_s=REGISTRY_TTL_S,
+            room=call.room, worker=worker,
+        )  # fmt: skip
         self._heartbeats[key] = asyncio.create_task(self._beat(key))
         return True
 

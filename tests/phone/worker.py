@@ -23,7 +23,7 @@ class WorkerFailed(RuntimeError):
 @contextlib.contextmanager
 def receptionist_worker(
     stack: PhoneStack, *, agent_name: str, openai_base_url: str, database_url: str, log: Path,
-    extra_env: dict[str, str] | None = None,
+    extra_env: dict[str, str] | None = None, within: float = 90,
 ) -> Iterator[subprocess.Popen[bytes]]:  # fmt: skip
     """Provision routing for every brain to `agent_name`, start `python -m agent.worker start`, wait
     until it has registered; stop it afterwards."""
@@ -49,7 +49,8 @@ def receptionist_worker(
     )  # fmt: skip
     if provision.returncode != 0:
         raise WorkerFailed(f"sip.provision failed:\n{provision.stdout}{provision.stderr}")
-    with running_worker([sys.executable, "-m", "agent.worker", "start"], env=env, log=log) as proc:
+    argv = [sys.executable, "-m", "agent.worker", "start"]
+    with running_worker(argv, env=env, log=log, within=within) as proc:
         yield proc
 
 
