@@ -53,6 +53,11 @@ bench: setup stack
 	$(PY) -m bench.run
 	$(PY) -m bench.time_to_greeting
 	$(PY) -m bench.store_bench
+	$(PY) -m bench.call_reports
+	$(PY) -m bench.console
+	$(PY) -m bench.outbox
+	$(PY) -m bench.grounding
+	$(PY) -m bench.grounding_playout
 
 # the README's picture of `receptionist report --html` (docs/img/report.png), redrawn from a fresh run
 # of every scenario; headless chromium takes the picture
