@@ -95,6 +95,9 @@ async def entrypoint(ctx: JobContext) -> None:
         line=LiveKitLine(ctx.api, ctx.room.name, caller.identity) if caller else None,
     )
     call.start()
+    # every line this job process logs names its call, LiveKit's own included (the JSON of `start`
+    # carries them as fields, dev's coloured lines at the end): one call's story is one grep
+    ctx.log_context_fields = {"call_id": str(call.call_id), "business": brain.business.name}
 
     call_settings = settings_for_brain(settings, brain)
     session = build_session(

@@ -150,6 +150,9 @@ async def test_booking_call_then_agent_hangs_up(
     booked = await rows(phone_db, "SELECT * FROM appointments WHERE call_id = %s", row["id"])
     assert len(booked) == 1 and booked[0]["customer_phone"] == CALLER, booked
     assert booked[0]["during"].lower == slot
+    # the worker's log lines of this call name it, LiveKit's own included
+    logged = [line for line in receptionist_worker.read_text(errors="replace").splitlines() if str(row["id"]) in line]
+    assert any("livekit.agents" in line for line in logged), logged[-5:]
 
 
 async def test_transfer_request_sends_refer(
