@@ -186,8 +186,9 @@ class _ScenarioCall:
             session.input.audio = self.mic
             session.output.audio = self.ear
 
-        call.line_ready.set()
         await session.start(agent=Receptionist(brain) if known else UnknownNumber(), record=False)
+        await keeper.start_recording()
+        call.line_ready.set()
         call.answered()
         keeper.start()
         try:

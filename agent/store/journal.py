@@ -151,6 +151,16 @@ class CallEnded:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RecordingSaved:
+    """The call's audio recording, kept (agent/recording.py): where it is and how long it runs."""
+
+    type: ClassVar[str] = "recording_saved"
+    call_id: uuid.UUID
+    path: str
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class NotificationQueued:
     """A notification for the outbox (agent/store/outbox.py); `key` is its idempotency key."""
 
@@ -167,12 +177,12 @@ class NotificationQueued:
 
 Event = (
     CallStarted | CallAnswered | TranscriptTurn | ToolCallRecord | LeadRecord | MessageRecord
-    | Violation | CallEnded | NotificationQueued
+    | Violation | CallEnded | RecordingSaved | NotificationQueued
 )  # fmt: skip
 EVENT_TYPES: dict[str, type[Any]] = {
     cls.type: cls
     for cls in (CallStarted, CallAnswered, TranscriptTurn, ToolCallRecord, LeadRecord,
-                MessageRecord, Violation, CallEnded, NotificationQueued)
+                MessageRecord, Violation, CallEnded, RecordingSaved, NotificationQueued)
 }  # fmt: skip
 
 
@@ -267,6 +277,10 @@ _SQL: dict[str, tuple[str, Callable[[Any], Sequence[Any]]]] = {
         "UPDATE calls SET ended_at = %s, outcome = %s, end_reason = %s, summary = %s WHERE id = %s",
         lambda e: (e.ended_at, e.outcome, e.end_reason,
                    None if e.summary is None else Jsonb(e.summary, dumps=_dumps), e.call_id),
+    ),
+    "recording_saved": (
+        "UPDATE calls SET recording_path = %s, recording_seconds = %s WHERE id = %s",
+        lambda e: (e.path, e.seconds, e.call_id),
     ),
     "notification": (
         "INSERT INTO outbox (key, business, call_id, kind, channel, destination, payload,"
