@@ -79,6 +79,7 @@ def create_app(config: ConsoleConfig) -> Starlette:
             Route("/", pages.today_page),
             Route("/calls", pages.calls_page),
             Route("/calls/{call_id}", pages.call_page),
+            Route("/calls/{call_id}/recording", pages.call_recording),
             Route("/messages", pages.messages_page),
             Route("/messages/{message_id}/called-back", pages.called_back, methods=["POST"]),
             Route("/quality", pages.quality_page),
