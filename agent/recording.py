@@ -57,7 +57,8 @@ class CallRecording:
         if session.input.audio is None or session.output.audio is None:
             return None
         try:
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)  # callers' voices: the owner's only
+            # callers' voices: readable by the worker's user only
+            await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True, mode=0o700)
         except OSError:
             # a call goes on unrecorded rather than not at all
             log.exception("cannot create RECORDINGS_DIR %s; this call is not recorded", directory)

@@ -3,6 +3,7 @@ the signed-in user's scope; bad input is a 400 page, a call outside the scope a 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
@@ -110,7 +111,7 @@ async def call_recording(request: Request) -> Response:
         raise HTTPException(404, "There is no such recording.") from None
     path = await console.call_recording(request.app.state.pool, who, call_id)
     # only the worker's own file name for this call: a path in the row can never reach another file
-    if path is None or Path(path).name != f"{call_id}.ogg" or not Path(path).is_file():
+    if path is None or Path(path).name != f"{call_id}.ogg" or not await asyncio.to_thread(Path(path).is_file):
         raise HTTPException(404, "There is no such recording.")
     return FileResponse(path, media_type="audio/ogg", headers={"Cache-Control": "private, no-store"})
 
