@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from agent.brain import Brain
     from agent.live import LiveState
+    from agent.recording import CallRecording
     from agent.settings import PriceTable
     from agent.store.journal import CallJournal
 
@@ -107,6 +108,8 @@ class CallContext:
     proven_numbers: set[str] = field(default_factory=set)
     # confirmation codes and numbers that did not match a booking: a guesser is stopped after a few
     failed_proofs: int = 0
+    # the call's audio recording, when its brain records calls (agent/recording.py)
+    recording: CallRecording | None = None
     # set once the caller's leg is up (SIP "active"); the greeting waits for it, so it is never lost
     line_ready: asyncio.Event = field(default_factory=asyncio.Event)
     # the grounding guard's ear on the agent's transcript as it streams, ahead of the audio: called

@@ -248,4 +248,15 @@ def build_report(call: CallContext) -> dict[str, Any]:
         "flags": flags,
         "usage": usage,
         "cost": cost,
+        **_recording(call),
     }
+
+
+def _recording(call: CallContext) -> dict[str, Any]:
+    """Whether the caller let the call be recorded; only for calls that were (the file is on the row)."""
+    rec = call.recording
+    if rec is None:
+        return {}
+    stopped = rec.stopped_at
+    after = _r(stopped - call.started_wall) if stopped is not None and call.started_wall else None
+    return {"recording": {"consented": rec.consented, "stopped_at_s": after}}

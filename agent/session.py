@@ -35,6 +35,7 @@ from agent.fallback import FallbackAudio, ModelFailover
 from agent.livekit_internals import own_vad
 from agent.metrics import realtime_error
 from agent.model_link import LinkedRealtimeModel
+from agent.recording import CallRecording
 from agent.settings import Settings
 from agent.speculation import SpeculativeRealtimeModel, Speculator
 
@@ -254,6 +255,12 @@ class CallKeeper:
     @property
     def model_lost(self) -> bool:
         return self.failover is not None and self.failover.link.lost
+
+    async def start_recording(self) -> None:
+        """Record the call when its brain says so: after `session.start()` has put the line's audio in
+        place, before the greeting (which waits for `line_ready`), so the consent line is on the file."""
+        if self.settings is not None:
+            await CallRecording.start(self.session, self.call, self.settings.recordings_dir)
 
     def start(self) -> None:
         if self.failover is not None:
@@ -491,4 +498,11 @@ class CallKeeper:
             self.call.set_outcome("error")
             self.call.end_reason = self.call.end_reason or f"error: {ev.error}"
         self.call.finish(reason=self.call.end_reason or str(ev.reason.value))
-        self.closed.set()
+        if self.call.recording is None:
+            self.closed.set()
+            return
+        # closed once the recording is on disk and on the call row's way to Postgres
+        saved = asyncio.ensure_future(self.call.recording.finish())
+        saved.add_done_callback(lambda _: self.closed.set())
+        self._tasks.add(saved)
+        saved.add_done_callback(self._tasks.discard)

@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     voicemail_dir: Path = Field(
         Path("var/voicemail"), description="Where callers' recorded messages are kept when the model is down"
     )
+    recordings_dir: Path = Field(
+        Path("var/recordings"),
+        description="Where calls are recorded (<call id>.ogg, caller left, agent right) for brains with recording on",
+    )
     caller_rate_limit: int = Field(
         20, ge=0, description="Calls allowed per caller number per hour (0 = unlimited)"
     )

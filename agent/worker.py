@@ -109,6 +109,8 @@ async def entrypoint(ctx: JobContext) -> None:
 
     async def on_shutdown(reason: str) -> None:
         call.finish(reason=call.end_reason or reason or "room closed")
+        if call.recording is not None:
+            await call.recording.finish()
         await stores.release(call)
         if backlog is not None:
             backlog.cancel()
@@ -131,8 +133,9 @@ async def entrypoint(ctx: JobContext) -> None:
             participant_identity=caller.identity if caller else NOT_GIVEN,
             close_on_disconnect=True,
         ),
-        record=False,
+        record=False,  # LiveKit's recording uploads to LiveKit Cloud; ours stays here (start_recording)
     )
+    await keeper.start_recording()
     # livekit-sip answers (200 OK) once it has subscribed to our audio track, and our audio output
     # holds frames until that subscription: the greeting can be generated now, overlapping the
     # model's latency with the SIP answer, and still not a syllable is lost

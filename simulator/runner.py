@@ -194,8 +194,9 @@ class _ScenarioCall:
             session.output.audio = synchronizer.audio_output
             session.output.transcription = synchronizer.text_output
 
-        call.line_ready.set()
         await session.start(agent=Receptionist(brain) if known else UnknownNumber(), record=False)
+        await keeper.start_recording()
+        call.line_ready.set()
         call.answered()
         keeper.start()
         try:

@@ -100,6 +100,7 @@ def create_app(config: ConsoleConfig) -> Starlette:
             Route("/appointments/{appointment_id}/move", pages.move_appointment, methods=["POST"]),
             Route("/leads", pages.leads_page),
             Route("/leads/{lead_id}/contacted", pages.contacted, methods=["POST"]),
+            Route("/calls/{call_id}/recording", pages.call_recording),
             Route("/messages", pages.messages_page),
             Route("/messages/{message_id}/called-back", pages.called_back, methods=["POST"]),
             Route("/quality", pages.quality_page),

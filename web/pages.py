@@ -4,6 +4,7 @@ lead or message outside the scope a 404 page."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 
 from agent.brain import schedule
 from agent.calendar.changes import CalendarChange, owner_change
@@ -110,6 +111,21 @@ async def call_page(request: Request) -> Response:
     if call is None:  # another owner's call reads exactly like one that does not exist
         raise HTTPException(404, "There is no such call.")
     return page(request, "call.html", tz=timezone_of(request, who), call=call, report=call["summary"] or {})
+
+
+@signed_in
+async def call_recording(request: Request) -> Response:
+    """The call's recording for the page's audio player: the same scope as the call's page."""
+    who = viewer(request)
+    try:
+        call_id = uuid.UUID(request.path_params["call_id"])
+    except ValueError:
+        raise HTTPException(404, "There is no such recording.") from None
+    path = await console.call_recording(request.app.state.pool, who, call_id)
+    # only the worker's own file name for this call: a path in the row can never reach another file
+    if path is None or Path(path).name != f"{call_id}.ogg" or not await asyncio.to_thread(Path(path).is_file):
+        raise HTTPException(404, "There is no such recording.")
+    return FileResponse(path, media_type="audio/ogg", headers={"Cache-Control": "private, no-store"})
 
 
 @signed_in

@@ -126,6 +126,17 @@ def _texts(brain: Brain) -> str:
     )
 
 
+def _recording(brain: Brain) -> str:
+    if not brain.recording.enabled:
+        return ""
+    return (
+        "# Recording\n"
+        "This call is recorded; your greeting tells the caller so. If the caller says they do not want to "
+        "be recorded, objects to the recording or asks you to stop it, call stop_recording at once, then "
+        "tell them the recording has stopped and carry on. Never argue, and never record again."
+    )
+
+
 def render_instructions(brain: Brain) -> str:
     """The system prompt for every call to this business; byte-identical for the same brain."""
     name = brain.business.name
@@ -163,6 +174,7 @@ def render_instructions(brain: Brain) -> str:
         "For business questions (payment, service area, insurance, ...) call answer_faq; for a service's "
         "price and duration call get_service_details; for hours on a day call get_opening_hours.",
         _texts(brain),
+        _recording(brain),
         _leads(brain),
         _escalation(brain),
         "# Rules\n"

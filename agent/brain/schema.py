@@ -593,6 +593,26 @@ class Privacy(Model):
     retain_days: int | None = Field(default=None, ge=1, le=36500)
 
 
+_RECORDING_WORD = re.compile(r"\brecord(ed|ing)?\b", re.IGNORECASE)
+
+
+class Recording(Model):
+    """Whether this business's calls are recorded (caller and agent, to RECORDINGS_DIR), and the line
+    that tells the caller so: spoken right after the greeting's first sentence, the AI disclosure."""
+
+    enabled: bool = False
+    consent_line: Text = "This call is recorded; just say so if you'd rather it wasn't."
+
+    @field_validator("consent_line")
+    @classmethod
+    def _says_recorded(cls, v: str) -> str:
+        if not _RECORDING_WORD.search(v):
+            raise ValueError("must tell the caller the call is recorded (include the word 'recorded')")
+        if _PLACEHOLDER.search(v):
+            raise ValueError("placeholders are not substituted in the consent line")
+        return v
+
+
 # ---------------------------------------------------------------------------------------------
 # the brain
 
@@ -615,6 +635,7 @@ class Brain(Model):
     guardrails: list[Text] = []
     calls: Calls = Calls()
     privacy: Privacy = Privacy()
+    recording: Recording = Recording()
     notify: Notify = Notify()
     calendar: Calendar = Calendar()
 
@@ -634,6 +655,21 @@ class Brain(Model):
                 "the first sentence must tell the caller they are talking to an AI (include the word 'AI')"
             )
         return v
+
+    @model_validator(mode="after")
+    def _recording_said_once_and_truly(self) -> Brain:
+        # a greeting that promises a recording nobody makes is false; one that says it beside the
+        # consent line says it twice. The consent line is the one place it is said.
+        if _RECORDING_WORD.search(self.greeting):
+            reason = (
+                "mentions recording; the consent line (recording.consent_line) already says it after "
+                "the first sentence: take it out of the greeting"
+                if self.recording.enabled
+                else "mentions recording, but recording is off: set recording.enabled with a "
+                "consent_line, or take the claim out of the greeting"
+            )
+            raise FieldProblems([(("greeting",), reason)])
+        return self
 
     @field_validator("services")
     @classmethod
@@ -671,7 +707,12 @@ class Brain(Model):
         return ZoneInfo(self.business.timezone)
 
     def greeting_text(self) -> str:
-        return self.greeting.replace("{business}", self.business.name)
+        """The opening line as spoken: the AI disclosure first, then the consent line when calls are
+        recorded, then the rest of the greeting."""
+        parts = re.split(r"(?<=[.!?])\s+", self.greeting, maxsplit=1)
+        if self.recording.enabled:
+            parts.insert(1, self.recording.consent_line)
+        return " ".join(parts).replace("{business}", self.business.name)
 
     def closure_on(self, day: date) -> Closure | None:
         return next((c for c in self.closures if c.covers(day)), None)

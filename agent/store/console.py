@@ -83,7 +83,7 @@ async def call_detail(pool: AsyncConnectionPool, viewer: Viewer, call_id: uuid.U
     async with pool.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
         call = await (await cur.execute(
-            f"SELECT {_CALL_COLUMNS}, c.answered_at, c.dialed_number, c.summary FROM calls c"
+            f"SELECT {_CALL_COLUMNS}, c.answered_at, c.dialed_number, c.summary, c.recording_seconds FROM calls c"
             f" WHERE c.id = %(id)s AND {_in_scope('c')}", params)).fetchone()  # fmt: skip
         if call is None:
             return None
@@ -109,6 +109,17 @@ async def call_detail(pool: AsyncConnectionPool, viewer: Viewer, call_id: uuid.U
             " called_back_by FROM messages m LEFT JOIN users u ON u.id = m.called_back_by"
             f" WHERE m.call_id = %(id)s AND {_in_scope('m')}", params)).fetchall()  # fmt: skip
     return call
+
+
+async def call_recording(pool: AsyncConnectionPool, viewer: Viewer, call_id: uuid.UUID) -> str | None:
+    """Where a call's recording is, or None when the call has none or is not among the viewer's
+    businesses."""
+    params = _scope(viewer) | {"id": call_id}
+    async with pool.connection() as conn:
+        row = await (await conn.execute(
+            f"SELECT c.recording_path FROM calls c WHERE c.id = %(id)s AND {_in_scope('c')}", params
+        )).fetchone()  # fmt: skip
+    return row[0] if row else None
 
 
 _MESSAGE_COLUMNS = """

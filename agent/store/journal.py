@@ -160,6 +160,16 @@ class CallSummarised:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RecordingSaved:
+    """The call's audio recording, kept (agent/recording.py): where it is and how long it runs."""
+
+    type: ClassVar[str] = "recording_saved"
+    call_id: uuid.UUID
+    path: str
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class NotificationQueued:
     """A notification for the outbox (agent/store/outbox.py); `key` is its idempotency key."""
 
@@ -176,12 +186,12 @@ class NotificationQueued:
 
 Event = (
     CallStarted | CallAnswered | TranscriptTurn | ToolCallRecord | LeadRecord | MessageRecord
-    | Violation | CallEnded | CallSummarised | NotificationQueued
+    | Violation | CallEnded | CallSummarised | RecordingSaved | NotificationQueued
 )  # fmt: skip
 EVENT_TYPES: dict[str, type[Any]] = {
     cls.type: cls
     for cls in (CallStarted, CallAnswered, TranscriptTurn, ToolCallRecord, LeadRecord,
-                MessageRecord, Violation, CallEnded, CallSummarised, NotificationQueued)
+                MessageRecord, Violation, CallEnded, CallSummarised, RecordingSaved, NotificationQueued)
 }  # fmt: skip
 
 
@@ -285,6 +295,10 @@ _SQL: dict[str, tuple[str, Callable[[Any], Sequence[Any]]]] = {
         "UPDATE calls SET summary = jsonb_set(summary, '{prose}', %s) WHERE id = %s"
         " AND summary IS NOT NULL",
         lambda e: (Jsonb(e.prose, dumps=_dumps), e.call_id),
+    ),
+    "recording_saved": (
+        "UPDATE calls SET recording_path = %s, recording_seconds = %s WHERE id = %s",
+        lambda e: (e.path, e.seconds, e.call_id),
     ),
     "notification": (
         "INSERT INTO outbox (key, business, call_id, kind, channel, destination, payload,"

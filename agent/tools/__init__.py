@@ -22,7 +22,7 @@ from agent.tools.business_info import (
     get_weekly_hours,
     list_services,
 )
-from agent.tools.call_control import end_call
+from agent.tools.call_control import end_call, stop_recording
 from agent.tools.escalation import escalate_to_human
 from agent.tools.leads import capture_lead, take_message
 from agent.tools.texts import send_text
@@ -40,4 +40,6 @@ def receptionist_tools(brain: Brain) -> list[Any]:
         tools.append(capture_lead)
     if brain.notify.caller_texts:
         tools.append(send_text)
+    if brain.recording.enabled:
+        tools.append(stop_recording)
     return tools

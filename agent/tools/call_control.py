@@ -1,4 +1,5 @@
-"""Ending the call from our side: the goodbye is spoken first, then the line is hung up."""
+"""Call control from our side: ending the call (the goodbye is spoken first, then the line is hung up),
+and stopping its recording when the caller objects."""
 
 from __future__ import annotations
 
@@ -17,3 +18,18 @@ async def end_call(context: RunContext[CallContext]) -> str:
     call.pending_action = ("hang_up", "agent_goodbye")
     call.set_outcome("answered")
     return json.dumps({"ending": True, "say_now": "a short, warm goodbye; the line closes after it"})
+
+
+@receptionist_tool
+async def stop_recording(context: RunContext[CallContext]) -> str:
+    """Stop recording this call. Call it as soon as the caller says they do not want to be recorded
+    (or asks you to stop recording); then tell them the recording has stopped and carry on."""
+    recording = context.userdata.recording
+    if recording is None:
+        # a text call, or the recorder never started: nothing of the caller is being kept
+        return json.dumps({"recording": False, "say_now": "this call is not being recorded"})
+    await recording.withdraw()
+    return json.dumps({
+        "recording": False,
+        "say_now": "the recording has stopped and what was recorded is deleted; then carry on helping",
+    })

@@ -397,6 +397,16 @@ BAD: list[tuple[str, str, str, str]] = [
     ("retention zero days", variant(setter("privacy.retain_days", 0)), "privacy.retain_days", "must be >= 1"),
     ("retention as text", variant(setter("privacy.retain_days", "a year")), "privacy.retain_days", "expected a whole number"),
     ("retention misspelt", variant(rename_key("privacy.retain_days", "retain_day")), "privacy.retain_day", "did you mean 'retain_days'"),
+    ("recording claimed while off", variant(lambda d: (
+        setter("greeting", "Thanks for calling {business}, I'm the AI assistant. This call may be recorded.")(d),
+        setter("recording", {"enabled": False})(d))),
+     "greeting", "mentions recording, but recording is off"),
+    ("recording said twice", variant(setter(
+        "greeting", "Thanks for calling {business}, I'm the AI assistant. We record calls for training.")),
+     "greeting", "the consent line (recording.consent_line) already says it"),
+    ("consent line says nothing of recording", variant(setter("recording.consent_line", "Calls help us improve.")),
+     "recording.consent_line", "must tell the caller the call is recorded"),
+    ("recording not a flag", variant(setter("recording.enabled", "ask")), "recording.enabled", "expected true or false"),
     ("notify email", variant(setter("notify", {"email": ["owner@rosecity.example", "owner at home"]})),
      "notify.email[1]", "not an email address: 'owner at home'"),
     ("notify sms", variant(setter("notify", {"sms": ["503 555 0177"]})), "notify.sms[0]", "not an E.164 phone number"),
@@ -462,6 +472,30 @@ def test_retention_error_names_its_line_and_left_out_means_kept_forever() -> Non
     assert str(err) == f"bad.yaml: privacy.retain_days: must be >= 1, got -30 (line {line})"
     assert parse_brain(variant(deleter("privacy"))).privacy.retain_days is None
     assert load_brain(BRAINS / "plumbing.yaml").privacy.retain_days == 365
+
+
+def test_recording_consent_line_follows_the_ai_disclosure_and_off_adds_nothing() -> None:
+    brain = load_brain(BRAINS / "plumbing.yaml")
+    assert brain.recording.enabled
+    disclosure, consent, rest = (
+        "Thanks for calling Rose City Plumbing, you've reached the AI assistant.",
+        brain.recording.consent_line,
+        "How can I help you today?",
+    )
+    assert brain.greeting_text() == f"{disclosure} {consent} {rest}"
+    off = parse_brain(variant(setter("recording", {"enabled": False})))
+    assert off.greeting_text() == f"{disclosure} {rest}"
+    assert "record" not in off.greeting_text().lower()
+
+
+def test_a_greeting_claiming_recording_while_off_names_its_line() -> None:
+    text = (BRAINS / "plumbing.yaml").read_text()
+    text = text.replace("AI assistant. How", "AI assistant. This call may be recorded. How")
+    text = text.replace("  enabled: true", "  enabled: false")
+    err = refused(text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.startswith("greeting:"))
+    assert str(err).startswith("bad.yaml: greeting: mentions recording, but recording is off")
+    assert str(err).endswith(f"(line {line})")
 
 
 def test_every_problem_is_reported_at_once() -> None:

@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 from agent.brain import load_brain, schedule
 from simulator.server import DEFAULT_KEY, RealtimeSimulator
 from tests.fixtures.postgres import TEMPLATE_DB, PgServer
+from tests.fixtures.recording_audio import channels, turns
 from tests.fixtures.stack import ROOT, PhoneStack
 from tests.phone.harness import place_call
 from tests.phone.worker import WorkerFailed
@@ -45,13 +46,19 @@ def phone_db(pg_cluster: PgServer) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("recordings")
+
+
+@pytest.fixture(scope="module")
 def receptionist_worker(
-    phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str
+    phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, recordings: Path
 ) -> Iterator[Path]:
     log = phone_stack.run_dir / "receptionist-worker.log"
     try:
         with run_worker(
-            phone_stack, agent_name=AGENT_NAME, openai_base_url=phone_sim.base_url, database_url=phone_db, log=log
+            phone_stack, agent_name=AGENT_NAME, openai_base_url=phone_sim.base_url, database_url=phone_db, log=log,
+            extra_env={"RECORDINGS_DIR": str(recordings)},
         ):
             yield log
     except WorkerFailed as e:
@@ -102,13 +109,26 @@ async def wait_booked(dsn: str, caller: str, within: float = 60) -> None:
         await asyncio.sleep(0.3)
 
 
+async def call_row_with_recording(dsn: str, call_id: uuid.UUID, within: float = 30) -> dict:
+    """The call's row once its recording is linked (the worker closes the file after the call row)."""
+    deadline = time.monotonic() + within
+    while True:
+        found = await rows(dsn, "SELECT * FROM calls WHERE id = %s", call_id)
+        if found and found[0]["recording_path"] is not None:
+            return found[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the call's recording was never linked: {found}")
+        await asyncio.sleep(0.3)
+
+
 async def rows(dsn: str, sql: str, *args: object) -> list[dict]:
     async with await psycopg.AsyncConnection.connect(dsn, row_factory=dict_row) as conn:
         return await (await conn.execute(sql, args)).fetchall()
 
 
 async def test_booking_call_then_agent_hangs_up(
-    phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, receptionist_worker: Path
+    phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, receptionist_worker: Path,
+    recordings: Path,
 ) -> None:
     slot = first_free_slot()
     script(
@@ -151,8 +171,16 @@ async def test_booking_call_then_agent_hangs_up(
     assert len(booked) == 1 and booked[0]["customer_phone"] == CALLER, booked
     assert booked[0]["during"].lower == slot
     # the worker's log lines of this call name it, LiveKit's own included
-    logged = [line for line in receptionist_worker.read_text(errors="replace").splitlines() if str(row["id"]) in line]
+    log_text = await asyncio.to_thread(receptionist_worker.read_text, errors="replace")
+    logged = [line for line in log_text.splitlines() if str(row["id"]) in line]
     assert any("livekit.agents" in line for line in logged), logged[-5:]
+    # the plumbing brain records: the phone call's two voices are in the worker's file, linked from the row
+    row = await call_row_with_recording(phone_db, row["id"])
+    path = Path(row["recording_path"])
+    assert path.parent == recordings, row
+    caller_voice, agent_voice, rate = channels(path)  # FileNotFoundError: linked but not there
+    assert abs(row["recording_seconds"] - len(caller_voice) / rate) < 0.05, row["recording_seconds"]
+    assert turns(caller_voice, rate) and turns(agent_voice, rate)
 
 
 async def test_transfer_request_sends_refer(

@@ -152,3 +152,36 @@ async def test_an_operator_sees_every_business(
 async def test_pages_need_a_session(console: httpx.AsyncClient, path: str) -> None:
     sent = await console.get(path)
     assert sent.status_code == 303 and sent.headers["location"].startswith("/login?next=")
+
+
+async def test_an_owner_plays_her_calls_recording_and_no_one_elses(
+    console: httpx.AsyncClient, add_user: Callable[..., str], db_url: str, tmp_path: Path
+) -> None:
+    t0 = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
+    mine = await _insert_call(db_url, PLUMBING, at=t0, outcome="answered")
+    theirs = await _insert_call(db_url, DENTAL, at=t0, outcome="answered")
+    unrecorded = await _insert_call(db_url, PLUMBING, at=t0, outcome="answered")
+    audio = {cid: (tmp_path / f"{cid}.ogg") for cid in (mine, theirs)}
+    for cid, path in audio.items():
+        path.write_bytes(b"OggS" + cid.encode())  # the route serves the bytes as they are
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        for cid, path in audio.items():
+            await conn.execute("UPDATE calls SET recording_path = %s, recording_seconds = 61.5 WHERE id = %s",
+                               (str(path), cid))  # fmt: skip
+    add_user("ann@rosecity.example", PLUMBING)
+    await log_in(console, "ann@rosecity.example")
+
+    page = await console.get(f"/calls/{mine}")
+    assert f'<audio controls preload="none" src="/calls/{mine}/recording">' in page.text
+    played = await console.get(f"/calls/{mine}/recording")
+    assert played.status_code == 200 and played.headers["content-type"] == "audio/ogg"
+    assert played.content == b"OggS" + mine.encode()
+    # another business's recording is as absent as one never made; a call without one has no player
+    assert (await console.get(f"/calls/{theirs}/recording")).status_code == 404
+    assert (await console.get(f"/calls/{unrecorded}/recording")).status_code == 404
+    assert "<audio" not in (await console.get(f"/calls/{unrecorded}")).text
+    # a file gone from disk (deleted by hand) is a 404, not a crash
+    audio[mine].unlink()
+    assert (await console.get(f"/calls/{mine}/recording")).status_code == 404
+    console.cookies.clear()
+    assert (await console.get(f"/calls/{mine}/recording")).status_code == 303
