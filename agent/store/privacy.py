@@ -11,10 +11,13 @@ name and number.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import phonenumbers
@@ -22,12 +25,15 @@ import psycopg
 
 from agent.log_privacy import mask_numbers
 
+log = logging.getLogger(__name__)
+
 BATCH_ROWS = 1000
 # one fixed advisory-lock key: one retention sweep at a time across the fleet
 _RETENTION_LOCK = zlib.crc32(b"receptionist.retention")
 # every table personal data lives in, in the order a sweep or an erasure reaches them (a call row
 # last, so an interrupted run finds its calls' records again next time)
-TABLES = ("transcript_turns", "tool_calls", "violations", "leads", "messages", "appointments", "outbox", "calls")
+TABLES = ("recordings", "transcript_turns", "tool_calls", "violations", "leads", "messages", "appointments", "outbox",
+          "calls")
 
 # the call report's fields that say who called or what they said (`agent/call_report.py`; the
 # prose summary, `agent/call_summary.py`, retells the transcript)
@@ -57,6 +63,34 @@ class _Step:
     @property
     def action(self) -> str:
         return "deleted" if self.set_sql is None else "anonymised"
+
+
+async def _erase_recordings(
+    conn: psycopg.AsyncConnection[Any], where: str, params: tuple[Any, ...], dry_run: bool
+) -> dict[str, int]:
+    """Delete the audio files of the calls matching `where` and unlink them from their rows.
+
+    A recording holds every word and the voice itself, so it goes with the first of the call's
+    records. Run where RECORDINGS_DIR is (the worker's volume): a file not found here is counted
+    `missing` and its path logged, so an operator can remove it where it lives."""
+    cur = await conn.execute(
+        f"SELECT id, recording_path FROM calls WHERE recording_path IS NOT NULL AND ({where})", params
+    )
+    rows = await cur.fetchall()
+    if dry_run:
+        return {"deleted": len(rows)} if rows else {}
+    deleted = missing = 0
+    for call_id, path in rows:
+        try:
+            await asyncio.to_thread(Path(path).unlink)
+            deleted += 1
+        except FileNotFoundError:
+            missing += 1
+            log.warning("recording of call %s not found here (%s): delete it where RECORDINGS_DIR is", call_id, path)
+        await conn.execute(
+            "UPDATE calls SET recording_path = NULL, recording_seconds = NULL WHERE id = %s", (call_id,)
+        )
+    return {k: n for k, n in (("deleted", deleted), ("missing", missing)) if n}
 
 
 def _empty_counts() -> Counts:
@@ -162,9 +196,11 @@ async def sweep(
                 continue
             cutoff = now - timedelta(days=policy.retain_days)
             result.cutoffs[policy.business] = cutoff
-            result.counts[policy.business] = await _apply(
-                conn, _retention_steps(policy.business, cutoff), dry_run
+            counts = await _apply(conn, _retention_steps(policy.business, cutoff), dry_run)
+            counts["recordings"] = await _erase_recordings(
+                conn, "business = %s AND started_at < %s", (policy.business, cutoff), dry_run
             )
+            result.counts[policy.business] = counts
         if not dry_run:
             await conn.execute(
                 "UPDATE retention_runs SET finished_at = now(), counts = %s WHERE day = %s",
@@ -274,7 +310,18 @@ async def forget(dsn: str, e164: str, requested_by: str) -> ErasureResult:
             (e164,),
         )
         cancelled = [CancelledBooking(*row) for row in await cur.fetchall()]
+        # before the words go: their calls, and another caller's call that said or booked under the
+        # number (the audio cannot be cut like a transcript, so the whole recording goes)
+        written = written_forms(e164)
+        recordings = await _erase_recordings(
+            conn,
+            "caller_number = %s OR id IN (SELECT call_id FROM transcript_turns WHERE text ~ %s)"
+            " OR id IN (SELECT call_id FROM tool_calls WHERE (arguments::text || ' ' || coalesce(result, '')) ~ %s)",
+            (e164, written, written),
+            dry_run=False,
+        )
         counts = await _apply(conn, _erasure_steps(e164), dry_run=False)
+        counts["recordings"] = recordings
         if cancelled:
             counts["appointments"]["cancelled"] = len(cancelled)
         masked = mask_numbers(e164)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from agent.store.privacy import RetentionPolicy, forget, sweep, written_forms
-from tests.fixtures.personal_data import TABLES, dump, rows_of_call, seed_call
+from tests.fixtures.personal_data import RECORDINGS, TABLES, dump, rows_of_call, seed_call
 
 NOW = datetime.now(UTC)
 PLUMBING, DENTAL, BAKERY = "Rose City Plumbing", "Lakeview Family Dental", "Corner Bakery"
@@ -25,6 +25,9 @@ def assert_call_stripped(rows: dict, *, appointment_kept_personal: bool = False)
     """A call past retention (or forgotten): the row and its booking stay, nobody's data does."""
     (call,) = rows["calls"]
     assert (call["caller_number"], call["room"], call["sip_call_id"], call["twilio_call_sid"]) == (None,) * 4
+    # the recording, every word and the voice itself, is gone from the disk and the row
+    assert (call["recording_path"], call["recording_seconds"]) == (None, None)
+    assert not (RECORDINGS / f"{call['id']}.ogg").exists()
     assert call["personal_erased_at"] is not None
     # what the business measures stays
     assert (call["outcome"], call["end_reason"], call["dialed_number"]) == ("booked", "caller_hangup", "+15035550100")
@@ -68,6 +71,7 @@ async def test_retention_strips_only_what_is_past_each_businesses_retention(db_u
     assert (kept["appointments"][0]["customer_name"], kept["appointments"][0]["customer_phone"]) == ("Dana Reyes", SAM)
     for call, before in untouched.items():
         assert rows_of_call(db_url, call.id) == before
+        assert call.recording.exists()
     assert result.counts[PLUMBING]["transcript_turns"] == {"deleted": 4}
     assert result.counts[PLUMBING]["calls"] == {"anonymised": 2}
     assert result.counts[PLUMBING]["appointments"] == {"anonymised": 1}
@@ -167,8 +171,12 @@ async def test_forget_erases_everything_personal_of_that_number_and_nothing_of_a
     assert alex["tool_calls"] == [] and alex["leads"] == [] and alex["messages"] == []
     assert "callback_number" not in alex["calls"][0]["summary"]["message"]
     assert alex["appointments"][0]["customer_phone"] is None
+    # her number is in the words of Alex's call, so its recording (which cannot be cut) is gone too
+    assert not alex_for_dana.recording.exists() and alex["calls"][0]["recording_path"] is None
+    assert result.counts["recordings"] == {"deleted": 3}
     # Sam is untouched
     assert rows_of_call(db_url, sam.id) == sam_before
+    assert sam.recording.exists()
     # Dana's number is nowhere, in any form
     everything = json.dumps(dump(db_url))
     assert "5550111" not in everything
