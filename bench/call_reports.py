@@ -114,7 +114,7 @@ async def bench_aggregates(dsn: str, n: int, runs: int) -> dict[str, Any]:
     await migrate(dsn)
     end = datetime.now(UTC)
     calls, tools = _seed_rows(n, end)
-    pool = await open_pool(dsn, min_size=1, max_size=1)
+    pool = await open_pool(dsn, min_size=1, max_size=3)  # as `receptionist report` opens it
     try:
         async with pool.connection() as conn:
             await conn.execute("SET statement_timeout = 0")  # seeding, not a measured statement

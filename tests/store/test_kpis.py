@@ -110,6 +110,60 @@ async def test_figures_over_a_hand_made_week(pool: AsyncConnectionPool) -> None:
     assert tools["check_availability"] == (2, 1) and tools["book_appointment"] == (1, 0)
     everyone = await business_kpis(pool, start=T0 - timedelta(days=7), end=T0 + timedelta(days=1))
     assert everyone["calls"] == 5 and everyone["business"] is None
+    # one connection reads the same figures as three side by side (as `receptionist report` runs them)
+    for size in (1, 3):
+        other = await open_pool(pool.conninfo, min_size=1, max_size=size)
+        try:
+            assert await business_kpis(other, start=T0 - timedelta(days=7), end=T0 + timedelta(days=1),
+                                       business="Rose City Plumbing", tz="America/Los_Angeles") == k  # fmt: skip
+        finally:
+            await other.close()
+
+
+async def test_figures_read_side_by_side_come_from_one_snapshot(pool: AsyncConnectionPool, db_url: str) -> None:
+    """A call that lands while the report is being read is in all of its figures or in none."""
+    import psycopg
+
+    await _call(pool, outcome="booked", report=_report(0.3, 0.5, 0.9, cost=0.20), booked=True,
+                tools=[("book_appointment", None, 20.0)])
+    wide = await open_pool(db_url, min_size=3, max_size=3)
+    # a writer holds a new booked call uncommitted; the report starts, then the writer commits while
+    # the side connections have not yet begun: with separate snapshots they would count it
+    writer = await psycopg.AsyncConnection.connect(db_url)
+    try:
+        late = uuid.uuid4()
+        await writer.execute(
+            "INSERT INTO calls (id, business, started_at, answered_at, ended_at, outcome, end_reason, summary)"
+            " VALUES (%s, 'Rose City Plumbing', %s, %s, %s, 'booked', 'agent_goodbye', %s)",
+            (late, T0, T0, T0 + timedelta(minutes=2), Jsonb(_report(0.3, 0.5, 0.9, ["dead_air"], cost=0.2))),
+        )
+        await writer.execute(
+            "INSERT INTO tool_calls (id, call_id, seq, name, latency_ms, created_at)"
+            " VALUES (gen_random_uuid(), %s, 1, 'take_message', 3.0, %s)", (late, T0))
+        from agent.store import kpis
+
+        real_run = kpis._run
+        committed = False
+
+        async def run_after_commit(conn, names, params, out):  # type: ignore[no-untyped-def]
+            # the lead connection has its snapshot; the call commits before any figure is read
+            nonlocal committed
+            if not committed:
+                committed = True
+                await writer.commit()
+            await real_run(conn, names, params, out)
+
+        kpis._run = run_after_commit  # type: ignore[assignment]
+        try:
+            k = await business_kpis(wide, start=T0 - timedelta(days=1), end=T0 + timedelta(days=1))
+        finally:
+            kpis._run = real_run  # type: ignore[assignment]
+    finally:
+        await writer.close()
+        await wide.close()
+    # calls, their flags and their tools are read by three queries on three connections
+    taken = {t["tool"]: t["calls"] for t in k["tools"]}.get("take_message", 0)
+    assert (k["calls"], k["flags_per_100_calls"], taken) in [(1, {}, 0), (2, {"dead_air": 50.0}, 1)], k
 
 
 async def test_an_empty_window_reports_zero_calls_not_an_error(pool: AsyncConnectionPool) -> None:
