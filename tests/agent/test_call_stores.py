@@ -29,13 +29,15 @@ async def test_rate_limit_admits_up_to_the_limit_then_refuses(redis_url: str) ->
     calls = [_call("+15035550111") for _ in range(3)]
     assert [await stores.admit(c) for c in calls] == [True, True, False]
     # another number is unaffected, and admitted calls are visible to every replica
-    assert await stores.admit(_call("+15035550112"))
+    other = _call("+15035550112")
+    assert await stores.admit(other)
     active = await live.active_calls(BRAIN.business.name)
     assert {a.call_id for a in active} >= {str(calls[0].call_id), str(calls[1].call_id)}
     for c in calls[:2]:
         await stores.release(c)
     remaining = {a.call_id for a in await live.active_calls(BRAIN.business.name)}
     assert str(calls[0].call_id) not in remaining
+    await stores.release(other)  # an admitted call keeps its lease alive until it is released
     await live.aclose()
 
 
@@ -45,17 +47,23 @@ async def test_calls_are_admitted_when_redis_is_down(redis_server, redis_url: st
     redis_server.stop()
     try:
         # the limit can't be checked: the caller is answered anyway (a warning is logged)
-        assert await stores.admit(_call("+15035550111"))
-        assert await stores.admit(_call("+15035550111"))
+        answered = [_call("+15035550111"), _call("+15035550111")]
+        assert await stores.admit(answered[0])
+        assert await stores.admit(answered[1])
     finally:
         redis_server.start()
+        for call in answered:
+            await stores.release(call)
         await live.aclose()
 
 
 async def test_zero_means_unlimited(redis_url: str) -> None:
     live = LiveState(redis_url)
     stores = CallStores(load_settings(openai_api_key="x", caller_rate_limit=0), live=live)
-    assert all([await stores.admit(_call("+15035550111")) for _ in range(5)])
+    calls = [_call("+15035550111") for _ in range(5)]
+    assert all([await stores.admit(c) for c in calls])
+    for c in calls:
+        await stores.release(c)
     await live.aclose()
 
 
