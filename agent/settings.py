@@ -236,6 +236,11 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["livekit", "json"] = Field(
+        "livekit",
+        description="livekit: LiveKit's choice (JSON lines in start, coloured text in dev and console); "
+        "json: JSON lines in every mode, e.g. a dev worker feeding a log collector",
+    )
 
     def price_table(self) -> PriceTable:
         return PriceTable(

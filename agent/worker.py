@@ -15,6 +15,7 @@ import sys
 
 from aiohttp import web
 from livekit.agents import NOT_GIVEN, AgentServer, JobContext, JobProcess, cli, room_io
+from livekit.agents.cli.log import JsonFormatter
 from livekit.agents.worker import ServerEnvOption
 from livekit.plugins import silero
 
@@ -149,6 +150,14 @@ async def entrypoint(ctx: JobContext) -> None:
     keeper.start()
 
 
+def json_logs() -> None:
+    """LiveKit's JSON lines (what `start` prints) in dev and console too. LiveKit has configured the
+    root logger's handler by now; job processes send their records to it, so theirs follow."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setFormatter(JsonFormatter())
+
+
 def job_process_environment() -> None:
     """Before the worker's process pool starts: LiveKit's forkserver would otherwise preload its local
     end-of-turn model (~244 MB mapped into every job process), which the receptionist never uses."""
@@ -165,6 +174,8 @@ class ReceptionistServer(AgentServer):
     settings: Settings | None = None
 
     async def run(self, *, devmode: bool = False, unregistered: bool = False) -> None:
+        if self.settings is not None and self.settings.log_format == "json":
+            json_logs()
         watch: asyncio.Task[None] | None = None
 
         def start_watching() -> None:
