@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,10 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 
 
+VALIDATE = "scripts/validate-k8s"  # as the README shows it, from the checkout's root
+
+
 def validate(*files: Path) -> subprocess.CompletedProcess[str]:
     # the first run builds kubeconform (cached afterwards under ~/.cache/receptionist)
     return subprocess.run(
-        [ROOT / "scripts" / "validate-k8s", *files], capture_output=True, text=True, timeout=600
+        [*shlex.split(VALIDATE), *map(str, files)], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
 
 
