@@ -17,8 +17,8 @@ RUN useradd --system --uid 10001 --home-dir /app --no-create-home receptionist \
     && mkdir -p /app/var/spill /app/var/voicemail /app/var/recordings /app/var/fallback-audio \
     && chown -R receptionist:receptionist /app/var
 USER 10001
-ENV BRAIN_PATH=/app/brains LOG_LEVEL=INFO HEALTH_PORT=8090
-EXPOSE 8089 8090
+ENV BRAIN_PATH=/app/brains LOG_LEVEL=INFO HEALTH_PORT=8091
+EXPOSE 8089 8091
 # 503 (model unreachable) or no answer marks the container unhealthy; degraded (Postgres or Redis
 # down) stays healthy: calls are still answered. No curl in the slim image, so Python asks.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
