@@ -1,6 +1,6 @@
 """The worker's health endpoint as a probe sees it: HTTP status and JSON while Postgres, Redis and the
 model go away and come back (real Postgres and Redis servers, the Realtime simulator as the model).
-A `start`-mode worker serving it on a real phone stack: tests/phone/test_health_endpoint.py."""
+A worker process serving it: tests/agent/test_worker_cli.py (dev, LOG_FORMAT=json)."""
 
 from __future__ import annotations
 
