@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge, Histogram, multiprocess, values
 
+from agent.health import postgres_reachable
+
 if TYPE_CHECKING:
     from agent.call import CallContext
     from agent.settings import Settings
@@ -171,7 +173,7 @@ class WorkerMetrics:
             due = probed_at is None or loop.time() - probed_at >= POSTGRES_PROBE_S
             if self.settings.database_url and due:
                 probed_at = loop.time()
-                postgres_up.set(1 if await _postgres_reachable(self.settings.database_url) else 0)
+                postgres_up.set(1 if await postgres_reachable(self.settings.database_url) else 0)
             await asyncio.sleep(every_s)
 
     def _forget_ended_processes(self) -> None:
@@ -202,17 +204,4 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
-
-
-async def _postgres_reachable(database_url: str) -> bool:
-    import psycopg
-
-    try:
-        async with asyncio.timeout(5):
-            conn = await psycopg.AsyncConnection.connect(database_url, connect_timeout=3)
-            async with conn:
-                await conn.execute("SELECT 1")
-    except Exception:  # noqa: BLE001 - any failure is "unreachable" for the alert
-        return False
     return True

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -159,29 +160,51 @@ def check_model_key(settings: Settings) -> None:
     API key (HTTP 401/403) -- every call would otherwise find out, and take the model-free path.
 
     An endpoint that cannot be reached is only logged: it may be back before the first call."""
+    reach = asyncio.run(reach_model(settings))
+    if reach.refusal is not None:
+        raise SettingsError(
+            f"OPENAI_API_KEY was refused by the Realtime API ({reach.url}): {reach.refusal}"
+        )
+    if reach.error is not None:
+        log.info("could not check the OpenAI API key at %s: %s", reach.url, reach.error)
+
+
+@dataclass(frozen=True)
+class ModelReach:
+    """One probe of the Realtime endpoint: reached and took the key, refused it, or not reached."""
+
+    url: str
+    refusal: str | None = None  # the endpoint's words when it refused the key (HTTP 401/403)
+    error: str | None = None  # why it could not be reached
+
+    @property
+    def usable(self) -> bool:
+        return self.refusal is None and self.error is None
+
+
+async def reach_model(settings: Settings, timeout_s: float = 5.0) -> ModelReach:
+    """Open (and close) one Realtime WebSocket with the configured key: the start-up key check and the
+    worker's health endpoint. Opening a session bills nothing; no audio or text is sent."""
     url = process_base_url(
         settings.openai_base_url or OPENAI_BASE_URL, settings.openai_realtime_model
     )
-    refused = asyncio.run(_refusal(url, settings.openai_api_key.get_secret_value()))
-    if refused is not None:
-        raise SettingsError(f"OPENAI_API_KEY was refused by the Realtime API ({url}): {refused}")
-
-
-async def _refusal(url: str, key: str) -> str | None:
+    key = settings.openai_api_key.get_secret_value()
     headers = {"Authorization": f"Bearer {key}", "User-Agent": "receptionist key check"}
     try:
         async with aiohttp.ClientSession() as http:
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(timeout_s):
                 try:
                     ws = await http.ws_connect(url, headers=headers)
                 except aiohttp.WSServerHandshakeError as e:
                     if e.status not in (401, 403):
                         raise
-                    return f"HTTP {e.status}{await _error_message(http, url, headers)}"
+                    return ModelReach(
+                        url, refusal=f"HTTP {e.status}{await _error_message(http, url, headers)}"
+                    )
                 await ws.close()
     except (aiohttp.ClientError, TimeoutError, OSError) as e:
-        log.info("could not check the OpenAI API key at %s: %s", url, e or type(e).__name__)
-    return None
+        return ModelReach(url, error=str(e) or type(e).__name__)
+    return ModelReach(url)
 
 
 async def _error_message(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> str:

@@ -181,6 +181,16 @@ class Settings(BaseSettings):
         "unset = off",
     )  # fmt: skip
 
+    # The health endpoint (README "Operations"): ok / degraded (Postgres or Redis down) / down (model)
+    health_port: int | None = Field(
+        None, ge=1, le=65535,
+        description="Serve GET /health (JSON; 200 ok or degraded, 503 down) from a dev/start worker; unset = off",
+    )  # fmt: skip
+    health_model_probe_s: float = Field(
+        60.0, ge=0, le=3600,
+        description="Seconds a health probe of the Realtime model is reused before the next request probes again",
+    )  # fmt: skip
+
     # Notifications (README "Notifications"): who to tell is in each brain's `notify:`; how to reach
     # the channels, and every secret, is here
     smtp_host: str | None = Field(None, description="SMTP server for email notifications")
@@ -226,6 +236,11 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["livekit", "json"] = Field(
+        "livekit",
+        description="livekit: LiveKit's choice (JSON lines in start, coloured text in dev and console); "
+        "json: JSON lines in every mode, e.g. a dev worker feeding a log collector",
+    )
 
     def price_table(self) -> PriceTable:
         return PriceTable(

@@ -13,7 +13,9 @@ import logging
 import os
 import sys
 
+from aiohttp import web
 from livekit.agents import NOT_GIVEN, AgentServer, JobContext, JobProcess, cli, room_io
+from livekit.agents.cli.log import JsonFormatter
 from livekit.agents.worker import ServerEnvOption
 from livekit.plugins import silero
 
@@ -22,6 +24,7 @@ from agent.brain import BrainDirectory, BrainError, load_brains
 from agent.call import CallContext
 from agent.console_view import show_the_agents_own_turns
 from agent.fallback import FallbackLibrary
+from agent.health import WorkerHealth
 from agent.metrics import WorkerMetrics, follow_journal
 from agent.model_link import check_model_key
 from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber, brain_for_call
@@ -147,6 +150,14 @@ async def entrypoint(ctx: JobContext) -> None:
     keeper.start()
 
 
+def json_logs() -> None:
+    """LiveKit's JSON lines (what `start` prints) in dev and console too. LiveKit has configured the
+    root logger's handler by now; job processes send their records to it, so theirs follow."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setFormatter(JsonFormatter())
+
+
 def job_process_environment() -> None:
     """Before the worker's process pool starts: LiveKit's forkserver would otherwise preload its local
     end-of-turn model (~244 MB mapped into every job process), which the receptionist never uses."""
@@ -163,6 +174,8 @@ class ReceptionistServer(AgentServer):
     settings: Settings | None = None
 
     async def run(self, *, devmode: bool = False, unregistered: bool = False) -> None:
+        if self.settings is not None and self.settings.log_format == "json":
+            json_logs()
         watch: asyncio.Task[None] | None = None
 
         def start_watching() -> None:
@@ -173,7 +186,10 @@ class ReceptionistServer(AgentServer):
         if self.worker_metrics is not None:
             self.on("worker_started", start_watching)
         sweeping = self._sweep_lost_calls()
+        health = None
         try:
+            if self.settings is not None and self.settings.health_port is not None and not unregistered:
+                health = await self._serve_health(self.settings.health_port)
             await super().run(devmode=devmode, unregistered=unregistered)
         except Exception as e:  # noqa: BLE001 - reported by main() as the reason the worker stopped
             self.failure = e
@@ -184,6 +200,16 @@ class ReceptionistServer(AgentServer):
                 self.worker_metrics.close()
             if sweeping is not None:
                 sweeping.cancel()
+            if health is not None:
+                await health.cleanup()
+
+    async def _serve_health(self, port: int) -> web.AppRunner:
+        assert self.settings is not None
+        try:
+            return await WorkerHealth(self.settings).serve(port)
+        except OSError as e:
+            # not WORKER_PORT's message (startup_failure): name the setting that holds this port
+            raise RuntimeError(f"HEALTH_PORT {port} is unavailable ({e.strerror}); set a free port") from e
 
     def _sweep_lost_calls(self) -> asyncio.Task[None] | None:
         """Every running replica ends the calls of replicas (or job processes) that died."""

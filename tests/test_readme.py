@@ -48,6 +48,8 @@ ALLOWED = {
     "docker run --rm --env-file .env receptionist receptionist db migrate": "Docker; "
     "`receptionist db migrate` runs below",
     "docker run -d --env-file .env receptionist": "Docker; the worker's `start` runs below",
+    "python scripts/k8s_schemas.py": "downloads the whole k8s.io/kubernetes module (an 18 MB zip) to "
+    "rewrite schemas that are committed; scripts/validate-k8s, run below, uses them",
     "export DATABASE_URL=postgresql://receptionist@127.0.0.1:5432/receptionist": "an example address "
     "of the reader's own Postgres; the test exports its own database's and runs the rest of the block",
 }
@@ -137,6 +139,8 @@ RUN = {
     # the alert rules, from the checkout's root as written (tests/deploy/test_prometheus_rules.py)
     "promtool check rules deploy/prometheus/alerts.yaml": "test_alert_rules_are_valid",
     "promtool test rules deploy/prometheus/alerts.test.yaml": "test_alerts_fire_as_their_unit_tests_expect",
+    # the Kubernetes manifests, from the checkout's root as written (tests/deploy/test_k8s_manifests.py)
+    "scripts/validate-k8s": "test_the_shipped_manifests_are_valid",
     "TOKEN=$(.venv/bin/receptionist users token ann@example.com --name nightly-export)": OWNER,
     'curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/api/v1/calls?from=2026-11-01&outcome=booked"': OWNER,
     "curl -s http://127.0.0.1:8080/api/v1/openapi.json": OWNER,

@@ -200,3 +200,46 @@ def test_the_default_worker_port_is_free_in_the_local_stack() -> None:
     worker_port = Settings(openai_api_key="unused").worker_port
     assert worker_port not in stack_ports
     assert not rtp_low <= worker_port <= rtp_high
+
+
+async def test_a_dev_worker_logs_json_lines_with_log_format_json_and_serves_its_health(
+    tmp_path: Path, realtime_sim
+) -> None:
+    import asyncio
+    import signal
+
+    import aiohttp
+
+    from tests.fixtures.stack import free_port
+
+    health_port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LIVEKIT_", "BRAIN", "DATABASE_URL", "REDIS_URL", "LOG_"))}
+    env = clean | {"PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "sim", "OPENAI_BASE_URL": realtime_sim.base_url,
+                   "BRAIN_PATH": str(ROOT / "brains"), "LIVEKIT_URL": "ws://127.0.0.1:1", "LIVEKIT_API_KEY": "devkey",
+                   "LIVEKIT_API_SECRET": "secret", "LOG_FORMAT": "json", "LOG_LEVEL": "INFO",
+                   "HEALTH_PORT": str(health_port)}  # fmt: skip
+    # dev mode runs the worker under LiveKit's file watcher: its own session, so both stop together
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent.worker", "dev", cwd=tmp_path, env=env, start_new_session=True,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(120):
+            while not any("health endpoint" in line for line in lines):
+                line = await proc.stdout.readline()
+                assert line, "the worker exited:\n" + "".join(lines)
+                lines.append(line.decode())
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{health_port}/health") as resp:
+                    health = (resp.status, await resp.json())
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(proc.communicate(), 60)
+    # postgres and redis are not configured here: off, not degraded
+    assert health == (200, {"status": "ok", "postgres": "off", "redis": "off", "model": "ok"})
+    # every log line, LiveKit's and ours, is one JSON object (stdout: stderr has only the CLI's notices)
+    printed = [line for line in (*lines, *rest.decode().splitlines()) if line.strip()]
+    records = [json.loads(line) for line in printed]
+    ours = [r for r in records if r.get("name", "").startswith("receptionist.")]
+    assert any("health endpoint" in r["message"] and r["level"] == "INFO" for r in ours), records
