@@ -14,6 +14,7 @@ import statistics
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from agent.brain.languages import guess_language
 from agent.call_cost import usage_and_cost
 
 if TYPE_CHECKING:
@@ -215,6 +216,10 @@ def _flags(call: CallContext, timing: dict[str, Any], gaps: list[tuple[int, floa
     if call.failed_proofs:
         # codes or numbers that matched no booking: a caller who lost their code, or someone guessing
         flag("identity_check_failed", [], attempts=call.failed_proofs)
+    spoken = _caller_language(call)
+    if spoken is not None and spoken not in call.brain.languages:
+        # a caller the business cannot serve in their language: the agent could only take a message
+        flag("language_not_served", [t.seq for t in caller], language=spoken)
     stale = call.extras.get("calendar_stale")
     if stale:
         # availability came from our appointments and an old copy of the owner's calendar
@@ -226,6 +231,12 @@ def _flags(call: CallContext, timing: dict[str, Any], gaps: list[tuple[int, floa
     if call.end_reason == "caller_hangup" and not caller and greeting_cut:
         flag("hung_up_during_greeting", [])
     return flags
+
+
+def _caller_language(call: CallContext) -> str | None:
+    """The caller's language guessed from the common words in their transcript (en, es, fr, de, it,
+    pt; None when unsure): what they said, not what the model chose to answer in."""
+    return guess_language(" ".join(t.text for t in call.transcript if t.role == "caller"))
 
 
 def build_report(call: CallContext) -> dict[str, Any]:
@@ -240,6 +251,7 @@ def build_report(call: CallContext) -> dict[str, Any]:
         "version": REPORT_VERSION,
         "outcome": call.outcome,
         "end_reason": call.end_reason,
+        "language": _caller_language(call),
         **_what_happened(call),
         "timing": timing,
         "turns": {"caller": sum(t.role == "caller" for t in call.transcript),

@@ -64,6 +64,8 @@ class CallReport:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     # the instructions of every response.create the model received, in order (the guard's correction...)
     model_told: list[str] = field(default_factory=list)
+    # the agent's instructions as each session.update carried them to the model, in order
+    instructed: list[str] = field(default_factory=list)
     outcome: str | None = None
     end_reason: str | None = None
     ended_by: str | None = None
@@ -156,7 +158,7 @@ class _ScenarioCall:
         brain, known = scenario_brain(sc, sc.brain_overrides)
         # what the worker renders at start: the brain's lines for when the model is down (cached)
         fallback = await asyncio.to_thread(FallbackLibrary, [brain], self.settings.fallback_audio_dir)
-        self.sim.add_script(self.key, sc.model_steps())
+        self.sim.add_script(self.key, sc.model_steps()).voice = sc.model_voice
         self.sim.set_fault(self.key, sc.fault)
         line = SimulatedLine(transfer_accepts=sc.transfer_accepts, on_end=self._line_ended)
         call = CallContext(
@@ -253,6 +255,11 @@ class _ScenarioCall:
                 e.event["response"]["instructions"]
                 for e in self.sim.recorded(key=self.key, direction="client", type="response.create")
                 if (e.event.get("response") or {}).get("instructions")
+            ],
+            instructed=[
+                e.event["session"]["instructions"]
+                for e in self.sim.recorded(key=self.key, direction="client", type="session.update")
+                if (e.event.get("session") or {}).get("instructions")
             ],
             outcome=call.outcome,
             end_reason=call.end_reason,
@@ -383,7 +390,7 @@ class _ScenarioCall:
         if turn.voice == "recorded":
             # spliced from recordings without the silence around each word
             return [recorded_speech(p, self.caller_rate) for p in turn.phrases]
-        pieces = [render_speech(p, self.caller_rate) for p in turn.phrases]
+        pieces = [render_speech(p, self.caller_rate, voice=self.scenario.caller_voice) for p in turn.phrases]
         if len(pieces) > 1:
             # a pause of exactly pause_ms between phrases, not espeak's padding on top of it
             pieces = [voiced_only(p, self.caller_rate) for p in pieces]
@@ -434,6 +441,9 @@ def grade(scenario: Scenario, report: CallReport) -> list[Check]:
     told = " ".join(report.model_told).lower()
     for phrase in exp.model_told:
         checks.append(Check(f"model told {phrase!r}", phrase.lower() in told, f"told, each ending: {[t[-200:] for t in report.model_told]}"))
+    for phrase in exp.instructed:
+        checks.append(Check(f"instructed {phrase!r}", any(phrase.lower() in i.lower() for i in report.instructed),
+                            f"{len(report.instructed)} session.update(s) with instructions"))
     for name in exp.tool_errors:
         refused = any(c["name"] == name and c["error"] for c in report.tool_calls)
         checks.append(Check(f"{name} refused", refused))

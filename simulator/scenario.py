@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from simulator.faults import Fault
 from simulator.script import ModelStep
+from simulator.speech import CALLER_VOICE, MODEL_VOICE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,6 +89,11 @@ class Expectations(_Strict):
     greeting_discloses_ai: bool = True
     tools: list[str] = Field(default_factory=list, description="tools called, in this order")
     tool_errors: list[str] = Field(default_factory=list, description="tools that must have refused")
+    instructed: list[str] = Field(
+        default_factory=list,
+        description="phrases the agent's instructions must hold as the simulator received them (the "
+        "instructions of the session.update the call sent), e.g. the brain's language rules",
+    )
     model_told: list[str] = Field(
         default_factory=list,
         description="phrases the call itself must send the model with a reply request (the instructions of a "
@@ -129,6 +135,12 @@ class Scenario(_Strict):
     transfer_accepts: bool = Field(True, description="whether a transfer's far end accepts the REFER")
     clock: datetime = Field(description="pinned 'now' (ISO 8601 with offset)")
     caller_number: str | None = "+15035550123"
+    caller_voice: str = Field(
+        CALLER_VOICE, description="audio runs: the espeak-ng voice the caller speaks with (es, fr, ...)"
+    )
+    model_voice: str = Field(
+        MODEL_VOICE, description="audio runs: the espeak-ng voice the scripted model's replies are spoken in"
+    )
     dialed_number: str | None = None
     model_delay_ms: int = Field(300, ge=0, le=10_000)
     fault: Fault | None = Field(None, description="what goes wrong with the model on this call")

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from simulator.speech import MODEL_VOICE
+
 SCRIPT_ENDED_LINE = "(simulator) My script has ended."
 
 
@@ -121,6 +123,7 @@ class Script:
     transcripts: deque[str] = field(default_factory=deque)
     problems: list[str] = field(default_factory=list)
     last_output: str | None = None
+    voice: str = MODEL_VOICE  # the espeak-ng voice the model's replies are spoken in
 
     @classmethod
     def of(cls, steps: Iterable[StepLike] = ()) -> Script:

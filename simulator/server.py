@@ -676,7 +676,7 @@ class _Connection:
         sent_ms = 0
         finished = True
         if audio:
-            pcm = await model_voice(text, self.sim.voice_mode)
+            pcm = await model_voice(text, self.sim.voice_mode, self.script.voice)
             chunk = max(2, self.sim.audio_chunk_ms * _BYTES_PER_MS)
             chunks = [pcm[i : i + chunk] for i in range(0, len(pcm), chunk)] or [b""]
             late = self.sim.fault_for(self.key, "late_audio")

@@ -106,11 +106,9 @@ def render_speech(
     return _tone_cached(text, sample_rate)
 
 
-async def model_voice(text: str, mode: VoiceMode = "speech") -> bytes:
+async def model_voice(text: str, mode: VoiceMode = "speech", voice: str = MODEL_VOICE) -> bytes:
     """The simulated model's reply audio at 24 kHz, rendered off the event loop."""
-    return await asyncio.to_thread(
-        render_speech, text, MODEL_SAMPLE_RATE, voice=MODEL_VOICE, mode=mode
-    )
+    return await asyncio.to_thread(render_speech, text, MODEL_SAMPLE_RATE, voice=voice, mode=mode)
 
 
 def voiced_only(pcm: bytes, rate: int, threshold_rms: float = VOICE_RMS) -> bytes:

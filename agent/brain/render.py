@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from agent.brain.languages import name as language_name
 from agent.brain.schedule import describe_week, spoken_ranges
 from agent.brain.schema import Brain, Price, Service
 
@@ -113,6 +114,30 @@ def _escalation(brain: Brain) -> str:
     return "\n".join(lines)
 
 
+def _spoken_list(names: list[str], joiner: str) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {joiner} {names[-1]}"
+
+
+def _languages(brain: Brain) -> str:
+    names = [language_name(code) for code in brain.languages]
+    first, listed = names[0], _spoken_list(names, "and")
+    only = "only " if len(names) == 1 else ""
+    switch = "; if they switch between these, switch with them" if len(names) > 1 else ""
+    lines = [
+        "# Languages",
+        f"You speak {only}{listed}. The greeting is in {first}, as written. After it, reply in the "
+        f"language the caller speaks when it is {_spoken_list(names, 'or')}{switch}.",
+        "If the caller speaks any other language, use their language only to say that you can help in "
+        f"{listed}, but that you can take a message for the team. If they want that, ask in their "
+        "language for their name, their number and the message, call take_message with the message "
+        f"written in {first}, then say goodbye in their language and call end_call.",
+        "In every language, hours, prices, dates, availability and confirmation codes come only from "
+        "the facts below and from tool results: translate the words around them, never the numbers. "
+        "Call tools with service names as written below, whatever language the caller used for them.",
+    ]
+    return "\n".join(lines)
+
+
 def _texts(brain: Brain) -> str:
     if not brain.notify.caller_texts:
         return ""
@@ -153,6 +178,7 @@ def render_instructions(brain: Brain) -> str:
         'Say times like "9:30 in the morning" and dates like "Tuesday, March 3rd". No lists, no markdown, '
         "no emojis, no URLs unless the caller asks for the website.\n"
         "If you did not catch something, ask the caller to repeat it rather than guessing.",
+        _languages(brain),
         "# Facts you may use\n"
         "State hours, holidays, prices, availability and policies ONLY from the facts below or from tool "
         "results. Never invent or estimate a price, an opening time, a discount, an availability or a "

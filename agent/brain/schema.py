@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from agent.brain import languages as lang
+
 Loc = tuple[str | int, ...]
 
 # "24:00" may close a range (open until midnight); `time` cannot hold it, so it becomes time.max.
@@ -557,6 +559,9 @@ class ModelDown(Model):
     message_seconds: int = Field(default=60, ge=10, le=300)  # the longest voicemail taken
 
 
+_MODEL_DOWN_LINES = ("hold_line", "transfer_line", "message_line", "goodbye_line")
+
+
 class Calls(Model):
     max_duration_minutes: int = Field(default=15, ge=1, le=120)
     silence_prompt_seconds: int = Field(default=8, ge=1, le=120)
@@ -593,7 +598,10 @@ class Privacy(Model):
     retain_days: int | None = Field(default=None, ge=1, le=36500)
 
 
-_RECORDING_WORD = re.compile(r"\brecord(ed|ing)?\b", re.IGNORECASE)
+# "recorded" in the languages whose lines we ship (languages.MODEL_DOWN_LINES): en, es, fr
+_RECORDING_WORD = re.compile(
+    r"\b(record(ed|ing)?|grabad[ao]s?|grabaci[oó]n|enregistr(é|ée|és|ées|ement))\b", re.IGNORECASE
+)
 
 
 class Recording(Model):
@@ -607,7 +615,10 @@ class Recording(Model):
     @classmethod
     def _says_recorded(cls, v: str) -> str:
         if not _RECORDING_WORD.search(v):
-            raise ValueError("must tell the caller the call is recorded (include the word 'recorded')")
+            raise ValueError(
+                "must tell the caller the call is recorded (include the word 'recorded', 'grabada' or "
+                "'enregistré')"
+            )
         if _PLACEHOLDER.search(v):
             raise ValueError("placeholders are not substituted in the consent line")
         return v
@@ -619,11 +630,14 @@ class Recording(Model):
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _AI_WORD = re.compile(r"\bAI\b")
+LanguageCode = Annotated[str, AfterValidator(lang.check_code)]
 
 
 class Brain(Model):
     business: Business
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    # what the agent answers in (ISO 639-1); the first is the greeting's and the brain's lines' language
+    languages: list[LanguageCode] = Field(default=["en"], min_length=1)
     greeting: Text
     hours: WeeklyHours
     closures: list[Closure] = []
@@ -639,9 +653,33 @@ class Brain(Model):
     notify: Notify = Notify()
     calendar: Calendar = Calendar()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _model_down_in_first_language(cls, data: Any) -> Any:
+        # the model-down lines default to the first language's, where we ship them; the brain's own win
+        first = (data.get("languages") or [None])[0] if isinstance(data, dict) else None
+        shipped = lang.MODEL_DOWN_LINES.get(first) if isinstance(first, str) else None
+        calls = data.get("calls", {}) if isinstance(data, dict) else None
+        if shipped is None or first == "en" or not isinstance(calls, dict):
+            return data
+        down = calls.get("model_down", {})
+        if not isinstance(down, dict):
+            return data
+        return {**data, "calls": {**calls, "model_down": {**shipped, **down}}}
+
+    @field_validator("languages")
+    @classmethod
+    def _distinct_languages(cls, v: list[str]) -> list[str]:
+        problems: list[tuple[Loc, str]] = [
+            ((i,), f"{code!r} is listed twice") for i, code in enumerate(v) if code in v[:i]
+        ]
+        if problems:
+            raise FieldProblems(problems)
+        return v
+
     @field_validator("greeting")
     @classmethod
-    def _discloses_ai(cls, v: str) -> str:
+    def _discloses_ai(cls, v: str, info: ValidationInfo) -> str:
         unknown = [p for p in _PLACEHOLDER.findall(v) if p != "business"]
         if unknown:
             raise ValueError(
@@ -650,11 +688,38 @@ class Brain(Model):
         # the disclosure comes first, before the caller has said anything (judged on the template,
         # so a business name with a full stop in it cannot move it)
         first = re.split(r"(?<=[.!?])\s", v, maxsplit=1)[0]
-        if not _AI_WORD.search(first):
+        language = (info.data.get("languages") or ["en"])[0]
+        word = lang.AI_WORDS.get(language, "AI")
+        if not _AI_WORD.search(first) and not re.search(rf"\b{word}\b", first):
+            said = "'AI'" if word == "AI" else f"'AI' or '{word}'"
             raise ValueError(
-                "the first sentence must tell the caller they are talking to an AI (include the word 'AI')"
+                f"the first sentence must tell the caller they are talking to an AI (include the word {said})"
             )
         return v
+
+    @model_validator(mode="after")
+    def _greeting_in_first_language(self) -> Brain:
+        # the greeting is heard before the caller says a word: in the first language, whoever calls
+        heard_as = lang.guess_language(self.greeting)
+        first = self.languages[0]
+        if heard_as is not None and heard_as != first:
+            raise FieldProblems([(("greeting",), (
+                f"reads as {lang.name(heard_as)}, but the first of languages is {lang.name(first)}: the "
+                "greeting is spoken in the first language (list it first, or write the greeting in it)"))])  # fmt: skip
+        return self
+
+    @model_validator(mode="after")
+    def _model_down_lines_in_first_language(self) -> Brain:
+        # nobody but us speaks when the model is down: lines in a language we do not ship must be written
+        first = self.languages[0]
+        down = self.calls.model_down
+        unwritten = [f for f in ("voice", *_MODEL_DOWN_LINES) if f not in down.model_fields_set]
+        if first != "en" and first not in lang.MODEL_DOWN_LINES and unwritten:
+            raise FieldProblems([(("calls", "model_down", unwritten[0]), (
+                f"the first language is {lang.name(first)} ({first}) and no {lang.name(first)} lines ship "
+                f"with the receptionist: write {', '.join(unwritten)} in {lang.name(first)} (voice: an "
+                "espeak-ng voice, `espeak-ng --voices`)"))])  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _recording_said_once_and_truly(self) -> Brain:
