@@ -23,19 +23,23 @@ class Route:
     closed: list[Department] = field(default_factory=list)
 
 
+# what a caller says around a department's name ("the billing department, please")
+_FILLER = frozenset({"the", "a", "to", "department", "office", "please"})
+
+
 def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z0-9]+", text.casefold())) - {"the", "a", "department", "team", "please"}
+    return set(re.findall(r"[a-z0-9]+", text.casefold())) - _FILLER
 
 
 def named(brain: Brain, said: str) -> Department | None:
-    """The department a caller asked for ("billing please", "the front desk"), by name or by its
-    words; None when none or several fit."""
+    """The department a caller asked for ("billing please", "the plumber"), by its name or words, whole
+    or in part; None when none or several fit."""
     asked = _words(said)
     if not asked:
         return None
     fits = [
         d for d in brain.escalation.destinations
-        if any(_words(w) and _words(w) <= asked for w in (d.name, *d.words))
+        if any(_words(w) and (_words(w) <= asked or asked <= _words(w)) for w in (d.name, *d.words))
     ]  # fmt: skip
     return fits[0] if len(fits) == 1 else None
 

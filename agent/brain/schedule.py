@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from agent.brain.schema import END_OF_DAY, WEEKDAYS, Brain, Department, Service, TimeRange, WeeklyHours
+from agent.brain.schema import (
+    END_OF_DAY,
+    WEEKDAYS,
+    Brain,
+    Department,
+    Service,
+    TimeRange,
+    WeeklyHours,
+)
 
 UTC = ZoneInfo("UTC")
 

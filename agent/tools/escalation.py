@@ -75,5 +75,7 @@ async def escalate_to_human(
     out = {"transferring": True, "department": chosen.name, "say_now": brain.escalation.say_before(chosen),
            "then": "The transfer starts as soon as you have said that. Say nothing else."}  # fmt: skip
     if asked is not None and chosen != asked:
-        out["note"] = f"{asked.name} is closed now; {chosen.name} takes the call instead. Say so first."
+        out["note"] = (
+            f"{asked.name} is closed now; {chosen.name} takes the call instead. Say so first."
+        )
     return json.dumps(out)

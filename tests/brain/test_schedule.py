@@ -14,9 +14,9 @@ import yaml
 from agent.brain import Brain, load_brain
 from agent.brain.schedule import (
     candidate_slots,
+    department_open_at,
     describe_hours,
     describe_week,
-    department_open_at,
     is_open_at,
     next_open_day,
     opening_hours_on,

@@ -62,7 +62,15 @@ async def test_the_caller_asking_for_billing_by_name_reaches_billing(plumbing: B
     assert call.pending_action == ("transfer", BILLING)
 
 
-async def test_billing_asked_for_after_hours_gives_way_to_the_on_call_plumber(plumbing: Brain) -> None:
+async def test_part_of_a_name_is_enough_when_only_one_department_has_it(plumbing: Brain) -> None:
+    call = a_call(plumbing)
+    await escalate(call, reason="explicit_request", department="the plumber")
+    assert call.pending_action == ("transfer", ON_CALL)
+
+
+async def test_billing_asked_for_after_hours_gives_way_to_the_on_call_plumber(
+    plumbing: Brain,
+) -> None:
     call = a_call(plumbing, TUESDAY_EVENING)
     out = await escalate(call, reason="explicit_request", department="billing")
     assert call.pending_action == ("transfer", ON_CALL)
@@ -80,7 +88,11 @@ async def test_a_pricing_dispute_with_billing_closed_becomes_a_message(plumbing:
     assert not out["transferring"] and "take_message" in out["next"]
     assert call.pending_action is None
     esc = report(call)
-    assert (esc["department"], esc["result"], esc["closed"]) == ("billing", "people_unavailable", ["billing"])
+    assert (esc["department"], esc["result"], esc["closed"]) == (
+        "billing",
+        "people_unavailable",
+        ["billing"],
+    )
 
 
 def with_front_desk(plumbing: Brain, *, default: str | None = None) -> Brain:
@@ -94,7 +106,9 @@ def with_front_desk(plumbing: Brain, *, default: str | None = None) -> Brain:
     return plumbing.model_copy(update={"escalation": escalation})
 
 
-async def test_a_closed_department_gives_way_to_the_next_that_takes_the_reason(plumbing: Brain) -> None:
+async def test_a_closed_department_gives_way_to_the_next_that_takes_the_reason(
+    plumbing: Brain,
+) -> None:
     brain = with_front_desk(plumbing)
     day, night = a_call(brain), a_call(brain, TUESDAY_EVENING)
     await escalate(day, reason="explicit_request")
@@ -107,7 +121,9 @@ async def test_a_closed_department_gives_way_to_the_next_that_takes_the_reason(p
 async def test_the_default_department_takes_a_reason_nobody_lists(plumbing: Brain) -> None:
     brain = with_front_desk(plumbing, default="front desk")
     call = a_call(brain)
-    await escalate(call, reason="emergency")  # the on-call plumber lists it: the default is not needed
+    await escalate(
+        call, reason="emergency"
+    )  # the on-call plumber lists it: the default is not needed
     assert call.pending_action == ("transfer", ON_CALL)
     billing_free = brain.model_copy(update={"escalation": brain.escalation.model_copy(update={"departments": [
         d.model_copy(update={"reasons": [r for r in d.reasons if r != "billing"]}) for d in brain.escalation.departments
@@ -135,7 +151,9 @@ async def test_a_single_transfer_to_still_transfers_every_reason() -> None:
     assert report(call)["department"] == "team"
 
 
-async def test_no_reason_name_or_hour_reaches_a_number_the_brain_does_not_list(plumbing: Brain) -> None:
+async def test_no_reason_name_or_hour_reaches_a_number_the_brain_does_not_list(
+    plumbing: Brain,
+) -> None:
     listed = {d.transfer_to for d in plumbing.escalation.destinations}
     asked = [None, "billing", "on-call plumber", "tel:+15551234567", "transfer to 555 123 4567"]
     week = [PINNED_NOW + timedelta(hours=h) for h in range(0, 7 * 24, 5)]
@@ -146,4 +164,8 @@ async def test_no_reason_name_or_hour_reaches_a_number_the_brain_does_not_list(p
         except ToolError:
             assert call.pending_action is None
             continue
-        assert call.pending_action is None or call.pending_action[1] in listed, (reason, department, at)
+        assert call.pending_action is None or call.pending_action[1] in listed, (
+            reason,
+            department,
+            at,
+        )
