@@ -54,7 +54,8 @@ async def escalate_to_human(
     }  # fmt: skip
     if not everyone or (chosen is None and not route.closed):
         return json.dumps(
-            {"transferring": False, "why": "nobody can take calls by phone at this business",
+            {"transferring": False,
+             "why": "nobody can take calls " + ("about this " if everyone else "") + "by phone at this business",
              "next": "Say so kindly and take a message with a callback request (take_message)."}
         )  # fmt: skip
     if chosen is None:

@@ -169,3 +169,15 @@ async def test_no_reason_name_or_hour_reaches_a_number_the_brain_does_not_list(
             department,
             at,
         )
+
+
+async def test_a_reason_no_department_takes_becomes_a_message(plumbing: Brain) -> None:
+    listed = [d.model_copy(update={"reasons": [r for r in d.reasons if r != "billing"]})
+              for d in plumbing.escalation.departments]  # fmt: skip
+    brain = plumbing.model_copy(update={"escalation": plumbing.escalation.model_copy(update={"departments": listed})})
+    call = a_call(brain)
+    out = await escalate(call, reason="billing")
+    assert not out["transferring"] and "take_message" in out["next"]
+    assert call.pending_action is None
+    esc = report(call)
+    assert (esc["department"], esc["result"]) == (None, "no_destination")
