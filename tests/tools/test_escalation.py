@@ -174,7 +174,9 @@ async def test_no_reason_name_or_hour_reaches_a_number_the_brain_does_not_list(
 async def test_a_reason_no_department_takes_becomes_a_message(plumbing: Brain) -> None:
     listed = [d.model_copy(update={"reasons": [r for r in d.reasons if r != "billing"]})
               for d in plumbing.escalation.departments]  # fmt: skip
-    brain = plumbing.model_copy(update={"escalation": plumbing.escalation.model_copy(update={"departments": listed})})
+    brain = plumbing.model_copy(
+        update={"escalation": plumbing.escalation.model_copy(update={"departments": listed})}
+    )
     call = a_call(brain)
     out = await escalate(call, reason="billing")
     assert not out["transferring"] and "take_message" in out["next"]
