@@ -97,12 +97,17 @@ def _what_happened(call: CallContext) -> dict[str, Any]:
                        "callback_requested": entry.arguments.get("callback_requested", True),
                        "callback_number": out.get("callback_number")}  # fmt: skip
         elif entry.name == "escalate_to_human":
+            asked = call.extras.get("escalation") or {}
             escalation = {
                 "reason": entry.arguments.get("reason"),
-                "summary": (call.extras.get("escalation") or {}).get("summary"),
-                "destination": call.brain.escalation.transfer_to if out.get("transferring") else None,
+                "summary": asked.get("summary"),
+                # the department that took the call, or the first one found closed
+                "department": asked.get("department"),
+                "destination": asked.get("destination") if out.get("transferring") else None,
                 "result": "requested" if out.get("transferring") else _why_not(out.get("why", "")),
             }
+            if asked.get("closed"):
+                escalation["closed"] = asked["closed"]  # why: passed over, nobody answers there now
     if escalation is not None and escalation["result"] == "requested":
         if call.extras.get("transfer_failed"):
             escalation["result"] = "refused"

@@ -34,7 +34,7 @@ from livekit import rtc
 from livekit.agents import AgentSession, APIConnectionError, APIError, io, llm
 from livekit.agents.voice.events import ErrorEvent
 
-from agent.brain import schedule
+from agent.brain import departments
 from agent.brain.schema import Brain, ModelDown
 from agent.call import CallContext, TransferFailed
 from agent.model_link import ModelLink
@@ -344,8 +344,10 @@ class ModelFailover:
         if speech is not None and not speech.done():
             with contextlib.suppress(RuntimeError):
                 self.session.interrupt(force=True)
-        destination = brain.escalation.transfer_to
-        if line is not None and destination and schedule.humans_available_at(brain, call.now()):
+        # the department a caller asking for a person would reach, if one is open now
+        open_now = departments.route(brain, "explicit_request", call.now()).department
+        destination = open_now.transfer_to if open_now is not None else None
+        if line is not None and destination:
             await self._play("transfer")
             if self.call_ended:
                 return

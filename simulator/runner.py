@@ -451,6 +451,9 @@ def grade(scenario: Scenario, report: CallReport) -> list[Check]:
         checks.append(Check(f"outcome {exp.outcome}", report.outcome == exp.outcome, f"got {report.outcome}"))
     if exp.ended_by is not None:
         checks.append(Check(f"ended by {exp.ended_by}", report.ended_by == exp.ended_by, f"got {report.ended_by}"))
+    if exp.transferred_to is not None:
+        referred = [dest for kind, dest in report.line_actions if kind == "transfer"]
+        checks.append(Check(f"transferred to {exp.transferred_to}", referred == exp.transferred_to, f"got {referred}"))
     if exp.db is not None:
         checks.extend(_grade_db(exp.db.model_dump(exclude_none=True), report.db))
     if exp.flags or exp.no_flags or exp.report is not None:

@@ -101,6 +101,9 @@ class Expectations(_Strict):
     )
     outcome: Outcome | None = None
     ended_by: Literal["caller", "agent", "transfer"] | None = None
+    transferred_to: list[str] | None = Field(
+        None, description="every destination the line was asked to transfer to (REFER), in order; [] = none"
+    )
     db: ExpectedRows | None = None
     flags: list[str] = Field(default_factory=list, description="quality flags the call report must raise")
     no_flags: list[str] = Field(default_factory=list, description="quality flags it must not raise")

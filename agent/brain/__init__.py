@@ -1,7 +1,7 @@
 """A business's brain file: its schema, loading and validation, the prompt rendered from it, its
 opening-hours arithmetic, and the guard that checks what the agent says against it."""
 
-from agent.brain import schedule
+from agent.brain import departments, schedule
 from agent.brain.grounding import Violation, check_turn
 from agent.brain.loader import BrainDirectory, BrainError, load_brain, load_brains, parse_brain
 from agent.brain.render import greeting_instructions, render_instructions
@@ -46,5 +46,6 @@ __all__ = [
     "load_brains",
     "parse_brain",
     "render_instructions",
+    "departments",
     "schedule",
 ]

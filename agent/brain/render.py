@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from agent.brain.languages import name as language_name
 from agent.brain.schedule import describe_week, spoken_ranges
-from agent.brain.schema import Brain, Price, Service
+from agent.brain.schema import Brain, Department, Price, Service
 
 _SYMBOLS = {"USD": "$", "CAD": "$", "AUD": "$", "EUR": "€", "GBP": "£"}
 
@@ -91,6 +91,16 @@ def _leads(brain: Brain) -> str:
     return "\n".join(lines)
 
 
+def _department_line(brain: Brain, department: Department) -> str:
+    # the reasons as the tool's own values: short, and exactly what the model passes
+    takes = list(department.reasons) + (["any other reason"] if department.default else [])
+    line = f"- {department.name}: " + (", ".join(takes) if takes else "only when asked for by name")
+    if department.words:
+        line += f"; asked for as {', '.join(department.words)}"
+    hours = "opening hours" if department.hours is None else describe_week(brain, department.hours)
+    return f"{line}; answers {hours}."
+
+
 def _escalation(brain: Brain) -> str:
     e = brain.escalation
     lines = ["# Escalation"]
@@ -99,9 +109,16 @@ def _escalation(brain: Brain) -> str:
         lines += [f"- {_TRIGGERS[t]}" for t in e.triggers]
     if e.legal_keywords:
         lines.append(f"- the caller uses words like: {', '.join(e.legal_keywords)}")
-    if e.transfer_to:
+    if e.departments:
         lines.append(
-            f'Before transferring say: "{e.handoff_line}" The tool decides whether a person is available; '
+            "Departments and the reasons each takes (the reason you pass picks one; pass department only "
+            "when the caller asks for one by name):"
+        )
+        lines += [_department_line(brain, d) for d in e.departments]
+    if e.destinations:
+        say = "the say_now line the tool gives you." if e.departments else f'"{e.handoff_line}"'
+        lines.append(
+            f"Before transferring say: {say} The tool decides whether a person is available; "
             "if it says no one is, apologise, take a message with take_message and promise a call back."
         )
     else:

@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from agent.brain.schema import END_OF_DAY, WEEKDAYS, Brain, Service, TimeRange, WeeklyHours
+from agent.brain.schema import (
+    END_OF_DAY,
+    WEEKDAYS,
+    Brain,
+    Department,
+    Service,
+    TimeRange,
+    WeeklyHours,
+)
 
 UTC = ZoneInfo("UTC")
 
@@ -60,17 +68,16 @@ def next_open_day(brain: Brain, after: date) -> date | None:
     return None
 
 
-def humans_available_at(brain: Brain, when: datetime) -> bool:
-    """Whether a person can take a transferred call: escalation.humans_available, else opening hours.
+def department_open_at(brain: Brain, department: Department, when: datetime) -> bool:
+    """Whether someone answers at `department`: its own hours, else the business's opening hours.
 
-    A separate humans_available schedule is the on-call rota and ignores closures (an emergency line
-    stays staffed on holidays); without one, people are there exactly when the business is open.
+    A department's own hours are a rota and ignore closures (an on-call line stays staffed on
+    holidays); without them, people are there exactly when the business is open.
     """
-    rota: WeeklyHours | None = brain.escalation.humans_available
-    if rota is None:
+    if department.hours is None:
         return is_open_at(brain, when)
     here = local(brain, when)
-    return _within(_pairs(rota.on_weekday(here.weekday())), here.time())
+    return _within(_pairs(department.hours.on_weekday(here.weekday())), here.time())
 
 
 def _at(day: date, clock: time, tz: ZoneInfo) -> datetime | None:

@@ -1,44 +1,66 @@
-"""Handing the caller to a person: the brain decides who, when people are available, and what the
-agent says first. The transfer itself happens after that sentence has been heard (see CallKeeper)."""
+"""Handing the caller to a person: the brain decides which department, whether someone answers there
+now, and what the agent says first. The transfer itself happens after that sentence has been heard
+(see CallKeeper)."""
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Literal
 
-from livekit.agents import RunContext
+from livekit.agents import RunContext, ToolError
 
-from agent.brain import schedule
+from agent.brain import departments
+from agent.brain.schema import Trigger
 from agent.call import CallContext
 from agent.tools.audit import receptionist_tool
 
 log = logging.getLogger("receptionist.escalation")
 
-Reason = Literal[
-    "pricing_dispute", "angry_caller", "legal", "explicit_request", "emergency", "complaint", "billing"
-]
+Reason = Trigger
 
 
 @receptionist_tool
-async def escalate_to_human(context: RunContext[CallContext], reason: Reason, summary: str) -> str:
-    """Hand the caller to a person (pricing disputes, angry callers, legal matters, or when they ask).
+async def escalate_to_human(
+    context: RunContext[CallContext], reason: Reason, summary: str, department: str | None = None
+) -> str:
+    """Hand the caller to a person (pricing disputes, angry callers, legal matters, emergencies, or
+    when they ask). The reason picks the department; a closed one gives way to the next open one.
 
     Args:
         reason: Why the caller needs a person.
         summary: One sentence for the person taking over: who is calling and what they need.
+        department: Only when the caller asks for a department by name ("billing, please"): that name.
     """
     call = context.userdata
-    esc = call.brain.escalation
-    call.extras["escalation"] = {"reason": reason, "summary": summary[:500]}
-    if esc.transfer_to is None:
+    brain = call.brain
+    everyone = brain.escalation.destinations
+    asked = None
+    if department and everyone:
+        asked = departments.named(brain, department)
+        if asked is None:
+            raise ToolError(
+                f"There is no department {department!r} here; the departments are "
+                f"{', '.join(d.name for d in everyone)}. Use one of those names, or leave department "
+                "out and the reason picks one."
+            )
+    route = departments.route(brain, reason, call.now(), asked)
+    chosen = route.department
+    closed = [d.name for d in route.closed]
+    # the report reads this: which department, where to, and which were closed on the way
+    call.extras["escalation"] = {
+        "reason": reason, "summary": summary[:500],
+        "department": chosen.name if chosen else (closed[0] if closed else None),
+        "destination": chosen.transfer_to if chosen else None, "closed": closed,
+    }  # fmt: skip
+    if not everyone or (chosen is None and not route.closed):
         return json.dumps(
-            {"transferring": False, "why": "nobody can take calls by phone at this business",
+            {"transferring": False,
+             "why": "nobody can take calls " + ("about this " if everyone else "") + "by phone at this business",
              "next": "Say so kindly and take a message with a callback request (take_message)."}
         )  # fmt: skip
-    if not schedule.humans_available_at(call.brain, call.now()):
+    if chosen is None:
         return json.dumps(
-            {"transferring": False, "why": "the team is not available right now",
+            {"transferring": False, "why": f"the team is not available right now ({', '.join(closed)}: closed)",
              "next": "Say nobody is available at the moment, and take a message with a callback "
                      "request (take_message, urgency reflecting the situation)."}
         )  # fmt: skip
@@ -47,11 +69,14 @@ async def escalate_to_human(context: RunContext[CallContext], reason: Reason, su
             {"transferring": False, "why": "this line cannot be transferred",
              "next": "Take a message with a callback request instead."}
         )  # fmt: skip
-    if esc.warm_transfer:
+    if brain.escalation.warm_transfer:
         # not built yet (needs an outbound SIP trunk): say so in the log rather than pretend
-        log.warning("brain asks for a warm transfer; transferring cold to %s", esc.transfer_to)
-    call.pending_action = ("transfer", esc.transfer_to)
-    return json.dumps(
-        {"transferring": True, "say_now": esc.handoff_line,
-         "then": "The transfer starts as soon as you have said that. Say nothing else."}
-    )  # fmt: skip
+        log.warning("brain asks for a warm transfer; transferring cold to %s", chosen.name)
+    call.pending_action = ("transfer", chosen.transfer_to)
+    out = {"transferring": True, "department": chosen.name, "say_now": brain.escalation.say_before(chosen),
+           "then": "The transfer starts as soon as you have said that. Say nothing else."}  # fmt: skip
+    if asked is not None and chosen != asked:
+        out["note"] = (
+            f"{asked.name} is closed now; {chosen.name} takes the call instead. Say so first."
+        )
+    return json.dumps(out)

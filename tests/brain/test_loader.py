@@ -28,6 +28,18 @@ def refused(text: str) -> BrainError:
     return caught.value
 
 
+def single_team(change: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    """`change` applied to the plumbing brain written the single-team way: one transfer_to and its rota."""
+
+    def written_as_one_team(data: dict[str, Any]) -> None:
+        esc = data["escalation"]
+        on_call = esc.pop("departments")[0]
+        esc.update(transfer_to=on_call["transfer_to"], humans_available=on_call["hours"])
+        change(data)
+
+    return written_as_one_team
+
+
 def setter(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     def change(data: dict[str, Any]) -> None:
         *parents, last = path.split(".")
@@ -294,13 +306,13 @@ BAD: list[tuple[str, str, str, str]] = [
     ),
     (
         "transfer not tel",
-        variant(setter("escalation.transfer_to", "+15035550188")),
+        variant(single_team(setter("escalation.transfer_to", "+15035550188"))),
         "escalation.transfer_to",
         "must be 'tel:+<E.164>' or 'sip:user@host'",
     ),
     (
         "transfer tel bad number",
-        variant(setter("escalation.transfer_to", "tel:5550188")),
+        variant(single_team(setter("escalation.transfer_to", "tel:5550188"))),
         "escalation.transfer_to",
         "E.164",
     ),
@@ -308,12 +320,12 @@ BAD: list[tuple[str, str, str, str]] = [
         "warm transfer nowhere",
         variant(
             lambda d: (
-                d["escalation"].pop("transfer_to"),
+                d["escalation"].pop("departments"),
                 d["escalation"].update(warm_transfer=True),
             )
         ),
         "escalation.warm_transfer",
-        "needs transfer_to",
+        "needs transfer_to or departments",
     ),
     (
         "unknown trigger",
@@ -324,14 +336,37 @@ BAD: list[tuple[str, str, str, str]] = [
     (
         "rota overlap",
         variant(
-            setter(
-                "escalation.humans_available.sunday",
-                [{"open": "00:00", "close": "12:00"}, {"open": "06:00", "close": "24:00"}],
+            single_team(
+                setter(
+                    "escalation.humans_available.sunday",
+                    [{"open": "00:00", "close": "12:00"}, {"open": "06:00", "close": "24:00"}],
+                )
             )
         ),
         "escalation.humans_available.sunday[1]",
         "overlaps 00:00-12:00",
     ),
+    ("department unknown reason", variant(setter("escalation.departments.1.reasons", ["billing", "refunds"])),
+     "escalation.departments[1].reasons[1]", "expected one of"),
+    ("department bad number", variant(setter("escalation.departments.1.transfer_to", "tel:5550192")),
+     "escalation.departments[1].transfer_to", "E.164"),
+    ("department number not tel", variant(setter("escalation.departments.1.transfer_to", "+15035550192")),
+     "escalation.departments[1].transfer_to", "must be 'tel:+<E.164>' or 'sip:user@host'"),
+    ("department without a number", variant(deleter("escalation.departments.1.transfer_to")),
+     "escalation.departments[1].transfer_to", "required"),
+    ("two default departments", variant(lambda d: [x.update(default=True) for x in d["escalation"]["departments"]]),
+     "escalation.departments[1].default", "departments[0] (on-call plumber) is already the default"),
+    ("department named twice", variant(setter("escalation.departments.1.name", "On-call plumber")),
+     "escalation.departments[1].name", "duplicate of departments[0]"),
+    ("departments and transfer_to", variant(setter("escalation.transfer_to", "tel:+15035550188")),
+     "escalation.transfer_to", "give departments or transfer_to, not both"),
+    ("departments and a rota", variant(setter("escalation.humans_available", BASE["escalation"]["departments"][0]["hours"])),
+     "escalation.humans_available", "not both"),
+    ("department hours overlap", variant(setter("escalation.departments.1.hours.monday",
+     [{"open": "08:00", "close": "12:00"}, {"open": "11:00", "close": "17:00"}])),
+     "escalation.departments[1].hours.monday[1]", "overlaps 08:00-12:00"),
+    ("department unknown key", variant(setter("escalation.departments.1.open_hours", {})),
+     "escalation.departments[1].open_hours", "unknown key 'open_hours'"),
     (
         "slot not dividing 60",
         variant(setter("booking.slot_minutes", 25)),
@@ -638,3 +673,22 @@ def test_turn_taking_in_the_brain_overrides_the_workers_settings() -> None:
     assert chosen.dictation_endpointing_delay == settings.dictation_endpointing_delay
     plain = parse_brain(variant(lambda d: None), "ok.yaml")
     assert settings_for_brain(settings, plain) == settings
+
+
+def test_a_departments_bad_number_names_its_line() -> None:
+    text = (BRAINS / "plumbing.yaml").read_text().replace('"tel:+15035550192"', '"tel:555 0192"')
+    err = refused(text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "tel:555 0192" in t)
+    assert [w for w, _ in err.problems] == ["escalation.departments[1].transfer_to"]
+    assert str(err).endswith(f"(line {line})")
+
+
+def test_a_single_transfer_to_is_one_department_taking_every_reason() -> None:
+    dental = load_brain(BRAINS / "dental.yaml")  # written the single-team way
+    [team] = dental.escalation.destinations
+    assert team.transfer_to == "sip:frontdesk@lakeviewfamilydental.example"
+    assert team.default and set(team.reasons) >= {"pricing_dispute", "emergency", "explicit_request"}
+    assert team.hours is None  # the office's opening hours
+    assert dental.escalation.say_before(team) == "Let me connect you with our front desk, one moment please."
+    nobody = parse_brain(variant(lambda d: d["escalation"].pop("departments")))
+    assert nobody.escalation.destinations == []

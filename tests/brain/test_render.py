@@ -62,7 +62,10 @@ def test_plumbing_prompt_has_the_facts_and_the_rules() -> None:
     assert "digit by digit" in prompt
     assert 'How soon do you need someone out?" (answers: today, this week' in prompt
     assert "lawyer, attorney, sue" in prompt
-    assert "One moment, I'm connecting you with our on-call plumber." in prompt
+    # each department, the reasons that lead to it and when someone answers there
+    assert "- on-call plumber: emergency, explicit_request, angry_caller, legal, complaint; answers Monday to Sunday open 24 hours." in prompt
+    assert "- billing: pricing_dispute, billing; asked for as accounts, invoice" in prompt
+    assert "answers Monday to Friday 8 AM to 5 PM; Saturday and Sunday closed." in prompt
     assert "smells gas" in prompt  # a guardrail from the brain
 
 

@@ -14,9 +14,9 @@ import yaml
 from agent.brain import Brain, load_brain
 from agent.brain.schedule import (
     candidate_slots,
+    department_open_at,
     describe_hours,
     describe_week,
-    humans_available_at,
     is_open_at,
     next_open_day,
     opening_hours_on,
@@ -72,14 +72,20 @@ def test_next_open_day(plumbing: Brain, dental: Brain) -> None:
     assert next_open_day(dental, date(2026, 12, 30)) == date(2026, 12, 31)  # special short day
 
 
-def test_humans_available(plumbing: Brain, dental: Brain) -> None:
+def test_a_department_answers_in_its_own_hours_else_the_business_hours(plumbing: Brain, dental: Brain) -> None:
+    on_call, billing = plumbing.escalation.destinations
     # the plumber's on-call rota covers nights, Sundays and holidays
-    assert humans_available_at(plumbing, datetime(2026, 3, 8, 3, 0, tzinfo=PDX))
-    assert humans_available_at(plumbing, datetime(2026, 12, 25, 23, 59, tzinfo=PDX))
-    # the dental office has no rota: people are there when it is open
-    assert humans_available_at(dental, datetime(2026, 3, 2, 9, 0, tzinfo=CHI))
-    assert not humans_available_at(dental, datetime(2026, 3, 6, 14, 0, tzinfo=CHI))
-    assert not humans_available_at(dental, datetime(2026, 12, 24, 9, 0, tzinfo=CHI))
+    assert department_open_at(plumbing, on_call, datetime(2026, 3, 8, 3, 0, tzinfo=PDX))
+    assert department_open_at(plumbing, on_call, datetime(2026, 12, 25, 23, 59, tzinfo=PDX))
+    # billing keeps office hours, weekdays 8 to 5
+    assert department_open_at(plumbing, billing, datetime(2026, 3, 2, 8, 0, tzinfo=PDX))
+    assert not department_open_at(plumbing, billing, datetime(2026, 3, 2, 17, 0, tzinfo=PDX))
+    assert not department_open_at(plumbing, billing, datetime(2026, 3, 7, 10, 0, tzinfo=PDX))
+    # the dental office's one team has no rota: people are there when it is open
+    [team] = dental.escalation.destinations
+    assert department_open_at(dental, team, datetime(2026, 3, 2, 9, 0, tzinfo=CHI))
+    assert not department_open_at(dental, team, datetime(2026, 3, 6, 14, 0, tzinfo=CHI))
+    assert not department_open_at(dental, team, datetime(2026, 12, 24, 9, 0, tzinfo=CHI))
 
 
 def test_describe_hours(plumbing: Brain, dental: Brain) -> None:
@@ -92,7 +98,7 @@ def test_describe_hours(plumbing: Brain, dental: Brain) -> None:
         == "Monday to Friday 7 AM to 6 PM; Saturday 8 AM to 12 PM; Sunday closed"
     )
     assert (
-        describe_week(plumbing, plumbing.escalation.humans_available)
+        describe_week(plumbing, plumbing.escalation.departments[0].hours)
         == "Monday to Sunday open 24 hours"
     )
 

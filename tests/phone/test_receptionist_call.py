@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 from psycopg.rows import dict_row
 
 from agent.brain import load_brain, schedule
@@ -51,14 +52,30 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def brains_billing_always_open(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped brains, with the plumber's billing office open around the clock: the worker runs on
+    the wall clock, and a billing dispute must reach billing whenever the test runs (department hours
+    are tested on a pinned clock in tests/tools/test_escalation.py)."""
+    out = tmp_path_factory.mktemp("brains")
+    for path in (ROOT / "brains").glob("*.yaml"):
+        data = yaml.safe_load(path.read_text())
+        for department in (data.get("escalation") or {}).get("departments", []):
+            if department["name"] == "billing":
+                department["hours"] = {day: [{"open": "00:00", "close": "24:00"}] for day in department["hours"]}
+        (out / path.name).write_text(yaml.safe_dump(data, sort_keys=False))
+    return out
+
+
+@pytest.fixture(scope="module")
 def receptionist_worker(
-    phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, recordings: Path
-) -> Iterator[Path]:
+    phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, recordings: Path,
+    brains_billing_always_open: Path,
+) -> Iterator[Path]:  # fmt: skip
     log = phone_stack.run_dir / "receptionist-worker.log"
     try:
         with run_worker(
             phone_stack, agent_name=AGENT_NAME, openai_base_url=phone_sim.base_url, database_url=phone_db, log=log,
-            extra_env={"RECORDINGS_DIR": str(recordings)},
+            extra_env={"RECORDINGS_DIR": str(recordings), "BRAIN_PATH": str(brains_billing_always_open)},
         ):
             yield log
     except WorkerFailed as e:
@@ -183,28 +200,42 @@ async def test_booking_call_then_agent_hangs_up(
     assert turns(caller_voice, rate) and turns(agent_voice, rate)
 
 
+ON_CALL, BILLING = (d.transfer_to for d in BRAIN.escalation.departments)
+
+
+@pytest.mark.parametrize(
+    ("caller", "reason", "said", "department"),
+    [
+        ("+15035550166", "explicit_request", "Can I talk to a real person please?", ON_CALL),
+        ("+15035550167", "pricing_dispute", "You overcharged me, I want to talk to someone about my bill.", BILLING),
+        ("+15035550168", "emergency", "A pipe burst and the kitchen is flooding!", ON_CALL),
+    ],
+    ids=["person", "billing-dispute", "emergency"],
+)
 async def test_transfer_request_sends_refer(
-    phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, receptionist_worker: Path
-) -> None:
-    caller = "+15035550166"
+    phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, receptionist_worker: Path,
+    caller: str, reason: str, said: str, department: str,
+) -> None:  # fmt: skip
+    """The reason picks the department, and the REFER that crosses SIP names that department's number."""
     script(
         phone_sim,
         [
             {"say": GREETING},
-            {"tool": "escalate_to_human", "args": {"reason": "explicit_request", "summary": "Wants a person."}},
+            {"tool": "escalate_to_human", "args": {"reason": reason, "summary": said}},
             {"say": "{output[say_now]}"},
         ],
-        ["Can I talk to a real person please?"],
+        [said],
     )
     async with place_call(phone_stack, to=PLUMBING, from_=caller, audio_script=[]) as call:
         await call.wait_answered(within=60)
         await call.wait_agent_done()
-        call.say("Can I talk to a real person please?")
+        call.say(said)
         refer_to = await call.wait_refer(within=60)
         await call.wait_ended(within=30)
-    assert refer_to == BRAIN.escalation.transfer_to
+    assert refer_to == department
     row = await call_row(phone_db, caller)
     assert row["outcome"] == "escalated" and row["end_reason"] == "transferred", row
+    assert row["summary"]["escalation"]["destination"] == department, row["summary"]
 
 
 async def test_caller_hangs_up_mid_sentence(
