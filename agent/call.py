@@ -113,8 +113,9 @@ class CallContext:
     # set once the caller's leg is up (SIP "active"); the greeting waits for it, so it is never lost
     line_ready: asyncio.Event = field(default_factory=asyncio.Event)
     # the grounding guard's ear on the agent's transcript as it streams, ahead of the audio: called
-    # with the sentences of the current message each time one is complete (set by the CallKeeper)
-    on_agent_sentence: Callable[[list[str]], None] | None = None
+    # as watch_sentences calls it: each time a sentence of the current message is complete or gains a
+    # word (set by the CallKeeper)
+    on_agent_sentence: Callable[[list[str], str, float], None] | None = None
 
     @property
     def tz(self) -> ZoneInfo:

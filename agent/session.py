@@ -28,7 +28,13 @@ from livekit.agents.voice.events import (
 )
 from livekit.plugins import openai
 
-from agent.brain.grounding import Violation, check_latest_sentence, check_turn, sentences
+from agent.brain.grounding import (
+    Violation,
+    check_latest_sentence,
+    check_sentence_under_way,
+    check_turn,
+    sentences,
+)
 from agent.brain.schema import Brain
 from agent.call import CallContext, TransferFailed
 from agent.fallback import FallbackAudio, ModelFailover
@@ -71,18 +77,20 @@ class AudioReceived:
 
 async def watch_sentences(
     text: AsyncIterable[Text],
-    on_sentence: Callable[[list[str], float], None],
+    on_sentence: Callable[[list[str], str, float], None],
     audio_ms: Callable[[], float] = lambda: 0.0,
 ) -> AsyncIterator[Text]:
-    """One agent message's transcript, passed on untouched and unhurried as it streams; each time a
+    """One agent message's transcript, passed on untouched and unhurried as it streams. Each time a
     sentence in it is complete (the next one has begun, or the message ended) `on_sentence` gets the
-    sentences so far and where in the message's audio the last one starts (`audio_ms()` when its
-    first word arrived: the model sends words and their audio together). The transcript runs ahead
-    of the playout, so whatever `on_sentence` does happens before the caller hears that sentence,
-    beside the playout rather than in front of it."""
+    sentences so far, "" and where in the message's audio the last one starts (`audio_ms()` when its
+    first word arrived: the model sends words and their audio together); each time the sentence still
+    streaming gains a word, it gets the complete sentences before it, that sentence's text so far and
+    where it starts. The transcript runs ahead of the playout, so whatever `on_sentence` does happens
+    before the caller hears that sentence, beside the playout rather than in front of it."""
     so_far = ""
     done = 0
     starts: list[float] = []
+    words_seen = 0  # of the sentence under way
     async for delta in text:
         yield delta
         so_far += delta
@@ -90,10 +98,14 @@ async def watch_sentences(
         starts += [audio_ms()] * (len(said) - len(starts))
         while done < len(said) - 1:
             done += 1
-            on_sentence(said[:done], starts[done - 1])
+            words_seen = 0
+            on_sentence(said[:done], "", starts[done - 1])
+        if len(said) > done and len(said[-1].split()) > words_seen:
+            words_seen = len(said[-1].split())
+            on_sentence(said[:-1], said[-1], starts[-1])
     said = sentences(so_far)
     if done < len(said):
-        on_sentence(said, starts[-1] if len(starts) == len(said) else audio_ms())
+        on_sentence(said, "", starts[-1] if len(starts) == len(said) else audio_ms())
 
 
 @dataclass
@@ -315,16 +327,21 @@ class CallKeeper:
         else:
             self._speaking.clear()
 
-    def _check_sentence(self, said: list[str], starts_at_ms: float) -> None:
-        """A sentence of the message being spoken is complete: if it contradicts the brain, cut the
-        audio where that sentence starts, before it plays (the plugin truncates the item to what was
-        heard), and say the correction instead."""
+    def _check_sentence(self, said: list[str], under_way: str, starts_at_ms: float) -> None:
+        """A sentence of the message being spoken is complete (`under_way` is "") or has gained a word:
+        if it contradicts the brain, cut the audio where that sentence starts, before it plays (the
+        plugin truncates the item to what was heard), and say the correction instead."""
         if self._stopped is not None:
             return  # this message is already being cut
-        found = check_latest_sentence(self.call.brain, said, self.call.now())
+        if under_way:
+            found = check_sentence_under_way(self.call.brain, said, under_way, self.call.now())
+            before = said
+        else:
+            found = check_latest_sentence(self.call.brain, said, self.call.now())
+            before = said[:-1]
         if not found:
             return
-        self._stopped = _Stopped(found, " ".join(said[:-1]))
+        self._stopped = _Stopped(found, " ".join(before))
         speech = self.session.current_speech
         if speech is not None and not speech.done():
             self._spawn(self._cut(speech, starts_at_ms))

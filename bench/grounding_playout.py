@@ -1,7 +1,8 @@
 """Grounding guard before playout: audio calls against the Realtime simulator (audio sent 4x faster
 than real time, words in step with it, as the real API streams) in which the model follows true
 sentences with a false one. Counts the false claims cut before the caller heard any of them, and how
-long the guard's check of one sentence holds the event loop (the audio never waits for it).
+long the guard's checks hold the event loop: one per complete sentence, one per word of the sentence
+under way (the audio never waits for them).
 
     python -m bench.grounding_playout     # ~15 s a call; writes bench/results/grounding_playout.json
 """
@@ -18,7 +19,7 @@ from typing import Any
 import yaml
 
 from agent.brain import load_brain
-from agent.brain.grounding import check_latest_sentence, sentences
+from agent.brain.grounding import check_latest_sentence, check_sentence_under_way, sentences
 from bench.report import table, write
 from simulator.runner import simulate
 from simulator.scenario import Scenario
@@ -58,7 +59,7 @@ def _scenario(before: str, claim: str, asked: str) -> Scenario:
     return Scenario.model_validate(raw)
 
 
-def _claim_and_cut_ms(sim: RealtimeSimulator, key: str, before: str) -> tuple[float, float] | None:
+def claim_and_cut_ms(sim: RealtimeSimulator, key: str, before: str) -> tuple[float, float] | None:
     """(where the claim starts in its message's audio, where that audio was cut; inf if never), in ms.
     From the simulator's own stream (each word goes out with the audio chunk it is spoken in) and the
     plugin's truncate of the message, which it sends for what was played."""
@@ -84,8 +85,9 @@ async def _calls(count: int) -> list[dict[str, Any]]:
     async with RealtimeSimulator() as sim:
         for before, claim, asked in (REPLIES * ((count + len(REPLIES) - 1) // len(REPLIES)))[:count]:
             report = await simulate(_scenario(before, claim, asked), audio=True, sim=sim)
-            caught = [v for v in report.violations if v["claim"] == claim]
-            claim_ms, cut_ms = _claim_and_cut_ms(sim, report.sim_key, before) or (None, None)
+            # the guard records what it judged: the whole sentence, or its words so far when it cut earlier
+            caught = [v for v in report.violations if claim.startswith(v["claim"])]
+            claim_ms, cut_ms = claim_and_cut_ms(sim, report.sim_key, before) or (None, None)
             rows.append({
                 "claim": claim, "true_before": before, "caught": bool(caught),
                 # heard: the audio played past the claim's first word (the simulator's clock)
@@ -99,22 +101,34 @@ async def _calls(count: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _check_time_ms() -> dict[str, float]:
-    """The guard's work for each sentence of each reply, as the transcript streams (on the call's loop)."""
+def _check_time_ms() -> dict[str, dict[str, float]]:
+    """The guard's work on the call's loop as each reply's transcript streams word by word: one check
+    of the sentence under way per word, one of each sentence once it is complete."""
     brain = load_brain(ROOT / "brains" / "plumbing.yaml")
     from datetime import datetime
 
     now = datetime.fromisoformat(yaml.safe_load(TEMPLATE.read_text())["clock"])
-    times = []
+    per_word, per_sentence = [], []
     for _ in range(20):
         for before, claim, _ in REPLIES:
-            said = sentences(f"{before} {claim} Anything else I can help you with?")
-            for k in range(1, len(said) + 1):
+            words = f"{before} {claim} Anything else I can help you with?".split(" ")
+            complete = 0
+            for k in range(1, len(words) + 1):
+                said = sentences(" ".join(words[:k]))
+                if len(said) - 1 > complete:  # this word began a sentence: the one before is complete
+                    complete = len(said) - 1
+                    t = time.perf_counter()
+                    check_latest_sentence(brain, said[:-1], now)
+                    per_sentence.append((time.perf_counter() - t) * 1000)
                 t = time.perf_counter()
-                check_latest_sentence(brain, said[:k], now)
-                times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    return {"median_ms": round(statistics.median(times), 3), "p99_ms": round(times[int(0.99 * (len(times) - 1))], 3)}
+                check_sentence_under_way(brain, said[:-1], said[-1], now)
+                per_word.append((time.perf_counter() - t) * 1000)
+
+    def spread(times: list[float]) -> dict[str, float]:
+        times.sort()
+        return {"median_ms": round(statistics.median(times), 3), "p99_ms": round(times[int(0.99 * (len(times) - 1))], 3)}
+
+    return {"sentence": spread(per_sentence), "word": spread(per_word)}
 
 
 def main() -> None:
@@ -127,10 +141,13 @@ def main() -> None:
     share = round(len(stopped) / len(rows), 3) if rows else None
     check = _check_time_ms()
     table("false claims in audio calls (simulator, audio 4x faster than real time)",
-          ["calls", "caught", "stopped before heard", "share stopped", "check median ms", "check p99 ms"],
-          [[len(rows), len(caught), len(stopped), share, check["median_ms"], check["p99_ms"]]])  # fmt: skip
+          ["calls", "caught", "stopped before heard", "share stopped", "check/sentence median ms",
+           "p99 ms", "check/word median ms", "p99 ms"],
+          [[len(rows), len(caught), len(stopped), share, check["sentence"]["median_ms"], check["sentence"]["p99_ms"],
+            check["word"]["median_ms"], check["word"]["p99_ms"]]])  # fmt: skip
     path = write("grounding_playout", {"calls": len(rows), "caught": len(caught), "stopped_before_heard": len(stopped),
-                 "share_stopped_before_heard": share, "check_per_sentence": check, "per_call": rows}, quick=False)  # fmt: skip
+                 "share_stopped_before_heard": share, "check_per_sentence": check["sentence"],
+                 "check_per_word": check["word"], "per_call": rows}, quick=False)  # fmt: skip
     print(f"\nwrote {path}")
 
 

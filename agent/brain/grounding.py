@@ -90,6 +90,59 @@ def check_latest_sentence(brain: Brain, said: list[str], now: datetime) -> list[
     return [v for v in check_turn(brain, " ".join(said), now) if v.claim == said[-1].strip()]
 
 
+# A sentence under way is judged on its complete words, and only once the next word has begun and is
+# not one that could still narrow or reverse the claim ("open on Sundays | for emergencies", "New
+# Year's | Eve", "Saturday | at 10", "no trip fee | inside Portland"). The word under way is matched
+# whole: the Realtime API streams a common word as one token with its leading space.
+_QUALIFIERS = frozenset(
+    "except but besides apart other excluding unless if when whenever while only just eve for with by "
+    "in inside outside within during at and or not no never morning mornings afternoon afternoons "
+    "evening evenings night nights a an per off more extra plus each".split()
+)
+# "closed on Saturdays | from noon" speaks of part of the day
+_CLOSED_QUALIFIERS = frozenset("from after before until till between through thru to".split())
+# a word that needs what follows it: the clause before it is not finished
+_DANGLING = frozenset(
+    "a an the on at from to until till through thru and or but except for of in by between than "
+    "about around approximately roughly starting starts under over least is are we're we our".split()
+)
+# FAQ and service claims carry their conditions late ("walk-ins | for emergencies"): whole sentences only
+_UNDER_WAY_KINDS = frozenset({"hours", "appointment", "price"})
+
+
+def check_sentence_under_way(
+    brain: Brain, said: list[str], under_way: str, now: datetime
+) -> list[Violation]:
+    """Claims the sentence still streaming (`under_way`, its text so far) already makes that the brain
+    contradicts whatever its remaining words say, so the audio can be cut before a short opener ends
+    ("Sure. We're open on Sundays" is false before its full stop). Its last word counts as still
+    arriving; `said` is the complete sentences before it, for context. Stays silent unless the claim's
+    words are complete and the next word has begun without qualifying them: precision first, the
+    complete sentence is judged again anyway."""
+    words = under_way.split()
+    if len(words) < 2:
+        return []
+    *done, next_word = words
+    fragment = " ".join(done)
+    lowered = _normalise(fragment)
+    last = _normalise(done[-1]).strip(",;:'\"")
+    following = _normalise(next_word).strip(",;:.!?'\"")
+    if (
+        fragment[-1:] in ",;:-"
+        or next_word[-1:] in ",;:-?"  # "open at 9 AM? No, ..." / "open at 9 AM, right?"
+        or last in _DANGLING
+        or following in _QUALIFIERS
+        or (following in _CLOSED_QUALIFIERS and re.search(r"\bclos", lowered))
+        # "7 to 6 Monday through Friday and 8 to noon | on Saturday": a day can re-scope what came before
+        or ((following == "on" or _ONE_DAY.fullmatch(following)) and _ONE_DAY.search(lowered))
+        # claims over many days invite an exception anywhere later ("every day from 7 to 6 except Sunday")
+        or any(p.search(lowered) for p in (_WEEKDAYS, _WEEKEND, _EVERY_DAY, _ROUND_THE_CLOCK))
+    ):
+        return []
+    found = check_latest_sentence(brain, [*said[-1:], fragment], now)
+    return [v for v in found if v.kind in _UNDER_WAY_KINDS]
+
+
 def sentences(text: str) -> list[str]:
     text = re.sub(
         r"\b([AaPp])\.\s?[Mm]\.(?=\s+[a-z])", r"\1M", text

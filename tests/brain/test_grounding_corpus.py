@@ -1,10 +1,17 @@
 """The grounding guard over the whole labelled corpus (tests/brain/grounding_corpus.yaml): no true
-statement is flagged, and every false claim marked must_catch is caught with a correction to say."""
+statement is flagged, whole or while its words still stream, and every false claim marked must_catch
+is caught with a correction to say."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import datetime
+
 import pytest
 
+from agent.brain import Brain, Violation
+from agent.brain.grounding import check_sentence_under_way
+from agent.session import watch_sentences
 from bench.grounding import Judged, judge, load_corpus
 
 
@@ -42,3 +49,42 @@ def test_a_must_catch_label_is_only_on_a_false_claim(judged: list[Judged]) -> No
     assert [
         j.statement.say for j in judged if j.statement.must_catch and not j.statement.false_claim
     ] == []
+
+
+async def _under_way_alarms(brain: Brain, say: str, now: datetime) -> list[tuple[str, list[Violation]]]:
+    """Stream `say` word by word, as the Realtime API sends a transcript, through the watcher the call
+    uses; the sentence still streaming is judged each time it gains a word."""
+    found: list[tuple[str, list[Violation]]] = []
+
+    async def words() -> AsyncIterator[str]:
+        for n, word in enumerate(say.split(" ")):
+            yield word if n == 0 else " " + word
+
+    def on_sentence(said: list[str], under_way: str, _starts_ms: float) -> None:
+        if under_way:
+            if violations := check_sentence_under_way(brain, said, under_way, now):
+                found.append((under_way, violations))
+
+    async for _ in watch_sentences(words(), on_sentence):
+        pass
+    return found
+
+
+async def test_no_true_statement_alarms_while_its_words_still_stream(judged: list[Judged]) -> None:
+    brains, _ = load_corpus()
+    alarms = []
+    for j in judged:
+        if not j.statement.false_claim:
+            for under_way, found in await _under_way_alarms(brains[j.statement.brain], j.statement.say, j.statement.now):
+                alarms.append(f"{j.statement.say!r} at {under_way!r} -> {[v.correction for v in found]}")
+    assert alarms == []
+
+
+async def test_a_claim_after_a_short_opener_is_caught_before_its_full_stop() -> None:
+    brains, _ = load_corpus()
+    now = datetime.fromisoformat("2026-03-02T10:00:00-08:00")
+    found = await _under_way_alarms(brains["plumbing"], "Sure. We're open on Sundays from 9 AM to 5 PM.", now)
+    # judged once "Sundays" is followed by a word that cannot take the claim back
+    assert [(w, [(v.kind, v.claim) for v in f]) for w, f in found][:1] == [
+        ("We're open on Sundays from", [("hours", "We're open on Sundays")])
+    ]
