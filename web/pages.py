@@ -84,8 +84,11 @@ async def today_page(request: Request) -> Response:
     tz = timezone_of(request, who)
     start = start_of_today(tz)
     data = await console.today(request.app.state.pool, who, start, start + timedelta(days=1))
-    template = "today_live.html" if request.headers.get("HX-Request") else "today.html"
-    return page(request, template, tz=tz, day=start.date(), **data)
+    if request.headers.get("HX-Request"):
+        return page(request, "today_live.html", tz=tz, day=start.date(), **data)
+    # where the page's event stream starts: an ending after this one is news to the page
+    latest = await console.latest_ending(request.app.state.pool, who)
+    return page(request, "today.html", tz=tz, day=start.date(), since=latest.isoformat() if latest else "", **data)
 
 
 @signed_in
