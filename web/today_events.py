@@ -74,7 +74,7 @@ class CallEndings:
                     attempt = 0
                     async for note in conn.notifies():
                         self._announce(_parse(note.payload))
-            except psycopg.OperationalError as e:
+            except psycopg.Error as e:  # a dropped connection, a restarted or failed-over Postgres
                 log.warning("lost the call-endings listener (%s): reconnecting", e)
             while True:
                 await asyncio.sleep(_RECONNECT_S[min(attempt, len(_RECONNECT_S) - 1)])
@@ -82,7 +82,7 @@ class CallEndings:
                 try:
                     conn = await self._listen()
                     break
-                except psycopg.OperationalError as e:
+                except psycopg.Error as e:
                     log.warning("call-endings listener still down (%s)", e)
             # whatever ended while nobody listened: every stream checks its own businesses
             self._announce(Ending(None, None))

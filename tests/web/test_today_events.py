@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import psycopg
 from starlette.applications import Starlette
 
 from agent.store.journal import CallEnded, CallJournal, CallStarted
@@ -160,3 +161,21 @@ async def test_a_page_that_missed_an_ending_is_told_when_it_reconnects(
 async def test_the_event_stream_is_for_a_signed_in_owner_only(console: httpx.AsyncClient) -> None:
     refused = await console.get("/today/events")
     assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+
+
+async def test_an_ending_while_the_console_lost_its_listener_still_reaches_the_page(
+    console: httpx.AsyncClient, add_user: Callable[..., str], db_url: str, tmp_path: Path
+) -> None:
+    add_user("ann@rosecity.example", PLUMBING)
+    app = _app(console)
+    ann = await _signed_in(app, "ann@rosecity.example")
+    async with event_stream(app, ann, "since=") as hears:
+        assert "retry" in await hears.next_block()
+        # Postgres drops the console's listening connection (a restart, a failover), and a call ends
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            dropped = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                   " WHERE application_name = 'receptionist-web-listen'"
+                                   " AND datname = current_database()").fetchall()  # fmt: skip
+        assert dropped == [(True,)]
+        await end_call(db_url, tmp_path / "spill", PLUMBING, "+15035550142")
+        assert (await hears.next_event())["data"]["business"] in (PLUMBING, None)
