@@ -327,7 +327,10 @@ def _web(args: argparse.Namespace) -> int:
                                    brain_path=settings.brain_path))
     print(f"the owner's console: http://{args.host}:{args.port}/", flush=True)
     # behind a TLS-terminating proxy the forwarded scheme is trusted from loopback only (uvicorn's default)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level.lower(), proxy_headers=True)
+    # an open Today page's event stream never ends by itself: a stop cuts those after a few seconds,
+    # and the pages reconnect (to another replica, or to this one restarted)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level.lower(), proxy_headers=True,
+                timeout_graceful_shutdown=5)
     return 0
 
 

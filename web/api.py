@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,6 +21,7 @@ from starlette.routing import Route
 from agent.store import console
 from agent.store.accounts import Viewer, viewer_for, viewer_for_api_token
 from agent.store.kpis import business_kpis
+from web import pages
 from web.auth import CSRF_HEADER, SESSION_COOKIE, Page
 from web.pages import call_filter, path_id, quality_scope, start_of_today, timezone_of, week_start
 
@@ -245,6 +246,16 @@ class Appointment(BaseModel):
     updated_at: datetime
 
 
+class Move(BaseModel):
+    """Where an appointment moves to: the same rules as a caller's move (opening hours, notice, the
+    slot grid, no overlap)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: str = Field(description="the new start on the business's clock, YYYY-MM-DDTHH:MM, without an offset",
+                       examples=["2026-12-01T13:00"])  # fmt: skip
+
+
 class Week(BaseModel):
     week: date = Field(description="its Monday, on the business's clock")
     timezone: str
@@ -403,6 +414,35 @@ async def contacted(request: Request) -> Response:
     return _answer(Lead.model_validate(row))
 
 
+async def _changed(request: Request, appointment_id: uuid.UUID) -> Response:
+    row = await console.appointment(request.app.state.pool, request.state.viewer, appointment_id)
+    return _answer(Appointment.model_validate(row))
+
+
+@authorised
+async def cancel_appointment(request: Request) -> Response:
+    row = await pages.appointment_in_scope(request)
+    try:
+        cancelled = await pages.cancel(request, row)  # the Appointments page's own path
+    except pages.ChangeRefused as refused:
+        raise HTTPException(refused.status_code, str(refused)) from None
+    return await _changed(request, cancelled.id)
+
+
+@authorised
+async def move_appointment(request: Request) -> Response:
+    row = await pages.appointment_in_scope(request)
+    try:
+        move = Move.model_validate_json(await request.body())
+    except ValidationError:
+        raise HTTPException(400, 'the body is JSON, {"start": "YYYY-MM-DDTHH:MM"} on the business\'s clock') from None
+    try:
+        moved = await pages.move(request, row, move.start.strip())  # the Appointments page's own path
+    except pages.ChangeRefused as refused:
+        raise HTTPException(refused.status_code, str(refused)) from None
+    return await _changed(request, moved.id)
+
+
 async def openapi(request: Request) -> Response:
     """The OpenAPI 3.1 description of these endpoints: public, like any API's reference."""
     from web.openapi import description  # it reads this module's models
@@ -418,6 +458,8 @@ routes = [
     Route("/today", today),
     Route("/quality", quality),
     Route("/appointments", appointments),
+    Route("/appointments/{appointment_id}/cancel", cancel_appointment, methods=["POST"]),
+    Route("/appointments/{appointment_id}/move", move_appointment, methods=["POST"]),
     Route("/leads", leads),
     Route("/leads/{lead_id}/contacted", contacted, methods=["POST"]),
     Route("/openapi.json", openapi),

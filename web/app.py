@@ -23,6 +23,7 @@ from web import api, pages
 from web.auth import login, logout
 from web.calendar_feed import calendar_feed
 from web.templating import page
+from web.today_events import CallEndings, today_events
 
 if TYPE_CHECKING:
     from agent.brain import Brain
@@ -85,14 +86,19 @@ def create_app(config: ConsoleConfig) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # a page waits on one or two short queries; a handful of connections serve one owner's team
         app.state.pool = await open_pool(config.database_url, min_size=1, max_size=5, name="receptionist-web")
+        # plus one connection per console process, listening for call endings (the Today page's events)
+        app.state.call_endings = CallEndings(config.database_url)
         try:
+            await app.state.call_endings.start()
             yield
         finally:
+            await app.state.call_endings.aclose()
             await app.state.pool.close()
 
     app = Starlette(
         routes=[
             Route("/", pages.today_page),
+            Route("/today/events", today_events),
             Route("/calls", pages.calls_page),
             Route("/calls/{call_id}", pages.call_page),
             Route("/appointments", pages.appointments_page),

@@ -16,7 +16,7 @@ from web.pages import MAX_PAGE
 
 _MODELS: list[type[BaseModel]] = [
     api.ApiError, api.CallPage, api.CallDetail, api.MessageList, api.Message, api.Today, api.Quality,
-    api.Week, api.LeadList, api.Lead,
+    api.Week, api.LeadList, api.Lead, api.Appointment, api.Move,
 ]  # fmt: skip
 
 
@@ -55,6 +55,29 @@ def _get(summary: str, ok: tuple[type[BaseModel], str], params: list[dict[str, A
 
 
 _DAY = {"type": "string", "format": "date"}
+
+
+def _appointment_change(summary: str, done: str, *, bad: str | None = None,
+                        body: type[BaseModel] | None = None) -> dict[str, Any]:  # fmt: skip
+    """A POST that changes an appointment as the Appointments page does, with the page's refusals."""
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "description": f"With a session cookie instead of a token, send its CSRF token as {CSRF_HEADER}.",
+        "parameters": [_path_id("appointment_id", "appointment")],
+        "responses": {
+            "200": _json(api.Appointment, done),
+            "401": _UNAUTHORISED,
+            "403": _refused(f"a session cookie's request without its {CSRF_HEADER}"),
+            "404": _refused("no such appointment among the businesses this user sees"),
+            "409": _refused("already begun, already cancelled or moved, the slot is taken, or the business's "
+                            "brain file is invalid: nothing was changed"),
+        },
+    }  # fmt: skip
+    if bad is not None:
+        operation["responses"]["400"] = _refused(bad)
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    return {"post": operation}
 
 
 @functools.cache
@@ -122,6 +145,17 @@ def description() -> dict[str, Any]:
             (api.Week, "the week"),
             [_query("week", "any day of the week (default: this week)", _DAY)],
             bad="week is not a day, or more than ten years away",
+        ),
+        "/appointments/{appointment_id}/cancel": _appointment_change(
+            "Cancel a booked appointment still to come; the owner's calendar follows",
+            "the appointment, cancelled",
+        ),
+        "/appointments/{appointment_id}/move": _appointment_change(
+            "Move a booked appointment still to come, held to the rules a caller's move is held to; "
+            "the owner's calendar follows",
+            "the appointment at its new time (a new id: the old one is kept as rescheduled)",
+            bad="a malformed body or time, or a time the business's hours, notice or slot grid rule out",
+            body=api.Move,
         ),
         "/leads": _get(
             "Leads by score, best first",

@@ -84,8 +84,11 @@ async def today_page(request: Request) -> Response:
     tz = timezone_of(request, who)
     start = start_of_today(tz)
     data = await console.today(request.app.state.pool, who, start, start + timedelta(days=1))
-    template = "today_live.html" if request.headers.get("HX-Request") else "today.html"
-    return page(request, template, tz=tz, day=start.date(), **data)
+    if request.headers.get("HX-Request"):
+        return page(request, "today_live.html", tz=tz, day=start.date(), **data)
+    # where the page's event stream starts: an ending after this one is news to the page
+    latest = await console.latest_ending(request.app.state.pool, who)
+    return page(request, "today.html", tz=tz, day=start.date(), since=latest.isoformat() if latest else "", **data)
 
 
 @signed_in
@@ -235,7 +238,7 @@ async def appointments_page(request: Request) -> Response:
     return await _week(request, week_start(request, timezone_of(request, viewer(request))))
 
 
-async def _appointment_in_scope(request: Request) -> dict[str, Any]:
+async def appointment_in_scope(request: Request) -> dict[str, Any]:
     appointment_id = path_id(request, "appointment_id", "appointment")
     row = await console.appointment(request.app.state.pool, viewer(request), appointment_id)
     if row is None:  # another owner's appointment reads exactly like one that does not exist
@@ -270,18 +273,26 @@ async def _refused_change(request: Request, row: dict[str, Any], status_code: in
     return await _week(request, _week_of(request, row["start"]), status_code, error=error, error_for=row["id"])
 
 
-@signed_in
-async def cancel_appointment(request: Request) -> Response:
-    row = await _appointment_in_scope(request)
+async def cancel(request: Request, row: dict[str, Any]) -> booking.Appointment:
+    """The owner cancels an appointment in their scope (the page's and the API's one path): only one
+    still to come, by the store's own rule, and the owner's calendar follows; ChangeRefused says why not."""
+    _upcoming(row)
     try:
-        _upcoming(row)
         # the store's own rule: only a booked appointment is cancelled, under the number it was booked with
         cancelled = await booking.cancel(request.app.state.pool, row["business"], row["id"], row["customer_phone"])
+    except booking.AppointmentNotFound:
+        raise ChangeRefused(409, ALREADY_CHANGED) from None
+    await _sync_calendar(request, "cancelled", cancelled)
+    return cancelled
+
+
+@signed_in
+async def cancel_appointment(request: Request) -> Response:
+    row = await appointment_in_scope(request)
+    try:
+        await cancel(request, row)
     except ChangeRefused as refused:
         return await _refused_change(request, row, refused.status_code, str(refused))
-    except booking.AppointmentNotFound:
-        return await _refused_change(request, row, 409, ALREADY_CHANGED)
-    await _sync_calendar(request, "cancelled", cancelled)
     return RedirectResponse(f"/appointments?week={_week_of(request, row['start'])}", status_code=303)
 
 
@@ -308,24 +319,32 @@ def _new_start(brain_path: Path | None, row: dict[str, Any], raw: str) -> tuple[
     return when, when + timedelta(minutes=service.duration_minutes + brain.booking.buffer_minutes)
 
 
-@signed_in
-async def move_appointment(request: Request) -> Response:
-    row = await _appointment_in_scope(request)
-    raw = str(request.state.form.get("start", "")).strip()
+async def move(request: Request, row: dict[str, Any], raw_start: str) -> booking.Appointment:
+    """The owner moves an appointment in their scope to `raw_start` on the business's clock (the page's
+    and the API's one path), held to a caller's rules, and the owner's calendar follows; ChangeRefused
+    says why not."""
+    _upcoming(row)
+    start, end = _new_start(request.app.state.config.brain_path, row, raw_start)
     try:
-        _upcoming(row)
-        start, end = _new_start(request.app.state.config.brain_path, row, raw)
         # the store's own rules: only a booked appointment moves, and Postgres refuses an overlap
         moved = await booking.reschedule(request.app.state.pool, row["business"], row["id"], start, end,
                                          row["customer_phone"])  # fmt: skip
+    except booking.SlotTaken:
+        raise ChangeRefused(409, f"{start:%Y-%m-%d %H:%M} is taken by another appointment: nothing was changed. "
+                                 "Pick a free time.") from None  # fmt: skip
+    except booking.AppointmentNotFound:
+        raise ChangeRefused(409, ALREADY_CHANGED) from None
+    await _sync_calendar(request, "moved", moved)
+    return moved
+
+
+@signed_in
+async def move_appointment(request: Request) -> Response:
+    row = await appointment_in_scope(request)
+    try:
+        moved = await move(request, row, str(request.state.form.get("start", "")).strip())
     except ChangeRefused as refused:
         return await _refused_change(request, row, refused.status_code, str(refused))
-    except booking.SlotTaken:
-        return await _refused_change(request, row, 409, f"{start:%Y-%m-%d %H:%M} is taken by another "
-                                     "appointment: nothing was changed. Pick a free time.")  # fmt: skip
-    except booking.AppointmentNotFound:
-        return await _refused_change(request, row, 409, ALREADY_CHANGED)
-    await _sync_calendar(request, "moved", moved)
     return RedirectResponse(f"/appointments?week={_week_of(request, moved.start)}", status_code=303)
 
 

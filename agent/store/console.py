@@ -185,6 +185,16 @@ async def today(
             "awaiting_callback": awaiting}  # fmt: skip
 
 
+async def latest_ending(pool: AsyncConnectionPool, viewer: Viewer) -> datetime | None:
+    """When the viewer's latest call of the last two days ended: the Today page's live cursor (a call
+    never lasts a day, so older endings cannot be news to a page of today)."""
+    async with pool.connection() as conn:
+        row = await (await conn.execute(
+            f"SELECT max(c.ended_at) FROM calls c WHERE {_in_scope('c')}"
+            " AND c.started_at > now() - interval '2 days'", _scope(viewer))).fetchone()  # fmt: skip
+    return row[0] if row else None
+
+
 _APPOINTMENT_COLUMNS = """
 a.id, a.business, a.service, a.customer_name, a.customer_phone, lower(a.during) AS start,
 upper(a.during) AS end, a.status, a.confirmation_code, a.call_id, a.updated_at

@@ -241,6 +241,9 @@ def decode_event(line: bytes) -> tuple[int, Event]:
 
 # --- SQL per event type -----------------------------------------------------------------------------
 
+# the Postgres NOTIFY channel on which a call's ending is announced: {"business": ..., "ended_at": ...}
+CALL_ENDED_CHANNEL = "call_ended"
+
 _SQL: dict[str, tuple[str, Callable[[Any], Sequence[Any]]]] = {
     "call_started": (
         "INSERT INTO calls (id, business, room, sip_call_id, twilio_call_sid, caller_number,"
@@ -282,10 +285,14 @@ _SQL: dict[str, tuple[str, Callable[[Any], Sequence[Any]]]] = {
         " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
         lambda e: (e.id, e.call_id, e.turn_seq, e.kind, e.claim, e.correction, e.created_at),
     ),
-    # the first ending wins: a replica that finds a call lost never overwrites the call's own ending
+    # the first ending wins: a replica that finds a call lost never overwrites the call's own ending.
+    # The ending is announced on CALL_ENDED_CHANNEL in the same transaction, so every console replica
+    # hears it once it is committed, and never one that rolled back
     "call_ended": (
-        "UPDATE calls SET ended_at = %s, outcome = %s, end_reason = %s, summary = %s"
-        " WHERE id = %s AND ended_at IS NULL",
+        "WITH ended AS (UPDATE calls SET ended_at = %s, outcome = %s, end_reason = %s, summary = %s"
+        " WHERE id = %s AND ended_at IS NULL RETURNING business, ended_at)"
+        f" SELECT pg_notify('{CALL_ENDED_CHANNEL}', json_build_object('business', business,"
+        " 'ended_at', ended_at)::text) FROM ended",
         lambda e: (e.ended_at, e.outcome, e.end_reason,
                    None if e.summary is None else Jsonb(e.summary, dumps=_dumps), e.call_id),
     ),

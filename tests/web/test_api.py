@@ -122,6 +122,15 @@ async def test_an_owners_token_reads_only_their_businesses_and_every_answer_is_a
     assert row == ("raj@lakeview.example",)
     assert described(await console.get("/api/v1/messages", headers=raj), "get", "/messages")["messages"] == []
     described(await console.get(f"/api/v1/calls/{ids[PLUMBING]}", headers=raj), "get", "/calls/{call_id}", 404)
+    # nor can he cancel or move A's booking (tests/web/test_api_appointments.py changes one's own)
+    with psycopg.connect(db_url) as conn:
+        dana = conn.execute("SELECT id FROM appointments").fetchone()[0]
+    described(await console.post(f"/api/v1/appointments/{dana}/cancel", headers=raj),
+              "post", "/appointments/{appointment_id}/cancel", 404)  # fmt: skip
+    described(await console.post(f"/api/v1/appointments/{dana}/move", json={"start": "2030-01-07T10:00"},
+                                 headers=raj), "post", "/appointments/{appointment_id}/move", 404)  # fmt: skip
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT status FROM appointments").fetchall() == [("booked",)]
 
     # refusals are described too
     described(await console.get("/api/v1/calls", params={"page": "0"}, headers=raj), "get", "/calls", 400)

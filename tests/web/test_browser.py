@@ -5,6 +5,7 @@ directory under the system's temp dir, printed by the test)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -26,6 +27,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.web.conftest import PASSWORD, RECEPTIONIST, ROOT
 from tests.web.test_console import DENTAL, PLUMBING, _simulate
+from tests.web.test_today_events import end_call
 
 SHOTS = Path(os.environ.get("CONSOLE_SCREENSHOTS") or Path(tempfile.gettempdir()) / "receptionist-console")
 
@@ -196,3 +198,23 @@ def test_an_owner_moves_cancels_marks_a_lead_and_reads_the_brain_in_a_browser(
     assert "Valid: 5 services" in browser.find_element(By.TAG_NAME, "main").text
     _shot(browser, "brain")
     print(f"screenshots: {SHOTS}")
+
+
+def test_the_today_page_shows_a_call_that_just_ended_without_a_reload(
+    served: str, browser: WebDriver, add_user: Callable[..., str], db_url: str, tmp_path: Path
+) -> None:
+    add_user("ann@rosecity.example", PLUMBING)
+    _log_in(browser, served, "ann@rosecity.example")
+    browser.execute_script("window.openedOnce = true")  # gone if the page were loaded again
+    # while its event stream is open the page does not poll: what shows up next came by the stream
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script(
+        "return window.todayEvents !== undefined && todayEvents.readyState === EventSource.OPEN"))
+    assert "No calls." in browser.find_element(By.ID, "today").text
+
+    asyncio.run(end_call(db_url, tmp_path / "spill", DENTAL, "+15035550177"))  # another owner's call
+    asyncio.run(end_call(db_url, tmp_path / "spill", PLUMBING, "+15035550142"))
+    WebDriverWait(browser, 30).until(ready.text_to_be_present_in_element((By.ID, "today"), "+15035550142"))
+    today = browser.find_element(By.ID, "today").text
+    assert "booked" in today and "+15035550177" not in today
+    assert browser.execute_script("return window.openedOnce === true")
+    _shot(browser, "today-live")
