@@ -25,6 +25,18 @@ def _in_scope(alias: str) -> str:
     return f"(%(everyone)s OR {alias}.business = ANY(%(businesses)s))"
 
 
+def _list_scope(viewer: Viewer, alias: str) -> list[str]:
+    """The scope as a list's WHERE writes it so Postgres can walk an index newest first and stop at a
+    page: none for an operator (calls_started_idx), `business = x` for an owner of one business
+    (calls_business_started_idx). `everyone OR business = ANY(...)`, planned once for every viewer,
+    made it sort all of a business's calls for each page: 150-200 ms at 100,000 calls."""
+    if viewer.everyone:
+        return []
+    if len(viewer.businesses) == 1:
+        return [f"{alias}.business = (%(businesses)s::text[])[1]"]
+    return [f"{alias}.business = ANY(%(businesses)s)"]
+
+
 @dataclass(frozen=True)
 class CallFilter:
     """The Calls page's filters, already validated: days are local to `tz`, inclusive."""
@@ -51,7 +63,7 @@ async def list_calls(
     pool: AsyncConnectionPool, viewer: Viewer, f: CallFilter
 ) -> tuple[list[dict[str, Any]], bool]:
     """One page of calls, newest first, and whether another page follows."""
-    where = [_in_scope("c")]
+    where = _list_scope(viewer, "c") or ["true"]
     params: dict[str, Any] = _scope(viewer) | {"tz": f.tz, "limit": CALLS_PER_PAGE + 1,
                                                "offset": (f.page - 1) * CALLS_PER_PAGE}  # fmt: skip
     if f.day_from:
