@@ -58,6 +58,7 @@ bench: setup stack
 	$(PY) -m bench.outbox
 	$(PY) -m bench.grounding
 	$(PY) -m bench.grounding_playout
+	$(PY) -m bench.turn_taking
 
 # the README's picture of `receptionist report --html` (docs/img/report.png), redrawn from a fresh run
 # of every scenario; headless chromium takes the picture

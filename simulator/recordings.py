@@ -24,6 +24,14 @@ _DIGIT_WORDS = {
     "zero": "0", "oh": "oh", "one": "1", "two": "2", "three": "3", "four": "4",
     "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
 }  # fmt: skip
+# the other words a caller dictates with: house numbers ("four hundred twelve"), emails ("at", "dot")
+_NUMBER_WORDS = {
+    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15",
+    "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19", "twenty": "20", "thirty": "30",
+    "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
+    "hundred": "hundred", "thousand": "thousand",
+}  # fmt: skip
+_SYMBOL_WORDS = {"at": "at", "dot": "dot", "dash": "dash"}
 # the recordings start and end in digital silence; anything above this is the voice, fricatives included
 _SILENCE_RMS = 30.0
 
@@ -84,10 +92,15 @@ def _recording(word: str) -> Path:
     w = word.lower()
     if w in _DIGIT_WORDS:
         return asterisk_sounds() / "digits" / f"{_DIGIT_WORDS[w]}.wav"
+    if w in _NUMBER_WORDS:
+        return asterisk_sounds() / "digits" / f"{_NUMBER_WORDS[w]}.wav"
+    if w in _SYMBOL_WORDS:
+        return asterisk_sounds() / "letters" / f"{_SYMBOL_WORDS[w]}.wav"
     if len(w) == 1 and (w.isalpha() or w.isdigit()):
         folder = "letters" if w.isalpha() else "digits"
         return asterisk_sounds() / folder / f"{w}.wav"
-    raise ValueError(f"no recording of {word!r}: the recorded voice knows digits (five, oh) and letters (b, k)")
+    raise ValueError(f"no recording of {word!r}: the recorded voice knows digits (five, oh), numbers "
+                     f"(twelve, forty, hundred), letters (b, k) and at, dot, dash")
 
 
 @functools.lru_cache(maxsize=256)

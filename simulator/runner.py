@@ -364,7 +364,8 @@ class _ScenarioCall:
         speaking_at_start = self.ear.speaking
         segments_before = len(self.ear.segments)
         pieces = await asyncio.to_thread(self._caller_phrases, turn)
-        pcm = silence(turn.pause_ms, self.caller_rate).join(pieces)
+        gaps = [silence(ms, self.caller_rate) for ms in turn.pauses]
+        pcm = pieces[0] + b"".join(gap + p for gap, p in zip(gaps, pieces[1:], strict=True))
         self.sim.queue_transcript(turn.words, key=self.key)
         start_end = await self.mic.say(pcm)
         self.spoken.append({"started": start_end[0], "ended": start_end[1]})
@@ -392,7 +393,7 @@ class _ScenarioCall:
             return [recorded_speech(p, self.caller_rate) for p in turn.phrases]
         pieces = [render_speech(p, self.caller_rate, voice=self.scenario.caller_voice) for p in turn.phrases]
         if len(pieces) > 1:
-            # a pause of exactly pause_ms between phrases, not espeak's padding on top of it
+            # a pause of exactly the scenario's length between phrases, not espeak's padding on top of it
             pieces = [voiced_only(p, self.caller_rate) for p in pieces]
         return pieces
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -39,6 +39,9 @@ class CallerTurn(_Strict):
     )
     pause_before_ms: int = Field(400, ge=0, description="audio runs: silence before the caller speaks")
     pause_ms: int = Field(800, ge=0, le=5000, description="audio runs: length of each '...' pause")
+    pauses_ms: list[Annotated[int, Field(ge=0, le=5000)]] | None = Field(
+        None, description="audio runs: each '...' pause in order, instead of one `pause_ms` for all"
+    )
     voice: Literal["espeak", "recorded"] = Field(
         "espeak",
         description="audio runs: espeak-ng, or a human voice's recordings of digits and letters "
@@ -60,10 +63,17 @@ class CallerTurn(_Strict):
     def phrases(self) -> list[str]:
         return [p.strip() for p in (self.caller or "").split("...") if p.strip()]
 
+    @property
+    def pauses(self) -> list[int]:
+        """The length (ms) of each pause between phrases."""
+        return self.pauses_ms if self.pauses_ms is not None else [self.pause_ms] * (len(self.phrases) - 1)
+
     @model_validator(mode="after")
     def _one_action(self) -> CallerTurn:
         if self.caller is None and self.silence_s is None and self.dtmf is None and not self.hangup:
             raise ValueError("a turn needs `caller`, `dtmf`, `silence_s` or `hangup`")
+        if self.pauses_ms is not None and len(self.pauses_ms) != len(self.phrases) - 1:
+            raise ValueError(f"`pauses_ms` has {len(self.pauses_ms)} pauses for {len(self.phrases) - 1} '...'")
         return self
 
 

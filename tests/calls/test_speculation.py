@@ -128,3 +128,35 @@ async def test_caller_dictating_a_number_hears_nothing_until_the_whole_number(
     if speculative:
         # still requested ahead of the decision and adopted at it, for both caller turns
         assert report.speculation["adopted"] == 2, report.speculation
+
+
+# the conditions: uneven pauses across the range callers use between digit groups, a model that
+# takes 600 ms, speculation on; every pause shorter than the 1.2 s dictation delay (a longer one ends
+# the turn by that setting, with or without speculation: bench/turn_taking.py measures how often)
+UNEVEN = Scenario.model_validate({
+    **DICTATED_NUMBER.model_dump(exclude_unset=True),
+    "name": "speculation-dictated-number-uneven",
+    "turns": [
+        DICTATED_NUMBER.turns[0].model_dump(exclude_unset=True),
+        {"caller": "five oh three ... five five five ... oh one ... eight seven", "voice": "recorded",
+         "pauses_ms": [500, 1100, 800], "model": [{"say": READBACK}]},
+        {"pause_before_ms": 1500, "hangup": True},
+    ],
+})  # fmt: skip
+
+
+@pytest.mark.usefixtures("recorded_voice")
+async def test_uneven_dictation_with_a_slow_model_is_not_answered_mid_number() -> None:
+    from simulator.server import RealtimeSimulator
+
+    async with RealtimeSimulator(model_delay_ms=600) as sim:
+        report = await simulate(UNEVEN, audio=True, sim=sim)
+    dictation = report.spoken[-1]
+    during = [h for h in report.heard if h["started"] < dictation["ended"]
+              and (h["ended"] is None or h["ended"] > dictation["started"])]  # fmt: skip
+    assert not during, (dictation, report.heard, format_report(report))
+    after = [h for h in _voiced(report) if h["first_voice"] >= dictation["ended"]]
+    assert len(after) == 1 and not after[0]["interrupted"], (dictation, report.heard)
+    caller = [t["text"] for t in report.transcript if t["role"] == "caller"]
+    assert "five oh three five five five oh one eight seven" in caller, report.transcript
+    assert report.passed, format_report(report)

@@ -1,0 +1,245 @@
+"""Caller turns in a recorded human voice for the turn-taking sweep: `python -m bench.turn_corpus`.
+
+Asterisk's core sounds (one professional voice, Debian `asterisk-core-sounds-en-wav`, CC-BY-SA-3.0,
+8 kHz) spliced word by word into dictated phone numbers, confirmation codes, spellings, emails and house
+numbers, with the pauses between groups drawn from 0.2-2.5 s (mid-turn pauses reach 2.5 s at p95 in
+call-centre audio). Each turn exists twice: `clean` (the recording as is) and `phone` (300-3400 Hz
+band-pass, then G.711 mu-law, as a PSTN leg delivers it). Every silence of at least 100 ms is labelled
+`hold` (the caller goes on) or `end` (the turn is over).
+
+The audio goes to ~/.cache/receptionist/turn-corpus/<CORPUS_VERSION>-asterisk-<package version>/, never
+into the repository; only the labels (bench/results/turn_corpus_labels.json) are committed.
+
+What it cannot show: one voice reading isolated IVR words (no fillers, no "wait, actually", no
+co-articulation between words, no rising "unfinished" intonation), only dictation-style turns (no open
+sentences), no background noise, no second talker, and a channel that is simulated, not a real SIP leg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import wave
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulator.recordings import RECORDED_RATE, asterisk_sounds, recorded_speech
+
+CORPUS_VERSION = "v1"  # bump when the turns, pauses or channel change: the cache is keyed by it
+SEED = 14
+PAUSE_RANGE_S = (0.2, 2.5)
+MIN_SILENCE_MS = 100  # every silence this long is labelled, as livekit/eot-bench scores them
+CHANNELS = ("clean", "phone")
+LABELS = Path(__file__).resolve().parent / "results" / "turn_corpus_labels.json"
+
+_SILENCE_RMS = 30.0  # as simulator.recordings: the recordings' silence is digital, anything above is voice
+_DIGITS = ["oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+_LETTERS = list("abcdefghjkmnprstuvwxyz")  # what a code generator uses: no i, l, o, q
+_NAMES = ["kowalski", "nguyen", "okafor", "schmidt", "fitzgerald", "delacroix"]
+_UNITS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+# what the receptionist asked just before each kind of turn (dictation pacing keys on it)
+PROMPTS = {
+    "phone": "What's the best phone number to reach you?",
+    "code": "Do you have your confirmation code?",
+    "spelling": "Could you spell your last name for me?",
+    "email": "What's your email address?",
+    "address": "What's the house number for the visit address?",
+}
+
+
+@dataclass
+class Silence:
+    """One stretch of silence in a turn: `at_s` from the turn's first voice, `ms` long."""
+
+    at_s: float
+    ms: int
+    label: str  # "hold": the caller goes on after it; "end": the turn is over
+
+
+@dataclass
+class CorpusTurn:
+    name: str
+    kind: str
+    groups: list[str]  # what is said between pauses
+    pauses_ms: list[int]  # drawn, between consecutive groups
+    seconds: float = 0.0
+    silences: list[Silence] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.groups)
+
+
+def _groups(kind: str, rng: random.Random) -> list[str]:
+    if kind == "phone":
+        d = [rng.choice(_DIGITS) for _ in range(10)]
+        return [" ".join(d[:3]), " ".join(d[3:6]), " ".join(d[6:])]
+    if kind == "code":
+        sizes = rng.choice([(2, 2, 2), (3, 3), (2, 3, 2), (4, 2)])
+        chars = [rng.choice(_LETTERS + _DIGITS[1:]) for _ in range(sum(sizes))]
+        out, i = [], 0
+        for n in sizes:
+            out.append(" ".join(chars[i : i + n]))
+            i += n
+        return out
+    if kind == "spelling":
+        name = rng.choice(_NAMES)
+        cuts = sorted(rng.sample(range(2, len(name) - 1), 2))
+        return [" ".join(name[a:b]) for a, b in zip([0, *cuts], [*cuts, len(name)], strict=True)]
+    if kind == "email":
+        user = rng.choice(_NAMES)[: rng.randint(3, 5)]
+        host = rng.choice(_NAMES)[: rng.randint(3, 4)]
+        return [" ".join(user), f"at {' '.join(host)}", "dot c o m"]
+    if kind == "address":
+        house = f"{rng.choice(_UNITS)} hundred {rng.choice(_TENS)} {rng.choice(_UNITS)}"
+        return [house, f"{rng.choice(_UNITS)} {rng.choice('abcd')}"]  # then the flat: "three b"
+    raise ValueError(kind)
+
+
+_MIX = [("phone", 8), ("code", 6), ("spelling", 4), ("email", 2), ("address", 2)]
+
+
+def plan(seed: int = SEED) -> list[CorpusTurn]:
+    """The turns and their drawn pauses (seeded: the same corpus on every machine)."""
+    rng = random.Random(seed)
+    turns = []
+    for kind, n in _MIX:
+        for i in range(n):
+            groups = _groups(kind, rng)
+            pauses = [round(1000 * rng.uniform(*PAUSE_RANGE_S)) for _ in groups[1:]]
+            turns.append(CorpusTurn(f"{kind} {i + 1}", kind, groups, pauses))
+    return turns
+
+
+def _silences(pcm: bytes, rate: int) -> list[Silence]:
+    """Every silence >= MIN_SILENCE_MS inside the turn (hold), and the end of turn after the last voice."""
+    a = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+    frame = rate // 100
+    n = len(a) // frame
+    voiced = np.sqrt((a[: n * frame].reshape(n, frame) ** 2).mean(axis=1)) > _SILENCE_RMS
+    out, run_start = [], None
+    for i, v in enumerate(voiced):
+        if not v and run_start is None:
+            run_start = i
+        elif v and run_start is not None:
+            if (i - run_start) * 10 >= MIN_SILENCE_MS:
+                out.append(Silence(round(run_start / 100, 2), (i - run_start) * 10, "hold"))
+            run_start = None
+    last_voice = int(np.nonzero(voiced)[0][-1]) + 1
+    out.append(Silence(round(last_voice / 100, 2), 0, "end"))  # open-ended: the caller now waits
+    return out
+
+
+def splice(turn: CorpusTurn, rate: int = RECORDED_RATE) -> bytes:
+    """The turn's groups in the recorded voice joined by its drawn pauses, PCM16 mono at `rate`."""
+    pieces = [recorded_speech(g, rate) for g in turn.groups]
+    out = pieces[0]
+    for pause, piece in zip(turn.pauses_ms, pieces[1:], strict=True):
+        out += bytes(2 * int(rate * pause / 1000)) + piece
+    return out
+
+
+def phone_channel(pcm: bytes, rate: int = RECORDED_RATE) -> bytes:
+    """What a PSTN leg delivers: 300-3400 Hz band-pass (sox), then an 8-bit G.711 mu-law round trip."""
+    banded = subprocess.run(
+        ["sox", "-q", "-t", "raw", "-r", str(rate), "-e", "signed-integer", "-b", "16", "-c", "1", "-L", "-",
+         "-t", "raw", "-r", "8000", "-e", "signed-integer", "-b", "16", "-c", "1", "-L", "-", "sinc", "300-3400"],
+        input=pcm, capture_output=True, check=True, timeout=30,
+    ).stdout  # fmt: skip
+    x = np.frombuffer(banded, dtype=np.int16).astype(np.float64) / 32768.0
+    mu = 255.0
+    coded = np.round(np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu) * 127)  # 8 bits on the wire
+    y = np.sign(coded) * ((1 + mu) ** (np.abs(coded) / 127) - 1) / mu
+    return np.clip(y * 32768, -32768, 32767).astype(np.int16).tobytes()
+
+
+def _write_wav(path: Path, pcm: bytes, rate: int) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+
+
+def read_wav(path: Path) -> bytes:
+    with wave.open(str(path), "rb") as w:
+        return w.readframes(w.getnframes())
+
+
+def cache_dir() -> Path:
+    """Keyed by the corpus version and the Asterisk package version the audio was spliced from."""
+    package = next(p for p in asterisk_sounds().parents if p.name.startswith("asterisk-sounds-"))
+    return package.parent / "turn-corpus" / f"{CORPUS_VERSION}-{package.name.removeprefix('asterisk-sounds-')}"
+
+
+def build(*, force: bool = False) -> tuple[Path, list[CorpusTurn]]:
+    """Build the corpus into the cache (or reuse it) and return its directory and labelled turns."""
+    root = cache_dir()
+    labels = root / "labels.json"
+    if labels.exists() and not force:
+        return root, [_turn_from(d) for d in json.loads(labels.read_text())["turns"]]
+    for ch in CHANNELS:
+        (root / ch).mkdir(parents=True, exist_ok=True)
+    turns = plan()
+    for t in turns:
+        pcm = splice(t)
+        t.seconds = round(len(pcm) / 2 / RECORDED_RATE, 2)
+        t.silences = _silences(pcm, RECORDED_RATE)
+        _write_wav(root / "clean" / f"{_slug(t.name)}.wav", pcm, RECORDED_RATE)
+        _write_wav(root / "phone" / f"{_slug(t.name)}.wav", phone_channel(pcm), RECORDED_RATE)
+    doc = labels_doc(turns)
+    labels.write_text(json.dumps(doc, indent=1) + "\n")
+    return root, turns
+
+
+def labels_doc(turns: list[CorpusTurn]) -> dict[str, Any]:
+    holds = [s for t in turns for s in t.silences if s.label == "hold"]
+    return {
+        "corpus_version": CORPUS_VERSION,
+        "source": "Debian asterisk-core-sounds-en-wav (en_US_f_Allison), CC-BY-SA-3.0",
+        "seed": SEED,
+        "pause_range_s": PAUSE_RANGE_S,
+        "min_silence_ms": MIN_SILENCE_MS,
+        "channels": {"clean": "the 8 kHz recording", "phone": "sox sinc 300-3400 Hz, G.711 mu-law round trip"},
+        "holds": len(holds),
+        "holds_over_1200ms": sum(s.ms > 1200 for s in holds),
+        "turns": [asdict(t) for t in turns],
+    }
+
+
+def _turn_from(d: dict[str, Any]) -> CorpusTurn:
+    return CorpusTurn(d["name"], d["kind"], d["groups"], d["pauses_ms"], d["seconds"],
+                      [Silence(**s) for s in d["silences"]])  # fmt: skip
+
+
+def _slug(name: str) -> str:
+    return name.replace(" ", "-")
+
+
+def turn_audio(root: Path, turn: CorpusTurn, channel: str) -> bytes:
+    return read_wav(root / channel / f"{_slug(turn.name)}.wav")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--force", action="store_true", help="rebuild even if the cache has this version")
+    args = ap.parse_args()
+    root, turns = build(force=args.force)
+    doc = labels_doc(turns)
+    LABELS.parent.mkdir(parents=True, exist_ok=True)
+    LABELS.write_text(json.dumps(doc, indent=1) + "\n")
+    holds = [s.ms for t in turns for s in t.silences if s.label == "hold"]
+    print(f"{len(turns)} turns, {sum(t.seconds for t in turns):.0f} s per channel, {len(holds)} hold silences "
+          f"({min(holds)}-{max(holds)} ms, {doc['holds_over_1200ms']} over 1.2 s) in {root}")
+    print("labels:", LABELS)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""Turn taking on recorded human speech: `python -m bench.turn_taking [--quick]`.
+
+The corpus of bench/turn_corpus.py (one human voice dictating numbers, codes, spellings, with 0.2-2.5 s
+pauses between groups, clean and through a simulated phone channel) is played in real time into real
+AgentSessions against the Realtime simulator, the receptionist's question asked before each turn. For
+each detector setting and model delay: the false cut-off rate (agent voice at the caller's ear while
+they are still mid-turn) against the gap the caller hears (end of their speech to the first agent
+voice, model delay included). Writes bench/results/turn_taking[-quick].json and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import subprocess
+import time
+from typing import Any
+
+from bench import report
+from bench.audio import CALLER_RATE
+from bench.calls import (
+    GREETING,
+    BenchCall,
+    Flavour,
+    SimulatorThread,
+    quiet_logs,
+    settings_for,
+    speculation_counts,
+    stats,
+    vad_model,
+    warm_model_voice,
+)
+from bench.turn_corpus import PROMPTS, CorpusTurn, build, turn_audio
+from simulator.recordings import RECORDED_RATE
+
+MODEL_DELAYS_MS = (300, 600, 900)
+_ONSET_SLACK_S = 0.05  # agent voice this close to the caller's last syllable is an answer, not a cut
+READBACK = "Thanks, I have that."
+# what the agent says when it spoke too early: still a question for the number, so dictation pacing stays
+# on for the rest of the call as it would with a real model, and every later turn is judged fairly
+GO_ON = "Sorry, go on, what's the rest of the number?"
+
+
+def _vad_only(silence: float, delay: float) -> Flavour:
+    """Silero VAD alone deciding the end of turn: one delay whatever the agent asked (no dictation
+    pacing), speculative replies on as shipped."""
+    return Flavour(f"VAD sil{silence}/ep{delay}", "ours", settings_for(
+        vad_min_silence_duration=silence, min_endpointing_delay=delay, dictation_endpointing_delay=delay))
+
+
+OURS = Flavour("ours (defaults)", "ours")
+OURS_NO_SPEC = Flavour("ours, speculation off", "ours", settings_for(speculative_reply=False))
+V1_MINI = Flavour("v1-mini ep0.2/sil0.25", "ours", settings_for(
+    min_endpointing_delay=0.2, vad_min_silence_duration=0.25, max_endpointing_delay=2.5), turn_detector=True)
+VAD_ONLY = [_vad_only(0.25, 0.3), _vad_only(0.25, 0.6), _vad_only(0.5, 0.9)]
+FLAVOURS = [OURS, OURS_NO_SPEC, *VAD_ONLY, V1_MINI]
+
+
+def _to_caller_rate(pcm: bytes) -> bytes:
+    """8 kHz corpus audio at the rate LiveKit's room input hands a session."""
+    return subprocess.run(
+        ["sox", "-q", "-t", "raw", "-r", str(RECORDED_RATE), "-e", "signed-integer", "-b", "16", "-c", "1", "-L",
+         "-", "-t", "raw", "-r", str(CALLER_RATE), "-e", "signed-integer", "-b", "16", "-c", "1", "-L", "-"],
+        input=pcm, capture_output=True, check=True, timeout=30,
+    ).stdout  # fmt: skip
+
+
+def _script(turns: list[CorpusTurn]) -> list[dict[str, Any]]:
+    """Greeting with the first question, then a read-back and the next question after each turn."""
+    steps = [{"say": f"{GREETING} {PROMPTS[turns[0].kind]}"}]
+    steps += [{"say": f"{READBACK} {PROMPTS[t.kind]}"} for t in turns[1:]]
+    return steps + [{"say": f"{READBACK} {GO_ON}"}] + [{"say": GO_ON}] * (3 * len(turns) + 4)  # slack for cuts
+
+
+async def _caller(call: BenchCall, turns: list[tuple[CorpusTurn, bytes]], rng: random.Random) -> list[dict[str, Any]]:
+    await call.start()
+    said = []
+    for turn, pcm in turns:
+        await asyncio.sleep(rng.uniform(0.4, 0.8))
+        t = await call.say(turn.text, pcm, answer_within=6.0)
+        heard = [s.first_voice for s in call.ear.segments if s.first_voice is not None
+                 and t.start <= s.first_voice < t.end - _ONSET_SLACK_S]  # fmt: skip
+        said.append({"turn": turn, "start": t.start, "end": t.end, "cut_at": heard[0] if heard else None,
+                     "heard_voice": t.heard_voice})
+        # a reply still pending (the dictation delay plus the model) must not land in the next turn
+        await call.wait_idle(settle=1.0, within=15)
+    return said
+
+
+def _hold_cut(turn: CorpusTurn, cut_after_s: float) -> int | None:
+    """Which hold silence the agent's voice started in (or in the group after it: the caller's voice
+    resumed before the reply reached them)."""
+    holds = [s for s in turn.silences if s.label == "hold"]
+    started = [i for i, s in enumerate(holds) if s.at_s <= cut_after_s]
+    return started[-1] if started else None
+
+
+async def run_point(
+    simt: SimulatorThread, flavour: Flavour, audio: list[tuple[CorpusTurn, bytes]], calls: int, *, seed: int = 14
+) -> dict[str, Any]:
+    """The corpus through `calls` concurrent sessions of `flavour` on one simulator (one model delay)."""
+    rng = random.Random(seed)
+    shares = [audio[i::calls] for i in range(calls)]
+    bench_calls = [BenchCall(simt, flavour, _script([t for t, _ in s])) for s in shares]
+
+    async def one(c: BenchCall, turns: list[tuple[CorpusTurn, bytes]], delay: float) -> list[dict[str, Any]]:
+        await asyncio.sleep(delay)
+        try:
+            return await _caller(c, turns, random.Random(rng.random()))
+        finally:
+            await c.close()
+
+    results = await asyncio.gather(*(one(c, s, rng.uniform(0, 1.5)) for c, s in zip(bench_calls, shares, strict=True)))
+    rows, gaps, holds, holds_cut, unanswered = [], [], 0, 0, 0
+    for said in results:
+        for s in said:
+            turn: CorpusTurn = s["turn"]
+            n_holds = sum(x.label == "hold" for x in turn.silences)
+            holds += n_holds
+            cut_after = None if s["cut_at"] is None else round(s["cut_at"] - s["start"], 2)
+            hold = None if cut_after is None else _hold_cut(turn, cut_after)
+            holds_cut += hold is not None
+            unanswered += s["heard_voice"] is None and cut_after is None
+            if cut_after is None and s["heard_voice"] is not None:
+                gaps.append((s["heard_voice"] - s["end"]) * 1000)
+            rows.append({"turn": turn.name, "cut_after_s": cut_after, "in_hold": hold,
+                         "hold_ms": turn.silences[hold].ms if hold is not None else None,
+                         "gap_ms": None if s["heard_voice"] is None or cut_after is not None
+                         else round((s["heard_voice"] - s["end"]) * 1000)})  # fmt: skip
+    n = len(rows)
+    cut = sum(r["cut_after_s"] is not None for r in rows)
+    return {
+        "flavour": flavour.name,
+        "settings": flavour.describe(),
+        "model_delay_ms": simt.sim.model_delay_ms,
+        "turns": n,
+        "turns_cut": cut,
+        "turn_cut_rate": round(cut / n, 3) if n else None,
+        "holds": holds,
+        "holds_cut": holds_cut,  # a turn is cut once: the first hold the agent spoke into
+        "hold_cut_rate": round(holds_cut / holds, 3) if holds else None,
+        "gap_ms_uncut": stats(gaps),
+        "unanswered": unanswered,  # neither cut nor answered within 6 s of the end of the turn
+        "speculation": speculation_counts(bench_calls, n),
+        "per_turn": rows,
+    }
+
+
+def _grid(quick: bool) -> list[tuple[str, int, Flavour]]:
+    """(channel, model delay, flavour): every setting on the phone channel at 600 ms, ours at 300 and
+    900 ms and on the clean recording, one point at a time (about 15 minutes on 2 cores: two points'
+    12 sessions at once let Silero fall behind real time on a shared machine, hiding pauses). --quick: the phone channel at 600 ms, three settings."""
+    if quick:
+        return [("phone", 600, f) for f in (OURS, VAD_ONLY[1], V1_MINI)]
+    return ([("phone", 600, f) for f in FLAVOURS] + [("phone", d, OURS) for d in (300, 900)]
+            + [("clean", 600, OURS)])  # fmt: skip
+
+
+async def run(quick: bool, *, calls: int = 6, parallel: int = 1) -> dict[str, Any]:
+    quiet_logs()
+    root, corpus = build()
+    grid = _grid(quick)
+    audio = {ch: [(t, _to_caller_rate(turn_audio(root, t, ch))) for t in corpus]
+             for ch in {ch for ch, _, _ in grid}}  # fmt: skip
+    sims = {d: SimulatorThread(model_delay_ms=d) for d in {d for _, d, _ in grid}}
+    for simt in sims.values():
+        simt.start()
+    warm_model_voice([GREETING, READBACK, GO_ON, f"{READBACK} {GO_ON}", *PROMPTS.values(), *(f"{READBACK} {p}" for p in PROMPTS.values()),
+                      *(f"{GREETING} {p}" for p in PROMPTS.values())])  # fmt: skip
+    for f in FLAVOURS:
+        vad_model(f.settings.vad_min_silence_duration)
+    out: list[dict[str, Any]] = []
+    try:
+        for i in range(0, len(grid), parallel):
+            batch = grid[i : i + parallel]
+            done = await asyncio.gather(*(run_point(sims[d], f, audio[ch], calls) for ch, d, f in batch))
+            for (ch, _, _), r in zip(batch, done, strict=True):
+                r["channel"] = ch
+            out += done
+            print_rows(done, title=f"turn taking on human speech, {i + len(batch)}/{len(grid)}")
+    finally:
+        for simt in sims.values():
+            simt.stop()
+    print_rows(out)
+    return {
+        "corpus": {"root": str(root), "turns": len(corpus), "seconds_per_channel": round(sum(t.seconds for t in corpus), 1),
+                   "holds": sum(s.label == "hold" for t in corpus for s in t.silences)},  # fmt: skip
+        "calls_per_point": calls,
+        "points": out,
+    }
+
+
+def print_rows(rows: list[dict[str, Any]], title: str = "turn taking on human speech (asked first)") -> None:
+    report.table(
+        title,
+        ["channel", "model ms", "setting", "turns cut", "holds cut", "gap p50", "gap p95", "unanswered",
+         "spec req/turn"],
+        [[r["channel"], r["model_delay_ms"], r["flavour"], f"{r['turns_cut']}/{r['turns']}",
+          f"{r['holds_cut']}/{r['holds']}", r["gap_ms_uncut"]["p50"], r["gap_ms_uncut"]["p95"], r["unanswered"],
+          r["speculation"].get("requests_per_caller_turn")] for r in rows],
+    )
+
+
+def plot(result: dict[str, Any], *, quick: bool) -> None:
+    plt = report.pyplot()
+    points = result["points"]
+    fig, a = plt.subplots(figsize=(8, 5))
+    markers = {300: "o", 600: "s", 900: "^"}
+    names = sorted({p["flavour"] for p in points})
+    colours = {n: plt.cm.tab10(i) for i, n in enumerate(names)}
+    for p in points:
+        if p["gap_ms_uncut"]["p50"] is None:
+            continue
+        a.scatter(p["gap_ms_uncut"]["p50"], 100 * p["turn_cut_rate"], marker=markers.get(p["model_delay_ms"], "x"),
+                  color=colours[p["flavour"]], facecolors="none" if p["channel"] == "clean" else None, s=60)
+    for n in names:
+        a.scatter([], [], color=colours[n], label=n)
+    for d, m in markers.items():
+        a.scatter([], [], marker=m, color="grey", label=f"model {d} ms")
+    a.set_xlabel("caller-heard gap p50, end of speech -> first agent voice (ms, model delay included)")
+    a.set_ylabel("% of dictated turns with agent voice mid-turn")
+    a.set_title("Turn taking on a recorded human voice (filled: phone channel, hollow: clean)")
+    a.set_ylim(0, 100)
+    a.legend(fontsize=7, loc="upper right")
+    a.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(report.plot_path("turn_taking", quick=quick), dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="phone channel, 600 ms model delay, three settings")
+    args = ap.parse_args()
+    t0 = time.monotonic()
+    result = asyncio.run(run(args.quick))
+    print("wrote", report.write("turn_taking", result, quick=args.quick))
+    plot(result, quick=args.quick)
+    print(f"\nturn_taking: done in {time.monotonic() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
