@@ -184,11 +184,15 @@ async def test_job_process_killed_while_postgres_is_down(
 
 async def test_sigterm_to_the_worker_mid_call_while_postgres_is_down(
     phone_stack: PhoneStack, outage_sim: RealtimeSimulator, outage_db: str, pg_server: PgServer,
-    tmp_path: Path,
+    tmp_path: Path, outage_worker: subprocess.Popen[bytes],
 ) -> None:  # fmt: skip
     """SIGTERM drains: the call in progress goes on to its end, then the worker exits."""
     caller = "+15035550144"
     spill = tmp_path / "spill"
+    # this test's call must reach this test's worker: the module's worker, registered under the same
+    # agent name, drains and leaves first (LiveKit may send a call to either)
+    outage_worker.send_signal(signal.SIGTERM)
+    await asyncio.to_thread(outage_worker.wait, 120)
     outage_sim.add_script(DEFAULT_KEY, HOURS_STEPS)
     outage_sim.queue_transcript(QUESTION)
     with start_worker(phone_stack, outage_sim, outage_db, spill, tmp_path / "worker.log") as worker:
