@@ -106,10 +106,7 @@ async def calls_page(request: Request) -> Response:
 @signed_in
 async def call_page(request: Request) -> Response:
     who = viewer(request)
-    try:
-        call_id = uuid.UUID(request.path_params["call_id"])
-    except ValueError:
-        raise HTTPException(404, "There is no such call.") from None
+    call_id = path_id(request, "call_id", "call")
     call = await console.call_detail(request.app.state.pool, who, call_id)
     if call is None:  # another owner's call reads exactly like one that does not exist
         raise HTTPException(404, "There is no such call.")
@@ -120,10 +117,7 @@ async def call_page(request: Request) -> Response:
 async def call_recording(request: Request) -> Response:
     """The call's recording for the page's audio player: the same scope as the call's page."""
     who = viewer(request)
-    try:
-        call_id = uuid.UUID(request.path_params["call_id"])
-    except ValueError:
-        raise HTTPException(404, "There is no such recording.") from None
+    call_id = path_id(request, "call_id", "recording")
     path = await console.call_recording(request.app.state.pool, who, call_id)
     # only the worker's own file name for this call: a path in the row can never reach another file
     if path is None or Path(path).name != f"{call_id}.ogg" or not await asyncio.to_thread(Path(path).is_file):
@@ -144,10 +138,7 @@ async def messages_page(request: Request) -> Response:
 @signed_in
 async def called_back(request: Request) -> Response:
     who = viewer(request)
-    try:
-        message_id = uuid.UUID(request.path_params["message_id"])
-    except ValueError:
-        raise HTTPException(404, "There is no such message.") from None
+    message_id = path_id(request, "message_id", "message")
     row = await console.mark_called_back(request.app.state.pool, who, message_id)
     if row is None:
         raise HTTPException(404, "There is no such message.")
