@@ -23,7 +23,15 @@ from agent.store.accounts import Viewer, viewer_for, viewer_for_api_token
 from agent.store.kpis import business_kpis
 from web import pages
 from web.auth import CSRF_HEADER, SESSION_COOKIE, Page
-from web.pages import call_filter, path_id, quality_scope, start_of_today, timezone_of, week_start
+from web.pages import (
+    call_filter,
+    narrowed,
+    path_id,
+    quality_scope,
+    start_of_today,
+    timezone_of,
+    week_start,
+)
 
 PREFIX = "/api/v1"
 _BEARER = {"WWW-Authenticate": "Bearer"}
@@ -350,10 +358,7 @@ async def call(request: Request) -> Response:
 @authorised
 async def messages(request: Request) -> Response:
     who: Viewer = request.state.viewer
-    show = request.query_params.get("show", "awaiting")
-    if show not in ("awaiting", "all"):
-        raise HTTPException(400, f"show is awaiting or all (got {show!r})")
-    rows = await console.list_messages(request.app.state.pool, who, awaiting_only=show == "awaiting")
+    rows = await console.list_messages(request.app.state.pool, who, awaiting_only=narrowed(request, "awaiting"))
     return _answer(MessageList.model_validate({"messages": rows}))
 
 
@@ -398,10 +403,7 @@ async def appointments(request: Request) -> Response:
 @authorised
 async def leads(request: Request) -> Response:
     who: Viewer = request.state.viewer
-    show = request.query_params.get("show", "open")
-    if show not in ("open", "all"):
-        raise HTTPException(400, f"show is open or all (got {show!r})")
-    rows = await console.list_leads(request.app.state.pool, who, open_only=show == "open")
+    rows = await console.list_leads(request.app.state.pool, who, open_only=narrowed(request, "open"))
     return _answer(LeadList.model_validate({"leads": rows}))
 
 

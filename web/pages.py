@@ -128,10 +128,9 @@ async def call_recording(request: Request) -> Response:
 @signed_in
 async def messages_page(request: Request) -> Response:
     who = viewer(request)
-    show = request.query_params.get("show", "awaiting")
-    if show not in ("awaiting", "all"):
-        raise _bad(f"show is awaiting or all (got {show!r})")
-    rows = await console.list_messages(request.app.state.pool, who, awaiting_only=show == "awaiting")
+    awaiting = narrowed(request, "awaiting")
+    show = "awaiting" if awaiting else "all"
+    rows = await console.list_messages(request.app.state.pool, who, awaiting_only=awaiting)
     return page(request, "messages.html", tz=timezone_of(request, who), messages=rows, show=show)
 
 
@@ -185,6 +184,14 @@ async def quality_page(request: Request) -> Response:
     return page(request, "quality.html", k=k, rows=headline(k), charts=charts(k), business=business,
                 businesses=who.businesses, since=q.get("since", ""), day_from=q.get("from", ""),
                 day_to=q.get("to", ""), start=start.astimezone(UTC), end=end.astimezone(UTC))  # fmt: skip
+
+
+def narrowed(request: Request, default: str) -> bool:
+    """`show=<default>|all` (the page's and the API's): whether the list is narrowed to `default`."""
+    show = request.query_params.get("show", default)
+    if show not in (default, "all"):
+        raise _bad(f"show is {default} or all (got {show!r})")
+    return show == default
 
 
 def path_id(request: Request, name: str, what: str) -> uuid.UUID:
@@ -351,10 +358,9 @@ async def _sync_calendar(request: Request, change: CalendarChange, appointment: 
 @signed_in
 async def leads_page(request: Request) -> Response:
     who = viewer(request)
-    show = request.query_params.get("show", "open")
-    if show not in ("open", "all"):
-        raise _bad(f"show is open or all (got {show!r})")
-    rows = await console.list_leads(request.app.state.pool, who, open_only=show == "open")
+    open_only = narrowed(request, "open")
+    show = "open" if open_only else "all"
+    rows = await console.list_leads(request.app.state.pool, who, open_only=open_only)
     return page(request, "leads.html", tz=timezone_of(request, who), leads=rows, show=show)
 
 
