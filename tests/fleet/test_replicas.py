@@ -39,6 +39,10 @@ from tests.phone.worker import WorkerFailed, receptionist_worker
 REPLICAS = 3
 FLEET_CALLS = int(os.environ.get("FLEET_CALLS", "3"))
 MAX_CALLS = math.ceil(FLEET_CALLS / REPLICAS) + 1
+# After one replica is drained, the other two take these: as many as they have room for even while the
+# hung-up calls' slots are still counted (a replica reports its load every 2.5 s, and a call offered to
+# a fleet that reports itself full is refused with SIP 486, which is right, but not what this tests).
+LATER_CALLS = max(1, min(REPLICAS, (REPLICAS - 1) * MAX_CALLS - (FLEET_CALLS - 1)))
 PLUMBING = "+15035550100"
 AGENT_NAME = "receptionist-fleet"
 GREETING = "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"
@@ -205,11 +209,12 @@ async def test_no_replica_exceeds_its_calls_and_sigterm_drains_one(
         its_calls = hosted(draining, first, placed)
         draining.proc.send_signal(signal.SIGTERM)
         # the others' calls end, so the next callers have room elsewhere
-        for call in first:
-            if call not in its_calls:
-                await call.hangup()
+        others = [call for call in first if call not in its_calls]
+        for call in others:
+            await call.hangup()
+        await until_rows(fleet_db, [c.from_ for c in others], lambda r: r[2])
 
-        later = await answered_calls(phone_stack, callers(2000, REPLICAS), held)
+        later = await answered_calls(phone_stack, callers(2000, LATER_CALLS), held)
         assert {entry.worker for entry in (await hosts(registry, later)).values()}.isdisjoint(
             {draining.worker_id}
         )
@@ -222,7 +227,7 @@ async def test_no_replica_exceeds_its_calls_and_sigterm_drains_one(
         for call in later:
             await call.hangup()
 
-    everyone = callers(1000, FLEET_CALLS) + callers(2000, REPLICAS)
+    everyone = callers(1000, FLEET_CALLS) + callers(2000, LATER_CALLS)
     ended = await until_rows(fleet_db, everyone, lambda r: r[2])
     assert {caller: (r[1], r[2]) for caller, r in ended.items()} == {
         caller: ("participant_disconnected", True) for caller in everyone
