@@ -181,6 +181,8 @@ def _forget(args: argparse.Namespace) -> int:
             f"  cancelled: {booking.business}, {booking.service} on {booking.start:%Y-%m-%d %H:%M %Z}"
             f" (code {booking.confirmation_code}): tell the business the slot is free"
         )
+    if queued := result.counts["outbox"].get("queued"):
+        print(f"  the owner's CalDAV calendar: {queued} event(s) to delete or strip, sent by `receptionist notify run`")
     return 0
 
 

@@ -54,9 +54,12 @@ def booking_event(brain: Brain, appointment: Appointment, uid: str, *, full: boo
     ev.add("location", brain.business.address)
     ev.add("status", "CONFIRMED")
     if full:
+        # retention or an erasure strips the name and number: the event keeps what the booking kept
+        caller = ", ".join(x for x in (appointment.customer_name, appointment.customer_phone) if x)
+        caller = caller or "The caller's details were erased."
         ev.add("summary", f"{appointment.service}: {appointment.customer_name or 'a caller'}")
         ev.add("description", (
-            f"{appointment.customer_name}, {appointment.customer_phone}\n"
+            f"{caller}\n"
             f"Confirmation code {appointment.confirmation_code}\n"
             "Booked by phone with the AI receptionist."
         ))  # fmt: skip

@@ -6,7 +6,9 @@ What stays and what goes is the same for both (README, "Personal data"): a call 
 business measures (outcome, timings, end reason, the report's flags and bookings) and loses who called;
 transcripts, tool calls, guard violations, leads, messages and the notifications sent about them (the
 outbox) are deleted; appointments keep their service, time, status and code and lose the customer's
-name and number.
+name and number. The owner's CalDAV calendar follows through the outbox (a row per event, which
+carries no personal data): a cancelled booking's event is deleted, and a stripped one is rewritten without
+the caller's name and number.
 """
 
 from __future__ import annotations
@@ -130,6 +132,40 @@ async def _connect(dsn: str) -> psycopg.AsyncConnection[Any]:
     )
 
 
+# the appointments matching a `where` (over `appointments a`) that were written to an owner's CalDAV
+# calendar, and where: read from the outbox before its rows about them are deleted
+_SYNCED = (
+    "SELECT DISTINCT a.id, o.business, o.destination FROM appointments a JOIN outbox o"
+    " ON o.channel = 'calendar' AND o.payload->>'appointment_id' = a.id::text WHERE {where}"
+)
+
+
+async def _synced_events(
+    conn: psycopg.AsyncConnection[Any], where: str, params: tuple[Any, ...]
+) -> list[tuple[Any, str, str]]:
+    cur = await conn.execute(_SYNCED.format(where=where), params)
+    return list(await cur.fetchall())
+
+
+async def _queue_calendar_updates(conn: psycopg.AsyncConnection[Any], synced: list[tuple[Any, str, str]]) -> int:
+    """An outbox row per event whose booking was just cancelled or stripped: the calendar channel
+    writes the booking's current state (no event once cancelled; the event without the caller's name
+    and number once stripped). The row names the appointment only, so it is not personal data itself,
+    and a second run finds the booking already stripped and queues nothing."""
+    queued = 0
+    for appointment_id, business, destination in synced:
+        payload = {"version": 1, "kind": "calendar_erased", "business": business,
+                   "appointment_id": str(appointment_id), "summary": "a caller's details erased"}  # fmt: skip
+        cur = await conn.execute(
+            "INSERT INTO outbox (key, business, kind, channel, destination, payload, created_at)"
+            " VALUES (%s, %s, 'calendar_erased', 'calendar', %s, %s, now()) ON CONFLICT (key) DO NOTHING",
+            (f"erased/calendar/{appointment_id}/calendar:{destination}", business, destination,
+             json.dumps(payload)),
+        )  # fmt: skip
+        queued += cur.rowcount
+    return queued
+
+
 # ---------------------------------------------------------------------------------------------
 # retention
 
@@ -196,7 +232,16 @@ async def sweep(
                 continue
             cutoff = now - timedelta(days=policy.retain_days)
             result.cutoffs[policy.business] = cutoff
+            synced = await _synced_events(
+                conn,
+                "a.business = %s AND upper(a.during) < %s"
+                " AND (a.customer_phone IS NOT NULL OR a.customer_name IS NOT NULL)",
+                (policy.business, cutoff),
+            )
             counts = await _apply(conn, _retention_steps(policy.business, cutoff), dry_run)
+            if synced:
+                queued = len(synced) if dry_run else await _queue_calendar_updates(conn, synced)
+                counts["outbox"]["queued"] = queued
             counts["recordings"] = await _erase_recordings(
                 conn, "business = %s AND started_at < %s", (policy.business, cutoff), dry_run
             )
@@ -303,6 +348,7 @@ async def forget(dsn: str, e164: str, requested_by: str) -> ErasureResult:
     """
     conn = await _connect(dsn)
     try:
+        synced = await _synced_events(conn, "a.customer_phone = %s", (e164,))
         cur = await conn.execute(
             "UPDATE appointments SET status = 'cancelled', updated_at = now(), " + _STRIP_APPOINTMENT
             + " WHERE customer_phone = %s AND status = 'booked' AND upper(during) > now()"
@@ -322,6 +368,9 @@ async def forget(dsn: str, e164: str, requested_by: str) -> ErasureResult:
         )
         counts = await _apply(conn, _erasure_steps(e164), dry_run=False)
         counts["recordings"] = recordings
+        # after the outbox step, which deletes the rows about their calls (the old calendar rows too)
+        if synced:
+            counts["outbox"]["queued"] = await _queue_calendar_updates(conn, synced)
         if cancelled:
             counts["appointments"]["cancelled"] = len(cancelled)
         masked = mask_numbers(e164)

@@ -28,9 +28,10 @@ from agent.call_report import build_report
 from agent.notify.channels import WebhookChannel
 from agent.notify.sender import OutboxSender
 from agent.store.journal import CallJournal
+from agent.store.privacy import RetentionPolicy, forget, sweep
 from tests.fixtures.radicale import OWNER, PASSWORD_ENV, Radicale
 from tests.notify.conftest import WEBHOOK_SECRET
-from tests.tools.conftest import PLUMBING, TZ, pinned_call, run_tool
+from tests.tools.conftest import CALLER, PLUMBING, TZ, pinned_call, run_tool
 
 from agent.tools import (  # isort: skip
     book_appointment, cancel_appointment, check_availability, reschedule_appointment,
@@ -323,3 +324,45 @@ async def test_an_owners_move_and_cancel_in_the_console_reach_the_calendar_too(
     assert events_of(radicale) == []
     assert [(kind, status) for kind, status, _, _ in outbox_rows(db_url, "calendar")] == [
         ("calendar_booked", "sent"), ("calendar_moved", "sent"), ("calendar_cancelled", "sent")]
+
+
+async def test_forgetting_a_caller_deletes_their_booking_from_the_owners_calendar(db_url, pool, journal, radicale):
+    brain = brain_with(radicale)
+    sender = calendar_sender(brain, pool)
+    await run_tool(book_appointment, a_call(brain, pool, journal), customer_name="Rosa Diaz",
+                   service="drain cleaning", start=SLOT)  # fmt: skip
+    assert await journal.flush(timeout=30)
+    assert await sender.deliver_due() == 1
+    assert len(events_of(radicale)) == 1
+
+    result = await forget(db_url, CALLER, requested_by="owner")
+    [cancelled] = result.cancelled
+    assert result.counts["outbox"]["queued"] == 1
+    assert await sender.deliver_due() == 1
+    # the owner no longer sees a job that will not happen, nor the name of someone who asked to be forgotten
+    assert events_of(radicale) == []
+    with psycopg.connect(db_url) as conn:
+        [(payload,)] = conn.execute("SELECT payload::text FROM outbox WHERE channel = 'calendar'").fetchall()
+    assert "Rosa" not in payload and CALLER[-7:] not in payload
+    # a second request finds nothing left to update
+    assert (await forget(db_url, CALLER, requested_by="owner")).counts["outbox"].get("queued") is None
+
+
+async def test_retention_strips_a_past_bookings_caller_from_the_owners_calendar(db_url, pool, journal, radicale):
+    brain = brain_with(radicale)
+    sender = calendar_sender(brain, pool)
+    booked = json.loads(await run_tool(book_appointment, a_call(brain, pool, journal), customer_name="Rosa Diaz",
+                                       service="drain cleaning", start=SLOT))  # fmt: skip
+    assert await journal.flush(timeout=30)
+    assert await sender.deliver_due() == 1
+
+    months_later = datetime(2027, 3, 1, tzinfo=UTC)
+    result = await sweep(db_url, [RetentionPolicy(brain.business.name, 30)], now=months_later)
+    assert result.counts[brain.business.name]["outbox"]["queued"] == 1
+    assert await sender.deliver_due() == 1
+    [item] = radicale.events()
+    event = item.icalendar_component
+    assert str(event["summary"]) == "Drain cleaning: a caller"
+    description = str(event["description"])
+    assert "Rosa" not in description and CALLER[-7:] not in description
+    assert booked["confirmation_code"] in description  # the booking itself stays on record
