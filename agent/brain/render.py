@@ -168,6 +168,19 @@ def _texts(brain: Brain) -> str:
     )
 
 
+def _number_check(brain: Brain) -> str:
+    if not brain.privacy.verify_by_text:
+        return ""
+    return (
+        "# Proving a number by text\n"
+        "A caller who asks about bookings under a number other than the one they call from, and has no "
+        "confirmation code, may prove the number instead: offer to text a code to it with "
+        "text_number_code (it gives you the number to read back first), ask them to read you the code, "
+        "and pass it to confirm_number_code. Once it is confirmed, call find_my_appointments with that "
+        "phone. You never know the code: never guess it or say one."
+    )
+
+
 def _recording(brain: Brain) -> str:
     if not brain.recording.enabled:
         return ""
@@ -217,6 +230,7 @@ def render_instructions(brain: Brain) -> str:
         "For business questions (payment, service area, insurance, ...) call answer_faq; for a service's "
         "price and duration call get_service_details; for hours on a day call get_opening_hours.",
         _texts(brain),
+        _number_check(brain),
         _recording(brain),
         _leads(brain),
         _escalation(brain),

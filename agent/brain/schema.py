@@ -651,6 +651,9 @@ class Privacy(Model):
     # numbers on past appointments) is kept; `receptionist retention` strips what is older. Left out:
     # kept forever. At least a day, so a sweep never reaches a call still in progress.
     retain_days: int | None = Field(default=None, ge=1, le=36500)
+    # a caller may prove a number they state (not the one they call from) with a one-time code texted
+    # to it; needs notify.caller_texts (the texts go from the business's number)
+    verify_by_text: bool = False
 
 
 # "recorded" in the languages whose lines we ship (languages.MODEL_DOWN_LINES): en, es, fr
@@ -751,6 +754,15 @@ class Brain(Model):
                 f"the first sentence must tell the caller they are talking to an AI (include the word {said})"
             )
         return v
+
+    @model_validator(mode="after")
+    def _codes_need_texts(self) -> Brain:
+        if self.privacy.verify_by_text and not self.notify.caller_texts:
+            raise FieldProblems([(("privacy", "verify_by_text"), (
+                "texts a code to the caller, but this business sends no texts: set notify.caller_texts"
+                " true, or verify_by_text false"
+            ))])  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _greeting_in_first_language(self) -> Brain:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from agent.call import CallContext
     from agent.store.appointments import Appointment
 
-CallerTextKind = Literal["caller_booked", "caller_rescheduled", "caller_cancelled", "caller_info"]
+CallerTextKind = Literal["caller_booked", "caller_rescheduled", "caller_cancelled", "caller_info", "caller_number_code"]
 CALLER_KINDS: tuple[CallerTextKind, ...] = typing.get_args(CallerTextKind)
 PAYLOAD_VERSION = 1
 OPT_OUT_LINE = "Reply STOP to stop texts."
@@ -83,3 +83,13 @@ def info(call: CallContext, topic: InfoTopic, destination: str, n: int) -> Notif
         body = f"{business.name}: {business.address}. Phone {business.phone}."
     key = f"{call.call_id}/caller_info/{n}/sms:{destination}"
     return _text(call, "caller_info", destination, f"{body} {OPT_OUT_LINE}", {"topic": topic}, key)
+
+
+def number_code(call: CallContext, destination: str, code: str, n: int) -> NotificationQueued:
+    """The one-time code that proves the caller holds `destination` (agent/tools/number_check.py);
+    `n` numbers the codes of one call. It is worth nothing once the call has ended."""
+    business = call.brain.business
+    body = (f"{business.name}: your code is {code}. Read it to the assistant on your call. If you are not"
+            " on a call with us, ignore this text.")  # fmt: skip
+    key = f"{call.call_id}/caller_number_code/{n}/sms:{destination}"
+    return _text(call, "caller_number_code", destination, f"{body} {OPT_OUT_LINE}", {}, key)

@@ -25,6 +25,7 @@ from agent.tools.business_info import (
 from agent.tools.call_control import end_call, stop_recording
 from agent.tools.escalation import escalate_to_human
 from agent.tools.leads import capture_lead, take_message
+from agent.tools.number_check import confirm_number_code, text_number_code
 from agent.tools.texts import send_text
 
 
@@ -40,6 +41,8 @@ def receptionist_tools(brain: Brain) -> list[Any]:
         tools.append(capture_lead)
     if brain.notify.caller_texts:
         tools.append(send_text)
+    if brain.privacy.verify_by_text:
+        tools += [text_number_code, confirm_number_code]
     if brain.recording.enabled:
         tools.append(stop_recording)
     return tools

@@ -293,7 +293,7 @@ def _booked_number(call: CallContext, phone: str) -> str:
     )  # fmt: skip
 
 
-def _check_attempts(call: CallContext) -> None:
+def check_attempts(call: CallContext) -> None:
     if call.failed_proofs >= MAX_FAILED_PROOFS:
         raise ToolError(
             "Too many confirmation codes or numbers on this call did not match a booking, so I can't "
@@ -335,7 +335,7 @@ async def find_my_appointments(
         phone: The number the appointment was booked under, if different from the caller ID.
     """
     call = context.userdata
-    _check_attempts(call)
+    check_attempts(call)
     number = _booked_number(call, phone)
     code = confirmation_code.strip() or None
     proven = call.has_proven(number)
@@ -368,7 +368,7 @@ async def find_my_appointments(
 async def _owned_booking(call: CallContext, code: str, number: str) -> store.Appointment:
     """The booked appointment with this code, if it was booked under `number`; else a refusal that
     does not say which of the two was wrong."""
-    _check_attempts(call)
+    check_attempts(call)
     try:
         found = await store.find_for_caller(
             _pool(call), call.brain.business.name, phone=number, code=code, now=call.now()

@@ -18,7 +18,7 @@ MAX_TEXTS_PER_CALL = 2
 _DIGIT_NAMES = "zero one two three four five six seven eight nine".split()
 
 
-def _say_digits(e164: str) -> str:
+def say_digits(e164: str) -> str:
     return " ".join(_DIGIT_NAMES[int(d)] for d in e164.lstrip("+"))
 
 
@@ -57,7 +57,7 @@ async def send_text(
         # the number is confirmed only against what this tool read back, never on the model's word
         read_back.add(number)
         return json.dumps({
-            "sent": False, "read_back": _say_digits(number),
+            "sent": False, "read_back": say_digits(number),
             "next": "Read this number back to the caller and ask if it is right. If they say yes, call "
             "send_text again with the same phone and number_confirmed true; if not, ask for the number.",
         })  # fmt: skip
