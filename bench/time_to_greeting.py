@@ -2,15 +2,15 @@
 of the greeting at the caller, through livekit-sip, livekit-server and the receptionist worker, with the
 simulator's model delay stated next to it. 20 calls in a row, then 10 at once.
 
-`python -m bench.time_to_greeting [--calls 20] [--burst 10]`; writes bench/results/time_to_greeting.json.
+`python -m bench.time_to_greeting [--calls 20] [--burst 10]`; writes bench/results/time_to_greeting.json with the
+commit, the date, a CPU calibration and the load average before and after.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import platform
+import os
 import statistics
 import tempfile
 import time
@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.report import write
 from simulator.postgres import PgServer
 from simulator.server import DEFAULT_KEY, RealtimeSimulator
 from tests.fixtures.stack import running_stack
@@ -26,7 +27,6 @@ from tests.phone.worker import receptionist_worker
 
 MODEL_DELAY_MS = 300
 GREETING = "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -45,6 +45,8 @@ async def _one_call(stack: Any, n: int) -> float:
 
 async def main(calls: int, burst: int) -> dict[str, Any]:
     run_dir = Path(tempfile.mkdtemp(prefix="ttg-"))
+    # other work on a shared machine moves these figures: the load says how much there was
+    load_before = [round(x, 2) for x in os.getloadavg()]
     pg = PgServer()
     pg.start()
     try:
@@ -70,9 +72,7 @@ async def main(calls: int, burst: int) -> dict[str, Any]:
     finally:
         pg.destroy()
     result = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "load_average": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},
         "model_delay_ms": MODEL_DELAY_MS,
         "what": "INVITE sent -> first non-silent greeting RTP at the caller (ms), livekit-server 1.13.5 + "
                 "livekit-sip 1.8.0 + worker (start mode, 2 warm processes) on loopback",
@@ -90,8 +90,8 @@ def cli() -> None:
     parser.add_argument("--burst", type=int, default=10)
     args = parser.parse_args()
     result = asyncio.run(main(args.calls, args.burst))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "time_to_greeting.json").write_text(json.dumps(result, indent=2))
+    # the commit, the date and a CPU calibration beside the figures (bench/report.py)
+    write("time_to_greeting", result, quick=False)
     s, b = result["sequential"], result["burst"]
     print(f"time to greeting (model delay {MODEL_DELAY_MS} ms included)")
     print(f"  {s['n']} in a row : p50 {s['p50']:.0f} ms  p95 {s['p95']:.0f} ms  max {s['max']:.0f} ms")

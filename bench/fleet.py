@@ -1,0 +1,216 @@
+"""Three receptionist workers on the local phone stack (livekit-server, livekit-sip, Redis, Postgres,
+the Realtime simulator), answering real SIP calls placed with sipp: time to greeting and the response
+gap the caller hears, with every replica up, after one is killed mid-call (SIGKILL), and with one
+drained (SIGTERM) as well.
+
+Each phase places `--calls` calls at once; in each, after the greeting the caller says `--turns` short
+sentences (espeak-ng), each after the agent has finished speaking, and the gap is end of the caller's
+audio -> first loud agent packet back at the caller, the simulator's model delay included. The kill
+phase kills the replica hosting the most calls while they are up, and measures the survivors' turns
+and a new wave of calls on the two left; the drain phase sends SIGTERM to one more, and the last
+replica takes the next wave.
+
+`python -m bench.fleet [--calls 4] [--turns 3]`; writes bench/results/fleet.json (commit, date, CPU
+calibration, load average before and after each phase).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import statistics
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from agent.live import LiveState
+from bench.report import table, write
+from simulator.postgres import PgServer
+from simulator.server import DEFAULT_KEY, RealtimeSimulator
+from tests.fixtures.stack import PhoneStack, running_stack
+from tests.phone.harness import Call, CallFailed, place_call
+from tests.phone.worker import receptionist_worker
+
+REPLICAS = 3
+MODEL_DELAY_MS = 300
+PLUMBING = "+15035550100"
+AGENT_NAME = "receptionist-fleet-bench"
+LINE = "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"
+QUESTIONS = ["Are you open on Saturday?", "How much is a drain cleaning?", "Do you serve Gresham?"]
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _summary(ttg: list[float], gaps: list[float], failed: int) -> dict[str, Any]:
+    return {
+        "calls": len(ttg) + failed, "failed": failed,
+        "greeting_ms": {"p50": statistics.median(ttg) if ttg else None, "p95": _pct(ttg, 0.95),
+                        "max": max(ttg, default=None), "all": [round(x) for x in ttg]},
+        "gap_ms": {"n": len(gaps), "p50": statistics.median(gaps) if gaps else None, "p99": _pct(gaps, 0.99),
+                   "max": max(gaps, default=None), "all": [round(x) for x in gaps]},
+    }  # fmt: skip
+
+
+async def _first_voice_after(call: Call, since: float, within: float = 30) -> float:
+    """When the first loud packet after `since` (time.time()) arrived: sampled every 5 ms, well under a
+    20 ms packet."""
+    assert call.rtp is not None
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        last = call.rtp.last_voice_at
+        if last is not None and last > since:
+            return last
+        if call.ended_by is not None:
+            raise CallFailed(f"the call ended before the agent answered ({call.ended_by})")
+        await asyncio.sleep(0.005)
+    raise CallFailed(f"no answer within {within}s")
+
+
+async def _turns(call: Call, turns: int, gaps: list[float]) -> None:
+    for n in range(turns):
+        await call.wait_agent_done(quiet_s=1.0, within=60)
+        call.say(QUESTIONS[n % len(QUESTIONS)])
+        await call.wait_sent()
+        spoke_until = time.time()
+        gaps.append((await _first_voice_after(call, spoke_until) - spoke_until) * 1000)
+
+
+async def _wave(stack: PhoneStack, first: int, calls: int, held: contextlib.AsyncExitStack) -> tuple[list[Call], list[float], int]:
+    """`calls` calls at once; returns those answered (still up), their times to greeting, failures."""
+    placed = [await held.enter_async_context(place_call(stack, to=PLUMBING, from_=f"+1503555{first + i:04d}",
+                                                        max_seconds=900)) for i in range(calls)]  # fmt: skip
+    results = await asyncio.gather(*(c.wait_for_voice(within=120) for c in placed), return_exceptions=True)
+    up, ttg, failed = [], [], 0
+    for call, got in zip(placed, results, strict=True):
+        if isinstance(got, BaseException):
+            failed += 1
+        else:
+            up.append(call)
+            ttg.append((got - call.invite_sent_at) * 1000)
+    return up, ttg, failed
+
+
+async def _talk(calls: list[Call], turns: int) -> tuple[list[float], int]:
+    gaps: list[float] = []
+    done = await asyncio.gather(*(_turns(c, turns, gaps) for c in calls), return_exceptions=True)
+    return gaps, sum(isinstance(d, BaseException) for d in done)
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+async def _hosts(live: LiveState, calls: list[Call]) -> dict[str, str]:
+    """caller number -> the LiveKit worker id hosting that call, from the live call registry."""
+    wanted = {c.from_ for c in calls}
+    listed: dict[str, str] = {}
+    for _ in range(100):
+        listed = {a.caller: a.worker for a in await live.active_calls() if a.caller in wanted}
+        if set(listed) == wanted:
+            break
+        await asyncio.sleep(0.2)
+    return listed
+
+
+async def main(calls: int, turns: int) -> dict[str, Any]:
+    run_dir = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
+    pg = PgServer()
+    pg.start()
+    phases: dict[str, Any] = {}
+    try:
+        dsn = pg.create_database(f"fleet_{uuid.uuid4().hex[:6]}")
+        from agent.store.db import migrate
+
+        await migrate(dsn)
+        async with RealtimeSimulator(model_delay_ms=MODEL_DELAY_MS) as sim:
+            sim.add_script(DEFAULT_KEY, [{"say": LINE}] * (3 * calls * (turns + 2) + 20))
+            with running_stack(run_dir) as stack, contextlib.ExitStack() as workers:
+                procs, ids = [], {}
+                for n in range(REPLICAS):
+                    log = run_dir / f"worker-{n}.log"
+                    proc = workers.enter_context(receptionist_worker(
+                        stack, agent_name=AGENT_NAME, openai_base_url=sim.base_url, database_url=dsn, log=log,
+                        extra_env={"LOG_LEVEL": "INFO"}, within=180,
+                    ))  # fmt: skip
+                    found = re.search(r'registered worker.*?"id": "(AW_\w+)"', log.read_text())
+                    procs.append(proc)
+                    ids[found.group(1) if found else f"unknown-{n}"] = proc
+                live = LiveState(stack.redis_url, op_timeout=5)
+                try:
+                    async with contextlib.AsyncExitStack() as held:
+                        load = _load()
+                        up, ttg, failed = await _wave(stack, 1000, calls, held)
+                        gaps, lost = await _talk(up, turns)
+                        phases["all up"] = {**_summary(ttg, gaps, failed), "turns_failed": lost,
+                                            "load_before": load, "load_after": _load()}  # fmt: skip
+
+                        # the replica with most of these calls dies while they are up
+                        load = _load()
+                        hosts = await _hosts(live, up)
+                        busiest, _ = Counter(hosts.values()).most_common(1)[0]
+                        victim = ids.get(busiest, procs[0])
+                        victim.send_signal(signal.SIGKILL)
+                        # its callers are lost (a survivor ends their legs); the others talk on
+                        survivors = [c for c in up if hosts.get(c.from_) != busiest]
+                        later, ttg, failed = await _wave(stack, 2000, calls, held)
+                        gaps, lost = await _talk(survivors + later, turns)
+                        phases["one killed"] = {**_summary(ttg, gaps, failed), "turns_failed": lost,
+                                                "calls_lost_with_it": len(up) - len(survivors),
+                                                "load_before": load, "load_after": _load()}  # fmt: skip
+                        for c in up + later:
+                            await c.hangup()
+
+                        # one more drained: the last replica takes the next wave
+                        load = _load()
+                        drained = next(p for p in procs if p is not victim)
+                        drained.send_signal(signal.SIGTERM)
+                        last, ttg, failed = await _wave(stack, 3000, calls, held)
+                        gaps, lost = await _talk(last, turns)
+                        phases["killed + drained"] = {**_summary(ttg, gaps, failed), "turns_failed": lost,
+                                                      "load_before": load, "load_after": _load()}  # fmt: skip
+                finally:
+                    await live.aclose()
+    finally:
+        pg.destroy()
+    return {
+        "what": "3 worker replicas (start mode, shipped defaults) behind livekit-server + livekit-sip on "
+                "loopback; sipp callers; greeting = INVITE sent -> first loud greeting RTP at the caller; "
+                "gap = end of the caller's sentence -> first loud reply RTP",
+        "model_delay_ms": MODEL_DELAY_MS, "calls_per_wave": calls, "turns_per_call": turns, "phases": phases,
+    }  # fmt: skip
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=4, help="calls placed at once in each phase")
+    parser.add_argument("--turns", type=int, default=3, help="caller sentences per call")
+    parser.add_argument("--quick", action="store_true", help="2 calls, 1 turn (a smoke run)")
+    args = parser.parse_args()
+    calls, turns = (2, 1) if args.quick else (args.calls, args.turns)
+    result = asyncio.run(main(calls, turns))
+    path = write("fleet", result, quick=args.quick)
+    rows = []
+    for name, p in result["phases"].items():
+        g, gap = p["greeting_ms"], p["gap_ms"]
+        rows.append([name, p["calls"], p["failed"], g["p50"], g["p95"], gap["n"], gap["p50"], gap["p99"],
+                     p["turns_failed"], " / ".join(map(str, p["load_before"]))])  # fmt: skip
+    table(f"fleet (model delay {MODEL_DELAY_MS} ms included; ms)",
+          ["phase", "calls", "refused", "greet p50", "greet p95", "turns", "gap p50", "gap p99", "turns lost",
+           "load 1/5/15 min"], rows)  # fmt: skip
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    cli()
