@@ -405,7 +405,7 @@ class ModelFailover:
 
     def _keep_message(self, path: Path, seconds: float) -> None:
         """A `messages` row pointing at the recording: the owner sees and is told of it like any message."""
-        from agent.store.journal import MessageRecord
+        from agent.store.journal.events import MessageRecord
 
         self.call.record(
             MessageRecord(

@@ -31,7 +31,8 @@ from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber, brain_
 from agent.session import CallKeeper, build_session, realtime_model, settings_for_brain
 from agent.settings import Settings, SettingsError, load_settings, require
 from agent.store.db import DatabaseNotReady, require_current_schema
-from agent.store.journal import replay_spill, spill_files
+from agent.store.journal.spill_file import spill_files
+from agent.store.journal.writer import replay_spill
 from agent.store.runtime import call_stores
 from agent.telephony import LiveKitLine, SipCaller, wait_until_active
 from agent.tools import receptionist_tools

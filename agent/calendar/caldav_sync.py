@@ -35,7 +35,7 @@ from agent.store.calendar import (
     refresh_failed,
     replace_owner_events,
 )
-from agent.store.journal import NotificationQueued
+from agent.store.journal.events import NotificationQueued
 from agent.store.outbox import Notification, queue
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from agent.store.journal import NotificationQueued
+from agent.store.journal.events import NotificationQueued
 
 if TYPE_CHECKING:
     from agent.brain.schema import Brain

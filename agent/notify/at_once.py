@@ -15,7 +15,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from agent.brain.schema import NotificationKind
-from agent.store.journal import NotificationQueued
+from agent.store.journal.events import NotificationQueued
 
 if TYPE_CHECKING:
     from agent.call import CallContext

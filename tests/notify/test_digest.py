@@ -18,7 +18,7 @@ from agent.notify.channels import EmailChannel, SmsChannel, WebhookChannel
 from agent.notify.schedule import OwnerSchedule
 from agent.notify.sender import OutboxSender
 from agent.store import outbox
-from agent.store.journal import (
+from agent.store.journal.events import (
     CallEnded,
     CallStarted,
     LeadRecord,
