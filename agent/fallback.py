@@ -35,7 +35,8 @@ from livekit.agents import AgentSession, APIConnectionError, APIError, io, llm
 from livekit.agents.voice.events import ErrorEvent
 
 from agent.brain import departments
-from agent.brain.schema import Brain, ModelDown
+from agent.brain.schema.brain import Brain
+from agent.brain.schema.calls import ModelDown
 from agent.call import CallContext, TransferFailed
 from agent.model_link import ModelLink
 

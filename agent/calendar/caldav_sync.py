@@ -40,7 +40,7 @@ from agent.store.outbox import Notification, queue
 
 if TYPE_CHECKING:
     from agent.brain import Brain
-    from agent.brain.schema import CalDav
+    from agent.brain.schema.calendar import CalDav
 
 log = logging.getLogger("receptionist.calendar")
 

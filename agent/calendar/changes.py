@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from agent.store.journal.events import NotificationQueued
 
 if TYPE_CHECKING:
-    from agent.brain.schema import Brain
+    from agent.brain.schema.brain import Brain
     from agent.call import CallContext
     from agent.store.appointments import Appointment
 

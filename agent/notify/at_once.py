@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from agent.brain.schema import NotificationKind
+from agent.brain.schema.notify import NotificationKind
 from agent.store.journal.events import NotificationQueued
 
 if TYPE_CHECKING:

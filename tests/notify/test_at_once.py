@@ -11,7 +11,8 @@ from pathlib import Path
 import psycopg
 
 from agent.brain import load_brain
-from agent.brain.schema import Escalation, Notify
+from agent.brain.schema.escalation import Escalation
+from agent.brain.schema.notify import Notify
 from agent.notify.channels import channels_from_settings
 from agent.notify.sender import sender_from_settings
 from agent.settings import load_settings

@@ -17,7 +17,8 @@ import pytest
 from livekit.agents import ToolError
 
 from agent.brain import Brain, load_brain
-from agent.brain.schema import CalDav, Calendar, Notify
+from agent.brain.schema.calendar import CalDav, Calendar
+from agent.brain.schema.notify import Notify
 from agent.calendar.caldav_sync import (
     CalendarChannel,
     CalendarConfigError,

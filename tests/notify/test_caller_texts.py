@@ -17,7 +17,7 @@ import pytest
 from livekit.agents import ToolError
 
 from agent.brain import load_brain
-from agent.brain.schema import Notify
+from agent.brain.schema.notify import Notify
 from agent.notify.channels import SmsChannel
 from agent.notify.sender import OutboxSender
 from agent.store.journal.writer import CallJournal

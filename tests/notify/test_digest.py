@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from agent.brain import load_brain
-from agent.brain.schema import Notify
+from agent.brain.schema.notify import Notify
 from agent.notify.channels import EmailChannel, SmsChannel, WebhookChannel
 from agent.notify.schedule import OwnerSchedule
 from agent.notify.sender import OutboxSender

@@ -19,7 +19,8 @@ from livekit.agents import ToolError
 
 from agent.brain import BrainError, load_brain, parse_brain
 from agent.brain.render import render_instructions
-from agent.brain.schema import Notify, Privacy
+from agent.brain.schema.notify import Notify
+from agent.brain.schema.privacy import Privacy
 from agent.notify.channels import SmsChannel
 from agent.notify.sender import OutboxSender
 from agent.store.journal.writer import CallJournal

@@ -10,7 +10,7 @@ from agent.brain.grounding.clauses import OTHER_SCHEDULE, TIME, Clause, When, mi
 from agent.brain.grounding.hours import day_readings, end_minutes, hours_correction
 from agent.brain.grounding.text import HEDGE, NEGATION
 from agent.brain.grounding.violation import Violation
-from agent.brain.schema import Brain
+from agent.brain.schema.brain import Brain
 
 _OFFER = re.compile(
     r"\b(?:i can|i could|we can|we could|i've got|i have|i've|how about|what about|would|does|earliest|"

@@ -10,7 +10,8 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from agent.brain.grounding.text import HEDGE, INTERJECTION, NEGATION, SPOKEN_NUMBERS
-from agent.brain.schema import WEEKDAYS, Brain
+from agent.brain.schema.brain import Brain
+from agent.brain.schema.fields import WEEKDAYS
 
 _DAY = r"(monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?"
 _DAY_RANGE = re.compile(rf"\b{_DAY}\s*(?:to|through|thru|-|until|till)\s*{_DAY}\b")

@@ -19,7 +19,8 @@ from agent.brain.grounding.knowledge import (
     quantities_in,
 )
 from agent.brain.grounding.services import unlisted_service
-from agent.brain.schema import Brain, Faq
+from agent.brain.schema.brain import Brain
+from agent.brain.schema.business import Faq
 
 # words any price or duration sentence shares; a shared one says nothing about the topic
 _GENERIC = frozenset(

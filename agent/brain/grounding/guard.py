@@ -14,7 +14,8 @@ from agent.brain.grounding.prices import free_violations, price_violations
 from agent.brain.grounding.services import services_in
 from agent.brain.grounding.text import is_question, normalise, sentences
 from agent.brain.grounding.violation import Violation
-from agent.brain.schema import Brain, Service
+from agent.brain.schema.brain import Brain
+from agent.brain.schema.business import Service
 
 
 def check_turn(brain: Brain, text: str, now: datetime) -> list[Violation]:

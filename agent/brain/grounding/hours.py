@@ -29,7 +29,8 @@ from agent.brain.schedule import (
     spoken_time,
     weekly_hours_on,
 )
-from agent.brain.schema import END_OF_DAY, WEEKDAYS, Brain
+from agent.brain.schema.brain import Brain
+from agent.brain.schema.fields import END_OF_DAY, WEEKDAYS
 
 # "closed for lunch / in the afternoon / for the holiday" speaks of part of a day or one date
 _PARTIAL = re.compile(

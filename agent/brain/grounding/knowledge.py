@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-from agent.brain.schema import Brain, Faq, service_tokens
+from agent.brain.schema.brain import Brain
+from agent.brain.schema.business import Faq, service_tokens
 
 _STOP = frozenset(
     "a an the we we're were weve we've we'll us our ours you your yours i i'm im me my it its it's "

@@ -9,7 +9,8 @@ from decimal import Decimal
 from agent.brain.grounding.text import NEGATION, SPOKEN_NUMBERS
 from agent.brain.grounding.violation import Violation
 from agent.brain.render import price_text
-from agent.brain.schema import Brain, Service
+from agent.brain.schema.brain import Brain
+from agent.brain.schema.business import Service
 
 _WORD = r"(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand)"
 _NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)"

@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 
 from agent.brain.grounding.knowledge import Facts, per_brain
-from agent.brain.schema import FILLER, WEEKDAYS, Brain, Service, service_tokens, singular
+from agent.brain.schema.brain import Brain
+from agent.brain.schema.business import FILLER, Service, service_tokens, singular
+from agent.brain.schema.fields import WEEKDAYS
 
 # words too common to name one service on their own
 _GENERIC = frozenset(
