@@ -23,7 +23,7 @@ from agent import log_privacy
 from agent.brain import BrainDirectory, BrainError, load_brains
 from agent.call import CallContext
 from agent.console_view import show_the_agents_own_turns
-from agent.fallback import FallbackLibrary
+from agent.fallback_audio import FallbackLibrary
 from agent.health import WorkerHealth
 from agent.metrics import WorkerMetrics, follow_journal
 from agent.model_link import check_model_key
