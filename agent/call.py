@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from agent.live import LiveState
     from agent.recording import CallRecording
     from agent.settings import PriceTable
-    from agent.store.journal import CallJournal
+    from agent.store.journal.writer import CallJournal
 
 
 class TransferFailed(Exception):
@@ -156,7 +156,7 @@ class CallContext:
             self.journal.record(event)
 
     def start(self, *, started_at: datetime | None = None) -> None:
-        from agent.store import journal as j
+        from agent.store.journal import events as j
 
         self.started_wall = time.time()
         self._journal(
@@ -174,14 +174,14 @@ class CallContext:
         )
 
     def answered(self) -> None:
-        from agent.store import journal as j
+        from agent.store.journal import events as j
 
         self._journal(j.CallAnswered(call_id=self.call_id, answered_at=self.clock()))
 
     def record_turn(
         self, *, role: str, text: str, started_at: float, ended_at: float, interrupted: bool
     ) -> int:
-        from agent.store import journal as j
+        from agent.store.journal import events as j
 
         seq = len(self.transcript) + 1
         self.transcript.append(TurnLog(seq, role, text, started_at, ended_at, interrupted))
@@ -207,7 +207,7 @@ class CallContext:
         error: str | None,
         latency_ms: float,
     ) -> None:
-        from agent.store import journal as j
+        from agent.store.journal import events as j
 
         seq = len(self.tool_log) + 1
         self.tool_log.append(ToolCallLog(seq, name, arguments, result, error, latency_ms))
@@ -227,7 +227,7 @@ class CallContext:
         self, *, turn_seq: int, kind: str, claim: str, correction: str, heard: bool = True
     ) -> None:
         """`heard`: whether the caller heard any of the claim (False: stopped before it played)."""
-        from agent.store import journal as j
+        from agent.store.journal import events as j
 
         self.violations.append(
             {"turn_seq": turn_seq, "kind": kind, "claim": claim, "correction": correction,
@@ -245,7 +245,7 @@ class CallContext:
 
     def finish(self, *, reason: str) -> None:
         """Finalise the call row once, whatever path ended the call."""
-        from agent.store import journal as j
+        from agent.store.journal import events as j
 
         if self.finished:
             return

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from openai import AsyncOpenAI
 
-from agent.store.journal import CallSummarised
+from agent.store.journal.events import CallSummarised
 
 if TYPE_CHECKING:
     from agent.call import CallContext

@@ -26,7 +26,7 @@ from agent.health import postgres_reachable
 if TYPE_CHECKING:
     from agent.call import CallContext
     from agent.settings import Settings
-    from agent.store.journal import CallJournal
+    from agent.store.journal.writer import CallJournal
 
 # --- per call, written by the job process that took the call --------------------------------------
 # `business` is the brain's business name: a handful per worker, never the caller or the call
@@ -186,7 +186,7 @@ class WorkerMetrics:
 def _spilled_sizes(spill_dir: Path) -> list[int]:
     """Sizes of the non-empty spill files in spill_dir (live calls' journals included: a call that
     spills while Postgres is down is backlog too)."""
-    from agent.store.journal import spill_files
+    from agent.store.journal.spill_file import spill_files
 
     sizes = []
     for path in spill_files(spill_dir) if spill_dir.is_dir() else []:

@@ -101,7 +101,7 @@ class CallRecording:
         except (OSError, av.error.FFmpegError):
             log.exception("the call's recording could not be read back; not linked to the call")
             return
-        from agent.store import journal as j
+        from agent.store.journal import events as j
 
         self._call.record(
             j.RecordingSaved(call_id=self._call.call_id, path=str(self.path), seconds=round(self.seconds, 2))

@@ -23,7 +23,7 @@ from agent import log_privacy
 from agent.brain import BrainDirectory, BrainError, load_brains
 from agent.call import CallContext
 from agent.console_view import show_the_agents_own_turns
-from agent.fallback import FallbackLibrary
+from agent.fallback_audio import FallbackLibrary
 from agent.health import WorkerHealth
 from agent.metrics import WorkerMetrics, follow_journal
 from agent.model_link import check_model_key
@@ -31,7 +31,8 @@ from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber, brain_
 from agent.session import CallKeeper, build_session, realtime_model, settings_for_brain
 from agent.settings import Settings, SettingsError, load_settings, require
 from agent.store.db import DatabaseNotReady, require_current_schema
-from agent.store.journal import replay_spill, spill_files
+from agent.store.journal.spill_file import spill_files
+from agent.store.journal.writer import replay_spill
 from agent.store.runtime import call_stores
 from agent.telephony import LiveKitLine, SipCaller, wait_until_active
 from agent.tools import receptionist_tools

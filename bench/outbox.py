@@ -26,7 +26,8 @@ from agent.notify.channels import channels_from_settings
 from agent.notify.sender import OutboxSender, sender_from_settings
 from agent.settings import load_settings
 from agent.store.db import migrate, open_pool
-from agent.store.journal import CallJournal, NotificationQueued
+from agent.store.journal.events import NotificationQueued
+from agent.store.journal.writer import CallJournal
 from bench.report import table, write
 
 

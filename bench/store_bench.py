@@ -29,7 +29,8 @@ from agent.brain import load_brain  # noqa: E402
 from agent.call import CallContext  # noqa: E402
 from agent.store.appointments import SlotTaken, book, warm_up  # noqa: E402
 from agent.store.db import migrate, open_pool  # noqa: E402
-from agent.store.journal import CallEnded, CallJournal, CallStarted, TranscriptTurn  # noqa: E402
+from agent.store.journal.events import CallEnded, CallStarted, TranscriptTurn  # noqa: E402
+from agent.store.journal.writer import CallJournal  # noqa: E402
 from agent.tools import check_availability  # noqa: E402
 
 EPOCH = datetime(2031, 1, 6, 9, 0, tzinfo=UTC)

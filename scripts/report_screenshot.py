@@ -33,7 +33,7 @@ BUSINESS = "Rose City Plumbing"
 WINDOW = ("--from", "2026-11-01", "--to", "2026-11-30")  # the scenarios' pinned clocks
 # the page is 780 px wide plus margins; this tall, the picture ends below the three charts
 WINDOW_SIZE = "860,1110"
-# what a call leaves (agent/store/journal.py) and the report reads; parents before children
+# what a call leaves (agent/store/journal/) and the report reads; parents before children
 CALL_TABLES = ("calls", "appointments", "transcript_turns", "tool_calls", "violations", "leads", "messages")
 
 

@@ -20,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from agent.call import CallContext
 from agent.store import appointments
 from agent.store.db import migrate, open_pool
-from agent.store.journal import CallJournal
+from agent.store.journal.writer import CallJournal
 from agent.store.records import snapshot
 from simulator.postgres import PgServer
 from simulator.runner import CallReport, simulate

@@ -19,7 +19,7 @@ from starlette.responses import Response, StreamingResponse
 
 from agent.store import console
 from agent.store.accounts import Viewer, viewer_for
-from agent.store.journal import CALL_ENDED_CHANNEL
+from agent.store.journal.rows import CALL_ENDED_CHANNEL
 from web.auth import SESSION_COOKIE, signed_in, viewer
 
 log = logging.getLogger("receptionist.web")

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from agent.brain.schedule import department_open_at
-from agent.brain.schema import Brain, Department
+from agent.brain.schema.brain import Brain
+from agent.brain.schema.escalation import Department
 
 
 @dataclass(frozen=True)

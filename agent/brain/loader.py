@@ -18,7 +18,9 @@ import phonenumbers
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from agent.brain.schema import WEEKDAYS, Brain, Business, FieldProblems, Loc, format_loc
+from agent.brain.schema.brain import Brain
+from agent.brain.schema.business import Business
+from agent.brain.schema.fields import WEEKDAYS, FieldProblems, Loc, format_loc
 
 
 class BrainError(Exception):

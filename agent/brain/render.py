@@ -10,7 +10,9 @@ from decimal import Decimal
 
 from agent.brain.languages import name as language_name
 from agent.brain.schedule import describe_week, spoken_ranges
-from agent.brain.schema import Brain, Department, Price, Service
+from agent.brain.schema.brain import Brain
+from agent.brain.schema.business import Price, Service
+from agent.brain.schema.escalation import Department
 
 _SYMBOLS = {"USD": "$", "CAD": "$", "AUD": "$", "EUR": "€", "GBP": "£"}
 

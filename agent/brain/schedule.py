@@ -9,15 +9,11 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from agent.brain.schema import (
-    END_OF_DAY,
-    WEEKDAYS,
-    Brain,
-    Department,
-    Service,
-    TimeRange,
-    WeeklyHours,
-)
+from agent.brain.schema.brain import Brain
+from agent.brain.schema.business import Service
+from agent.brain.schema.escalation import Department
+from agent.brain.schema.fields import END_OF_DAY, WEEKDAYS
+from agent.brain.schema.hours import TimeRange, WeeklyHours
 
 UTC = ZoneInfo("UTC")
 

@@ -35,12 +35,12 @@ from agent.store.calendar import (
     refresh_failed,
     replace_owner_events,
 )
-from agent.store.journal import NotificationQueued
+from agent.store.journal.events import NotificationQueued
 from agent.store.outbox import Notification, queue
 
 if TYPE_CHECKING:
     from agent.brain import Brain
-    from agent.brain.schema import CalDav
+    from agent.brain.schema.calendar import CalDav
 
 log = logging.getLogger("receptionist.calendar")
 

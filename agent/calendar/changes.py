@@ -8,10 +8,10 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from agent.store.journal import NotificationQueued
+from agent.store.journal.events import NotificationQueued
 
 if TYPE_CHECKING:
-    from agent.brain.schema import Brain
+    from agent.brain.schema.brain import Brain
     from agent.call import CallContext
     from agent.store.appointments import Appointment
 

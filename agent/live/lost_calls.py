@@ -17,7 +17,7 @@ import psycopg
 from livekit import api
 
 from agent.live.state import LiveState, LostCall
-from agent.store.journal import end_lost_call
+from agent.store.journal.rows import end_lost_call
 
 log = logging.getLogger("receptionist.lost_calls")
 

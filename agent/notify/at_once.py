@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from agent.brain.schema import NotificationKind
-from agent.store.journal import NotificationQueued
+from agent.brain.schema.notify import NotificationKind
+from agent.store.journal.events import NotificationQueued
 
 if TYPE_CHECKING:
     from agent.call import CallContext

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote_plus
 
-from agent.store.journal import NotificationQueued
+from agent.store.journal.events import NotificationQueued
 
 if TYPE_CHECKING:
     from agent.call import CallContext

@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from agent.brain import Brain
-from agent.store.journal import NotificationQueued
+from agent.store.journal.events import NotificationQueued
 from agent.store.kpis import business_kpis
 
 DIGEST_KIND = "digest"

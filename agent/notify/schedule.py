@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from psycopg_pool import AsyncConnectionPool
 
 from agent.brain import Brain
-from agent.brain.schema import URGENT_KINDS
+from agent.brain.schema.notify import URGENT_KINDS
 from agent.notify.caller_texts import CALLER_KINDS
 from agent.notify.digest import build_digest, digest_notifications
 from agent.store.outbox import Notification, existing_keys, queue

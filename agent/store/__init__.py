@@ -12,10 +12,9 @@ from agent.store.appointments import (
     reschedule,
 )
 from agent.store.db import StoreUnavailable, migrate, open_pool
-from agent.store.journal import (
+from agent.store.journal.events import (
     CallAnswered,
     CallEnded,
-    CallJournal,
     CallStarted,
     LeadRecord,
     MessageRecord,
@@ -23,6 +22,7 @@ from agent.store.journal import (
     TranscriptTurn,
     Violation,
 )
+from agent.store.journal.writer import CallJournal
 from agent.store.records import snapshot
 
 __all__ = [

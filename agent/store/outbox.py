@@ -24,7 +24,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from agent.store.journal import NotificationQueued
+from agent.store.journal.events import NotificationQueued
 
 OutboxStatus = Literal["pending", "sent", "dead"]
 

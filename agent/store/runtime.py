@@ -15,7 +15,7 @@ from agent.call_summary import add_prose_summary
 from agent.settings import Settings
 from agent.store.appointments import warm_up
 from agent.store.db import migrate, open_pool
-from agent.store.journal import CallJournal
+from agent.store.journal.writer import CallJournal
 
 if TYPE_CHECKING:
     from agent.call import CallContext

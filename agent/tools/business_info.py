@@ -10,7 +10,7 @@ from typing import Any
 from livekit.agents import RunContext, ToolError
 
 from agent.brain import Brain, render, schedule
-from agent.brain.schema import WEEKDAYS
+from agent.brain.schema.fields import WEEKDAYS
 from agent.call import CallContext
 from agent.tools.audit import receptionist_tool
 from agent.tools.spoken import parse_day, say_day, say_time

@@ -10,7 +10,7 @@ from livekit.agents import RunContext, ToolError
 
 from agent.brain import Brain
 from agent.call import CallContext
-from agent.store.journal import LeadRecord, MessageRecord
+from agent.store.journal.events import LeadRecord, MessageRecord
 from agent.tools.audit import receptionist_tool
 from agent.tools.spoken import clean_text, normalise_phone, region_of
 

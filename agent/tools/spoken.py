@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from livekit.agents import ToolError
 
-from agent.brain.schema import WEEKDAYS
+from agent.brain.schema.fields import WEEKDAYS
 
 _DIGIT_WORDS = {
     "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",

@@ -12,7 +12,7 @@ from agent.brain import load_brain
 from agent.call import CallContext
 from agent.live import LiveState
 from agent.settings import load_settings
-from agent.store.journal import CallJournal
+from agent.store.journal.writer import CallJournal
 from agent.store.runtime import CallStores
 from simulator.server import RealtimeSimulator
 

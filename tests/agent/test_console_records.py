@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from agent.store.journal import CallEnded, CallStarted, ToolCallRecord, TranscriptTurn
+from agent.store.journal.events import CallEnded, CallStarted, ToolCallRecord, TranscriptTurn
 from simulator.scenario import load_scenario
 from simulator.server import RealtimeSimulator
 from tests.fixtures.spill import spilled_events

@@ -17,7 +17,7 @@ import yaml
 
 from agent.brain import BrainError, parse_brain, render_instructions
 from agent.brain.languages import guess_language
-from agent.fallback import FallbackLibrary, _to_model_rate
+from agent.fallback_audio import FallbackLibrary, _to_model_rate
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE: dict[str, Any] = yaml.safe_load((ROOT / "brains" / "plumbing.yaml").read_text())

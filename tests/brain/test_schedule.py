@@ -21,7 +21,7 @@ from agent.brain.schedule import (
     next_open_day,
     opening_hours_on,
 )
-from agent.brain.schema import END_OF_DAY
+from agent.brain.schema.fields import END_OF_DAY
 
 BRAINS = Path(__file__).resolve().parents[2] / "brains"
 PDX = ZoneInfo("America/Los_Angeles")

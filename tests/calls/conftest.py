@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.store.db import open_pool
-from agent.store.journal import CallJournal
+from agent.store.journal.writer import CallJournal
 from simulator.server import RealtimeSimulator
 from simulator.session import ScenarioStores
 

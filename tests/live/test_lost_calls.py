@@ -12,7 +12,8 @@ import pytest
 
 from agent.live import LiveState
 from agent.live.lost_calls import LostCallSweeper
-from agent.store.journal import CallEnded, CallJournal, CallStarted
+from agent.store.journal.events import CallEnded, CallStarted
+from agent.store.journal.writer import CallJournal
 
 BIZ = "rose-city-plumbing"
 NO_LIVEKIT = "ws://127.0.0.1:1"  # room deletion fails fast; the row is finalised all the same

@@ -22,7 +22,8 @@ from aiosmtpd.controller import Controller
 from psycopg_pool import AsyncConnectionPool
 
 from agent.store.db import open_pool
-from agent.store.journal import CallJournal, NotificationQueued
+from agent.store.journal.events import NotificationQueued
+from agent.store.journal.writer import CallJournal
 
 
 @pytest.fixture

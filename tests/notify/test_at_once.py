@@ -11,11 +11,12 @@ from pathlib import Path
 import psycopg
 
 from agent.brain import load_brain
-from agent.brain.schema import Escalation, Notify
+from agent.brain.schema.escalation import Escalation
+from agent.brain.schema.notify import Notify
 from agent.notify.channels import channels_from_settings
 from agent.notify.sender import sender_from_settings
 from agent.settings import load_settings
-from agent.store.journal import CallJournal
+from agent.store.journal.writer import CallJournal
 from agent.tools.escalation import escalate_to_human
 from agent.tools.leads import capture_lead, take_message
 from tests.notify.conftest import WEBHOOK_SECRET

@@ -17,7 +17,8 @@ import pytest
 from livekit.agents import ToolError
 
 from agent.brain import Brain, load_brain
-from agent.brain.schema import CalDav, Calendar, Notify
+from agent.brain.schema.calendar import CalDav, Calendar
+from agent.brain.schema.notify import Notify
 from agent.calendar.caldav_sync import (
     CalendarChannel,
     CalendarConfigError,
@@ -27,7 +28,7 @@ from agent.calendar.caldav_sync import (
 from agent.call_report import build_report
 from agent.notify.channels import WebhookChannel
 from agent.notify.sender import OutboxSender
-from agent.store.journal import CallJournal
+from agent.store.journal.writer import CallJournal
 from agent.store.privacy import RetentionPolicy, forget, sweep
 from tests.fixtures.radicale import OWNER, PASSWORD_ENV, Radicale
 from tests.notify.conftest import WEBHOOK_SECRET

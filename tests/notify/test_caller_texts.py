@@ -17,10 +17,10 @@ import pytest
 from livekit.agents import ToolError
 
 from agent.brain import load_brain
-from agent.brain.schema import Notify
+from agent.brain.schema.notify import Notify
 from agent.notify.channels import SmsChannel
 from agent.notify.sender import OutboxSender
-from agent.store.journal import CallJournal
+from agent.store.journal.writer import CallJournal
 from agent.store.opt_outs import opt_out
 from agent.store.outbox import list_notifications
 from agent.tools import book_appointment, cancel_appointment, reschedule_appointment, send_text

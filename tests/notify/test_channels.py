@@ -14,7 +14,7 @@ from agent.notify.channels import SIGNATURE_HEADER, SmsChannel, channels_from_se
 from agent.notify.sender import OutboxSender, sender_from_settings
 from agent.settings import load_settings
 from agent.store.db import open_pool
-from agent.store.journal import CallStarted, TranscriptTurn
+from agent.store.journal.events import CallStarted, TranscriptTurn
 from agent.store.outbox import attempts_of, list_notifications
 from tests.notify.conftest import WEBHOOK_SECRET, notification, queue
 

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from agent.brain import load_brain
-from agent.brain.schema import Notify
+from agent.brain.schema.notify import Notify
 from agent.notify.channels import EmailChannel, SmsChannel, WebhookChannel
 from agent.notify.schedule import OwnerSchedule
 from agent.notify.sender import OutboxSender
 from agent.store import outbox
-from agent.store.journal import (
+from agent.store.journal.events import (
     CallEnded,
     CallStarted,
     LeadRecord,

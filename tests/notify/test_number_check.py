@@ -19,10 +19,11 @@ from livekit.agents import ToolError
 
 from agent.brain import BrainError, load_brain, parse_brain
 from agent.brain.render import render_instructions
-from agent.brain.schema import Notify, Privacy
+from agent.brain.schema.notify import Notify
+from agent.brain.schema.privacy import Privacy
 from agent.notify.channels import SmsChannel
 from agent.notify.sender import OutboxSender
-from agent.store.journal import CallJournal
+from agent.store.journal.writer import CallJournal
 from agent.tools import book_appointment, find_my_appointments, receptionist_tools
 from agent.tools.number_check import confirm_number_code, text_number_code
 from tests.tools.conftest import PINNED_NOW, PLUMBING, pinned_call, run_tool

@@ -11,7 +11,9 @@ import pytest
 
 from agent.cli import main
 from agent.notify.sender import DeliveryFailed, OutboxSender
-from agent.store.journal import CallJournal, CallStarted, encode_event
+from agent.store.journal.encoding import encode_event
+from agent.store.journal.events import CallStarted
+from agent.store.journal.writer import CallJournal
 from agent.store.outbox import attempts_of, list_notifications
 from tests.notify.conftest import notification, queue
 

@@ -16,14 +16,8 @@ import psutil
 import psycopg
 import pytest
 
-from agent.store.journal import (
-    CallEnded,
-    CallStarted,
-    Event,
-    ToolCallRecord,
-    TranscriptTurn,
-    replay_spill,
-)
+from agent.store.journal.events import CallEnded, CallStarted, Event, ToolCallRecord, TranscriptTurn
+from agent.store.journal.writer import replay_spill
 from simulator.server import DEFAULT_KEY, RealtimeSimulator
 from tests.fixtures.postgres import TEMPLATE_DB, PgServer
 from tests.fixtures.spill import spilled_events, wait_for_spilled

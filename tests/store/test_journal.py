@@ -12,18 +12,18 @@ import psycopg
 import pytest
 
 from agent.store.db import open_pool
-from agent.store.journal import (
+from agent.store.journal.encoding import encode_event
+from agent.store.journal.events import (
     CallAnswered,
     CallEnded,
-    CallJournal,
     CallStarted,
     LeadRecord,
     MessageRecord,
     ToolCallRecord,
     TranscriptTurn,
     Violation,
-    encode_event,
 )
+from agent.store.journal.writer import CallJournal
 from agent.store.records import snapshot
 from tests.fixtures.spill import wait_for_spilled
 
@@ -150,7 +150,8 @@ async def test_postgres_outage_mid_call_loses_and_duplicates_nothing(
 
 CRASHING_WRITER = textwrap.dedent("""
     import asyncio, sys, uuid
-    from agent.store.journal import CallJournal, CallStarted, TranscriptTurn
+    from agent.store.journal.events import CallStarted, TranscriptTurn
+    from agent.store.journal.writer import CallJournal
 
     async def main():
         dsn, spill_dir, call_id = sys.argv[1], sys.argv[2], uuid.UUID(sys.argv[3])
@@ -307,7 +308,8 @@ async def test_a_spill_the_disk_refuses_keeps_the_events_in_memory(db_url, tmp_p
 
 OUTAGE_WRITER = textwrap.dedent("""
     import asyncio, sys, uuid
-    from agent.store.journal import CallJournal, CallStarted, ToolCallRecord, TranscriptTurn
+    from agent.store.journal.events import CallStarted, ToolCallRecord, TranscriptTurn
+    from agent.store.journal.writer import CallJournal
 
     async def main():
         dsn, spill_dir, call_id = sys.argv[1], sys.argv[2], uuid.UUID(sys.argv[3])

@@ -19,7 +19,7 @@ from agent.brain import Brain, load_brain
 from agent.call import CallContext
 from agent.live import LiveState
 from agent.store.db import open_pool
-from agent.store.journal import CallJournal
+from agent.store.journal.writer import CallJournal
 
 REPO = Path(__file__).resolve().parents[2]
 PLUMBING = REPO / "brains" / "plumbing.yaml"

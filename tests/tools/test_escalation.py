@@ -14,7 +14,7 @@ import pytest
 from livekit.agents import ToolError
 
 from agent.brain import Brain, load_brain
-from agent.brain.schema import REASONS, Department
+from agent.brain.schema.escalation import REASONS, Department
 from agent.call import CallContext
 from agent.tools.escalation import escalate_to_human
 from simulator.line import SimulatedLine

@@ -20,7 +20,7 @@ from agent.call import CallContext
 from agent.live import LiveState
 from agent.store.appointments import warm_up
 from agent.store.db import open_pool
-from agent.store.journal import CallJournal
+from agent.store.journal.writer import CallJournal
 from agent.tools.audit import _FALLBACK
 from agent.tools.booking import _UNAVAILABLE
 from simulator.postgres import PgServer

@@ -22,7 +22,7 @@ from agent.brain import Brain, schedule
 from agent.call import CallContext
 from agent.live import LiveState
 from agent.store.appointments import normalize_code
-from agent.store.journal import CallJournal
+from agent.store.journal.writer import CallJournal
 from agent.tools import (
     answer_faq,
     book_appointment,

@@ -17,7 +17,8 @@ import httpx
 import psycopg
 from starlette.applications import Starlette
 
-from agent.store.journal import CallEnded, CallJournal, CallStarted
+from agent.store.journal.events import CallEnded, CallStarted
+from agent.store.journal.writer import CallJournal
 from tests.web.conftest import log_in
 from tests.web.test_console import DENTAL, PLUMBING
 

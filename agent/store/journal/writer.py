@@ -15,424 +15,27 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-import fcntl
-import json
 import logging
 import os
-import typing
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+
+from agent.store.journal.encoding import decode_event, encode_event
+from agent.store.journal.events import CallEnded, Event, ToolCallRecord, TranscriptTurn
+from agent.store.journal.rows import EVENT_SQL
+from agent.store.journal.spill_file import SpillFile, spill_files
 
 log = logging.getLogger(__name__)
 
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _new_id() -> uuid.UUID:
-    return uuid.uuid4()
-
-
-# --- events -----------------------------------------------------------------------------------------
-# Each event carries its idempotency key: the call id for call rows, (call_id, seq) for turns and tool
-# calls, its own uuid for leads, messages and violations.
-
-
-@dataclass(frozen=True, kw_only=True)
-class CallStarted:
-    type: ClassVar[str] = "call_started"
-    call_id: uuid.UUID
-    business: str
-    started_at: datetime = field(default_factory=_utcnow)
-    room: str | None = None
-    sip_call_id: str | None = None
-    twilio_call_sid: str | None = None
-    caller_number: str | None = None
-    caller_verstat: str | None = None
-    dialed_number: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class CallAnswered:
-    type: ClassVar[str] = "call_answered"
-    call_id: uuid.UUID
-    answered_at: datetime = field(default_factory=_utcnow)
-
-
-@dataclass(frozen=True, kw_only=True)
-class TranscriptTurn:
-    type: ClassVar[str] = "turn"
-    call_id: uuid.UUID
-    role: Literal["agent", "caller"]
-    text: str
-    started_at: datetime = field(default_factory=_utcnow)
-    ended_at: datetime | None = None
-    interrupted: bool = False
-    seq: int | None = None  # assigned by the journal (1, 2, ... per call) when left out
-    id: uuid.UUID = field(default_factory=_new_id)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ToolCallRecord:
-    type: ClassVar[str] = "tool_call"
-    call_id: uuid.UUID
-    name: str
-    arguments: dict[str, Any] = field(default_factory=dict)
-    result: str | None = None
-    error: str | None = None
-    latency_ms: float | None = None
-    created_at: datetime = field(default_factory=_utcnow)
-    seq: int | None = None  # assigned by the journal when left out
-    id: uuid.UUID = field(default_factory=_new_id)
-
-
-@dataclass(frozen=True, kw_only=True)
-class LeadRecord:
-    type: ClassVar[str] = "lead"
-    call_id: uuid.UUID | None
-    business: str
-    score: int
-    name: str | None = None
-    phone: str | None = None
-    need: str | None = None
-    urgency: str | None = None
-    answers: dict[str, Any] = field(default_factory=dict)
-    created_at: datetime = field(default_factory=_utcnow)
-    id: uuid.UUID = field(default_factory=_new_id)
-
-
-@dataclass(frozen=True, kw_only=True)
-class MessageRecord:
-    type: ClassVar[str] = "message"
-    call_id: uuid.UUID | None
-    business: str
-    body: str
-    caller_name: str | None = None
-    phone: str | None = None
-    callback_requested: bool = False
-    urgency: str | None = None
-    created_at: datetime = field(default_factory=_utcnow)
-    id: uuid.UUID = field(default_factory=_new_id)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Violation:
-    """A claim the agent made that the brain file or the store contradicts."""
-
-    type: ClassVar[str] = "violation"
-    call_id: uuid.UUID
-    kind: str
-    claim: str
-    correction: str | None = None
-    turn_seq: int | None = None
-    created_at: datetime = field(default_factory=_utcnow)
-    id: uuid.UUID = field(default_factory=_new_id)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CallEnded:
-    type: ClassVar[str] = "call_ended"
-    call_id: uuid.UUID
-    outcome: str | None = None
-    end_reason: str | None = None
-    summary: dict[str, Any] | None = None
-    ended_at: datetime = field(default_factory=_utcnow)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CallSummarised:
-    """The report's prose summary, added once the call has ended (agent/call_summary.py)."""
-
-    type: ClassVar[str] = "call_summarised"
-    call_id: uuid.UUID
-    prose: dict[str, Any]
-
-
-@dataclass(frozen=True, kw_only=True)
-class RecordingSaved:
-    """The call's audio recording, kept (agent/recording.py): where it is and how long it runs."""
-
-    type: ClassVar[str] = "recording_saved"
-    call_id: uuid.UUID
-    path: str
-    seconds: float
-
-
-@dataclass(frozen=True, kw_only=True)
-class NotificationQueued:
-    """A notification for the outbox (agent/store/outbox.py); `key` is its idempotency key."""
-
-    type: ClassVar[str] = "notification"
-    key: str
-    business: str
-    kind: str
-    channel: str
-    destination: str
-    payload: dict[str, Any] = field(default_factory=dict)
-    call_id: uuid.UUID | None = None
-    created_at: datetime = field(default_factory=_utcnow)
-
-
-Event = (
-    CallStarted | CallAnswered | TranscriptTurn | ToolCallRecord | LeadRecord | MessageRecord
-    | Violation | CallEnded | CallSummarised | RecordingSaved | NotificationQueued
-)  # fmt: skip
-EVENT_TYPES: dict[str, type[Any]] = {
-    cls.type: cls
-    for cls in (CallStarted, CallAnswered, TranscriptTurn, ToolCallRecord, LeadRecord,
-                MessageRecord, Violation, CallEnded, CallSummarised, RecordingSaved, NotificationQueued)
-}  # fmt: skip
-
-
-# --- spill-file encoding ----------------------------------------------------------------------------
-
-
-def _field_parser(hint: Any) -> Callable[[Any], Any] | None:
-    kinds = typing.get_args(hint) or (hint,)
-    if datetime in kinds:
-        return lambda v: None if v is None else datetime.fromisoformat(v)
-    if uuid.UUID in kinds:
-        return lambda v: None if v is None else uuid.UUID(v)
-    return None
-
-
-_PARSERS: dict[str, dict[str, Callable[[Any], Any]]] = {}
-for _name, _cls in EVENT_TYPES.items():
-    _hints = typing.get_type_hints(_cls)
-    _PARSERS[_name] = {
-        f.name: p
-        for f in dataclasses.fields(_cls)
-        if (p := _field_parser(_hints[f.name])) is not None
-    }
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)  # uuids; anything odd in tool arguments is kept as text rather than lost
-
-
-def encode_event(n: int, event: Event) -> bytes:
-    body = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
-    line = {"n": n, "type": event.type, "event": body}
-    return json.dumps(line, default=_json_default, separators=(",", ":")).encode() + b"\n"
-
-
-def decode_event(line: bytes) -> tuple[int, Event]:
-    raw = json.loads(line)
-    kind = raw["type"]
-    body = raw["event"]
-    for name, parse in _PARSERS[kind].items():
-        if name in body:
-            body[name] = parse(body[name])
-    return raw["n"], EVENT_TYPES[kind](**body)
-
-
-# --- SQL per event type -----------------------------------------------------------------------------
-
-# the Postgres NOTIFY channel on which a call's ending is announced: {"business": ..., "ended_at": ...}
-CALL_ENDED_CHANNEL = "call_ended"
-
-_SQL: dict[str, tuple[str, Callable[[Any], Sequence[Any]]]] = {
-    "call_started": (
-        "INSERT INTO calls (id, business, room, sip_call_id, twilio_call_sid, caller_number,"
-        " caller_verstat, dialed_number, started_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT DO NOTHING",
-        lambda e: (e.call_id, e.business, e.room, e.sip_call_id, e.twilio_call_sid,
-                   e.caller_number, e.caller_verstat, e.dialed_number, e.started_at),
-    ),
-    "call_answered": (
-        "UPDATE calls SET answered_at = COALESCE(answered_at, %s) WHERE id = %s",
-        lambda e: (e.answered_at, e.call_id),
-    ),
-    "turn": (
-        "INSERT INTO transcript_turns (id, call_id, seq, role, text, started_at, ended_at,"
-        " interrupted) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        lambda e: (e.id, e.call_id, e.seq, e.role, e.text, e.started_at, e.ended_at, e.interrupted),
-    ),
-    "tool_call": (
-        "INSERT INTO tool_calls (id, call_id, seq, name, arguments, result, error, latency_ms,"
-        " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        lambda e: (e.id, e.call_id, e.seq, e.name, Jsonb(e.arguments, dumps=_dumps), e.result,
-                   e.error, e.latency_ms, e.created_at),
-    ),
-    "lead": (
-        "INSERT INTO leads (id, call_id, business, name, phone, need, urgency, answers, score,"
-        " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        lambda e: (e.id, e.call_id, e.business, e.name, e.phone, e.need, e.urgency,
-                   Jsonb(e.answers, dumps=_dumps), e.score, e.created_at),
-    ),
-    "message": (
-        "INSERT INTO messages (id, call_id, business, caller_name, phone, body,"
-        " callback_requested, urgency, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT DO NOTHING",
-        lambda e: (e.id, e.call_id, e.business, e.caller_name, e.phone, e.body,
-                   e.callback_requested, e.urgency, e.created_at),
-    ),
-    "violation": (
-        "INSERT INTO violations (id, call_id, turn_seq, kind, claim, correction, created_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        lambda e: (e.id, e.call_id, e.turn_seq, e.kind, e.claim, e.correction, e.created_at),
-    ),
-    # the first ending wins: a replica that finds a call lost never overwrites the call's own ending.
-    # The ending is announced on CALL_ENDED_CHANNEL in the same transaction, so every console replica
-    # hears it once it is committed, and never one that rolled back
-    "call_ended": (
-        "WITH ended AS (UPDATE calls SET ended_at = %s, outcome = %s, end_reason = %s, summary = %s"
-        " WHERE id = %s AND ended_at IS NULL RETURNING business, ended_at)"
-        f" SELECT pg_notify('{CALL_ENDED_CHANNEL}', json_build_object('business', business,"
-        " 'ended_at', ended_at)::text) FROM ended",
-        lambda e: (e.ended_at, e.outcome, e.end_reason,
-                   None if e.summary is None else Jsonb(e.summary, dumps=_dumps), e.call_id),
-    ),
-    # into the report written by call_ended (journaled before it); a report that never made it
-    # there gets no summary of its own
-    "call_summarised": (
-        "UPDATE calls SET summary = jsonb_set(summary, '{prose}', %s) WHERE id = %s"
-        " AND summary IS NOT NULL",
-        lambda e: (Jsonb(e.prose, dumps=_dumps), e.call_id),
-    ),
-    "recording_saved": (
-        "UPDATE calls SET recording_path = %s, recording_seconds = %s WHERE id = %s",
-        lambda e: (e.path, e.seconds, e.call_id),
-    ),
-    "notification": (
-        "INSERT INTO outbox (key, business, call_id, kind, channel, destination, payload,"
-        " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
-        lambda e: (e.key, e.business, e.call_id, e.kind, e.channel, e.destination,
-                   Jsonb(e.payload, dumps=_dumps), e.created_at),
-    ),
-}  # fmt: skip
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_json_default)
-
-
 # errors that belong to one event (bad data, missing call row) rather than to the database's health
 _POISON_ERRORS = (psycopg.IntegrityError, psycopg.DataError)
-
-
-class _SpillFile:
-    """An append-only, fsync'd JSON-lines file, flock'ed while its journal lives (so a journal starting
-    up replays only files whose owner is gone). Methods run on the journal's single spill thread."""
-
-    def __init__(self, path: Path, fd: int | None = None) -> None:
-        self.path = path
-        self.fd = fd
-        self.size = os.fstat(fd).st_size if fd is not None else 0
-        self.offset = 0  # bytes already committed to Postgres
-        self.refusing = False
-
-    @classmethod
-    def claim(cls, path: Path) -> _SpillFile | None:
-        """Lock a spill file left behind by a dead journal; None if its owner still lives."""
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_APPEND)
-        except FileNotFoundError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if os.fstat(fd).st_ino != os.stat(path).st_ino:  # replaced or removed meanwhile
-                raise FileNotFoundError(path)
-        except (BlockingIOError, FileNotFoundError):
-            os.close(fd)
-            return None
-        return cls(path, fd)
-
-    def append(self, data: bytes) -> None:
-        if self.fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(self.fd, view) :]
-            os.fsync(self.fd)
-        except OSError:
-            os.ftruncate(self.fd, self.size)  # no torn line for the next append to run into
-            raise
-        self.size += len(data)
-
-    def append_events(self, items: list[tuple[int, Event]]) -> None:
-        # after a failed append, later ones fail too until the journal has taken the events back,
-        # so the file never holds events newer than ones that went back to memory
-        if self.refusing:
-            raise OSError("an earlier spill write failed")
-        try:
-            self.append(b"".join(encode_event(n, e) for n, e in items))
-        except OSError:
-            self.refusing = True
-            raise
-
-    def read(self, offset: int, max_lines: int) -> tuple[list[bytes], int]:
-        """Up to max_lines complete lines from offset, and the offset after them."""
-        if self.size <= offset:
-            return [], offset
-        lines: list[bytes] = []
-        with open(self.path, "rb") as f:
-            f.seek(offset)
-            while len(lines) < max_lines:
-                line = f.readline()
-                if not line.endswith(b"\n"):
-                    break  # end of file, or a line torn by a crash mid-write
-                lines.append(line)
-                offset += len(line)
-        return lines, offset
-
-    @property
-    def torn_tail(self) -> bool:
-        return self.size > self.offset
-
-    def reset_if_consumed(self) -> bool:
-        if self.fd is not None and self.size == self.offset:
-            os.ftruncate(self.fd, 0)
-            self.size = self.offset = 0
-            return True
-        return False
-
-    def close(self, keep_after: int | None = None) -> None:
-        """Release the file: delete it when fully consumed, otherwise keep only the unconsumed lines
-        (those with n > keep_after, when given) for the next journal to replay."""
-        if self.fd is None:
-            return
-        if self.size > self.offset:
-            lines, _ = self.read(self.offset, 1 << 62)
-            if keep_after is not None:
-                lines = [ln for ln in lines if _line_n(ln) > keep_after]
-        else:
-            lines = []
-        if lines:
-            if self.offset > 0 or keep_after is not None:
-                tmp = self.path.with_suffix(".tmp")
-                with open(tmp, "wb") as f:
-                    f.writelines(lines)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, self.path)
-        else:
-            self.path.unlink(missing_ok=True)
-        os.close(self.fd)
-        self.fd = None
-
-
-def _line_n(line: bytes) -> int:
-    try:
-        return int(json.loads(line)["n"])
-    except (ValueError, KeyError, TypeError):
-        return 1 << 62  # unreadable: keep it, never lose it
 
 
 class CallJournal:
@@ -460,8 +63,8 @@ class CallJournal:
         self._max_backoff = max_backoff
 
         self.name = f"journal-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._spill = _SpillFile(self._spill_dir / f"{self.name}.jsonl")
-        self._orphans: list[_SpillFile] = []
+        self._spill = SpillFile(self._spill_dir / f"{self.name}.jsonl")
+        self._orphans: list[SpillFile] = []
         self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=self.name)
         # spill writes in flight, with their events in case the disk refuses them
         self._spill_writes: list[
@@ -491,7 +94,7 @@ class CallJournal:
         """Claim spill files left by crashed journals and start the background writer."""
         self._spill_dir.mkdir(parents=True, exist_ok=True)
         for path in spill_files(self._spill_dir):
-            orphan = _SpillFile.claim(path)
+            orphan = SpillFile.claim(path)
             if orphan is not None:
                 log.info("replaying %s (%d bytes) left by an earlier process", path, orphan.size)
                 self._orphans.append(orphan)
@@ -599,7 +202,7 @@ class CallJournal:
     def _record_after_close(self, event: Event) -> None:
         # a late event (e.g. from a call's teardown) still must not be lost: leave it for the next run
         path = self._spill_dir / f"{self.name}-late.jsonl"
-        late = _SpillFile(path)
+        late = SpillFile(path)
         late.append(encode_event(0, event))
         assert late.fd is not None
         os.close(late.fd)
@@ -799,7 +402,7 @@ class CallJournal:
                 end = start
                 while end < len(events) and events[end].type == kind:
                     end += 1
-                sql, params = _SQL[kind]
+                sql, params = EVENT_SQL[kind]
                 await cur.executemany(sql, [params(e) for e in events[start:end]])
                 start = end
 
@@ -810,30 +413,10 @@ class CallJournal:
         self._orphans.clear()
 
 
-async def end_lost_call(
-    conn: psycopg.AsyncConnection[Any], call_id: uuid.UUID, *, end_reason: str, ended_at: datetime
-) -> bool | None:
-    """Finalise a call whose process died before its own ending (outcome `error`): True if this
-    ended it, False if it had ended already, None while its row is not in Postgres yet (its records
-    may still be in a spill file)."""
-    event = CallEnded(call_id=call_id, outcome="error", end_reason=end_reason, ended_at=ended_at)
-    sql, params = _SQL[event.type]
-    async with conn.transaction():
-        cur = await conn.execute(sql, params(event))
-        if cur.rowcount:
-            return True
-        cur = await conn.execute("SELECT 1 FROM calls WHERE id = %s", (call_id,))
-        found = await cur.fetchone()
-    return False if found else None
-
-
-def spill_files(spill_dir: str | Path) -> list[Path]:
-    """The journals' spill files in spill_dir, oldest first (live ones included: they are locked)."""
-    return sorted(Path(spill_dir).glob("journal-*.jsonl"), key=lambda p: p.stat().st_mtime)
-
-
 async def replay_spill(
-    target: str | AsyncConnectionPool, spill_dir: str | Path, timeout: float = 60.0  # noqa: ASYNC109
+    target: str | AsyncConnectionPool,
+    spill_dir: str | Path,
+    timeout: float = 60.0,  # noqa: ASYNC109
 ) -> int:
     """Write the spill files of processes that have ended into Postgres (a worker's start-up, so an
     idle worker does not sit on them until its next call); returns how many events were replayed.

@@ -1,0 +1,64 @@
+"""The brain's `calls` section: call length and silence limits, turn-taking overrides, and what callers
+hear when the model is down (`model_down`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from agent.brain.schema.fields import FieldProblems, Model, Text
+
+
+class ModelDown(Model):
+    """What callers hear when the AI model cannot be reached, in the business's language: rendered to
+    audio at worker start with espeak-ng in `voice`, and played without the model."""
+
+    voice: Text = (
+        "en-us"  # an espeak-ng voice (`espeak-ng --voices`): en-us, en-gb, es, fr, de, ...
+    )
+    hold_line: Text = "One moment, please."
+    transfer_line: Text = (
+        "I'm sorry, I'm having technical trouble. Let me put you through to a member of our team."
+    )
+    message_line: Text = (
+        "I'm sorry, I'm having technical trouble right now. Please leave your name, your number and "
+        "a short message after the tone, and we will call you back."
+    )
+    goodbye_line: Text = "Thank you, we have your message. Goodbye."
+    message_seconds: int = Field(default=60, ge=10, le=300)  # the longest voicemail taken
+
+
+MODEL_DOWN_LINE_FIELDS = ("hold_line", "transfer_line", "message_line", "goodbye_line")
+
+
+class Calls(Model):
+    max_duration_minutes: int = Field(default=15, ge=1, le=120)
+    silence_prompt_seconds: int = Field(default=8, ge=1, le=120)
+    silence_hangup_seconds: int = Field(default=12, ge=1, le=600)
+    # turn taking for this business's callers; left out, the worker's settings apply
+    # (MIN_ENDPOINTING_DELAY, DICTATION_ENDPOINTING_DELAY, MIN_INTERRUPTION_DURATION, SPECULATIVE_REPLY)
+    endpointing_seconds: float | None = Field(default=None, ge=0.1, le=3.0)
+    dictation_endpointing_seconds: float | None = Field(default=None, ge=0.1, le=5.0)
+    interruption_seconds: float | None = Field(default=None, ge=0.05, le=2.0)
+    speculative_reply: bool | None = None
+    model_down: ModelDown = ModelDown()
+
+    @model_validator(mode="after")
+    def _prompt_before_hangup(self) -> Calls:
+        if self.silence_hangup_seconds <= self.silence_prompt_seconds:
+            raise FieldProblems(
+                [(("silence_hangup_seconds",), "must be longer than silence_prompt_seconds")]
+            )
+        if (
+            self.endpointing_seconds is not None
+            and self.dictation_endpointing_seconds is not None
+            and self.dictation_endpointing_seconds < self.endpointing_seconds
+        ):
+            raise FieldProblems(
+                [
+                    (
+                        ("dictation_endpointing_seconds",),
+                        "must not be shorter than endpointing_seconds",
+                    )
+                ]
+            )
+        return self

@@ -1,0 +1,134 @@
+"""What callers hear when the model is down, as audio: each brain's `calls.model_down` lines rendered
+with espeak-ng at worker start (in the brain's voice) and cached as WAV files under
+FALLBACK_AUDIO_DIR, so nothing on the model-free path needs the network. agent/fallback.py plays them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import threading
+import wave
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from livekit import rtc
+
+from agent.brain.schema.brain import Brain
+from agent.brain.schema.calls import ModelDown
+
+MODEL_RATE = 24000  # the Realtime model's audio rate
+
+Line = Literal["hold", "transfer", "message", "goodbye"]
+LINES: tuple[Line, ...] = ("hold", "transfer", "message", "goodbye")
+FRAME_MS = 20
+
+
+@dataclass(frozen=True)
+class FallbackAudio:
+    """One brain's model-down lines as PCM16 mono, ready to play without the model."""
+
+    lines: dict[str, str]  # line -> its words (for the transcript)
+    pcm: dict[str, bytes]
+    rate: int
+
+    async def frames(self, line: Line) -> AsyncIterator[rtc.AudioFrame]:
+        samples = self.rate * FRAME_MS // 1000
+        data = self.pcm[line]
+        step = samples * 2
+        for i in range(0, len(data), step):
+            chunk = data[i : i + step]
+            chunk += bytes(step - len(chunk))
+            yield rtc.AudioFrame(chunk, self.rate, 1, samples)
+
+
+def _line_texts(down: ModelDown) -> dict[str, str]:
+    return {
+        "hold": down.hold_line,
+        "transfer": down.transfer_line,
+        "message": down.message_line,
+        "goodbye": down.goodbye_line,
+    }
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "brain"
+
+
+def render_fallback_audio(
+    down: ModelDown, directory: Path, *, name: str = "default"
+) -> FallbackAudio:
+    """A brain's model-down lines, rendered with espeak-ng once and cached by voice and words.
+
+    Raises RuntimeError when espeak-ng is missing or refuses the voice: at worker start, where it
+    belongs, never on a call."""
+    texts = _line_texts(down)
+    directory.mkdir(parents=True, exist_ok=True)
+    pcm: dict[str, bytes] = {}
+    for line, text in texts.items():
+        digest = hashlib.sha256(f"{down.voice}\n{text}".encode()).hexdigest()[:12]
+        path = directory / f"{_slug(name)}-{line}-{digest}.wav"
+        if not path.exists():
+            _espeak_to_wav(text, down.voice, path)
+        with wave.open(str(path), "rb") as w:
+            pcm[line] = _to_model_rate(w.readframes(w.getnframes()), w.getframerate())
+    return FallbackAudio(lines=texts, pcm=pcm, rate=MODEL_RATE)
+
+
+def _to_model_rate(pcm: bytes, rate: int) -> bytes:
+    """espeak-ng speaks at 22,050 Hz; the hold line joins the model's 24 kHz audio stream."""
+    if rate == MODEL_RATE:
+        return pcm
+    resampler = rtc.AudioResampler(rate, MODEL_RATE, num_channels=1)
+    out = bytearray()
+    for frame in resampler.push(rtc.AudioFrame(pcm, rate, 1, len(pcm) // 2)):
+        out.extend(bytes(frame.data))
+    for frame in resampler.flush():
+        out.extend(bytes(frame.data))
+    return bytes(out)
+
+
+def _espeak_to_wav(text: str, voice: str, path: Path) -> None:
+    if shutil.which("espeak-ng") is None:
+        raise RuntimeError(
+            "espeak-ng is not installed; it renders what callers hear when the model is down"
+        )
+    # a name of its own: job processes (or console's job threads) may render the same line at once
+    partial = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.partial")
+    # words on stdin, so a line starting with "-" is never an option
+    done = subprocess.run(
+        ["espeak-ng", "-v", voice, "-w", str(partial)],
+        input=text.encode(),
+        capture_output=True,
+        timeout=60,
+    )
+    if done.returncode != 0 or not partial.exists():
+        raise RuntimeError(
+            f"espeak-ng could not render with voice {voice!r}: {done.stderr.decode().strip()}"
+        )
+    partial.replace(path)  # whole files only: another worker may be reading the cache
+
+
+class FallbackLibrary:
+    """Every brain's rendered lines, found by the brain's `calls.model_down`; the default lines too,
+    for the generic brain that answers numbers no brain claims."""
+
+    def __init__(self, brains: Iterable[Brain], directory: Path) -> None:
+        self._by_lines: dict[str, FallbackAudio] = {}
+        self._default = ModelDown().model_dump_json()
+        self._by_lines[self._default] = render_fallback_audio(ModelDown(), directory)
+        for brain in brains:
+            key = brain.calls.model_down.model_dump_json()
+            if key not in self._by_lines:
+                self._by_lines[key] = render_fallback_audio(
+                    brain.calls.model_down, directory, name=brain.business.name
+                )
+
+    def for_brain(self, brain: Brain) -> FallbackAudio:
+        key = brain.calls.model_down.model_dump_json()
+        return self._by_lines.get(key) or self._by_lines[self._default]
