@@ -44,6 +44,13 @@ def _database_settings() -> Any:
         raise _Refused(str(e)) from None
     if not settings.database_url:
         raise _Refused("missing required setting DATABASE_URL")
+    if settings.database_pgbouncer:
+        # transaction pooling loses what these rely on across statements: the console's LISTEN, the
+        # advisory locks of migrations and retention, a report's longer statement timeout
+        raise _Refused(
+            "DATABASE_PGBOUNCER is for workers: receptionist commands need a session of their own; "
+            "point DATABASE_URL at Postgres (or a session-pooled PgBouncer database) and unset it"
+        )
     return settings
 
 
