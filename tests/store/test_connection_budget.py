@@ -18,8 +18,8 @@ from agent.call import CallContext
 from agent.settings import Settings, load_settings
 from agent.store import runtime
 from agent.store.appointments import Appointment, book
+from simulator.pgbouncer import PgBouncer
 from simulator.postgres import PgServer
-from tests.fixtures.pgbouncer import PgBouncer
 from tests.tools.conftest import PLUMBING
 
 CALLS = 12
