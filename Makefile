@@ -56,6 +56,8 @@ bench: setup stack
 	$(PY) -m bench.call_reports
 	$(PY) -m bench.console
 	$(PY) -m bench.outbox
+	@$(MAKE) --no-print-directory system-packages APT_PACKAGES=pgbouncer
+	$(PY) -m bench.connections
 	$(PY) -m bench.grounding
 	$(PY) -m bench.grounding_playout
 	$(PY) -m bench.turn_taking
