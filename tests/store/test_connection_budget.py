@@ -18,6 +18,7 @@ from agent.call import CallContext
 from agent.settings import Settings, load_settings
 from agent.store import runtime
 from agent.store.appointments import Appointment, book
+from agent.store.journal import CallJournal, CallStarted, TranscriptTurn
 from simulator.pgbouncer import PgBouncer
 from simulator.postgres import PgServer
 from tests.tools.conftest import PLUMBING
@@ -183,3 +184,25 @@ def test_commands_refuse_transaction_pooling_in_one_line(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "DATABASE_PGBOUNCER is for workers" in err
+
+
+async def test_journals_that_connect_by_themselves_through_pgbouncer_lose_nothing(
+    pgbouncer: PgBouncer, small_postgres: PgServer, small_db: str, tmp_path: Path
+) -> None:
+    """A job process whose pool could not open at its start (Postgres was down), and a worker replaying
+    spill files at start-up, write through a journal's own connection to the same DATABASE_URL."""
+    journals = [CallJournal(pgbouncer.dsn(small_db), tmp_path, flush_interval=0.001) for _ in range(10)]
+    for journal in journals:
+        await journal.start()
+    calls = [uuid.uuid4() for _ in journals]
+    for round_ in range(TURNS):  # one batch per round, each one more run of the same statements
+        for journal, call_id in zip(journals, calls, strict=True):
+            if round_ == 0:
+                journal.record(CallStarted(call_id=call_id, business="Rose City Plumbing"))
+            journal.record(TranscriptTurn(call_id=call_id, role="caller", text=f"turn {round_}"))
+        assert all(await asyncio.gather(*(j.flush(timeout=20) for j in journals)))
+    for journal in journals:
+        await journal.aclose(timeout=10)
+    async with await psycopg.AsyncConnection.connect(small_postgres.dsn(small_db)) as conn:
+        cur = await conn.execute("SELECT count(*) FROM transcript_turns")
+        assert await cur.fetchone() == (len(journals) * TURNS,)
