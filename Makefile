@@ -8,8 +8,8 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv postgresql redis-server espeak-ng sox libsox-fmt-all sip-tester \
 	pkg-config libopus-dev libopusfile-dev libsoxr-dev libportaudio2 iproute2
 # the owner's console is tested in a real browser, the operator metrics and alert rules in a real
-# Prometheus (and its promtool); `make demo` needs none of it
-TEST_APT_PACKAGES := chromium chromium-driver prometheus
+# Prometheus (and its promtool), the connection budget through PgBouncer; `make demo` needs none of it
+TEST_APT_PACKAGES := chromium chromium-driver prometheus pgbouncer
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages venv demo test stack lint bench report-screenshot clean
@@ -56,6 +56,8 @@ bench: setup stack
 	$(PY) -m bench.call_reports
 	$(PY) -m bench.console
 	$(PY) -m bench.outbox
+	@$(MAKE) --no-print-directory system-packages APT_PACKAGES=pgbouncer
+	$(PY) -m bench.connections
 	$(PY) -m bench.grounding
 	$(PY) -m bench.grounding_playout
 	$(PY) -m bench.turn_taking

@@ -106,10 +106,15 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="Postgres DSN; calls, transcripts, appointments and leads live here"
     )
-    # a job process holds one call, so the fleet holds replicas x (WORKER_MAX_CALLS +
-    # WORKER_IDLE_PROCESSES) x this many connections at most (README, Configuration)
+    # a job process holds one call and opens its pool at that call (a warm idle one holds none), so
+    # the workers hold replicas x WORKER_MAX_CALLS x this many connections at most (README, Operations)
     database_pool_size: int = Field(
         2, ge=1, le=20, description="Postgres connections per job process: bookings and the call's records share them"
+    )
+    database_pgbouncer: bool = Field(
+        False,
+        description="DATABASE_URL is PgBouncer in transaction pooling mode: no prepared statements, "
+        "timeouts from PgBouncer's connect_query (workers only; commands need a session)",
     )
     redis_url: str | None = Field(None, description="Redis URL for live call state (optional)")
     journal_spill_dir: Path = Field(

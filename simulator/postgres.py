@@ -40,7 +40,11 @@ class PgServer:
     """One local cluster; `dsn(dbname)` gives a TCP DSN (trust auth, user postgres)."""
 
     def __init__(
-        self, root: Path | None = None, port: int | None = None, durable: bool = False
+        self,
+        root: Path | None = None,
+        port: int | None = None,
+        durable: bool = False,
+        max_connections: int = 300,
     ) -> None:
         self.root = root or Path(tempfile.mkdtemp(prefix="pgtest-"))
         self.data = self.root / "data"
@@ -49,6 +53,7 @@ class PgServer:
         self.port = port or free_port()
         self._as_postgres = os.geteuid() == 0
         self.durable = durable  # benchmarks want production-like commits; tests want speed
+        self.max_connections = max_connections  # a test of the connection budget sets it low
         self.initialised = False
         self._watcher: subprocess.Popen[bytes] | None = None
 
@@ -73,7 +78,7 @@ class PgServer:
             if not self.durable:  # durability is pointless for a throwaway test cluster
                 conf.write("\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
             conf.write(
-                "\nmax_connections = 300\nshared_buffers = 64MB\n"
+                f"\nmax_connections = {self.max_connections}\nshared_buffers = 64MB\n"
                 f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
                 f"unix_socket_directories = '{self.sockets}'\n"
             )

@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.postgres",
+    "tests.fixtures.pgbouncer",
     "tests.fixtures.radicale",
     "tests.fixtures.redis",
     "tests.fixtures.simulator",

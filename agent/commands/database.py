@@ -20,6 +20,13 @@ def database_settings() -> Any:
         raise Refused(str(e)) from None
     if not settings.database_url:
         raise Refused("missing required setting DATABASE_URL")
+    if settings.database_pgbouncer:
+        # transaction pooling loses what these rely on across statements: the console's LISTEN, the
+        # advisory locks of migrations and retention, a report's longer statement timeout
+        raise Refused(
+            "DATABASE_PGBOUNCER is for workers: receptionist commands need a session of their own; "
+            "point DATABASE_URL at Postgres (or a session-pooled PgBouncer database) and unset it"
+        )
     return settings
 
 

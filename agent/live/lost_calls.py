@@ -97,7 +97,8 @@ class LostCallSweeper:
         waiting: list[LostCall] = []
         try:
             async with await psycopg.AsyncConnection.connect(
-                self._database_url, connect_timeout=5, autocommit=True
+                # never prepared: DATABASE_URL may be PgBouncer in transaction mode (db.py open_pool)
+                self._database_url, connect_timeout=5, autocommit=True, prepare_threshold=None
             ) as conn:
                 for call in lost:
                     done = await end_lost_call(

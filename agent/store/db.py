@@ -213,6 +213,7 @@ async def open_pool(
     statement_timeout_ms: int = 5000,
     name: str = "receptionist",
     prepare: ConnectionHook | None = None,
+    pgbouncer: bool = False,
 ) -> AsyncConnectionPool:
     """An opened pool; raises (fail fast at start-up) if Postgres is unreachable.
 
@@ -222,8 +223,19 @@ async def open_pool(
     Timeouts are short because a caller is waiting on every query made through this pool. Connections
     are in autocommit: a lone statement is its own transaction (no BEGIN/COMMIT round trips), and
     writes that need more than one statement open a transaction explicitly (`conn.transaction()`).
+
+    `pgbouncer`: the DSN is PgBouncer in transaction pooling mode (DATABASE_PGBOUNCER), where each
+    transaction may run on another server connection. Statements are then never prepared (a name
+    prepared on one backend is missing, or taken, on the next; Debian 12's PgBouncer 1.18 predates
+    `max_prepared_statements`), and the timeouts are not sent as `options`, a startup parameter
+    PgBouncer refuses: its `connect_query` sets them on the server connections (README, PgBouncer).
     """
     liveness = _Liveness(prepare)
+    session: dict[str, Any] = (
+        {"prepare_threshold": None}
+        if pgbouncer
+        else {"options": f"-c statement_timeout={statement_timeout_ms} -c lock_timeout=2000"}
+    )
     pool = AsyncConnectionPool(
         dsn,
         min_size=min_size,
@@ -239,9 +251,9 @@ async def open_pool(
         kwargs={
             "autocommit": True,
             "connect_timeout": connect_timeout,
-            "options": f"-c statement_timeout={statement_timeout_ms} -c lock_timeout=2000",
             "tcp_user_timeout": 5000,
             "application_name": name,
+            **session,
         },
     )
     await pool.open(wait=True, timeout=max(acquire_timeout, float(connect_timeout) * 2))

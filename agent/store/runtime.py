@@ -98,7 +98,11 @@ async def call_stores(settings: Settings) -> CallStores:
                     log.warning("could not migrate the database (%s); continuing", e)
             try:
                 stores.pool = await open_pool(
-                    settings.database_url, min_size=1, max_size=settings.database_pool_size, prepare=warm_up
+                    settings.database_url,
+                    min_size=1,
+                    max_size=settings.database_pool_size,
+                    prepare=warm_up,
+                    pgbouncer=settings.database_pgbouncer,
                 )
             except Exception as e:  # noqa: BLE001
                 log.warning(

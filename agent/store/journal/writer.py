@@ -341,6 +341,7 @@ class CallJournal:
                 connect_timeout=self._connect_timeout,
                 application_name="receptionist-journal",
                 tcp_user_timeout=5000,
+                prepare_threshold=None,  # may be PgBouncer in transaction mode (store/db.py open_pool)
             )
         yield self._conn
 
