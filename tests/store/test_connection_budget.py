@@ -18,7 +18,8 @@ from agent.call import CallContext
 from agent.settings import Settings, load_settings
 from agent.store import runtime
 from agent.store.appointments import Appointment, book
-from agent.store.journal import CallJournal, CallStarted, TranscriptTurn
+from agent.store.journal.events import CallStarted, TranscriptTurn
+from agent.store.journal.writer import CallJournal
 from simulator.pgbouncer import PgBouncer
 from simulator.postgres import PgServer
 from tests.tools.conftest import PLUMBING
