@@ -13,6 +13,7 @@ from datetime import datetime
 
 from agent.brain.schedule import department_open_at
 from agent.brain.schema import Brain, Department
+from agent.brain.transfer import TransferKind
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,10 @@ def route(brain: Brain, reason: str, when: datetime, asked: Department | None = 
             return Route(department, closed)
         closed.append(department)
     return Route(None, closed)
+
+
+def transfer_kind(brain: Brain, department: Department) -> TransferKind:
+    """Warm or cold: the department's own `transfer`, else the brain's `escalation.warm_transfer`."""
+    if department.transfer is not None:
+        return department.transfer
+    return TransferKind.warm if brain.escalation.warm_transfer else TransferKind.cold

@@ -1,6 +1,6 @@
 """Handing the caller to a person: the brain decides which department, whether someone answers there
-now, and what the agent says first. The transfer itself happens after that sentence has been heard
-(see CallKeeper)."""
+now, whether the transfer is warm or cold, and what the agent says first. The transfer itself happens
+after that sentence has been heard (see CallKeeper, and agent/warm_transfer.py for the warm one)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ async def escalate_to_human(
         "reason": reason, "summary": summary[:500],
         "department": chosen.name if chosen else (closed[0] if closed else None),
         "destination": chosen.transfer_to if chosen else None, "closed": closed,
+        "transfer": departments.transfer_kind(brain, chosen).value if chosen else None,
     }  # fmt: skip
     if not everyone or (chosen is None and not route.closed):
         return json.dumps(
@@ -69,9 +70,6 @@ async def escalate_to_human(
             {"transferring": False, "why": "this line cannot be transferred",
              "next": "Take a message with a callback request instead."}
         )  # fmt: skip
-    if brain.escalation.warm_transfer:
-        # not built yet (needs an outbound SIP trunk): say so in the log rather than pretend
-        log.warning("brain asks for a warm transfer; transferring cold to %s", chosen.name)
     call.pending_action = ("transfer", chosen.transfer_to)
     out = {"transferring": True, "department": chosen.name, "say_now": brain.escalation.say_before(chosen),
            "then": "The transfer starts as soon as you have said that. Say nothing else."}  # fmt: skip

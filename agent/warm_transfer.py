@@ -1,0 +1,233 @@
+"""The warm transfer: the caller waits on hold while the agent calls the department's person through the
+LiveKit SIP outbound trunk into a side room, tells them who is calling, why, and what was already
+tried, then moves them into the caller's room and leaves the two of them talking. When nobody answers
+(refused, or still ringing after WARM_TRANSFER_RING_SECONDS) the cold transfer (SIP REFER) to the same
+destination takes over; when that fails too, the CallKeeper has the agent take a message.
+
+LiveKit's own WarmTransferTask does the same dance as an AgentTask awaited inside a tool, and waits for
+the person to speak first and for the model to decide to connect them. Ours runs where our transfers
+run, after the hand-off line has been heard (CallKeeper), and briefs the person as soon as they pick
+up, the way a receptionist would; a second Realtime session in the side room is the agent's voice there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from google.protobuf.duration_pb2 import Duration
+from livekit import api, rtc
+from livekit.agents import Agent, AgentSession, room_io
+from livekit.agents.voice.background_audio import (
+    AudioConfig,
+    BackgroundAudioPlayer,
+    BuiltinAudioClip,
+)
+
+from agent import livekit_internals
+from agent.brain.transfer import TransferKind
+from agent.call import CallContext, PhoneLine
+from agent.settings import Settings
+
+log = logging.getLogger("receptionist.warm_transfer")
+
+# the person's participant identity, in the side room and then in the caller's room
+PERSON = "transfer-person"
+# a briefing that has not finished playing by then is cut: the caller is waiting
+BRIEFING_LIMIT_S = 60.0
+REASONS_SAID = {
+    "pricing_dispute": "a dispute about a price", "angry_caller": "an upset caller", "legal": "a legal matter",
+    "explicit_request": "they asked for a person", "emergency": "an emergency", "complaint": "a complaint",
+    "billing": "a billing question",
+}  # fmt: skip
+
+
+class PersonUnreachable(Exception):
+    """Nobody took the warm transfer: no outbound trunk, the person refused, or they did not answer."""
+
+
+def dial_target(destination: str) -> tuple[str, api.SIPOutboundConfig | None]:
+    """What livekit-sip dials for a department's `transfer_to`: a `tel:` number through the outbound
+    trunk, or a `sip:user@host` address at that host directly."""
+    if destination.startswith("tel:"):
+        return destination[4:], None
+    user, _, host = destination.split(":", 1)[1].partition("@")
+    return user, api.SIPOutboundConfig(hostname=host.split(";", 1)[0])
+
+
+def briefing(call: CallContext, escalation: dict[str, Any]) -> str:
+    """What the agent is asked to tell the person before the caller is put through: who, why, and
+    what the call already tried (from the call's own records, not the model's memory)."""
+    who = (
+        f"a caller from {call.caller_number}"
+        if call.caller_number
+        else "a caller with no caller ID"
+    )
+    reason = REASONS_SAID.get(escalation.get("reason") or "", "they need a person")
+    tried = [
+        t.name.replace("_", " ") + (" (it failed)" if t.error else "")
+        for t in call.tool_log
+        if t.name != "escalate_to_human"
+    ]
+    return (
+        f"You are on the phone with {escalation.get('department') or 'the team'} of "
+        f"{call.brain.business.name}, not with the caller. In two or three short sentences tell them: "
+        f"you have {who} waiting ({reason}); what they need: {escalation.get('summary') or 'not said'}; "
+        f"what you already did on the call: {', '.join(dict.fromkeys(tried)) or 'nothing yet'}. "
+        "Then say you are putting the caller through now. Ask them nothing."
+    )
+
+
+class WarmTransferLine:
+    """The caller's line, warm-transferring to departments that take warm transfers; every other
+    transfer, and every hang-up, is the plain line's (`cold`)."""
+
+    def __init__(
+        self, cold: PhoneLine, *, call: CallContext, session: AgentSession[CallContext], room: rtc.Room,
+        lk: api.LiveKitAPI, settings: Settings,
+    ) -> None:  # fmt: skip
+        self.cold = cold
+        self._call = call
+        self._session = session
+        self._room = room
+        self._lk = lk
+        self._settings = settings
+        self._ending: asyncio.Task[None] | None = None
+
+    async def hang_up(self, reason: str) -> None:
+        await self.cold.hang_up(reason)
+
+    async def transfer(self, destination: str) -> None:
+        escalation = self._call.extras.get("escalation") or {}
+        link = getattr(
+            self._session.llm, "link", None
+        )  # the briefing needs the model: not when it is lost
+        warm = (
+            escalation.get("transfer") == TransferKind.warm
+            and escalation.get("destination") == destination
+        )
+        if not warm or (link is not None and link.lost):
+            await self.cold.transfer(destination)
+            return
+        try:
+            async with self._caller_on_hold():
+                await self._call_person(destination, escalation)
+        except PersonUnreachable as e:
+            log.warning(
+                "warm transfer to %s: %s; transferring cold", escalation.get("department"), e
+            )
+            escalation.update(transfer=TransferKind.cold.value, warm_failed=str(e))
+            await self.cold.transfer(destination)  # TransferFailed: the CallKeeper takes a message
+            return
+        # recorded before the agent leaves, as the CallKeeper records a cold transfer: leaving closes
+        # the session, and that finalises the call row
+        self._call.set_outcome("escalated")
+        self._call.end_reason = "transferred"
+        self._leave()
+
+    @contextlib.asynccontextmanager
+    async def _caller_on_hold(self) -> AsyncIterator[None]:
+        """Hold music for the caller; what they say meanwhile starts no reply, and their silence is no
+        reason to ask whether they are still there."""
+        session = self._session
+        session.input.set_audio_enabled(False)
+        music = BackgroundAudioPlayer()
+        try:
+            with livekit_internals.user_away_paused(session):
+                await music.start(room=self._room)
+                music.play(AudioConfig(BuiltinAudioClip.HOLD_MUSIC, volume=0.6), loop=True)
+                yield
+        finally:
+            await music.aclose()
+            session.input.set_audio_enabled(True)
+
+    async def _outbound_trunk(self) -> str:
+        name = self._settings.sip_outbound_trunk_name
+        trunks = await self._lk.sip.list_outbound_trunk(api.ListSIPOutboundTrunkRequest())
+        found = sorted(t.sip_trunk_id for t in trunks.items if t.name == name)
+        if not found:
+            raise PersonUnreachable(
+                f"no SIP outbound trunk named {name!r} (receptionist provision makes it)"
+            )
+        return found[0]
+
+    async def _call_person(self, destination: str, escalation: dict[str, Any]) -> None:
+        """Ring the person into a side room, brief them there, then move them to the caller."""
+        side_room = f"{self._room.name}-transfer"
+        number, direct = dial_target(destination)
+        request = api.CreateSIPParticipantRequest(
+            sip_call_to=number, room_name=side_room, participant_identity=PERSON,
+            participant_name=escalation.get("department") or "", sip_number=self._call.dialed_number or "",
+            wait_until_answered=True, play_dialtone=False,
+            ringing_timeout=Duration(seconds=int(self._settings.warm_transfer_ring_seconds)),
+        )  # fmt: skip
+        if direct is not None:
+            request.trunk.CopyFrom(direct)
+        else:
+            request.sip_trunk_id = await self._outbound_trunk()
+        room = rtc.Room()
+        token = (
+            api.AccessToken(self._settings.livekit_api_key, self._settings.livekit_secret())
+            .with_identity(self._room.local_participant.identity)
+            .with_kind("agent")
+            .with_grants(
+                api.VideoGrants(
+                    room_join=True, room=side_room, can_publish=True, can_subscribe=True
+                )
+            )
+            .to_jwt()
+        )
+        voice = AgentSession(llm=self._briefing_model(), turn_handling={"turn_detection": "manual"})
+        try:
+            await room.connect(self._settings.livekit_url, token)
+            await voice.start(
+                agent=Agent(
+                    instructions=f"You are the AI receptionist of {self._call.brain.business.name}."
+                ),
+                room=room,
+                room_options=room_io.RoomOptions(
+                    participant_identity=PERSON,
+                    audio_input=False,
+                    text_input=False,
+                    close_on_disconnect=False,
+                ),
+                record=False,
+            )
+            try:
+                await self._lk.sip.create_sip_participant(request)
+            except api.TwirpError as e:
+                raise PersonUnreachable(f"the call was not answered ({e.message})") from e
+            log.info("warm transfer: %s answered; briefing them", escalation.get("department"))
+            said = voice.generate_reply(instructions=briefing(self._call, escalation))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(said.wait_for_playout(), BRIEFING_LIMIT_S)
+            await self._lk.room.move_participant(
+                api.MoveParticipantRequest(
+                    room=side_room, identity=PERSON, destination_room=self._room.name
+                )
+            )
+        finally:
+            await voice.aclose()
+            await room.disconnect()
+            with contextlib.suppress(api.TwirpError):
+                await self._lk.room.delete_room(api.DeleteRoomRequest(room=side_room))
+
+    def _briefing_model(self) -> Any:
+        from agent.session import realtime_model  # the call's model settings, without speculation
+
+        return realtime_model(self._settings.model_copy(update={"speculative_reply": False}))
+
+    def _leave(self) -> None:
+        """The agent stops talking and listening; its connection stays only to end the call for the
+        other one when the caller or the person hangs up (nobody else would)."""
+
+        def on_left(p: rtc.RemoteParticipant) -> None:
+            if p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
+                self._room.off("participant_disconnected", on_left)
+                self._ending = asyncio.create_task(self.cold.hang_up("transferred call ended"))
+
+        self._room.on("participant_disconnected", on_left)
+        self._session.shutdown(drain=False)
