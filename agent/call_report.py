@@ -104,8 +104,12 @@ def _what_happened(call: CallContext) -> dict[str, Any]:
                 # the department that took the call, or the first one found closed
                 "department": asked.get("department"),
                 "destination": asked.get("destination") if out.get("transferring") else None,
+                # warm or cold as it happened (a warm transfer nobody answered went cold), and why
+                "transfer": asked.get("transfer") if out.get("transferring") else None,
                 "result": "requested" if out.get("transferring") else _why_not(out.get("why", "")),
             }
+            if asked.get("warm_failed"):
+                escalation["warm_failed"] = asked["warm_failed"]
             if asked.get("closed"):
                 escalation["closed"] = asked["closed"]  # why: passed over, nobody answers there now
     if escalation is not None and escalation["result"] == "requested":

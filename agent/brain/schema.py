@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from agent.brain import languages as lang
-from agent.brain.transfer import TransferKind
+from agent.brain.transfer import Transfer
 
 Loc = tuple[str | int, ...]
 
@@ -424,7 +424,7 @@ class Department(Model):
     # other words a caller asks for it by ("accounts", "invoices"); its name always counts
     words: list[Text] = []
     say_before: Text | None = None  # None: escalation.handoff_line
-    transfer: TransferKind | None = None  # None: warm when escalation.warm_transfer, else cold
+    transfer: Transfer | None = None  # None: warm when escalation.warm_transfer, else cold
     # takes any reason no department lists; at most one department is the default
     default: bool = False
 
