@@ -1,13 +1,14 @@
 """The warm transfer: the caller waits on hold while the agent calls the department's person through the
-LiveKit SIP outbound trunk into a side room, tells them who is calling, why, and what was already
-tried, then moves them into the caller's room and leaves the two of them talking. When nobody answers
+LiveKit SIP outbound trunk into the caller's room, tells them (in a voice only they hear) who is
+calling, why, and what was already tried, then leaves the two of them talking. When nobody answers
 (refused, or still ringing after WARM_TRANSFER_RING_SECONDS) the cold transfer (SIP REFER) to the same
 destination takes over; when that fails too, the CallKeeper has the agent take a message.
 
-LiveKit's own WarmTransferTask does the same dance as an AgentTask awaited inside a tool, and waits for
-the person to speak first and for the model to decide to connect them. Ours runs where our transfers
-run, after the hand-off line has been heard (CallKeeper), and briefs the person as soon as they pick
-up, the way a receptionist would; a second Realtime session in the side room is the agent's voice there.
+LiveKit's own WarmTransferTask does this as an AgentTask awaited inside a tool: it needs MoveParticipant,
+which self-hosted livekit-server does not implement, and waits for the person to speak first and for
+the model to decide to connect them. Ours runs where our transfers run, after the hand-off line has
+been heard (CallKeeper), and briefs the person as soon as they pick up, the way a receptionist would;
+a second Realtime session is the agent's voice for that.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from agent.settings import Settings
 
 log = logging.getLogger("receptionist.warm_transfer")
 
-# the person's participant identity, in the side room and then in the caller's room
+# the person's participant identity in the caller's room
 PERSON = "transfer-person"
 # a briefing that has not finished playing by then is cut: the caller is waiting
 BRIEFING_LIMIT_S = 60.0
@@ -113,8 +114,8 @@ class WarmTransferLine:
             await self.cold.transfer(destination)
             return
         try:
-            async with self._caller_on_hold():
-                await self._call_person(destination, escalation)
+            async with self._caller_on_hold() as music:
+                await self._call_person(destination, escalation, music)
         except PersonUnreachable as e:
             log.warning(
                 "warm transfer to %s: %s; transferring cold", escalation.get("department"), e
@@ -129,9 +130,9 @@ class WarmTransferLine:
         self._leave()
 
     @contextlib.asynccontextmanager
-    async def _caller_on_hold(self) -> AsyncIterator[None]:
-        """Hold music for the caller; what they say meanwhile starts no reply, and their silence is no
-        reason to ask whether they are still there."""
+    async def _caller_on_hold(self) -> AsyncIterator[BackgroundAudioPlayer]:
+        """Hold music for the caller (until the person answers); what they say meanwhile starts no
+        reply, and their silence is no reason to ask whether they are still there."""
         session = self._session
         session.input.set_audio_enabled(False)
         music = BackgroundAudioPlayer()
@@ -139,7 +140,7 @@ class WarmTransferLine:
             with livekit_internals.user_away_paused(session):
                 await music.start(room=self._room)
                 music.play(AudioConfig(BuiltinAudioClip.HOLD_MUSIC, volume=0.6), loop=True)
-                yield
+                yield music
         finally:
             await music.aclose()
             session.input.set_audio_enabled(True)
@@ -154,12 +155,17 @@ class WarmTransferLine:
             )
         return found[0]
 
-    async def _call_person(self, destination: str, escalation: dict[str, Any]) -> None:
-        """Ring the person into a side room, brief them there, then move them to the caller."""
-        side_room = f"{self._room.name}-transfer"
+    async def _call_person(
+        self, destination: str, escalation: dict[str, Any], music: BackgroundAudioPlayer
+    ) -> None:
+        """Ring the person into the caller's room and brief them there, in a voice only they hear.
+
+        A side room the person is moved out of would keep the caller from hearing them answer, but
+        self-hosted livekit-server does not implement MoveParticipant ("not implemented"); LiveKit's
+        WarmTransferTask relies on it."""
         number, direct = dial_target(destination)
         request = api.CreateSIPParticipantRequest(
-            sip_call_to=number, room_name=side_room, participant_identity=PERSON,
+            sip_call_to=number, room_name=self._room.name, participant_identity=PERSON,
             participant_name=escalation.get("department") or "", sip_number=self._call.dialed_number or "",
             wait_until_answered=True, play_dialtone=False,
             ringing_timeout=Duration(seconds=int(self._settings.warm_transfer_ring_seconds)),
@@ -168,14 +174,15 @@ class WarmTransferLine:
             request.trunk.CopyFrom(direct)
         else:
             request.sip_trunk_id = await self._outbound_trunk()
+        # the briefing's voice is a participant of its own whose audio only the person may receive
         room = rtc.Room()
         token = (
             api.AccessToken(self._settings.livekit_api_key, self._settings.livekit_secret())
-            .with_identity(self._room.local_participant.identity)
+            .with_identity(f"{self._room.local_participant.identity}-briefing")
             .with_kind("agent")
             .with_grants(
                 api.VideoGrants(
-                    room_join=True, room=side_room, can_publish=True, can_subscribe=True
+                    room_join=True, room=self._room.name, can_publish=True, can_subscribe=True
                 )
             )
             .to_jwt()
@@ -183,6 +190,12 @@ class WarmTransferLine:
         voice = AgentSession(llm=self._briefing_model(), turn_handling={"turn_detection": "manual"})
         try:
             await room.connect(self._settings.livekit_url, token)
+            room.local_participant.set_track_subscription_permissions(
+                allow_all_participants=False,
+                participant_permissions=[
+                    rtc.ParticipantTrackPermission(participant_identity=PERSON, allow_all=True)
+                ],
+            )
             await voice.start(
                 agent=Agent(
                     instructions=f"You are the AI receptionist of {self._call.brain.business.name}."
@@ -201,19 +214,13 @@ class WarmTransferLine:
             except api.TwirpError as e:
                 raise PersonUnreachable(f"the call was not answered ({e.message})") from e
             log.info("warm transfer: %s answered; briefing them", escalation.get("department"))
+            await music.aclose()  # the person hears the briefing, not the music
             said = voice.generate_reply(instructions=briefing(self._call, escalation))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(said.wait_for_playout(), BRIEFING_LIMIT_S)
-            await self._lk.room.move_participant(
-                api.MoveParticipantRequest(
-                    room=side_room, identity=PERSON, destination_room=self._room.name
-                )
-            )
         finally:
             await voice.aclose()
             await room.disconnect()
-            with contextlib.suppress(api.TwirpError):
-                await self._lk.room.delete_room(api.DeleteRoomRequest(room=side_room))
 
     def _briefing_model(self) -> Any:
         from agent.session import realtime_model  # the call's model settings, without speculation
