@@ -15,6 +15,7 @@ from livekit.agents import ToolError
 
 from agent.brain import Brain, load_brain
 from agent.brain.schema import REASONS, Department
+from agent.brain.transfer import TransferKind
 from agent.call import CallContext
 from agent.tools.escalation import escalate_to_human
 from simulator.line import SimulatedLine
@@ -77,7 +78,7 @@ async def test_billing_asked_for_after_hours_gives_way_to_the_on_call_plumber(
     assert "billing is closed now" in out["note"]
     assert report(call) | {"summary": None} == {
         "reason": "explicit_request", "summary": None, "department": "on-call plumber",
-        "destination": ON_CALL, "result": "not_attempted", "closed": ["billing"],
+        "destination": ON_CALL, "transfer": "cold", "result": "not_attempted", "closed": ["billing"],
     }  # fmt: skip
 
 
@@ -149,6 +150,27 @@ async def test_a_single_transfer_to_still_transfers_every_reason() -> None:
     assert out["say_now"] == "Let me connect you with our front desk, one moment please."
     assert call.pending_action == ("transfer", "sip:frontdesk@lakeviewfamilydental.example")
     assert report(call)["department"] == "team"
+
+
+async def test_a_department_marked_warm_is_transferred_warm_and_the_others_cold(plumbing: Brain) -> None:
+    billing_warm = [d.model_copy(update={"transfer": TransferKind.warm}) if d.name == "billing" else d
+                    for d in plumbing.escalation.departments]  # fmt: skip
+    brain = plumbing.model_copy(
+        update={"escalation": plumbing.escalation.model_copy(update={"departments": billing_warm})}
+    )
+    dispute, emergency = a_call(brain), a_call(brain)
+    await escalate(dispute, reason="pricing_dispute")
+    await escalate(emergency, reason="emergency")
+    assert dispute.pending_action == ("transfer", BILLING)  # the line decides how, warm first
+    assert report(dispute)["transfer"] == "warm"
+    assert report(emergency)["transfer"] == "cold"
+
+
+async def test_warm_transfer_true_makes_the_single_team_warm() -> None:
+    dental = load_brain(REPO / "brains" / "dental.yaml")  # transfer_to with warm_transfer: true
+    call = a_call(dental, datetime(2026, 11, 23, 9, 0, tzinfo=dental.tz))
+    await escalate(call, reason="explicit_request")
+    assert report(call)["transfer"] == "warm"
 
 
 async def test_no_reason_name_or_hour_reaches_a_number_the_brain_does_not_list(
