@@ -104,10 +104,11 @@ def _what_happened(call: CallContext) -> dict[str, Any]:
                 # the department that took the call, or the first one found closed
                 "department": asked.get("department"),
                 "destination": asked.get("destination") if out.get("transferring") else None,
-                # warm or cold as it happened (a warm transfer nobody answered went cold), and why
-                "transfer": asked.get("transfer") if out.get("transferring") else None,
                 "result": "requested" if out.get("transferring") else _why_not(out.get("why", "")),
             }
+            if asked.get("transfer"):
+                # warm or cold as the phone line carried it out (warm nobody took goes cold), and why
+                escalation["transfer"] = asked["transfer"]
             if asked.get("warm_failed"):
                 escalation["warm_failed"] = asked["warm_failed"]
             if asked.get("closed"):

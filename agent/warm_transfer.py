@@ -29,6 +29,7 @@ from livekit.agents.voice.background_audio import (
 )
 
 from agent import livekit_internals
+from agent.brain import departments
 from agent.brain.transfer import TransferKind
 from agent.call import CallContext, PhoneLine
 from agent.settings import Settings
@@ -102,27 +103,37 @@ class WarmTransferLine:
         await self.cold.hang_up(reason)
 
     async def transfer(self, destination: str) -> None:
-        escalation = self._call.extras.get("escalation") or {}
-        link = getattr(
-            self._session.llm, "link", None
-        )  # the briefing needs the model: not when it is lost
-        warm = (
-            escalation.get("transfer") == TransferKind.warm
-            and escalation.get("destination") == destination
+        """Warm when the destination's department takes warm transfers (and the model is there to
+        brief the person), else cold; the call's escalation record says which one happened."""
+        brain = self._call.brain
+        department = next(
+            (d for d in brain.escalation.destinations if d.transfer_to == destination), None
         )
-        if not warm or (link is not None and link.lost):
+        link = getattr(self._session.llm, "link", None)
+        warm = (
+            department is not None
+            and departments.transfer_kind(brain, department) is TransferKind.warm
+            and not (link is not None and link.lost)
+        )
+        escalation = self._call.extras.get("escalation")
+        record = (
+            escalation
+            if escalation is not None and escalation.get("destination") == destination
+            else {}
+        )
+        if not warm:
+            record["transfer"] = TransferKind.cold.value
             await self.cold.transfer(destination)
             return
         try:
             async with self._caller_on_hold() as music:
-                await self._call_person(destination, escalation, music)
+                await self._call_person(destination, record, music)
         except PersonUnreachable as e:
-            log.warning(
-                "warm transfer to %s: %s; transferring cold", escalation.get("department"), e
-            )
-            escalation.update(transfer=TransferKind.cold.value, warm_failed=str(e))
+            log.warning("warm transfer to %s: %s; transferring cold", record.get("department"), e)
+            record.update(transfer=TransferKind.cold.value, warm_failed=str(e))
             await self.cold.transfer(destination)  # TransferFailed: the CallKeeper takes a message
             return
+        record["transfer"] = TransferKind.warm.value
         # recorded before the agent leaves, as the CallKeeper records a cold transfer: leaving closes
         # the session, and that finalises the call row
         self._call.set_outcome("escalated")

@@ -1,11 +1,10 @@
 """Handing the caller to a person: the brain decides which department, whether someone answers there
-now, whether the transfer is warm or cold, and what the agent says first. The transfer itself happens
-after that sentence has been heard (see CallKeeper, and agent/warm_transfer.py for the warm one)."""
+now, and what the agent says first. The transfer itself happens after that sentence has been heard
+(see CallKeeper; agent/warm_transfer.py makes it warm where the department takes warm transfers)."""
 
 from __future__ import annotations
 
 import json
-import logging
 
 from livekit.agents import RunContext, ToolError
 
@@ -13,8 +12,6 @@ from agent.brain import departments
 from agent.brain.schema import Trigger
 from agent.call import CallContext
 from agent.tools.audit import receptionist_tool
-
-log = logging.getLogger("receptionist.escalation")
 
 Reason = Trigger
 
@@ -51,7 +48,6 @@ async def escalate_to_human(
         "reason": reason, "summary": summary[:500],
         "department": chosen.name if chosen else (closed[0] if closed else None),
         "destination": chosen.transfer_to if chosen else None, "closed": closed,
-        "transfer": departments.transfer_kind(brain, chosen).value if chosen else None,
     }  # fmt: skip
     if not everyone or (chosen is None and not route.closed):
         return json.dumps(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from livekit.agents import ToolError
 
-from agent.brain import Brain, load_brain
+from agent.brain import Brain, departments, load_brain
 from agent.brain.schema import REASONS, Department
 from agent.brain.transfer import TransferKind
 from agent.call import CallContext
@@ -78,7 +78,7 @@ async def test_billing_asked_for_after_hours_gives_way_to_the_on_call_plumber(
     assert "billing is closed now" in out["note"]
     assert report(call) | {"summary": None} == {
         "reason": "explicit_request", "summary": None, "department": "on-call plumber",
-        "destination": ON_CALL, "transfer": "cold", "result": "not_attempted", "closed": ["billing"],
+        "destination": ON_CALL, "result": "not_attempted", "closed": ["billing"],
     }  # fmt: skip
 
 
@@ -152,25 +152,23 @@ async def test_a_single_transfer_to_still_transfers_every_reason() -> None:
     assert report(call)["department"] == "team"
 
 
-async def test_a_department_marked_warm_is_transferred_warm_and_the_others_cold(plumbing: Brain) -> None:
+def test_a_department_marked_warm_is_transferred_warm_and_the_others_cold(plumbing: Brain) -> None:
     billing_warm = [d.model_copy(update={"transfer": TransferKind.warm}) if d.name == "billing" else d
                     for d in plumbing.escalation.departments]  # fmt: skip
     brain = plumbing.model_copy(
         update={"escalation": plumbing.escalation.model_copy(update={"departments": billing_warm})}
     )
-    dispute, emergency = a_call(brain), a_call(brain)
-    await escalate(dispute, reason="pricing_dispute")
-    await escalate(emergency, reason="emergency")
-    assert dispute.pending_action == ("transfer", BILLING)  # the line decides how, warm first
-    assert report(dispute)["transfer"] == "warm"
-    assert report(emergency)["transfer"] == "cold"
+    on_call, billing = brain.escalation.departments
+    assert departments.transfer_kind(brain, billing) is TransferKind.warm
+    assert departments.transfer_kind(brain, on_call) is TransferKind.cold
+    # and nothing changes for a brain that says nothing
+    assert {departments.transfer_kind(plumbing, d) for d in plumbing.escalation.departments} == {TransferKind.cold}
 
 
-async def test_warm_transfer_true_makes_the_single_team_warm() -> None:
+def test_warm_transfer_true_makes_the_single_team_warm() -> None:
     dental = load_brain(REPO / "brains" / "dental.yaml")  # transfer_to with warm_transfer: true
-    call = a_call(dental, datetime(2026, 11, 23, 9, 0, tzinfo=dental.tz))
-    await escalate(call, reason="explicit_request")
-    assert report(call)["transfer"] == "warm"
+    [team] = dental.escalation.destinations
+    assert departments.transfer_kind(dental, team) is TransferKind.warm
 
 
 async def test_no_reason_name_or_hour_reaches_a_number_the_brain_does_not_list(
