@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
@@ -88,10 +88,11 @@ class WarmTransferLine:
     transfer, and every hang-up, is the plain line's (`cold`)."""
 
     def __init__(
-        self, cold: PhoneLine, *, call: CallContext, session: AgentSession[CallContext], room: rtc.Room,
-        lk: api.LiveKitAPI, settings: Settings,
+        self, cold: PhoneLine, caller: str, *, call: CallContext, session: AgentSession[CallContext],
+        room: rtc.Room, lk: api.LiveKitAPI, settings: Settings,
     ) -> None:  # fmt: skip
         self.cold = cold
+        self._caller = caller  # the caller's participant identity
         self._call = call
         self._session = session
         self._room = room
@@ -126,8 +127,8 @@ class WarmTransferLine:
             await self.cold.transfer(destination)
             return
         try:
-            async with self._caller_on_hold() as music:
-                await self._call_person(destination, record, music)
+            async with self._caller_on_hold(), self._apart_until_briefed() as apart:
+                await self._call_person(destination, record, apart)
         except PersonUnreachable as e:
             log.warning("warm transfer to %s: %s; transferring cold", record.get("department"), e)
             record.update(transfer=TransferKind.cold.value, warm_failed=str(e))
@@ -141,9 +142,9 @@ class WarmTransferLine:
         self._leave()
 
     @contextlib.asynccontextmanager
-    async def _caller_on_hold(self) -> AsyncIterator[BackgroundAudioPlayer]:
-        """Hold music for the caller (until the person answers); what they say meanwhile starts no
-        reply, and their silence is no reason to ask whether they are still there."""
+    async def _caller_on_hold(self) -> AsyncIterator[None]:
+        """Hold music for the caller; what they say meanwhile starts no reply, and their silence is
+        no reason to ask whether they are still there."""
         session = self._session
         session.input.set_audio_enabled(False)
         music = BackgroundAudioPlayer()
@@ -151,7 +152,7 @@ class WarmTransferLine:
             with livekit_internals.user_away_paused(session):
                 await music.start(room=self._room)
                 music.play(AudioConfig(BuiltinAudioClip.HOLD_MUSIC, volume=0.6), loop=True)
-                yield music
+                yield
         finally:
             await music.aclose()
             session.input.set_audio_enabled(True)
@@ -166,10 +167,66 @@ class WarmTransferLine:
             )
         return found[0]
 
+    @contextlib.asynccontextmanager
+    async def _apart_until_briefed(self) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        """Until the person has been briefed, they and the caller do not hear each other, and the
+        person hears none of the agent's tracks to the caller (its voice, the hold music). Yields
+        what keeps them apart once more: call it when the person answers."""
+        me = self._room.local_participant
+        me.set_track_subscription_permissions(
+            allow_all_participants=False,
+            participant_permissions=[
+                rtc.ParticipantTrackPermission(participant_identity=self._caller, allow_all=True)
+            ],
+        )
+        pending: set[asyncio.Task[None]] = set()
+
+        async def apart() -> None:
+            await self._subscribe(self._caller, self._tracks_of(PERSON), on=False)
+            await self._subscribe(PERSON, self._tracks_of(self._caller), on=False)
+
+        # livekit-sip subscribes each leg to every track as it appears (while the person's phone
+        # rings); this undoes it at once, and `apart` again once they answer, in case livekit-sip's
+        # own request arrived after ours
+        def on_arrival(*_: Any) -> None:
+            task = asyncio.create_task(apart())
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        self._room.on("track_published", on_arrival)
+        self._room.on("participant_connected", on_arrival)
+        try:
+            yield apart
+        finally:
+            self._room.off("track_published", on_arrival)
+            self._room.off("participant_connected", on_arrival)
+            await asyncio.gather(*pending, return_exceptions=True)
+            me.set_track_subscription_permissions(allow_all_participants=True)
+        # briefed (not refused: livekit-sip's participant for them joins while it rings, and leaves)
+        await self._subscribe(self._caller, self._tracks_of(PERSON), on=True)
+        await self._subscribe(PERSON, self._tracks_of(self._caller), on=True)
+
+    def _tracks_of(self, identity: str) -> list[str]:
+        p = self._room.remote_participants.get(identity)
+        return [t.sid for t in p.track_publications.values()] if p is not None else []
+
+    async def _subscribe(self, identity: str, sids: list[str], *, on: bool) -> None:
+        if not sids or identity not in self._room.remote_participants:
+            return
+        try:
+            await self._lk.room.update_subscriptions(
+                api.UpdateSubscriptionsRequest(
+                    room=self._room.name, identity=identity, track_sids=sids, subscribe=on
+                )
+            )
+        except api.TwirpError as e:  # they hear a little more than they should: no reason to fail
+            log.warning("could not %ssubscribe %s: %s", "" if on else "un", identity, e.message)
+
     async def _call_person(
-        self, destination: str, escalation: dict[str, Any], music: BackgroundAudioPlayer
+        self, destination: str, escalation: dict[str, Any], apart: Callable[[], Awaitable[None]]
     ) -> None:
-        """Ring the person into the caller's room and brief them there, in a voice only they hear.
+        """Ring the person into the caller's room and brief them there, in a voice only they hear
+        (the caller meanwhile hears the hold music, and the person not the caller).
 
         A side room the person is moved out of would keep the caller from hearing them answer, but
         self-hosted livekit-server does not implement MoveParticipant ("not implemented"); LiveKit's
@@ -225,7 +282,7 @@ class WarmTransferLine:
             except api.TwirpError as e:
                 raise PersonUnreachable(f"the call was not answered ({e.message})") from e
             log.info("warm transfer: %s answered; briefing them", escalation.get("department"))
-            await music.aclose()  # the person hears the briefing, not the music
+            await apart()
             said = voice.generate_reply(instructions=briefing(self._call, escalation))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(said.wait_for_playout(), BRIEFING_LIMIT_S)

@@ -107,10 +107,11 @@ async def entrypoint(ctx: JobContext) -> None:
     session = build_session(
         call_settings, call, model=realtime_model(call_settings), vad_model=ctx.proc.userdata["vad"]
     )
-    if call.line is not None:
+    if call.line is not None and caller is not None:
         call.line = WarmTransferLine(
-            call.line, call=call, session=session, room=ctx.room, lk=ctx.api, settings=call_settings
-        )
+            call.line, caller.identity, call=call, session=session, room=ctx.room, lk=ctx.api,
+            settings=call_settings,
+        )  # fmt: skip
     keeper = CallKeeper(session, call, call_settings, fallback=ctx.proc.userdata["fallback"].for_brain(brain))
     if ctx.is_fake_job():  # console: show the greeting and check-ins, not only replies to typing
         show_the_agents_own_turns(session)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from livekit import api
@@ -19,6 +21,7 @@ from agent.warm_transfer import PERSON
 from simulator.server import RealtimeSimulator
 from tests.fixtures.stack import ROOT, PhoneStack, free_port
 from tests.phone.harness import find_sip_participant, place_call, receive_call
+from tests.phone.rtp import SAMPLE_RATE
 from tests.phone.test_receptionist_call import GREETING, PLUMBING, call_row, phone_db, script  # noqa: F401
 from tests.phone.worker import WorkerFailed
 from tests.phone.worker import receptionist_worker as run_worker
@@ -93,6 +96,31 @@ def escalation_script(sim: RealtimeSimulator) -> None:
     )
 
 
+def tone(path: Path, hz: float, seconds: float = 1.0) -> Path:
+    """A WAV of a pure tone: a sound that neither speech nor the hold music contains."""
+    t = np.arange(int(SAMPLE_RATE * seconds)) / SAMPLE_RATE
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(SAMPLE_RATE)
+        wav.writeframes((np.sin(2 * np.pi * hz * t) * 8000).astype("<i2").tobytes())
+    return path
+
+
+def tone_heard(pcm: bytes, hz: float) -> bool:
+    """Whether a 100 ms stretch of `pcm` is (nearly all) the pure tone `hz`; speech and the hold music
+    put at most a fifth of their energy that close to any one frequency."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(float)
+    window = SAMPLE_RATE // 10
+    freqs = np.fft.rfftfreq(window, 1 / SAMPLE_RATE)
+    near = (freqs > hz - 30) & (freqs < hz + 30)
+    for start in range(0, len(samples) - window, window):
+        power = np.abs(np.fft.rfft(samples[start : start + window] * np.hanning(window))) ** 2
+        if power.sum() > 1e3 * window and power[near].sum() > 0.8 * power.sum():
+            return True
+    return False
+
+
 async def wait_in_room(stack: PhoneStack, room: str, identity: str, within: float = 60) -> None:
     """Until `identity` is a participant of `room`."""
     deadline = time.monotonic() + within
@@ -112,8 +140,11 @@ async def test_warm_transfer_briefs_billing_then_leaves_them_with_the_caller(
 ) -> None:  # fmt: skip
     caller = "+15035550171"
     escalation_script(phone_sim)
+    # each says something the other must not hear before the briefing is over: a tone of their own
+    billing_hello, caller_on_hold = tone(tmp_path / "billing.wav", 1300), tone(tmp_path / "caller.wav", 2100)
     async with (
-        receive_call(port=billing_port, work_dir=tmp_path) as billing,
+        # billing says hello as a person does, a moment after picking up
+        receive_call(port=billing_port, audio_script=[0.5, billing_hello], work_dir=tmp_path) as billing,
         place_call(phone_stack, to=PLUMBING, from_=caller) as call,
     ):
         await call.wait_answered(within=60)
@@ -121,19 +152,29 @@ async def test_warm_transfer_briefs_billing_then_leaves_them_with_the_caller(
         call.say(DISPUTE)
         # billing's phone rings with billing's number, answers, and hears the briefing
         await billing.wait_answered(within=60)
+        call.say(caller_on_hold)
         await billing.wait_for_voice(within=30)
+        await asyncio.gather(call.wait_sent(), billing.wait_sent())
+        briefing_over = (await call_row(phone_db, caller, ended=False))["ended_at"] is not None
         room, _ = await find_sip_participant(phone_stack, call.sip_call_id)
         await wait_in_room(phone_stack, room, PERSON)
         # the agent has left: the call is finalised while the caller is still on the line
         row = await call_row(phone_db, caller)
         assert call.ended_by is None, call.sip_trace()[-3000:]
-        # and the caller hears billing
+        heard_before = (call.received_audio, billing.received_audio)
+        # now the caller hears billing, and billing the caller
         spoke = time.time()
         billing.say("Hi Dana, this is Sam in billing. Let me look at that double charge.")
         await call.wait_agent_done(after=spoke)
+        spoke = time.time()
+        call.say("Thank you, it was the invoice from last Tuesday.")
+        await billing.wait_agent_done(after=spoke)
         await call.hangup()
         # the caller hanging up ends billing's leg too
         assert await billing.wait_ended(within=30) == "far_end_bye"
+    assert not briefing_over, "the tones ended after the briefing: the test proves nothing about hold"
+    assert not tone_heard(heard_before[0], 1300), "the caller heard billing before billing was briefed"
+    assert not tone_heard(heard_before[1], 2100), "billing heard the caller during the briefing"
     assert billing.to == BILLING, billing.sip_trace()[-3000:]
     assert row["outcome"] == "escalated" and row["end_reason"] == "transferred", row
     escalation = row["summary"]["escalation"]
