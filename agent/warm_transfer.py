@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
@@ -127,8 +127,10 @@ class WarmTransferLine:
             await self.cold.transfer(destination)
             return
         try:
-            async with self._caller_on_hold(), self._apart_until_briefed() as apart:
-                await self._call_person(destination, record, apart)
+            if not await self._while_caller_waits(self._consult(destination, record)):
+                # nobody left to connect: the person (if they answered) is not left on an empty line
+                await self.cold.hang_up("caller left during the warm transfer")
+                return
         except PersonUnreachable as e:
             log.warning("warm transfer to %s: %s; transferring cold", record.get("department"), e)
             record.update(transfer=TransferKind.cold.value, warm_failed=str(e))
@@ -140,6 +142,34 @@ class WarmTransferLine:
         self._call.set_outcome("escalated")
         self._call.end_reason = "transferred"
         self._leave()
+
+    async def _consult(self, destination: str, record: dict[str, Any]) -> None:
+        async with self._caller_on_hold(), self._apart_until_briefed() as apart:
+            await self._call_person(destination, record, apart)
+
+    async def _while_caller_waits(self, consult: Coroutine[Any, Any, None]) -> bool:
+        """Run the consult unless the caller hangs up first (then stop it: False)."""
+        left = asyncio.Event()
+
+        def on_left(p: rtc.RemoteParticipant) -> None:
+            if p.identity == self._caller:
+                left.set()
+
+        self._room.on("participant_disconnected", on_left)
+        task = asyncio.create_task(consult)
+        waiting = asyncio.create_task(left.wait())
+        try:
+            await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._room.off("participant_disconnected", on_left)
+            waiting.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return False
+        task.result()  # PersonUnreachable, or a bug, reaches the caller of transfer()
+        return True
 
     @contextlib.asynccontextmanager
     async def _caller_on_hold(self) -> AsyncIterator[None]:

@@ -208,3 +208,24 @@ async def test_billing_busy_transfers_cold(
     escalation = row["summary"]["escalation"]
     assert escalation["transfer"] == "cold" and escalation["warm_failed"], escalation
 
+
+
+async def test_caller_hanging_up_on_hold_ends_billings_leg_too(
+    phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, warm_worker: Path,  # noqa: F811
+    billing_port: int, tmp_path: Path,
+) -> None:  # fmt: skip
+    caller = "+15035550173"
+    escalation_script(phone_sim)
+    async with (
+        receive_call(port=billing_port, work_dir=tmp_path) as billing,
+        place_call(phone_stack, to=PLUMBING, from_=caller) as call,
+    ):
+        await call.wait_answered(within=60)
+        await call.wait_agent_done()
+        call.say(DISPUTE)
+        await billing.wait_answered(within=60)
+        await call.hangup()
+        # billing is not left on a line with nobody at the other end
+        assert await billing.wait_ended(within=30) == "far_end_bye", billing.sip_trace()[-3000:]
+    row = await call_row(phone_db, caller)
+    assert row["end_reason"] != "transferred", row
