@@ -131,9 +131,17 @@ class WarmTransferLine:
                 # nobody left to connect: the person (if they answered) is not left on an empty line
                 await self.cold.hang_up("caller left during the warm transfer")
                 return
-        except PersonUnreachable as e:
-            log.warning("warm transfer to %s: %s; transferring cold", record.get("department"), e)
-            record.update(transfer=TransferKind.cold.value, warm_failed=str(e))
+        except Exception as e:
+            # nobody took it, or LiveKit failed us: either way the caller must not stay on hold
+            if isinstance(e, PersonUnreachable):
+                log.warning(
+                    "warm transfer to %s: %s; transferring cold", record.get("department"), e
+                )
+            else:
+                log.exception(
+                    "warm transfer to %s failed; transferring cold", record.get("department")
+                )
+            record.update(transfer=TransferKind.cold.value, warm_failed=str(e) or repr(e))
             await self.cold.transfer(destination)  # TransferFailed: the CallKeeper takes a message
             return
         record["transfer"] = TransferKind.warm.value
@@ -316,6 +324,8 @@ class WarmTransferLine:
             said = voice.generate_reply(instructions=briefing(self._call, escalation))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(said.wait_for_playout(), BRIEFING_LIMIT_S)
+            if PERSON not in self._room.remote_participants:
+                raise PersonUnreachable("they hung up during the briefing")
         finally:
             await voice.aclose()
             await room.disconnect()
