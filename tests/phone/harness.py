@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from livekit import api
 
@@ -34,8 +34,12 @@ from tests.phone.rtp import SAMPLE_RATE, RtpEndpoint
 from tests.phone.voice import speak, wav_to_pcm
 
 SCENARIO = Path(__file__).with_name("caller.xml")
-PERSON_SCENARIO = Path(__file__).with_name("person.xml")  # answers at once
-BUSY_PERSON_SCENARIO = Path(__file__).with_name("person_busy.xml")  # refuses: 486 Busy Here
+# the phone a warm transfer rings, by how it answers
+PERSON_SCENARIOS = {
+    "at_once": Path(__file__).with_name("person.xml"),
+    "busy": Path(__file__).with_name("person_busy.xml"),  # refuses: 486 Busy Here
+    "never": Path(__file__).with_name("person_no_answer.xml"),  # rings until CANCELled
+}
 
 # One script item: text the caller says, seconds of silence, or a WAV file to play.
 AudioItem = str | float | int | Path
@@ -434,12 +438,13 @@ async def place_call(
 
 @contextlib.asynccontextmanager
 async def receive_call(
-    *, port: int, busy: bool = False, audio_script: Sequence[AudioItem] = (), max_seconds: float = 120,
-    work_dir: Path,
+    *, port: int, answer: Literal["at_once", "busy", "never"] = "at_once", audio_script: Sequence[AudioItem] = (),
+    max_seconds: float = 120, work_dir: Path,
 ) -> AsyncIterator[Call]:  # fmt: skip
     """A phone at 127.0.0.1:`port` that takes one call (from livekit-sip's outbound trunk): answered
-    at once, its script played once answered; or refused with 486 when `busy`. The yielded Call's
-    `to` is the number dialed, `answered` and `received_audio` what the person got."""
+    at once, its script played once answered; refused with 486 (`busy`); or ringing until cancelled
+    (`never`; ended_by `unanswered`). The yielded Call's `to` is the number dialed, `answered` and
+    `received_audio` what the person got."""
     sipp = shutil.which("sipp")
     if sipp is None:
         raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
@@ -448,7 +453,7 @@ async def receive_call(
     call.rtp = RtpEndpoint(port=free_port(tcp=False, udp=True))
     await call.rtp.open()
     options = [
-        ("-sf", str(BUSY_PERSON_SCENARIO if busy else PERSON_SCENARIO)),
+        ("-sf", str(PERSON_SCENARIOS[answer])),
         ("-i", "127.0.0.1"),
         ("-p", str(port)),
         ("-cp", str(free_port(tcp=False, udp=True))),

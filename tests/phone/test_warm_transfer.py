@@ -71,6 +71,7 @@ def warm_worker(
         # sip.provision makes the outbound trunk to billing's phone; sipp speaks UDP
         "SIP_OUTBOUND_ADDRESS": f"127.0.0.1:{billing_port}",
         "SIP_TRANSPORT": "udp",
+        "WARM_TRANSFER_RING_SECONDS": "3",  # billing away from the phone: the caller waits this long
     }
     try:
         with run_worker(
@@ -192,7 +193,7 @@ async def test_billing_busy_transfers_cold(
     caller = "+15035550172"
     escalation_script(phone_sim)
     async with (
-        receive_call(port=billing_port, busy=True, work_dir=tmp_path) as billing,
+        receive_call(port=billing_port, answer="busy", work_dir=tmp_path) as billing,
         place_call(phone_stack, to=PLUMBING, from_=caller) as call,
     ):
         await call.wait_answered(within=60)
@@ -208,6 +209,28 @@ async def test_billing_busy_transfers_cold(
     escalation = row["summary"]["escalation"]
     assert escalation["transfer"] == "cold" and escalation["warm_failed"], escalation
 
+
+
+async def test_billing_not_answering_in_time_transfers_cold(
+    phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, warm_worker: Path,  # noqa: F811
+    billing_port: int, tmp_path: Path,
+) -> None:  # fmt: skip
+    caller = "+15035550174"
+    escalation_script(phone_sim)
+    async with (
+        receive_call(port=billing_port, answer="never", work_dir=tmp_path) as billing,
+        place_call(phone_stack, to=PLUMBING, from_=caller) as call,
+    ):
+        await call.wait_answered(within=60)
+        await call.wait_agent_done()
+        call.say(DISPUTE)
+        # billing rang past WARM_TRANSFER_RING_SECONDS and livekit-sip gave up on it
+        assert await billing.wait_ended(within=60) == "unanswered", billing.sip_trace()[-3000:]
+        refer_to = await call.wait_refer(within=60)
+        await call.wait_ended(within=30)
+    assert billing.to == BILLING and refer_to == f"tel:{BILLING}"
+    row = await call_row(phone_db, caller)
+    assert row["end_reason"] == "transferred" and row["summary"]["escalation"]["transfer"] == "cold", row
 
 
 async def test_caller_hanging_up_on_hold_ends_billings_leg_too(
