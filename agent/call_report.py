@@ -106,6 +106,11 @@ def _what_happened(call: CallContext) -> dict[str, Any]:
                 "destination": asked.get("destination") if out.get("transferring") else None,
                 "result": "requested" if out.get("transferring") else _why_not(out.get("why", "")),
             }
+            if asked.get("transfer"):
+                # warm or cold as the phone line carried it out (warm nobody took goes cold), and why
+                escalation["transfer"] = asked["transfer"]
+            if asked.get("warm_failed"):
+                escalation["warm_failed"] = asked["warm_failed"]
             if asked.get("closed"):
                 escalation["closed"] = asked["closed"]  # why: passed over, nobody answers there now
     if escalation is not None and escalation["result"] == "requested":

@@ -4,14 +4,17 @@ renames or reshapes one is caught by `missing()` in a test, before a caller meet
 
 Used by: speculative replies and the late-reply hold line (subclasses of the plugin's
 RealtimeSession: they override its event handlers and read its current generation), one VAD object
-per call over a shared Silero model, and the console's view of the agent's own turns.
+per call over a shared Silero model, the console's view of the agent's own turns, and a caller on hold
+for a warm transfer (no "are you still there?").
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import inspect
+from collections.abc import Iterator
 from typing import Any
 
 from livekit.agents import AgentSession
@@ -31,6 +34,7 @@ __all__ = [
     "own_vad",
     "set_current_generation",
     "typed_turn_running",
+    "user_away_paused",
 ]
 
 ResponseGeneration = _ResponseGeneration  # one model response as the plugin assembles it
@@ -90,6 +94,18 @@ def typed_turn_running(session: AgentSession[Any]) -> bool:
     return run is not None and not run.done()
 
 
+@contextlib.contextmanager
+def user_away_paused(session: AgentSession[Any]) -> Iterator[None]:
+    """While inside, a quiet user never turns `away` (the session has no public switch for that)."""
+    timeout = session._opts.user_away_timeout
+    session._opts.user_away_timeout = None
+    session._cancel_user_away_timer()
+    try:
+        yield
+    finally:
+        session._opts.user_away_timeout = timeout
+
+
 def agents_console() -> Any | None:
     """LiveKit's console singleton, or None where this LiveKit version has another console."""
     try:
@@ -116,6 +132,10 @@ def missing() -> list[str]:
     gone += [f"silero.VAD.__init__({name}=)" for name in ("session", "opts") if name not in init]
     source = inspect.getsource(silero.VAD.__init__)
     gone += [f"silero.VAD.{name}" for name in ("_onnx_session", "_opts") if f"self.{name}" not in source]
+    if "_opts.user_away_timeout" not in inspect.getsource(AgentSession._set_user_away_timer):
+        gone.append("AgentSession._opts.user_away_timeout")
+    if not callable(getattr(AgentSession, "_cancel_user_away_timer", None)):
+        gone.append("AgentSession._cancel_user_away_timer")
     if "_global_run_state" not in inspect.getsource(AgentSession):
         gone.append("AgentSession._global_run_state")
     try:

@@ -95,6 +95,16 @@ class Settings(BaseSettings):
         0.0, ge=0, description="USD per minute for LiveKit SIP (0 when self-hosted; your plan's rate on LiveKit Cloud)"
     )
 
+    # Warm transfers (brain `escalation`: a department's `transfer: warm`): the agent calls the person
+    # through this LiveKit SIP outbound trunk (made by `receptionist provision` from SIP_OUTBOUND_ADDRESS)
+    sip_outbound_trunk_name: str = Field(
+        "receptionist-outbound", description="LiveKit SIP outbound trunk a warm transfer dials the person through"
+    )
+    warm_transfer_ring_seconds: float = Field(
+        20.0, gt=0, le=120,
+        description="Seconds a warm transfer lets the person's phone ring before it transfers cold instead",
+    )  # fmt: skip
+
     # The business: one brain file, or a directory of them (the dialed number picks the brain)
     brain_path: Path = Field(
         Path("brains"),

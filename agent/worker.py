@@ -36,6 +36,7 @@ from agent.store.journal.writer import replay_spill
 from agent.store.runtime import call_stores
 from agent.telephony import LiveKitLine, SipCaller, wait_until_active
 from agent.tools import receptionist_tools
+from agent.warm_transfer import WarmTransferLine
 
 log = logging.getLogger("receptionist.worker")
 
@@ -107,6 +108,11 @@ async def entrypoint(ctx: JobContext) -> None:
     session = build_session(
         call_settings, call, model=realtime_model(call_settings), vad_model=ctx.proc.userdata["vad"]
     )
+    if call.line is not None and caller is not None:
+        call.line = WarmTransferLine(
+            call.line, caller.identity, call=call, session=session, room=ctx.room, lk=ctx.api,
+            settings=call_settings,
+        )  # fmt: skip
     keeper = CallKeeper(session, call, call_settings, fallback=ctx.proc.userdata["fallback"].for_brain(brain))
     if ctx.is_fake_job():  # console: show the greeting and check-ins, not only replies to typing
         show_the_agents_own_turns(session)

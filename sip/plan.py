@@ -80,6 +80,11 @@ class ProvisionSettings(BaseSettings):
     sip_max_call_grace_minutes: int = 5
 
     livekit_trunk_name: str = "receptionist-inbound"
+    # Where warm transfers ring the person (brain `transfer: warm`): host or host:port of the SIP
+    # server that reaches the departments' numbers (Twilio: TWILIO_TRUNK_DOMAIN; locally: a SIP phone).
+    # Set: a LiveKit outbound trunk of this name dials through it, with the termination credentials.
+    sip_outbound_address: str | None = None
+    sip_outbound_trunk_name: str = "receptionist-outbound"  # the worker's SIP_OUTBOUND_TRUNK_NAME too
     twilio_trunk_name: str = "receptionist"
     twilio_trunk_domain: str | None = None  # <name>.pstn.twilio.com, needed only for termination
     twilio_termination_username: str | None = None
@@ -104,7 +109,7 @@ class ProvisionSettings(BaseSettings):
                 raise ValueError(f"{cidr!r} is not an IP address or CIDR range") from exc
         return value
 
-    @field_validator("sip_host")
+    @field_validator("sip_host", "sip_outbound_address")
     @classmethod
     def _check_host(cls, value: str | None) -> str | None:
         if value is not None and (value.startswith("sip:") or ";" in value or "@" in value):

@@ -134,6 +134,41 @@ def rule_info(rule: DesiredRule, trunk_id: str, agent_name: str) -> api.SIPDispa
 # ---------------------------------------------------------------- flat views for diffing
 
 
+def desired_outbound_trunk(
+    settings: ProvisionSettings, businesses: Sequence[Business]
+) -> api.SIPOutboundTrunkInfo:
+    """The trunk warm transfers ring the person through; calls leave from the business's number."""
+    assert settings.sip_outbound_address is not None
+    password = settings.twilio_termination_password
+    return api.SIPOutboundTrunkInfo(
+        name=settings.sip_outbound_trunk_name,
+        metadata=_json({"managed_by": MANAGED_BY}),
+        address=settings.sip_outbound_address,
+        transport=_TRANSPORTS[settings.sip_transport],
+        numbers=sorted(n for b in businesses for n in b.numbers),
+        auth_username=settings.twilio_termination_username or "",
+        auth_password=password.get_secret_value() if password else "",
+    )
+
+
+_TRANSPORTS = {
+    "udp": api.SIPTransport.SIP_TRANSPORT_UDP,
+    "tcp": api.SIPTransport.SIP_TRANSPORT_TCP,
+    "tls": api.SIPTransport.SIP_TRANSPORT_TLS,
+}
+
+
+def outbound_trunk_view(t: api.SIPOutboundTrunkInfo) -> dict[str, Any]:
+    return {
+        "address": t.address,
+        "transport": api.SIPTransport.Name(t.transport),
+        "numbers": sorted(t.numbers),
+        "auth_username": t.auth_username,
+        "auth_password": t.auth_password,
+        "metadata": t.metadata,
+    }
+
+
 def trunk_view(t: api.SIPInboundTrunkInfo) -> dict[str, Any]:
     return {
         "numbers": sorted(t.numbers),
@@ -360,6 +395,40 @@ async def reconcile_livekit(
             )
 
 
+async def reconcile_outbound_trunk(
+    lk: api.LiveKitAPI,
+    settings: ProvisionSettings,
+    businesses: Sequence[Business],
+    plan: Plan,
+    apply: bool,
+) -> None:
+    side = LiveKitSide(lk, settings.livekit_url)
+    want = desired_outbound_trunk(settings, businesses)
+    trunks = await side.call(
+        "list outbound trunks", lk.sip.list_outbound_trunk(api.ListSIPOutboundTrunkRequest())
+    )
+    same_name = sorted((t for t in trunks.items if t.name == want.name), key=lambda t: t.sip_trunk_id)
+    if not same_name:
+        plan.add(Action("livekit", "outbound trunk", want.name, "create", note=f"address={want.address}"))
+        if apply:
+            made = await side.call(
+                f"create outbound trunk {want.name!r}",
+                lk.sip.create_outbound_trunk(api.CreateSIPOutboundTrunkRequest(trunk=want)),
+            )
+            plan.actions[-1].id = made.sip_trunk_id
+        return
+    current = same_name[0]
+    changes = diff(
+        outbound_trunk_view(current), outbound_trunk_view(want), secrets=frozenset({"auth_password"})
+    )
+    plan.add(Action("livekit", "outbound trunk", want.name, "update" if changes else "keep",
+                    current.sip_trunk_id, changes))  # fmt: skip
+    if changes and apply:
+        await side.call(
+            f"update outbound trunk {want.name!r}", lk.sip.update_outbound_trunk(current.sip_trunk_id, want)
+        )
+
+
 async def run_livekit(
     settings: ProvisionSettings, businesses: Sequence[Business], plan: Plan, apply: bool
 ) -> None:
@@ -372,6 +441,8 @@ async def run_livekit(
     )
     try:
         await reconcile_livekit(lk, settings, businesses, plan, apply)
+        if settings.sip_outbound_address is not None:
+            await reconcile_outbound_trunk(lk, settings, businesses, plan, apply)
     finally:
         await lk.aclose()
 

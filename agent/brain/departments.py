@@ -14,6 +14,7 @@ from datetime import datetime
 from agent.brain.schedule import department_open_at
 from agent.brain.schema.brain import Brain
 from agent.brain.schema.escalation import Department
+from agent.brain.transfer import TransferKind
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,10 @@ def route(brain: Brain, reason: str, when: datetime, asked: Department | None = 
             return Route(department, closed)
         closed.append(department)
     return Route(None, closed)
+
+
+def transfer_kind(brain: Brain, department: Department) -> TransferKind:
+    """Warm or cold: the department's own `transfer`, else the brain's `escalation.warm_transfer`."""
+    if department.transfer is not None:
+        return department.transfer
+    return TransferKind.warm if brain.escalation.warm_transfer else TransferKind.cold

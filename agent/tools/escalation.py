@@ -1,11 +1,10 @@
 """Handing the caller to a person: the brain decides which department, whether someone answers there
 now, and what the agent says first. The transfer itself happens after that sentence has been heard
-(see CallKeeper)."""
+(see CallKeeper; agent/warm_transfer.py makes it warm where the department takes warm transfers)."""
 
 from __future__ import annotations
 
 import json
-import logging
 
 from livekit.agents import RunContext, ToolError
 
@@ -13,8 +12,6 @@ from agent.brain import departments
 from agent.brain.schema import Trigger
 from agent.call import CallContext
 from agent.tools.audit import receptionist_tool
-
-log = logging.getLogger("receptionist.escalation")
 
 Reason = Trigger
 
@@ -69,9 +66,6 @@ async def escalate_to_human(
             {"transferring": False, "why": "this line cannot be transferred",
              "next": "Take a message with a callback request instead."}
         )  # fmt: skip
-    if brain.escalation.warm_transfer:
-        # not built yet (needs an outbound SIP trunk): say so in the log rather than pretend
-        log.warning("brain asks for a warm transfer; transferring cold to %s", chosen.name)
     call.pending_action = ("transfer", chosen.transfer_to)
     out = {"transferring": True, "department": chosen.name, "say_now": brain.escalation.say_before(chosen),
            "then": "The transfer starts as soon as you have said that. Say nothing else."}  # fmt: skip

@@ -328,6 +328,12 @@ BAD: list[tuple[str, str, str, str]] = [
         "needs transfer_to or departments",
     ),
     (
+        "transfer neither warm nor cold",
+        variant(setter("escalation.departments.1.transfer", "hot")),
+        "escalation.departments[1].transfer",
+        "must be warm or cold",
+    ),
+    (
         "unknown trigger",
         variant(setter("escalation.triggers", ["emergency", "rudeness"])),
         "escalation.triggers[1]",

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from livekit import api
 
@@ -34,6 +34,12 @@ from tests.phone.rtp import SAMPLE_RATE, RtpEndpoint
 from tests.phone.voice import speak, wav_to_pcm
 
 SCENARIO = Path(__file__).with_name("caller.xml")
+# the phone a warm transfer rings, by how it answers
+PERSON_SCENARIOS = {
+    "at_once": Path(__file__).with_name("person.xml"),
+    "busy": Path(__file__).with_name("person_busy.xml"),  # refuses: 486 Busy Here
+    "never": Path(__file__).with_name("person_no_answer.xml"),  # rings until CANCELled
+}
 
 # One script item: text the caller says, seconds of silence, or a WAV file to play.
 AudioItem = str | float | int | Path
@@ -226,6 +232,9 @@ class Call:
     def _on_event(self, name: str, at: float, args: list[str]) -> None:
         if name == "invite":
             self.invite_sent_at = at
+        elif name == "invited":  # a call rang us (receive_call): who it was for
+            self.invite_sent_at = at
+            self.to = args[0] if args else ""
         elif name == "answered":
             rtp_ip, rtp_port = args[0], int(args[1])
             self.answered_at = at
@@ -419,6 +428,54 @@ async def place_call(
                     await call.hangup()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(call._sipp.wait(), 10)
+            await call._stop_sipp()
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+            await call.rtp.close()
+
+
+@contextlib.asynccontextmanager
+async def receive_call(
+    *, port: int, answer: Literal["at_once", "busy", "never"] = "at_once", audio_script: Sequence[AudioItem] = (),
+    max_seconds: float = 120, work_dir: Path,
+) -> AsyncIterator[Call]:  # fmt: skip
+    """A phone at 127.0.0.1:`port` that takes one call (from livekit-sip's outbound trunk): answered
+    at once, its script played once answered; refused with 486 (`busy`); or ringing until cancelled
+    (`never`; ended_by `unanswered`). The yielded Call's `to` is the number dialed, `answered` and
+    `received_audio` what the person got."""
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
+    events = work_dir / "events"
+    call = Call(to="", from_="", work_dir=work_dir, _pending_audio=list(audio_script))
+    call.rtp = RtpEndpoint(port=free_port(tcp=False, udp=True))
+    await call.rtp.open()
+    options = [
+        ("-sf", str(PERSON_SCENARIOS[answer])),
+        ("-i", "127.0.0.1"),
+        ("-p", str(port)),
+        ("-cp", str(free_port(tcp=False, udp=True))),
+        ("-mp", str(_free_media_pair())),
+        ("-m", "1"),
+        ("-timeout", f"{int(max_seconds)}s"),
+        ("-key", "rtp_port", str(call.rtp.port)),
+        ("-key", "events_file", str(events)),
+        ("-message_file", str(work_dir / "messages.log")),
+        ("-error_file", str(work_dir / "errors.log")),
+    ]
+    flags = ["-nostdin", "-timeout_error", "-trace_msg", "-trace_err"]
+    with (work_dir / "sipp.out").open("wb") as out:
+        call._sipp = await asyncio.create_subprocess_exec(
+            sipp, *chain.from_iterable(options), *flags, stdin=asyncio.subprocess.DEVNULL, stdout=out,
+            stderr=asyncio.subprocess.STDOUT, cwd=work_dir, env={**os.environ, "TERM": "dumb"},
+        )  # fmt: skip
+    follower = asyncio.create_task(_follow_events(call, events))
+    try:
+        yield call
+    finally:
+        try:
             await call._stop_sipp()
         finally:
             follower.cancel()

@@ -158,7 +158,8 @@ def livekit(livekit_server: LiveKitServer) -> LiveKitServer:
                 api.DeleteSIPDispatchRuleRequest(sip_dispatch_rule_id=r.sip_dispatch_rule_id)
             )
         trunks = await lk.sip.list_inbound_trunk(api.ListSIPInboundTrunkRequest())
-        for t in trunks.items:
+        outbound = await lk.sip.list_outbound_trunk(api.ListSIPOutboundTrunkRequest())
+        for t in [*trunks.items, *outbound.items]:
             await lk.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=t.sip_trunk_id))
 
     livekit_server.run(wipe)

@@ -277,3 +277,39 @@ def test_receptionist_provision_takes_the_flags_of_sip_provision(
     refused = cli("--dry-run", "--check")
     assert refused.returncode == 2
     assert "not allowed with argument" in refused.stderr
+
+
+def outbound_trunks(livekit: LiveKitServer) -> list[api.SIPOutboundTrunkInfo]:
+    async def read(lk: api.LiveKitAPI) -> list[api.SIPOutboundTrunkInfo]:
+        return list((await lk.sip.list_outbound_trunk(api.ListSIPOutboundTrunkRequest())).items)
+
+    return livekit.run(read)
+
+
+def test_outbound_address_makes_the_warm_transfer_trunk_once(env, livekit: LiveKitServer, capsys) -> None:
+    env.setenv("SIP_OUTBOUND_ADDRESS", "pbx.example.test:5060")
+    env.setenv("SIP_TRANSPORT", "udp")
+    env.setenv("TWILIO_TERMINATION_USERNAME", "receptionist")
+    env.setenv("TWILIO_TERMINATION_PASSWORD", "s3cret-termination")
+    assert run() == 0
+    assert "create livekit outbound trunk 'receptionist-outbound'" in capsys.readouterr().out
+    [trunk] = outbound_trunks(livekit)
+    assert trunk.address == "pbx.example.test:5060"
+    assert trunk.transport == api.SIPTransport.SIP_TRANSPORT_UDP
+    # calls to the person leave from the business's own numbers
+    assert list(trunk.numbers) == ["+12175550142", "+12175550143", "+15185550177"]
+    assert trunk.auth_username == "receptionist"
+
+    assert run() == 0
+    assert capsys.readouterr().out.endswith("nothing to change\n")
+    env.setenv("SIP_OUTBOUND_ADDRESS", "pbx2.example.test")
+    assert run("--check") == 1
+    assert "address: 'pbx.example.test:5060' -> 'pbx2.example.test'" in capsys.readouterr().out
+    assert run() == 0
+    [moved] = outbound_trunks(livekit)
+    assert moved.sip_trunk_id == trunk.sip_trunk_id and moved.address == "pbx2.example.test"
+
+
+def test_no_outbound_address_makes_no_outbound_trunk(env, livekit: LiveKitServer) -> None:
+    assert run() == 0
+    assert outbound_trunks(livekit) == []

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from livekit.agents import ToolError
 
-from agent.brain import Brain, load_brain
+from agent.brain import Brain, departments, load_brain
 from agent.brain.schema.escalation import REASONS, Department
+from agent.brain.transfer import TransferKind
 from agent.call import CallContext
 from agent.tools.escalation import escalate_to_human
 from simulator.line import SimulatedLine
@@ -149,6 +150,25 @@ async def test_a_single_transfer_to_still_transfers_every_reason() -> None:
     assert out["say_now"] == "Let me connect you with our front desk, one moment please."
     assert call.pending_action == ("transfer", "sip:frontdesk@lakeviewfamilydental.example")
     assert report(call)["department"] == "team"
+
+
+def test_a_department_marked_warm_is_transferred_warm_and_the_others_cold(plumbing: Brain) -> None:
+    billing_warm = [d.model_copy(update={"transfer": TransferKind.warm}) if d.name == "billing" else d
+                    for d in plumbing.escalation.departments]  # fmt: skip
+    brain = plumbing.model_copy(
+        update={"escalation": plumbing.escalation.model_copy(update={"departments": billing_warm})}
+    )
+    on_call, billing = brain.escalation.departments
+    assert departments.transfer_kind(brain, billing) is TransferKind.warm
+    assert departments.transfer_kind(brain, on_call) is TransferKind.cold
+    # and nothing changes for a brain that says nothing
+    assert {departments.transfer_kind(plumbing, d) for d in plumbing.escalation.departments} == {TransferKind.cold}
+
+
+def test_warm_transfer_true_makes_the_single_team_warm() -> None:
+    dental = load_brain(REPO / "brains" / "dental.yaml")  # transfer_to with warm_transfer: true
+    [team] = dental.escalation.destinations
+    assert departments.transfer_kind(dental, team) is TransferKind.warm
 
 
 async def test_no_reason_name_or_hour_reaches_a_number_the_brain_does_not_list(

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, model_validator
 
 from agent.brain.schema.fields import FieldProblems, Loc, Model, Text, check_e164
 from agent.brain.schema.hours import WeeklyHours
+from agent.brain.transfer import Transfer
 
 Trigger = Literal[
     "pricing_dispute",
@@ -52,6 +53,7 @@ class Department(Model):
     # other words a caller asks for it by ("accounts", "invoices"); its name always counts
     words: list[Text] = []
     say_before: Text | None = None  # None: escalation.handoff_line
+    transfer: Transfer | None = None  # None: warm when escalation.warm_transfer, else cold
     # takes any reason no department lists; at most one department is the default
     default: bool = False
 
