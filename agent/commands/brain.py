@@ -17,7 +17,9 @@ def check_brain(args: argparse.Namespace) -> int:
             if path.is_dir():
                 directory = load_brains(path)
                 for brain in directory.all:
-                    print(f"ok: {brain.business.name} ({', '.join(brain.business.numbers) or 'no numbers'})")
+                    print(
+                        f"ok: {brain.business.name} ({', '.join(brain.business.numbers) or 'no numbers'})"
+                    )
             else:
                 brain = load_brain(path)
                 print(f"ok: {path}: {brain.business.name}, {len(brain.services)} services")

@@ -17,14 +17,25 @@ def serve_console(args: argparse.Namespace) -> int:
     from web.app import ConsoleConfig, create_app
 
     settings = current_database()
-    app = create_app(ConsoleConfig(settings.database_url, secure_cookies=settings.web_secure_cookies,
-                                   brain_path=settings.brain_path))
+    app = create_app(
+        ConsoleConfig(
+            settings.database_url,
+            secure_cookies=settings.web_secure_cookies,
+            brain_path=settings.brain_path,
+        )
+    )
     print(f"the owner's console: http://{args.host}:{args.port}/", flush=True)
     # behind a TLS-terminating proxy the forwarded scheme is trusted from loopback only (uvicorn's default)
     # an open Today page's event stream never ends by itself: a stop cuts those after a few seconds,
     # and the pages reconnect (to another replica, or to this one restarted)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level.lower(), proxy_headers=True,
-                timeout_graceful_shutdown=5)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level.lower(),
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+    )
     return 0
 
 

@@ -20,7 +20,9 @@ def show_outbox(args: argparse.Namespace) -> int:
     notification_id = None
     if args.action == "retry":
         if args.id is None or not args.id.isdigit():
-            raise Refused("outbox retry needs the notification's id (see `receptionist outbox list`)")
+            raise Refused(
+                "outbox retry needs the notification's id (see `receptionist outbox list`)"
+            )
         notification_id = int(args.id)
     elif args.id is not None:
         raise Refused(f"outbox {args.action} takes no id")
@@ -94,7 +96,9 @@ def run_notify(args: argparse.Namespace) -> int:
         # one connection holds a claimed batch while it is delivered; the others read transcripts for
         # email, the STOP list for SMS, build a digest, refresh the CalDAV copies, and hold a booking's
         # lock while its event is written (more calendar rows than that wait their turn)
-        pool = await open_pool(settings.database_url, min_size=1, max_size=3, name="receptionist-notify")
+        pool = await open_pool(
+            settings.database_url, min_size=1, max_size=3, name="receptionist-notify"
+        )
         channels = channels_from_settings(settings, pool)
         if calendars:
             channels["calendar"] = CalendarChannel(pool, brains, calendars)
@@ -131,11 +135,17 @@ def _serve_inbound(settings: Any, host: str, port: int) -> int:
     from agent.store.db import open_pool
 
     if settings.twilio_auth_token is None:
-        raise Refused("notify inbound needs TWILIO_AUTH_TOKEN: it checks that each request comes from Twilio")
+        raise Refused(
+            "notify inbound needs TWILIO_AUTH_TOKEN: it checks that each request comes from Twilio"
+        )
 
     async def serve() -> None:
-        pool = await open_pool(settings.database_url, min_size=1, max_size=2, name="receptionist-inbound")
-        app = inbound_app(pool, settings.twilio_auth_token.get_secret_value(), settings.twilio_sms_webhook_url)
+        pool = await open_pool(
+            settings.database_url, min_size=1, max_size=2, name="receptionist-inbound"
+        )
+        app = inbound_app(
+            pool, settings.twilio_auth_token.get_secret_value(), settings.twilio_sms_webhook_url
+        )
         runner = web.AppRunner(app, access_log=None)  # an access log would hold callers' numbers
         await runner.setup()
         try:
@@ -154,5 +164,7 @@ def _serve_inbound(settings: Any, host: str, port: int) -> int:
     try:
         asyncio.run(serve())
     except OSError as e:  # the port is taken: one line, non-zero, like every start-up failure
-        raise Refused(f"notify inbound: cannot listen on {host}:{port}: {e.strerror or e}") from None
+        raise Refused(
+            f"notify inbound: cannot listen on {host}:{port}: {e.strerror or e}"
+        ) from None
     return 0

@@ -31,7 +31,9 @@ def run_retention(args: argparse.Namespace) -> int:
             print(f"{policy.business}: kept forever (no privacy.retain_days)")
             continue
         cutoff = result.cutoffs[policy.business]
-        print(f"{policy.business}: {policy.retain_days} days, personal data before {cutoff:%Y-%m-%d %H:%M} UTC")
+        print(
+            f"{policy.business}: {policy.retain_days} days, personal data before {cutoff:%Y-%m-%d %H:%M} UTC"
+        )
         for line in format_counts(result.counts[policy.business]):
             print(f"  {line}")
     return 0
@@ -55,7 +57,9 @@ def forget_number(args: argparse.Namespace) -> int:
     settings = current_database()
     by = args.by or getpass.getuser()
     result = asyncio.run(forget(settings.database_url, e164, requested_by=by))
-    print(f"forgot {result.number_masked} (requested by {by}; audit row {result.audit_id} in erasures)")
+    print(
+        f"forgot {result.number_masked} (requested by {by}; audit row {result.audit_id} in erasures)"
+    )
     for line in format_counts(result.counts):
         print(f"  {line}")
     for booking in result.cancelled:
@@ -64,5 +68,7 @@ def forget_number(args: argparse.Namespace) -> int:
             f" (code {booking.confirmation_code}): tell the business the slot is free"
         )
     if queued := result.counts["outbox"].get("queued"):
-        print(f"  the owner's CalDAV calendar: {queued} event(s) to delete or strip, sent by `receptionist notify run`")
+        print(
+            f"  the owner's CalDAV calendar: {queued} event(s) to delete or strip, sent by `receptionist notify run`"
+        )
     return 0

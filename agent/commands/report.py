@@ -31,7 +31,9 @@ def show_report(args: argparse.Namespace) -> int:
     async def gather() -> dict[str, Any]:
         # the pool's 5 s statement limit is for callers waiting; a report over months may take longer;
         # three connections read the figures side by side from one snapshot (store/kpis.py)
-        pool = await open_pool(settings.database_url, min_size=1, max_size=3, statement_timeout_ms=120_000)
+        pool = await open_pool(
+            settings.database_url, min_size=1, max_size=3, statement_timeout_ms=120_000
+        )
         try:
             return await business_kpis(pool, start=start, end=end, business=args.business, tz=tz)
         finally:
