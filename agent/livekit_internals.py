@@ -4,7 +4,8 @@ renames or reshapes one is caught by `missing()` in a test, before a caller meet
 
 Used by: speculative replies and the late-reply hold line (subclasses of the plugin's
 RealtimeSession: they override its event handlers and read its current generation), one VAD object
-per call over a shared Silero model, and the console's view of the agent's own turns.
+per call over a shared Silero model, the console's view of the agent's own turns, and yield on
+resume (a reply dropped from the agent's own copy of the conversation).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import dataclasses
 import inspect
 from typing import Any
 
-from livekit.agents import AgentSession
+from livekit.agents import Agent, AgentSession
 from livekit.agents.llm._realtime.openai import SAMPLE_RATE, _ResponseGeneration
 from livekit.plugins.openai.realtime.realtime_model import RealtimeSession, _DiscardedGeneration
 
@@ -25,6 +26,7 @@ __all__ = [
     "REALTIME_SESSION_HOOKS",
     "agents_console",
     "current_generation",
+    "forget_chat_item",
     "generation_done",
     "missing",
     "new_generation",
@@ -76,6 +78,14 @@ def new_generation(*, created_at: float) -> ResponseGeneration:
     )
 
 
+def forget_chat_item(agent: Agent, item_id: str) -> None:
+    """Remove one item from the agent's own copy of the conversation. `Agent.update_chat_ctx` would
+    also diff the whole conversation against the model's and re-create every item whose text differs
+    there (each caller turn, each reply cut by a barge-in)."""
+    items = agent._chat_ctx.items
+    items[:] = [item for item in items if item.id != item_id]
+
+
 def own_vad(shared: Any) -> Any:
     """A new silero.VAD object over `shared`'s loaded ONNX model and options (the model is the
     costly part); imported here, so a process that never listens does not load the plugin."""
@@ -116,6 +126,8 @@ def missing() -> list[str]:
     gone += [f"silero.VAD.__init__({name}=)" for name in ("session", "opts") if name not in init]
     source = inspect.getsource(silero.VAD.__init__)
     gone += [f"silero.VAD.{name}" for name in ("_onnx_session", "_opts") if f"self.{name}" not in source]
+    if "self._chat_ctx" not in inspect.getsource(Agent.__init__):
+        gone.append("Agent._chat_ctx")
     if "_global_run_state" not in inspect.getsource(AgentSession):
         gone.append("AgentSession._global_run_state")
     try:
