@@ -7,8 +7,9 @@ been heard (a short "oh" never stops it), is then paused, and at the end of the 
 truncated to what was heard and kept: the model answers "five oh three, five five five" + its own cut
 "Thanks, I have" + "oh one eight seven" rather than the number. Inside YIELD_WINDOW seconds of the
 reply's first audio, the first sound the VAD hears is enough; after it, the usual barge-in applies.
-Only replies to a caller's turn yield: the greeting, a correction or a check on a quiet caller are
-the agent's own and stay (their start is not the caller's turn going on).
+Only replies to a caller's turn yield, and only before they call a tool: the greeting, a correction
+or a check on a quiet caller are the agent's own (their start is not the caller's turn going on), and
+a reply that has begun to act is not taken back.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class ReplyYield:
             return
         if speech.interrupted or not speech.allow_interruptions or ev.created_at - since > self.window:
             return
+        if any(isinstance(item, llm.FunctionCall) for item in speech.chat_items):
+            return  # it has begun acting (a booking, a transfer): not taken back, the usual barge-in
         self._stop(speech, ev.created_at - since)
 
     def _stop(self, speech: SpeechHandle, after_s: float) -> None:
