@@ -42,7 +42,9 @@ class ReplyYield:
         self.window = window
         self.yielded = 0  # replies stopped this call
         self._answers: set[str] = set()  # speech ids of replies to a caller's turn
-        self._audible: tuple[str, float] | None = None  # the reply playing, when its audio started
+        # the latest reply to become audible, and when it first did (a resume after a false
+        # interruption does not restart its window)
+        self._audible: tuple[str, float] | None = None
         self._dropping: SpeechHandle | None = None
         self._dropped: set[str] = set()  # ids of the messages of stopped replies
         session.on("metrics_collected", self._on_metrics)
@@ -68,11 +70,9 @@ class ReplyYield:
         if ev.new_state == "speaking" and speech is not None:
             if self._audible is None or self._audible[0] != speech.id:
                 self._audible = (speech.id, ev.created_at)
-        elif ev.new_state != "speaking":
-            self._audible = None
 
     def _on_user_state(self, ev: UserStateChangedEvent) -> None:
-        if ev.new_state != "speaking" or self._audible is None:
+        if ev.new_state != "speaking" or self._audible is None or self.session.agent_state != "speaking":
             return
         speech_id, since = self._audible
         speech = self.session.current_speech
