@@ -86,9 +86,11 @@ async def test_caller_who_goes_on_as_the_reply_starts_gets_one_answer_to_the_who
     cut, resumed = _cut_reply(report), report.spoken[-1]
     assert cut["interrupted"] and cut["stops"][0] < resumed["ended"], (cut, resumed, format_report(report))
     _assert_whole_turn_answered_once(report, shared_sim)
-    # the call's record ends with the answer; the number is in the caller's words before it
-    rows = [r for r in report.db["transcript_turns"]]
+    # the call's record ends with the answer, after both parts of the number in the caller's words
+    rows = report.db["transcript_turns"]
     assert rows[-1]["role"] == "agent" and rows[-1]["text"] == READBACK, rows
+    caller = [r["text"] for r in rows if r["role"] == "caller"]
+    assert caller[-2:] == ["five oh three five five five", "oh one eight seven"], rows
     assert report.passed, format_report(report)
 
 
