@@ -62,6 +62,7 @@ bench: setup stack
 	$(PY) -m bench.grounding_playout
 	$(PY) -m bench.turn_taking
 	$(PY) -m bench.fleet
+	$(PY) -m bench.yield_on_resume
 
 # the README's picture of `receptionist report --html` (docs/img/report.png), redrawn from a fresh run
 # of every scenario; headless chromium takes the picture

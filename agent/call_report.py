@@ -145,6 +145,10 @@ def _timing(call: CallContext) -> tuple[dict[str, Any], list[tuple[int, float]]]
     for i, t in enumerate(turns):
         if t.role != "caller":
             continue
+        if turns[i + 1 : i + 2] and turns[i + 1].role == "caller":
+            # they went on before any reply (one cut off as it began left no words): they waited
+            # only after their last words
+            continue
         reply = next((a for a in turns[i + 1 :] if a.role == "agent"), None)
         if reply is not None:
             gaps.append((t.seq, max(0.0, reply.started_at - t.ended_at)))

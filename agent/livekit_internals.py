@@ -4,8 +4,9 @@ renames or reshapes one is caught by `missing()` in a test, before a caller meet
 
 Used by: speculative replies and the late-reply hold line (subclasses of the plugin's
 RealtimeSession: they override its event handlers and read its current generation), one VAD object
-per call over a shared Silero model, the console's view of the agent's own turns, and a caller on hold
-for a warm transfer (no "are you still there?").
+per call over a shared Silero model, the console's view of the agent's own turns, a caller on hold
+for a warm transfer (no "are you still there?"), and yield on resume (a reply dropped from the agent's
+own copy of the conversation).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import inspect
 from collections.abc import Iterator
 from typing import Any
 
-from livekit.agents import AgentSession
+from livekit.agents import Agent, AgentSession
 from livekit.agents.llm._realtime.openai import SAMPLE_RATE, _ResponseGeneration
 from livekit.plugins.openai.realtime.realtime_model import RealtimeSession, _DiscardedGeneration
 
@@ -28,6 +29,7 @@ __all__ = [
     "REALTIME_SESSION_HOOKS",
     "agents_console",
     "current_generation",
+    "forget_chat_item",
     "generation_done",
     "missing",
     "new_generation",
@@ -78,6 +80,14 @@ def new_generation(*, created_at: float) -> ResponseGeneration:
         _done_fut=asyncio.get_running_loop().create_future(),
         _created_timestamp=created_at,
     )
+
+
+def forget_chat_item(agent: Agent, item_id: str) -> None:
+    """Remove one item from the agent's own copy of the conversation. `Agent.update_chat_ctx` would
+    also diff the whole conversation against the model's and re-create every item whose text differs
+    there (each caller turn, each reply cut by a barge-in)."""
+    items = agent._chat_ctx.items
+    items[:] = [item for item in items if item.id != item_id]
 
 
 def own_vad(shared: Any) -> Any:
@@ -136,6 +146,8 @@ def missing() -> list[str]:
         gone.append("AgentSession._opts.user_away_timeout")
     if not callable(getattr(AgentSession, "_cancel_user_away_timer", None)):
         gone.append("AgentSession._cancel_user_away_timer")
+    if "self._chat_ctx" not in inspect.getsource(Agent.__init__):
+        gone.append("Agent._chat_ctx")
     if "_global_run_state" not in inspect.getsource(AgentSession):
         gone.append("AgentSession._global_run_state")
     try:

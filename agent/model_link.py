@@ -75,6 +75,9 @@ class LinkedSession(openai.realtime.RealtimeSession):
         self.link = model.link
         self.on("session_reconnected", lambda _ev: self.link.report_reconnected())
         self._voiced: set[str] = set()  # reply items whose audio has started
+        # a reply the caller cut off as it began (agent/yield_on_resume.py) is being stopped: its
+        # messages leave the model's conversation instead of being truncated to what was heard
+        self.dropping_reply = False
         self._held_ms: dict[str, int] = {}  # reply item -> ms of hold line played before its audio
 
     # -- a slow first audio: the hold line, inside the reply itself ------------------------------
@@ -124,6 +127,8 @@ class LinkedSession(openai.realtime.RealtimeSession):
     def truncate(self, *, message_id: str, audio_end_ms: int, **kwargs: Any) -> None:
         # the model never sent the hold line: what it said starts after it
         held = self._held_ms.get(message_id, 0)
+        if self.dropping_reply:
+            audio_end_ms = held = 0  # truncated to nothing, the plugin deletes the item
         super().truncate(message_id=message_id, audio_end_ms=max(0, audio_end_ms - held), **kwargs)
 
     def _emit_error(self, error: Exception, recoverable: bool) -> None:
@@ -148,10 +153,12 @@ class LinkedRealtimeModel(openai.realtime.RealtimeModel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.link = ModelLink()
+        self.live: LinkedSession | None = None  # the call's session with the model
 
     def session(self, *, turn_detection_disabled: bool = False) -> LinkedSession:
         sess = LinkedSession(self, turn_detection_disabled=turn_detection_disabled)
         self._sessions.add(sess)
+        self.live = sess
         return sess
 
 

@@ -44,6 +44,7 @@ from agent.model_link import LinkedRealtimeModel
 from agent.recording import CallRecording
 from agent.settings import Settings
 from agent.speculation import SpeculativeRealtimeModel, Speculator
+from agent.yield_on_resume import ReplyYield
 
 log = logging.getLogger("receptionist.session")
 
@@ -254,6 +255,10 @@ class CallKeeper:
             call.prices = settings.price_table()
         if isinstance(session.llm, SpeculativeRealtimeModel):
             call.usage.speculation = session.llm.stats
+        # a caller who goes on just after the reply began: stopped, dropped, their whole turn answered
+        self.reply_yield: ReplyYield | None = None
+        if settings is not None and settings.yield_window > 0:
+            self.reply_yield = ReplyYield(session, window=settings.yield_window)
         # a failing model: the hold line, the lost reply asked again, and the model-free path
         self.failover: ModelFailover | None = None
         if settings is not None and isinstance(session.llm, LinkedRealtimeModel):
@@ -298,7 +303,9 @@ class CallKeeper:
         if role == "agent":
             if self.failover is not None and not item.interrupted:
                 self.failover.reply_arrived()
-            self._pace_next_turn(text)
+            if self.reply_yield is None or not self.reply_yield.dropped(item):
+                # a reply the caller cut off as it began set no pace: their turn goes on
+                self._pace_next_turn(text)
             self._guard(text, seq)
             if self.call.pending_action is not None:
                 # the sentence before the hand-off (or the goodbye) has been said: act now

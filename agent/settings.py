@@ -160,6 +160,11 @@ class Settings(BaseSettings):
     min_interruption_duration: float = Field(
         0.2, ge=0.0, le=5.0, description="Caller speech (s) needed to interrupt the agent"
     )
+    yield_window: float = Field(
+        0.5, ge=0.0, le=3.0,
+        description="A caller who speaks again this soon (s) after the agent's reply starts stops it at once; "
+        "the reply is dropped and their whole turn answered (0 = off: the usual barge-in)",
+    )
     vad_min_silence_duration: float = Field(
         0.15, ge=0.05, le=3.0,
         description="Silero VAD min silence (s): when a pause is reported, and a speculative reply requested",

@@ -271,7 +271,7 @@ class _ScenarioCall:
             sim_key=self.key,
             heard=[
                 {"started": seg.started, "ended": seg.ended, "played_ms": round(seg.played_s * 1000, 1),
-                 "interrupted": seg.interrupted, "first_voice": seg.first_voice}
+                 "interrupted": seg.interrupted, "first_voice": seg.first_voice, "stops": list(seg.stops)}
                 for seg in (self.ear.segments if self.ear else [])
             ],
             spoken=list(self.spoken),

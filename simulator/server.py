@@ -94,6 +94,23 @@ class Truncation:
     audio_ms: int  # how much audio the item actually carried
 
 
+@dataclass
+class ResponseAsked:
+    """The conversation as it stood when a response was asked for: what the model answered from."""
+
+    key: str
+    number: int  # the key's Nth response (1 = the greeting)
+    # in order: {"id", "role", "type", "audio_ms", "text"}; audio_ms is the caller audio committed into
+    # a user item, or an assistant item's audio as sent (or truncated to)
+    items: list[dict[str, Any]]
+    said: str = ""  # what the response spoke (as far as it got)
+    status: str = "in_progress"  # as its response.done reported it
+
+    def caller_audio_ms(self) -> list[int]:
+        """The committed caller audio of each user item, in order."""
+        return [i["audio_ms"] for i in self.items if i["role"] == "user"]
+
+
 _FAULT_MESSAGES = {
     "rate_limit_exceeded": "Rate limit reached for gpt-realtime in organization org-sim on tokens per min.",
     "server_error": "The server had an error while processing your request. Sorry about that!",
@@ -108,6 +125,7 @@ class _Response:
     number: int = 0  # the key's Nth response (1 = the greeting), across reconnects
     task: asyncio.Task[None] | None = None
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    asked: ResponseAsked | None = None
 
 
 class _Connection:
@@ -530,6 +548,12 @@ class _Connection:
     def _start_response(self, params: dict[str, Any], event_id: str | None) -> None:
         response = _Response(id=_new_id("resp"), event_id=event_id, metadata=params.get("metadata"))
         response.number = self.sim._count_response(self.key)
+        response.asked = ResponseAsked(self.key, response.number, [
+            {"id": i["id"], "role": i.get("role") or i.get("type"), "type": i.get("type"),
+             "audio_ms": int(i.get("_audio_ms") or self.audio_ms.get(i["id"], 0)), "text": _item_text(i)}
+            for i in self.items
+        ])  # fmt: skip
+        self.sim.asked.append(response.asked)
         self.response = response
         response.task = asyncio.create_task(
             self._generate(response, params), name=f"sim-{response.id}"
@@ -602,6 +626,8 @@ class _Connection:
                 "type": "failed",
                 "error": {"type": "server_error", "code": "simulator_error"},
             }
+        if response.asked is not None:
+            response.asked.said, response.asked.status = spoken, status
         self.response = None
         await self.send({"type": "response.done", "response": body})
 
@@ -1078,6 +1104,7 @@ class RealtimeSimulator:
         self.tool_outputs: list[ToolOutput] = []
         self.tool_calls: list[tuple[str, str, dict[str, Any]]] = []  # (key, name, args)
         self.truncations: list[Truncation] = []
+        self.asked: list[ResponseAsked] = []  # the conversation at each response.create, in order
         self.replies: list[tuple[str, str, bool]] = []  # (key, text spoken, finished)
         self.chat_completions: list[tuple[str, dict[str, Any], dict[str, Any]]] = []  # (key, request, answer)
         self._scripts: dict[str, Script] = {DEFAULT_KEY: Script.of(default_script)}

@@ -85,6 +85,18 @@ def test_each_flag_is_raised_with_its_evidence_and_only_then(flag: str, turns: l
     assert flag not in _flags(build_report(_call([GREETING, *quiet])))
 
 
+def test_a_caller_who_went_on_before_any_reply_waited_only_after_their_last_words() -> None:
+    # the agent's reply to the first digits was cut as it began (yield on resume) and left no words
+    report = build_report(_call([
+        GREETING,
+        ("caller", "five oh three five five five", 4.0, 7.0, False),
+        ("caller", "oh one eight seven", 9.5, 11.0, False),
+        ("agent", "Thanks, I have five oh three, five five five, oh one eight seven.", 11.4, 14.0, False),
+    ]))  # fmt: skip
+    assert report["timing"]["response_gap_s"]["each"] == [0.4]
+    assert "dead_air" not in _flags(report)
+
+
 def test_tool_errors_and_the_same_tool_failing_twice() -> None:
     once = _flags(build_report(_call([GREETING], [("book_appointment", "taken"), ("book_appointment", None)])))
     assert "tool_error" in once and "tool_failed_twice" not in once

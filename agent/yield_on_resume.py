@@ -1,0 +1,113 @@
+"""Yield on resume: a caller who speaks again just after the agent began its reply had not finished
+their turn. The agent stops at once, its reply leaves the conversation (the model's copy too), and the
+model answers the whole turn: what the caller said before the reply and what they went on to say.
+
+Left to LiveKit's barge-in, the reply plays on until MIN_INTERRUPTION_DURATION of caller speech has
+been heard (a short "oh" never stops it), is then paused, and at the end of the caller's turn is
+truncated to what was heard and kept: the model answers "five oh three, five five five" + its own cut
+"Thanks, I have" + "oh one eight seven" rather than the number. Inside YIELD_WINDOW seconds of the
+reply's first audio, the first sound the VAD hears is enough; after it, the usual barge-in applies.
+Only replies to a caller's turn yield, and only before they call a tool: the greeting, a correction
+or a check on a quiet caller are the agent's own (their start is not the caller's turn going on), and
+a reply that has begun to act is not taken back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from livekit.agents import AgentSession, llm
+from livekit.agents.metrics import EOUMetrics
+from livekit.agents.voice import SpeechHandle
+from livekit.agents.voice.events import (
+    AgentStateChangedEvent,
+    ConversationItemAddedEvent,
+    MetricsCollectedEvent,
+    UserStateChangedEvent,
+)
+
+from agent.livekit_internals import forget_chat_item
+from agent.model_link import LinkedRealtimeModel
+
+log = logging.getLogger("receptionist.yield")
+
+
+class ReplyYield:
+    """Stops a reply the caller talks into within `window` seconds of its first audio, and drops it
+    from the conversation, so the caller's next end of turn is answered with their whole turn."""
+
+    def __init__(self, session: AgentSession[Any], *, window: float) -> None:
+        self.session = session
+        self.window = window
+        self.yielded = 0  # replies stopped this call
+        self._answers: set[str] = set()  # speech ids of replies to a caller's turn
+        # the latest reply to become audible, and when it first did (a resume after a false
+        # interruption does not restart its window)
+        self._audible: tuple[str, float] | None = None
+        self._dropping: SpeechHandle | None = None
+        self._dropped: set[str] = set()  # ids of the messages of stopped replies
+        session.on("metrics_collected", self._on_metrics)
+        session.on("agent_state_changed", self._on_agent_state)
+        session.on("user_state_changed", self._on_user_state)
+        session.on("conversation_item_added", self._on_item)
+
+    def dropped(self, item: llm.ChatItem) -> bool:
+        """Was this message part of a reply the caller cut off as it began (and the model forgot)?"""
+        return item.id in self._dropped or self._of_stopped_reply(item)
+
+    def _of_stopped_reply(self, item: llm.ChatItem) -> bool:
+        speech = self._dropping
+        return speech is not None and any(i.id == item.id for i in speech.chat_items)
+
+    def _on_metrics(self, ev: MetricsCollectedEvent) -> None:
+        # LiveKit reports each end of a caller's turn with the speech that answers it
+        if isinstance(ev.metrics, EOUMetrics) and ev.metrics.speech_id:
+            self._answers.add(ev.metrics.speech_id)
+
+    def _on_agent_state(self, ev: AgentStateChangedEvent) -> None:
+        speech = self.session.current_speech
+        if ev.new_state == "speaking" and speech is not None:
+            if self._audible is None or self._audible[0] != speech.id:
+                self._audible = (speech.id, ev.created_at)
+
+    def _on_user_state(self, ev: UserStateChangedEvent) -> None:
+        if ev.new_state != "speaking" or self._audible is None or self.session.agent_state != "speaking":
+            return
+        speech_id, since = self._audible
+        speech = self.session.current_speech
+        if speech is None or speech.id != speech_id or speech_id not in self._answers:
+            return
+        if speech.interrupted or not speech.allow_interruptions or ev.created_at - since > self.window:
+            return
+        if any(isinstance(item, llm.FunctionCall) for item in speech.chat_items):
+            return  # it has begun acting (a booking, a transfer): not taken back, the usual barge-in
+        self._stop(speech, ev.created_at - since)
+
+    def _stop(self, speech: SpeechHandle, after_s: float) -> None:
+        model = self.session.llm
+        live = model.live if isinstance(model, LinkedRealtimeModel) else None
+        if live is not None:
+            live.dropping_reply = True  # its truncation becomes a deletion
+        self._dropping = speech
+        self.yielded += 1
+        log.info("caller resumed %.0f ms into the reply: stopped, dropped, the whole turn answered next",
+                 after_s * 1000)  # fmt: skip
+        speech.interrupt()
+        speech.add_done_callback(self._stopped)
+
+    def _stopped(self, speech: SpeechHandle) -> None:
+        model = self.session.llm
+        if isinstance(model, LinkedRealtimeModel) and model.live is not None:
+            model.live.dropping_reply = False
+        if self._dropping is speech:
+            self._dropping = None
+
+    def _on_item(self, ev: ConversationItemAddedEvent) -> None:
+        # LiveKit adds what the caller heard of the stopped reply to the agent's conversation; the
+        # model's copy is already deleted, so this one goes too
+        item = ev.item
+        if not self._of_stopped_reply(item):
+            return
+        self._dropped.add(item.id)
+        forget_chat_item(self.session.current_agent, item.id)
