@@ -12,7 +12,7 @@ from livekit.agents import Agent, ModelSettings
 from livekit.agents.types import TimedString
 
 from agent.brain import Brain, BrainDirectory, greeting_instructions, render_instructions
-from agent.session import AudioReceived, watch_sentences
+from agent.playout_guard import AudioReceived, watch_sentences
 from agent.tools import receptionist_tools
 from agent.tools.call_control import end_call
 from agent.tools.leads import take_message

@@ -22,13 +22,14 @@ from livekit.plugins import silero
 from agent import log_privacy
 from agent.brain import BrainDirectory, BrainError, load_brains
 from agent.call import CallContext
+from agent.call_keeper import CallKeeper
 from agent.console_view import show_the_agents_own_turns
 from agent.fallback_audio import FallbackLibrary
 from agent.health import WorkerHealth
 from agent.metrics import WorkerMetrics, follow_journal
 from agent.model_link import check_model_key
 from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber, brain_for_call
-from agent.session import CallKeeper, build_session, realtime_model, settings_for_brain
+from agent.session import build_session, realtime_model, settings_for_brain
 from agent.settings import Settings, SettingsError, load_settings, require
 from agent.store.db import DatabaseNotReady, require_current_schema
 from agent.store.journal.spill_file import spill_files

@@ -22,8 +22,9 @@ from livekit.plugins import silero
 
 from agent.brain import Brain, load_brain
 from agent.call import CallContext
+from agent.call_keeper import CallKeeper
 from agent.receptionist import Receptionist
-from agent.session import CallKeeper, build_session, realtime_model
+from agent.session import build_session, realtime_model
 from agent.settings import Settings
 from bench.audio import CALLER_RATE
 from simulator.line import CallerEar, CallerMicrophone, SimulatedLine

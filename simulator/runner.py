@@ -23,10 +23,11 @@ from livekit.agents.voice.transcription.synchronizer import TranscriptSynchroniz
 from agent.brain import Brain, load_brain, load_brains
 from agent.brain.loader import parse_brain
 from agent.call import CallContext
+from agent.call_keeper import CallKeeper
 from agent.call_summary import add_prose_summary
 from agent.fallback_audio import FallbackLibrary
 from agent.receptionist import Receptionist, UnknownNumber, brain_for_call
-from agent.session import CallKeeper, build_session, realtime_model, settings_for_brain
+from agent.session import build_session, realtime_model, settings_for_brain
 from agent.settings import Settings, load_settings
 from simulator.line import CallerEar, CallerMicrophone, SimulatedLine
 from simulator.recordings import recorded_speech

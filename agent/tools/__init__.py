@@ -5,14 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.brain import Brain
-from agent.tools.booking import (
-    book_appointment,
-    cancel_appointment,
-    check_availability,
-    find_my_appointments,
-    hold_slot,
-    reschedule_appointment,
-)
+from agent.tools.booking import book_appointment, check_availability, hold_slot
 from agent.tools.business_info import (
     answer_faq,
     get_business_details,
@@ -23,6 +16,11 @@ from agent.tools.business_info import (
     list_services,
 )
 from agent.tools.call_control import end_call, stop_recording
+from agent.tools.caller_bookings import (
+    cancel_appointment,
+    find_my_appointments,
+    reschedule_appointment,
+)
 from agent.tools.escalation import escalate_to_human
 from agent.tools.leads import capture_lead, take_message
 from agent.tools.number_check import confirm_number_code, text_number_code

@@ -1,5 +1,7 @@
-"""Appointments: free slots from the brain's hours and the booked calendar, and booking, finding,
-rescheduling and cancelling for the caller (never for someone else). Postgres arbitrates races."""
+"""Booking: free slots from the brain's hours, the booked calendar and the owner's busy times; holding
+one; booking it. Postgres arbitrates races. Finding, moving and cancelling a booking is in
+caller_bookings.py; the helpers both use (the call's pool, the service by name, calendar sync, text
+consent) are here."""
 
 from __future__ import annotations
 
@@ -33,13 +35,13 @@ log = logging.getLogger("receptionist.tools")
 MAX_SLOTS_OFFERED = 6
 SEARCH_DAYS = 14  # how far past a full or closed day we look for the next free slots
 
-_UNAVAILABLE = (
+UNAVAILABLE = (
     "The booking system is not answering right now. Apologise, and offer to take a message with the "
     "caller's name, number and preferred time so the office can confirm by phone."
 )
 
 
-def _service(brain: Brain, name: str) -> Service:
+def service_named(brain: Brain, name: str) -> Service:
     s = brain.service(name)
     if s is None:
         names = ", ".join(x.name for x in brain.services if x.bookable)
@@ -49,9 +51,9 @@ def _service(brain: Brain, name: str) -> Service:
     return s
 
 
-def _pool(call: CallContext) -> Any:
+def call_pool(call: CallContext) -> Any:
     if call.pool is None:
-        raise ToolError(_UNAVAILABLE)
+        raise ToolError(UNAVAILABLE)
     return call.pool
 
 
@@ -66,7 +68,7 @@ async def _owner_busy(call: CallContext, lo: datetime, hi: datetime) -> list[tup
     blocked is likelier still blocked than not, and the call is flagged `calendar_stale` with its age."""
     if call.brain.calendar.caldav is None:
         return []
-    busy, copy = await calendar_store.owner_busy(_pool(call), call.brain.business.name, lo, hi)
+    busy, copy = await calendar_store.owner_busy(call_pool(call), call.brain.business.name, lo, hi)
     if copy.stale and "calendar_stale" not in call.extras:
         age = None if copy.age_s is None else round(copy.age_s)
         call.extras["calendar_stale"] = {"age_s": age, "error": copy.last_error}
@@ -79,10 +81,10 @@ async def _free_slots(call: CallContext, service: Service, day: date) -> list[da
     brain = call.brain
     lo, hi = _day_bounds(brain, day)
     try:
-        busy = await store.busy_intervals(_pool(call), brain.business.name, lo, hi)
+        busy = await store.busy_intervals(call_pool(call), brain.business.name, lo, hi)
         busy = sorted(busy + await _owner_busy(call, lo, hi))
     except StoreUnavailable:
-        raise ToolError(_UNAVAILABLE) from None
+        raise ToolError(UNAVAILABLE) from None
     slots = schedule.candidate_slots(brain, service, day, call.now(), busy)
     if call.live is not None and slots:
         held = await call.live.holds(brain.business.name, exclude_call=call.call_id)
@@ -105,7 +107,7 @@ async def check_availability(context: RunContext[CallContext], service: str, day
     """
     call = context.userdata
     brain = call.brain
-    svc = _service(brain, service)
+    svc = service_named(brain, service)
     today = call.now().date()
     d = parse_day(day, today)
     if d < today:
@@ -146,17 +148,17 @@ async def check_availability(context: RunContext[CallContext], service: str, day
     return json.dumps(result)
 
 
-async def _owner_blocks(call: CallContext, start: datetime, end: datetime) -> None:
+async def owner_blocks(call: CallContext, start: datetime, end: datetime) -> None:
     """Refuse a time the owner has blocked in their own calendar (check_availability never offers it)."""
     try:
         blocked = await _owner_busy(call, start, end)
     except StoreUnavailable:
-        raise ToolError(_UNAVAILABLE) from None
+        raise ToolError(UNAVAILABLE) from None
     if blocked:
         raise ToolError("That time is not available. Run check_availability and offer one of its times.")
 
 
-def _sync_calendar(call: CallContext, change: calendar_changes.CalendarChange, appt: store.Appointment) -> None:
+def sync_calendar(call: CallContext, change: calendar_changes.CalendarChange, appt: store.Appointment) -> None:
     """Queue the owner's calendar update with the call's records (delivered by the outbox sender)."""
     row = calendar_changes.event_change(call, change, appt)
     if row is not None:
@@ -173,7 +175,7 @@ async def hold_slot(context: RunContext[CallContext], service: str, start: str) 
         start: The chosen start, YYYY-MM-DDTHH:MM, exactly as check_availability listed it.
     """
     call = context.userdata
-    svc = _service(call.brain, service)
+    svc = service_named(call.brain, service)
     when = parse_start(start, call.brain.tz)
     problem = schedule.slot_problem(call.brain, svc, when, call.now())
     if problem:
@@ -183,12 +185,12 @@ async def hold_slot(context: RunContext[CallContext], service: str, start: str) 
     return json.dumps({"held": when.strftime("%Y-%m-%dT%H:%M"), "minutes": 2})
 
 
-def _consent(call: CallContext, text_consent: bool) -> bool | None:
+def consent_given(call: CallContext, text_consent: bool) -> bool | None:
     """The answer to record: None when this business sends no texts (nobody was asked)."""
     return bool(text_consent) if call.brain.notify.caller_texts else None
 
 
-def _confirm_by_text(
+def confirm_by_text(
     call: CallContext, kind: caller_texts.CallerTextKind, appt: store.Appointment, consent: bool | None
 ) -> dict[str, str]:
     """Queue the confirmation text when the caller agreed; what the model may tell the caller of it
@@ -225,8 +227,8 @@ async def book_appointment(
         raise ToolError("I need the caller's name for the booking: ask for it.")
     if len(name) > 120:
         raise ToolError("That name is too long to be a person's name: ask for the caller's full name.")
-    e164 = _caller_phone(call, phone or None)
-    svc = _service(brain, service)
+    e164 = caller_phone(call, phone or None)
+    svc = service_named(brain, service)
     when = parse_start(start, brain.tz)
     problem = schedule.slot_problem(brain, svc, when, call.now())
     if problem:
@@ -234,11 +236,11 @@ async def book_appointment(
     if call.live is not None and not await call.live.hold_slot(brain.business.name, when, call.call_id):
         raise ToolError("Another caller is booking that exact time right now. Offer the next free time.")
     end = when + timedelta(minutes=svc.duration_minutes)
-    await _owner_blocks(call, when, end + timedelta(minutes=brain.booking.buffer_minutes))
-    consent = _consent(call, text_consent)
+    await owner_blocks(call, when, end + timedelta(minutes=brain.booking.buffer_minutes))
+    consent = consent_given(call, text_consent)
     try:
         appt = await store.book(
-            _pool(call), brain.business.name, svc.name, name, e164,
+            call_pool(call), brain.business.name, svc.name, name, e164,
             when, end + timedelta(minutes=brain.booking.buffer_minutes), call.call_id, text_consent=consent,
         )  # fmt: skip
     except store.SlotTaken:
@@ -246,11 +248,11 @@ async def book_appointment(
         nxt = ", ".join(s["say"] for s in _slot_list(slots)[:3]) or "none left that day"
         raise ToolError(f"That time was just taken by another caller. Still free that day: {nxt}.") from None
     except StoreUnavailable:
-        raise ToolError(_UNAVAILABLE) from None
+        raise ToolError(UNAVAILABLE) from None
     finally:
         if call.live is not None:
             await call.live.release_slot(brain.business.name, when, call.call_id)
-    _sync_calendar(call, "booked", appt)
+    sync_calendar(call, "booked", appt)
     call.set_outcome("booked")
     return json.dumps(
         {
@@ -263,12 +265,12 @@ async def book_appointment(
             "start": when.strftime("%Y-%m-%dT%H:%M"),
             "name": name,
             "phone": e164,
-            **_confirm_by_text(call, "caller_booked", appt, consent),
+            **confirm_by_text(call, "caller_booked", appt, consent),
         }
     )
 
 
-def _caller_phone(
+def caller_phone(
     call: CallContext, phone: str | None, *, ask: str = "ask for the caller's phone number."
 ) -> str:
     """The number an appointment is booked (or looked up) under: the one stated, else the caller ID."""
@@ -277,184 +279,3 @@ def _caller_phone(
     if call.caller_number:
         return call.caller_number
     raise ToolError(f"There is no caller ID on this call: {ask}")
-
-
-# Finding, changing and cancelling someone's booking: what the caller has proven decides what a tool
-# may say or do (README, Privacy). A number the caller states is a claim; the caller ID (unless the
-# carrier found it forged) or a number proven on this call is proof of that number; a confirmation
-# code together with the number it was booked under is proof of that one booking.
-MAX_FAILED_PROOFS = 3
-
-
-def _booked_number(call: CallContext, phone: str) -> str:
-    return _caller_phone(
-        call, phone or None,
-        ask="ask for the phone number the appointment was booked under and its confirmation code.",
-    )  # fmt: skip
-
-
-def check_attempts(call: CallContext) -> None:
-    if call.failed_proofs >= MAX_FAILED_PROOFS:
-        raise ToolError(
-            "Too many confirmation codes or numbers on this call did not match a booking, so I can't "
-            "look up or change appointments any more on this call. Do not try again: offer to take a "
-            "message so the office can call back the number on the booking."
-        )
-
-
-def _no_match(call: CallContext) -> ToolError:
-    """The same answer whether the code is unknown or belongs to another number: a refusal must not
-    tell a guesser that a code exists."""
-    call.failed_proofs += 1
-    return ToolError(
-        "No upcoming appointment matches that confirmation code with that phone number. Ask the caller "
-        "to check the code, and for the number the appointment was booked under."
-    )
-
-
-def _appointment_out(call: CallContext, a: store.Appointment) -> dict[str, str]:
-    local = a.start.astimezone(call.brain.tz)
-    return {
-        "confirmation_code": a.confirmation_code, "service": a.service,
-        "day": say_day(local.date(), call.now().date()), "time": say_time(local), "name": a.customer_name,
-    }  # fmt: skip
-
-
-@receptionist_tool
-async def find_my_appointments(
-    context: RunContext[CallContext], confirmation_code: str = "", phone: str = ""
-) -> str:
-    """The caller's upcoming appointments. Privacy: a number the caller merely states is not proof
-    that the bookings under it are theirs. Without a confirmation code, details (name, code, service,
-    time) come back only for the number they are calling from; for any other number only how many
-    appointments it has, and you must ask for the confirmation code. Never guess or repeat details the
-    tool did not return.
-
-    Args:
-        confirmation_code: The code they were given when booking, if they have it.
-        phone: The number the appointment was booked under, if different from the caller ID.
-    """
-    call = context.userdata
-    check_attempts(call)
-    number = _booked_number(call, phone)
-    code = confirmation_code.strip() or None
-    proven = call.has_proven(number)
-    try:
-        found = await store.find_for_caller(
-            _pool(call), call.brain.business.name, phone=number, code=code, now=call.now()
-        )
-    except StoreUnavailable:
-        raise ToolError(_UNAVAILABLE) from None
-    if code is not None and not found:
-        raise _no_match(call)
-    if not found:
-        if not proven:
-            call.failed_proofs += 1  # a stranger's number probed without a code counts against the call
-        raise ToolError(
-            "No upcoming appointment is booked under that number. Ask the caller for the number they "
-            "booked with, or the confirmation code."
-        )
-    if code is None and not proven:
-        # the count only: the bookings of a number nobody has proven stay private
-        return json.dumps({
-            "appointments_under_that_number": len(found),
-            "details": "withheld: that is not the number the caller is calling from",
-            "next": "Say you found an appointment under that number and need its confirmation code "
-            "to go further. Do not guess its day, time or name.",
-        })  # fmt: skip
-    return json.dumps([_appointment_out(call, a) for a in found])
-
-
-async def _owned_booking(call: CallContext, code: str, number: str) -> store.Appointment:
-    """The booked appointment with this code, if it was booked under `number`; else a refusal that
-    does not say which of the two was wrong."""
-    check_attempts(call)
-    try:
-        found = await store.find_for_caller(
-            _pool(call), call.brain.business.name, phone=number, code=code, now=call.now()
-        )
-    except StoreUnavailable:
-        raise ToolError(_UNAVAILABLE) from None
-    if not found:
-        raise _no_match(call)
-    return found[0]
-
-
-@receptionist_tool
-async def reschedule_appointment(
-    context: RunContext[CallContext], confirmation_code: str, new_start: str, phone: str = "",
-    text_consent: bool = False,
-) -> str:
-    """Move the caller's appointment to a new free time (check_availability first). Needs the
-    confirmation code and the number it was booked under (the caller ID when they call from it).
-
-    Args:
-        confirmation_code: The appointment's confirmation code.
-        new_start: The new start, YYYY-MM-DDTHH:MM, as check_availability listed it.
-        phone: The number it was booked under, if different from the caller ID.
-        text_consent: True only if you asked "Would you like a text confirming this?" and the caller
-            said yes (the text goes to the number the appointment is under).
-    """
-    call = context.userdata
-    brain = call.brain
-    number = _booked_number(call, phone)
-    when = parse_start(new_start, brain.tz)
-    current = await _owned_booking(call, confirmation_code, number)
-    svc = _service(brain, current.service)
-    problem = schedule.slot_problem(brain, svc, when, call.now())
-    if problem:
-        raise ToolError(f"{problem} Run check_availability and offer one of its times.")
-    end = when + timedelta(minutes=svc.duration_minutes + brain.booking.buffer_minutes)
-    await _owner_blocks(call, when, end)
-    consent = _consent(call, text_consent)
-    try:
-        appt = await store.reschedule(
-            _pool(call), brain.business.name, current.id, when, end, number, call.call_id,
-            text_consent=consent,
-        )
-    except (store.NotYourAppointment, store.AppointmentNotFound):
-        # changed by someone else between the look-up and the lock
-        raise ToolError("That appointment has just been changed. Look it up again with find_my_appointments.") from None
-    except store.SlotTaken:
-        raise ToolError("That new time is already taken. Run check_availability and offer another.") from None
-    except StoreUnavailable:
-        raise ToolError(_UNAVAILABLE) from None
-    _sync_calendar(call, "moved", appt)
-    call.set_outcome("booked")
-    return json.dumps(
-        {"rescheduled": True, "confirmation_code": appt.confirmation_code,
-         "spell_code": " ".join(appt.confirmation_code.replace("-", "")),
-         "day": say_day(when.date(), call.now().date()), "time": say_time(when),
-         **_confirm_by_text(call, "caller_rescheduled", appt, consent)}
-    )  # fmt: skip
-
-
-@receptionist_tool
-async def cancel_appointment(
-    context: RunContext[CallContext], confirmation_code: str, phone: str = "", text_consent: bool = False
-) -> str:
-    """Cancel the caller's appointment after they confirm they want it cancelled. Needs the
-    confirmation code and the number it was booked under (the caller ID when they call from it).
-
-    Args:
-        confirmation_code: The appointment's confirmation code.
-        phone: The number it was booked under, if different from the caller ID.
-        text_consent: True only if you asked "Would you like a text confirming this?" and the caller
-            said yes (the text goes to the number the appointment is under).
-    """
-    call = context.userdata
-    number = _booked_number(call, phone)
-    current = await _owned_booking(call, confirmation_code, number)
-    consent = _consent(call, text_consent)
-    try:
-        appt = await store.cancel(
-            _pool(call), call.brain.business.name, current.id, number, call.call_id, text_consent=consent
-        )
-    except (store.NotYourAppointment, store.AppointmentNotFound):
-        raise ToolError("That appointment has just been changed. Look it up again with find_my_appointments.") from None
-    except StoreUnavailable:
-        raise ToolError(_UNAVAILABLE) from None
-    _sync_calendar(call, "cancelled", appt)
-    call.set_outcome("answered")
-    return json.dumps({"cancelled": True, "confirmation_code": appt.confirmation_code, "service": appt.service,
-                       **_confirm_by_text(call, "caller_cancelled", appt, consent)})  # fmt: skip

@@ -18,7 +18,7 @@ from livekit.agents import RunContext, ToolError
 from agent.call import CallContext
 from agent.notify import caller_texts
 from agent.tools.audit import receptionist_tool
-from agent.tools.booking import MAX_FAILED_PROOFS, check_attempts
+from agent.tools.caller_bookings import MAX_FAILED_PROOFS, check_attempts
 from agent.tools.spoken import normalise_phone, region_of, spoken_digits
 from agent.tools.texts import say_digits
 

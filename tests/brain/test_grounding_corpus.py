@@ -11,7 +11,7 @@ import pytest
 
 from agent.brain import Brain, Violation
 from agent.brain.grounding import check_sentence_under_way
-from agent.session import watch_sentences
+from agent.playout_guard import watch_sentences
 from bench.grounding import Judged, judge, load_corpus
 
 

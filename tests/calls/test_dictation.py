@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.session import invites_dictation
 from agent.settings import load_settings
+from agent.turn_pacing import invites_dictation
 from simulator.runner import format_report, simulate
 from simulator.scenario import Scenario
 

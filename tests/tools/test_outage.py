@@ -22,7 +22,7 @@ from agent.store.appointments import warm_up
 from agent.store.db import open_pool
 from agent.store.journal.writer import CallJournal
 from agent.tools.audit import _FALLBACK
-from agent.tools.booking import _UNAVAILABLE
+from agent.tools.booking import UNAVAILABLE as _UNAVAILABLE
 from simulator.postgres import PgServer
 from simulator.runner import format_report, simulate
 from simulator.scenario import Scenario

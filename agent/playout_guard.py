@@ -1,0 +1,185 @@
+"""The grounding guard beside the playout: the agent's transcript streams ahead of its audio, so each
+sentence is checked against the brain as its words arrive (`watch_sentences`), and a false one is cut
+where it starts, before the caller hears it, and corrected; a whole turn is checked again when it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from livekit import rtc
+from livekit.agents import AgentSession
+from livekit.agents.voice.events import AgentStateChangedEvent
+
+from agent.brain.grounding import (
+    Violation,
+    check_latest_sentence,
+    check_sentence_under_way,
+    check_turn,
+    sentences,
+)
+from agent.call import CallContext
+
+log = logging.getLogger("receptionist.session")
+
+Text = TypeVar("Text", bound=str)
+
+
+class AudioReceived:
+    """How much of one agent message's audio has arrived from the model so far, in ms."""
+
+    def __init__(self) -> None:
+        self.ms = 0.0
+
+    async def count(self, audio: AsyncIterable[rtc.AudioFrame]) -> AsyncIterator[rtc.AudioFrame]:
+        async for frame in audio:
+            self.ms += frame.samples_per_channel * 1000 / frame.sample_rate
+            yield frame
+
+
+async def watch_sentences(
+    text: AsyncIterable[Text],
+    on_sentence: Callable[[list[str], str, float], None],
+    audio_ms: Callable[[], float] = lambda: 0.0,
+) -> AsyncIterator[Text]:
+    """One agent message's transcript, passed on untouched and unhurried as it streams. Each time a
+    sentence in it is complete (the next one has begun, or the message ended) `on_sentence` gets the
+    sentences so far, "" and where in the message's audio the last one starts (`audio_ms()` when its
+    first word arrived: the model sends words and their audio together); each time the sentence still
+    streaming gains a word, it gets the complete sentences before it, that sentence's text so far and
+    where it starts. The transcript runs ahead of the playout, so whatever `on_sentence` does happens
+    before the caller hears that sentence, beside the playout rather than in front of it."""
+    so_far = ""
+    done = 0
+    starts: list[float] = []
+    words_seen = 0  # of the sentence under way
+    async for delta in text:
+        yield delta
+        so_far += delta
+        said = sentences(so_far)
+        starts += [audio_ms()] * (len(said) - len(starts))
+        while done < len(said) - 1:
+            done += 1
+            words_seen = 0
+            on_sentence(said[:done], "", starts[done - 1])
+        if len(said) > done and len(said[-1].split()) > words_seen:
+            words_seen = len(said[-1].split())
+            on_sentence(said[:-1], said[-1], starts[-1])
+    said = sentences(so_far)
+    if done < len(said):
+        on_sentence(said, "", starts[-1] if len(starts) == len(said) else audio_ms())
+
+
+@dataclass
+class _Stopped:
+    """A false claim the guard caught while its message was still streaming."""
+
+    violations: list[Violation]
+    said_before: str  # the message's sentences before the claim
+
+
+# stop this much before the false sentence's first word: an interrupt takes effect ~0.1 s after it is
+# asked for (measured by bench/grounding_playout.py), and the word's place is that of its arrival;
+# wait at most CUT_WAIT_S for a reply's audio to start playing before cutting it anyway
+CUT_EARLY_S = 0.2
+CUT_WAIT_S = 5.0
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
+class PlayoutGuard:
+    """One call's guard: cuts a false sentence before it plays, records each violation with whether
+    the caller heard it, and has the agent correct itself."""
+
+    def __init__(self, session: AgentSession[CallContext], call: CallContext) -> None:
+        self.session = session
+        self.call = call
+        self._stopped: _Stopped | None = None
+        self._speaking = asyncio.Event()  # the agent's audio is playing, since _speaking_since
+        self._speaking_since = 0.0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        call.on_agent_sentence = self._check_sentence
+        session.on("agent_state_changed", self._on_agent_state)
+
+    def _on_agent_state(self, ev: AgentStateChangedEvent) -> None:
+        if ev.new_state == "speaking":
+            self._speaking_since = time.monotonic()
+            self._speaking.set()
+        else:
+            self._speaking.clear()
+
+    def _check_sentence(self, said: list[str], under_way: str, starts_at_ms: float) -> None:
+        """A sentence of the message being spoken is complete (`under_way` is "") or has gained a word:
+        if it contradicts the brain, cut the audio where that sentence starts, before it plays (the
+        plugin truncates the item to what was heard), and say the correction instead."""
+        if self._stopped is not None:
+            return  # this message is already being cut
+        if under_way:
+            found = check_sentence_under_way(self.call.brain, said, under_way, self.call.now())
+            before = said
+        else:
+            found = check_latest_sentence(self.call.brain, said, self.call.now())
+            before = said[:-1]
+        if not found:
+            return
+        self._stopped = _Stopped(found, " ".join(before))
+        speech = self.session.current_speech
+        if speech is not None and not speech.done():
+            task = asyncio.create_task(self._cut(speech, starts_at_ms))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._correct(found)
+
+    async def _cut(self, speech: Any, at_ms: float) -> None:
+        """Let the true sentences before the claim finish playing, then stop the audio."""
+        if at_ms > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._speaking.wait(), CUT_WAIT_S)
+            # the playout runs in real time from its first frame; this waits on that clock
+            left = self._speaking_since + at_ms / 1000 - CUT_EARLY_S - time.monotonic()
+            if left > 0:
+                await asyncio.sleep(left)
+        if not speech.done():
+            speech.interrupt(force=True)  # a false claim is cut even where the caller may not cut in
+
+    def judge_turn(self, text: str, seq: int) -> None:
+        """A finished agent turn: record what was cut while it streamed, and correct any false claim
+        that got through."""
+        violations = check_turn(self.call.brain, text, self.call.now())
+        stopped, self._stopped = self._stopped, None
+        if stopped is not None:
+            # heard: the caller got past the sentences before the claim (into the claim itself)
+            heard = len(_letters(text)) > len(_letters(stopped.said_before))
+            for v in stopped.violations:
+                self.call.record_violation(
+                    turn_seq=seq, kind=v.kind, claim=v.claim, correction=v.correction, heard=heard
+                )
+            log.warning("grounding guard: stopped a false claim %s it was heard: %s",
+                        "after" if heard else "before", [v.correction for v in stopped.violations])  # fmt: skip
+            known = {v.correction for v in stopped.violations}
+            violations = [v for v in violations if v.correction not in known]
+        if not violations:
+            return
+        for v in violations:
+            self.call.record_violation(turn_seq=seq, kind=v.kind, claim=v.claim, correction=v.correction)
+        log.warning("grounding guard: agent contradicted the brain: %s", [v.correction for v in violations])
+        self._correct(violations)
+
+    def _correct(self, violations: list[Violation]) -> None:
+        corrections = " ".join(dict.fromkeys(v.correction for v in violations))
+        # the next thing the caller hears is the correction, in the same voice
+        self.session.generate_reply(
+            instructions=(
+                "You just told the caller something that contradicts the business's facts. "
+                f"Correct yourself now, briefly and plainly, starting with 'Sorry, correction:'. "
+                f"The facts: {corrections}"
+            ),
+            tool_choice="none",
+        )
