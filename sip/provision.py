@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -249,6 +249,29 @@ class LiveKitSide:
             ) from None
 
 
+async def _reconcile_trunk(
+    side: LiveKitSide, plan: Plan, apply: bool, kind: str, want: Any, same_name: Sequence[Any],
+    view: Callable[[Any], dict[str, Any]], *, note: str,
+    create: Callable[[], Awaitable[Any]], update: Callable[[str], Awaitable[Any]],
+) -> str:  # fmt: skip
+    """The trunk of `kind` named `want.name`, created when `same_name` (the existing ones, oldest first)
+    is empty, else brought to `want` where its `view` differs; returns its id (PENDING_ID when a dry
+    run would create it)."""
+    if not same_name:
+        plan.add(Action("livekit", kind, want.name, "create", note=note))
+        if not apply:
+            return PENDING_ID
+        made = await side.call(f"create {kind} {want.name!r}", create())
+        plan.actions[-1].id = made.sip_trunk_id
+        return made.sip_trunk_id
+    current = same_name[0]
+    changes = diff(view(current), view(want), secrets=frozenset({"auth_password"}))
+    plan.add(Action("livekit", kind, want.name, "update" if changes else "keep", current.sip_trunk_id, changes))
+    if changes and apply:
+        await side.call(f"update {kind} {want.name!r}", update(current.sip_trunk_id))
+    return current.sip_trunk_id
+
+
 async def reconcile_livekit(
     lk: api.LiveKitAPI,
     settings: ProvisionSettings,
@@ -265,60 +288,29 @@ async def reconcile_livekit(
         (t for t in trunks.items if t.name == want.name), key=lambda t: t.sip_trunk_id
     )
 
-    trunk_id = PENDING_ID
-    if not same_name:
+    trunk_id = await _reconcile_trunk(
+        side, plan, apply, "inbound trunk", want, same_name, trunk_view,
+        note=f"numbers={list(want.numbers)}",
+        create=lambda: lk.sip.create_inbound_trunk(api.CreateSIPInboundTrunkRequest(trunk=want)),
+        update=lambda trunk_id: lk.sip.update_inbound_trunk(trunk_id, want),
+    )  # fmt: skip
+    for extra in same_name[1:]:
+        # a duplicate would claim the same numbers; LiveKit rejects that only on its next write
         plan.add(
             Action(
                 "livekit",
                 "inbound trunk",
-                want.name,
-                "create",
-                note=f"numbers={list(want.numbers)}",
+                extra.name,
+                "delete",
+                extra.sip_trunk_id,
+                note="duplicate name",
             )
         )
         if apply:
-            made = await side.call(
-                f"create inbound trunk {want.name!r}",
-                lk.sip.create_inbound_trunk(api.CreateSIPInboundTrunkRequest(trunk=want)),
-            )
-            trunk_id = made.sip_trunk_id
-            plan.actions[-1].id = trunk_id
-    else:
-        current = same_name[0]
-        trunk_id = current.sip_trunk_id
-        changes = diff(trunk_view(current), trunk_view(want), secrets=frozenset({"auth_password"}))
-        plan.add(
-            Action(
-                "livekit",
-                "inbound trunk",
-                want.name,
-                "update" if changes else "keep",
-                trunk_id,
-                changes,
-            )
-        )
-        if changes and apply:
             await side.call(
-                f"update inbound trunk {want.name!r}",
-                lk.sip.update_inbound_trunk(trunk_id, want),
+                f"delete duplicate inbound trunk {extra.sip_trunk_id}",
+                lk.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=extra.sip_trunk_id)),
             )
-        for extra in same_name[1:]:
-            # a duplicate would claim the same numbers; LiveKit rejects that only on its next write
-            plan.add(
-                Action(
-                    "livekit",
-                    "inbound trunk",
-                    extra.name,
-                    "delete",
-                    extra.sip_trunk_id,
-                    note="duplicate name",
-                )
-            )
-            if apply:
-                await side.call(
-                    f"delete duplicate inbound trunk {extra.sip_trunk_id}",
-                    lk.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=extra.sip_trunk_id)),
-                )
 
     rules = await side.call(
         "list dispatch rules", lk.sip.list_dispatch_rule(api.ListSIPDispatchRuleRequest())
@@ -408,25 +400,12 @@ async def reconcile_outbound_trunk(
         "list outbound trunks", lk.sip.list_outbound_trunk(api.ListSIPOutboundTrunkRequest())
     )
     same_name = sorted((t for t in trunks.items if t.name == want.name), key=lambda t: t.sip_trunk_id)
-    if not same_name:
-        plan.add(Action("livekit", "outbound trunk", want.name, "create", note=f"address={want.address}"))
-        if apply:
-            made = await side.call(
-                f"create outbound trunk {want.name!r}",
-                lk.sip.create_outbound_trunk(api.CreateSIPOutboundTrunkRequest(trunk=want)),
-            )
-            plan.actions[-1].id = made.sip_trunk_id
-        return
-    current = same_name[0]
-    changes = diff(
-        outbound_trunk_view(current), outbound_trunk_view(want), secrets=frozenset({"auth_password"})
-    )
-    plan.add(Action("livekit", "outbound trunk", want.name, "update" if changes else "keep",
-                    current.sip_trunk_id, changes))  # fmt: skip
-    if changes and apply:
-        await side.call(
-            f"update outbound trunk {want.name!r}", lk.sip.update_outbound_trunk(current.sip_trunk_id, want)
-        )
+    await _reconcile_trunk(
+        side, plan, apply, "outbound trunk", want, same_name, outbound_trunk_view,
+        note=f"address={want.address}",
+        create=lambda: lk.sip.create_outbound_trunk(api.CreateSIPOutboundTrunkRequest(trunk=want)),
+        update=lambda trunk_id: lk.sip.update_outbound_trunk(trunk_id, want),
+    )  # fmt: skip
 
 
 async def run_livekit(
