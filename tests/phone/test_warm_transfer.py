@@ -186,20 +186,27 @@ async def test_warm_transfer_briefs_billing_then_leaves_them_with_the_caller(
     assert briefing and caller in briefing[0] and "billing" in briefing[0], asked
 
 
-async def test_billing_busy_transfers_cold(
+@pytest.mark.parametrize(
+    ("answer", "caller", "billing_end"),
+    [
+        ("busy", "+15035550172", "rejected"),
+        # billing rings past WARM_TRANSFER_RING_SECONDS and livekit-sip gives up on it
+        ("never", "+15035550174", "unanswered"),
+    ],
+)
+async def test_billing_busy_or_not_answering_in_time_transfers_cold(
     phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, warm_worker: Path,  # noqa: F811
-    billing_port: int, tmp_path: Path,
+    billing_port: int, tmp_path: Path, answer: str, caller: str, billing_end: str,
 ) -> None:  # fmt: skip
-    caller = "+15035550172"
     escalation_script(phone_sim)
     async with (
-        receive_call(port=billing_port, answer="busy", work_dir=tmp_path) as billing,
+        receive_call(port=billing_port, answer=answer, work_dir=tmp_path) as billing,
         place_call(phone_stack, to=PLUMBING, from_=caller) as call,
     ):
         await call.wait_answered(within=60)
         await call.wait_agent_done()
         call.say(DISPUTE)
-        assert await billing.wait_ended(within=60) == "rejected", billing.sip_trace()[-3000:]
+        assert await billing.wait_ended(within=60) == billing_end, billing.sip_trace()[-3000:]
         refer_to = await call.wait_refer(within=60)
         await call.wait_ended(within=30)
     assert billing.to == BILLING
@@ -208,29 +215,6 @@ async def test_billing_busy_transfers_cold(
     assert row["outcome"] == "escalated" and row["end_reason"] == "transferred", row
     escalation = row["summary"]["escalation"]
     assert escalation["transfer"] == "cold" and escalation["warm_failed"], escalation
-
-
-
-async def test_billing_not_answering_in_time_transfers_cold(
-    phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, warm_worker: Path,  # noqa: F811
-    billing_port: int, tmp_path: Path,
-) -> None:  # fmt: skip
-    caller = "+15035550174"
-    escalation_script(phone_sim)
-    async with (
-        receive_call(port=billing_port, answer="never", work_dir=tmp_path) as billing,
-        place_call(phone_stack, to=PLUMBING, from_=caller) as call,
-    ):
-        await call.wait_answered(within=60)
-        await call.wait_agent_done()
-        call.say(DISPUTE)
-        # billing rang past WARM_TRANSFER_RING_SECONDS and livekit-sip gave up on it
-        assert await billing.wait_ended(within=60) == "unanswered", billing.sip_trace()[-3000:]
-        refer_to = await call.wait_refer(within=60)
-        await call.wait_ended(within=30)
-    assert billing.to == BILLING and refer_to == f"tel:{BILLING}"
-    row = await call_row(phone_db, caller)
-    assert row["end_reason"] == "transferred" and row["summary"]["escalation"]["transfer"] == "cold", row
 
 
 async def test_caller_hanging_up_on_hold_ends_billings_leg_too(
