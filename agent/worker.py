@@ -22,14 +22,14 @@ from livekit.plugins import silero
 from agent import log_privacy
 from agent.brain import BrainDirectory, BrainError, load_brains
 from agent.call import CallContext
-from agent.call_keeper import CallKeeper
+from agent.call_start import answer, open_call
 from agent.console_view import show_the_agents_own_turns
 from agent.fallback_audio import FallbackLibrary
 from agent.health import WorkerHealth
 from agent.metrics import WorkerMetrics, follow_journal
 from agent.model_link import check_model_key
-from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber, brain_for_call
-from agent.session import build_session, realtime_model, settings_for_brain
+from agent.receptionist import brain_for_call
+from agent.session import realtime_model
 from agent.settings import Settings, SettingsError, load_settings, require
 from agent.store.db import DatabaseNotReady, require_current_schema
 from agent.store.journal.spill_file import spill_files
@@ -105,18 +105,17 @@ async def entrypoint(ctx: JobContext) -> None:
     # carries them as fields, dev's coloured lines at the end): one call's story is one grep
     ctx.log_context_fields = {"call_id": str(call.call_id), "business": brain.business.name}
 
-    call_settings = settings_for_brain(settings, brain)
-    session = build_session(
-        call_settings, call, model=realtime_model(call_settings), vad_model=ctx.proc.userdata["vad"]
-    )
+    opened = open_call(
+        call, settings, model=realtime_model, vad_model=ctx.proc.userdata["vad"],
+        fallback=ctx.proc.userdata["fallback"],
+    )  # fmt: skip
     if call.line is not None and caller is not None:
         call.line = WarmTransferLine(
-            call.line, caller.identity, call=call, session=session, room=ctx.room, lk=ctx.api,
-            settings=call_settings,
+            call.line, caller.identity, call=call, session=opened.session, room=ctx.room, lk=ctx.api,
+            settings=opened.settings,
         )  # fmt: skip
-    keeper = CallKeeper(session, call, call_settings, fallback=ctx.proc.userdata["fallback"].for_brain(brain))
     if ctx.is_fake_job():  # console: show the greeting and check-ins, not only replies to typing
-        show_the_agents_own_turns(session)
+        show_the_agents_own_turns(opened.session)
 
     async def on_shutdown(reason: str) -> None:
         call.finish(reason=call.end_reason or reason or "room closed")
@@ -128,34 +127,25 @@ async def entrypoint(ctx: JobContext) -> None:
 
     ctx.add_shutdown_callback(on_shutdown)
 
-    if not known:
-        agent = UnknownNumber()
-    elif caller is not None and not await stores.admit(call, worker=ctx.worker_id):
-        call.set_outcome("error")
-        call.end_reason = "rate_limited"
-        agent = RepeatCaller(brain)
-    else:
-        agent = Receptionist(brain)
+    async def admit(c: CallContext) -> bool:
+        return await stores.admit(c, worker=ctx.worker_id)
 
-    await session.start(
-        agent=agent,
+    async def line_up() -> None:
+        if participant is not None:
+            await wait_until_active(ctx.room, participant, within_s=30)
+            ctx.room.on("sip_dtmf_received", opened.keeper.on_dtmf)
+
+    await answer(
+        opened,
+        known=known,
+        admit=admit if caller is not None else None,  # console's typed call has no caller to limit
         room=ctx.room,
         room_options=room_io.RoomOptions(
             participant_identity=caller.identity if caller else NOT_GIVEN,
             close_on_disconnect=True,
         ),
-        record=False,  # LiveKit's recording uploads to LiveKit Cloud; ours stays here (start_recording)
+        line_up=line_up,
     )
-    await keeper.start_recording()
-    # livekit-sip answers (200 OK) once it has subscribed to our audio track, and our audio output
-    # holds frames until that subscription: the greeting can be generated now, overlapping the
-    # model's latency with the SIP answer, and still not a syllable is lost
-    call.line_ready.set()
-    if participant is not None:
-        await wait_until_active(ctx.room, participant, within_s=30)
-        ctx.room.on("sip_dtmf_received", keeper.on_dtmf)
-    call.answered()
-    keeper.start()
 
 
 def json_logs() -> None:

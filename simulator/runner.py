@@ -23,11 +23,12 @@ from livekit.agents.voice.transcription.synchronizer import TranscriptSynchroniz
 from agent.brain import Brain, load_brain, load_brains
 from agent.brain.loader import parse_brain
 from agent.call import CallContext
-from agent.call_keeper import CallKeeper
+from agent.call_start import answer, open_call
 from agent.call_summary import add_prose_summary
 from agent.fallback_audio import FallbackLibrary
-from agent.receptionist import Receptionist, UnknownNumber, brain_for_call
-from agent.session import build_session, realtime_model, settings_for_brain
+from agent.live.admission import RATE_WINDOW_S, Admission
+from agent.receptionist import brain_for_call
+from agent.session import realtime_model
 from agent.settings import Settings, load_settings
 from simulator.line import CallerEar, CallerMicrophone, SimulatedLine
 from simulator.recordings import recorded_speech
@@ -175,18 +176,20 @@ class _ScenarioCall:
             await self.stores.seed(call, [a for a in sc.seed.appointments if a.at_turn == 0])
         call.start()
 
-        settings = settings_for_brain(self.settings, call.brain)
-        model = realtime_model(settings, text_only=not self.audio, base_url=self.sim.url_for(self.key))
-        self.model = model
         vad_model = None
         if self.audio:
             from livekit.plugins import silero
 
-            vad_model = silero.VAD.load(min_silence_duration=settings.vad_min_silence_duration)
-        session = build_session(settings, call, model=model, vad_model=vad_model)
-        self.session = session
-        keeper = CallKeeper(session, call, settings, fallback=fallback.for_brain(brain))
-        self.keeper = keeper
+            vad_model = silero.VAD.load(min_silence_duration=self.settings.vad_min_silence_duration)
+
+        def model(settings: Settings) -> Any:
+            self.model = realtime_model(settings, text_only=not self.audio, base_url=self.sim.url_for(self.key))
+            return self.model
+
+        # the worker's own start, with a simulated line and model (agent/call_start.py)
+        opened = open_call(call, self.settings, model=model, vad_model=vad_model, fallback=fallback)
+        session, keeper = opened.session, opened.keeper
+        self.session, self.keeper = session, keeper
         if self.audio:
             self.mic = CallerMicrophone(sample_rate=self.caller_rate)
             self.ear = CallerEar()
@@ -197,11 +200,8 @@ class _ScenarioCall:
             session.output.audio = synchronizer.audio_output
             session.output.transcription = synchronizer.text_output
 
-        await session.start(agent=Receptionist(brain) if known else UnknownNumber(), record=False)
-        await keeper.start_recording()
-        call.line_ready.set()
-        call.answered()
-        keeper.start()
+        admission = await self._admission(call)
+        await answer(opened, known=known, admit=admission.admit if admission else None)
         try:
             await self._wait_idle(first=True)
             for n, turn in enumerate(sc.turns, start=1):
@@ -231,7 +231,9 @@ class _ScenarioCall:
             with contextlib.suppress(Exception):
                 await session.aclose()
             await asyncio.wait_for(keeper.closed.wait(), 10)
-            await model.aclose()
+            await self.model.aclose()
+            if admission is not None:
+                await admission.release(call)
         # after the hang-up, as the worker's release does: the summary model is the simulator too
         await add_prose_summary(call, self.settings, base_url=self.sim.api_base_for(self.key))
         report = CallReport(
@@ -284,6 +286,19 @@ class _ScenarioCall:
             stored = (report.db.get("calls") or [{}])[0].get("summary")
             report.call_report = stored  # graded as stored, not as kept in memory
         return report
+
+    async def _admission(self, call: CallContext) -> Admission | None:
+        """The worker's gate when the stores have live state (Redis), with the caller's earlier calls
+        this hour counted first, as the rate limit would have counted them."""
+        live = self.stores.live if self.stores is not None else None
+        earlier = self.scenario.seed.calls_this_hour
+        if live is None:
+            if earlier:
+                raise ValueError(f"{self.scenario.name}: seed.calls_this_hour needs live state (Redis)")
+            return None
+        for _ in range(earlier if call.caller_number else 0):
+            await live.allow_call(call.caller_number, earlier + 1, RATE_WINDOW_S)
+        return Admission(live, self.settings.caller_rate_limit)
 
     # -- ending ---------------------------------------------------------------------------------
     async def _line_ended(self, by: str) -> None:

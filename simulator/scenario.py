@@ -136,6 +136,10 @@ class SeedAppointment(_Strict):
 
 class Seed(_Strict):
     appointments: list[SeedAppointment] = Field(default_factory=list)
+    calls_this_hour: int = Field(
+        0, ge=0, description="calls the caller's number already made in the last hour, counted by the "
+        "same rate limit as the worker's (needs live state: Redis)",
+    )
 
 
 class Scenario(_Strict):

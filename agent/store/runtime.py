@@ -3,15 +3,15 @@ journal per call writing through that pool. A store that is down degrades featur
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from psycopg_pool import AsyncConnectionPool
 
 from agent.call_summary import add_prose_summary
+from agent.live.admission import Admission
 from agent.settings import Settings
 from agent.store.appointments import warm_up
 from agent.store.db import migrate, open_pool
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("receptionist.stores")
 
-REGISTRY_TTL_S = 30
-
 
 @dataclass
 class CallStores:
@@ -32,46 +30,22 @@ class CallStores:
     pool: AsyncConnectionPool | None = None
     live: LiveState | None = None
     journal: CallJournal | None = None
-    _heartbeats: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    admission: Admission | None = None  # the process's (one per LiveState)
+
+    def __post_init__(self) -> None:
+        if self.live is not None and self.admission is None:
+            self.admission = Admission(self.live, self.settings.caller_rate_limit)
 
     async def admit(self, call: CallContext, *, worker: str = "") -> bool:
         """Register the call across replicas (under the LiveKit worker id hosting it); False when this
         caller number is over its rate limit."""
-        if self.live is None:
-            return True
-        limit = self.settings.caller_rate_limit
-        if (
-            limit
-            and call.caller_number
-            and not await self.live.allow_call(call.caller_number, limit, 3600)
-        ):
-            log.warning(
-                "rate limit: %s called more than %d times this hour", call.caller_number, limit
-            )
-            return False
-        key = str(call.call_id)
-        await self.live.register_call(
-            key, call.brain.business.name, call.caller_number or "", "active", ttl_s=REGISTRY_TTL_S,
-            room=call.room, worker=worker,
-        )  # fmt: skip
-        self._heartbeats[key] = asyncio.create_task(self._beat(key))
-        return True
-
-    async def _beat(self, key: str) -> None:
-        assert self.live is not None
-        while True:
-            await asyncio.sleep(REGISTRY_TTL_S / 3)
-            await self.live.heartbeat(key)
+        return True if self.admission is None else await self.admission.admit(call, worker=worker)
 
     async def release(self, call: CallContext) -> None:
         """Unregister the call, add the report's prose summary when it is on, and make the call's
         record durable (Postgres, or the spill file)."""
-        key = str(call.call_id)
-        beat = self._heartbeats.pop(key, None)
-        if beat is not None:
-            beat.cancel()
-        if self.live is not None:
-            await self.live.end_call(key)
+        if self.admission is not None:
+            await self.admission.release(call)
         if self.settings.call_summary_model and call.journal is not None:  # else nowhere to keep it
             # the report lands before the summary is asked for: a job process stopped while the
             # model is still writing (LiveKit's shutdown limit) then costs only the summary
@@ -116,6 +90,7 @@ async def call_stores(settings: Settings) -> CallStores:
             from agent.live import LiveState
 
             stores.live = LiveState(settings.redis_url)
+            stores.admission = Admission(stores.live, settings.caller_rate_limit)
         _process_stores = stores
     stores = _process_stores
     journal = None
@@ -129,5 +104,5 @@ async def call_stores(settings: Settings) -> CallStores:
         pool=stores.pool,
         live=stores.live,
         journal=journal,
-        _heartbeats=stores._heartbeats,
+        admission=stores.admission,
     )

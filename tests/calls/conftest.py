@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,10 +22,14 @@ async def call_stores(db_url: str, redis_url: str) -> AsyncIterator[ScenarioStor
     pool = await open_pool(db_url, min_size=1, max_size=4)
     journal = CallJournal(db_url, Path(tempfile.mkdtemp(prefix="spill-")))
     await journal.start()
-    stores = ScenarioStores(pool=pool, journal=journal, live=LiveState(redis_url))
+    # live state of its own (its own key prefix): each test's call is a world of its own, so the
+    # suite's many calls from one scenario number never meet the caller rate limit
+    live = LiveState(redis_url, prefix=f"t{uuid.uuid4().hex[:10]}")
+    stores = ScenarioStores(pool=pool, journal=journal, live=live)
     yield stores
     await journal.aclose(timeout=5)
     await pool.close()
+    await live.aclose()
 
 
 @pytest.fixture(scope="session")
