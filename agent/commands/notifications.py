@@ -60,9 +60,20 @@ def run_notify(args: argparse.Namespace) -> int:
     import threading
 
     # a supervisor may stop the sender while it still loads its channels (seconds on a busy host):
-    # that is a clean stop too, before anything was claimed; the loop's own handler takes over later
+    # that is a clean stop too, before anything was claimed; the loop's own handler takes over later.
+    # Only for this command's run: a process that calls it in-process (tests) gets its own back.
+    previous = None
     if threading.current_thread() is threading.main_thread():  # only there can Python take a signal
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        return _run_notify(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_notify(args: argparse.Namespace) -> int:
+    import signal
 
     from dotenv import dotenv_values
 

@@ -136,3 +136,20 @@ def test_outbox_commands_without_a_database_are_one_line(argv, monkeypatch, caps
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot connect to Postgres at 127.0.0.1:1/none" in err
     assert "pw" not in err
+
+
+def test_notify_run_in_process_leaves_the_callers_sigterm_handler(monkeypatch, capsys):
+    """`notify run` stops cleanly on SIGTERM while it starts, but only for its own run: a program that
+    calls it in-process (a test suite, a scheduler) keeps its own SIGTERM handler afterwards."""
+    import signal
+
+    def ours(*_):
+        return None
+
+    previous = signal.signal(signal.SIGTERM, ours)
+    try:
+        monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw@127.0.0.1:1/none")
+        assert main(["notify", "run", "--once"]) == 2
+        assert signal.getsignal(signal.SIGTERM) is ours
+    finally:
+        signal.signal(signal.SIGTERM, previous)
