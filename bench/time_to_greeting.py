@@ -52,7 +52,12 @@ async def _call_or_rejection(stack: Any, n: int) -> float | str:
     try:
         return await _one_call(stack, n)
     except Exception as e:  # noqa: BLE001 - a refused or silent call is a result here, not a crash
-        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:200]
+        why = str(e)
+        if "rejected_with=" in why and "rejected_with=None" not in why:
+            return "refused: SIP " + why.split("rejected_with=")[1].split()[0]
+        if "no voice" in why:
+            return "answered, no greeting within 30 s"
+        return f"{type(e).__name__}: {why.split('(to=')[0].strip()}"[:120]
 
 
 async def _burst(stack: Any, size: int, first: int) -> dict[str, Any]:
