@@ -243,6 +243,10 @@ def build_server(
             "load_fnc": calls_load,
             "load_threshold": (max_calls - 0.5) / max_calls,  # full at exactly max_calls
             "num_idle_processes": settings.worker_idle_processes,
+            # the forkserver imports the receptionist once and every job process inherits it: each
+            # process otherwise imports it itself (~0.6 s of CPU measured here), which is what a
+            # burst of calls waits on while new processes start
+            "preload_modules": ["agent.worker"],
             # LiveKit kills a job process whose prewarm takes over 10 s and starts another from
             # scratch, three times, then refuses the call: on a busy host (measured: 3 replicas, 6
             # calls, 2 cores) prewarm took longer, and every restart only added load. A call waits
