@@ -72,6 +72,20 @@ async def _burst(stack: Any, size: int, first: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _warm_pool_memory() -> dict[str, Any]:
+    """USS and RSS (MB) of the worker's idle job processes: what each warm process costs (USS: its own
+    pages; the rest it shares with the forkserver it was forked from)."""
+    import psutil
+
+    me = psutil.Process()
+    worker = next(p for p in me.children() if "agent.worker" in " ".join(p.cmdline()))
+    family = worker.children(recursive=True)
+    forkserver = next(p for p in family if "forkserver" in " ".join(p.cmdline()))
+    idle = [p.memory_full_info() for p in family if p.ppid() == forkserver.pid]
+    return {"processes": len(idle), "uss_mb": [round(m.uss / 2**20) for m in idle],
+            "rss_mb": [round(m.rss / 2**20) for m in idle]}  # fmt: skip
+
+
 async def main(calls: int, bursts: list[int], idle: int) -> dict[str, Any]:
     run_dir = Path(tempfile.mkdtemp(prefix="ttg-"))
     # other work on a shared machine moves these figures: the load says how much there was
@@ -91,6 +105,8 @@ async def main(calls: int, bursts: list[int], idle: int) -> dict[str, Any]:
                 database_url=dsn, log=run_dir / "worker.log",
                 extra_env={"WORKER_IDLE_PROCESSES": str(idle)},
             ):  # fmt: skip
+                await asyncio.sleep(SETTLE_S)  # the warm pool filled
+                memory = _warm_pool_memory()
                 sequential = []
                 for i in range(calls):
                     sequential.append(await _one_call(stack, i))
@@ -108,6 +124,7 @@ async def main(calls: int, bursts: list[int], idle: int) -> dict[str, Any]:
         "what": "INVITE sent -> first non-silent greeting RTP at the caller (ms), livekit-server 1.13.5 + "
                 f"livekit-sip 1.8.0 + worker (start mode, {idle} warm processes) on loopback",
         "idle_processes": idle,
+        "warm_pool_memory": memory,
         "sequential": {"n": calls, "p50": statistics.median(sequential), "p95": _pct(sequential, 0.95),
                        "max": max(sequential), "all": [round(x) for x in sequential]},
         "bursts": concurrent,
@@ -126,7 +143,9 @@ def cli() -> None:
     # the commit, the date and a CPU calibration beside the figures (bench/report.py)
     write("time_to_greeting", result, quick=False)
     s = result["sequential"]
-    print(f"time to greeting (model delay {MODEL_DELAY_MS} ms included), {args.idle} warm processes")
+    m = result["warm_pool_memory"]
+    print(f"time to greeting (model delay {MODEL_DELAY_MS} ms included), {args.idle} warm processes "
+          f"(USS {m['uss_mb']} MB, RSS {m['rss_mb']} MB)")
     print(f"  {s['n']} in a row : p50 {s['p50']:.0f} ms  p95 {s['p95']:.0f} ms  max {s['max']:.0f} ms")
     for b in result["bursts"]:
         figures = f"p50 {b['p50']:.0f} ms  p95 {b['p95']:.0f} ms  max {b['max']:.0f} ms" if b["p50"] else "none greeted"
