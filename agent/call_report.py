@@ -111,6 +111,8 @@ def _what_happened(call: CallContext) -> dict[str, Any]:
                 escalation["transfer"] = asked["transfer"]
             if asked.get("warm_failed"):
                 escalation["warm_failed"] = asked["warm_failed"]
+            if asked.get("briefing"):
+                escalation["briefing"] = asked["briefing"]  # what the person taking over was told
             if asked.get("closed"):
                 escalation["closed"] = asked["closed"]  # why: passed over, nobody answers there now
     if escalation is not None and escalation["result"] == "requested":

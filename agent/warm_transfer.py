@@ -324,6 +324,10 @@ class WarmTransferLine:
             said = voice.generate_reply(instructions=briefing(self._call, escalation))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(said.wait_for_playout(), BRIEFING_LIMIT_S)
+            # what the person was told, for the call's record: nobody else heard it
+            escalation["briefing"] = " ".join(
+                text for item in said.chat_items if item.type == "message" and (text := item.text_content)
+            )
             if PERSON not in self._room.remote_participants:
                 raise PersonUnreachable("they hung up during the briefing")
         finally:

@@ -180,6 +180,8 @@ async def test_warm_transfer_briefs_billing_then_leaves_them_with_the_caller(
     assert row["outcome"] == "escalated" and row["end_reason"] == "transferred", row
     escalation = row["summary"]["escalation"]
     assert escalation["destination"] == f"tel:{BILLING}" and escalation["transfer"] == "warm", escalation
+    # the owner reads what billing was told: the briefing is in the call's record
+    assert escalation["briefing"] == BRIEFING, escalation
     # what the model was asked to tell billing: who, why, and what the caller needs
     asked = [e["response"].get("instructions") or "" for e in phone_sim.client_events("response.create")]
     briefing = [text for text in asked if SUMMARY in text]
