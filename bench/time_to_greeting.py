@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import tempfile
@@ -86,6 +87,23 @@ def _warm_pool_memory() -> dict[str, Any]:
             "rss_mb": [round(m.rss / 2**20) for m in idle]}  # fmt: skip
 
 
+def _worker_cpu_s() -> float:
+    """CPU seconds the worker has used so far: its main process, the forkserver and every job process
+    (those that ended are counted in the forkserver, which reaps them)."""
+    import psutil
+
+    me = psutil.Process()
+    worker = next(p for p in me.children() if "agent.worker" in " ".join(p.cmdline()))
+    total = 0.0
+    for p in [worker, *worker.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+            if "forkserver" in " ".join(p.cmdline()):
+                total += t.children_user + t.children_system
+    return total
+
+
 async def main(calls: int, bursts: list[int], idle: int) -> dict[str, Any]:
     run_dir = Path(tempfile.mkdtemp(prefix="ttg-"))
     # other work on a shared machine moves these figures: the load says how much there was
@@ -108,9 +126,12 @@ async def main(calls: int, bursts: list[int], idle: int) -> dict[str, Any]:
                 await asyncio.sleep(SETTLE_S)  # the warm pool filled
                 memory = _warm_pool_memory()
                 sequential = []
+                cpu_before = _worker_cpu_s()
                 for i in range(calls):
                     sequential.append(await _one_call(stack, i))
                     await asyncio.sleep(1.0)  # let the worker warm its next process, as between real calls
+                # a greeting-only call: the process that takes it, the room, the session, the greeting
+                cpu_per_call = (_worker_cpu_s() - cpu_before) / calls
                 concurrent = []
                 for n, size in enumerate(bursts):
                     # as between two rushes of callers: the last burst's calls ended, its processes gone
@@ -125,6 +146,7 @@ async def main(calls: int, bursts: list[int], idle: int) -> dict[str, Any]:
                 f"livekit-sip 1.8.0 + worker (start mode, {idle} warm processes) on loopback",
         "idle_processes": idle,
         "warm_pool_memory": memory,
+        "worker_cpu_s_per_call": round(cpu_per_call, 2),
         "sequential": {"n": calls, "p50": statistics.median(sequential), "p95": _pct(sequential, 0.95),
                        "max": max(sequential), "all": [round(x) for x in sequential]},
         "bursts": concurrent,
@@ -146,7 +168,8 @@ def cli() -> None:
     m = result["warm_pool_memory"]
     print(f"time to greeting (model delay {MODEL_DELAY_MS} ms included), {args.idle} warm processes "
           f"(USS {m['uss_mb']} MB, RSS {m['rss_mb']} MB)")
-    print(f"  {s['n']} in a row : p50 {s['p50']:.0f} ms  p95 {s['p95']:.0f} ms  max {s['max']:.0f} ms")
+    print(f"  {s['n']} in a row : p50 {s['p50']:.0f} ms  p95 {s['p95']:.0f} ms  max {s['max']:.0f} ms"
+          f"  (worker CPU {result['worker_cpu_s_per_call']} s a call, its process's start included)")
     for b in result["bursts"]:
         figures = f"p50 {b['p50']:.0f} ms  p95 {b['p95']:.0f} ms  max {b['max']:.0f} ms" if b["p50"] else "none greeted"
         print(f"  {b['n']} at once  : {figures}  rejected {b['rejected']}  {b['why']}")
