@@ -29,6 +29,8 @@ def settings_for_brain(settings: Settings, brain: Brain) -> Settings:
         "dictation_endpointing_delay": c.dictation_endpointing_seconds,
         "min_interruption_duration": c.interruption_seconds,
         "speculative_reply": c.speculative_reply,
+        "backchannel_seconds": c.backchannel_seconds,
+        "noise_gate_db": c.noise_gate_db,
     }
     update = {k: v for k, v in chosen.items() if v is not None}
     return settings.model_copy(update=update) if update else settings
