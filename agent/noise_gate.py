@@ -21,7 +21,7 @@ from livekit.plugins.silero import onnx_model
 
 BACKGROUND_WINDOW_S = 3.0  # a background that starts mid-call is learnt within it; a caller talking on keeps pauses in it
 BACKGROUND_PERCENTILE = 10.0
-QUIETEST_BACKGROUND_RMS = 33.0  # about -60 dBFS: a silent line's floor, so the gate never opens on nothing
+QUIETEST_BACKGROUND_RMS = 10.0  # about -70 dBFS: a silent line's floor (a higher one delayed speech onsets)
 
 
 class LineBackground:

@@ -98,12 +98,14 @@ async def noise_only(simt: SimulatorThread, flavour: Flavour, seconds: float, no
                      "false_interruptions_per_10min": _per_10min(stops, spoken_s),
                      "noise_turns_per_10min": _per_10min(noise_turns, spoken_s)}
     noise = {k: v for k, v in out.items() if k in NOISES}
+    most = max(v["agent_speech_s"] for v in noise.values())
     total_s = sum(v["agent_speech_s"] for v in noise.values())
     total = sum(v["pauses"] + v["cuts"] for v in noise.values())
     return {"flavour": flavour.name, "settings": flavour.describe(), "by_noise": out, "agent_speech_s": round(total_s, 1),
             "false_interruptions_per_10min": _per_10min(total, total_s),
-            # the agent talked for less than half the track: the sound held it silent (counted once above)
-            "silenced_by": [k for k, v in noise.items() if v["agent_speech_s"] < seconds / 2]}
+            # the agent talked for less than half as long as on its quietest track: the sound held it
+            # silent (a stop counted once above)
+            "silenced_by": [k for k, v in noise.items() if v["agent_speech_s"] < most / 2]}
 
 
 async def run(simt: SimulatorThread, flavours: list[Flavour], *, quick: bool) -> dict[str, Any]:
