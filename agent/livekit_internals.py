@@ -97,12 +97,31 @@ def own_vad(shared: Any, *, noise_gate_db: float = 0.0) -> Any:
     costly part), deaf to the line's background when `noise_gate_db` > 0 (agent/noise_gate.py);
     imported here, so a process that never listens does not load the plugin."""
     from livekit.plugins import silero
+    from livekit.plugins.silero import onnx_model
 
-    from agent.noise_gate import GatedVAD
+    from agent.noise_gate import LineBackground
 
-    if noise_gate_db > 0:
-        return GatedVAD(session=shared._onnx_session, opts=copy.copy(shared._opts), margin_db=noise_gate_db)
-    return silero.VAD(session=shared._onnx_session, opts=copy.copy(shared._opts))
+    if noise_gate_db <= 0:
+        return silero.VAD(session=shared._onnx_session, opts=copy.copy(shared._opts))
+
+    class GatedStream(silero.VADStream):
+        """Silero's stream, fed silence wherever the caller's line is at its background level."""
+
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            self.background = LineBackground(noise_gate_db)
+
+        def push_frame(self, frame: Any) -> None:
+            super().push_frame(self.background.heard(frame))
+
+    class GatedVAD(silero.VAD):
+        def stream(self) -> GatedStream:  # as silero.VAD.stream, with the gated stream
+            model = onnx_model.OnnxModel(onnx_session=self._onnx_session, sample_rate=self._opts.sample_rate)
+            stream = GatedStream(self, self._opts, model)
+            self._streams.add(stream)
+            return stream
+
+    return GatedVAD(session=shared._onnx_session, opts=copy.copy(shared._opts))
 
 
 _TURN_DROPPERS: weakref.WeakKeyDictionary[AgentSession[Any], Callable[[], bool]] = weakref.WeakKeyDictionary()
@@ -174,7 +193,10 @@ def missing() -> list[str]:
     init = inspect.signature(silero.VAD.__init__).parameters
     gone += [f"silero.VAD.__init__({name}=)" for name in ("session", "opts") if name not in init]
     source = inspect.getsource(silero.VAD.__init__)
-    gone += [f"silero.VAD.{name}" for name in ("_onnx_session", "_opts") if f"self.{name}" not in source]
+    gone += [f"silero.VAD.{name}" for name in ("_onnx_session", "_opts", "_streams") if f"self.{name}" not in source]
+    stream_init = list(inspect.signature(silero.VADStream.__init__).parameters)
+    if stream_init[1:4] != ["vad", "opts", "model"]:
+        gone.append("silero.VADStream.__init__(vad, opts, model)")
     if "_opts.user_away_timeout" not in inspect.getsource(AgentSession._set_user_away_timer):
         gone.append("AgentSession._opts.user_away_timeout")
     if not callable(getattr(AgentSession, "_cancel_user_away_timer", None)):

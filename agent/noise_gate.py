@@ -6,18 +6,15 @@ room and, while the babble lasts, never hears the caller's turn end.
 The background is the quietest tenth of the caller's 20 ms frames over the last 3 s; a frame
 less than NOISE_GATE_DB above it reaches the VAD as silence. The caller's own voice, nearer the
 microphone, stays well above it. Only what the VAD hears changes: the model receives the caller's
-audio untouched.
+audio untouched. The VAD object that applies it is made in agent/livekit_internals.py (`own_vad`).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
 
 import numpy as np
 from livekit import rtc
-from livekit.plugins import silero
-from livekit.plugins.silero import onnx_model
 
 BACKGROUND_WINDOW_S = 3.0  # a background that starts mid-call is learnt within it; a caller talking on keeps pauses in it
 BACKGROUND_PERCENTILE = 10.0
@@ -39,32 +36,9 @@ class LineBackground:
         background = max(float(np.percentile(self._levels, BACKGROUND_PERCENTILE)), QUIETEST_BACKGROUND_RMS)
         return rms >= background * self.ratio
 
-
-class GatedStream(silero.VADStream):
-    """Silero's stream, fed silence wherever the caller's line is at its background level."""
-
-    def __init__(self, vad: GatedVAD, model: onnx_model.OnnxModel) -> None:
-        super().__init__(vad, vad._opts, model)
-        self._background = LineBackground(vad.margin_db)
-
-    def push_frame(self, frame: rtc.AudioFrame) -> None:
+    def heard(self, frame: rtc.AudioFrame) -> rtc.AudioFrame:
+        """The frame as the VAD should hear it: itself, or silence of its length."""
         pcm = np.frombuffer(frame.data, dtype=np.int16)
-        if not self._background.audible(pcm, frame.duration):
-            frame = rtc.AudioFrame(bytes(len(pcm) * 2), frame.sample_rate, frame.num_channels,
-                                   frame.samples_per_channel)  # fmt: skip
-        super().push_frame(frame)
-
-
-class GatedVAD(silero.VAD):
-    """A Silero VAD (over an already loaded model) whose streams only hear sound above the line's
-    background by `margin_db`."""
-
-    def __init__(self, *, session: Any, opts: Any, margin_db: float) -> None:
-        super().__init__(session=session, opts=opts)
-        self.margin_db = margin_db
-
-    def stream(self) -> GatedStream:
-        stream = GatedStream(self, onnx_model.OnnxModel(onnx_session=self._onnx_session,
-                                                        sample_rate=self._opts.sample_rate))  # fmt: skip
-        self._streams.add(stream)
-        return stream
+        if self.audible(pcm, frame.duration):
+            return frame
+        return rtc.AudioFrame(bytes(len(pcm) * 2), frame.sample_rate, frame.num_channels, frame.samples_per_channel)
