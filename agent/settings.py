@@ -167,8 +167,8 @@ class Settings(BaseSettings):
     )
     noise_gate_db: float = Field(
         15.0, ge=0.0, le=40.0,
-        description="The VAD hears only caller sound this many dB above the line's background (its quietest "
-        "tenth over 3 s), so background voices neither pause the agent nor hold the caller's turn open (0 = off)",
+        description="The VAD hears only caller sound this many dB above the line's background (the 25th "
+        "percentile of its levels over 3 s), so background voices neither pause the agent nor hold the caller's turn open (0 = off)",
     )
     yield_window: float = Field(
         0.5, ge=0.0, le=3.0,
