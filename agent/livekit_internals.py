@@ -6,7 +6,7 @@ Used by: speculative replies and the late-reply hold line (subclasses of the plu
 RealtimeSession: they override its event handlers and read its current generation), one VAD object
 per call over a shared Silero model, the console's view of the agent's own turns, a caller on hold
 for a warm transfer (no "are you still there?"), and yield on resume (a reply dropped from the agent's
-own copy of the conversation).
+own copy of the conversation), and backchannels (a caller's end of turn that is no turn at all).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import contextlib
 import copy
 import dataclasses
 import inspect
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from livekit.agents import Agent, AgentSession
@@ -29,6 +30,7 @@ __all__ = [
     "REALTIME_SESSION_HOOKS",
     "agents_console",
     "current_generation",
+    "drop_turns_when",
     "forget_chat_item",
     "generation_done",
     "missing",
@@ -90,12 +92,62 @@ def forget_chat_item(agent: Agent, item_id: str) -> None:
     items[:] = [item for item in items if item.id != item_id]
 
 
-def own_vad(shared: Any) -> Any:
+def own_vad(shared: Any, *, noise_gate_db: float = 0.0) -> Any:
     """A new silero.VAD object over `shared`'s loaded ONNX model and options (the model is the
-    costly part); imported here, so a process that never listens does not load the plugin."""
+    costly part), deaf to the line's background when `noise_gate_db` > 0 (agent/noise_gate.py);
+    imported here, so a process that never listens does not load the plugin."""
     from livekit.plugins import silero
+    from livekit.plugins.silero import onnx_model
 
-    return silero.VAD(session=shared._onnx_session, opts=copy.copy(shared._opts))
+    from agent.noise_gate import LineBackground
+
+    if noise_gate_db <= 0:
+        return silero.VAD(session=shared._onnx_session, opts=copy.copy(shared._opts))
+
+    class GatedStream(silero.VADStream):
+        """Silero's stream, fed silence wherever the caller's line is at its background level."""
+
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            self.background = LineBackground(noise_gate_db)
+
+        def push_frame(self, frame: Any) -> None:
+            super().push_frame(self.background.heard(frame))
+
+    class GatedVAD(silero.VAD):
+        def stream(self) -> GatedStream:  # as silero.VAD.stream, with the gated stream
+            model = onnx_model.OnnxModel(onnx_session=self._onnx_session, sample_rate=self._opts.sample_rate)
+            stream = GatedStream(self, self._opts, model)
+            self._streams.add(stream)
+            return stream
+
+    return GatedVAD(session=shared._onnx_session, opts=copy.copy(shared._opts))
+
+
+_TURN_DROPPERS: weakref.WeakKeyDictionary[AgentSession[Any], Callable[[], bool]] = weakref.WeakKeyDictionary()
+
+
+def drop_turns_when(session: AgentSession[Any], drop: Callable[[], bool]) -> None:
+    """Ask `drop()` at each end of a caller's turn in `session`; when it says so, LiveKit treats the
+    turn as one it must not answer: no commit of the caller's audio, no interruption of the agent's
+    reply, and a reply the caller's sound paused resumes (its false-interruption path). The session's
+    AgentActivity (one per agent it runs) takes the decision with no public hook, so the hook is
+    installed on the class once and looks the session up."""
+    from livekit.agents.voice.agent_activity import AgentActivity
+
+    _TURN_DROPPERS[session] = drop
+    if getattr(AgentActivity.on_end_of_turn, "drops_turns", False):
+        return
+    original = AgentActivity.on_end_of_turn
+
+    def on_end_of_turn(self: Any, info: Any) -> bool:
+        drop = _TURN_DROPPERS.get(self._session)
+        if drop is not None and not info.skip_reply and drop():
+            info.skip_reply = True
+        return bool(original(self, info))
+
+    on_end_of_turn.drops_turns = True  # type: ignore[attr-defined]
+    AgentActivity.on_end_of_turn = on_end_of_turn  # type: ignore[method-assign]
 
 
 def typed_turn_running(session: AgentSession[Any]) -> bool:
@@ -141,13 +193,25 @@ def missing() -> list[str]:
     init = inspect.signature(silero.VAD.__init__).parameters
     gone += [f"silero.VAD.__init__({name}=)" for name in ("session", "opts") if name not in init]
     source = inspect.getsource(silero.VAD.__init__)
-    gone += [f"silero.VAD.{name}" for name in ("_onnx_session", "_opts") if f"self.{name}" not in source]
+    gone += [f"silero.VAD.{name}" for name in ("_onnx_session", "_opts", "_streams") if f"self.{name}" not in source]
+    stream_init = list(inspect.signature(silero.VADStream.__init__).parameters)
+    if stream_init[1:4] != ["vad", "opts", "model"]:
+        gone.append("silero.VADStream.__init__(vad, opts, model)")
     if "_opts.user_away_timeout" not in inspect.getsource(AgentSession._set_user_away_timer):
         gone.append("AgentSession._opts.user_away_timeout")
     if not callable(getattr(AgentSession, "_cancel_user_away_timer", None)):
         gone.append("AgentSession._cancel_user_away_timer")
     if "self._chat_ctx" not in inspect.getsource(Agent.__init__):
         gone.append("Agent._chat_ctx")
+    from livekit.agents.voice.agent_activity import AgentActivity
+    from livekit.agents.voice.audio_recognition import _EndOfTurnInfo
+
+    if "info.skip_reply" not in inspect.getsource(AgentActivity._user_turn_completed_impl):
+        gone.append("AgentActivity: _EndOfTurnInfo.skip_reply honoured")
+    if "skip_reply" not in {f.name for f in dataclasses.fields(_EndOfTurnInfo)}:
+        gone.append("_EndOfTurnInfo.skip_reply")
+    if "self._session" not in inspect.getsource(AgentActivity.__init__):
+        gone.append("AgentActivity._session")
     if "_global_run_state" not in inspect.getsource(AgentSession):
         gone.append("AgentSession._global_run_state")
     try:

@@ -12,6 +12,7 @@ from typing import Any
 from livekit.agents import AgentSession, APIConnectOptions, llm, vad
 from livekit.plugins import openai
 
+from agent.backchannel import Backchannels
 from agent.brain.schema import Brain
 from agent.call import CallContext
 from agent.livekit_internals import own_vad
@@ -28,6 +29,8 @@ def settings_for_brain(settings: Settings, brain: Brain) -> Settings:
         "dictation_endpointing_delay": c.dictation_endpointing_seconds,
         "min_interruption_duration": c.interruption_seconds,
         "speculative_reply": c.speculative_reply,
+        "backchannel_seconds": c.backchannel_seconds,
+        "noise_gate_db": c.noise_gate_db,
     }
     update = {k: v for k, v in chosen.items() if v is not None}
     return settings.model_copy(update=update) if update else settings
@@ -62,7 +65,7 @@ def realtime_model(
     )
 
 
-def _own_vad(shared: vad.VAD | None) -> vad.VAD | None:
+def _own_vad(shared: vad.VAD | None, noise_gate_db: float) -> vad.VAD | None:
     """This call's own VAD object over the process's one loaded Silero model.
 
     Every session listens to its VAD's once-a-second metrics event; with one VAD object shared by N
@@ -72,7 +75,7 @@ def _own_vad(shared: vad.VAD | None) -> vad.VAD | None:
     from livekit.plugins import silero
 
     if isinstance(shared, silero.VAD):
-        return own_vad(shared)
+        return own_vad(shared, noise_gate_db=noise_gate_db)
     return shared
 
 
@@ -86,7 +89,7 @@ def build_session(
     calls = call.brain.calls
     session = AgentSession[CallContext](
         llm=model,
-        vad=_own_vad(vad_model),
+        vad=_own_vad(vad_model, settings.noise_gate_db),
         userdata=call,
         turn_handling={
             # explicit, so turn taking is deterministic and local (Silero), never the server's;
@@ -101,10 +104,15 @@ def build_session(
                 "mode": "vad",
                 "min_duration": settings.min_interruption_duration,
                 "resume_false_interruption": True,
+                # a paused reply resumes as soon as the end-of-turn decision drops the caller's sound
+                # (agent/backchannel.py), not LiveKit's 2 s later; a committed turn still cuts it
+                "false_interruption_timeout": 0.0,
             },
         },
         user_away_timeout=float(calls.silence_prompt_seconds),
     )
+    if vad_model is not None and settings.backchannel_seconds > 0:
+        Backchannels(session, max_seconds=settings.backchannel_seconds, vad_silence=settings.vad_min_silence_duration)
     if isinstance(model, SpeculativeRealtimeModel) and vad_model is not None:
         Speculator(
             session, model, lead=settings.speculation_lead, vad_silence=settings.vad_min_silence_duration

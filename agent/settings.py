@@ -160,6 +160,16 @@ class Settings(BaseSettings):
     min_interruption_duration: float = Field(
         0.2, ge=0.0, le=5.0, description="Caller speech (s) needed to interrupt the agent"
     )
+    backchannel_seconds: float = Field(
+        0.6, ge=0.0, le=3.0,
+        description="Caller speech shorter than this (s) over the agent's reply (\"mhm\", \"okay\") is a backchannel: "
+        "the reply resumes where it paused and nothing is answered (0 = off: every sound is a turn)",
+    )
+    noise_gate_db: float = Field(
+        15.0, ge=0.0, le=40.0,
+        description="The VAD hears only caller sound this many dB above the line's background (the 25th "
+        "percentile of its levels over 3 s), so background voices neither pause the agent nor hold the caller's turn open (0 = off)",
+    )
     yield_window: float = Field(
         0.5, ge=0.0, le=3.0,
         description="A caller who speaks again this soon (s) after the agent's reply starts stops it at once; "

@@ -1,9 +1,11 @@
 """What the benchmark callers say and the noise they make: espeak-ng speech (simulator/speech.py) trimmed
-to its voiced part, turns with inserted mid-turn pauses, and noise-only tracks (car, babble, cough)."""
+to its voiced part, turns with inserted mid-turn pauses, noise-only tracks (car, hiss, babble, cough,
+music; sox where it can make them) through a phone channel, and backchannels ("mhm", "okay")."""
 
 from __future__ import annotations
 
 import random
+import subprocess
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,4 +181,64 @@ def coughs(seconds: float, every_s: tuple[float, float] = (3.0, 6.0), seed: int 
     return _pcm(x)
 
 
-NOISES = {"car": car_noise, "babble": babble, "cough": coughs}
+def _sox(args: list[str], pcm: bytes = b"", rate_in: int = CALLER_RATE, rate_out: int = CALLER_RATE) -> bytes:
+    """Run sox on raw PCM16 mono (or from nothing, `-n`, when `pcm` is empty)."""
+    raw = ["-e", "signed-integer", "-b", "16", "-c", "1", "-L"]
+    source = ["-t", "raw", "-r", str(rate_in), *raw, "-"] if pcm else ["-n"]
+    return subprocess.run(["sox", "-q", *source, "-t", "raw", "-r", str(rate_out), *raw, "-", *args],
+                          input=pcm or None, capture_output=True, check=True, timeout=120).stdout  # fmt: skip
+
+
+def phone_line(pcm: bytes) -> bytes:
+    """What reaches the agent from a PSTN caller: 300-3400 Hz and G.711 mu-law at 8 kHz (as the turn
+    corpus's phone channel), back at the session's 24 kHz as livekit-sip delivers it."""
+    from bench.turn_corpus import phone_channel
+
+    narrow = _sox([], pcm, rate_out=8000)
+    return _sox([], phone_channel(narrow, 8000), rate_in=8000)
+
+
+def hiss(seconds: float, snr_db: float = 20.0) -> bytes:
+    """A bad line's white noise (sox `synth whitenoise`), `snr_db` below caller speech."""
+    x = np.frombuffer(_sox(["synth", str(seconds), "whitenoise"]), dtype=np.int16).astype(np.float32)
+    return _pcm(_at_rms(x, SPEECH_RMS * 10 ** (-snr_db / 20)))
+
+
+# a I-vi-IV-V loop in plucked chords with a bass line: the shape of hold music, not a recording
+_CHORDS = [("C4", "E4", "G4", "C3"), ("A3", "C4", "E4", "A2"), ("F3", "A3", "C4", "F2"), ("G3", "B3", "D4", "G2")]
+
+
+def hold_music(seconds: float, snr_db: float = 15.0) -> bytes:
+    """Music behind the caller (a radio, a shop's speakers): plucked chords synthesised by sox."""
+    bar = b"".join(_sox(["synth", "0.5", *[a for n in chord for a in ("pluck", n)], "remix", "-"])
+                   for chord in _CHORDS for _ in range(4))  # fmt: skip
+    loop = np.frombuffer(bar, dtype=np.int16).astype(np.float32)
+    x = np.tile(loop, int(seconds * CALLER_RATE / len(loop)) + 1)[: int(seconds * CALLER_RATE)]
+    return _pcm(_at_rms(x, SPEECH_RMS * 10 ** (-snr_db / 20)))
+
+
+BACKCHANNELS = ["mhm", "okay", "right", "uh huh", "yeah", "I see"]
+
+
+def backchannels(seconds: float, every_s: tuple[float, float] = (4.0, 7.0), seed: int = 4) -> bytes:
+    """A listening caller: "mhm", "okay", "right"... at speech level every few seconds, silence between."""
+    rng = random.Random(seed)
+    n = int(seconds * CALLER_RATE)
+    out = bytearray()
+    while len(out) < 2 * n:
+        out += silence(rng.uniform(*every_s) * 1000)
+        out += speech(rng.choice(BACKCHANNELS), rng.choice(CALLER_VOICES[:2]))
+    return bytes(out[: 2 * n])
+
+
+# the caller's line while the agent talks: noise (should never stop the agent) and backchannels (should
+# not either, or the agent goes on where it paused); SNRs are a phone's, all through the phone channel
+NOISES = {
+    "car 15 dB": car_noise,
+    "hiss 20 dB": hiss,
+    "babble 20 dB": babble,
+    "babble 10 dB": lambda s: babble(s, snr_db=10.0),
+    "music 15 dB": hold_music,
+    "cough": coughs,
+}
+CALLER_SOUNDS = {**NOISES, "backchannels": backchannels}

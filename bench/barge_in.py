@@ -1,6 +1,7 @@
 """Barge-in: caller speech onset during agent speech -> the agent's audio falls silent (CallerEar stops);
-and false interruptions: how often noise alone (car, babble, coughs) pauses or cuts the agent, per 10
-minutes of agent speech."""
+false interruptions: how often noise alone (car, hiss, babble, music, coughs through a phone channel)
+pauses or cuts the agent, per 10 minutes of agent speech; and what backchannels ("mhm", "okay") do to
+the agent's replies: cut them (the model answers "mhm") or pause them until the agent goes on."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import random
 from typing import Any
 
 from bench import report
-from bench.audio import BARGE_IN_LINES, NOISES, PLAIN_LINES, speech
+from bench.audio import BARGE_IN_LINES, CALLER_SOUNDS, NOISES, PLAIN_LINES, phone_line, speech
 from bench.calls import BenchCall, Flavour, SimulatorThread, script, stats, timelines
 
 
@@ -59,9 +60,11 @@ async def barge_ins(simt: SimulatorThread, flavour: Flavour, calls: int, rounds:
 
 
 async def _noisy_caller(call: BenchCall, noise: bytes) -> None:
-    """The agent talks on (one long reply after another) while the caller's line carries only noise."""
-    await call.start()
+    """The agent talks on (one long reply after another) while the caller's line carries only noise,
+    from the call's first moment (the caller's surroundings do not start after the greeting)."""
+    await call.start(wait_greeting=False)
     noise_done = call.mic.say(noise)
+    await call.wait_idle(first=True)
     while not noise_done.done():
         call.session.generate_reply(instructions="Keep explaining.")  # type: ignore[union-attr]
         await call.wait_idle(within=60)
@@ -72,6 +75,8 @@ def _per_10min(count: int, speech_s: float) -> float | None:
 
 
 async def noise_only(simt: SimulatorThread, flavour: Flavour, seconds: float, noises: dict[str, bytes]) -> dict[str, Any]:
+    """Each caller sound under the agent's non-stop replies. What the caller hears: the agent cut (its
+    reply ends, another begins), the agent paused and going on where it stopped, or neither."""
     out = {}
     bench_calls = {name: BenchCall(simt, flavour, script(200, long_every=1)) for name in noises}
 
@@ -87,20 +92,26 @@ async def noise_only(simt: SimulatorThread, flavour: Flavour, seconds: float, no
     for name, c in bench_calls.items():
         spoken_s = sum(s.played_s for s in c.ear.segments)
         noise_turns = len(tls[c.key].commits)
-        out[name] = {"agent_speech_s": round(spoken_s, 1), "pauses": len(c.ear.pauses), "cuts": len(c.ear.cuts),
-                     "noise_taken_as_turn": noise_turns,
-                     "false_interruptions_per_10min": _per_10min(len(c.ear.pauses) + len(c.ear.cuts), spoken_s),
+        stops = len(c.ear.pauses) + len(c.ear.cuts)
+        out[name] = {"seconds": seconds, "agent_speech_s": round(spoken_s, 1), "pauses": len(c.ear.pauses),
+                     "cuts": len(c.ear.cuts), "noise_taken_as_turn": noise_turns,
+                     "false_interruptions_per_10min": _per_10min(stops, spoken_s),
                      "noise_turns_per_10min": _per_10min(noise_turns, spoken_s)}
-    total_s = sum(v["agent_speech_s"] for v in out.values())
-    total = sum(v["pauses"] + v["cuts"] for v in out.values())
-    return {"flavour": flavour.name, "by_noise": out, "agent_speech_s": round(total_s, 1),
-            "false_interruptions_per_10min": round(total * 600 / total_s, 1) if total_s else None}
+    noise = {k: v for k, v in out.items() if k in NOISES}
+    most = max(v["agent_speech_s"] for v in noise.values())
+    total_s = sum(v["agent_speech_s"] for v in noise.values())
+    total = sum(v["pauses"] + v["cuts"] for v in noise.values())
+    return {"flavour": flavour.name, "settings": flavour.describe(), "by_noise": out, "agent_speech_s": round(total_s, 1),
+            "false_interruptions_per_10min": _per_10min(total, total_s),
+            # the agent talked for less than half as long as on its quietest track: the sound held it
+            # silent (a stop counted once above)
+            "silenced_by": [k for k, v in noise.items() if v["agent_speech_s"] < most / 2]}
 
 
 async def run(simt: SimulatorThread, flavours: list[Flavour], *, quick: bool) -> dict[str, Any]:
     calls, rounds = (3, 3) if quick else (4, 5)
     seconds = 30.0 if quick else 60.0
-    noises = {name: make(seconds) for name, make in NOISES.items()}
+    noises = {name: phone_line(make(seconds)) for name, make in CALLER_SOUNDS.items()}
     simt.forget_events()
     # every flavour at once: a few sessions each, far from loading the cores
     barge = await asyncio.gather(*(barge_ins(simt, f, calls, rounds) for f in flavours))
@@ -110,10 +121,11 @@ async def run(simt: SimulatorThread, flavours: list[Flavour], *, quick: bool) ->
                    b["cut_off_ms"]["max"]] for b in barge])
     simt.forget_events()
     noise = await asyncio.gather(*(noise_only(simt, f, seconds, noises) for f in flavours))
-    report.table("false interruptions on noise-only caller tracks (per 10 min of agent speech)",
-                 ["flavour", "agent speech s", "all noises", *[f"{n} (paused+cut / turns)" for n in noises]],
-                 [[r["flavour"], r["agent_speech_s"], r["false_interruptions_per_10min"],
-                   *[f'{v["pauses"]}+{v["cuts"]} / {v["noise_taken_as_turn"]}' for v in r["by_noise"].values()]]
+    report.table(f"caller sounds under {seconds:.0f} s of non-stop agent replies: paused+cut / turns taken / agent s",
+                 ["flavour", "noise stops per 10 min", "silenced by", *noises],
+                 [[r["flavour"], r["false_interruptions_per_10min"], ", ".join(r["silenced_by"]) or "-",
+                   *[f'{v["pauses"]}+{v["cuts"]} / {v["noise_taken_as_turn"]} / {v["agent_speech_s"]:.0f}'
+                     for v in r["by_noise"].values()]]
                   for r in noise])
     return {"noise_seconds": seconds, "barge_in": barge, "noise": noise}
 
@@ -131,9 +143,18 @@ def plot(result: dict[str, Any], *, quick: bool) -> None:
     a.set_title("Barge-in cut-off")
     a.legend(fontsize=7)
     a.tick_params(axis="x", rotation=30, labelsize=7)
-    b.bar(names, [noise[n]["false_interruptions_per_10min"] or 0 for n in names], color="tab:orange")
-    b.set_ylabel("pauses+cuts per 10 min of agent speech")
-    b.set_title("False interruptions on noise (car, babble, cough)")
+    sounds = list(barge and noise[names[0]]["by_noise"])
+    width = 0.8 / max(1, len(names))
+    for i, n in enumerate(names):
+        rows = noise[n]["by_noise"]
+        xs = [j + i * width for j in range(len(sounds))]
+        b.bar(xs, [rows[k]["cuts"] for k in sounds], width, label=f"{n}: cut")
+        b.bar(xs, [rows[k]["pauses"] for k in sounds], width, bottom=[rows[k]["cuts"] for k in sounds],
+              fill=False, hatch="//", edgecolor=f"C{i}", label=f"{n}: paused, went on")
+    b.set_xticks([j + 0.4 - width / 2 for j in range(len(sounds))], sounds)
+    b.set_ylabel(f"times the agent stopped in {result['noise_seconds']:.0f} s")
+    b.set_title("Caller sounds under the agent's replies")
+    b.legend(fontsize=6)
     b.tick_params(axis="x", rotation=30, labelsize=7)
     fig.tight_layout()
     fig.savefig(report.plot_path("barge_in", quick=quick), dpi=110)

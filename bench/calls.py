@@ -125,6 +125,8 @@ class Flavour:
             "vad_min_silence_duration": s.vad_min_silence_duration,
             "speculative_reply": s.speculative_reply,
             "speculation_lead": s.speculation_lead,
+            "noise_gate_db": s.noise_gate_db,
+            "backchannel_seconds": s.backchannel_seconds,
             "turn_detector": "inference.TurnDetector v1-mini" if self.turn_detector else "vad",
         }
 

@@ -37,13 +37,15 @@ TD = Flavour("ours +TurnDetector ep0.2/sil0.25", "ours",
              settings_for(min_endpointing_delay=0.2, vad_min_silence_duration=0.25, max_endpointing_delay=2.5),
              turn_detector=True)
 INT_05 = Flavour("ours int0.5", "ours", settings_for(min_interruption_duration=0.5))
+# issue 14 part 4: without the noise gate and the backchannel rule, every sound the VAD hears is a turn
+EVERY_SOUND = Flavour("ours, no gate/backchannels", "ours", settings_for(noise_gate_db=0, backchannel_seconds=0))
 
 SUITE = ("response_gap", "endpointing", "barge_in", "capacity", "compare", "capacity_proc")
 
 
 def _settings_doc() -> dict[str, Any]:
     return {"model_delay_ms": MODEL_DELAY_MS, "ours_defaults": OURS.describe(),
-            "levers": {f.name: f.describe() for f in (NO_SPEC, PREV, TD, INT_05)}}
+            "levers": {f.name: f.describe() for f in (NO_SPEC, PREV, TD, INT_05, EVERY_SOUND)}}
 
 
 async def _suite(quick: bool, only: set[str]) -> None:
@@ -74,7 +76,7 @@ async def _suite(quick: bool, only: set[str]) -> None:
             print("wrote", report.write("endpointing", {"settings": _settings_doc(), **ep}, quick=quick))
             endpointing.plot(ep, quick=quick)
         if "barge_in" in only:
-            flavours = [LIVEKIT_DEFAULT, OURS, INT_05]
+            flavours = [LIVEKIT_DEFAULT, OURS, EVERY_SOUND]
             bi = await barge_in.run(simt, flavours, quick=quick)
             print("wrote", report.write("barge_in", {"settings": _settings_doc(), **bi}, quick=quick))
             barge_in.plot(bi, quick=quick)

@@ -113,7 +113,8 @@ async def test_one_short_word_as_the_reply_starts_stops_it_even_below_the_interr
 async def test_outside_the_window_the_usual_barge_in_rules_stay(shared_sim) -> None:
     # the same short word 1.5 s into the reply: shorter than the interruption duration, so the agent
     # talks on until the caller's turn ends, and what the caller heard of it stays in the conversation
-    settings = load_settings(openai_api_key="sim", min_interruption_duration=1.0)
+    # (with the backchannel rule off: a lone "oh" over the reply would otherwise be a backchannel)
+    settings = load_settings(openai_api_key="sim", min_interruption_duration=1.0, backchannel_seconds=0)
     report = await simulate(_scenario("oh", barge_in_ms=1500), audio=True, sim=shared_sim, settings=settings)
     cut, resumed = _cut_reply(report), report.spoken[-1]
     assert cut["stops"][0] > resumed["ended"], (cut, resumed, format_report(report))

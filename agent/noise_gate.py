@@ -1,0 +1,53 @@
+"""The caller's VAD hears only sound well above the line's own background: a café, an open office or a
+TV behind the caller is speech to Silero (it takes background voices for speech at any activation
+threshold, measured on babble 10-20 dB below the caller), so without this the agent is paused by the
+room and, while the babble lasts, never hears the caller's turn end.
+
+The background is the 25th percentile of the caller's 20 ms frame levels over the last 3 s; a frame
+less than NOISE_GATE_DB above it reaches the VAD as silence. The caller's own voice, nearer the
+microphone, stays well above it. Only what the VAD hears changes: the model receives the caller's
+audio untouched. The VAD object that applies it is made in agent/livekit_internals.py (`own_vad`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+from livekit import rtc
+
+BACKGROUND_WINDOW_S = 3.0  # a background that starts mid-call is learnt within it; a caller talking on keeps pauses in it
+BACKGROUND_PERCENTILE = 25.0  # the 10th let espeak babble's quiet moments set it, and babble through
+ABOVE_BACKGROUND_WEIGHT = 8
+QUIETEST_BACKGROUND_RMS = 10.0  # about -70 dBFS: a silent line's floor (a higher one delayed speech onsets)
+
+
+class LineBackground:
+    """Tracks the level of one caller's line and tells a frame above its background from one in it."""
+
+    def __init__(self, margin_db: float) -> None:
+        self.ratio = 10 ** (margin_db / 20)
+        self._levels: deque[float] | None = None
+        self._above = 0  # frames above the background so far
+
+    def audible(self, pcm: np.ndarray, duration_s: float) -> bool:
+        rms = float(np.sqrt(np.mean(np.square(pcm, dtype=np.float64)))) if pcm.size else 0.0
+        if self._levels is None:
+            self._levels = deque(maxlen=max(1, round(BACKGROUND_WINDOW_S / max(duration_s, 1e-3))))
+        background = max(float(np.percentile(self._levels, BACKGROUND_PERCENTILE)) if self._levels else 0.0,
+                         QUIETEST_BACKGROUND_RMS)  # fmt: skip
+        audible = rms >= background * self.ratio
+        # a caller talking on must not become their own background (it split a 10 s monologue into
+        # five turns): a frame above it counts once in ABOVE_BACKGROUND_WEIGHT, enough for a noise that
+        # starts mid-call to be learnt within a few windows
+        self._above += audible
+        if not audible or self._above % ABOVE_BACKGROUND_WEIGHT == 0:
+            self._levels.append(rms)
+        return audible
+
+    def heard(self, frame: rtc.AudioFrame) -> rtc.AudioFrame:
+        """The frame as the VAD should hear it: itself, or silence of its length."""
+        pcm = np.frombuffer(frame.data, dtype=np.int16)
+        if self.audible(pcm, frame.duration):
+            return frame
+        return rtc.AudioFrame(bytes(len(pcm) * 2), frame.sample_rate, frame.num_channels, frame.samples_per_channel)

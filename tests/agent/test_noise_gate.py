@@ -1,0 +1,42 @@
+"""The caller's VAD and background voices: a café's babble 10 dB below the caller (espeak-ng talkers,
+through a phone channel) is no speech to the call's VAD, so it neither pauses the agent nor holds a
+turn open; the caller speaking over that babble is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from livekit import rtc
+from livekit.agents import vad
+from livekit.plugins import silero
+
+from agent.livekit_internals import own_vad
+from agent.settings import load_settings
+from bench.audio import CALLER_RATE, FRAME, babble, phone_line, speech
+
+BABBLE_ONLY_S = 8.0
+
+
+async def _speech_starts(pcm: bytes) -> list[float]:
+    """Where (s into `pcm`) the call's VAD hears speech begin, with the default noise gate."""
+    settings = load_settings(openai_api_key="sim")
+    stream = own_vad(silero.VAD.load(min_silence_duration=settings.vad_min_silence_duration),
+                     noise_gate_db=settings.noise_gate_db).stream()  # fmt: skip
+    for i in range(0, len(pcm) // 2 - FRAME + 1, FRAME):
+        stream.push_frame(rtc.AudioFrame(pcm[2 * i : 2 * (i + FRAME)], CALLER_RATE, 1, FRAME))
+    stream.end_input()
+    # the event's timestamp is audio time (samples processed), not the wall clock
+    return [ev.timestamp - ev.speech_duration async for ev in stream if ev.type == vad.VADEventType.START_OF_SPEECH]
+
+
+@pytest.mark.parametrize("snr_db", [10.0, 20.0])
+async def test_background_voices_are_not_speech_but_the_caller_over_them_is(snr_db: float) -> None:
+    line = speech("Sorry, can I ask you something else?", "en-us")
+    seconds = BABBLE_ONLY_S + len(line) / 2 / CALLER_RATE + 1.0
+    background = np.frombuffer(babble(seconds, snr_db=snr_db), dtype=np.int16).astype(np.int32)
+    caller = np.zeros_like(background)
+    at = int(BABBLE_ONLY_S * CALLER_RATE)
+    caller[at : at + len(line) // 2] = np.frombuffer(line, dtype=np.int16)
+    mixed = phone_line(np.clip(background + caller, -32768, 32767).astype(np.int16).tobytes())
+    starts = await _speech_starts(mixed)
+    assert starts and all(t > BABBLE_ONLY_S - 0.3 for t in starts), starts

@@ -1,0 +1,38 @@
+"""A backchannel over the agent's long reply, on the real audio path (espeak-ng caller, Silero VAD, the
+Realtime simulator): "mhm" said into the reply leaves it whole, heard to its end and kept in the
+transcript, with no turn answered. That a real sentence said over a reply still cuts it is
+tests/calls/test_audio_call.py::test_barge_in_stops_agent_and_truncates_at_what_was_heard."""
+
+from __future__ import annotations
+
+from simulator.runner import format_report, simulate
+from simulator.scenario import Scenario
+
+GREETING = "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"
+LONG_REPLY = "We can send a plumber tomorrow between eight and noon. The visit fee is eighty nine dollars."
+
+
+async def test_a_backchannel_over_the_reply_leaves_it_whole(shared_sim) -> None:
+    scenario = Scenario.model_validate({
+        "name": "backchannel",
+        "brain": "brains/plumbing.yaml",
+        "clock": "2026-11-24T10:00:00-08:00",
+        "greeting": [{"say": GREETING}],
+        "turns": [
+            {"caller": "My kitchen sink is leaking, can someone come out?", "model": [{"say": LONG_REPLY}]},
+            # were "mhm" a turn, the model would answer it with this, cutting the reply (unanswered, the
+            # line is quiet long enough for the agent's check on the caller to take it instead)
+            {"caller": "mhm", "barge_in_ms": 1500, "model": [{"say": "Sorry, go ahead."}]},
+            {"pause_before_ms": 200, "hangup": True},
+        ],
+    })  # fmt: skip
+    report = await simulate(scenario, audio=True, sim=shared_sim)
+    over = report.spoken[-1]
+    heard = next(h for h in report.heard if h["started"] <= over["started"]
+                 and (h["ended"] is None or h["ended"] > over["started"]))  # fmt: skip
+    assert not heard["interrupted"], format_report(report)
+    replies = [t for t in report.transcript if t["role"] == "agent" and t["text"] == LONG_REPLY]
+    assert len(replies) == 1 and not replies[0]["interrupted"], report.transcript
+    # "mhm" was no turn: nothing the caller said after their question reached the model
+    caller = [t["text"] for t in report.transcript if t["role"] == "caller"]
+    assert caller == ["My kitchen sink is leaking, can someone come out?"], report.transcript
