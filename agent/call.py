@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
     from agent.brain import Brain
+    from agent.flows.steps import FlowGate, FlowStepLog
     from agent.live import LiveState
     from agent.recording import CallRecording
     from agent.settings import PriceTable
@@ -94,6 +95,12 @@ class CallContext:
     transcript: list[TurnLog] = field(default_factory=list)
     tool_log: list[ToolCallLog] = field(default_factory=list)
     violations: list[dict[str, Any]] = field(default_factory=list)
+    flow_steps: list[FlowStepLog] = field(default_factory=list)  # agent/flows/steps.py
+    # how many times the caller has begun a turn (spoken, or typed in a text run): a flow asks for
+    # the caller's answer between reading something back and acting on it
+    caller_turns: int = 0
+    # the flow under way (a booking, an appointment change): every tool call passes its gate
+    flow: FlowGate | None = None
     finished: bool = False
     # wall-clock seconds (not the pinned clock): the report's timings compare them with turn times
     started_wall: float | None = None

@@ -111,6 +111,8 @@ class CallKeeper:
         started = metrics.get("started_speaking_at") or item.created_at
         ended = metrics.get("stopped_speaking_at") or time.time()
         role = "caller" if item.role == "user" else "agent"
+        if role == "caller" and self.session.input.audio is None:
+            self.call.caller_turns += 1  # a typed turn (a spoken one counts as it starts)
         seq = self.call.record_turn(
             role=role, text=text, started_at=started, ended_at=ended, interrupted=item.interrupted
         )
@@ -196,6 +198,8 @@ class CallKeeper:
 
     # -- silence and time limit ---------------------------------------------------------------
     def _on_user_state(self, ev: UserStateChangedEvent) -> None:
+        if ev.new_state == "speaking":
+            self.call.caller_turns += 1
         if self.model_lost:
             return  # the model-free path hangs up by itself, and a voicemail has pauses
         if ev.new_state == "away":

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.brain.languages import guess_language
 from agent.call_cost import usage_and_cost
+from agent.flows import steps as flows
 
 if TYPE_CHECKING:
     from agent.call import CallContext, ToolCallLog, TurnLog
@@ -277,6 +278,7 @@ def build_report(call: CallContext) -> dict[str, Any]:
         "usage": usage,
         "cost": cost,
         **_recording(call),
+        **({"flows": flows.report(call)} if call.flow_steps else {}),
     }
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from livekit import rtc
-from livekit.agents import AgentSession
+from livekit.agents import Agent, AgentSession, ModelSettings
+from livekit.agents.types import TimedString
 from livekit.agents.voice.events import AgentStateChangedEvent
 
 from agent.brain.grounding import (
@@ -73,6 +74,33 @@ async def watch_sentences(
     said = sentences(so_far)
     if done < len(said):
         on_sentence(said, "", starts[-1] if len(starts) == len(said) else audio_ms())
+
+
+class GuardedVoice(Agent):
+    """What every agent of a call speaks through (the receptionist and each flow's task alike): the
+    guard reads each sentence as its text completes, ahead of its audio, and times its cuts by how
+    much of that message's audio has arrived."""
+
+    _audio_received: AudioReceived | None = None
+
+    def realtime_audio_output_node(
+        self, audio: AsyncIterable[rtc.AudioFrame], model_settings: ModelSettings
+    ) -> AsyncIterable[rtc.AudioFrame]:
+        # called for each message before its transcription node
+        self._audio_received = AudioReceived()
+        return Agent.default.realtime_audio_output_node(
+            self, self._audio_received.count(audio), model_settings
+        )
+
+    def transcription_node(
+        self, text: AsyncIterable[str | TimedString], model_settings: ModelSettings
+    ) -> AsyncIterable[str | TimedString]:
+        check = self.session.userdata.on_agent_sentence
+        if check is not None:
+            received = self._audio_received
+            text = watch_sentences(text, check, (lambda: received.ms) if received else lambda: 0.0)
+            self._audio_received = None  # a text-only message after this one has no audio
+        return Agent.default.transcription_node(self, text, model_settings)
 
 
 @dataclass

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable
+from typing import Any
 
-from livekit import rtc
-from livekit.agents import Agent, ModelSettings
-from livekit.agents.types import TimedString
+from livekit.agents import Agent
 
 from agent.brain import Brain, BrainDirectory, greeting_instructions, render_instructions
-from agent.playout_guard import AudioReceived, watch_sentences
-from agent.tools import receptionist_tools
+from agent.flows.booking import start_booking
+from agent.playout_guard import GuardedVoice
+from agent.tools import appointment_tools, common_tools
 from agent.tools.call_control import end_call
 from agent.tools.leads import take_message
 
@@ -26,37 +25,22 @@ async def _line_ready(agent: Agent) -> None:
         await asyncio.wait_for(agent.session.userdata.line_ready.wait(), LINE_READY_TIMEOUT_S)
 
 
-class Receptionist(Agent):
+def receptionist_tools(brain: Brain) -> list[Any]:
+    """What the receptionist offers before any flow starts: the facts, a message, a person, goodbye,
+    and the ways into the flows."""
+    return [*common_tools(brain), start_booking, *appointment_tools(brain)]
+
+
+class Receptionist(GuardedVoice):
     def __init__(self, brain: Brain) -> None:
         # rendered once per call: the prompt stays byte-stable, volatile facts come through tools
         super().__init__(instructions=render_instructions(brain), tools=receptionist_tools(brain))
         self.brain = brain
-        self._audio_received: AudioReceived | None = None
 
     async def on_enter(self) -> None:
         # greet only once the caller can hear it; through the model, so the voice never changes
         await _line_ready(self)
         self.session.generate_reply(instructions=greeting_instructions(self.brain))
-
-    def realtime_audio_output_node(
-        self, audio: AsyncIterable[rtc.AudioFrame], model_settings: ModelSettings
-    ) -> AsyncIterable[rtc.AudioFrame]:
-        # called for each message before its transcription node: the guard times its cuts by it
-        self._audio_received = AudioReceived()
-        return Agent.default.realtime_audio_output_node(
-            self, self._audio_received.count(audio), model_settings
-        )
-
-    def transcription_node(
-        self, text: AsyncIterable[str | TimedString], model_settings: ModelSettings
-    ) -> AsyncIterable[str | TimedString]:
-        """The grounding guard reads each sentence as its text completes, ahead of its audio."""
-        check = self.session.userdata.on_agent_sentence
-        if check is not None:
-            received = self._audio_received
-            text = watch_sentences(text, check, (lambda: received.ms) if received else lambda: 0.0)
-            self._audio_received = None  # a text-only message after this one has no audio
-        return Agent.default.transcription_node(self, text, model_settings)
 
 
 class RepeatCaller(Agent):
@@ -97,7 +81,6 @@ class UnknownNumber(Agent):
         self.session.generate_reply(
             instructions="Greet the caller: say you are an AI assistant, and offer to take a message."
         )
-
 
 
 def brain_for_call(

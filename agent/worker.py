@@ -25,10 +25,11 @@ from agent.call import CallContext
 from agent.call_start import answer, open_call
 from agent.console_view import show_the_agents_own_turns
 from agent.fallback_audio import FallbackLibrary
+from agent.flows.booking import task_tools as booking_task_tools
 from agent.health import WorkerHealth
 from agent.metrics import WorkerMetrics, follow_journal
 from agent.model_link import check_model_key
-from agent.receptionist import brain_for_call
+from agent.receptionist import brain_for_call, receptionist_tools
 from agent.session import realtime_model
 from agent.settings import Settings, SettingsError, load_settings, require
 from agent.store.db import DatabaseNotReady, require_current_schema
@@ -36,7 +37,6 @@ from agent.store.journal.spill_file import spill_files
 from agent.store.journal.writer import replay_spill
 from agent.store.runtime import call_stores
 from agent.telephony import LiveKitLine, SipCaller, wait_until_active
-from agent.tools import receptionist_tools
 from agent.warm_transfer import WarmTransferLine
 
 log = logging.getLogger("receptionist.worker")
@@ -61,7 +61,7 @@ def _warm_up(brains: BrainDirectory) -> None:
     from livekit.agents.llm.utils import build_legacy_openai_schema
 
     for brain in brains.all:
-        for tool in receptionist_tools(brain):
+        for tool in [*receptionist_tools(brain), *booking_task_tools(brain)]:
             build_legacy_openai_schema(tool, internally_tagged=True)
 
 

@@ -91,6 +91,9 @@ class ExpectedRows(_Strict):
     leads: list[dict[str, Any]] | None = None
     messages: list[dict[str, Any]] | None = None
     violations: list[dict[str, Any]] | None = None
+    call_events: list[dict[str, Any]] | None = Field(
+        None, description="the steps the call's flows took, in order, e.g. {flow: booking, step: slot_held}"
+    )
 
 
 class Expectations(_Strict):

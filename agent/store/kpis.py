@@ -11,9 +11,14 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-# a call shows booking intent when it looked for, held or booked a slot
-BOOKING_TOOLS = ("check_availability", "hold_slot", "book_appointment")
+from agent.flows.steps import FLOW_STEPS
 
+# a call shows booking intent when it looked for, held or booked a slot
+BOOKING_TOOLS = ("check_availability", "start_booking", "hold_slot", "book_appointment")
+
+
+
+_STEP_ORDER = {(str(f), str(s)): i for f, steps in FLOW_STEPS.items() for i, s in enumerate(steps)}
 
 
 def _window(c: str = "") -> str:
@@ -91,6 +96,14 @@ WHERE {_C_WINDOW}
 GROUP BY 1 ORDER BY 1
 """
 
+# how many calls reached each step of each flow (agent/flows/steps.py): where callers drop off
+_FUNNEL = f"""
+SELECT e.flow, e.step, count(DISTINCT e.call_id) AS calls, min(e.seq) AS first_seq
+FROM call_events e JOIN calls c ON c.id = e.call_id
+WHERE e.refused IS NULL AND {_C_WINDOW}
+GROUP BY 1, 2 ORDER BY 1, 4, 2
+"""
+
 _CALLBACKS = f"""
 SELECT count(*) AS callback_requests FROM messages m JOIN calls c ON c.id = m.call_id
 WHERE m.callback_requested AND {_C_WINDOW}
@@ -114,11 +127,12 @@ def _num(x: Any, digits: int = 3) -> float | None:
 _GROUPS = (
     ("tools",),
     ("totals", "callbacks", "violations"),
-    ("intent", "flags", "by_hour", "by_day"),
+    ("intent", "flags", "by_hour", "by_day", "funnel"),
 )
 _QUERIES = {"totals": (_TOTALS, "one"), "intent": (_BOOKING_INTENT, "one"), "flags": (_FLAGS, "all"),
             "tools": (_TOOLS, "all"), "violations": (_VIOLATIONS, "one"), "by_hour": (_BY_HOUR, "all"),
-            "by_day": (_BOOKINGS_BY_DAY, "all"), "callbacks": (_CALLBACKS, "one")}  # fmt: skip
+            "by_day": (_BOOKINGS_BY_DAY, "all"), "callbacks": (_CALLBACKS, "one"),
+            "funnel": (_FUNNEL, "all")}  # fmt: skip
 
 
 async def _run(conn: AsyncConnection[Any], names: tuple[str, ...], params: dict[str, Any], out: dict[str, Any]) -> None:
@@ -210,4 +224,15 @@ async def business_kpis(
             "calls_with_cost": totals["calls_with_cost"],
         },
         "calls_by_hour": {r["hour"]: r["calls"] for r in by_hour},
+        "funnel": _funnel(got["funnel"]),
     }
+
+
+def _funnel(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """{flow: {step: calls that reached it}}, each flow's steps in the order calls reach them."""
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        out.setdefault(r["flow"], {})[r["step"]] = r["calls"]
+    for flow, steps in out.items():
+        out[flow] = dict(sorted(steps.items(), key=lambda kv: _STEP_ORDER.get((flow, kv[0]), 99)))
+    return out

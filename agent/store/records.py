@@ -18,9 +18,10 @@ _TABLES: dict[str, tuple[str, str]] = {
     "leads": ("call_id", "created_at, id"),
     "messages": ("call_id", "created_at, id"),
     "violations": ("call_id", "created_at, id"),
+    "call_events": ("call_id", "call_id, seq"),
 }
 # tables without a business column are reached through their call
-_THROUGH_CALLS = {"transcript_turns", "tool_calls", "violations"}
+_THROUGH_CALLS = {"transcript_turns", "tool_calls", "violations", "call_events"}
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +41,8 @@ async def snapshot(
     call_id: uuid.UUID | str | None = None,
     business: str | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Rows per table (calls, transcript_turns, tool_calls, appointments, leads, messages, violations).
+    """Rows per table (calls, transcript_turns, tool_calls, appointments, leads, messages, violations,
+    call_events).
 
     Filtered by call and/or business; uuids become strings, an appointment's range becomes start/end
     (aware datetimes). Appointments a call cancelled or rescheduled count as that call's too.

@@ -27,20 +27,31 @@ from agent.tools.number_check import confirm_number_code, text_number_code
 from agent.tools.texts import send_text
 
 
-def receptionist_tools(brain: Brain) -> list[Any]:
+def common_tools(brain: Brain) -> list[Any]:
+    """The tools every part of the call keeps, in the receptionist and in each flow alike (first and
+    in one order, so what the model is sent changes only at its end when a flow starts)."""
     tools = [
         get_current_time, get_opening_hours, get_weekly_hours, list_services, get_service_details,
-        get_business_details, answer_faq,
-        check_availability, hold_slot, book_appointment, find_my_appointments,
-        reschedule_appointment, cancel_appointment,
+        get_business_details, answer_faq, check_availability,
         take_message, escalate_to_human, end_call,
     ]  # fmt: skip
     if brain.leads.questions:
         tools.append(capture_lead)
     if brain.notify.caller_texts:
         tools.append(send_text)
-    if brain.privacy.verify_by_text:
-        tools += [text_number_code, confirm_number_code]
     if brain.recording.enabled:
         tools.append(stop_recording)
     return tools
+
+
+def appointment_tools(brain: Brain) -> list[Any]:
+    """Finding, moving and cancelling a booking the caller proves is theirs."""
+    tools = [find_my_appointments, reschedule_appointment, cancel_appointment]
+    if brain.privacy.verify_by_text:
+        tools += [text_number_code, confirm_number_code]
+    return tools
+
+
+def booking_tools() -> list[Any]:
+    """The booking's own steps (agent/flows/booking.py adds the read-back and the way out)."""
+    return [hold_slot, book_appointment]

@@ -1,5 +1,6 @@
-"""The one decorator every receptionist tool goes through: it times the call, journals it, and turns
-unexpected failures into a sentence the model can act on instead of a stack trace."""
+"""The one decorator every receptionist tool goes through: it lets the flow under way refuse a tool
+called out of step, times the call, journals it, and turns unexpected failures into a sentence the
+model can act on instead of a stack trace."""
 
 from __future__ import annotations
 
@@ -59,10 +60,16 @@ def receptionist_tool(fn: F) -> Any:
         started = time.perf_counter()
         result: Any = None
         error: str | None = None
+        flow = call.flow if call is not None else None
         try:
+            if flow is not None:
+                # the flow under way refuses a tool called out of step (agent/flows/)
+                flow.check(fn.__name__, _arguments(fn, args, kwargs))
             result = await fn(*args, **kwargs)
             if call is not None:
                 call.set_outcome("answered")  # at least: the caller got a grounded answer
+            if flow is not None:
+                flow.advance(fn.__name__, _arguments(fn, args, kwargs), result)
             return result
         except ToolError as e:
             error = e.message.replace("\x00", "")

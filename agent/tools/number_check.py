@@ -19,8 +19,7 @@ from agent.call import CallContext
 from agent.notify import caller_texts
 from agent.tools.audit import receptionist_tool
 from agent.tools.caller_bookings import MAX_FAILED_PROOFS, check_attempts
-from agent.tools.spoken import normalise_phone, region_of, spoken_digits
-from agent.tools.texts import say_digits
+from agent.tools.spoken import normalise_phone, region_of, say_digits, spoken_digits
 
 CODE_DIGITS = 6
 CODE_LIFETIME = timedelta(minutes=10)

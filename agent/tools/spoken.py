@@ -112,6 +112,14 @@ def normalise_phone(value: str, region: str) -> str:
     )
 
 
+_DIGIT_NAMES = "zero one two three four five six seven eight nine".split()
+
+
+def say_digits(e164: str) -> str:
+    """'+15035550187' -> 'one five zero three ...': a number as it is read back, digit by digit."""
+    return " ".join(_DIGIT_NAMES[int(d)] for d in e164.lstrip("+"))
+
+
 def region_of(e164: str) -> str:
     try:
         return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or "US"

@@ -11,16 +11,10 @@ from livekit.agents import RunContext, ToolError
 from agent.call import CallContext
 from agent.notify import caller_texts
 from agent.tools.audit import receptionist_tool
-from agent.tools.spoken import normalise_phone, region_of
+from agent.tools.spoken import normalise_phone, region_of, say_digits
 
 # a caller may want the address and the directions; more is someone using us to text strangers
 MAX_TEXTS_PER_CALL = 2
-_DIGIT_NAMES = "zero one two three four five six seven eight nine".split()
-
-
-def say_digits(e164: str) -> str:
-    return " ".join(_DIGIT_NAMES[int(d)] for d in e164.lstrip("+"))
-
 
 @receptionist_tool
 async def send_text(

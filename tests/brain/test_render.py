@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.brain import greeting_instructions, load_brain, render_instructions
+from agent.flows.booking import booking_instructions
 
 BRAINS = Path(__file__).resolve().parents[2] / "brains"
 
@@ -41,19 +42,25 @@ def test_plumbing_prompt_has_the_facts_and_the_rules() -> None:
     assert "Never invent" in prompt
     for tool in (
         "check_availability",
-        "book_appointment",
+        "start_booking",
         "take_message",
         "escalate_to_human",
         "get_current_time",
     ):
         assert tool in prompt
-    # booking order: availability, then name and number, then book, then the code
+    # the booking's own steps follow the receptionist's instructions unchanged (the cached prefix),
+    # in order: availability, hold, name and number read back, the caller's yes, book, the code
+    booking = booking_instructions(brain)
+    assert booking.startswith(prompt) and len(booking) > len(prompt)
+    steps = booking[len(prompt):]
     order = [
-        prompt.index(s)
+        steps.index(s)
         for s in (
-            "Call check_availability",
+            "call check_availability",
+            "call hold_slot",
             "full name",
-            "Call book_appointment",
+            "Call read_back_details",
+            "the caller says yes, call book_appointment",
             "spell the confirmation code",
         )
     ]

@@ -23,8 +23,9 @@ from agent.brain.schema.notify import Notify
 from agent.brain.schema.privacy import Privacy
 from agent.notify.channels import SmsChannel
 from agent.notify.sender import OutboxSender
+from agent.receptionist import receptionist_tools
 from agent.store.journal.writer import CallJournal
-from agent.tools import book_appointment, find_my_appointments, receptionist_tools
+from agent.tools import book_appointment, find_my_appointments
 from agent.tools.number_check import confirm_number_code, text_number_code
 from tests.tools.conftest import PINNED_NOW, PLUMBING, pinned_call, run_tool
 

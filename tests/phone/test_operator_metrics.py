@@ -17,6 +17,7 @@ from tests.fixtures.prometheus import Prometheus, running_prometheus
 from tests.fixtures.stack import ROOT, PhoneStack, free_port
 from tests.phone.harness import place_call
 from tests.phone.test_receptionist_call import (
+    BOOKING_STEPS,
     GREETING,
     PLUMBING,
     call_row,
@@ -103,14 +104,12 @@ async def test_a_booking_call_reaches_prometheus(
         metrics_sim,
         [
             {"say": GREETING},
-            {"say": "Booking that for you.", "tool": "book_appointment",
-             "args": {"customer_name": "Dana Whitfield", "service": "drain cleaning",
-                      "start": slot.strftime("%Y-%m-%dT%H:%M")}},
-            {"say": "You're booked {output[day]} at {output[time]}. Your code is {output[spell_code]}."},
+            *BOOKING_STEPS(slot),
             {"tool": "end_call"},
             {"say": "Thanks for calling Rose City Plumbing. Goodbye!"},
         ],  # fmt: skip
-        [f"Book me a drain cleaning at {slot:%H:%M} on {slot:%A}, I'm Dana Whitfield.", "That's all, thanks."],
+        [f"Book me a drain cleaning at {slot:%H:%M} on {slot:%A}, I'm Dana Whitfield.", "Yes, that's right.",
+         "That's all, thanks."],
     )
     async with place_call(phone_stack, to=PLUMBING, from_=CALLER, audio_script=[]) as call:
         await call.wait_answered(within=60)
@@ -120,7 +119,9 @@ async def test_a_booking_call_reaches_prometheus(
         await prometheus.wait_for("sum(receptionist_journal_pending_events)", lambda v: v >= 0)
         await agent_turns(metrics_db, CALLER, 1)  # the greeting has been heard
         call.say(f"Book me a drain cleaning at {slot:%H:%M} on {slot:%A}, I'm Dana Whitfield.")
-        await agent_turns(metrics_db, CALLER, 3)  # "Booking that ...", then the confirmation
+        await agent_turns(metrics_db, CALLER, 2)  # the name and number read back
+        call.say("Yes, that's right.")
+        await agent_turns(metrics_db, CALLER, 5)  # "Booking that ...", the confirmation, "anything else?"
         call.say("That's all, thanks.")
         assert await call.wait_ended(within=60) == "far_end_bye", call.sip_trace()[-3000:]
     row = await call_row(metrics_db, CALLER)
@@ -137,7 +138,7 @@ async def test_a_booking_call_reaches_prometheus(
         report["timing"]["to_greeting_s"]
     )
     gaps = await prometheus.value(f"receptionist_response_gap_seconds_count{{{BUSINESS}}}")
-    assert gaps == report["timing"]["response_gap_s"]["turns"] == 2
+    assert gaps == report["timing"]["response_gap_s"]["turns"] >= 2
     tool = await prometheus.value('receptionist_tool_latency_seconds_count{tool="book_appointment"}')
     assert tool == 1
     cost = await prometheus.value("sum(receptionist_call_cost_usd_total)")

@@ -88,6 +88,22 @@ def script(sim: RealtimeSimulator, steps: list[dict], transcripts: list[str]) ->
         sim.queue_transcript(t)
 
 
+def BOOKING_STEPS(slot: datetime) -> list[dict]:  # noqa: N802 (reads as the steps it stands for)
+    """The model's side of a booking by phone: into the flow, hold the time, read the name and number
+    back, then (once the caller said yes) book, read the code out, and ask what else."""
+    start = slot.strftime("%Y-%m-%dT%H:%M")
+    return [
+        {"tool": "start_booking"},
+        {"tool": "hold_slot", "args": {"service": "drain cleaning", "start": start}},
+        {"tool": "read_back_details", "args": {"customer_name": "Dana Whitfield"}},
+        {"say": "I have {output[say]}. Is that right?"},
+        {"say": "Booking that for you.", "tool": "book_appointment",
+         "args": {"customer_name": "Dana Whitfield", "service": "drain cleaning", "start": start}},
+        {"say": "You're booked {output[day]} at {output[time]}. Your code is {output[spell_code]}."},
+        {"say": "Is there anything else?"},
+    ]  # fmt: skip
+
+
 def first_free_slot() -> datetime:
     now = datetime.now(UTC).astimezone(BRAIN.tz)
     day = now.date()
@@ -152,14 +168,12 @@ async def test_booking_call_then_agent_hangs_up(
         phone_sim,
         [
             {"say": GREETING},
-            {"say": "Booking that for you.", "tool": "book_appointment",
-             "args": {"customer_name": "Dana Whitfield", "service": "drain cleaning",
-                      "start": slot.strftime("%Y-%m-%dT%H:%M")}},
-            {"say": "You're booked {output[day]} at {output[time]}. Your code is {output[spell_code]}."},
+            *BOOKING_STEPS(slot),
             {"tool": "end_call"},
             {"say": "Thanks for calling Rose City Plumbing. Goodbye!"},
         ],  # fmt: skip
-        [f"Book me a drain cleaning at {slot:%H:%M} on {slot:%A}, I'm Dana Whitfield.", "That's all, thanks."],
+        [f"Book me a drain cleaning at {slot:%H:%M} on {slot:%A}, I'm Dana Whitfield.", "Yes, that's right.",
+         "That's all, thanks."],
     )
     async with place_call(
         phone_stack, to=PLUMBING, from_=CALLER, audio_script=[],
@@ -169,6 +183,9 @@ async def test_booking_call_then_agent_hangs_up(
         greeted = await call.wait_for_voice(within=30)
         await call.wait_agent_done()  # the greeting, to its end
         call.say(f"Book me a drain cleaning at {slot:%H:%M} on {slot:%A}, I'm Dana Whitfield.")
+        await call.wait_sent()
+        await call.wait_agent_done(after=time.time())  # the name and number read back
+        call.say("Yes, that's right.")
         await call.wait_sent()
         asked = time.time()
         # the booking is in Postgres, then the agent reads it back; the caller waits for the end of that

@@ -121,6 +121,21 @@ class CallEnded:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FlowStep:
+    """A step one of the call's flows reached (agent/flows/steps.py), or a tool it refused as out of
+    step (`refused` says what was missing)."""
+
+    type: ClassVar[str] = "flow_step"
+    call_id: uuid.UUID
+    seq: int
+    flow: str
+    step: str
+    refused: str | None = None
+    at: datetime = field(default_factory=_utcnow)
+    id: uuid.UUID = field(default_factory=_new_id)
+
+
+@dataclass(frozen=True, kw_only=True)
 class CallSummarised:
     """The report's prose summary, added once the call has ended (agent/call_summary.py)."""
 
@@ -156,10 +171,11 @@ class NotificationQueued:
 
 Event = (
     CallStarted | CallAnswered | TranscriptTurn | ToolCallRecord | LeadRecord | MessageRecord
-    | Violation | CallEnded | CallSummarised | RecordingSaved | NotificationQueued
+    | Violation | CallEnded | CallSummarised | RecordingSaved | NotificationQueued | FlowStep
 )  # fmt: skip
 EVENT_TYPES: dict[str, type[Any]] = {
     cls.type: cls
     for cls in (CallStarted, CallAnswered, TranscriptTurn, ToolCallRecord, LeadRecord,
-                MessageRecord, Violation, CallEnded, CallSummarised, RecordingSaved, NotificationQueued)
+                MessageRecord, Violation, CallEnded, CallSummarised, RecordingSaved, NotificationQueued,
+                FlowStep)
 }  # fmt: skip

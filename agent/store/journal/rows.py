@@ -59,6 +59,11 @@ EVENT_SQL: dict[str, tuple[str, Callable[[Any], Sequence[Any]]]] = {
         " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
         lambda e: (e.id, e.call_id, e.turn_seq, e.kind, e.claim, e.correction, e.created_at),
     ),
+    "flow_step": (
+        "INSERT INTO call_events (id, call_id, seq, flow, step, refused, at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        lambda e: (e.id, e.call_id, e.seq, e.flow, e.step, e.refused, e.at),
+    ),
     # the first ending wins: a replica that finds a call lost never overwrites the call's own ending.
     # The ending is announced on CALL_ENDED_CHANNEL in the same transaction, so every console replica
     # hears it once it is committed, and never one that rolled back
