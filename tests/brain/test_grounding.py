@@ -257,11 +257,6 @@ def test_false_statements_are_caught(
     assert found[0].claim in text
 
 
-def test_table_size() -> None:
-    assert len(TRUE) >= 25 and len(FALSE) >= 12
-    assert {b for b, *_ in TRUE} == {b for b, *_ in FALSE} == {"plumbing", "dental"}
-
-
 def test_several_claims_in_one_turn(brains: dict[str, Brain]) -> None:
     text = (
         "We're open on Sundays from 9 to 5. A drain cleaning is $99. Anything else I can help with?"

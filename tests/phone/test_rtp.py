@@ -44,12 +44,16 @@ async def test_endpoint_pads_with_silence_and_records_voice() -> None:
         caller.start_sending(("127.0.0.1", far_end.port))
         await asyncio.wait_for(caller.wait_sent(), 5)
         await asyncio.wait_for(far_end.voice_heard.wait(), 5)
-        await asyncio.sleep(0.1)  # silence keeps flowing after the script
-        packets = far_end.packets
+        # silence keeps flowing after the script: 100 ms silence + 100 ms tone, then padding
+        for _ in range(100):  # packets leave every 20 ms; the socket has no event to await
+            if len(far_end.packets) > 5 + 5:
+                break
+            await asyncio.sleep(0.02)
+        packets = list(far_end.packets)
         assert all(len(p.payload) == PACKET_SAMPLES and p.payload_type == 0 for p in packets)
         seqs = [p.seq for p in packets]
         assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
-        assert len(packets) > 5 + 5  # 100 ms silence + 100 ms tone, then padding
+        assert len(packets) > 5 + 5
         assert rms(far_end.received_pcm()) > 1000
     finally:
         await caller.close()
