@@ -14,8 +14,6 @@ if TYPE_CHECKING:
 
 class Flow(StrEnum):
     BOOKING = "booking"
-    APPOINTMENT = "appointment"  # finding, moving or cancelling a booking the caller owns
-    ESCALATION = "escalation"
 
 
 class BookingStep(StrEnum):
@@ -29,30 +27,8 @@ class BookingStep(StrEnum):
     LEFT = "left"  # the caller changed their mind, or wanted something else
 
 
-class AppointmentStep(StrEnum):
-    STARTED = "started"
-    PROVEN = "ownership_proven"
-    FOUND = "found"
-    RESCHEDULED = "rescheduled"
-    CANCELLED = "cancelled"
-    LEFT = "left"
-
-
-class EscalationStep(StrEnum):
-    """hand-off line heard -> transfer -> accepted, refused or unanswered -> message."""
-
-    REQUESTED = "requested"
-    NOBODY_OPEN = "nobody_open"  # no department takes it now: a message instead
-    TRANSFERRING = "transferring"
-    ACCEPTED = "accepted"
-    FAILED = "failed"  # refused, busy or unanswered
-    MESSAGE = "message_taken"
-
-
-Step = BookingStep | AppointmentStep | EscalationStep
-FLOW_STEPS: dict[Flow, type[StrEnum]] = {
-    Flow.BOOKING: BookingStep, Flow.APPOINTMENT: AppointmentStep, Flow.ESCALATION: EscalationStep,
-}  # fmt: skip
+Step = BookingStep
+FLOW_STEPS: dict[Flow, type[StrEnum]] = {Flow.BOOKING: BookingStep}
 
 
 @dataclass(frozen=True)
