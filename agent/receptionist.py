@@ -10,9 +10,10 @@ from typing import Any
 from livekit.agents import Agent
 
 from agent.brain import Brain, BrainDirectory, greeting_instructions, render_instructions
+from agent.flows.appointments import manage_appointment
 from agent.flows.booking import start_booking
 from agent.playout_guard import GuardedVoice
-from agent.tools import appointment_tools, common_tools
+from agent.tools import common_tools
 from agent.tools.call_control import end_call
 from agent.tools.leads import take_message
 
@@ -28,7 +29,7 @@ async def _line_ready(agent: Agent) -> None:
 def receptionist_tools(brain: Brain) -> list[Any]:
     """What the receptionist offers before any flow starts: the facts, a message, a person, goodbye,
     and the ways into the flows."""
-    return [*common_tools(brain), start_booking, *appointment_tools(brain)]
+    return [*common_tools(brain), start_booking, manage_appointment]
 
 
 class Receptionist(GuardedVoice):

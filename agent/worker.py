@@ -25,6 +25,7 @@ from agent.call import CallContext
 from agent.call_start import answer, open_call
 from agent.console_view import show_the_agents_own_turns
 from agent.fallback_audio import FallbackLibrary
+from agent.flows.appointments import task_tools as appointment_task_tools
 from agent.flows.booking import task_tools as booking_task_tools
 from agent.health import WorkerHealth
 from agent.metrics import WorkerMetrics, follow_journal
@@ -61,7 +62,7 @@ def _warm_up(brains: BrainDirectory) -> None:
     from livekit.agents.llm.utils import build_legacy_openai_schema
 
     for brain in brains.all:
-        for tool in [*receptionist_tools(brain), *booking_task_tools(brain)]:
+        for tool in [*receptionist_tools(brain), *booking_task_tools(brain), *appointment_task_tools(brain)]:
             build_legacy_openai_schema(tool, internally_tagged=True)
 
 

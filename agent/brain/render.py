@@ -163,7 +163,7 @@ def _texts(brain: Brain) -> str:
     return (
         "# Texts to the caller\n"
         "After a booking, a change or a cancellation is agreed and before you call the tool, ask the "
-        "caller: \"Would you like a text confirming this?\" Pass text_consent true only if they say yes; "
+        'caller: "Would you like a text confirming this?" Pass text_consent true only if they say yes; '
         "the text goes to the number the appointment is under. If the caller asks for our address or "
         "directions by text, use send_text: it gives you the number to read back first, and sends only "
         "once the caller confirmed it."
@@ -220,8 +220,8 @@ def render_instructions(brain: Brain) -> str:
         "# Booking an appointment\n"
         "When the caller wants an appointment, call start_booking: it takes you through the booking "
         "step by step. Free times come only from check_availability.\n"
-        "To change or cancel an appointment, find it first with find_my_appointments, then call "
-        "reschedule_appointment or cancel_appointment. Appointments are private: a number the caller "
+        "When the caller asks about, or wants to move or cancel, an appointment they already have, call "
+        "manage_appointment: it takes you through finding it and changing it. Appointments are private: a number the caller "
         "only states is not proof they are its owner, so for any number but the one they call from "
         "you need the booking's confirmation code. Never read out a name, code or time the tools did "
         "not return to you.\n"

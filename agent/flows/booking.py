@@ -181,7 +181,7 @@ def task_tools(brain: Brain) -> list[Any]:
     return [*common_tools(brain), *booking_tools(), read_back_details, leave_booking]
 
 
-@receptionist_tool
+@receptionist_tool(answers=False)
 async def start_booking(context: RunContext[CallContext]) -> str:
     """Start booking an appointment, as soon as the caller wants one (before checking times)."""
     call = context.userdata

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 class Flow(StrEnum):
     BOOKING = "booking"
+    APPOINTMENT = "appointment"  # finding, moving or cancelling a booking the caller owns
 
 
 class BookingStep(StrEnum):
@@ -27,8 +28,21 @@ class BookingStep(StrEnum):
     LEFT = "left"  # the caller changed their mind, or wanted something else
 
 
-Step = BookingStep
-FLOW_STEPS: dict[Flow, type[StrEnum]] = {Flow.BOOKING: BookingStep}
+class AppointmentStep(StrEnum):
+    """found (under proof) -> the caller's yes -> moved or cancelled."""
+
+    STARTED = "started"
+    FOUND = "found"
+    RESCHEDULED = "rescheduled"
+    CANCELLED = "cancelled"
+    LEFT = "left"
+
+
+Step = BookingStep | AppointmentStep
+FLOW_STEPS: dict[Flow, type[StrEnum]] = {
+    Flow.BOOKING: BookingStep,
+    Flow.APPOINTMENT: AppointmentStep,
+}
 
 
 @dataclass(frozen=True)

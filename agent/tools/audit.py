@@ -33,7 +33,9 @@ def _call_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallContext | Non
     return None
 
 
-def _arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+def _arguments(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
     """The call's arguments by name (LiveKit may pass them positionally), minus the RunContext."""
     try:
         bound = inspect.signature(fn).bind_partial(*args, **kwargs).arguments
@@ -51,8 +53,13 @@ def _arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
     return out
 
 
-def receptionist_tool(fn: F) -> Any:
-    """`function_tool` plus auditing: every call lands in the journal with its latency and outcome."""
+def receptionist_tool(fn: F | None = None, *, answers: bool = True) -> Any:
+    """`function_tool` plus auditing: every call lands in the journal with its latency and outcome.
+
+    `answers=False` for a tool whose success alone tells the caller nothing (the way into a flow: the
+    flow's own tools decide the call's outcome)."""
+    if fn is None:
+        return lambda f: receptionist_tool(f, answers=answers)
 
     @functools.wraps(fn)
     async def audited(*args: Any, **kwargs: Any) -> Any:
@@ -66,7 +73,7 @@ def receptionist_tool(fn: F) -> Any:
                 # the flow under way refuses a tool called out of step (agent/flows/)
                 flow.check(fn.__name__, _arguments(fn, args, kwargs))
             result = await fn(*args, **kwargs)
-            if call is not None:
+            if call is not None and answers:
                 call.set_outcome("answered")  # at least: the caller got a grounded answer
             if flow is not None:
                 flow.advance(fn.__name__, _arguments(fn, args, kwargs), result)
@@ -83,7 +90,9 @@ def receptionist_tool(fn: F) -> Any:
                 call.record_tool_call(
                     name=fn.__name__,
                     arguments=_arguments(fn, args, kwargs),
-                    result=None if error is not None else (_as_text(result) or "").replace("\x00", "") or None,
+                    result=None
+                    if error is not None
+                    else (_as_text(result) or "").replace("\x00", "") or None,
                     error=error,
                     latency_ms=(time.perf_counter() - started) * 1000.0,
                 )

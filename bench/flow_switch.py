@@ -1,0 +1,155 @@
+"""What moving booking into a LiveKit task costs: the booking call (tests/scenarios/book-drain-cleaning.yaml)
+played through the real session and plugin against our Realtime simulator, on this checkout and on a
+base commit (the last one before the booking task), side by side in one session on one machine.
+
+Per version: the response gap of each caller turn (audio runs: end of the caller's speech -> the
+agent's first audio, minus the simulator's model delay), the process CPU per call (text runs: no
+real-time waits), and what the switch sends the model (each `session.update`: instructions and tools,
+in bytes), plus how long the switch takes in our process (the model's start_booking call -> the task's
+first `response.create`).
+
+    python -m bench.flow_switch [--base 3caf9f6] [--calls 5] [--text-calls 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = "tests/scenarios/book-drain-cleaning.yaml"
+BASE = "3caf9f6"  # main before the booking task
+
+
+async def _measure(repo: Path, audio_calls: int, text_calls: int) -> dict[str, Any]:
+    """Run inside a child whose `agent` and `simulator` are `repo`'s (PYTHONPATH)."""
+    from simulator.runner import simulate
+    from simulator.scenario import load_scenario
+    from simulator.server import RealtimeSimulator
+    from simulator.session import ScenarioDatabases, scenario_stores
+
+    scenario = load_scenario(repo / SCENARIO)
+    out: dict[str, Any] = {"gaps_ms": [], "cpu_s": [], "passed": [], "updates": [], "switch_ms": []}
+    # each call in a fresh database of a throwaway cluster, as `receptionist simulate` runs it
+    async with ScenarioDatabases("auto") as databases, RealtimeSimulator() as sim:
+        for i in range(text_calls + audio_calls):
+            audio = i >= text_calls
+            async with scenario_stores(databases.for_scenario()) as stores:
+                before = len(sim.events)
+                cpu = time.process_time()
+                report = await simulate(scenario, audio=audio, sim=sim, stores=stores)
+                cpu = time.process_time() - cpu
+            out["passed"].append(report.passed)
+            events = sim.events[before:]
+            if audio:
+                # measured on the audio: the caller's voice ends -> the agent's first audio
+                out["gaps_ms"] += [g - scenario.model_delay_ms for g in report.timings.get("response_gap_ms", [])]
+                continue
+            out["cpu_s"].append(cpu)
+            updates = [e for e in events if e.direction == "client" and e.type == "session.update"]
+            out["updates"].append([
+                {"instructions_bytes": len(str(e.event["session"].get("instructions") or "").encode()),
+                 "tools": len(e.event["session"].get("tools") or []),
+                 "tools_bytes": len(json.dumps(e.event["session"].get("tools") or []).encode())}
+                for e in updates if "instructions" in e.event["session"] or "tools" in e.event["session"]
+            ])  # fmt: skip
+            called = [e.t for e in events if e.direction == "server"
+                      and e.type == "response.function_call_arguments.done"
+                      and e.event.get("name") == "start_booking"]  # fmt: skip
+            if called:
+                nxt = [e.t for e in events if e.direction == "client" and e.type == "response.create" and e.t > called[0]]
+                if nxt:
+                    out["switch_ms"].append((nxt[0] - called[0]) * 1000.0)
+    return out
+
+
+def _run_version(repo: Path, audio_calls: int, text_calls: int) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(repo), "PYTHONHASHSEED": "0"}
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--measure", str(repo), "--calls", str(audio_calls),
+             "--text-calls", str(text_calls), "--out", f.name],
+            env=env, cwd=repo, check=True,
+        )  # fmt: skip
+        return json.loads(Path(f.name).read_text())
+
+
+def _p(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def _summary(m: dict[str, Any]) -> dict[str, Any]:
+    first = m["updates"][0] if m["updates"] else []
+    return {
+        "calls_passed": f"{sum(m['passed'])}/{len(m['passed'])}",
+        "response_gap_ms": {"p50": _p(m["gaps_ms"], 0.5), "p95": _p(m["gaps_ms"], 0.95), "turns": len(m["gaps_ms"])},
+        "cpu_s_per_call": {"median": statistics.median(m["cpu_s"]) if m["cpu_s"] else None},
+        "session_updates_per_call": len(first),
+        "session_updates": first,
+        "switch_ms": {"p50": _p(m["switch_ms"], 0.5), "max": max(m["switch_ms"], default=None)},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base", default=BASE, help="the commit to compare with (default: before the booking task)")
+    ap.add_argument("--calls", type=int, default=5, help="audio calls per version (response gaps)")
+    ap.add_argument("--text-calls", type=int, default=10, help="text calls per version (CPU, session updates)")
+    ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.measure is not None:
+        import logging
+
+        logging.disable(logging.WARNING)
+        result = asyncio.run(_measure(args.measure, args.calls, args.text_calls))
+        args.out.write_text(json.dumps(result))
+        return
+
+    sys.path.insert(0, str(ROOT))
+    from bench import report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "base"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base), args.base], check=True)
+        try:
+            # interleaved, so a busier minute on a shared machine falls on both
+            raw = {"base": [], "head": []}
+            for _ in range(2):
+                raw["base"].append(_run_version(base, (args.calls + 1) // 2, args.text_calls // 2))
+                raw["head"].append(_run_version(ROOT, (args.calls + 1) // 2, args.text_calls // 2))
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False)
+    merged = {k: {f: [x for part in v for x in part[f]] for f in v[0]} for k, v in raw.items()}
+    out = {"base_commit": args.base, "scenario": SCENARIO, **{k: _summary(v) for k, v in merged.items()},
+           "samples": merged}  # fmt: skip
+    rows = []
+    for k in ("base", "head"):
+        s = out[k]
+        upd = s["session_updates"]
+        rows.append([k, s["calls_passed"], s["response_gap_ms"]["p50"], s["response_gap_ms"]["p95"],
+                     s["response_gap_ms"]["turns"], s["cpu_s_per_call"]["median"], len(upd),
+                     " + ".join(f"{u['instructions_bytes']}/{u['tools']}:{u['tools_bytes']}" for u in upd),
+                     s["switch_ms"]["p50"]])  # fmt: skip
+    print(report.table(
+        "booking call, base vs this checkout (session updates: instructions bytes / tools: tools bytes)",
+        ["code", "passed", "gap p50 ms", "gap p95 ms", "turns", "CPU s/call", "updates", "sent", "switch ms"],
+        rows,
+    ))  # fmt: skip
+    print(report.write("flow_switch", out, quick=False))
+
+
+if __name__ == "__main__":
+    main()
