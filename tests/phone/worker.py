@@ -66,7 +66,7 @@ def receptionist_workers(
         {**env, "JOURNAL_SPILL_DIR": tempfile.mkdtemp(prefix="spill-"), **(extra_env or {})} for _ in logs
     ]
     argv = [sys.executable, "-m", "agent.worker", "start"]
-    with running_workers(argv, envs=envs, logs=logs, within=within) as procs:
+    with running_workers([argv] * len(logs), envs=envs, logs=logs, within=within) as procs:
         yield procs
 
 
@@ -75,19 +75,20 @@ def running_worker(
     argv: list[str], *, env: dict[str, str], log: Path, within: float = 90, cwd: Path = ROOT
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A LiveKit agent worker process, once it has registered with the server; stopped afterwards."""
-    with running_workers(argv, envs=[env], logs=[log], within=within, cwd=cwd) as [proc]:
+    with running_workers([argv], envs=[env], logs=[log], within=within, cwd=cwd) as [proc]:
         yield proc
 
 
 @contextlib.contextmanager
 def running_workers(
-    argv: list[str], *, envs: list[dict[str, str]], logs: list[Path], within: float = 90, cwd: Path = ROOT
-) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """One worker process per (env, log), all started before any is waited for, once each has
+    argvs: list[list[str]], *, envs: list[dict[str, str]], logs: list[Path], within: float = 90,
+    cwd: Path = ROOT,
+) -> Iterator[list[subprocess.Popen[bytes]]]:  # fmt: skip
+    """One worker process per (argv, env, log), all started before any is waited for, once each has
     registered with the server; all stopped afterwards (each drains while the others do)."""
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        for env, log in zip(envs, logs, strict=True):
+        for argv, env, log in zip(argvs, envs, logs, strict=True):
             with log.open("wb") as out:
                 procs.append(subprocess.Popen(
                     argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
