@@ -164,7 +164,7 @@ class Business:
     id: str  # brain file stem, e.g. "bright-smile-dental"
     name: str
     numbers: tuple[str, ...]
-    max_call_minutes: int = 15
+    max_call_minutes: float = 15
     source: str = ""
 
 
@@ -224,8 +224,8 @@ def load_businesses(path: str | Path) -> list[Business]:
             numbers.append(number)
         calls = doc.get("calls") if isinstance(doc.get("calls"), dict) else {}
         max_minutes = calls.get("max_duration_minutes", 15)
-        if not isinstance(max_minutes, int) or max_minutes <= 0:
-            raise ProvisionError(f"{file}: calls.max_duration_minutes: must be a positive integer")
+        if not isinstance(max_minutes, int | float) or max_minutes <= 0:
+            raise ProvisionError(f"{file}: calls.max_duration_minutes: must be a positive number of minutes")
         businesses.append(
             Business(
                 id=file.stem,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -76,7 +77,8 @@ def desired_trunk(
         headers_to_attributes={"X-Twilio-VerStat": "sip.twilio.verstat"},  # agent.telephony reads it
         krisp_enabled=False,  # the Realtime model does its own noise handling; Krisp is Cloud-only
         ringing_timeout=Duration(seconds=settings.sip_ringing_timeout_seconds),
-        max_call_duration=Duration(seconds=max_minutes * 60),
+        # whole seconds, and a brain's limit may be a fraction of a minute
+        max_call_duration=Duration(seconds=math.ceil(max_minutes * 60)),
     )
 
 

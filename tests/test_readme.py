@@ -14,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.stack import ROOT, PhoneStack
-from tests.phone.worker import running_worker
+from tests.phone.worker import running_workers
 
 DOCS = ("README.md", "docs/going-live.md")
 VENV = Path(sys.executable).parent.parent
@@ -97,8 +99,8 @@ def documented() -> list[str]:
 OWNER = "test_owner_commands_on_a_database_of_calls"
 RUN = {
     "cp .env.example .env": "test_copying_the_example_env",
-    ".venv/bin/python -m agent.worker dev": "test_worker_registers_with_livekit[dev]",
-    ".venv/bin/python -m agent.worker start": "test_worker_registers_with_livekit[start]",
+    ".venv/bin/python -m agent.worker dev": "test_worker_registers_with_livekit_in_dev_and_start_mode",
+    ".venv/bin/python -m agent.worker start": "test_worker_registers_with_livekit_in_dev_and_start_mode",
     ".venv/bin/receptionist simulator --scenario tests/scenarios/hours-saturday.yaml --port 8765":
         "test_simulator_serves_the_realtime_api",
     "python -m sip.provision --only livekit": "test_livekit_provisioning_plans_applies_and_checks",
@@ -229,15 +231,18 @@ def filled_in_env(checkout: Path, stack: PhoneStack, database_url: str, agent_na
     (checkout / ".env").write_text("\n".join([*lines, *(f"{k}={v}" for k, v in mine.items())]) + "\n")
 
 
-@pytest.mark.parametrize("mode", ["dev", "start"])
-def test_worker_registers_with_livekit(
-    checkout: Path, phone_stack: PhoneStack, db_url: str, tmp_path: Path, mode: str
+def test_worker_registers_with_livekit_in_dev_and_start_mode(
+    checkout: Path, phone_stack: PhoneStack, db_url: str, tmp_path: Path
 ) -> None:
-    filled_in_env(checkout, phone_stack, db_url, f"readme-{mode}-{uuid.uuid4().hex[:6]}")
-    command = f".venv/bin/python -m agent.worker {mode}"
-    assert command in RUN
-    # running_worker waits for LiveKit's "registered worker" line and stops the process afterwards
-    with running_worker(["bash", "-c", command], env=newcomer_env(checkout), log=tmp_path / "w.log", cwd=checkout):
+    filled_in_env(checkout, phone_stack, db_url, f"readme-{uuid.uuid4().hex[:6]}")
+    commands = [".venv/bin/python -m agent.worker dev", ".venv/bin/python -m agent.worker start"]
+    assert all(command in RUN for command in commands)
+    # both at once, one .env, two workers under its agent name (their start-ups overlap):
+    # running_workers waits for each one's "registered worker" line and stops them afterwards
+    with running_workers(
+        [["bash", "-c", command] for command in commands], envs=[newcomer_env(checkout)] * len(commands),
+        logs=[tmp_path / f"{command.rsplit(' ', 1)[1]}.log" for command in commands], cwd=checkout,
+    ):  # fmt: skip
         pass
 
 
@@ -311,9 +316,6 @@ def _serves(command: str, checkout: Path, env: dict[str, str], port: int, path: 
 @contextlib.contextmanager
 def _serving(command: str, checkout: Path, env: dict[str, str], port: int, path: str, log: Path) -> Iterator[str]:
     """A documented long-running command, once it answers on `port` (its first answer), until the block ends."""
-    import urllib.error
-    import urllib.request
-
     assert command in RUN
     with log.open("wb") as out:
         proc = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=checkout, env=env, stdout=out,
@@ -357,22 +359,25 @@ def test_owner_commands_on_a_database_of_calls(checkout: Path, empty_db_url: str
     ok('.venv/bin/receptionist users add ann@example.com --business "Rose City Plumbing"',
        stdin="a-long-password-2\na-long-password-2\n")  # fmt: skip
     assert "operator" in ok('echo "$PASSWORD" | .venv/bin/receptionist users add ops@example.com --role operator --password-stdin')
-    for command in (".venv/bin/receptionist web --host 127.0.0.1 --port 8080", ".venv/bin/receptionist web"):
-        page = _serves(command, checkout, env, 8080, "/login", tmp_path / "web.log")
-        assert "<form" in page and "password" in page
+    page = _serves(".venv/bin/receptionist web --host 127.0.0.1 --port 8080", checkout, env, 8080, "/login",
+                   tmp_path / "web.log")  # fmt: skip
+    assert "<form" in page and "password" in page
 
-    # the calendar feed's secret URL, served by the console; rotated, the old one is gone
     feed = ok('.venv/bin/receptionist calendar feed-url --business "Rose City Plumbing"').strip()
     assert feed.startswith("http://127.0.0.1:8080/calendar/") and feed.endswith(".ics")
-    ics = _serves(".venv/bin/receptionist web", checkout, env, 8080, feed.removeprefix("http://127.0.0.1:8080"),
-                  tmp_path / "feed.log")  # fmt: skip
-    assert ics.startswith("BEGIN:VCALENDAR") and "X-WR-CALNAME:Rose City Plumbing bookings" in ics
-    assert ok('.venv/bin/receptionist calendar feed-url --business "Rose City Plumbing" --rotate').strip() != feed
-    # the JSON API: the README's token and curl lines run as one script, so TOKEN carries over
     token_line = "TOKEN=$(.venv/bin/receptionist users token ann@example.com --name nightly-export)"
     calls_line = 'curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/api/v1/calls?from=2026-11-01&outcome=booked"'
     assert token_line in RUN and calls_line in RUN
-    with _serving(".venv/bin/receptionist web", checkout, env, 8080, "/login", tmp_path / "api.log"):
+    # one console, started as the README's plain `receptionist web`, serves the login page, the
+    # calendar feed and the JSON API (each start is seconds of imports)
+    with _serving(".venv/bin/receptionist web", checkout, env, 8080, "/login", tmp_path / "console.log") as page:
+        assert "<form" in page and "password" in page
+        # the calendar feed's secret URL, served by the console; rotated, a new one
+        with urllib.request.urlopen(feed, timeout=30) as answer:
+            ics = answer.read().decode()
+        assert ics.startswith("BEGIN:VCALENDAR") and "X-WR-CALNAME:Rose City Plumbing bookings" in ics
+        assert ok('.venv/bin/receptionist calendar feed-url --business "Rose City Plumbing" --rotate').strip() != feed
+        # the JSON API: the README's token and curl lines run as one script, so TOKEN carries over
         script = f'set -e\n{token_line}\n{calls_line}\necho\necho "$TOKEN"'
         ran = subprocess.run(["bash", "-c", script], cwd=checkout, env=env, capture_output=True, text=True,
                              timeout=300)  # fmt: skip

@@ -437,6 +437,10 @@ BAD: list[tuple[str, str, str, str]] = [
     ("speculation not a flag", variant(setter("calls.speculative_reply", "sometimes")), "calls.speculative_reply", "expected true or false"),
     ("retention zero days", variant(setter("privacy.retain_days", 0)), "privacy.retain_days", "must be >= 1"),
     ("retention as text", variant(setter("privacy.retain_days", "a year")), "privacy.retain_days", "expected a whole number"),
+    ("no call length", variant(setter("calls.max_duration_minutes", 0)), "calls.max_duration_minutes",
+     "must be > 0.0, got 0"),
+    ("negative call length", variant(setter("calls.max_duration_minutes", -0.5)), "calls.max_duration_minutes",
+     "must be > 0.0, got -0.5"),
     ("retention misspelt", variant(rename_key("privacy.retain_days", "retain_day")), "privacy.retain_day", "did you mean 'retain_days'"),
     ("recording claimed while off", variant(lambda d: (
         setter("greeting", "Thanks for calling {business}, I'm the AI assistant. This call may be recorded.")(d),
@@ -504,6 +508,12 @@ def test_error_line_names_file_field_reason_and_yaml_line() -> None:
     assert err.problems == [("hours.monday[1]", "overlaps 07:00-12:00")]
     line = next(i for i, t in enumerate(text.splitlines(), 1) if t.strip().startswith("monday:"))
     assert str(err) == f"bad.yaml: hours.monday[1]: overlaps 07:00-12:00 (line {line})"
+
+
+def test_a_call_limit_may_be_a_fraction_of_a_minute() -> None:
+    # a scenario reaches the limit in seconds; a whole shop's limit is minutes (15 left out)
+    assert parse_brain(variant(setter("calls.max_duration_minutes", 0.25))).calls.max_duration_minutes == 0.25
+    assert parse_brain(variant(deleter("calls.max_duration_minutes"))).calls.max_duration_minutes == 15
 
 
 def test_retention_error_names_its_line_and_left_out_means_kept_forever() -> None:

@@ -34,7 +34,7 @@ from simulator.server import DEFAULT_KEY, RealtimeSimulator
 from tests.fixtures.postgres import TEMPLATE_DB, PgServer
 from tests.fixtures.stack import ROOT, PhoneStack
 from tests.phone.harness import Call, place_call
-from tests.phone.worker import WorkerFailed, receptionist_worker
+from tests.phone.worker import WorkerFailed, receptionist_workers
 
 REPLICAS = 3
 FLEET_CALLS = int(os.environ.get("FLEET_CALLS", "3"))
@@ -56,24 +56,24 @@ class Replica:
     log: Path
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def fleet_sim() -> AsyncIterator[RealtimeSimulator]:
     async with RealtimeSimulator(model_delay_ms=300) as sim:
-        sim.add_script(DEFAULT_KEY, [{"say": GREETING}] * (4 * FLEET_CALLS))
         yield sim
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fleet_db(pg_cluster: PgServer) -> Iterator[str]:
+    # shared by the module's tests: each reads only the rows of its own callers' numbers
     name = f"fleet_{uuid.uuid4().hex[:8]}"
     yield pg_cluster.create_database(name, template=TEMPLATE_DB)
     pg_cluster.drop_database(name)
 
 
-@pytest.fixture
-def patient_brains(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def patient_brains(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped brains, with callers allowed to stay silent for as long as a test holds them."""
-    brains = tmp_path / "brains"
+    brains = tmp_path_factory.mktemp("fleet") / "brains"
     brains.mkdir()
     for path in (ROOT / "brains").glob("*.yaml"):
         brain = yaml.safe_load(path.read_text())
@@ -82,25 +82,50 @@ def patient_brains(tmp_path: Path) -> Path:
     return brains
 
 
-@pytest.fixture
-def fleet(
-    phone_stack: PhoneStack, fleet_sim: RealtimeSimulator, fleet_db: str, patient_brains: Path,
-    tmp_path: Path,
-) -> Iterator[list[Replica]]:  # fmt: skip
-    env = {"WORKER_MAX_CALLS": str(MAX_CALLS), "BRAIN_PATH": str(patient_brains)}
-    with contextlib.ExitStack() as running:
-        replicas = []
-        for n in range(REPLICAS):
-            log = tmp_path / f"worker-{n}.log"
+class Fleet:
+    """The module's replicas. Starting them is most of a test's time, so the tests share them; a
+    replica an earlier test drained or killed is replaced before the next test, which meets
+    REPLICAS idle ones as if it had started them itself."""
+
+    def __init__(
+        self, stack: PhoneStack, sim: RealtimeSimulator, db: str, brains: Path, logs: Path,
+        running: contextlib.ExitStack,
+    ) -> None:  # fmt: skip
+        self.stack, self.sim, self.db, self.brains, self.logs = stack, sim, db, brains, logs
+        self.running = running
+        self.replicas: list[Replica] = []
+        self.started = 0
+
+    def top_up(self) -> list[Replica]:
+        self.replicas = [r for r in self.replicas if r.proc.poll() is None]
+        logs = [self.logs / f"worker-{self.started + n}.log" for n in range(REPLICAS - len(self.replicas))]
+        self.started += len(logs)
+        if logs:
+            env = {"WORKER_MAX_CALLS": str(MAX_CALLS), "BRAIN_PATH": str(self.brains)}
             try:
-                proc = running.enter_context(receptionist_worker(
-                    phone_stack, agent_name=AGENT_NAME, openai_base_url=fleet_sim.base_url,
-                    database_url=fleet_db, log=log, extra_env=env, within=CALL_DEADLINE,
+                procs = self.running.enter_context(receptionist_workers(
+                    self.stack, agent_name=AGENT_NAME, openai_base_url=self.sim.base_url,
+                    database_url=self.db, logs=logs, extra_env=env, within=CALL_DEADLINE,
                 ))  # fmt: skip
             except WorkerFailed as e:
                 pytest.fail(str(e))
-            replicas.append(Replica(proc, registered_id(log), log))
-        yield replicas
+            self.replicas += [Replica(proc, registered_id(log), log) for proc, log in zip(procs, logs, strict=True)]
+        return list(self.replicas)
+
+
+@pytest.fixture(scope="module")
+def running_fleet(
+    phone_stack: PhoneStack, fleet_sim: RealtimeSimulator, fleet_db: str, patient_brains: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Fleet]:  # fmt: skip
+    with contextlib.ExitStack() as running:
+        yield Fleet(phone_stack, fleet_sim, fleet_db, patient_brains, tmp_path_factory.mktemp("fleet-logs"), running)
+
+
+@pytest.fixture
+def fleet(running_fleet: Fleet, fleet_sim: RealtimeSimulator) -> list[Replica]:
+    fleet_sim.add_script(DEFAULT_KEY, [{"say": GREETING}] * (4 * FLEET_CALLS))
+    return running_fleet.top_up()
 
 
 def registered_id(log: Path) -> str:

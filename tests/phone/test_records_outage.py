@@ -6,6 +6,7 @@ once when it is back and the next journal starts (replay_spill, as the worker ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import uuid
@@ -61,17 +62,39 @@ def spill_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("outage-spill")
 
 
+class OutageWorker:
+    """The module's worker: one start for all the tests. A test that ends it (SIGTERM) leaves the
+    next test a new one, with the same spill directory."""
+
+    def __init__(self, stack: PhoneStack, sim: RealtimeSimulator, db: str, spill_dir: Path) -> None:
+        self.stack, self.sim, self.db, self.spill_dir = stack, sim, db, spill_dir
+        self.running = contextlib.ExitStack()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started = 0
+
+    def alive(self) -> subprocess.Popen[bytes]:
+        if self.proc is None or self.proc.poll() is not None:
+            self.started += 1
+            log = self.stack.run_dir / f"outage-worker-{self.started}.log"
+            try:
+                self.proc = self.running.enter_context(start_worker(self.stack, self.sim, self.db, self.spill_dir, log))
+            except WorkerFailed as e:
+                pytest.fail(str(e))
+        return self.proc
+
+
 @pytest.fixture(scope="module")
-def outage_worker(
+def outage_workers(
     phone_stack: PhoneStack, outage_sim: RealtimeSimulator, outage_db: str, spill_dir: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    try:
-        with start_worker(
-            phone_stack, outage_sim, outage_db, spill_dir, phone_stack.run_dir / "outage-worker.log"
-        ) as proc:
-            yield proc
-    except WorkerFailed as e:
-        pytest.fail(str(e))
+) -> Iterator[OutageWorker]:
+    workers = OutageWorker(phone_stack, outage_sim, outage_db, spill_dir)
+    with workers.running:
+        yield workers
+
+
+@pytest.fixture
+def outage_worker(outage_workers: OutageWorker) -> subprocess.Popen[bytes]:
+    return outage_workers.alive()
 
 
 def of_call(events: list[Event], caller: str) -> list[Event]:
@@ -178,26 +201,20 @@ async def test_job_process_killed_while_postgres_is_down(
 
 async def test_sigterm_to_the_worker_mid_call_while_postgres_is_down(
     phone_stack: PhoneStack, outage_sim: RealtimeSimulator, outage_db: str, pg_server: PgServer,
-    tmp_path: Path, outage_worker: subprocess.Popen[bytes],
+    outage_worker: subprocess.Popen[bytes], spill_dir: Path,
 ) -> None:  # fmt: skip
     """SIGTERM drains: the call in progress goes on to its end, then the worker exits."""
     caller = "+15035550144"
-    spill = tmp_path / "spill"
-    # this test's call must reach this test's worker: the module's worker, registered under the same
-    # agent name, drains and leaves first (LiveKit may send a call to either)
-    outage_worker.send_signal(signal.SIGTERM)
-    await asyncio.to_thread(outage_worker.wait, 120)
     outage_sim.add_script(DEFAULT_KEY, HOURS_STEPS)
     outage_sim.queue_transcript(QUESTION)
-    with start_worker(phone_stack, outage_sim, outage_db, spill, tmp_path / "worker.log") as worker:
-        await asyncio.to_thread(pg_server.stop)
-        async with place_call(phone_stack, to=PLUMBING, from_=caller) as call:
-            await call.wait_answered(within=60)
-            await wait_for_spilled(spill, has(TranscriptTurn, role="agent", text=GREETING))
-            worker.send_signal(signal.SIGTERM)
-            await talk_until_answered(call, spill)
-            await call.hangup()
-        assert await asyncio.to_thread(worker.wait, 60) == 0
-    spilled = of_call(spilled_events(spill), caller)
+    await asyncio.to_thread(pg_server.stop)
+    async with place_call(phone_stack, to=PLUMBING, from_=caller) as call:
+        await call.wait_answered(within=60)
+        await wait_for_spilled(spill_dir, has(TranscriptTurn, role="agent", text=GREETING))
+        outage_worker.send_signal(signal.SIGTERM)
+        await talk_until_answered(call, spill_dir)
+        await call.hangup()
+    assert await asyncio.to_thread(outage_worker.wait, 60) == 0
+    spilled = of_call(spilled_events(spill_dir), caller)
     assert has(CallEnded)(spilled)
-    await assert_replayed_exactly_once(pg_server, outage_db, spill, spilled)
+    await assert_replayed_exactly_once(pg_server, outage_db, spill_dir, spilled)

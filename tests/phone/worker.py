@@ -27,6 +27,21 @@ def receptionist_worker(
 ) -> Iterator[subprocess.Popen[bytes]]:  # fmt: skip
     """Provision routing for every brain to `agent_name`, start `python -m agent.worker start`, wait
     until it has registered; stop it afterwards."""
+    with receptionist_workers(
+        stack, agent_name=agent_name, openai_base_url=openai_base_url, database_url=database_url,
+        logs=[log], extra_env=extra_env, within=within,
+    ) as [proc]:  # fmt: skip
+        yield proc
+
+
+@contextlib.contextmanager
+def receptionist_workers(
+    stack: PhoneStack, *, agent_name: str, openai_base_url: str, database_url: str, logs: list[Path],
+    extra_env: dict[str, str] | None = None, within: float = 90,
+) -> Iterator[list[subprocess.Popen[bytes]]]:  # fmt: skip
+    """As `receptionist_worker`, one replica per log under the same agent name, each with its own
+    spill directory: routing provisioned once, the replicas started together (their start-up is
+    mostly imports and the idle job process, which overlap) and stopped together."""
     env = {
         **os.environ,
         **stack.env(),
@@ -37,21 +52,22 @@ def receptionist_worker(
         "BRAIN_PATH": str(ROOT / "brains"),
         "DATABASE_URL": database_url,
         "REDIS_URL": stack.redis_url,
-        "JOURNAL_SPILL_DIR": tempfile.mkdtemp(prefix="spill-"),
         "LOG_LEVEL": "DEBUG",
         "WORKER_IDLE_PROCESSES": "1",
         "WORKER_PORT": "0",  # several workers (tests, benches, other checkouts) share this host
-        **(extra_env or {}),
     }
     provision = subprocess.run(
         [sys.executable, "-m", "sip.provision", "--only", "livekit", "--brains", str(ROOT / "brains")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT, env={**env, **(extra_env or {})}, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     if provision.returncode != 0:
         raise WorkerFailed(f"sip.provision failed:\n{provision.stdout}{provision.stderr}")
+    envs = [
+        {**env, "JOURNAL_SPILL_DIR": tempfile.mkdtemp(prefix="spill-"), **(extra_env or {})} for _ in logs
+    ]
     argv = [sys.executable, "-m", "agent.worker", "start"]
-    with running_worker(argv, env=env, log=log, within=within) as proc:
-        yield proc
+    with running_workers([argv] * len(logs), envs=envs, logs=logs, within=within) as procs:
+        yield procs
 
 
 @contextlib.contextmanager
@@ -59,23 +75,39 @@ def running_worker(
     argv: list[str], *, env: dict[str, str], log: Path, within: float = 90, cwd: Path = ROOT
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A LiveKit agent worker process, once it has registered with the server; stopped afterwards."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-    try:
-        deadline = time.monotonic() + within
-        while b"registered worker" not in log.read_bytes():
-            if proc.poll() is not None:
-                raise WorkerFailed(f"worker exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-            if time.monotonic() > deadline:
-                raise WorkerFailed(f"worker did not register within {within:.0f}s:\n{log.read_text()[-4000:]}")
-            time.sleep(0.1)
+    with running_workers([argv], envs=[env], logs=[log], within=within, cwd=cwd) as [proc]:
         yield proc
+
+
+@contextlib.contextmanager
+def running_workers(
+    argvs: list[list[str]], *, envs: list[dict[str, str]], logs: list[Path], within: float = 90,
+    cwd: Path = ROOT,
+) -> Iterator[list[subprocess.Popen[bytes]]]:  # fmt: skip
+    """One worker process per (argv, env, log), all started before any is waited for, once each has
+    registered with the server; all stopped afterwards (each drains while the others do)."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for argv, env, log in zip(argvs, envs, logs, strict=True):
+            with log.open("wb") as out:
+                procs.append(subprocess.Popen(
+                    argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                ))  # fmt: skip
+        deadline = time.monotonic() + within
+        for proc, log in zip(procs, logs, strict=True):
+            while b"registered worker" not in log.read_bytes():
+                if proc.poll() is not None:
+                    raise WorkerFailed(f"worker exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+                if time.monotonic() > deadline:
+                    raise WorkerFailed(f"worker did not register within {within:.0f}s:\n{log.read_text()[-4000:]}")
+                time.sleep(0.1)
+        yield procs
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

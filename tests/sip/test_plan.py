@@ -87,6 +87,18 @@ def test_missing_numbers_and_empty_directories_are_clear(tmp_path: Path) -> None
         load_businesses(tmp_path)
 
 
+def test_call_limit_is_a_positive_number_of_minutes_and_the_trunk_rounds_up(tmp_path: Path) -> None:
+    brain = json.loads(write_brain(tmp_path, "shop", "Shop", ["+13125550100"]).read_text())
+    path = tmp_path / "shop.yaml"
+    for bad in (0, -1, "ten"):
+        path.write_text(json.dumps({**brain, "calls": {"max_duration_minutes": bad}}))
+        with pytest.raises(ProvisionError, match="shop.yaml: calls.max_duration_minutes: must be a positive number"):
+            load_businesses(tmp_path)
+    path.write_text(json.dumps({**brain, "calls": {"max_duration_minutes": 0.25}}))
+    trunk = desired_trunk(ProvisionSettings(sip_max_call_grace_minutes=0), load_businesses(tmp_path))
+    assert trunk.max_call_duration.seconds == 15
+
+
 def test_settings_parse_cidrs_and_name_missing_env_vars(
     monkeypatch: pytest.MonkeyPatch, clean_env
 ) -> None:

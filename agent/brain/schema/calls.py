@@ -31,7 +31,8 @@ MODEL_DOWN_LINE_FIELDS = ("hold_line", "transfer_line", "message_line", "goodbye
 
 
 class Calls(Model):
-    max_duration_minutes: int = Field(default=15, ge=1, le=120)
+    # fractions of a minute too (0.5 is 30 s): a scenario can reach the limit without waiting minutes
+    max_duration_minutes: float = Field(default=15, gt=0, le=120)
     silence_prompt_seconds: int = Field(default=8, ge=1, le=120)
     silence_hangup_seconds: int = Field(default=12, ge=1, le=600)
     # turn taking for this business's callers; left out, the worker's settings apply
