@@ -12,7 +12,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from agent.call_cost import CallUsage
@@ -59,6 +60,18 @@ class TurnLog:
     started_at: float  # unix seconds
     ended_at: float
     interrupted: bool
+
+
+class LineAction(StrEnum):
+    HANG_UP = "hang_up"
+    TRANSFER = "transfer"
+
+
+class PendingAction(NamedTuple):
+    """What the line does once the agent's current sentence has been heard (the CallKeeper acts)."""
+
+    kind: LineAction
+    target: str  # the hang-up's reason, or where the transfer goes
 
 
 @dataclass
@@ -109,8 +122,8 @@ class CallContext:
     # the Realtime model's usage, response by response, and the prices the report costs it at
     usage: CallUsage = field(default_factory=CallUsage)
     prices: PriceTable | None = None
-    # what the agent must do once its current sentence has been heard: ("transfer", dest) / ("hang_up", why)
-    pending_action: tuple[str, str] | None = None
+    # what the line must do once the agent's current sentence has been heard
+    pending_action: PendingAction | None = None
     # what the caller has proven on this call, beyond the caller ID (see has_proven)
     proven_numbers: set[str] = field(default_factory=set)
     # confirmation codes and numbers that did not match a booking: a guesser is stopped after a few
@@ -147,7 +160,9 @@ class CallContext:
     def has_proven(self, number: str) -> bool:
         """A phone number the caller may read bookings under: a trusted caller ID, or one they proved
         on this call. A number they merely state proves nothing."""
-        return (number == self.caller_number and self.caller_id_trusted) or number in self.proven_numbers
+        return (
+            number == self.caller_number and self.caller_id_trusted
+        ) or number in self.proven_numbers
 
     def set_outcome(self, outcome: str) -> None:
         # escalation and bookings outrank a mere message or lead; never downgrade
@@ -242,7 +257,11 @@ class CallContext:
         )  # fmt: skip
         self._journal(
             j.Violation(
-                call_id=self.call_id, turn_seq=turn_seq, kind=kind, claim=claim, correction=correction
+                call_id=self.call_id,
+                turn_seq=turn_seq,
+                kind=kind,
+                claim=claim,
+                correction=correction,
             )
         )
 

@@ -23,8 +23,9 @@ from livekit.agents.voice.events import (
     UserStateChangedEvent,
 )
 
-from agent.call import CallContext, TransferFailed
+from agent.call import CallContext, LineAction, TransferFailed
 from agent.fallback import FallbackAudio, ModelFailover
+from agent.flows.steps import EscalationStep, Flow, record_step
 from agent.metrics import realtime_error
 from agent.model_link import LinkedRealtimeModel
 from agent.playout_guard import PlayoutGuard
@@ -158,13 +159,15 @@ class CallKeeper:
             line = self.call.line
             if line is None:
                 return
-            if kind == "hang_up":
+            if kind == LineAction.HANG_UP:
                 self.call.end_reason = self.call.end_reason or target
                 await line.hang_up(target)
                 return
+            record_step(self.call, Flow.ESCALATION, EscalationStep.TRANSFERRING)
             try:
                 await line.transfer(target)
             except TransferFailed as e:
+                record_step(self.call, Flow.ESCALATION, EscalationStep.FAILED)
                 log.warning("transfer to %s failed: %s", target, e)
                 self.call.extras["transfer_failed"] = str(e)
                 self.session.generate_reply(
@@ -174,6 +177,7 @@ class CallKeeper:
                     )
                 )
                 return
+            record_step(self.call, Flow.ESCALATION, EscalationStep.ACCEPTED)
             self.call.set_outcome("escalated")
             self.call.end_reason = "transferred"
         finally:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 class Flow(StrEnum):
     BOOKING = "booking"
     APPOINTMENT = "appointment"  # finding, moving or cancelling a booking the caller owns
+    ESCALATION = "escalation"
 
 
 class BookingStep(StrEnum):
@@ -38,11 +39,24 @@ class AppointmentStep(StrEnum):
     LEFT = "left"
 
 
-Step = BookingStep | AppointmentStep
+class EscalationStep(StrEnum):
+    """asked -> the hand-off line -> transfer -> accepted or failed -> a message; or nobody open -> a message."""
+
+    REQUESTED = "requested"
+    NOBODY_OPEN = "nobody_open"  # no department takes it now, or the line cannot transfer
+    HANDOFF_LINE = (
+        "handoff_line"  # the agent says who takes over; the transfer starts once it is heard
+    )
+    TRANSFERRING = "transferring"
+    ACCEPTED = "accepted"
+    FAILED = "failed"  # refused, busy or unanswered
+    MESSAGE = "message_taken"
+
+
+Step = BookingStep | AppointmentStep | EscalationStep
 FLOW_STEPS: dict[Flow, type[StrEnum]] = {
-    Flow.BOOKING: BookingStep,
-    Flow.APPOINTMENT: AppointmentStep,
-}
+    Flow.BOOKING: BookingStep, Flow.APPOINTMENT: AppointmentStep, Flow.ESCALATION: EscalationStep,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -89,3 +103,7 @@ def report(call: CallContext) -> dict[str, Any]:
         else:
             flow["refused"].append({"at": s.step, "missing": s.refused})
     return out
+
+
+def reached_any(call: CallContext, flow: Flow) -> bool:
+    return any(s.flow == flow and s.refused is None for s in call.flow_steps)

@@ -10,7 +10,8 @@ from livekit.agents import RunContext, ToolError
 
 from agent.brain import departments
 from agent.brain.schema import Trigger
-from agent.call import CallContext
+from agent.call import CallContext, LineAction, PendingAction
+from agent.flows.steps import EscalationStep, Flow, record_step
 from agent.tools.audit import receptionist_tool
 
 Reason = Trigger
@@ -40,6 +41,7 @@ async def escalate_to_human(
                 f"{', '.join(d.name for d in everyone)}. Use one of those names, or leave department "
                 "out and the reason picks one."
             )
+    record_step(call, Flow.ESCALATION, EscalationStep.REQUESTED)
     route = departments.route(brain, reason, call.now(), asked)
     chosen = route.department
     closed = [d.name for d in route.closed]
@@ -49,6 +51,8 @@ async def escalate_to_human(
         "department": chosen.name if chosen else (closed[0] if closed else None),
         "destination": chosen.transfer_to if chosen else None, "closed": closed,
     }  # fmt: skip
+    if chosen is None or call.line is None:
+        record_step(call, Flow.ESCALATION, EscalationStep.NOBODY_OPEN)
     if not everyone or (chosen is None and not route.closed):
         return json.dumps(
             {"transferring": False,
@@ -66,7 +70,8 @@ async def escalate_to_human(
             {"transferring": False, "why": "this line cannot be transferred",
              "next": "Take a message with a callback request instead."}
         )  # fmt: skip
-    call.pending_action = ("transfer", chosen.transfer_to)
+    call.pending_action = PendingAction(LineAction.TRANSFER, chosen.transfer_to)
+    record_step(call, Flow.ESCALATION, EscalationStep.HANDOFF_LINE)
     out = {"transferring": True, "department": chosen.name, "say_now": brain.escalation.say_before(chosen),
            "then": "The transfer starts as soon as you have said that. Say nothing else."}  # fmt: skip
     if asked is not None and chosen != asked:

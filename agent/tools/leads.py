@@ -10,6 +10,7 @@ from livekit.agents import RunContext, ToolError
 
 from agent.brain import Brain
 from agent.call import CallContext
+from agent.flows.steps import EscalationStep, Flow, reached_any, record_step
 from agent.store.journal.events import LeadRecord, MessageRecord
 from agent.tools.audit import receptionist_tool
 from agent.tools.spoken import clean_text, normalise_phone, region_of
@@ -122,4 +123,6 @@ async def take_message(
         )
     )  # fmt: skip
     call.set_outcome("message")
+    if reached_any(call, Flow.ESCALATION):
+        record_step(call, Flow.ESCALATION, EscalationStep.MESSAGE)  # instead of the person
     return json.dumps({"saved": True, "callback_number": e164})

@@ -17,6 +17,7 @@ from agent.store.journal.events import (
     CallAnswered,
     CallEnded,
     CallStarted,
+    FlowStep,
     LeadRecord,
     MessageRecord,
     ToolCallRecord,
@@ -68,6 +69,8 @@ def whole_call(call_id: uuid.UUID, turns: int) -> list:
                       phone="+14155550123", callback_requested=True),
         Violation(call_id=call_id, turn_seq=2, kind="invented_hours", claim="open Sundays",
                   correction="closed Sundays"),
+        FlowStep(call_id=call_id, seq=1, flow="booking", step="started"),
+        FlowStep(call_id=call_id, seq=2, flow="booking", step="started", refused="slot_held"),
         CallEnded(call_id=call_id, outcome="lead", end_reason="caller_hangup",
                   summary={"intent": "implant consult"}),
     ]  # fmt: skip
@@ -85,7 +88,7 @@ async def test_journal_writes_a_whole_call_in_order_and_in_batches(db_url, pool,
     await journal.aclose()
 
     assert_exactly_once_in_order(turns_in_db(db_url, call_id), 600)
-    assert stats["written"] == stats["recorded"] == 2 + 600 + 60 + 4
+    assert stats["written"] == stats["recorded"] == 2 + 600 + 60 + 4 + 2
     assert 7 <= stats["batches"] < 100  # batched, not one transaction per event
     snap = await snapshot(pool, call_id=call_id)
     [call] = snap["calls"]
@@ -94,6 +97,8 @@ async def test_journal_writes_a_whole_call_in_order_and_in_batches(db_url, pool,
     assert call["summary"] == {"intent": "implant consult"}
     assert [t["seq"] for t in snap["tool_calls"]] == list(range(1, 61))
     assert snap["tool_calls"][0]["arguments"] == {"day": "2030-03-04"}
+    assert [(e["seq"], e["step"], e["refused"]) for e in snap["call_events"]] == [
+        (1, "started", None), (2, "started", "slot_held")]  # fmt: skip
     assert snap["leads"][0]["answers"] == {"insured": "yes"} and snap["leads"][0]["score"] == 80
     assert snap["messages"][0]["callback_requested"] is True
     assert snap["violations"][0]["kind"] == "invented_hours"
@@ -217,7 +222,7 @@ async def test_replaying_events_already_written_inserts_nothing_twice(db_url, po
     snap = await snapshot(pool, call_id=call_id)
     counts = {table: len(rows) for table, rows in snap.items()}
     assert counts == {"calls": 1, "transcript_turns": 20, "tool_calls": 2, "appointments": 0,
-                      "leads": 1, "messages": 1, "violations": 1}  # fmt: skip
+                      "leads": 1, "messages": 1, "violations": 1, "call_events": 2}  # fmt: skip
 
 
 async def test_aclose_flushes_what_is_buffered(db_url, tmp_path):
