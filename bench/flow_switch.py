@@ -52,7 +52,9 @@ async def _measure(repo: Path, audio_calls: int, text_calls: int) -> dict[str, A
             events = sim.events[before:]
             if audio:
                 # measured on the audio: the caller's voice ends -> the agent's first audio
-                out["gaps_ms"] += [g - scenario.model_delay_ms for g in report.timings.get("response_gap_ms", [])]
+                out["gaps_ms"] += [
+                    g - scenario.model_delay_ms for g in report.timings.get("response_gap_ms", [])
+                ]
                 continue
             out["cpu_s"].append(cpu)
             updates = [e for e in events if e.direction == "client" and e.type == "session.update"]
@@ -66,7 +68,11 @@ async def _measure(repo: Path, audio_calls: int, text_calls: int) -> dict[str, A
                       and e.type == "response.function_call_arguments.done"
                       and e.event.get("name") == "start_booking"]  # fmt: skip
             if called:
-                nxt = [e.t for e in events if e.direction == "client" and e.type == "response.create" and e.t > called[0]]
+                nxt = [
+                    e.t
+                    for e in events
+                    if e.direction == "client" and e.type == "response.create" and e.t > called[0]
+                ]
                 if nxt:
                     out["switch_ms"].append((nxt[0] - called[0]) * 1000.0)
     return out
@@ -94,7 +100,11 @@ def _summary(m: dict[str, Any]) -> dict[str, Any]:
     first = m["updates"][0] if m["updates"] else []
     return {
         "calls_passed": f"{sum(m['passed'])}/{len(m['passed'])}",
-        "response_gap_ms": {"p50": _p(m["gaps_ms"], 0.5), "p95": _p(m["gaps_ms"], 0.95), "turns": len(m["gaps_ms"])},
+        "response_gap_ms": {
+            "p50": _p(m["gaps_ms"], 0.5),
+            "p95": _p(m["gaps_ms"], 0.95),
+            "turns": len(m["gaps_ms"]),
+        },
         "cpu_s_per_call": {"median": statistics.median(m["cpu_s"]) if m["cpu_s"] else None},
         "session_updates_per_call": len(first),
         "session_updates": first,
@@ -104,9 +114,13 @@ def _summary(m: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--base", default=BASE, help="the commit to compare with (default: before the booking task)")
+    ap.add_argument(
+        "--base", default=BASE, help="the commit to compare with (default: before the booking task)"
+    )
     ap.add_argument("--calls", type=int, default=5, help="audio calls per version (response gaps)")
-    ap.add_argument("--text-calls", type=int, default=10, help="text calls per version (CPU, session updates)")
+    ap.add_argument(
+        "--text-calls", type=int, default=10, help="text calls per version (CPU, session updates)"
+    )
     ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -123,7 +137,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "base"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base), args.base], check=True)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base), args.base],
+            check=True,
+        )
         try:
             # interleaved, so a busier minute on a shared machine falls on both
             raw = {"base": [], "head": []}
@@ -131,7 +148,9 @@ def main() -> None:
                 raw["base"].append(_run_version(base, (args.calls + 1) // 2, args.text_calls // 2))
                 raw["head"].append(_run_version(ROOT, (args.calls + 1) // 2, args.text_calls // 2))
         finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False)
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False
+            )
     merged = {k: {f: [x for part in v for x in part[f]] for f in v[0]} for k, v in raw.items()}
     out = {"base_commit": args.base, "scenario": SCENARIO, **{k: _summary(v) for k, v in merged.items()},
            "samples": merged}  # fmt: skip
