@@ -15,7 +15,9 @@ class ReportArgsError(ValueError):
     """A window or option the user must fix; the message says how."""
 
 
-def window(since: str | None, start: str | None, end: str | None, now: datetime | None = None) -> tuple[datetime, datetime]:
+def window(
+    since: str | None, start: str | None, end: str | None, now: datetime | None = None
+) -> tuple[datetime, datetime]:
     """[start, end) from `--since 7d` (hours, days, weeks) or `--from DATE --to DATE` (inclusive days)."""
     now = now or datetime.now(UTC)
     if since and (start or end):
@@ -23,7 +25,11 @@ def window(since: str | None, start: str | None, end: str | None, now: datetime 
     if start or end:
         try:
             lo = datetime.combine(date.fromisoformat(start), time(0), UTC) if start else None
-            hi = datetime.combine(date.fromisoformat(end), time(0), UTC) + timedelta(days=1) if end else now
+            hi = (
+                datetime.combine(date.fromisoformat(end), time(0), UTC) + timedelta(days=1)
+                if end
+                else now
+            )
         except (ValueError, OverflowError) as e:  # overflow: the day after 9999-12-31
             raise ReportArgsError(f"dates are YYYY-MM-DD ({e})") from None
         if lo is None:
@@ -33,12 +39,18 @@ def window(since: str | None, start: str | None, end: str | None, now: datetime 
         return lo, hi
     m = _SINCE.match((since or "7d").strip())
     if not m or int(m.group(1)) == 0:
-        raise ReportArgsError(f"--since takes a count and a unit, like 24h, 7d or 4w (got {since!r})")
+        raise ReportArgsError(
+            f"--since takes a count and a unit, like 24h, 7d or 4w (got {since!r})"
+        )
     n, unit = int(m.group(1)), m.group(2)
     try:
-        return now - {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit], now
+        return now - {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[
+            unit
+        ], now
     except OverflowError:  # a window reaching before year 1
-        raise ReportArgsError(f"--since reaches further back than a date can (got {since!r})") from None
+        raise ReportArgsError(
+            f"--since reaches further back than a date can (got {since!r})"
+        ) from None
 
 
 def _pct(x: float | None) -> str:
@@ -80,9 +92,15 @@ def as_text(k: dict[str, Any]) -> str:
     if k["flags_per_100_calls"]:
         lines += ["", "  Flags per 100 calls:"]
         lines += [f"    {flag:<26} {n}" for flag, n in k["flags_per_100_calls"].items()]
+    for flow, steps in k["funnel"].items():
+        lines += ["", f"  {flow.capitalize()} funnel (calls that reached each step):"]
+        lines += [f"    {step:<26} {n:>5}" for step, n in steps.items()]
     if k["tools"]:
         lines += ["", "  Tools (calls, errors, latency p95):"]
-        lines += [f"    {t['tool']:<26} {t['calls']:>5} {t['errors']:>5} {t['latency_p95_ms']} ms" for t in k["tools"]]
+        lines += [
+            f"    {t['tool']:<26} {t['calls']:>5} {t['errors']:>5} {t['latency_p95_ms']} ms"
+            for t in k["tools"]
+        ]
     return "\n".join(lines)
 
 
@@ -101,7 +119,9 @@ def _bars(title: str, items: list[tuple[str, float]], unit: str = "") -> str:
             f'<text x="{x + bw / 2:.1f}" y="{h - pad + 14}" font-size="10" text-anchor="middle">{html.escape(label)}</text>'
         )
         if v:
-            bars.append(f'<text x="{x + bw / 2:.1f}" y="{h - pad - bh - 3:.1f}" font-size="10" text-anchor="middle">{v:g}</text>')
+            bars.append(
+                f'<text x="{x + bw / 2:.1f}" y="{h - pad - bh - 3:.1f}" font-size="10" text-anchor="middle">{v:g}</text>'
+            )
     return (
         f"<figure><figcaption>{html.escape(title)}</figcaption>"
         f'<svg role="img" aria-label="{html.escape(title)}" viewBox="0 0 {w} {h}" width="{w}" height="{h}">'
@@ -126,11 +146,19 @@ def charts(k: dict[str, Any]) -> str:
 
 def as_html(k: dict[str, Any]) -> str:
     who = html.escape(k["business"] or "All businesses")
-    rows = "".join(f"<tr><th>{html.escape(a)}</th><td>{html.escape(b)}</td></tr>" for a, b in headline(k))
+    rows = "".join(
+        f"<tr><th>{html.escape(a)}</th><td>{html.escape(b)}</td></tr>" for a, b in headline(k)
+    )
     tools = "".join(
         f"<tr><td>{html.escape(t['tool'])}</td><td>{t['calls']}</td><td>{t['errors']}</td>"
         f"<td>{t['latency_p95_ms']} ms</td></tr>"
         for t in k["tools"]
+    )
+    funnels = "".join(
+        f"<h2>{html.escape(flow.capitalize())} funnel</h2><table><tr><th>step</th><th>calls</th></tr>"
+        + "".join(f"<tr><td>{html.escape(step)}</td><td>{n}</td></tr>" for step, n in steps.items())
+        + "</table>"
+        for flow, steps in k["funnel"].items()
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{who}: calls report</title>
@@ -143,6 +171,7 @@ figure {{ margin: 1.5em 0 }} figcaption {{ font-weight: 600; margin-bottom: .3em
 <p>Calls from {html.escape(k["from"][:16])} to {html.escape(k["to"][:16])} ({html.escape(k["timezone"])})</p>
 <table>{rows}</table>
 {charts(k)}
+{funnels}
 <h2>Tools</h2>
 <table><tr><th>tool</th><th>calls</th><th>errors</th><th>latency p95</th></tr>{tools}</table>
 </body></html>

@@ -49,7 +49,7 @@ def _report(gap_p50: float, gap_max: float, greeting: float, flags: list[str] = 
 async def _call(pool: AsyncConnectionPool, *, business: str = "Rose City Plumbing", at: datetime = T0,
                 outcome: str, end_reason: str = "agent_goodbye", report: dict[str, Any],
                 tools: list[tuple[str, str | None, float]] = (), booked: bool = False,
-                callback: bool = False) -> uuid.UUID:  # fmt: skip
+                callback: bool = False, steps: list[tuple[str, str, str | None]] = ()) -> uuid.UUID:  # fmt: skip
     cid = uuid.uuid4()
     async with pool.connection() as conn:
         await conn.execute(
@@ -62,6 +62,11 @@ async def _call(pool: AsyncConnectionPool, *, business: str = "Rose City Plumbin
                 "INSERT INTO tool_calls (id, call_id, seq, name, error, latency_ms, created_at)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 (uuid.uuid4(), cid, seq, name, error, latency, at),
+            )
+        for seq, (flow, step, refused) in enumerate(steps, 1):
+            await conn.execute(
+                "INSERT INTO call_events (id, call_id, seq, flow, step, refused, at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (uuid.uuid4(), cid, seq, flow, step, refused, at),
             )
         if booked:
             await conn.execute(
@@ -79,14 +84,19 @@ async def _call(pool: AsyncConnectionPool, *, business: str = "Rose City Plumbin
 
 
 async def test_figures_over_a_hand_made_week(pool: AsyncConnectionPool) -> None:
+    booking = ["started", "availability_checked", "slot_held", "details_read_back", "booked"]
     await _call(pool, outcome="booked", report=_report(0.3, 0.5, 0.9, cost=0.20), booked=True,
-                tools=[("check_availability", None, 10.0), ("book_appointment", None, 20.0)])
+                tools=[("check_availability", None, 10.0), ("book_appointment", None, 20.0)],
+                steps=[("booking", s, None) for s in booking])
     await _call(pool, outcome="message", report=_report(0.4, 2.6, 1.1, ["dead_air", "asked_for_human"],
                 escalation={"reason": "explicit_request", "result": "refused", "then": "message"}, cost=0.30),
                 tools=[("escalate_to_human", None, 1.0), ("take_message", None, 2.0)], callback=True)
     await _call(pool, outcome="abandoned", end_reason="caller_hangup", at=T0 + timedelta(hours=3),
                 report=_report(0.5, 0.6, 1.0, ["hung_up_during_greeting"]),
-                tools=[("check_availability", "closed", 12.0)])
+                tools=[("check_availability", "closed", 12.0)],
+                # dropped off after the times were offered; a refused step is no step reached
+                steps=[("booking", "started", None), ("booking", "availability_checked", None),
+                       ("booking", "availability_checked", "slot_held"), ("booking", "left", None)])
     await _call(pool, outcome="escalated", end_reason="transferred", at=T0 + timedelta(hours=3),
                 report=_report(0.2, 0.3, 0.8, escalation={"reason": "legal", "result": "accepted"}))
     # outside the window, or another business: in no figure
@@ -108,6 +118,8 @@ async def test_figures_over_a_hand_made_week(pool: AsyncConnectionPool) -> None:
     assert k["calls_by_hour"] == {9: 2, 12: 2}  # local hours
     tools = {t["tool"]: (t["calls"], t["errors"]) for t in k["tools"]}
     assert tools["check_availability"] == (2, 1) and tools["book_appointment"] == (1, 0)
+    assert k["funnel"] == {"booking": {"started": 2, "availability_checked": 2, "slot_held": 1,
+                                       "details_read_back": 1, "booked": 1, "left": 1}}  # fmt: skip
     everyone = await business_kpis(pool, start=T0 - timedelta(days=7), end=T0 + timedelta(days=1))
     assert everyone["calls"] == 5 and everyone["business"] is None
     # one connection reads the same figures as three side by side (as `receptionist report` runs them)
@@ -190,6 +202,14 @@ def test_report_on_calls_the_scenarios_made(db_url: str, tmp_path: Path) -> None
     assert k["business"] == "Rose City Plumbing" and k["calls"] == 3 and k["outcomes"]["booked"] == 1
     assert k["flags_per_100_calls"]["grounding_violation"] == pytest.approx(33.3)
     assert k["flags_per_100_calls"]["asked_for_human"] == pytest.approx(33.3)
+    # the flows' steps the calls recorded (call_events), counted per step
+    assert k["funnel"] == {
+        "booking": {"started": 1, "availability_checked": 1, "slot_held": 1, "details_read_back": 1, "booked": 1},
+        "escalation": {"requested": 1, "handoff_line": 1, "transferring": 1, "accepted": 1},
+    }
+    text = _run("report", "--business", "Rose City Plumbing", "--from", "2026-11-01", "--to", "2026-11-30",
+                env=env, cwd=tmp_path).stdout  # fmt: skip
+    assert "Booking funnel" in text and "details_read_back" in text, text
     page = tmp_path / "report.html"
     drawn = _run("report", "--business", "Rose City Plumbing", "--from", "2026-11-01", "--to", "2026-11-30",
                  "--html", str(page), env=env, cwd=tmp_path)  # fmt: skip
