@@ -17,7 +17,7 @@ from agent.playout_guard import GuardedVoice
 from agent.tools import booking_tools, common_tools
 from agent.tools.audit import receptionist_tool
 from agent.tools.booking import caller_phone
-from agent.tools.spoken import clean_text, say_digits
+from agent.tools.spoken import clean_text, region_of, say_number
 
 BOOKING_STEPS = """# Now: booking an appointment
 You are booking an appointment with the caller, step by step; a tool called before its step is refused.
@@ -98,8 +98,9 @@ class BookingGate:
         name = clean_text(str(arguments.get("customer_name", "")), 500)
         phone = str(arguments.get("phone") or "")
         if name != rb.name or _number(self.call, phone) != rb.phone:
-            self._refuse("details_read_back", f"The caller confirmed {rb.name} at {rb.phone}. Book "
-                         "with those, or read the new details back with read_back_details first.")  # fmt: skip
+            self._refuse("details_read_back", f"What was read back to the caller is {rb.name} at {rb.phone}. "
+                         "To book under other details, read them back with read_back_details and wait for "
+                         "the caller's yes.")  # fmt: skip
 
     def left(self) -> None:
         if self.call.flow is self:
@@ -156,7 +157,7 @@ async def read_back_details(
     e164 = caller_phone(call, phone or None)
     return json.dumps({
         "confirm": {"name": name, "phone": e164},
-        "say": f"{name}, at {say_digits(e164)}",
+        "say": f"{name}, at {say_number(e164, region_of(call.brain.business.phone))}",
         "then": "Ask whether that is right; book only after they say yes.",
     })  # fmt: skip
 

@@ -120,6 +120,18 @@ def say_digits(e164: str) -> str:
     return " ".join(_DIGIT_NAMES[int(d)] for d in e164.lstrip("+"))
 
 
+def say_number(e164: str, home_region: str) -> str:
+    """A number read back as a caller says it: without the country code when it is the business's own
+    country ('five zero three ...'), with it otherwise."""
+    try:
+        parsed = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return say_digits(e164)
+    if phonenumbers.region_code_for_number(parsed) == home_region:
+        return say_digits(str(parsed.national_number))
+    return say_digits(e164)
+
+
 def region_of(e164: str) -> str:
     try:
         return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or "US"
