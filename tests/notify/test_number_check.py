@@ -21,6 +21,7 @@ from agent.brain import BrainError, load_brain, parse_brain
 from agent.brain.render import render_instructions
 from agent.brain.schema.notify import Notify
 from agent.brain.schema.privacy import Privacy
+from agent.flows.appointments import task_tools as appointment_tools
 from agent.notify.channels import SmsChannel
 from agent.notify.sender import OutboxSender
 from agent.receptionist import receptionist_tools
@@ -155,8 +156,9 @@ async def test_at_most_two_codes_a_call_and_none_without_a_confirmed_read_back(d
 
 def test_only_a_brain_that_texts_offers_codes_and_says_so():
     on, off = brain(), brain(verify_by_text=False)
-    assert text_number_code in receptionist_tools(on) and confirm_number_code in receptionist_tools(on)
-    assert text_number_code not in receptionist_tools(off)
+    # offered where a caller's appointment is looked up (the appointment task), never to everyone
+    assert text_number_code in appointment_tools(on) and confirm_number_code in appointment_tools(on)
+    assert text_number_code not in appointment_tools(off) and text_number_code not in receptionist_tools(on)
     assert "text_number_code" in render_instructions(on) and "text_number_code" not in render_instructions(off)
     with pytest.raises(BrainError, match=r"privacy\.verify_by_text: .*set notify\.caller_texts"):
         raw = yaml.safe_load(PLUMBING.read_text())
