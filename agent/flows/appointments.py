@@ -139,6 +139,7 @@ class AppointmentTask(GuardedVoice, AgentTask[AppointmentResult]):
             instructions=appointment_instructions(call.brain),
             chat_ctx=chat_ctx,
             tools=task_tools(call.brain),
+            preserve_function_call_history=True,  # as the booking's: what was found stays known
         )
         self.call = call
         self.gate = AppointmentGate(call, self)

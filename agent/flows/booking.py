@@ -206,6 +206,10 @@ class BookingTask(GuardedVoice, AgentTask[BookingResult]):
             instructions=booking_instructions(call.brain),
             chat_ctx=chat_ctx,
             tools=task_tools(call.brain),
+            # the booking's tool calls stay in the model's conversation when the receptionist takes the
+            # call back (LiveKit deletes them by default): it still knows the code and time it booked,
+            # and the server is not sent a delete for every item the task added
+            preserve_function_call_history=True,
         )
         self.call = call
         self.gate = BookingGate(call, self)
