@@ -64,6 +64,7 @@ bench: setup stack
 	$(PY) -m bench.fleet
 	$(PY) -m bench.yield_on_resume
 	$(PY) -m bench.noise_gate
+	$(PY) -m bench.flow_switch
 
 # the README's picture of `receptionist report --html` (docs/img/report.png), redrawn from a fresh run
 # of every scenario; headless chromium takes the picture
