@@ -9,12 +9,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from livekit.agents import AgentTask, RunContext, ToolError, llm
+from livekit.agents import RunContext, llm
 
-from agent.brain import Brain, render_instructions
+from agent.brain import Brain
 from agent.call import CallContext
-from agent.flows.steps import AppointmentStep, Flow, record_step
-from agent.playout_guard import GuardedVoice
+from agent.flows.steps import AppointmentStep, Flow
+from agent.flows.task import FlowTask, StepGate, flow_instructions, run_flow
 from agent.store.appointments import normalize_code
 from agent.tools import appointment_tools, common_tools
 from agent.tools.audit import receptionist_tool
@@ -45,23 +45,16 @@ class AppointmentResult:
         )
 
 
-class AppointmentGate:
-    """The order of an appointment change, enforced on every tool call while the task runs."""
+class AppointmentGate(StepGate):
+    """The order of an appointment change: found under proof, said, the caller's yes, then changed."""
 
-    def __init__(self, call: CallContext, task: AppointmentTask) -> None:
-        self.call = call
-        self.task = task
+    flow = Flow.APPOINTMENT
+    started = AppointmentStep.STARTED
+    left_step = AppointmentStep.LEFT
+
+    def __init__(self, call: CallContext, task: FlowTask[Any]) -> None:
+        super().__init__(call, task)
         self.found: dict[str, int] = {}  # code -> the caller's turns when it was said to them
-        self.step = AppointmentStep.STARTED
-
-    def _reach(self, step: AppointmentStep) -> None:
-        if step != self.step:
-            self.step = step
-            record_step(self.call, Flow.APPOINTMENT, step)
-
-    def _refuse(self, missing: str, say: str) -> None:
-        record_step(self.call, Flow.APPOINTMENT, self.step, refused=missing)
-        raise ToolError(say)
 
     def check(self, tool: str, arguments: dict[str, Any]) -> None:
         if tool not in ("reschedule_appointment", "cancel_appointment"):
@@ -94,11 +87,6 @@ class AppointmentGate:
             self._reach(AppointmentStep.LEFT)
             self.task.finish(AppointmentResult(left=str(arguments.get("reason", ""))))
 
-    def left(self) -> None:
-        if self.call.flow is self:
-            self.call.flow = None
-        self._reach(AppointmentStep.LEFT)
-
 
 @receptionist_tool
 async def leave_appointments(context: RunContext[CallContext], reason: str) -> str:
@@ -111,8 +99,7 @@ async def leave_appointments(context: RunContext[CallContext], reason: str) -> s
 
 
 def appointment_instructions(brain: Brain) -> str:
-    """The receptionist's instructions unchanged, then this task's steps (the cached prefix holds)."""
-    return render_instructions(brain) + "\n" + APPOINTMENT_STEPS + "\n"
+    return flow_instructions(brain, APPOINTMENT_STEPS)
 
 
 def task_tools(brain: Brain) -> list[Any]:
@@ -122,36 +109,14 @@ def task_tools(brain: Brain) -> list[Any]:
 @receptionist_tool(answers=False)
 async def manage_appointment(context: RunContext[CallContext]) -> str:
     """Help with an appointment the caller already has (what is booked, moving it, cancelling it)."""
-    call = context.userdata
-    task = AppointmentTask(call, chat_ctx=context.session.current_agent.chat_ctx)
-    try:
-        result = await task
-    except ToolError:
-        # LiveKit cancels a task whose session closes: the caller hung up
-        task.gate.left()
-        result = AppointmentResult(left="the call ended")
+    task = AppointmentTask(context.userdata, chat_ctx=context.session.current_agent.chat_ctx)
+    result = await run_flow(task, ended=AppointmentResult(left="the call ended"))
     return result.for_model()
 
 
-class AppointmentTask(GuardedVoice, AgentTask[AppointmentResult]):
+class AppointmentTask(FlowTask[AppointmentResult]):
     def __init__(self, call: CallContext, chat_ctx: llm.ChatContext) -> None:
         super().__init__(
-            instructions=appointment_instructions(call.brain),
-            chat_ctx=chat_ctx,
-            tools=task_tools(call.brain),
-            preserve_function_call_history=True,  # as the booking's: what was found stays known
-        )
-        self.call = call
-        self.gate = AppointmentGate(call, self)
-
-    async def on_enter(self) -> None:
-        self.call.flow = self.gate
-        record_step(self.call, Flow.APPOINTMENT, AppointmentStep.STARTED)
-        self.session.generate_reply(
-            instructions="Go on with the caller's appointment from where they are."
-        )
-
-    def finish(self, result: AppointmentResult) -> None:
-        self.call.flow = None
-        if not self.done():
-            self.complete(result)
+            call, chat_ctx, steps=APPOINTMENT_STEPS, tools=task_tools(call.brain), gate=AppointmentGate,
+            go_on="Go on with the caller's appointment from where they are.",
+        )  # fmt: skip

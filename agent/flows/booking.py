@@ -8,12 +8,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from livekit.agents import AgentTask, RunContext, ToolError, llm
+from livekit.agents import RunContext, ToolError, llm
 
-from agent.brain import Brain, render_instructions
+from agent.brain import Brain
 from agent.call import CallContext
-from agent.flows.steps import BookingStep, Flow, record_step
-from agent.playout_guard import GuardedVoice
+from agent.flows.steps import BookingStep, Flow
+from agent.flows.task import FlowTask, StepGate, flow_instructions, run_flow
 from agent.tools import booking_tools, common_tools
 from agent.tools.audit import receptionist_tool
 from agent.tools.booking import caller_phone
@@ -53,26 +53,19 @@ class ReadBack:
     caller_turns: int  # the caller's turns so far when it was read back: a yes must come after
 
 
-class BookingGate:
-    """Where the booking's order is enforced: every tool call of the call passes `check` while the
-    booking runs, and `advance` moves it on."""
+class BookingGate(StepGate):
+    """Where the booking's order is enforced: a booking needs the slot held, the name and number read
+    back, and the caller's answer since."""
 
-    def __init__(self, call: CallContext, task: BookingTask) -> None:
-        self.call = call
-        self.task = task
+    flow = Flow.BOOKING
+    started = BookingStep.STARTED
+    left_step = BookingStep.LEFT
+
+    def __init__(self, call: CallContext, task: FlowTask[Any]) -> None:
+        super().__init__(call, task)
         self.service: str | None = None  # the service as the brain names it
         self.held: str | None = None  # the held start, YYYY-MM-DDTHH:MM
         self.read_back: ReadBack | None = None
-        self.step = BookingStep.STARTED
-
-    def _reach(self, step: BookingStep) -> None:
-        if step != self.step:
-            self.step = step
-            record_step(self.call, Flow.BOOKING, step)
-
-    def _refuse(self, missing: str, say: str) -> None:
-        record_step(self.call, Flow.BOOKING, self.step, refused=missing)
-        raise ToolError(say)
 
     def check(self, tool: str, arguments: dict[str, Any]) -> None:
         if tool == "read_back_details" and self.held is None:
@@ -91,7 +84,6 @@ class BookingGate:
         if rb is None:
             self._refuse("details_read_back", "Read the caller's name and number back first "
                          "(read_back_details) and wait for them to say it is right.")  # fmt: skip
-        assert rb is not None
         if self.call.caller_turns <= rb.caller_turns:
             self._refuse("caller_confirmed", "The caller has not answered the read-back yet: ask "
                          "whether the name and number are right, and wait for their yes.")  # fmt: skip
@@ -101,11 +93,6 @@ class BookingGate:
             self._refuse("details_read_back", f"What was read back to the caller is {rb.name} at {rb.phone}. "
                          "To book under other details, read them back with read_back_details and wait for "
                          "the caller's yes.")  # fmt: skip
-
-    def left(self) -> None:
-        if self.call.flow is self:
-            self.call.flow = None
-        self._reach(BookingStep.LEFT)
 
     def advance(self, tool: str, arguments: dict[str, Any], result: Any) -> None:
         if tool == "check_availability" and self.held is None:
@@ -173,9 +160,7 @@ async def leave_booking(context: RunContext[CallContext], reason: str) -> str:
 
 
 def booking_instructions(brain: Brain) -> str:
-    """The receptionist's instructions, byte for byte, then the booking's steps: what the model is
-    sent changes only at its end when the booking starts, so the cached prefix still holds."""
-    return render_instructions(brain) + "\n" + BOOKING_STEPS + "\n"
+    return flow_instructions(brain, BOOKING_STEPS)
 
 
 def task_tools(brain: Brain) -> list[Any]:
@@ -185,41 +170,19 @@ def task_tools(brain: Brain) -> list[Any]:
 @receptionist_tool(answers=False)
 async def start_booking(context: RunContext[CallContext]) -> str:
     """Start booking an appointment, as soon as the caller wants one (before checking times)."""
-    call = context.userdata
-    task = BookingTask(call, chat_ctx=context.session.current_agent.chat_ctx)
-    try:
-        result = await task
-    except ToolError:
-        # LiveKit cancels a task whose session closes: the caller hung up mid-booking, a drop-off
-        task.gate.left()
-        result = BookingResult(left="the call ended before the booking was made")
+    task = BookingTask(context.userdata, chat_ctx=context.session.current_agent.chat_ctx)
+    result = await run_flow(
+        task, ended=BookingResult(left="the call ended before the booking was made")
+    )
     return result.for_model()
 
 
-class BookingTask(GuardedVoice, AgentTask[BookingResult]):
-    """The booking, with the tools every step of the call keeps (facts, a message, a person, goodbye)
-    and the booking's own. Its instructions are the receptionist's plus the steps, so the prompt's
-    prefix stays the same for the model's cache."""
+class BookingTask(FlowTask[BookingResult]):
+    """The booking: the tools every step of the call keeps (facts, a message, a person, goodbye) and
+    the booking's own."""
 
     def __init__(self, call: CallContext, chat_ctx: llm.ChatContext) -> None:
         super().__init__(
-            instructions=booking_instructions(call.brain),
-            chat_ctx=chat_ctx,
-            tools=task_tools(call.brain),
-            # the booking's tool calls stay in the model's conversation when the receptionist takes the
-            # call back (LiveKit deletes them by default): it still knows the code and time it booked,
-            # and the server is not sent a delete for every item the task added
-            preserve_function_call_history=True,
-        )
-        self.call = call
-        self.gate = BookingGate(call, self)
-
-    async def on_enter(self) -> None:
-        self.call.flow = self.gate
-        record_step(self.call, Flow.BOOKING, BookingStep.STARTED)
-        self.session.generate_reply(instructions="Go on with the booking from where the caller is.")
-
-    def finish(self, result: BookingResult) -> None:
-        self.call.flow = None
-        if not self.done():
-            self.complete(result)
+            call, chat_ctx, steps=BOOKING_STEPS, tools=task_tools(call.brain), gate=BookingGate,
+            go_on="Go on with the booking from where the caller is.",
+        )  # fmt: skip
