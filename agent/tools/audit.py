@@ -68,15 +68,17 @@ def receptionist_tool(fn: F | None = None, *, answers: bool = True) -> Any:
         result: Any = None
         error: str | None = None
         flow = call.flow if call is not None else None
+        # by name, once: the flow's gate reads them and the journal keeps them
+        arguments = _arguments(fn, args, kwargs) if call is not None else {}
         try:
             if flow is not None:
                 # the flow under way refuses a tool called out of step (agent/flows/)
-                flow.check(fn.__name__, _arguments(fn, args, kwargs))
+                flow.check(fn.__name__, arguments)
             result = await fn(*args, **kwargs)
             if call is not None and answers:
                 call.set_outcome("answered")  # at least: the caller got a grounded answer
             if flow is not None:
-                flow.advance(fn.__name__, _arguments(fn, args, kwargs), result)
+                flow.advance(fn.__name__, arguments, result)
             return result
         except ToolError as e:
             error = e.message.replace("\x00", "")
@@ -89,7 +91,7 @@ def receptionist_tool(fn: F | None = None, *, answers: bool = True) -> Any:
             if call is not None:
                 call.record_tool_call(
                     name=fn.__name__,
-                    arguments=_arguments(fn, args, kwargs),
+                    arguments=arguments,
                     result=None
                     if error is not None
                     else (_as_text(result) or "").replace("\x00", "") or None,
