@@ -218,8 +218,9 @@ def render_instructions(brain: Brain) -> str:
         "a message. For today's date and the time, call get_current_time; for open slots, call "
         "check_availability — do not work them out yourself.\n\n" + _facts(brain),
         "# Booking an appointment\n"
-        "When the caller wants an appointment, call start_booking: it takes you through the booking "
-        "step by step. Free times come only from check_availability.\n"
+        "When the caller wants an appointment, call start_booking (with the service and day, if they "
+        "said them): it takes you through the booking step by step. Free times come only from "
+        "check_availability.\n"
         "When the caller asks about, or wants to move or cancel, an appointment they already have, call "
         "manage_appointment: it takes you through finding it and changing it. Appointments are private: a number the caller "
         "only states is not proof they are its owner, so for any number but the one they call from "

@@ -23,7 +23,7 @@ APPOINTMENT_STEPS = """# Now: the caller's existing appointment
 You are helping the caller with an appointment they already have; a tool called before its step is refused.
 1. Find it with find_my_appointments (the number they call from, or the code and the number it was booked under). Say which appointment it is, and only what the tool returned.
 2. To move it, call check_availability and offer times; to cancel it, ask whether they are sure.
-3. Only once the caller says yes, call reschedule_appointment or cancel_appointment with that appointment's code.
+3. Only once the caller says yes, call reschedule_appointment or cancel_appointment with that appointment's code. That ends this part, and you tell the caller what changed.
 When the caller is done with their appointment, or wants something else, call leave_appointments."""
 
 
@@ -34,12 +34,11 @@ class AppointmentResult:
 
     def for_model(self) -> str:
         if self.changed is not None:
-            return json.dumps(
-                {
-                    "changed": True,
-                    "done": "The change is made and was told to the caller. Ask if there is anything else.",
-                }
-            )
+            return json.dumps({
+                **self.changed,
+                "done": "Tell the caller what changed, and ask whether there is anything else (or go on "
+                "with anything else they asked).",
+            })  # fmt: skip
         return json.dumps(
             {"changed": False, "why": self.left, "next": "Carry on with what the caller wants now."}
         )

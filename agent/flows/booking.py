@@ -13,18 +13,25 @@ from livekit.agents import RunContext, ToolError, llm
 from agent.brain import Brain
 from agent.call import CallContext
 from agent.flows.steps import BookingStep, Flow
-from agent.flows.task import FlowTask, StepGate, flow_instructions, run_flow
+from agent.flows.task import (
+    FlowTask,
+    Opening,
+    StepGate,
+    flow_instructions,
+    open_with,
+    run_flow,
+)  # fmt: skip
 from agent.tools import booking_tools, common_tools
 from agent.tools.audit import receptionist_tool
-from agent.tools.booking import caller_phone
-from agent.tools.spoken import clean_text, region_of, say_number
+from agent.tools.booking import caller_phone, check_availability, read_back
+from agent.tools.spoken import clean_text
 
 BOOKING_STEPS = """# Now: booking an appointment
 You are booking an appointment with the caller, step by step; a tool called before its step is refused.
-1. Settle the service (only the services listed above) and the day; call check_availability and offer two or three of its times.
-2. When the caller picks a time, call hold_slot at once.
-3. Ask for their full name and the number for the appointment (the one they call from, unless they give another). Call read_back_details, say the name and number back as it returns them, and ask whether that is right.
-4. Only once the caller says yes, call book_appointment with that time, name and number. Then tell them the day and time and spell the confirmation code.
+1. Settle the service (only the services listed above) and the day, call check_availability (unless the booking opened with its times) and offer two or three of its times.
+2. When the caller picks a time, call hold_slot at once (with their name and number too, if they have given them: it then returns the read-back).
+3. Otherwise ask for their full name and the number for the appointment (the one they call from, unless they give another). Call read_back_details, say the name and number back as returned, and ask whether that is right.
+4. Only once the caller says yes, call book_appointment with that time, name and number. The booking then ends, and you tell the caller the day and time and spell the confirmation code.
 If the caller no longer wants to book, or wants something else, call leave_booking."""
 
 
@@ -35,12 +42,11 @@ class BookingResult:
 
     def for_model(self) -> str:
         if self.booking is not None:
-            return json.dumps(
-                {
-                    "booked": True,
-                    "done": "The booking is made and its code was read out. Ask if there is anything else.",
-                }
-            )
+            return json.dumps({
+                **self.booking,
+                "done": "Tell the caller the day and time, spell the confirmation code, and ask whether "
+                "there is anything else (or go on with anything else they asked).",
+            })  # fmt: skip
         return json.dumps(
             {"booked": False, "why": self.left, "next": "Carry on with what the caller wants now."}
         )
@@ -100,19 +106,24 @@ class BookingGate(StepGate):
         elif tool == "hold_slot":
             svc = self.call.brain.service(str(arguments.get("service", "")))
             self.service = svc.name if svc else None
-            self.held = json.loads(result)["held"]
+            held = json.loads(result)
+            self.held = held["held"]
             self._reach(BookingStep.SLOT_HELD)
+            if "confirm" in held:  # the caller's name and number came with the time
+                self._read_back(held["confirm"])
         elif tool == "read_back_details":
-            self.read_back = ReadBack(
-                **json.loads(result)["confirm"], caller_turns=self.call.caller_turns
-            )
-            self._reach(BookingStep.READ_BACK)
+            self._read_back(json.loads(result)["confirm"])
         elif tool == "book_appointment":
             self._reach(BookingStep.BOOKED)
             self.task.finish(BookingResult(booking=json.loads(result)))
         elif tool == "leave_booking":
             self._reach(BookingStep.LEFT)
             self.task.finish(BookingResult(left=str(arguments.get("reason", ""))))
+
+
+    def _read_back(self, confirm: dict[str, str]) -> None:
+        self.read_back = ReadBack(**confirm, caller_turns=self.call.caller_turns)
+        self._reach(BookingStep.READ_BACK)
 
 
 def _number(call: CallContext, phone: str) -> str:
@@ -133,20 +144,7 @@ async def read_back_details(
         customer_name: The caller's full name.
         phone: The number as the caller said it; leave empty for the number they are calling from.
     """
-    call = context.userdata
-    name = clean_text(customer_name, 500)
-    if len(name) < 2 or not any(ch.isalpha() for ch in name):
-        raise ToolError("I need the caller's name for the booking: ask for it.")
-    if len(name) > 120:
-        raise ToolError(
-            "That name is too long to be a person's name: ask for the caller's full name."
-        )
-    e164 = caller_phone(call, phone or None)
-    return json.dumps({
-        "confirm": {"name": name, "phone": e164},
-        "say": f"{name}, at {say_number(e164, region_of(call.brain.business.phone))}",
-        "then": "Ask whether that is right; book only after they say yes.",
-    })  # fmt: skip
+    return json.dumps(read_back(context.userdata, customer_name, phone))
 
 
 @receptionist_tool
@@ -168,9 +166,22 @@ def task_tools(brain: Brain) -> list[Any]:
 
 
 @receptionist_tool(answers=False)
-async def start_booking(context: RunContext[CallContext]) -> str:
-    """Start booking an appointment, as soon as the caller wants one (before checking times)."""
-    task = BookingTask(context.userdata, chat_ctx=context.session.current_agent.chat_ctx)
+async def start_booking(
+    context: RunContext[CallContext], service: str = "", day: str = ""
+) -> str:
+    """Start booking an appointment, as soon as the caller wants one (before checking times). Pass
+    the service and the day when the caller has said them: the booking then opens with that day's
+    free times, as check_availability gives them.
+
+    Args:
+        service: The service the caller wants, in their words, if they said it; else leave empty.
+        day: The day they want (YYYY-MM-DD, a weekday name, "today" or "tomorrow"), if they said it.
+    """
+    chat_ctx = context.session.current_agent.chat_ctx.copy()
+    opening = None
+    if service.strip() and day.strip():
+        opening = await open_with(context, chat_ctx, check_availability, service=service, day=day)
+    task = BookingTask(context.userdata, chat_ctx=chat_ctx, opening=opening)
     result = await run_flow(
         task, ended=BookingResult(left="the call ended before the booking was made")
     )
@@ -181,8 +192,10 @@ class BookingTask(FlowTask[BookingResult]):
     """The booking: the tools every step of the call keeps (facts, a message, a person, goodbye) and
     the booking's own."""
 
-    def __init__(self, call: CallContext, chat_ctx: llm.ChatContext) -> None:
+    def __init__(
+        self, call: CallContext, chat_ctx: llm.ChatContext, opening: Opening | None = None
+    ) -> None:
         super().__init__(
             call, chat_ctx, steps=BOOKING_STEPS, tools=task_tools(call.brain), gate=BookingGate,
-            go_on="Go on with the booking from where the caller is.",
+            go_on="Go on with the booking from where the caller is.", opening=opening,
         )  # fmt: skip

@@ -75,7 +75,11 @@ class FlowGate(Protocol):
         """Raise ToolError, saying what must come first, when `tool` is out of step."""
 
     def advance(self, tool: str, arguments: dict[str, Any], result: Any) -> None:
-        """Move on after `tool` succeeded."""
+        """Moves the flow on after `tool` returned `result`; it may end the flow."""
+
+    @property
+    def ended(self) -> bool:
+        """The flow is over (the tool just passed may have ended it)."""
 
 
 def record_step(call: CallContext, flow: Flow, step: Step, *, refused: str | None = None) -> None:

@@ -3,10 +3,13 @@ tools, the gate installed while it runs), the gate's step keeping, and the way i
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, NoReturn, TypeVar
 
-from livekit.agents import AgentTask, ToolError, llm
+from livekit.agents import AgentTask, RunContext, ToolError, llm
+from livekit.agents.utils import shortuuid
 
 from agent.brain import Brain, render_instructions
 from agent.call import CallContext
@@ -14,6 +17,35 @@ from agent.flows.steps import Flow, record_step
 from agent.playout_guard import GuardedVoice
 
 R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A tool the flow's entry ran for the model (its arguments were already in the entry's call),
+    so the flow opens with its answer instead of a response spent calling it."""
+
+    tool: str
+    arguments: dict[str, Any]
+    output: str
+    ok: bool
+
+
+async def open_with(
+    context: RunContext[CallContext], chat_ctx: llm.ChatContext, tool: Any, **arguments: Any
+) -> Opening:
+    """Run `tool` as the model would have (audited and journaled), and put the call and its output
+    into the flow's conversation, where the model reads it as its own."""
+    try:
+        output, ok = await tool(context, **arguments), True
+    except ToolError as e:
+        output, ok = e.message, False
+    name = tool.info.name
+    call_id = shortuuid("call_")
+    chat_ctx.items.append(llm.FunctionCall(call_id=call_id, name=name, arguments=json.dumps(arguments)))
+    chat_ctx.items.append(
+        llm.FunctionCallOutput(call_id=call_id, name=name, output=output, is_error=not ok, reply_required=False)
+    )
+    return Opening(name, arguments, output, ok)
 
 
 def flow_instructions(brain: Brain, steps: str) -> str:
@@ -45,6 +77,12 @@ class StepGate:
         record_step(self.call, self.flow, self.step, refused=missing)
         raise ToolError(say)
 
+    @property
+    def ended(self) -> bool:
+        """The flow is over: the tool that ended it asks for no reply of its own, since the
+        receptionist answers (with the whole call's tools) once it has the call back."""
+        return self.task.done()
+
     def left(self) -> None:
         """The call ended with the flow under way: a drop-off."""
         if self.call.flow is self:
@@ -66,7 +104,7 @@ class FlowTask(GuardedVoice, AgentTask[R]):
 
     def __init__(
         self, call: CallContext, chat_ctx: llm.ChatContext, *, steps: str, tools: list[Any],
-        gate: type[StepGate], go_on: str,
+        gate: type[StepGate], go_on: str, opening: Opening | None = None,
     ) -> None:  # fmt: skip
         super().__init__(
             instructions=flow_instructions(call.brain, steps),
@@ -77,10 +115,14 @@ class FlowTask(GuardedVoice, AgentTask[R]):
         self.call = call
         self.gate = gate(call, self)
         self._go_on = go_on
+        self._opening = opening
 
     async def on_enter(self) -> None:
         self.call.flow = self.gate
         record_step(self.call, self.gate.flow, self.gate.started)
+        if self._opening is not None and self._opening.ok:
+            o = self._opening
+            self.gate.advance(o.tool, o.arguments, o.output)
         self.session.generate_reply(instructions=self._go_on)
 
     def finish(self, result: R) -> None:

@@ -27,6 +27,7 @@ from agent.tools.spoken import (
     parse_start,
     region_of,
     say_day,
+    say_number,
     say_time,
 )
 
@@ -165,16 +166,40 @@ def sync_calendar(call: CallContext, change: calendar_changes.CalendarChange, ap
         call.record(row)
 
 
+def read_back(call: CallContext, customer_name: str, phone: str) -> dict[str, Any]:
+    """The name and number a booking will be under, checked, and how to say them back to the caller:
+    what the booking's gate holds the caller's yes to."""
+    name = clean_text(customer_name, 500)
+    if len(name) < 2 or not any(ch.isalpha() for ch in name):
+        raise ToolError("I need the caller's name for the booking: ask for it.")
+    if len(name) > 120:
+        raise ToolError("That name is too long to be a person's name: ask for the caller's full name.")
+    e164 = caller_phone(call, phone or None)
+    return {
+        "confirm": {"name": name, "phone": e164},
+        "say": f"{name}, at {say_number(e164, region_of(call.brain.business.phone))}",
+        "then": "Ask whether that is right; book only after they say yes.",
+    }
+
+
 @receptionist_tool
-async def hold_slot(context: RunContext[CallContext], service: str, start: str) -> str:
+async def hold_slot(
+    context: RunContext[CallContext], service: str, start: str, customer_name: str = "", phone: str = ""
+) -> str:
     """Hold a time for two minutes while you take the caller's name and number (call it as soon as the
-    caller picks a time).
+    caller picks a time). If the caller has already given their name (and any number other than the
+    one they call from), pass them too: it then also returns the read-back to say.
 
     Args:
         service: The service being booked.
         start: The chosen start, YYYY-MM-DDTHH:MM, exactly as check_availability listed it.
+        customer_name: The caller's full name, if they have given it already; else leave empty.
+        phone: The number as the caller said it, if they gave one; leave empty for the number they
+            are calling from.
     """
     call = context.userdata
+    # the details first: a name the booking cannot take holds nothing
+    details = read_back(call, customer_name, phone) if customer_name.strip() else None
     svc = service_named(call.brain, service)
     when = parse_start(start, call.brain.tz)
     problem = schedule.slot_problem(call.brain, svc, when, call.now())
@@ -182,7 +207,7 @@ async def hold_slot(context: RunContext[CallContext], service: str, start: str) 
         raise ToolError(f"{problem} Run check_availability and offer one of its times.")
     if call.live is not None and not await call.live.hold_slot(call.brain.business.name, when, call.call_id):
         raise ToolError("Another caller is booking that exact time right now. Offer the next free time.")
-    return json.dumps({"held": when.strftime("%Y-%m-%dT%H:%M"), "minutes": 2})
+    return json.dumps({"held": when.strftime("%Y-%m-%dT%H:%M"), "minutes": 2, **(details or {})})
 
 
 def consent_given(call: CallContext, text_consent: bool) -> bool | None:

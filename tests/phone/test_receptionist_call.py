@@ -90,7 +90,8 @@ def script(sim: RealtimeSimulator, steps: list[dict], transcripts: list[str]) ->
 
 def BOOKING_STEPS(slot: datetime) -> list[dict]:  # noqa: N802 (reads as the steps it stands for)
     """The model's side of a booking by phone: into the flow, hold the time, read the name and number
-    back, then (once the caller said yes) book, read the code out, and ask what else."""
+    back, then (once the caller said yes) book; the receptionist reads the code out and asks what
+    else."""
     start = slot.strftime("%Y-%m-%dT%H:%M")
     return [
         {"tool": "start_booking"},
@@ -99,8 +100,9 @@ def BOOKING_STEPS(slot: datetime) -> list[dict]:  # noqa: N802 (reads as the ste
         {"say": "I have {output[say]}. Is that right?"},
         {"say": "Booking that for you.", "tool": "book_appointment",
          "args": {"customer_name": "Dana Whitfield", "service": "drain cleaning", "start": start}},
-        {"say": "You're booked {output[day]} at {output[time]}. Your code is {output[spell_code]}."},
-        {"say": "Is there anything else?"},
+        # the booking ends with the booking: the receptionist, with the call back, says it (one reply)
+        {"say": "You're booked {output[day]} at {output[time]}. Your code is {output[spell_code]}. "
+                "Is there anything else?"},
     ]  # fmt: skip
 
 

@@ -395,6 +395,28 @@ async def test_hold_slot(desk: Desk, args: dict[str, Any], live: bool) -> None:
 @given(
     args=requests(customer_name=(good_names, names), phone=(good_phones, phones),
                   service=(good_services, services), start=(bookable_starts, starts)),
+)  # fmt: skip
+async def test_hold_slot_with_the_callers_details(desk: Desk, args: dict[str, Any]) -> None:
+    """The name and number may come with the time: the hold then also gives the read-back (what the
+    booking's gate holds the caller's yes to), and details a booking could not take hold nothing."""
+    call = await desk.call(live=True)
+    out = await desk.run(hold_slot, call, **args)
+    held = await desk.live.holds(desk.brain.business.name)
+    if out is None:
+        assert held == set()
+    else:
+        assert held == {datetime.fromisoformat(out["held"]).replace(tzinfo=desk.brain.tz)}
+        if not args["customer_name"].strip():  # no name given yet: the hold alone
+            assert "confirm" not in out
+        else:
+            assert E164.match(out["confirm"]["phone"])
+            assert out["say"].startswith(out["confirm"]["name"] + ", at ")
+
+
+@PROPERTY
+@given(
+    args=requests(customer_name=(good_names, names), phone=(good_phones, phones),
+                  service=(good_services, services), start=(bookable_starts, starts)),
     live=st.booleans(),
 )  # fmt: skip
 async def test_book_appointment(desk: Desk, args: dict[str, Any], live: bool) -> None:
@@ -575,3 +597,21 @@ async def test_a_message_with_a_nul_character_still_lands(desk: Desk) -> None:
         cur = await conn.execute("SELECT count(*) FROM tool_calls WHERE call_id = %s", (call.call_id,))
         (tool_calls,) = await cur.fetchone()
     assert messages == [("JaneDoe", "Call me back")] and tool_calls == 1
+
+
+async def test_hold_slot_with_a_name_gives_the_read_back(desk: Desk) -> None:
+    """The caller who says the time, their name and a number in one breath: one tool call holds the
+    time and returns the read-back; a name no booking could take holds nothing."""
+    call = await desk.call(live=True)
+    free = await desk.run(check_availability, call, service="drain cleaning", day="tomorrow")
+    start = (free["slots"] or free["next_available"]["slots"])[0]["start"]
+    out = await desk.run(
+        hold_slot, call, service="drain cleaning", start=start, customer_name="Dana Whitfield",
+        phone="five oh three, five five five, oh one eight seven",
+    )  # fmt: skip
+    assert out["held"] == start
+    assert out["confirm"] == {"name": "Dana Whitfield", "phone": "+15035550187"}
+    assert out["say"] == "Dana Whitfield, at five zero three five five five zero one eight seven"
+    call = await desk.call(live=True)
+    assert await desk.run(hold_slot, call, service="drain cleaning", start=start, customer_name="?") is None
+    assert await desk.live.holds(desk.brain.business.name) == set()
