@@ -2,6 +2,11 @@
 played through the real session and plugin against our Realtime simulator, on this checkout and on a
 base commit (the last one before the booking task), side by side in one session on one machine.
 
+The base runs twice: its own booking call (which booked without reading the details back, so the
+caller had one turn fewer), and the same caller's words as today's call
+(bench/scenarios/book-drain-cleaning-same-words.yaml: the read-back said in prose, then the caller's
+yes), which is the comparison of the task's cost on one conversation.
+
 Per version: the response gap of each caller turn (audio runs: end of the caller's speech -> the
 agent's first audio, minus the simulator's model delay), the process CPU per call (text runs: no
 real-time waits), and what the switch sends the model (each `session.update`: instructions and tools,
@@ -27,19 +32,20 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = "tests/scenarios/book-drain-cleaning.yaml"
+SAME_WORDS = ROOT / "bench" / "scenarios" / "book-drain-cleaning-same-words.yaml"
 BASE = "3caf9f6"  # main before the booking task
 
 
-async def _measure(repo: Path, audio_calls: int, text_calls: int) -> dict[str, Any]:
+async def _measure(repo: Path, scenario_path: Path, audio_calls: int, text_calls: int) -> dict[str, Any]:
     """Run inside a child whose `agent` and `simulator` are `repo`'s (PYTHONPATH)."""
     from simulator.runner import simulate
     from simulator.scenario import load_scenario
     from simulator.server import RealtimeSimulator
     from simulator.session import ScenarioDatabases, scenario_stores
 
-    scenario = load_scenario(repo / SCENARIO)
+    scenario = load_scenario(scenario_path)
     out: dict[str, Any] = {"gaps_ms": [], "cpu_s": [], "passed": [], "updates": [], "switch_ms": [],
-                           "speculation": []}  # fmt: skip
+                           "speculation": [], "responses": []}  # fmt: skip
     # each call in a fresh database of a throwaway cluster, as `receptionist simulate` runs it
     async with ScenarioDatabases("auto") as databases, RealtimeSimulator() as sim:
         for i in range(text_calls + audio_calls):
@@ -65,6 +71,9 @@ async def _measure(repo: Path, audio_calls: int, text_calls: int) -> dict[str, A
                 )
                 continue
             out["cpu_s"].append(cpu)
+            out["responses"].append(
+                sum(1 for e in events if e.direction == "client" and e.type == "response.create")
+            )
             updates = [e for e in events if e.direction == "client" and e.type == "session.update"]
             out["updates"].append([
                 {"instructions_bytes": len(str(e.event["session"].get("instructions") or "").encode()),
@@ -86,12 +95,12 @@ async def _measure(repo: Path, audio_calls: int, text_calls: int) -> dict[str, A
     return out
 
 
-def _run_version(repo: Path, audio_calls: int, text_calls: int) -> dict[str, Any]:
+def _run_version(repo: Path, scenario: Path, audio_calls: int, text_calls: int) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(repo), "PYTHONHASHSEED": "0"}
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--measure", str(repo), "--calls", str(audio_calls),
-             "--text-calls", str(text_calls), "--out", f.name],
+            [sys.executable, str(Path(__file__).resolve()), "--measure", str(repo), "--scenario", str(scenario),
+             "--calls", str(audio_calls), "--text-calls", str(text_calls), "--out", f.name],
             env=env, cwd=repo, check=True,
         )  # fmt: skip
         return json.loads(Path(f.name).read_text())
@@ -114,6 +123,7 @@ def _summary(m: dict[str, Any]) -> dict[str, Any]:
             "turns": len(m["gaps_ms"]),
         },
         "cpu_s_per_call": {"median": statistics.median(m["cpu_s"]) if m["cpu_s"] else None},
+        "responses_per_call": statistics.median(m["responses"]) if m["responses"] else None,
         "session_updates_per_call": len(first),
         "session_updates": first,
         "switch_ms": {"p50": _p(m["switch_ms"], 0.5), "max": max(m["switch_ms"], default=None)},
@@ -134,13 +144,14 @@ def main() -> None:
         "--text-calls", type=int, default=10, help="text calls per version (CPU, session updates)"
     )
     ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--scenario", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure is not None:
         import logging
 
         logging.disable(logging.WARNING)
-        result = asyncio.run(_measure(args.measure, args.calls, args.text_calls))
+        result = asyncio.run(_measure(args.measure, args.scenario, args.calls, args.text_calls))
         args.out.write_text(json.dumps(result))
         return
 
@@ -155,29 +166,32 @@ def main() -> None:
         )
         try:
             # interleaved, so a busier minute on a shared machine falls on both
-            raw = {"base": [], "head": []}
+            runs = {"base": (base, base / SCENARIO), "base_same_words": (base, SAME_WORDS),
+                    "head": (ROOT, ROOT / SCENARIO)}  # fmt: skip
+            raw: dict[str, list[dict[str, Any]]] = {k: [] for k in runs}
             for _ in range(2):
-                raw["base"].append(_run_version(base, (args.calls + 1) // 2, args.text_calls // 2))
-                raw["head"].append(_run_version(ROOT, (args.calls + 1) // 2, args.text_calls // 2))
+                for k, (repo, scenario) in runs.items():
+                    raw[k].append(_run_version(repo, scenario, (args.calls + 1) // 2, args.text_calls // 2))
         finally:
             subprocess.run(
                 ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False
             )
     merged = {k: {f: [x for part in v for x in part[f]] for f in v[0]} for k, v in raw.items()}
-    out = {"base_commit": args.base, "scenario": SCENARIO, **{k: _summary(v) for k, v in merged.items()},
-           "samples": merged}  # fmt: skip
+    out = {"base_commit": args.base, "scenario": SCENARIO, "same_words": str(SAME_WORDS.relative_to(ROOT)),
+           **{k: _summary(v) for k, v in merged.items()}, "samples": merged}  # fmt: skip
     rows = []
-    for k in ("base", "head"):
+    for k in runs:
         s = out[k]
         upd = s["session_updates"]
         rows.append([k, s["calls_passed"], s["response_gap_ms"]["p50"], s["response_gap_ms"]["p95"],
-                     s["response_gap_ms"]["turns"], s["cpu_s_per_call"]["median"], len(upd),
+                     s["response_gap_ms"]["turns"], s["responses_per_call"], s["cpu_s_per_call"]["median"], len(upd),
                      " + ".join(f"{u['instructions_bytes']}/{u['tools']}:{u['tools_bytes']}" for u in upd),
                      s["switch_ms"]["p50"],
                      "/".join(str(s["speculative_replies_per_call"][k]) for k in ("started", "adopted", "abandoned"))])  # fmt: skip
     print(report.table(
         "booking call, base vs this checkout (session updates: instructions bytes / tools: tools bytes)",
-        ["code", "passed", "gap p50 ms", "gap p95 ms", "turns", "CPU s/call", "updates", "sent", "switch ms",
+        ["code", "passed", "gap p50 ms", "gap p95 ms", "turns", "responses/call", "CPU s/call", "updates", "sent",
+         "switch ms",
          "speculative started/adopted/abandoned per call"],
         rows,
     ))  # fmt: skip
