@@ -51,6 +51,7 @@ REALTIME_SESSION_HOOKS = (
     "_handle_response_output_item_added",
     "_handle_response_audio_delta",
     "_emit_error",
+    "_convert_tools_to_oai",
 )
 # the fields of a ResponseGeneration we read or fill in
 _GENERATION_FIELDS = ("message_ch", "function_ch", "messages", "_done_fut", "_created_timestamp")

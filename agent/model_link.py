@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from livekit import rtc
-from livekit.agents import APIError
+from livekit.agents import APIError, llm
 from livekit.plugins import openai
 from livekit.plugins.openai.realtime.realtime_model import OPENAI_BASE_URL, process_base_url
 
@@ -65,6 +66,10 @@ class ModelLink:
         )
         for callback in self._on_reconnected:
             callback()
+
+
+# a tool -> its Realtime schema (0 or 1 of them: what the plugin makes of it); kept while the tool lives
+_TOOL_SCHEMAS: weakref.WeakKeyDictionary[llm.FunctionTool, list[Any]] = weakref.WeakKeyDictionary()
 
 
 class LinkedSession(openai.realtime.RealtimeSession):
@@ -130,6 +135,23 @@ class LinkedSession(openai.realtime.RealtimeSession):
         if self.dropping_reply:
             audio_end_ms = held = 0  # truncated to nothing, the plugin deletes the item
         super().truncate(message_id=message_id, audio_end_ms=max(0, audio_end_ms - held), **kwargs)
+
+    # -- tool schemas, built once per tool -------------------------------------------------------
+    # Every flow switch sends the tool list again, and the plugin rebuilds each tool's JSON schema
+    # (a pydantic model per tool) every time: about 40 ms of CPU per list here, three lists per
+    # booking call. A tool's schema depends only on its signature and docstring, so it is built once
+    # per process and what the model is sent is the same, byte for byte.
+    def _convert_tools_to_oai(self, tools: list[llm.Tool]) -> list[Any]:
+        out: list[Any] = []
+        for tool in tools:
+            if not isinstance(tool, llm.FunctionTool):
+                out += super()._convert_tools_to_oai([tool])
+                continue
+            converted = _TOOL_SCHEMAS.get(tool)
+            if converted is None:
+                converted = _TOOL_SCHEMAS[tool] = super()._convert_tools_to_oai([tool])
+            out += converted
+        return out
 
     def _emit_error(self, error: Exception, recoverable: bool) -> None:
         if not recoverable:
