@@ -20,7 +20,7 @@ from agent.flows.task import (
     flow_instructions,
     open_with,
     run_flow,
-)  # fmt: skip
+)
 from agent.tools import booking_tools, common_tools
 from agent.tools.audit import receptionist_tool
 from agent.tools.booking import caller_phone, check_availability, read_back
@@ -119,7 +119,6 @@ class BookingGate(StepGate):
         elif tool == "leave_booking":
             self._reach(BookingStep.LEFT)
             self.task.finish(BookingResult(left=str(arguments.get("reason", ""))))
-
 
     def _read_back(self, confirm: dict[str, str]) -> None:
         self.read_back = ReadBack(**confirm, caller_turns=self.call.caller_turns)

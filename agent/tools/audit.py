@@ -79,11 +79,11 @@ def receptionist_tool(fn: F | None = None, *, answers: bool = True) -> Any:
             if call is not None and answers:
                 call.set_outcome("answered")  # at least: the caller got a grounded answer
             if flow is not None:
-                flow.advance(fn.__name__, arguments, _output(result))
+                flow.advance(fn.__name__, arguments, result)
                 if flow.ended:
                     # the tool that ends a flow asks for no reply: the receptionist, with the call
                     # back, answers once, with what the flow did and the whole call's tools
-                    return ToolResult(_output(result), reply_required=False)
+                    return ToolResult(result, reply_required=False)
             return result
         except ToolError as e:
             error = e.message.replace("\x00", "")
@@ -107,13 +107,7 @@ def receptionist_tool(fn: F | None = None, *, answers: bool = True) -> Any:
     return function_tool(audited)
 
 
-def _output(result: Any) -> Any:
-    """What the model is sent: a ToolResult's output (it also says whether a reply should follow)."""
-    return result.output if isinstance(result, ToolResult) else result
-
-
 def _as_text(result: Any) -> str | None:
-    result = _output(result)
     if result is None:
         return None
     if isinstance(result, str):

@@ -166,14 +166,30 @@ def sync_calendar(call: CallContext, change: calendar_changes.CalendarChange, ap
         call.record(row)
 
 
-def read_back(call: CallContext, customer_name: str, phone: str) -> dict[str, Any]:
-    """The name and number a booking will be under, checked, and how to say them back to the caller:
-    what the booking's gate holds the caller's yes to."""
+async def hold_for_call(call: CallContext, svc: Service, when: datetime) -> None:
+    """Hold `when` for this call across replicas (refreshed if already its own), or refuse a time
+    the brain does not book or another caller is booking now."""
+    problem = schedule.slot_problem(call.brain, svc, when, call.now())
+    if problem:
+        raise ToolError(f"{problem} Run check_availability and offer one of its times.")
+    if call.live is not None and not await call.live.hold_slot(call.brain.business.name, when, call.call_id):
+        raise ToolError("Another caller is booking that exact time right now. Offer the next free time.")
+
+
+def booking_name(customer_name: str) -> str:
+    """The name a booking is made under, cleaned; refused when it cannot be a person's name."""
     name = clean_text(customer_name, 500)
     if len(name) < 2 or not any(ch.isalpha() for ch in name):
         raise ToolError("I need the caller's name for the booking: ask for it.")
     if len(name) > 120:
         raise ToolError("That name is too long to be a person's name: ask for the caller's full name.")
+    return name
+
+
+def read_back(call: CallContext, customer_name: str, phone: str) -> dict[str, Any]:
+    """The name and number a booking will be under, checked, and how to say them back to the caller:
+    what the booking's gate holds the caller's yes to."""
+    name = booking_name(customer_name)
     e164 = caller_phone(call, phone or None)
     return {
         "confirm": {"name": name, "phone": e164},
@@ -202,11 +218,7 @@ async def hold_slot(
     details = read_back(call, customer_name, phone) if customer_name.strip() else None
     svc = service_named(call.brain, service)
     when = parse_start(start, call.brain.tz)
-    problem = schedule.slot_problem(call.brain, svc, when, call.now())
-    if problem:
-        raise ToolError(f"{problem} Run check_availability and offer one of its times.")
-    if call.live is not None and not await call.live.hold_slot(call.brain.business.name, when, call.call_id):
-        raise ToolError("Another caller is booking that exact time right now. Offer the next free time.")
+    await hold_for_call(call, svc, when)
     return json.dumps({"held": when.strftime("%Y-%m-%dT%H:%M"), "minutes": 2, **(details or {})})
 
 
@@ -247,19 +259,11 @@ async def book_appointment(
     """
     call = context.userdata
     brain = call.brain
-    name = clean_text(customer_name, 500)
-    if len(name) < 2 or not any(ch.isalpha() for ch in name):
-        raise ToolError("I need the caller's name for the booking: ask for it.")
-    if len(name) > 120:
-        raise ToolError("That name is too long to be a person's name: ask for the caller's full name.")
+    name = booking_name(customer_name)
     e164 = caller_phone(call, phone or None)
     svc = service_named(brain, service)
     when = parse_start(start, brain.tz)
-    problem = schedule.slot_problem(brain, svc, when, call.now())
-    if problem:
-        raise ToolError(f"{problem} Run check_availability and offer one of its times.")
-    if call.live is not None and not await call.live.hold_slot(brain.business.name, when, call.call_id):
-        raise ToolError("Another caller is booking that exact time right now. Offer the next free time.")
+    await hold_for_call(call, svc, when)
     end = when + timedelta(minutes=svc.duration_minutes)
     await owner_blocks(call, when, end + timedelta(minutes=brain.booking.buffer_minutes))
     consent = consent_given(call, text_consent)
