@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agent.brain.loader import duplicate_keys
 from simulator.faults import Fault
 from simulator.script import ModelStep
 from simulator.speech import CALLER_VOICE, MODEL_VOICE
@@ -197,11 +198,20 @@ class Scenario(_Strict):
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
     except OSError as e:
         raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
     except yaml.YAMLError as e:
         raise ScenarioError(f"{path}: not valid YAML: {e}") from None
+    dupes = list(duplicate_keys(root)) if root is not None else []
+    if dupes:
+        # YAML lets the second one win without a word: an expectation written twice would go unchecked
+        raise ScenarioError("\n".join(
+            f"{path}:{line}: {'.'.join(str(p) for p in loc)} appears twice; write it once"
+            for loc, line in dupes
+        ))  # fmt: skip
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: a scenario is a mapping of fields")
     try:

@@ -70,7 +70,7 @@ def _resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
 _BrainYaml.yaml_implicit_resolvers = _resolvers()
 
 
-def _duplicate_keys(node: yaml.Node, loc: Loc = ()) -> Iterator[tuple[Loc, int]]:
+def duplicate_keys(node: yaml.Node, loc: Loc = ()) -> Iterator[tuple[Loc, int]]:
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for key, value in node.value:
@@ -78,10 +78,10 @@ def _duplicate_keys(node: yaml.Node, loc: Loc = ()) -> Iterator[tuple[Loc, int]]
             if name in seen:
                 yield (*loc, name), key.start_mark.line + 1
             seen.add(name)
-            yield from _duplicate_keys(value, (*loc, name))
+            yield from duplicate_keys(value, (*loc, name))
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            yield from _duplicate_keys(item, (*loc, i))
+            yield from duplicate_keys(item, (*loc, i))
 
 
 def _line_of(root: yaml.Node | None, loc: Loc) -> int | None:
@@ -228,7 +228,7 @@ def parse_brain(text: str, path: str | Path = "<brain>") -> Brain:
     finally:
         loader.dispose()
 
-    dupes = list(_duplicate_keys(root)) if root is not None else []
+    dupes = list(duplicate_keys(root)) if root is not None else []
     if dupes:
         raise BrainError(
             path,

@@ -1,0 +1,51 @@
+"""A scenario file with a mistake is refused with the file and line, never half-read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulator.scenario import ScenarioError, load_scenario
+
+SCENARIO = """\
+name: twice
+brain: brains/plumbing.yaml
+clock: "2026-11-24T10:00:00-08:00"
+greeting:
+  - say: "Hi there"
+turns:
+  - caller: "Hi"
+    model:
+      - say: "Hello"
+expect:
+  said: ["Hello"]
+  report: {flows: {escalation: {steps: [requested]}}}
+  outcome: answered
+  report: {escalation: {result: accepted}}
+"""
+
+
+def test_an_expectation_written_twice_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text(SCENARIO)
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(path)
+    assert f"{path}:14: expect.report appears twice" in str(e.value)
+
+
+def test_the_same_scenario_written_once_loads(tmp_path: Path) -> None:
+    path = tmp_path / "once.yaml"
+    path.write_text(SCENARIO.replace("  report: {escalation: {result: accepted}}\n", ""))
+    scenario = load_scenario(path)
+    assert scenario.name == "twice"
+
+
+def test_every_committed_scenario_loads() -> None:
+    root = Path(__file__).resolve().parents[2]
+    paths = sorted((root / "tests" / "scenarios").glob("*.yaml")) + sorted(
+        (root / "bench" / "scenarios").glob("*.yaml")
+    )
+    assert paths
+    for path in paths:
+        load_scenario(path)
