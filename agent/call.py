@@ -12,8 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from agent.call_cost import CallUsage
@@ -35,13 +34,18 @@ class TransferFailed(Exception):
     """The far end refused or never answered the transfer."""
 
 
+class CallerLeft(Exception):
+    """The caller hung up while being transferred (on hold, as the person was called)."""
+
+
 class PhoneLine(Protocol):
     """The caller's leg of the call: LiveKit SIP in production, a simulated line in scenarios."""
 
     async def hang_up(self, reason: str) -> None: ...
 
     async def transfer(self, destination: str) -> None:
-        """Cold transfer (SIP REFER); raises TransferFailed."""
+        """Hands the caller over; raises TransferFailed when nobody takes them, CallerLeft when the
+        caller hangs up first."""
         ...
 
 
@@ -60,18 +64,6 @@ class TurnLog:
     started_at: float  # unix seconds
     ended_at: float
     interrupted: bool
-
-
-class LineAction(StrEnum):
-    HANG_UP = "hang_up"
-    TRANSFER = "transfer"
-
-
-class PendingAction(NamedTuple):
-    """What the line does once the agent's current sentence has been heard (the CallKeeper acts)."""
-
-    kind: LineAction
-    target: str  # the hang-up's reason, or where the transfer goes
 
 
 @dataclass
@@ -123,7 +115,8 @@ class CallContext:
     usage: CallUsage = field(default_factory=CallUsage)
     prices: PriceTable | None = None
     # what the line must do once the agent's current sentence has been heard
-    pending_action: PendingAction | None = None
+    # the goodbye is being said: the line hangs up (for this reason) once it has been heard (CallKeeper)
+    hang_up_after_reply: str | None = None
     # what the caller has proven on this call, beyond the caller ID (see has_proven)
     proven_numbers: set[str] = field(default_factory=set)
     # confirmation codes and numbers that did not match a booking: a guesser is stopped after a few

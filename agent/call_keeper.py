@@ -1,6 +1,5 @@
 """Keeps one call while it runs: journals every finished turn (through the playout guard and the
-dictation pacing), carries out hand-offs and hang-ups once their sentence is heard, handles caller
-silence and the call's time limit, sums the model's usage, and finalises the call row however it ends.
+dictation pacing), hangs up once the goodbye is heard, handles caller silence and the call's time limit, sums the model's usage, and finalises the call row however it ends.
 
 Shared by the worker (real rooms) and the scenario runner (simulated line), like `session.build_session`.
 """
@@ -9,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from typing import Any
 
@@ -23,9 +21,8 @@ from livekit.agents.voice.events import (
     UserStateChangedEvent,
 )
 
-from agent.call import CallContext, LineAction, TransferFailed
+from agent.call import CallContext
 from agent.fallback import FallbackAudio, ModelFailover
-from agent.flows.steps import EscalationStep, Flow, record_step
 from agent.metrics import realtime_error
 from agent.model_link import LinkedRealtimeModel
 from agent.playout_guard import PlayoutGuard
@@ -34,8 +31,6 @@ from agent.settings import Settings
 from agent.speculation import SpeculativeRealtimeModel
 from agent.turn_pacing import DictationPacing
 from agent.yield_on_resume import ReplyYield
-
-log = logging.getLogger("receptionist.session")
 
 
 class CallKeeper:
@@ -57,7 +52,7 @@ class CallKeeper:
         self._silence_task: asyncio.Task[None] | None = None
         self._limit_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._acting = False
+        self._hanging_up = False
         # what the agent says is checked against the brain as it streams, ahead of its audio
         self.guard = PlayoutGuard(session, call)
         self.pacing = DictationPacing(session, settings) if settings is not None else None
@@ -124,9 +119,9 @@ class CallKeeper:
                 # a reply the caller cut off as it began set no pace: their turn goes on
                 self.pacing.pace_next_turn(text)
             self.guard.judge_turn(text, seq)
-            if self.call.pending_action is not None:
-                # the sentence before the hand-off (or the goodbye) has been said: act now
-                self._spawn(self._carry_out_pending())
+            if self.call.hang_up_after_reply is not None:
+                # the goodbye has been said: hang up once it has been heard
+                self._spawn(self._hang_up_after_reply())
 
     def _on_metrics(self, ev: MetricsCollectedEvent) -> None:
         # one per Realtime response, cancelled ones too: what the call is billed for (an empty
@@ -141,47 +136,24 @@ class CallKeeper:
             code = getattr(getattr(cause, "body", None), "code", None)
             realtime_error(code or ("connection" if isinstance(cause, APIConnectionError) else "other"))
 
-    # -- hand-offs and hang-ups ----------------------------------------------------------------
+    # -- hang-ups ----------------------------------------------------------------
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _carry_out_pending(self) -> None:
-        action = self.call.pending_action
-        if action is None or self._acting:
+    async def _hang_up_after_reply(self) -> None:
+        reason = self.call.hang_up_after_reply
+        if reason is None or self._hanging_up:
             return
-        self._acting = True
-        self.call.pending_action = None
-        try:
-            await self._wait_for_playout()
-            kind, target = action
-            line = self.call.line
-            if line is None:
-                return
-            if kind == LineAction.HANG_UP:
-                self.call.end_reason = self.call.end_reason or target
-                await line.hang_up(target)
-                return
-            record_step(self.call, Flow.ESCALATION, EscalationStep.TRANSFERRING)
-            try:
-                await line.transfer(target)
-            except TransferFailed as e:
-                record_step(self.call, Flow.ESCALATION, EscalationStep.FAILED)
-                log.warning("transfer to %s failed: %s", target, e)
-                self.call.extras["transfer_failed"] = str(e)
-                self.session.generate_reply(
-                    instructions=(
-                        "The transfer did not go through; nobody could pick up. Apologise briefly and "
-                        "offer to take a message with a callback request."
-                    )
-                )
-                return
-            record_step(self.call, Flow.ESCALATION, EscalationStep.ACCEPTED)
-            self.call.set_outcome("escalated")
-            self.call.end_reason = "transferred"
-        finally:
-            self._acting = False
+        self._hanging_up = True
+        self.call.hang_up_after_reply = None
+        line = self.call.line
+        if line is None:
+            return
+        await self._wait_for_playout()
+        self.call.end_reason = self.call.end_reason or reason
+        await line.hang_up(reason)
 
     async def _wait_for_playout(self) -> None:
         speech = self.session.current_speech

@@ -75,7 +75,6 @@ def _what_happened(call: CallContext) -> dict[str, Any]:
     bookings: list[dict[str, Any]] = []
     lead: dict[str, Any] | None = None
     message: dict[str, Any] | None = None
-    escalation: dict[str, Any] | None = None
     for entry in call.tool_log:
         out = _result(entry)
         if entry.error is not None or not isinstance(out, dict):
@@ -97,46 +96,38 @@ def _what_happened(call: CallContext) -> dict[str, Any]:
             message = {"urgency": entry.arguments.get("urgency", "soon"),
                        "callback_requested": entry.arguments.get("callback_requested", True),
                        "callback_number": out.get("callback_number")}  # fmt: skip
-        elif entry.name == "escalate_to_human":
-            asked = call.extras.get("escalation") or {}
-            escalation = {
-                "reason": entry.arguments.get("reason"),
-                "summary": asked.get("summary"),
-                # the department that took the call, or the first one found closed
-                "department": asked.get("department"),
-                "destination": asked.get("destination") if out.get("transferring") else None,
-                "result": "requested" if out.get("transferring") else _why_not(out.get("why", "")),
-            }
-            if asked.get("transfer"):
-                # warm or cold as the phone line carried it out (warm nobody took goes cold), and why
-                escalation["transfer"] = asked["transfer"]
-            if asked.get("warm_failed"):
-                escalation["warm_failed"] = asked["warm_failed"]
-            if asked.get("briefing"):
-                escalation["briefing"] = asked["briefing"]  # what the person taking over was told
-            if asked.get("closed"):
-                escalation["closed"] = asked["closed"]  # why: passed over, nobody answers there now
-    if escalation is not None and escalation["result"] == "requested":
-        if call.extras.get("transfer_failed"):
-            escalation["result"] = "refused"
-            escalation["detail"] = call.extras["transfer_failed"]
-        elif call.end_reason == "transferred":
-            escalation["result"] = "accepted"
-        else:
-            escalation["result"] = "not_attempted"  # the caller left before the hand-off line ended
-        if message is not None and escalation["result"] != "accepted":
-            escalation["then"] = "message"
-    elif escalation is not None and message is not None:
+    escalation = _escalation(call)
+    if escalation is not None and message is not None and escalation["result"] != "accepted":
         escalation["then"] = "message"
     return {"bookings": bookings, "lead": lead, "message": message, "escalation": escalation}
 
 
-def _why_not(why: str) -> str:
-    if "not available" in why:
-        return "people_unavailable"
-    if "nobody can take calls" in why:
-        return "no_destination"
-    return "not_possible"
+def _escalation(call: CallContext) -> dict[str, Any] | None:
+    """The last request for a person: where it went (escalate_to_human's plan, in the call's extras)
+    and how it ended, from the steps its hand-over reached."""
+    asked = call.extras.get("escalation")
+    if asked is None:
+        return None
+    keys = ("reason", "summary", "department", "destination")
+    escalation = {k: asked.get(k) for k in keys}
+    steps = flows.last_run(call, flows.Flow.ESCALATION)
+    if "result" in asked:  # nobody could take it
+        escalation["result"] = asked["result"]
+    elif flows.EscalationStep.ACCEPTED in steps:
+        escalation["result"] = "accepted"
+    elif flows.EscalationStep.FAILED in steps:
+        escalation["result"] = "refused"
+        escalation["detail"] = call.extras.get("transfer_failed")
+    elif flows.EscalationStep.TRANSFERRING in steps:
+        escalation["result"] = "caller_left"  # hung up on hold while the person was called
+    else:
+        escalation["result"] = "not_attempted"  # the caller left before the hand-off line ended
+    # warm or cold as the phone line carried it out (warm nobody took goes cold), and why; what the
+    # person taking over was told; the departments passed over as closed
+    for key in ("transfer", "warm_failed", "briefing", "closed"):
+        if asked.get(key):
+            escalation[key] = asked[key]
+    return escalation
 
 
 def _timing(call: CallContext) -> tuple[dict[str, Any], list[tuple[int, float]]]:

@@ -10,7 +10,6 @@ from typing import Any
 from livekit.agents import Agent
 
 from agent.brain import Brain, BrainDirectory, greeting_instructions, render_instructions
-from agent.call import LineAction, PendingAction
 from agent.flows.appointments import manage_appointment
 from agent.flows.booking import start_booking
 from agent.playout_guard import GuardedVoice
@@ -54,7 +53,7 @@ class RepeatCaller(Agent):
 
     async def on_enter(self) -> None:
         await _line_ready(self)
-        self.session.userdata.pending_action = PendingAction(LineAction.HANG_UP, "rate_limited")
+        self.session.userdata.hang_up_after_reply = "rate_limited"
         self.session.generate_reply(
             instructions=(
                 f"Say you are the AI assistant for {self.brain.business.name}, that this number has called "

@@ -2,12 +2,12 @@
 LiveKit SIP outbound trunk into the caller's room, tells them (in a voice only they hear) who is
 calling, why, and what was already tried, then leaves the two of them talking. When nobody answers
 (refused, or still ringing after WARM_TRANSFER_RING_SECONDS) the cold transfer (SIP REFER) to the same
-destination takes over; when that fails too, the CallKeeper has the agent take a message.
+destination takes over; when that fails too, the escalation's task has the agent offer a message.
 
 LiveKit's own WarmTransferTask does this as an AgentTask awaited inside a tool: it needs MoveParticipant,
 which self-hosted livekit-server does not implement, and waits for the person to speak first and for
 the model to decide to connect them. Ours runs where our transfers run, after the hand-off line has
-been heard (CallKeeper), and briefs the person as soon as they pick up, the way a receptionist would;
+been heard (EscalationTask, agent/flows/escalation.py), and briefs the person as soon as they pick up, the way a receptionist would;
 a second Realtime session is the agent's voice for that.
 """
 
@@ -31,7 +31,7 @@ from livekit.agents.voice.background_audio import (
 from agent import livekit_internals
 from agent.brain import departments
 from agent.brain.transfer import TransferKind
-from agent.call import CallContext, PhoneLine
+from agent.call import CallContext, CallerLeft, PhoneLine
 from agent.settings import Settings
 
 log = logging.getLogger("receptionist.warm_transfer")
@@ -127,26 +127,30 @@ class WarmTransferLine:
             await self.cold.transfer(destination)
             return
         try:
-            if not await self._while_caller_waits(self._consult(destination, record)):
-                # nobody left to connect: the person (if they answered) is not left on an empty line
-                await self.cold.hang_up("caller left during the warm transfer")
-                return
+            waited = await self._while_caller_waits(self._consult(destination, record))
         except Exception as e:
-            # nobody took it, or LiveKit failed us: either way the caller must not stay on hold
-            if isinstance(e, PersonUnreachable):
-                log.warning(
-                    "warm transfer to %s: %s; transferring cold", record.get("department"), e
-                )
-            else:
-                log.exception(
-                    "warm transfer to %s failed; transferring cold", record.get("department")
-                )
-            record.update(transfer=TransferKind.cold.value, warm_failed=str(e) or repr(e))
-            await self.cold.transfer(destination)  # TransferFailed: the CallKeeper takes a message
-            return
+            # the consult can fail because the caller hung up on hold: then nobody is left to transfer
+            waited = False
+            if self._caller in self._room.remote_participants:
+                # nobody took it, or LiveKit failed us: either way the caller must not stay on hold
+                if isinstance(e, PersonUnreachable):
+                    log.warning(
+                        "warm transfer to %s: %s; transferring cold", record.get("department"), e
+                    )
+                else:
+                    log.exception(
+                        "warm transfer to %s failed; transferring cold", record.get("department")
+                    )
+                record.update(transfer=TransferKind.cold.value, warm_failed=str(e) or repr(e))
+                await self.cold.transfer(destination)  # TransferFailed: the task offers a message
+                return
+        if not waited:
+            # nobody left to connect: the person (if they answered) is not left on an empty line
+            await self.cold.hang_up("caller left during the warm transfer")
+            raise CallerLeft("the caller hung up on hold")
         record["transfer"] = TransferKind.warm.value
-        # recorded before the agent leaves, as the CallKeeper records a cold transfer: leaving closes
-        # the session, and that finalises the call row
+        # recorded before the agent leaves, as the escalation's task records a cold transfer: leaving
+        # closes the session, and that finalises the call row
         self._call.set_outcome("escalated")
         self._call.end_reason = "transferred"
         self._leave()

@@ -13,7 +13,10 @@ real-time waits), and what the switch sends the model (each `session.update`: in
 in bytes), plus how long the switch takes in our process (the model's start_booking call -> the task's
 first `response.create`).
 
-    python -m bench.flow_switch [--base 3caf9f6] [--calls 5] [--text-calls 10]
+`--flow escalation` does the same for the hand-over to a person (tests/scenarios/ask-for-human.yaml,
+base 5672972: the last commit before EscalationTask, when the hand-off line was the tool's reply).
+
+    python -m bench.flow_switch [--flow booking|escalation] [--base COMMIT] [--calls 5] [--text-calls 10]
 """
 
 from __future__ import annotations
@@ -34,9 +37,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = "tests/scenarios/book-drain-cleaning.yaml"
 SAME_WORDS = ROOT / "bench" / "scenarios" / "book-drain-cleaning-same-words.yaml"
 BASE = "3caf9f6"  # main before the booking task
+# each flow: its call, the base before its task, the tool that enters it, and where results go
+FLOWS: dict[str, dict[str, Any]] = {
+    "booking": {"scenario": SCENARIO, "same_words": SAME_WORDS, "base": BASE, "entry": "start_booking",
+                "result": "flow_switch"},
+    "escalation": {"scenario": "tests/scenarios/ask-for-human.yaml", "same_words": None, "base": "5672972",
+                   "entry": "escalate_to_human", "result": "flow_switch_escalation"},
+}  # fmt: skip
 
 
-async def _measure(repo: Path, scenario_path: Path, audio_calls: int, text_calls: int) -> dict[str, Any]:
+async def _measure(
+    repo: Path, scenario_path: Path, audio_calls: int, text_calls: int, entry: str
+) -> dict[str, Any]:
     """Run inside a child whose `agent` and `simulator` are `repo`'s (PYTHONPATH)."""
     from simulator.runner import simulate
     from simulator.scenario import load_scenario
@@ -83,7 +95,7 @@ async def _measure(repo: Path, scenario_path: Path, audio_calls: int, text_calls
             ])  # fmt: skip
             called = [e.t for e in events if e.direction == "server"
                       and e.type == "response.function_call_arguments.done"
-                      and e.event.get("name") == "start_booking"]  # fmt: skip
+                      and e.event.get("name") == entry]  # fmt: skip
             if called:
                 nxt = [
                     e.t
@@ -95,12 +107,14 @@ async def _measure(repo: Path, scenario_path: Path, audio_calls: int, text_calls
     return out
 
 
-def _run_version(repo: Path, scenario: Path, audio_calls: int, text_calls: int) -> dict[str, Any]:
+def _run_version(
+    repo: Path, scenario: Path, audio_calls: int, text_calls: int, entry: str
+) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(repo), "PYTHONHASHSEED": "0"}
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), "--measure", str(repo), "--scenario", str(scenario),
-             "--calls", str(audio_calls), "--text-calls", str(text_calls), "--out", f.name],
+             "--calls", str(audio_calls), "--text-calls", str(text_calls), "--entry", entry, "--out", f.name],
             env=env, cwd=repo, check=True,
         )  # fmt: skip
         return json.loads(Path(f.name).read_text())
@@ -136,9 +150,8 @@ def _summary(m: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--base", default=BASE, help="the commit to compare with (default: before the booking task)"
-    )
+    ap.add_argument("--flow", choices=sorted(FLOWS), default="booking", help="the flow whose task is measured")
+    ap.add_argument("--base", help="the commit to compare with (default: the last before the flow's task)")
     ap.add_argument("--calls", type=int, default=5, help="audio calls per version (response gaps)")
     ap.add_argument(
         "--text-calls", type=int, default=10, help="text calls per version (CPU, session updates)"
@@ -146,17 +159,24 @@ def main() -> None:
     ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--scenario", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--entry", default="start_booking", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure is not None:
         import logging
 
         logging.disable(logging.WARNING)
-        result = asyncio.run(_measure(args.measure, args.scenario, args.calls, args.text_calls))
+        result = asyncio.run(
+            _measure(args.measure, args.scenario, args.calls, args.text_calls, args.entry)
+        )
         args.out.write_text(json.dumps(result))
         return
 
     sys.path.insert(0, str(ROOT))
     from bench import report
+
+    flow = FLOWS[args.flow]
+    args.base = args.base or flow["base"]
+    scenario_rel = flow["scenario"]
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "base"
@@ -166,18 +186,23 @@ def main() -> None:
         )
         try:
             # interleaved, so a busier minute on a shared machine falls on both
-            runs = {"base": (base, base / SCENARIO), "base_same_words": (base, SAME_WORDS),
-                    "head": (ROOT, ROOT / SCENARIO)}  # fmt: skip
+            runs = {"base": (base, base / scenario_rel), "head": (ROOT, ROOT / scenario_rel)}
+            if flow["same_words"] is not None:
+                runs = {"base": runs["base"], "base_same_words": (base, flow["same_words"]), "head": runs["head"]}
             raw: dict[str, list[dict[str, Any]]] = {k: [] for k in runs}
             for _ in range(2):
                 for k, (repo, scenario) in runs.items():
-                    raw[k].append(_run_version(repo, scenario, (args.calls + 1) // 2, args.text_calls // 2))
+                    raw[k].append(_run_version(
+                        repo, scenario, (args.calls + 1) // 2, args.text_calls // 2, flow["entry"]
+                    ))  # fmt: skip
         finally:
             subprocess.run(
                 ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False
             )
     merged = {k: {f: [x for part in v for x in part[f]] for f in v[0]} for k, v in raw.items()}
-    out = {"base_commit": args.base, "scenario": SCENARIO, "same_words": str(SAME_WORDS.relative_to(ROOT)),
+    same_words = flow["same_words"]
+    out = {"flow": args.flow, "base_commit": args.base, "scenario": scenario_rel,
+           "same_words": str(same_words.relative_to(ROOT)) if same_words is not None else None,
            **{k: _summary(v) for k, v in merged.items()}, "samples": merged}  # fmt: skip
     rows = []
     for k in runs:
@@ -189,13 +214,13 @@ def main() -> None:
                      s["switch_ms"]["p50"],
                      "/".join(str(s["speculative_replies_per_call"][k]) for k in ("started", "adopted", "abandoned"))])  # fmt: skip
     print(report.table(
-        "booking call, base vs this checkout (session updates: instructions bytes / tools: tools bytes)",
+        f"{args.flow} call, base vs this checkout (session updates: instructions bytes / tools: tools bytes)",
         ["code", "passed", "gap p50 ms", "gap p95 ms", "turns", "responses/call", "CPU s/call", "updates", "sent",
          "switch ms",
          "speculative started/adopted/abandoned per call"],
         rows,
     ))  # fmt: skip
-    print(report.write("flow_switch", out, quick=False))
+    print(report.write(flow["result"], out, quick=False))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ class AppointmentStep(StrEnum):
 
 
 class EscalationStep(StrEnum):
-    """asked -> the hand-off line -> transfer -> accepted or failed -> a message; or nobody open -> a message."""
+    """asked -> the hand-off line -> transfer -> accepted or failed -> a message (or none: left); or
+    nobody open -> a message."""
 
     REQUESTED = "requested"
     NOBODY_OPEN = "nobody_open"  # no department takes it now, or the line cannot transfer
@@ -51,6 +52,7 @@ class EscalationStep(StrEnum):
     ACCEPTED = "accepted"
     FAILED = "failed"  # refused, busy or unanswered
     MESSAGE = "message_taken"
+    LEFT = "left"  # the transfer failed and the caller wanted no message, or the call ended under way
 
 
 Step = BookingStep | AppointmentStep | EscalationStep
@@ -109,5 +111,9 @@ def report(call: CallContext) -> dict[str, Any]:
     return out
 
 
-def reached_any(call: CallContext, flow: Flow) -> bool:
-    return any(s.flow == flow and s.refused is None for s in call.flow_steps)
+def last_run(call: CallContext, flow: Flow) -> list[str]:
+    """The steps `flow` reached since it last started (a caller may ask for a person twice)."""
+    first = str(next(iter(FLOW_STEPS[flow])))
+    steps = [s.step for s in call.flow_steps if s.flow == flow and s.refused is None]
+    starts = [i for i, step in enumerate(steps) if step == first]
+    return steps[starts[-1] :] if starts else steps

@@ -13,7 +13,7 @@ from livekit.agents.utils import shortuuid
 
 from agent.brain import Brain, render_instructions
 from agent.call import CallContext
-from agent.flows.steps import Flow, record_step
+from agent.flows.steps import Flow, FlowGate, record_step
 from agent.playout_guard import GuardedVoice
 
 R = TypeVar("R")
@@ -79,15 +79,18 @@ class StepGate:
 
     @property
     def ended(self) -> bool:
-        """The flow is over: the tool that ended it asks for no reply of its own, since the
-        receptionist answers (with the whole call's tools) once it has the call back."""
-        return self.task.done()
+        """The flow reached its end (not: LiveKit ended its task with the call): the tool that ended
+        it asks for no reply of its own, since the receptionist answers (with the whole call's tools)
+        once it has the call back."""
+        return self.task.finished
 
     def left(self) -> None:
-        """The call ended with the flow under way: a drop-off."""
+        """The call ended with the flow under way: a drop-off (not after the flow had ended: a
+        transfer the person took closes the call as the flow completes)."""
         if self.call.flow is self:
-            self.call.flow = None
-        self._reach(self.left_step)
+            self.call.flow = self.task.outer
+        if not self.ended:
+            self._reach(self.left_step)
 
     def check(self, tool: str, arguments: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -114,20 +117,27 @@ class FlowTask(GuardedVoice, AgentTask[R]):
         )
         self.call = call
         self.gate = gate(call, self)
+        # the flow this one was entered from (a person asked for mid-booking): it holds the tools again after
+        self.outer: FlowGate | None = None
+        self.finished = False  # the flow reached its end (a booking made, a transfer taken, ...)
         self._go_on = go_on
         self._opening = opening
 
-    async def on_enter(self) -> None:
-        self.call.flow = self.gate
+    def enter(self) -> None:
+        self.outer, self.call.flow = self.call.flow, self.gate
         record_step(self.call, self.gate.flow, self.gate.started)
+
+    async def on_enter(self) -> None:
+        self.enter()
         if self._opening is not None and self._opening.ok:
             o = self._opening
             self.gate.advance(o.tool, o.arguments, o.output)
         self.session.generate_reply(instructions=self._go_on)
 
     def finish(self, result: R) -> None:
-        self.call.flow = None
+        self.call.flow = self.outer
         if not self.done():
+            self.finished = True
             self.complete(result)
 
 

@@ -42,7 +42,7 @@ SELECT count(*) AS calls,
        count(*) FILTER (WHERE outcome = 'error') AS errors,
        count(escalation_result) AS handoffs,
        count(*) FILTER (WHERE escalation_result = 'accepted') AS transfers_accepted,
-       count(*) FILTER (WHERE escalation_result IN ('accepted', 'refused', 'not_attempted')) AS transfers_tried,
+       count(*) FILTER (WHERE escalation_result IN ('accepted', 'refused', 'not_attempted', 'caller_left')) AS transfers_tried,
        count(*) FILTER (WHERE flag_names @> '["hung_up_during_greeting"]') AS hung_up_during_greeting,
        count(*) FILTER (WHERE end_reason = 'caller_hangup' AND outcome = 'abandoned'
                         AND NOT coalesce(flag_names @> '["hung_up_during_greeting"]', false))

@@ -108,6 +108,8 @@ def receptionist_tool(fn: F | None = None, *, answers: bool = True) -> Any:
 
 
 def _as_text(result: Any) -> str | None:
+    if isinstance(result, ToolResult):
+        result = result.output  # what the model was told; whether it answers is not the journal's
     if result is None:
         return None
     if isinstance(result, str):

@@ -7,7 +7,7 @@ import json
 
 from livekit.agents import RunContext
 
-from agent.call import CallContext, LineAction, PendingAction
+from agent.call import CallContext
 from agent.tools.audit import receptionist_tool
 
 
@@ -15,7 +15,7 @@ from agent.tools.audit import receptionist_tool
 async def end_call(context: RunContext[CallContext]) -> str:
     """End the call once the caller is done and has said goodbye (or asks you to hang up)."""
     call = context.userdata
-    call.pending_action = PendingAction(LineAction.HANG_UP, "agent_goodbye")
+    call.hang_up_after_reply = "agent_goodbye"
     call.set_outcome("answered")
     return json.dumps({"ending": True, "say_now": "a short, warm goodbye; the line closes after it"})
 

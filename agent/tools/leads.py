@@ -10,7 +10,7 @@ from livekit.agents import RunContext, ToolError
 
 from agent.brain import Brain
 from agent.call import CallContext
-from agent.flows.steps import EscalationStep, Flow, reached_any, record_step
+from agent.flows.steps import EscalationStep, Flow, last_run, record_step
 from agent.store.journal.events import LeadRecord, MessageRecord
 from agent.tools.audit import receptionist_tool
 from agent.tools.spoken import clean_text, normalise_phone, region_of
@@ -123,6 +123,7 @@ async def take_message(
         )
     )  # fmt: skip
     call.set_outcome("message")
-    if reached_any(call, Flow.ESCALATION):
-        record_step(call, Flow.ESCALATION, EscalationStep.MESSAGE)  # instead of the person
+    if last_run(call, Flow.ESCALATION)[-1:] == [EscalationStep.NOBODY_OPEN]:
+        # instead of the person nobody could be (a failed transfer's message is its task's step)
+        record_step(call, Flow.ESCALATION, EscalationStep.MESSAGE)
     return json.dumps({"saved": True, "callback_number": e164})

@@ -220,6 +220,8 @@ async def test_booking_call_then_agent_hangs_up(
 
 
 ON_CALL, BILLING = (d.transfer_to for d in BRAIN.escalation.departments)
+# what the call asks the model to say before the transfer (the brain's say_before)
+HANDOFF_LINES = {d.transfer_to: BRAIN.escalation.say_before(d) for d in BRAIN.escalation.departments}
 
 
 @pytest.mark.parametrize(
@@ -241,7 +243,7 @@ async def test_transfer_request_sends_refer(
         [
             {"say": GREETING},
             {"tool": "escalate_to_human", "args": {"reason": reason, "summary": said}},
-            {"say": "{output[say_now]}"},
+            {"say": HANDOFF_LINES[department]},
         ],
         [said],
     )

@@ -83,15 +83,15 @@ def warm_worker(
         pytest.fail(str(e))
 
 
-def escalation_script(sim: RealtimeSimulator) -> None:
+def escalation_script(sim: RealtimeSimulator, briefing: str = BRIEFING) -> None:
     script(
         sim,
         [
             {"say": GREETING},
             {"tool": "escalate_to_human", "args": {"reason": "pricing_dispute", "summary": SUMMARY}},
-            {"say": "{output[say_now]}"},
+            {"say": "One moment, I'm connecting you with our billing office."},  # the hand-off line
             # the second session, in the side room with billing
-            {"say": BRIEFING},
+            {"say": briefing},
         ],
         [DISPUTE],
     )
@@ -224,7 +224,9 @@ async def test_caller_hanging_up_on_hold_ends_billings_leg_too(
     billing_port: int, tmp_path: Path,
 ) -> None:  # fmt: skip
     caller = "+15035550173"
-    escalation_script(phone_sim)
+    # a briefing long enough that the caller is still on hold when LiveKit says they left: when
+    # livekit-sip drops its connection instead of leaving the room, that takes livekit-server ~20 s
+    escalation_script(phone_sim, briefing=" ".join([BRIEFING] * 8))
     async with (
         receive_call(port=billing_port, work_dir=tmp_path) as billing,
         place_call(phone_stack, to=PLUMBING, from_=caller) as call,
@@ -238,3 +240,7 @@ async def test_caller_hanging_up_on_hold_ends_billings_leg_too(
         assert await billing.wait_ended(within=30) == "far_end_bye", billing.sip_trace()[-3000:]
     row = await call_row(phone_db, caller)
     assert row["end_reason"] != "transferred", row
+    # the report says the caller hung up while billing was called, not that anyone took them
+    assert row["summary"]["escalation"]["result"] == "caller_left", row["summary"]["escalation"]
+    assert row["summary"]["flows"]["escalation"]["steps"][:3] == ["requested", "handoff_line", "transferring"]
+    assert "accepted" not in row["summary"]["flows"]["escalation"]["steps"]

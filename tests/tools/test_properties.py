@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from agent.brain import Brain, schedule
 from agent.call import CallContext
+from agent.flows.escalation import Handoff
 from agent.live import LiveState
 from agent.store.appointments import normalize_code
 from agent.store.journal.writer import CallJournal
@@ -30,7 +31,6 @@ from agent.tools import (
     capture_lead,
     check_availability,
     end_call,
-    escalate_to_human,
     find_my_appointments,
     get_business_details,
     get_current_time,
@@ -42,7 +42,7 @@ from agent.tools import (
     reschedule_appointment,
     take_message,
 )
-from agent.tools.escalation import Reason
+from agent.tools.escalation import Reason, plan_handoff
 from agent.tools.leads import Urgency
 from agent.tools.spoken import clean_text, normalise_phone
 from simulator.line import SimulatedLine
@@ -559,9 +559,14 @@ async def test_take_message(desk: Desk, args: dict[str, Any], caller: str | None
 async def test_escalate_to_human(desk: Desk, reason: str, summary: str, clock: datetime | None,
                                  line: bool) -> None:  # fmt: skip
     call = await desk.call(clock=clock, line=line)
-    out = await desk.run(escalate_to_human, call, reason=reason, summary=summary)
-    assert out is not None  # escalation always answers, even when nobody can take the call
-    assert out["transferring"] == (call.pending_action is not None)
+    plan = plan_handoff(call, reason, summary)
+    if isinstance(plan, Handoff):
+        # only a line that can be transferred is handed over, and only to a number the brain lists
+        assert line and plan.destination in {d.transfer_to for d in desk.brain.escalation.destinations}
+        assert plan.say_now.strip()
+    else:
+        out = json.loads(plan)  # escalation always answers, even when nobody can take the call
+        assert out["transferring"] is False and "take_message" in out["next"]
 
 
 @FEW
@@ -569,7 +574,7 @@ async def test_escalate_to_human(desk: Desk, reason: str, summary: str, clock: d
 async def test_end_call(desk: Desk, caller: str | None) -> None:
     call = await desk.call(caller=caller)
     assert (await desk.run(end_call, call))["ending"] is True
-    assert call.pending_action == ("hang_up", "agent_goodbye")
+    assert call.hang_up_after_reply == "agent_goodbye"
 
 
 # --- regression tests for bugs the properties found (fixed) -----------------------------------------
