@@ -1,7 +1,8 @@
-"""The call journal: the only writer of call records (call rows, transcript turns, tool calls, leads,
-messages, violations). `record()` only enqueues, so the audio path never waits on Postgres; a background
-task writes batches in order and rides out outages through a durable spill file: while Postgres is
-down every event reaches the file within one flush interval, so a process that ends then loses nothing.
+"""CallJournal, the only writer of call records (call rows, transcript turns, tool calls, leads,
+messages, violations): their order, buffer and spill; `postgres_writes` runs the batches in Postgres.
+`record()` only enqueues, so the audio path never waits on Postgres; a background task writes batches
+in order and rides out outages through a durable spill file: while Postgres is down every event
+reaches the file within one flush interval, so a process that ends then loses nothing.
 
 Ordering: every event gets a journal sequence number n. Events live in three places, oldest first:
 the spill file (overflow, fsync'd), spill writes still in flight, and the in-memory buffer. The writer
@@ -19,23 +20,18 @@ import logging
 import os
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from agent.store.journal.encoding import decode_event, encode_event
 from agent.store.journal.events import CallEnded, Event, ToolCallRecord, TranscriptTurn
-from agent.store.journal.rows import EVENT_SQL
+from agent.store.journal.postgres_writes import PostgresWrites
 from agent.store.journal.spill_file import SpillFile, spill_files
 
 log = logging.getLogger(__name__)
-
-# errors that belong to one event (bad data, missing call row) rather than to the database's health
-_POISON_ERRORS = (psycopg.IntegrityError, psycopg.DataError)
 
 
 class CallJournal:
@@ -53,13 +49,10 @@ class CallJournal:
         write_timeout: float = 10.0,
         max_backoff: float = 2.0,
     ) -> None:
-        self._target = target
         self._spill_dir = Path(spill_dir)
         self._max_buffer = max_buffer
         self._batch_size = batch_size
         self._flush_interval = flush_interval
-        self._connect_timeout = connect_timeout
-        self._write_timeout = write_timeout
         self._max_backoff = max_backoff
 
         self.name = f"journal-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -77,7 +70,6 @@ class CallJournal:
         self._turn_seq: dict[uuid.UUID, int] = {}
         self._tool_seq: dict[uuid.UUID, int] = {}
 
-        self._conn: psycopg.AsyncConnection[Any] | None = None
         self._spill_soon: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -87,6 +79,10 @@ class CallJournal:
         self._stats = dict.fromkeys(
             ("recorded", "written", "batches", "spilled", "replayed", "rejected", "outages",
              "retries"), 0,
+        )  # fmt: skip
+        self._postgres = PostgresWrites(
+            target, self._spill_dir / f"rejected-{self.name}.jsonl", self._stats,
+            connect_timeout=connect_timeout, write_timeout=write_timeout,
         )  # fmt: skip
 
     # --- public API ---------------------------------------------------------------------------------
@@ -168,7 +164,7 @@ class CallJournal:
         left = self._spill.size - self._spill.offset
         await asyncio.get_running_loop().run_in_executor(self._thread, self._release_files)
         self._thread.shutdown(wait=True)
-        await self._close_conn()
+        await self._postgres.close()
         if left:
             log.warning("journal closed with unwritten events kept in %s", self._spill.path)
 
@@ -221,7 +217,7 @@ class CallJournal:
             except Exception as exc:  # noqa: BLE001 - any failure: keep the events, retry later
                 self._note_outage(exc)
                 self._spill_pending()  # durable now, whenever and however this process ends
-                await self._close_conn()
+                await self._postgres.close()
                 self._stats["retries"] += 1
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
@@ -281,7 +277,7 @@ class CallJournal:
             if lines:
                 events = self._decode_lines(lines)
                 if events:
-                    await self._write_batch(events)
+                    await self._postgres.write_batch(events)
                     self._stats["replayed"] += len(events)
                 orphan.offset = end
             else:
@@ -301,7 +297,7 @@ class CallJournal:
             if lines:
                 events = [(n, e) for n, e in self._decode_lines(lines) if n > self._written_upto]
                 if events:
-                    await self._write_batch(events)
+                    await self._postgres.write_batch(events)
                     self._written_upto = max(self._written_upto, events[-1][0])
                 self._spill.offset = end
             if self._spill.offset >= self._spill.size:
@@ -312,7 +308,7 @@ class CallJournal:
         batch = [item for item, _ in zip(self._pending, range(self._batch_size), strict=False)]
         if not batch:
             return False
-        await self._write_batch(batch)
+        await self._postgres.write_batch(batch)
         self._written_upto = max(self._written_upto, batch[-1][0])
         while self._pending and self._pending[0][0] <= self._written_upto:
             self._pending.popleft()
@@ -325,87 +321,8 @@ class CallJournal:
                 events.append(decode_event(line))
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("unreadable journal line kept aside (%s): %r", exc, line[:200])
-                self._reject_lines([line])
+                self._postgres.set_aside([line])
         return events
-
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        if isinstance(self._target, AsyncConnectionPool):
-            async with self._target.connection(timeout=float(self._connect_timeout)) as conn:
-                yield conn
-            return
-        if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(
-                self._target,
-                autocommit=True,
-                connect_timeout=self._connect_timeout,
-                application_name="receptionist-journal",
-                tcp_user_timeout=5000,
-                prepare_threshold=None,  # may be PgBouncer in transaction mode (store/db.py open_pool)
-            )
-        yield self._conn
-
-    async def _close_conn(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            try:
-                await conn.close()
-            except Exception:  # noqa: BLE001 - it is already broken; we only want it gone
-                pass
-
-    async def _write_batch(self, events: list[tuple[int, Event]]) -> None:
-        """One transaction for the whole batch; a batch refused for its data is retried event by
-        event so only the bad events are set aside."""
-        async with asyncio.timeout(self._write_timeout), self._connection() as conn:
-            try:
-                async with conn.transaction():
-                    await self._apply(conn, [e for _, e in events])
-            except _POISON_ERRORS:
-                await self._write_one_by_one(conn, events)
-        self._stats["written"] += len(events)
-        self._stats["batches"] += 1
-
-    async def _write_one_by_one(
-        self, conn: psycopg.AsyncConnection[Any], events: list[tuple[int, Event]]
-    ) -> None:
-        rejected: list[tuple[int, Event, BaseException]] = []
-        async with conn.transaction():
-            for n, event in events:
-                try:
-                    async with conn.transaction():
-                        await self._apply(conn, [event])
-                except _POISON_ERRORS as exc:
-                    rejected.append((n, event, exc))
-        for _, event, exc in rejected:
-            log.error("call journal: %s event for call %s refused: %s", event.type,
-                      getattr(event, "call_id", None), exc)  # fmt: skip
-        self._reject_lines([encode_event(n, e) for n, e, _ in rejected])
-
-    def _reject_lines(self, lines: list[bytes]) -> None:
-        # set aside, never dropped: an operator can fix and replay them
-        if not lines:
-            return
-        self._stats["rejected"] += len(lines)
-        path = self._spill_dir / f"rejected-{self.name}.jsonl"
-        self._spill_dir.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab") as f:
-            f.writelines(lines)
-            f.flush()
-            os.fsync(f.fileno())
-
-    @staticmethod
-    async def _apply(conn: psycopg.AsyncConnection[Any], events: list[Event]) -> None:
-        # consecutive events of one type go in one executemany (pipelined); order is preserved
-        async with conn.cursor() as cur:
-            start = 0
-            while start < len(events):
-                kind = events[start].type
-                end = start
-                while end < len(events) and events[end].type == kind:
-                    end += 1
-                sql, params = EVENT_SQL[kind]
-                await cur.executemany(sql, [params(e) for e in events[start:end]])
-                start = end
 
     def _release_files(self) -> None:
         self._spill.close(keep_after=self._written_upto)
