@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from agent.call_cost import CallUsage
-from agent.call_report import build_report
-from agent.metrics import record_call
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -261,41 +259,3 @@ class CallContext:
     def record(self, event: Any) -> None:
         """Any other durable record of this call (lead, message): through the journal, in order."""
         self._journal(event)
-
-    def finish(self, *, reason: str) -> None:
-        """Finalise the call row once, whatever path ended the call."""
-        from agent.store.journal import events as j
-
-        if self.finished:
-            return
-        self.finished = True
-        if self.outcome is None:
-            # nobody booked, qualified, messaged or escalated: the caller left without an outcome
-            self.outcome = "abandoned"
-        self.end_reason = self.end_reason or reason
-        self.ended_wall = time.time()
-        try:
-            self.report = build_report(self)
-        except Exception:  # a report bug must never cost the call its ending
-            log.exception("call report failed for %s", self.call_id)
-        try:
-            record_call(self)
-        except Exception:  # nor a metrics bug
-            log.exception("call metrics failed for %s", self.call_id)
-        self._journal(
-            j.CallEnded(
-                call_id=self.call_id,
-                ended_at=self.clock(),
-                outcome=self.outcome,
-                end_reason=self.end_reason,
-                summary=self.report,
-            )
-        )
-        # what the owner must hear now, journaled after the call's end so it is as durable as the call
-        try:
-            from agent.notify.at_once import at_once
-
-            for notification in at_once(self):
-                self._journal(notification)
-        except Exception:  # a notification bug must never cost the call its records
-            log.exception("notifications failed for %s", self.call_id)

@@ -22,6 +22,7 @@ from livekit.agents.voice.events import (
 )
 
 from agent.call import CallContext
+from agent.call_end import finish_call
 from agent.fallback import FallbackAudio, ModelFailover
 from agent.metrics import realtime_error
 from agent.model_link import LinkedRealtimeModel
@@ -227,7 +228,7 @@ class CallKeeper:
         if ev.error is not None:
             self.call.set_outcome("error")
             self.call.end_reason = self.call.end_reason or f"error: {ev.error}"
-        self.call.finish(reason=self.call.end_reason or str(ev.reason.value))
+        finish_call(self.call, reason=self.call.end_reason or str(ev.reason.value))
         if self.call.recording is None:
             self.closed.set()
             return

@@ -22,6 +22,7 @@ from livekit.plugins import silero
 from agent import log_privacy
 from agent.brain import BrainDirectory, BrainError, load_brains
 from agent.call import CallContext
+from agent.call_end import finish_call
 from agent.call_start import answer, open_call
 from agent.console_view import show_the_agents_own_turns
 from agent.fallback_audio import FallbackLibrary
@@ -119,7 +120,7 @@ async def entrypoint(ctx: JobContext) -> None:
         show_the_agents_own_turns(opened.session)
 
     async def on_shutdown(reason: str) -> None:
-        call.finish(reason=call.end_reason or reason or "room closed")
+        finish_call(call, reason=call.end_reason or reason or "room closed")
         if call.recording is not None:
             await call.recording.finish()
         await stores.release(call)

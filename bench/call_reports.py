@@ -22,6 +22,7 @@ from typing import Any
 from agent import call as call_module
 from agent.brain import load_brain
 from agent.call import CallContext
+from agent.call_end import finish_call
 from agent.store.db import migrate, open_pool
 from agent.store.kpis import business_kpis
 from bench.report import table, write
@@ -67,7 +68,7 @@ def bench_hang_up(n: int, turns: int, tools: int) -> dict[str, Any]:
         for _ in range(n):
             c = _busy_call(turns, tools)
             t = time.perf_counter()
-            c.finish(reason="caller_hangup")
+            finish_call(c, reason="caller_hangup")
             out.append((time.perf_counter() - t) * 1000)
         return out
 

@@ -9,6 +9,7 @@ import pytest
 
 from agent.brain import load_brain
 from agent.call import CallContext
+from agent.call_end import finish_call
 from agent.call_report import build_report
 from tests.tools.conftest import PLUMBING, pinned_call
 
@@ -121,17 +122,17 @@ def test_the_report_is_written_with_the_call_end_and_a_broken_report_loses_nothi
     ended: list[Any] = []
     call = _call([GREETING], outcome=None)
     call.journal = type("J", (), {"record": lambda self, e: ended.append(e)})()  # type: ignore[assignment]
-    call.finish(reason="caller_hangup")
+    finish_call(call, reason="caller_hangup")
     assert ended[-1].summary["outcome"] == "abandoned" and ended[-1].summary["version"] == 1
 
     def broken(_: CallContext) -> dict[str, Any]:
         raise KeyError("bug")
 
-    monkeypatch.setattr("agent.call.build_report", broken)
+    monkeypatch.setattr("agent.call_end.build_report", broken)
     again = _call([GREETING])
     ended.clear()
     again.journal = call.journal
-    again.finish(reason="caller_hangup")
+    finish_call(again, reason="caller_hangup")
     assert ended[-1].outcome == "answered" and ended[-1].summary is None
 
 

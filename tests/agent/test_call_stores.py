@@ -10,6 +10,7 @@ import psycopg
 
 from agent.brain import load_brain
 from agent.call import CallContext
+from agent.call_end import finish_call
 from agent.live import LiveState
 from agent.settings import load_settings
 from agent.store.journal.writer import CallJournal
@@ -80,7 +81,7 @@ async def test_a_finished_calls_summary_is_added_before_its_record_is_closed(db_
         now = time.time()
         for role, text in (("agent", "Rose City Plumbing, how can I help?"), ("caller", "Are you open on Saturday?")):
             call.record_turn(role=role, text=text, started_at=now, ended_at=now + 1, interrupted=False)
-        call.finish(reason="caller_hung_up")
+        finish_call(call, reason="caller_hung_up")
         await CallStores(settings).release(call)
 
     assert [key for key, _, _ in sim.chat_completions] == ["default"]  # OPENAI_BASE_URL's endpoint

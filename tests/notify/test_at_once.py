@@ -13,6 +13,7 @@ import psycopg
 from agent.brain import load_brain
 from agent.brain.schema.escalation import Escalation
 from agent.brain.schema.notify import Notify
+from agent.call_end import finish_call
 from agent.notify.channels import channels_from_settings
 from agent.notify.sender import sender_from_settings
 from agent.settings import load_settings
@@ -39,7 +40,7 @@ async def a_call(db_url: str, notify: Notify, steps, *, reason: str = "caller_ha
     call.start()
     for step in steps:
         await steps[step](call)
-    call.finish(reason=reason)
+    finish_call(call, reason=reason)
     assert await journal.flush(timeout=30)
     await journal.aclose()
     with psycopg.connect(db_url) as conn:

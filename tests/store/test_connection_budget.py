@@ -15,6 +15,7 @@ import pytest
 
 from agent.brain import Brain, load_brain
 from agent.call import CallContext
+from agent.call_end import finish_call
 from agent.settings import Settings, load_settings
 from agent.store import runtime
 from agent.store.appointments import Appointment, book
@@ -63,7 +64,7 @@ async def test_a_dozen_calls_in_one_process_hold_only_its_pool(
     assert all(await asyncio.gather(*(s.journal.flush(timeout=20) for s in opened)))
     assert await _backends(db_url) <= settings.database_pool_size
     for call, stores in zip(calls, opened, strict=True):
-        call.finish(reason="caller_hangup")
+        finish_call(call, reason="caller_hangup")
         await stores.release(call)
     async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
         cur = await conn.execute("SELECT count(*), count(ended_at) FROM calls")
@@ -106,7 +107,7 @@ async def _call(stores: runtime.CallStores, brain: Brain, slot: int) -> Appointm
     for i in range(TURNS // 2, TURNS):
         call.record_turn(role="agent" if i % 2 else "caller", text=f"turn {i}", started_at=1.0 * i,
                          ended_at=1.0 * i + 0.5, interrupted=False)  # fmt: skip
-    call.finish(reason="caller_hangup")
+    finish_call(call, reason="caller_hangup")
     await stores.release(call)
     return booked
 

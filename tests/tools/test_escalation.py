@@ -17,6 +17,7 @@ from agent.brain import Brain, departments, load_brain
 from agent.brain.schema.escalation import REASONS, Department
 from agent.brain.transfer import TransferKind
 from agent.call import CallContext
+from agent.call_end import finish_call
 from agent.flows import steps as flows
 from agent.flows.escalation import EscalationGate, Handoff
 from agent.flows.steps import EscalationStep
@@ -46,7 +47,7 @@ def goes_to(out: Handoff | dict[str, Any]) -> str | None:
 
 
 def report(call: CallContext) -> dict[str, Any]:
-    call.finish(reason="caller_hangup")
+    finish_call(call, reason="caller_hangup")
     assert call.report is not None
     return call.report["escalation"]
 
