@@ -84,6 +84,15 @@ class LinkedSession(openai.realtime.RealtimeSession):
         # messages leave the model's conversation instead of being truncated to what was heard
         self.dropping_reply = False
         self._held_ms: dict[str, int] = {}  # reply item -> ms of hold line played before its audio
+        self._sent_instructions: str | None = None  # what the last session.update carried
+
+    async def update_instructions(self, instructions: str) -> None:
+        # a task that keeps the receptionist's instructions (the hand-over to a person) changes
+        # nothing the model has: sending 8 KB of the same words in and again out is only cost
+        if instructions == self._sent_instructions:
+            return
+        await super().update_instructions(instructions)
+        self._sent_instructions = instructions
 
     # -- a slow first audio: the hold line, inside the reply itself ------------------------------
     # The reply's speech is already the session's current speech while its audio is late, so a

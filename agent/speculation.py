@@ -231,7 +231,8 @@ class SpeculativeSession(LinkedSession):
         super().interrupt()
 
     async def update_instructions(self, instructions: str) -> None:
-        self.abandon("instructions changed")
+        if instructions != self._sent_instructions:  # the same words (a hand-over) change no reply
+            self.abandon("instructions changed")
         await super().update_instructions(instructions)
 
     async def update_chat_ctx(self, chat_ctx: llm.ChatContext) -> None:

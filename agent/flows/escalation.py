@@ -19,14 +19,12 @@ from agent.flows.task import FlowTask, StepGate, run_flow
 
 log = logging.getLogger("receptionist.escalation")
 
-ESCALATION_STEPS = """# Now: handing the caller to a person
-The caller is being transferred to a person; the transfer starts once you have said the hand-off line.
-If it does not go through, apologise briefly and offer to take a message with a callback request (take_message, urgency reflecting the situation).
-If the caller does not want to leave one, or wants something else now, call leave_escalation."""
-
+# said when it happens, not carried in the instructions: the hand-over keeps the receptionist's
+# instructions byte for byte, so switching to it and back sends the model none
 TRANSFER_FAILED = (
     "The transfer did not go through; nobody could pick up. Apologise briefly and offer to take a "
-    "message with a callback request."
+    "message with a callback request (take_message, urgency reflecting the situation). If the caller "
+    "does not want to leave one, or wants something else now, call leave_escalation."
 )
 
 
@@ -106,7 +104,7 @@ class EscalationTask(FlowTask[EscalationResult]):
         self, call: CallContext, chat_ctx: llm.ChatContext, handoff: Handoff, tools: list[Any]
     ) -> None:
         super().__init__(
-            call, chat_ctx, steps=ESCALATION_STEPS, tools=tools, gate=EscalationGate,
+            call, chat_ctx, steps=None, tools=tools, gate=EscalationGate,
             go_on=handoff.line(),
         )  # fmt: skip
         self.handoff = handoff

@@ -48,9 +48,12 @@ async def open_with(
     return Opening(name, arguments, output, ok)
 
 
-def flow_instructions(brain: Brain, steps: str) -> str:
+def flow_instructions(brain: Brain, steps: str | None) -> str:
     """The receptionist's instructions, byte for byte, then the flow's steps: what the model is sent
-    changes only at its end when the flow starts, so the cached prefix still holds."""
+    changes only at its end when the flow starts, so the cached prefix still holds. A flow without
+    steps of its own keeps them unchanged, and the model is sent no instructions at all."""
+    if steps is None:
+        return render_instructions(brain)
     return render_instructions(brain) + "\n" + steps + "\n"
 
 
@@ -106,7 +109,7 @@ class FlowTask(GuardedVoice, AgentTask[R]):
     delete for every item the task added."""
 
     def __init__(
-        self, call: CallContext, chat_ctx: llm.ChatContext, *, steps: str, tools: list[Any],
+        self, call: CallContext, chat_ctx: llm.ChatContext, *, steps: str | None, tools: list[Any],
         gate: type[StepGate], go_on: str, opening: Opening | None = None,
     ) -> None:  # fmt: skip
         super().__init__(
