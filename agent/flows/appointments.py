@@ -14,7 +14,7 @@ from livekit.agents import RunContext, llm
 from agent.brain import Brain
 from agent.call import CallContext
 from agent.flows.steps import AppointmentStep, Flow
-from agent.flows.task import FlowTask, StepGate, flow_instructions, run_flow
+from agent.flows.task import FlowTask, StepGate, flow_instructions, left_for_model, run_flow
 from agent.store.appointments import normalize_code
 from agent.tools import appointment_tools, common_tools
 from agent.tools.audit import receptionist_tool
@@ -39,9 +39,7 @@ class AppointmentResult:
                 "done": "Tell the caller what changed, and ask whether there is anything else (or go on "
                 "with anything else they asked).",
             })  # fmt: skip
-        return json.dumps(
-            {"changed": False, "why": self.left, "next": "Carry on with what the caller wants now."}
-        )
+        return left_for_model("changed", self.left)
 
 
 class AppointmentGate(StepGate):

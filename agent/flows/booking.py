@@ -18,6 +18,7 @@ from agent.flows.task import (
     Opening,
     StepGate,
     flow_instructions,
+    left_for_model,
     open_with,
     run_flow,
 )
@@ -47,9 +48,7 @@ class BookingResult:
                 "done": "Tell the caller the day and time, spell the confirmation code, and ask whether "
                 "there is anything else (or go on with anything else they asked).",
             })  # fmt: skip
-        return json.dumps(
-            {"booked": False, "why": self.left, "next": "Carry on with what the caller wants now."}
-        )
+        return left_for_model("booked", self.left)
 
 
 @dataclass(frozen=True)

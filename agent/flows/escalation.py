@@ -15,7 +15,7 @@ from livekit.agents.llm import ToolResult
 
 from agent.call import CallContext, CallerLeft, TransferFailed
 from agent.flows.steps import EscalationStep, Flow
-from agent.flows.task import FlowTask, StepGate, run_flow
+from agent.flows.task import FlowTask, StepGate, left_for_model, run_flow
 
 log = logging.getLogger("receptionist.escalation")
 
@@ -62,9 +62,7 @@ class EscalationResult:
                 "done": "Tell the caller their message is with the team (and how soon they will hear back), "
                 "and ask whether there is anything else.",
             })  # fmt: skip
-        return json.dumps(
-            {"transferred": False, "why": self.why, "next": "Carry on with what the caller wants now."}
-        )
+        return left_for_model("transferred", self.why)
 
 
 class EscalationGate(StepGate):

@@ -48,6 +48,12 @@ async def open_with(
     return Opening(name, arguments, output, ok)
 
 
+def left_for_model(flag: str, why: str | None) -> str:
+    """What the receptionist is told when the caller left a flow before its end (`flag`: what did
+    not happen, e.g. "booked")."""
+    return json.dumps({flag: False, "why": why, "next": "Carry on with what the caller wants now."})
+
+
 def flow_instructions(brain: Brain, steps: str | None) -> str:
     """The receptionist's instructions, byte for byte, then the flow's steps: what the model is sent
     changes only at its end when the flow starts, so the cached prefix still holds. A flow without
