@@ -199,12 +199,17 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     try:
         text = path.read_text()
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
     except OSError as e:
         raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
+    # one pass: the node tree (for keys written twice) and the data built from it
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        raw = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as e:
         raise ScenarioError(f"{path}: not valid YAML: {e}") from None
+    finally:
+        loader.dispose()
     dupes = list(duplicate_keys(root)) if root is not None else []
     if dupes:
         # YAML lets the second one win without a word: an expectation written twice would go unchecked
