@@ -1,5 +1,6 @@
 """Keeps one call while it runs: journals every finished turn (through the playout guard and the
-dictation pacing), hangs up once the goodbye is heard, handles caller silence and the call's time limit, sums the model's usage, and finalises the call row however it ends.
+dictation pacing), hangs up once the goodbye is heard, handles caller silence and the call's time
+limit, sums the model's usage, and finalises the call row however it ends.
 
 Shared by the worker (real rooms) and the scenario runner (simulated line), like `session.build_session`.
 """

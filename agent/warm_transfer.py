@@ -7,8 +7,8 @@ destination takes over; when that fails too, the escalation's task has the agent
 LiveKit's own WarmTransferTask does this as an AgentTask awaited inside a tool: it needs MoveParticipant,
 which self-hosted livekit-server does not implement, and waits for the person to speak first and for
 the model to decide to connect them. Ours runs where our transfers run, after the hand-off line has
-been heard (EscalationTask, agent/flows/escalation.py), and briefs the person as soon as they pick up, the way a receptionist would;
-a second Realtime session is the agent's voice for that.
+been heard (EscalationTask, agent/flows/escalation.py), and briefs the person as soon as they pick up,
+the way a receptionist would; a second Realtime session is the agent's voice for that.
 """
 
 from __future__ import annotations

@@ -70,15 +70,15 @@ def plan_handoff(
     route = departments.route(brain, reason, call.now(), asked)
     chosen = route.department
     closed = [d.name for d in route.closed]
+    transfers = chosen is not None and call.line is not None
     # the report reads this: which department, where to, and which were closed on the way
     call.extras["escalation"] = {
         "reason": reason, "summary": summary[:500],
         "department": chosen.name if chosen else (closed[0] if closed else None),
-        "destination": chosen.transfer_to if chosen else None, "closed": closed,
+        "destination": chosen.transfer_to if transfers else None, "closed": closed,
     }  # fmt: skip
-    if chosen is None or call.line is None:
+    if not transfers:
         record_step(call, Flow.ESCALATION, EscalationStep.NOBODY_OPEN)
-        call.extras["escalation"]["destination"] = None
     if not everyone or (chosen is None and not route.closed):
         call.extras["escalation"]["result"] = "no_destination"
         return json.dumps(
