@@ -31,6 +31,7 @@ from agent.playout_guard import PlayoutGuard
 from agent.recording import CallRecording
 from agent.settings import Settings
 from agent.speculation import SpeculativeRealtimeModel
+from agent.tools.spoken import region_of
 from agent.turn_pacing import DictationPacing
 from agent.yield_on_resume import ReplyYield
 
@@ -57,7 +58,11 @@ class CallKeeper:
         self._hanging_up = False
         # what the agent says is checked against the brain as it streams, ahead of its audio
         self.guard = PlayoutGuard(session, call)
-        self.pacing = DictationPacing(session, settings) if settings is not None else None
+        self.pacing = (
+            DictationPacing(session, settings, region=region_of(call.brain.business.phone))
+            if settings is not None
+            else None
+        )
         session.on("conversation_item_added", self._on_item)
         session.on("user_state_changed", self._on_user_state)
         session.on("close", self._on_close)

@@ -6,7 +6,8 @@ Used by: speculative replies and the late-reply hold line (subclasses of the plu
 RealtimeSession: they override its event handlers and read its current generation), one VAD object
 per call over a shared Silero model, the console's view of the agent's own turns, a caller on hold
 for a warm transfer (no "are you still there?"), and yield on resume (a reply dropped from the agent's
-own copy of the conversation), and backchannels (a caller's end of turn that is no turn at all).
+own copy of the conversation), backchannels (a caller's end of turn that is no turn at all), and a
+dictated number heard whole (the end-of-turn wait under way, shortened).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "missing",
     "new_generation",
     "own_vad",
+    "recheck_end_of_turn",
     "set_current_generation",
     "typed_turn_running",
     "user_away_paused",
@@ -151,6 +153,22 @@ def drop_turns_when(session: AgentSession[Any], drop: Callable[[], bool]) -> Non
     AgentActivity.on_end_of_turn = on_end_of_turn  # type: ignore[method-assign]
 
 
+def recheck_end_of_turn(session: AgentSession[Any]) -> bool:
+    """Start the end-of-turn wait that is under way again, from the caller's last sound, with the
+    session's endpointing delay as it is now: a shorter one ends the turn at once if that much silence
+    has passed. LiveKit reads the delay once, as the caller stops; there is no public way to change the
+    wait already running. False when no wait is running (the caller is speaking, or the turn is over)."""
+    activity = session._activity
+    recognition = getattr(activity, "_audio_recognition", None)
+    if recognition is None or recognition._speaking:
+        return False
+    task = recognition._end_of_turn_task
+    if task is None or task.done():
+        return False
+    recognition._run_eou_detection(recognition._hooks.retrieve_chat_ctx().copy(), trigger="vad")
+    return True
+
+
 def typed_turn_running(session: AgentSession[Any]) -> bool:
     """Whether LiveKit's text console is printing the replies to a turn typed in it right now."""
     run = getattr(session, "_global_run_state", None)
@@ -213,6 +231,15 @@ def missing() -> list[str]:
         gone.append("_EndOfTurnInfo.skip_reply")
     if "self._session" not in inspect.getsource(AgentActivity.__init__):
         gone.append("AgentActivity._session")
+    from livekit.agents.voice.audio_recognition import AudioRecognition
+
+    eou = inspect.getsource(AudioRecognition._run_eou_detection)
+    if "self._end_of_turn_task" not in eou or "self._endpointing.min_delay" not in eou:
+        gone.append("AudioRecognition._run_eou_detection: _end_of_turn_task, _endpointing.min_delay")
+    if "self._speaking" not in inspect.getsource(AudioRecognition._on_vad_event):
+        gone.append("AudioRecognition._speaking")
+    if "self._audio_recognition" not in inspect.getsource(AgentActivity.__init__):
+        gone.append("AgentActivity._audio_recognition")
     if "_global_run_state" not in inspect.getsource(AgentSession):
         gone.append("AgentSession._global_run_state")
     try:

@@ -27,6 +27,8 @@ from agent.settings import Settings, SettingsError
 
 log = logging.getLogger("receptionist.model")
 
+MIN_COMMIT_S = 0.1  # the Realtime API refuses to commit less than 100 ms of audio
+
 
 class ModelLink:
     """What a call hears about its model connection: each reconnect, and the loss when retries are spent."""
@@ -85,6 +87,14 @@ class LinkedSession(openai.realtime.RealtimeSession):
         self.dropping_reply = False
         self._held_ms: dict[str, int] = {}  # reply item -> ms of hold line played before its audio
         self._sent_instructions: str | None = None  # what the last session.update carried
+
+    def commit_heard(self) -> bool:
+        """Commit the caller's audio so far and ask for no reply: its transcript comes back while they
+        may still be talking, for the dictation pacing to judge (agent/turn_pacing.py)."""
+        if self.has_active_generation or self._pushed_duration_s < MIN_COMMIT_S:
+            return False
+        openai.realtime.RealtimeSession.commit_audio(self)
+        return True
 
     async def update_instructions(self, instructions: str) -> None:
         # a task that keeps the receptionist's instructions (the hand-over to a person) changes

@@ -49,11 +49,9 @@ from agent.livekit_internals import (
     new_generation,
     set_current_generation,
 )
-from agent.model_link import LinkedRealtimeModel, LinkedSession
+from agent.model_link import MIN_COMMIT_S, LinkedRealtimeModel, LinkedSession
 
 log = logging.getLogger("receptionist.speculation")
-
-_MIN_AUDIO_S = 0.1  # the Realtime API refuses to commit less than 100 ms of audio
 
 
 @dataclass
@@ -104,7 +102,7 @@ class SpeculativeSession(LinkedSession):
         """Commit the caller's audio so far and request a response that nobody plays yet."""
         if self._spec is not None or self.has_active_generation:
             return False
-        if self._pushed_duration_s < _MIN_AUDIO_S:
+        if self._pushed_duration_s < MIN_COMMIT_S:
             return False
         super().commit_audio()
         fut = super().generate_reply()
@@ -120,6 +118,10 @@ class SpeculativeSession(LinkedSession):
         self._spec = spec
         self.stats.started += 1
         return True
+
+    def commit_heard(self) -> bool:
+        # a speculation committed the caller's audio already; what came since is silence
+        return self._spec is None and super().commit_heard()
 
     def abandon(self, reason: str = "caller resumed") -> None:
         """Cancel the speculative response and remove whatever it added to the conversation."""

@@ -1,47 +1,101 @@
 """Dictation pacing: after the agent asks for a phone number, an address, a code or a spelling, the
-caller's turn ends only after a longer silence (DICTATION_ENDPOINTING_DELAY), so pauses between the
-groups they say it in are not taken for the end of their turn."""
+caller's pauses between the groups they say it in are not taken for the end of their turn.
+
+Addresses and spellings get a longer end-of-turn silence (DICTATION_ENDPOINTING_DELAY). A phone number
+or a confirmation code has a known length, so the call listens for it: each pause commits the caller's
+audio so far (no reply asked for), and its transcript says whether the number is whole yet. Until it
+is, a pause may last DICTATION_HOLD_SECONDS; once it is, the turn ends at the usual delay, at once if
+that much silence has passed already (agent/dictated.py judges the words)."""
 
 from __future__ import annotations
 
-import re
+import logging
 from typing import Any
 
 from livekit.agents import AgentSession
+from livekit.agents.voice.events import UserInputTranscribedEvent, UserStateChangedEvent
 
+from agent.dictated import Asked, Heard, asked_for, judge
+from agent.livekit_internals import recheck_end_of_turn
+from agent.model_link import LinkedRealtimeModel
 from agent.settings import Settings
 
-# the agent just asked for something callers say in groups, with pauses between them
-_DICTATION = re.compile(
-    r"\b(phone|number|digits?|address|zip|postcode|postal code|spell|spelling|email|"
-    r"confirmation code|code|date of birth|card)\b[^.!]*\?|\bspell\b",
-    re.IGNORECASE,
-)
+log = logging.getLogger("receptionist.turns")
 
 
 def invites_dictation(text: str) -> bool:
     """Did this agent turn ask the caller for a number, an address, a code or a spelling?"""
-    return bool(_DICTATION.search(text))
+    return asked_for(text) is not None
 
 
 class DictationPacing:
-    """The endpointing delay of one call, set by what the agent last asked for."""
+    """The endpointing delay of one call, set by what the agent last asked for and, for a number or a
+    code, by how much of it the caller has said."""
 
-    def __init__(self, session: AgentSession[Any], settings: Settings) -> None:
+    def __init__(self, session: AgentSession[Any], settings: Settings, *, region: str = "US") -> None:
         self.session = session
         self.settings = settings
-        self._dictating = False
+        self.region = region
+        self.asked: Asked | None = None
+        self.heard = Heard.PART  # of the value asked for, in the caller's turn so far
+        self._parts: list[str] = []  # the transcripts of the caller's turn, part by part
+        self._delay = settings.min_endpointing_delay
+        session.on("user_state_changed", self._on_user_state)
+        session.on("user_input_transcribed", self._on_transcript)
+
+    @property
+    def listening_for_value(self) -> bool:
+        """A number or a code is being dictated and its length decides the end of the turn."""
+        return self.asked in (Asked.PHONE, Asked.CODE) and self.settings.dictation_hold_seconds > 0
 
     def pace_next_turn(self, agent_text: str) -> None:
         """Let a caller who dictates a phone number, an address or a spelling pause between groups
         without being answered mid-way (measured: every 600-900 ms pause was cut at 0.5 s).
 
-        The agent's last words set the pace until it says something else. The caller's transcript is
-        no sign that their turn is over: a speculative reply commits the audio at a pause, and the
-        transcript of the first groups arrives while the caller is still dictating."""
-        dictation = invites_dictation(agent_text)
-        if dictation == self._dictating:
+        The agent's last words set the pace until it says something else. A transcript ends the turn
+        early only when it shows the whole number or code: a commit at a pause returns the transcript
+        of the first groups while the caller is still dictating."""
+        self.asked = asked_for(agent_text)
+        self.heard = Heard.PART
+        self._parts = []
+        self._set_delay()
+
+    def _set_delay(self) -> None:
+        s = self.settings
+        if self.listening_for_value:
+            delay = {
+                Heard.PART: s.dictation_hold_seconds,
+                Heard.WHOLE: s.min_endpointing_delay,
+                Heard.OTHER: s.dictation_endpointing_delay,
+            }[self.heard]
+        elif self.asked is not None:
+            delay = s.dictation_endpointing_delay
+        else:
+            delay = s.min_endpointing_delay
+        if delay != self._delay:
+            self._delay = delay
+            self.session.update_options(endpointing_opts={"min_delay": delay})
+
+    def _on_user_state(self, ev: UserStateChangedEvent) -> None:
+        if not (self.listening_for_value and self.heard is Heard.PART):
             return
-        self._dictating = dictation
-        delay = self.settings.dictation_endpointing_delay if dictation else self.settings.min_endpointing_delay
-        self.session.update_options(endpointing_opts={"min_delay": delay})
+        if ev.old_state != "speaking" or ev.new_state != "listening":
+            return
+        if self.session.agent_state in ("speaking", "thinking"):
+            return
+        model = self.session.llm
+        live = model.live if isinstance(model, LinkedRealtimeModel) else None
+        if live is not None:
+            live.commit_heard()  # its transcript decides whether this pause ends the turn
+
+    def _on_transcript(self, ev: UserInputTranscribedEvent) -> None:
+        if not ev.is_final or not ev.transcript.strip() or not self.listening_for_value:
+            return
+        self._parts.append(ev.transcript.strip())
+        heard = judge(self.asked, " ".join(self._parts), self.region)  # type: ignore[arg-type]
+        if heard is self.heard:
+            return
+        self.heard = heard
+        log.debug("dictated %s heard %s after %d parts", self.asked, heard.value, len(self._parts))
+        self._set_delay()
+        recheck_end_of_turn(self.session)

@@ -60,8 +60,10 @@ class SimulatorThread:
     """A RealtimeSimulator served from its own thread and event loop, so its work never queues behind
     the agents' loop and its CPU time can be told apart (time.thread_time inside the thread)."""
 
-    def __init__(self, model_delay_ms: int = MODEL_DELAY_MS) -> None:
-        self.sim = RealtimeSimulator(model_delay_ms=model_delay_ms, voice_mode="speech")
+    def __init__(self, model_delay_ms: int = MODEL_DELAY_MS, transcription_delay_ms: int = 0) -> None:
+        self.sim = RealtimeSimulator(
+            model_delay_ms=model_delay_ms, voice_mode="speech", transcription_delay_ms=transcription_delay_ms
+        )
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="realtime-simulator", daemon=True)
 
@@ -282,9 +284,12 @@ class BenchCall:
 
     # ---- the caller's side ---------------------------------------------------------------------
 
-    async def say(self, text: str, pcm: bytes, *, answer_within: float = 10.0) -> Turn:
-        """Speak one turn and wait for the first agent audio after it (not for the reply to end)."""
-        self.simt.sim.queue_transcript(text, key=self.key)
+    async def say(
+        self, text: str, pcm: bytes, *, answer_within: float = 10.0, parts: list[tuple[str, float]] | None = None
+    ) -> Turn:
+        """Speak one turn and wait for the first agent audio after it (not for the reply to end); with
+        `parts` (words, end of their audio from the first voice), it is transcribed as it is committed."""
+        self.simt.sim.queue_transcript(text, key=self.key, parts=parts)
         # a session that stopped reading its microphone must fail the turn, not hang the benchmark
         spoken = self.mic.say(pcm)
         start, end = await asyncio.wait_for(spoken, len(pcm) / 2 / self.mic_rate + 10)

@@ -2,7 +2,9 @@
 
 The corpus of bench/turn_corpus.py (one human voice dictating numbers, codes, spellings, with 0.2-2.5 s
 pauses between groups, clean and through a simulated phone channel) is played in real time into real
-AgentSessions against the Realtime simulator, the receptionist's question asked before each turn. For
+AgentSessions against the Realtime simulator, the receptionist's question asked before each turn; the
+simulator transcribes the groups each commit holds TRANSCRIPTION_MS after it, as the real API
+transcribes each committed item. For
 each detector setting and model delay: the false cut-off rate (agent voice at the caller's ear while
 they are still mid-turn) against the gap the caller hears (end of their speech to the first agent
 voice, model delay included). Writes bench/results/turn_taking[-quick].json and .png.
@@ -46,15 +48,21 @@ def _vad_only(silence: float, delay: float) -> Flavour:
     """Silero VAD alone deciding the end of turn: one delay whatever the agent asked (no dictation
     pacing), speculative replies on as shipped."""
     return Flavour(f"VAD sil{silence}/ep{delay}", "ours", settings_for(
-        vad_min_silence_duration=silence, min_endpointing_delay=delay, dictation_endpointing_delay=delay))
+        vad_min_silence_duration=silence, min_endpointing_delay=delay, dictation_endpointing_delay=delay,
+        dictation_hold_seconds=0))
 
 
 OURS = Flavour("ours (defaults)", "ours")
+# the pacing before numbers and codes were judged by their transcripts: a fixed 1.2 s for any dictation
+OURS_FIXED = Flavour("ours, fixed 1.2 s dictation delay", "ours", settings_for(dictation_hold_seconds=0))
 OURS_NO_SPEC = Flavour("ours, speculation off", "ours", settings_for(speculative_reply=False))
 V1_MINI = Flavour("v1-mini ep0.2/sil0.25", "ours", settings_for(
-    min_endpointing_delay=0.2, vad_min_silence_duration=0.25, max_endpointing_delay=2.5), turn_detector=True)
+    min_endpointing_delay=0.2, vad_min_silence_duration=0.25, max_endpointing_delay=2.5, dictation_hold_seconds=0),
+    turn_detector=True)
 VAD_ONLY = [_vad_only(0.25, 0.3), _vad_only(0.25, 0.6), _vad_only(0.5, 0.9)]
-FLAVOURS = [OURS, OURS_NO_SPEC, *VAD_ONLY, V1_MINI]
+FLAVOURS = [OURS, OURS_FIXED, OURS_NO_SPEC, *VAD_ONLY, V1_MINI]
+# commit -> the caller's transcript; the real API's input transcription delay is not published
+TRANSCRIPTION_MS = 500
 
 
 def _to_caller_rate(pcm: bytes) -> bytes:
@@ -78,7 +86,8 @@ async def _caller(call: BenchCall, turns: list[tuple[CorpusTurn, bytes]], rng: r
     said = []
     for turn, pcm in turns:
         await asyncio.sleep(rng.uniform(0.4, 0.8))
-        t = await call.say(turn.text, pcm, answer_within=6.0)
+        parts = [(group, s.at_s) for group, s in zip(turn.groups, turn.silences, strict=True)]
+        t = await call.say(turn.text, pcm, answer_within=6.0, parts=parts)
         heard = [s.first_voice for s in call.ear.segments if s.first_voice is not None
                  and t.start <= s.first_voice < t.end - _ONSET_SLACK_S]  # fmt: skip
         said.append({"turn": turn, "start": t.start, "end": t.end, "cut_at": heard[0] if heard else None,
@@ -124,7 +133,7 @@ async def run_point(
             unanswered += s["heard_voice"] is None and cut_after is None
             if cut_after is None and s["heard_voice"] is not None:
                 gaps.append((s["heard_voice"] - s["end"]) * 1000)
-            rows.append({"turn": turn.name, "cut_after_s": cut_after, "in_hold": hold,
+            rows.append({"turn": turn.name, "kind": turn.kind, "cut_after_s": cut_after, "in_hold": hold,
                          "hold_ms": turn.silences[hold].ms if hold is not None else None,
                          "gap_ms": None if s["heard_voice"] is None or cut_after is not None
                          else round((s["heard_voice"] - s["end"]) * 1000)})  # fmt: skip
@@ -141,20 +150,29 @@ async def run_point(
         "holds_cut": holds_cut,  # a turn is cut once: the first hold the agent spoke into
         "hold_cut_rate": round(holds_cut / holds, 3) if holds else None,
         "gap_ms_uncut": stats(gaps),
+        # numbers and codes (judged whole from their transcripts) apart from spellings, emails, addresses
+        "by_kind": {
+            group: {"turns": len(mine), "turns_cut": sum(r["cut_after_s"] is not None for r in mine),
+                    "gap_ms_uncut": stats([r["gap_ms"] for r in mine if r["gap_ms"] is not None])}
+            for group, mine in (("numbers and codes", [r for r in rows if r["kind"] in ("phone", "code")]),
+                                ("other dictation", [r for r in rows if r["kind"] not in ("phone", "code")]))
+        },  # fmt: skip
         "unanswered": unanswered,  # neither cut nor answered within 6 s of the end of the turn
         "speculation": speculation_counts(bench_calls, n),
         "per_turn": rows,
     }
 
 
-def _grid(quick: bool) -> list[tuple[str, int, Flavour]]:
-    """(channel, model delay, flavour): every setting on the phone channel at 600 ms, ours at 300 and
-    900 ms and on the clean recording, one point at a time (about 15 minutes on 2 cores: two points'
-    12 sessions at once let Silero fall behind real time on a shared machine, hiding pauses). --quick: the phone channel at 600 ms, three settings."""
+def _grid(quick: bool) -> list[tuple[str, int, int, Flavour]]:
+    """(channel, model delay, transcription delay, flavour): every setting on the phone channel at 600
+    ms, ours at 300 and 900 ms, with a slower transcriber and on the clean recording, one point at a
+    time (about 20 minutes on 2 cores: two points' 12 sessions at once let Silero fall behind real time
+    on a shared machine, hiding pauses). --quick: the phone channel at 600 ms, four settings."""
+    t = TRANSCRIPTION_MS
     if quick:
-        return [("phone", 600, f) for f in (OURS, VAD_ONLY[1], V1_MINI)]
-    return ([("phone", 600, f) for f in FLAVOURS] + [("phone", d, OURS) for d in (300, 900)]
-            + [("clean", 600, OURS)])  # fmt: skip
+        return [("phone", 600, t, f) for f in (OURS, OURS_FIXED, VAD_ONLY[1], V1_MINI)]
+    return ([("phone", 600, t, f) for f in FLAVOURS] + [("phone", d, t, OURS) for d in (300, 900)]
+            + [("phone", 600, 2 * t, OURS), ("clean", 600, t, OURS)])  # fmt: skip
 
 
 async def run(quick: bool, *, calls: int = 6, parallel: int = 1) -> dict[str, Any]:
@@ -162,8 +180,8 @@ async def run(quick: bool, *, calls: int = 6, parallel: int = 1) -> dict[str, An
     root, corpus = build()
     grid = _grid(quick)
     audio = {ch: [(t, _to_caller_rate(turn_audio(root, t, ch))) for t in corpus]
-             for ch in {ch for ch, _, _ in grid}}  # fmt: skip
-    sims = {d: SimulatorThread(model_delay_ms=d) for d in {d for _, d, _ in grid}}
+             for ch in {ch for ch, _, _, _ in grid}}  # fmt: skip
+    sims = {(d, t): SimulatorThread(model_delay_ms=d, transcription_delay_ms=t) for _, d, t, _ in grid}
     for simt in sims.values():
         simt.start()
     warm_model_voice([GREETING, READBACK, GO_ON, f"{READBACK} {GO_ON}", *PROMPTS.values(), *(f"{READBACK} {p}" for p in PROMPTS.values()),
@@ -174,9 +192,10 @@ async def run(quick: bool, *, calls: int = 6, parallel: int = 1) -> dict[str, An
     try:
         for i in range(0, len(grid), parallel):
             batch = grid[i : i + parallel]
-            done = await asyncio.gather(*(run_point(sims[d], f, audio[ch], calls) for ch, d, f in batch))
-            for (ch, _, _), r in zip(batch, done, strict=True):
+            done = await asyncio.gather(*(run_point(sims[d, t], f, audio[ch], calls) for ch, d, t, f in batch))
+            for (ch, _, t, _), r in zip(batch, done, strict=True):
                 r["channel"] = ch
+                r["transcription_delay_ms"] = t
             out += done
             print_rows(done, title=f"turn taking on human speech, {i + len(batch)}/{len(grid)}")
     finally:
@@ -194,11 +213,13 @@ async def run(quick: bool, *, calls: int = 6, parallel: int = 1) -> dict[str, An
 def print_rows(rows: list[dict[str, Any]], title: str = "turn taking on human speech (asked first)") -> None:
     report.table(
         title,
-        ["channel", "model ms", "setting", "turns cut", "holds cut", "gap p50", "gap p95", "unanswered",
-         "spec req/turn"],
-        [[r["channel"], r["model_delay_ms"], r["flavour"], f"{r['turns_cut']}/{r['turns']}",
+        ["channel", "model ms", "transcript ms", "setting", "turns cut", "holds cut", "gap p50", "gap p95",
+         "unanswered", "spec req/turn", "numbers+codes cut", "their gap p50"],
+        [[r["channel"], r["model_delay_ms"], r.get("transcription_delay_ms", 0), r["flavour"], f"{r['turns_cut']}/{r['turns']}",
           f"{r['holds_cut']}/{r['holds']}", r["gap_ms_uncut"]["p50"], r["gap_ms_uncut"]["p95"], r["unanswered"],
-          r["speculation"].get("requests_per_caller_turn")] for r in rows],
+          r["speculation"].get("requests_per_caller_turn"),
+          f"{r['by_kind']['numbers and codes']['turns_cut']}/{r['by_kind']['numbers and codes']['turns']}",
+          r["by_kind"]["numbers and codes"]["gap_ms_uncut"]["p50"]] for r in rows],
     )
 
 
@@ -231,7 +252,7 @@ def plot(result: dict[str, Any], *, quick: bool) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="phone channel, 600 ms model delay, three settings")
+    ap.add_argument("--quick", action="store_true", help="phone channel, 600 ms model delay, four settings")
     args = ap.parse_args()
     t0 = time.monotonic()
     result = asyncio.run(run(args.quick))

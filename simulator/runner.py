@@ -92,6 +92,11 @@ class CallReport:
     def passed(self) -> bool:
         return self.error is None and all(c.ok for c in self.checks)
 
+    @property
+    def caller_said(self) -> list[str]:
+        """What the caller said, turn by turn (see `caller_turns`)."""
+        return caller_turns(self.transcript)
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["passed"] = self.passed
@@ -382,7 +387,7 @@ class _ScenarioCall:
         pieces = await asyncio.to_thread(self._caller_phrases, turn)
         gaps = [silence(ms, self.caller_rate) for ms in turn.pauses]
         pcm = pieces[0] + b"".join(gap + p for gap, p in zip(gaps, pieces[1:], strict=True))
-        self.sim.queue_transcript(turn.words, key=self.key)
+        self.sim.queue_transcript(turn.words, key=self.key, parts=_parts(turn.phrases, pieces, gaps, self.caller_rate))
         start_end = await self.mic.say(pcm)
         self.spoken.append({"started": start_end[0], "ended": start_end[1]})
         if turn.hangup and not turn.model:
@@ -609,3 +614,31 @@ def format_report(report: CallReport) -> str:
     lines.append("")
     lines.append("RESULT: " + ("PASS" if report.passed else "FAIL"))
     return "\n".join(lines)
+
+
+def _parts(phrases: list[str], pieces: list[bytes], gaps: list[bytes], rate: int) -> list[tuple[str, float]] | None:
+    """A turn said in phrases with pauses, as the simulator transcribes it: each phrase's words and the
+    end of its audio from the turn's first voice (each piece is voiced from its first sample); None
+    for a turn said in one breath."""
+    if len(pieces) < 2:
+        return None
+    parts, at = [], 0
+    for i, (words, piece) in enumerate(zip(phrases, pieces, strict=True)):
+        at += len(piece) + (len(gaps[i - 1]) if i else 0)
+        parts.append((words, at / 2 / rate))
+    return parts
+
+
+def caller_turns(rows: list[dict[str, Any]]) -> list[str]:
+    """The caller's words turn by turn, from transcript rows in order: consecutive caller rows are one
+    turn committed in parts at its pauses (the Realtime API transcribes each part on its own)."""
+    turns: list[str] = []
+    previous = None
+    for row in rows:
+        if row["role"] == "caller":
+            if previous == "caller":
+                turns[-1] = f"{turns[-1]} {row['text']}"
+            else:
+                turns.append(row["text"])
+        previous = row["role"]
+    return turns

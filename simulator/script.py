@@ -115,12 +115,33 @@ def to_steps(steps: Iterable[StepLike]) -> list[ModelStep]:
 
 
 @dataclass
+class TimedTranscript:
+    """A caller turn said in parts with pauses between them, transcribed as its audio is committed: a
+    commit carries the parts whose audio it holds, as the real API transcribes each committed item.
+    `parts`: each part's words and where its audio ends, in seconds from the caller's first voice."""
+
+    parts: deque[tuple[str, float]]
+    voice_at_ms: int | None = None  # the caller's first voice, in the call's input audio so far
+
+    def take(self, heard_ms: int, slack_ms: int = 100) -> str:
+        """The words of the parts whose audio is in the first `heard_ms` of input audio."""
+        if self.voice_at_ms is None:
+            return ""
+        into_s = (heard_ms - self.voice_at_ms + slack_ms) / 1000
+        words = []
+        while self.parts and self.parts[0][1] <= into_s:
+            words.append(self.parts.popleft()[0])
+        return " ".join(words)
+
+
+@dataclass
 class Script:
     """The model's side of one simulated call; its cursor outlives any single connection."""
 
     steps: list[ModelStep] = field(default_factory=list)
     cursor: int = 0
-    transcripts: deque[str] = field(default_factory=deque)
+    transcripts: deque[str | TimedTranscript] = field(default_factory=deque)
+    heard_ms: int = 0  # caller audio appended so far, across the call's connections
     problems: list[str] = field(default_factory=list)
     last_output: str | None = None
     voice: str = MODEL_VOICE  # the espeak-ng voice the model's replies are spoken in
@@ -168,12 +189,28 @@ class Script:
         self.problems.extend(problems)
         return text
 
-    def queue_transcript(self, text: str) -> None:
-        """What the caller 'says' in the next committed audio turn."""
-        self.transcripts.append(text)
+    def queue_transcript(self, text: str, parts: list[tuple[str, float]] | None = None) -> None:
+        """What the caller 'says' in the next committed audio turn; with `parts` (each part's words and
+        the end of its audio in seconds from the caller's first voice), transcribed part by part."""
+        self.transcripts.append(TimedTranscript(deque(parts)) if parts else text)
+
+    @property
+    def awaiting_voice(self) -> TimedTranscript | None:
+        """The turn being said in parts whose first voice has not been heard yet."""
+        head = self.transcripts[0] if self.transcripts else None
+        return head if isinstance(head, TimedTranscript) and head.voice_at_ms is None else None
 
     def next_transcript(self) -> str:
         if not self.transcripts:
             self.problems.append("caller audio committed with no queued transcript")
             return ""
-        return self.transcripts.popleft()
+        head = self.transcripts[0]
+        if not isinstance(head, TimedTranscript):
+            return self.transcripts.popleft()
+        if head.voice_at_ms is None:  # never heard a voice: all of it, as an untimed turn
+            self.transcripts.popleft()
+            return " ".join(words for words, _ in head.parts)
+        said = head.take(self.heard_ms)
+        if not head.parts:
+            self.transcripts.popleft()
+        return said

@@ -25,7 +25,7 @@ from aiohttp import WSMsgType, web
 
 from simulator.faults import Fault
 from simulator.script import SCRIPT_ENDED_LINE, ModelStep, Script, StepLike
-from simulator.speech import MODEL_SAMPLE_RATE, VoiceMode, model_voice
+from simulator.speech import MODEL_SAMPLE_RATE, VOICE_RMS, VoiceMode, model_voice
 
 log = logging.getLogger("simulator")
 
@@ -49,6 +49,16 @@ def _new_id(prefix: str) -> str:
 
 def _text_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / _CHARS_PER_TEXT_TOKEN)) if text else 0
+
+
+def _first_voice_ms(pcm: bytes, frame_ms: int = 10) -> int | None:
+    """Where in this PCM16 chunk a voice starts (a 10 ms frame above VOICE_RMS), in ms, or None."""
+    frame = frame_ms * _BYTES_PER_MS
+    for start in range(0, len(pcm) - frame + 1, frame):
+        samples = memoryview(pcm[start : start + frame]).cast("h")
+        if math.sqrt(sum(x * x for x in samples) / len(samples)) > VOICE_RMS:
+            return start // _BYTES_PER_MS
+    return None
 
 
 def _audio_tokens(ms: int, per_s: int) -> int:
@@ -281,6 +291,12 @@ class _Connection:
         if len(pcm) % 2:
             self.problem("input_audio_buffer.append with an odd byte count (PCM16 expected)")
         self.buffer.extend(pcm)
+        timed = self.script.awaiting_voice
+        if timed is not None:
+            voice = _first_voice_ms(pcm)
+            if voice is not None:
+                timed.voice_at_ms = self.script.heard_ms + voice
+        self.script.heard_ms += len(pcm) // _BYTES_PER_MS
         if self.vad is not None and self._turn_detection() is not None:
             await self._server_vad(pcm)
 
@@ -325,7 +341,7 @@ class _Connection:
         )
         if continuation and not self.script.transcripts:
             # the caller went on after a pause the client committed at (speculative reply):
-            # the words were all transcribed with the first part
+            # the words were all transcribed with the first part (or the turn was said in parts)
             transcript = ""
         else:
             transcript = self.script.next_transcript()
@@ -335,6 +351,17 @@ class _Connection:
             # the real API does not transcribe unless asked; the caller's words then never reach history
             self.problem("caller audio committed while input transcription is off")
             return
+        if self.sim.transcription_delay_ms:
+            # the real API transcribes each committed item on its own, after the commit
+            task = asyncio.create_task(self._transcribed(item_id, transcript, audio_ms))
+            self.sim._background.add(task)
+            task.add_done_callback(self.sim._background.discard)
+            return
+        await self._transcribed(item_id, transcript, audio_ms)
+
+    async def _transcribed(self, item_id: str, transcript: str, audio_ms: int) -> None:
+        if self.sim.transcription_delay_ms:
+            await asyncio.sleep(self.sim.transcription_delay_ms / 1000)
         if transcript:
             await self.send(
                 {
@@ -1093,8 +1120,12 @@ class RealtimeSimulator:
         audio_chunk_ms: int = 100,
         pace: float = 4.0,
         server_vad: bool = False,
+        transcription_delay_ms: int = 0,
     ) -> None:
         self.model_delay_ms = model_delay_ms
+        # commit -> the caller's transcript (the real API's transcriber takes its own time)
+        self.transcription_delay_ms = transcription_delay_ms
+        self._background: set[asyncio.Task[None]] = set()
         self.voice_mode: VoiceMode = voice_mode
         self.audio_chunk_ms = audio_chunk_ms
         self.pace = pace  # audio goes out at most this many times faster than real time
@@ -1180,8 +1211,10 @@ class RealtimeSimulator:
             self._scripts[key] = Script()
         return self._scripts[key]
 
-    def queue_transcript(self, text: str, key: str = DEFAULT_KEY) -> None:
-        self.script(key).queue_transcript(text)
+    def queue_transcript(
+        self, text: str, key: str = DEFAULT_KEY, parts: list[tuple[str, float]] | None = None
+    ) -> None:
+        self.script(key).queue_transcript(text, parts)
 
     # ---- connections --------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # no 0/O or 1/I: a caller reads the code back over the phone
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+CODE_LENGTH = 6  # characters, said aloud as two groups of three
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _CODE_ATTEMPTS = 8
 _COLUMNS = (
@@ -89,14 +90,14 @@ class Appointment:
 
 
 def new_confirmation_code() -> str:
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     return f"{raw[:3]}-{raw[3:]}"
 
 
 def normalize_code(code: str) -> str:
     """'k7p 4m2', 'K7P4M2' and 'K7P-4M2' are the same code."""
     raw = re.sub(r"[^0-9A-Za-z]", "", code).upper()
-    return f"{raw[:3]}-{raw[3:]}" if len(raw) == 6 else raw
+    return f"{raw[:3]}-{raw[3:]}" if len(raw) == CODE_LENGTH else raw
 
 
 def _check_interval(start: datetime, end: datetime) -> None:

@@ -34,5 +34,5 @@ async def test_a_backchannel_over_the_reply_leaves_it_whole(shared_sim) -> None:
     replies = [t for t in report.transcript if t["role"] == "agent" and t["text"] == LONG_REPLY]
     assert len(replies) == 1 and not replies[0]["interrupted"], report.transcript
     # "mhm" was no turn: nothing the caller said after their question reached the model
-    caller = [t["text"] for t in report.transcript if t["role"] == "caller"]
+    caller = report.caller_said
     assert caller == ["My kitchen sink is leaking, can someone come out?"], report.transcript

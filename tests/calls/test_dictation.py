@@ -1,14 +1,21 @@
-"""A caller dictating a phone number in groups, with 800 ms pauses, after the agent asked for it: the
-agent waits for the whole number instead of answering after the first group."""
+"""A caller dictating a phone number or a confirmation code in groups after the agent asked for it: the
+agent waits for the whole of it instead of answering after the first group, through pauses longer than
+any fixed end-of-turn delay, because each part's transcript shows how much of the number is still to
+come (agent/dictated.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from agent.dictated import Asked, asked_for
 from agent.settings import load_settings
 from agent.turn_pacing import invites_dictation
-from simulator.runner import format_report, simulate
+from simulator.runner import CallReport, format_report, simulate
 from simulator.scenario import Scenario
+from simulator.server import RealtimeSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = {
@@ -35,19 +42,78 @@ def test_dictation_is_recognised_from_the_agents_question() -> None:
         assert not invites_dictation(said), said
 
 
+def test_what_the_question_asked_for() -> None:
+    assert asked_for("Sure. What's the best number to reach you?") is Asked.PHONE
+    assert asked_for("Thanks. And the phone number for the booking?") is Asked.PHONE
+    assert asked_for("Do you have your confirmation code?") is Asked.CODE
+    assert asked_for("What's the house number for the visit address?") is Asked.OPEN
+    assert asked_for("Could you spell your last name for me?") is Asked.OPEN
+    assert asked_for("Which day suits you?") is None
+
+
+def _mid_turn(report: CallReport) -> list[dict[str, Any]]:
+    """Agent audio at the caller's ear while they were still dictating (the last caller turn)."""
+    said = report.spoken[-1]
+    return [h for h in report.heard if h["first_voice"] is not None and said["started"] < h["first_voice"] < said["ended"]]
+
+
+def _answered_with(report: CallReport, sim: RealtimeSimulator, answer: str) -> str:
+    """What the caller had said since the agent's question when the one `answer` was asked for."""
+    asked = [a for a in sim.asked if a.key == report.sim_key and a.said == answer]
+    assert len(asked) == 1, [(a.number, a.said) for a in sim.asked if a.key == report.sim_key]
+    items = asked[0].items
+    question = max(i for i, item in enumerate(items) if item["role"] == "assistant")
+    return " ".join(item["text"] for item in items[question + 1 :] if item["text"])
+
+
 async def test_agent_waits_for_the_whole_dictated_number(shared_sim) -> None:
     scenario = Scenario.model_validate(SCENARIO)
     report = await simulate(scenario, audio=True, sim=shared_sim)
-    commits = shared_sim.client_events("input_audio_buffer.commit", key=report.sim_key)
-    caller = [t["text"] for t in report.transcript if t["role"] == "caller"]
-    assert len(commits) == 2, (commits, report.transcript)
-    assert "five oh three five five five oh one eight seven" in caller, format_report(report)
+    assert not _mid_turn(report), (report.heard, format_report(report))
+    readback = SCENARIO["turns"][1]["model"][0]["say"]
+    assert _answered_with(report, shared_sim, readback) == "five oh three five five five oh one eight seven"
+    assert "five oh three five five five oh one eight seven" in report.caller_said, format_report(report)
+    assert report.passed, format_report(report)
 
 
 async def test_without_dictation_pacing_the_same_caller_is_cut_off(shared_sim) -> None:
     """The control: at the normal 0.5 s endpointing the 800 ms pauses end the turn early."""
     scenario = Scenario.model_validate(SCENARIO)
-    settings = load_settings(openai_api_key="sim", dictation_endpointing_delay=0.5)
+    settings = load_settings(openai_api_key="sim", dictation_endpointing_delay=0.5, dictation_hold_seconds=0)
     report = await simulate(scenario, audio=True, sim=shared_sim, settings=settings)
-    commits = shared_sim.client_events("input_audio_buffer.commit", key=report.sim_key)
-    assert len(commits) > 2, (commits, report.transcript)
+    assert _mid_turn(report), (report.heard, format_report(report))
+
+
+# pauses longer than the 1.2 s dictation delay, which ended these turns before this change; a model that
+# takes 600 ms and a transcriber 400 ms, both after the commit
+LONG_PAUSES = {
+    "phone": ("Sure. What's the best number to reach you?",
+              "five oh three ... five five five ... oh one eight seven", [2000, 1500],
+              "Thanks, I have five oh three, five five five, oh one eight seven."),
+    "code": ("Sure. Do you have your confirmation code?", "k seven p ... four m two", [1800],
+             "Thanks, that's K7P-4M2."),
+}  # fmt: skip
+
+
+@pytest.mark.usefixtures("recorded_voice")
+@pytest.mark.parametrize("kind", list(LONG_PAUSES))
+async def test_long_pauses_inside_a_number_or_code_are_not_answered(kind: str) -> None:
+    question, dictated, pauses, answer = LONG_PAUSES[kind]
+    scenario = Scenario.model_validate({
+        **SCENARIO,
+        "name": f"dictated-{kind}-long-pauses",
+        "turns": [
+            {"caller": "I need to check on my booking.", "model": [{"say": question}]},
+            {"caller": dictated, "voice": "recorded", "pauses_ms": pauses, "model": [{"say": answer}]},
+            {"pause_before_ms": 1500, "hangup": True},
+        ],
+    })  # fmt: skip
+    async with RealtimeSimulator(model_delay_ms=600, transcription_delay_ms=400) as sim:
+        report = await simulate(scenario, audio=True, sim=sim)
+        assert not _mid_turn(report), (report.heard, format_report(report))
+        # one answer, after all of it, asked for with every group committed
+        said = report.spoken[-1]
+        after = [h for h in report.heard if h["first_voice"] is not None and h["first_voice"] >= said["ended"]]
+        assert len(after) == 1 and not after[0]["interrupted"], (said, report.heard)
+        assert _answered_with(report, sim, answer) == dictated.replace(" ...", ""), format_report(report)
+    assert report.passed, format_report(report)

@@ -1,0 +1,142 @@
+"""What a caller is dictating, and whether what they have said so far is all of it.
+
+After the agent asks for a phone number or a confirmation code, the value has a length the call knows:
+a number valid in the business's country, a code of CODE_LENGTH characters. The transcripts of the
+caller's turn, part by part as each pause is committed, tell whether they are done (answer now), still
+part way (wait through the next pause), or saying something else (pace the turn as any dictation).
+Addresses, spellings and emails have no such length: they are dictated, but never judged whole.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+import phonenumbers
+
+from agent.store.appointments import CODE_LENGTH
+from agent.tools.spoken import spoken_digits
+
+# the agent just asked for something callers say in groups, with pauses between them
+_DICTATION = re.compile(
+    r"\b(phone|number|digits?|address|zip|postcode|postal code|spell|spelling|email|"
+    r"confirmation code|code|date of birth|card)\b[^.!]*\?|\bspell\b",
+    re.IGNORECASE,
+)
+_CODE = re.compile(r"\b(confirmation )?code\b", re.IGNORECASE)
+_PHONE = re.compile(r"\b(phone|cell|mobile|callback|call back|reach you)\b|\bnumber\b", re.IGNORECASE)
+_NOT_PHONE = re.compile(r"\b(house|street|address|card|zip|postcode|postal|policy|account)\b", re.IGNORECASE)
+
+
+class Asked(Enum):
+    """What the agent's question asked the caller to dictate."""
+
+    PHONE = "phone"  # a phone number: whole once valid in the business's country
+    CODE = "code"  # a confirmation code: whole at CODE_LENGTH characters
+    OPEN = "open"  # an address, a spelling, an email: no length that says it is complete
+
+
+class Heard(Enum):
+    """What the caller's words so far amount to, against what was asked."""
+
+    WHOLE = "whole"  # all of it: their turn can end at the usual delay
+    PART = "part"  # not all of it yet: a pause is between groups
+    OTHER = "other"  # not the value, or not one we can count: the dictation delay decides
+
+
+def asked_for(agent_text: str) -> Asked | None:
+    """What this agent turn asked the caller to dictate, if anything."""
+    for question in _questions(agent_text):
+        if not _DICTATION.search(question):
+            continue
+        if _CODE.search(question) and not _NOT_PHONE.search(question):
+            return Asked.CODE
+        if _PHONE.search(question) and not _NOT_PHONE.search(question):
+            return Asked.PHONE
+        return Asked.OPEN
+    return None
+
+
+def _questions(text: str) -> list[str]:
+    """The last question first: 'Thanks. And your phone number?' asks for the number."""
+    parts = re.findall(r"[^.!?]*\?", text) or ([text] if re.search(r"\bspell\b", text, re.IGNORECASE) else [])
+    return [p.strip() for p in reversed(parts)]
+
+
+def judge(asked: Asked, transcript: str, region: str) -> Heard:
+    """Whether the caller's words so far (`transcript`: the turn's parts, joined) are all of what was
+    asked for."""
+    if asked is Asked.PHONE:
+        return _phone(transcript, region)
+    if asked is Asked.CODE:
+        n = len(code_characters(transcript))
+        if n == 0 or n > CODE_LENGTH:
+            return Heard.OTHER
+        return Heard.WHOLE if n == CODE_LENGTH else Heard.PART
+    return Heard.OTHER
+
+
+def _phone(transcript: str, region: str) -> Heard:
+    digits = spoken_digits(transcript)
+    if not digits.lstrip("+"):
+        return Heard.OTHER
+    try:
+        number = phonenumbers.parse(digits, None if digits.startswith("+") else region)
+    except phonenumbers.NumberParseException:
+        return Heard.PART if digits.startswith("+") and len(digits) <= 4 else Heard.OTHER
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    Reason = phonenumbers.ValidationResult
+    if reason in (Reason.TOO_SHORT, Reason.IS_POSSIBLE_LOCAL_ONLY):
+        return Heard.PART
+    if reason != Reason.IS_POSSIBLE:
+        return Heard.OTHER
+    if number.country_code == 1 and not digits.startswith("+") and digits.startswith("1") and len(digits) == 10:
+        return Heard.PART  # '1' and nine digits: the trunk prefix, the number not yet all said
+    if phonenumbers.is_valid_number(number):
+        return Heard.WHOLE
+    # not a number yet, though long enough for some: more digits may make it one
+    region_of_number = phonenumbers.region_code_for_country_code(number.country_code)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region_of_number)
+    longest = max(metadata.general_desc.possible_length, default=0) if metadata is not None else 0
+    national = len(phonenumbers.national_significant_number(number))
+    return Heard.PART if national < longest else Heard.OTHER
+
+
+_LETTER_WORDS = {
+    "alpha", "alfa", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
+    "juliett", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango",
+    "uniform", "victor", "whiskey", "xray", "yankee", "zulu",
+}  # fmt: skip
+_DIGIT_WORDS = {"zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+_REPEAT = {"double": 2, "triple": 3}
+_AS_IN = re.compile(r"\b(as|like) in [a-z]+")
+
+
+def code_characters(transcript: str) -> str:
+    """The letters and digits a caller said, one per spoken character: 'k seven p, 4 m 2' -> 'k7p4m2'.
+    Digits, digit words, single letters and the phonetic alphabet count; other words ('it's', 'my',
+    'code', 'I') do not, and words that outnumber the characters ('yes, I have one') are no code."""
+    out: list[str] = []
+    words = 0
+    repeat = 1
+    text = _AS_IN.sub(" ", transcript.lower().replace("-", " "))  # 'b as in boy' is one b
+    for token in re.findall(r"[a-z0-9']+", text):
+        if token in _REPEAT:
+            repeat = _REPEAT[token]
+            continue
+        if token.isdigit():
+            chars = token
+        elif token in _DIGIT_WORDS:
+            chars = spoken_digits(token)
+        elif (len(token) == 1 and token != "i") or token in _LETTER_WORDS:  # 'i' is the caller
+            chars = token[0]
+        elif any(c.isdigit() for c in token) and len(token) <= CODE_LENGTH and "'" not in token:
+            chars = token  # a transcriber writing the code as it looks: 'k7p'
+        else:
+            words += 1
+            repeat = 1
+            continue
+        out.append(chars[0] * repeat + chars[1:])
+        repeat = 1
+    said = "".join(out)
+    return "" if words > len(said) else said

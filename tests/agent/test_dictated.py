@@ -1,0 +1,62 @@
+"""How much of a phone number or a confirmation code the caller's words so far amount to, as the
+transcriber may write them: digits, digit words, letters, the phonetic alphabet, 'double'."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.dictated import Asked, Heard, code_characters, judge
+
+
+@pytest.mark.parametrize(
+    ("said", "heard"),
+    [
+        ("five oh three", Heard.PART),
+        ("five oh three, five five five", Heard.PART),
+        ("five oh three five five five oh one eight seven", Heard.WHOLE),
+        ("503-555-0187", Heard.WHOLE),
+        ("(503) 555 01 87", Heard.WHOLE),
+        ("five oh three five five five double oh one", Heard.PART),
+        ("1 503 555 018", Heard.PART),  # the trunk prefix and nine digits: one more to come
+        ("1 503 555 0187", Heard.WHOLE),
+        ("+44 20 7946 0123", Heard.WHOLE),
+        ("it's five oh three", Heard.PART),
+        ("I'd rather not say", Heard.OTHER),
+        ("my number is", Heard.OTHER),
+        ("five oh three five five five oh one eight seven two two", Heard.OTHER),  # too long: not ours to judge
+    ],
+)
+def test_a_phone_number_is_whole_once_valid_in_the_business_country(said: str, heard: Heard) -> None:
+    assert judge(Asked.PHONE, said, "US") is heard
+
+
+def test_a_number_of_another_country_is_judged_by_its_own_length() -> None:
+    assert judge(Asked.PHONE, "oh two oh seven nine four six", "GB") is Heard.PART
+    assert judge(Asked.PHONE, "oh two oh seven nine four six oh one two three", "GB") is Heard.WHOLE
+
+
+@pytest.mark.parametrize(
+    ("said", "chars"),
+    [
+        ("k seven p", "k7p"),
+        ("k seven p four m two", "k7p4m2"),
+        ("K7P-4M2", "k7p4m2"),
+        ("it's k7p", "k7p"),
+        ("b as in bravo, double four", "b44"),
+        ("kilo seven papa", "k7p"),
+        ("yes, I have one", ""),  # words outnumber the characters: not a code
+    ],
+)
+def test_a_code_is_counted_one_spoken_character_at_a_time(said: str, chars: str) -> None:
+    assert code_characters(said) == chars
+
+
+def test_a_code_is_whole_at_six_characters() -> None:
+    assert judge(Asked.CODE, "k seven p", "US") is Heard.PART
+    assert judge(Asked.CODE, "k seven p four m two", "US") is Heard.WHOLE
+    assert judge(Asked.CODE, "k seven p four m two x", "US") is Heard.OTHER
+    assert judge(Asked.CODE, "I don't have it", "US") is Heard.OTHER
+
+
+def test_open_answers_are_never_judged_whole() -> None:
+    assert judge(Asked.OPEN, "one hundred thirty five main street", "US") is Heard.OTHER
