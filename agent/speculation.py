@@ -53,6 +53,8 @@ from agent.model_link import MIN_COMMIT_S, LinkedRealtimeModel, LinkedSession
 
 log = logging.getLogger("receptionist.speculation")
 
+_RECHECK_S = 0.1  # how often a pause's wait is checked against the endpointing delay as it is now
+
 
 @dataclass
 class SpeculationStats:
@@ -270,8 +272,8 @@ class Speculator:
     """Starts a speculative reply when the caller falls silent and abandons it if they go on.
 
     It fires `lead` seconds before the end-of-turn decision is due (at once with the defaults; after
-    0.9 s of silence while a caller dictates), so only the pauses that come that close to the decision
-    cost a request.
+    0.9 s of silence while a caller dictates, 2.7 s inside a number not yet whole), so only the pauses
+    that come that close to the decision cost a request.
     """
 
     def __init__(
@@ -282,7 +284,8 @@ class Speculator:
         self.lead = lead
         # the VAD reports the end of speech this long after the caller's last sound
         self.vad_silence = vad_silence
-        self._pending: asyncio.TimerHandle | None = None
+        self._pending: asyncio.Handle | None = None
+        self._stopped_at = 0.0  # time.monotonic() when the VAD last heard the caller stop
         session.on("user_state_changed", self._on_user_state)
         session.on("close", lambda _ev: self._cancel_pending())
 
@@ -300,13 +303,24 @@ class Speculator:
             return
         if ev.new_state != "listening" or ev.old_state != "speaking":
             return
-        endpointing = self.session.options.endpointing.get("min_delay", 0.5)
-        wait = max(0.0, endpointing - self.lead - self.vad_silence)
+        self._stopped_at = time.monotonic()
         self._cancel_pending()
-        self._pending = asyncio.get_running_loop().call_later(wait, self._fire)
+        self._pending = asyncio.get_running_loop().call_soon(self._schedule)
+
+    def _schedule(self) -> None:
+        """Fire when the decision is `lead` away, by the endpointing delay as it is now: the dictation
+        pacing may shorten it during the pause, once the caller's words show their number whole."""
+        self._pending = None
+        if self.session.user_state == "speaking":
+            return
+        endpointing = self.session.options.endpointing.get("min_delay", 0.5)
+        wait = self._stopped_at + max(0.0, endpointing - self.lead - self.vad_silence) - time.monotonic()
+        if wait <= 0:
+            self._fire()
+            return
+        self._pending = asyncio.get_running_loop().call_later(min(wait, _RECHECK_S), self._schedule)
 
     def _fire(self) -> None:
-        self._pending = None
         live = self.model.live
         if live is None or self.session.user_state == "speaking":
             return

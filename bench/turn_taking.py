@@ -35,13 +35,12 @@ from bench.calls import (
 )
 from bench.turn_corpus import PROMPTS, CorpusTurn, build, turn_audio
 from simulator.recordings import RECORDED_RATE
+from simulator.script import to_steps
 
 MODEL_DELAYS_MS = (300, 600, 900)
 _ONSET_SLACK_S = 0.05  # agent voice this close to the caller's last syllable is an answer, not a cut
 READBACK = "Thanks, I have that."
-# what the agent says when it spoke too early: still a question for the number, so dictation pacing stays
-# on for the rest of the call as it would with a real model, and every later turn is judged fairly
-GO_ON = "Sorry, go on, what's the rest of the number?"
+GO_ON = "Anything else?"  # after the last turn
 
 
 def _vad_only(silence: float, delay: float) -> Flavour:
@@ -75,16 +74,23 @@ def _to_caller_rate(pcm: bytes) -> bytes:
 
 
 def _script(turns: list[CorpusTurn]) -> list[dict[str, Any]]:
-    """Greeting with the first question, then a read-back and the next question after each turn."""
-    steps = [{"say": f"{GREETING} {PROMPTS[turns[0].kind]}"}]
-    steps += [{"say": f"{READBACK} {PROMPTS[t.kind]}"} for t in turns[1:]]
-    return steps + [{"say": f"{READBACK} {GO_ON}"}] + [{"say": GO_ON}] * (3 * len(turns) + 4)  # slack for cuts
+    """Greeting with the first question; each turn's replies are set as it starts (`_ask_next`)."""
+    return [{"say": f"{GREETING} {PROMPTS[turns[0].kind]}"}]
+
+
+def _ask_next(call: BenchCall, question: str) -> None:
+    """Whatever the model says from now on (the read-back, or a reply that cut the caller off) asks the
+    next turn's question, so the next turn is paced for what it dictates however many replies this one
+    took."""
+    script = call.simt.sim.script(call.key)
+    script.steps[script.cursor :] = to_steps([{"say": f"{READBACK} {question}"}] * 8)
 
 
 async def _caller(call: BenchCall, turns: list[tuple[CorpusTurn, bytes]], rng: random.Random) -> list[dict[str, Any]]:
     await call.start()
     said = []
-    for turn, pcm in turns:
+    for i, (turn, pcm) in enumerate(turns):
+        _ask_next(call, PROMPTS[turns[i + 1][0].kind] if i + 1 < len(turns) else GO_ON)
         await asyncio.sleep(rng.uniform(0.4, 0.8))
         parts = [(group, s.at_s) for group, s in zip(turn.groups, turn.silences, strict=True)]
         t = await call.say(turn.text, pcm, answer_within=6.0, parts=parts)
