@@ -1,10 +1,11 @@
 """What a caller is dictating, and whether what they have said so far is all of it.
 
-After the agent asks for a phone number or a confirmation code, the value has a length the call knows:
-a number valid in the business's country, a code of CODE_LENGTH characters. The transcripts of the
-caller's turn, part by part as each pause is committed, tell whether they are done (answer now), still
-part way (wait through the next pause), or saying something else (pace the turn as any dictation).
-Addresses, spellings and emails have no such length: they are dictated, but never judged whole.
+After the agent asks for a phone number, a confirmation code or an email address, the call knows what a
+whole one looks like: a number valid in the business's country, a code of CODE_LENGTH characters, an
+address ending in a known domain. The transcripts of the caller's turn, part by part as each pause is
+committed, tell whether they are done (answer now), still part way (wait through the next pause), or
+saying something else (pace the turn as any dictation).
+Street addresses and spellings have no such end: they are dictated, but never judged whole.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from agent.tools.spoken import spoken_digits
 
 # the agent just asked for something callers say in groups, with pauses between them
 _DICTATION = re.compile(
-    r"\b(phone|number|digits?|address|zip|postcode|postal code|spell|spelling|email|"
+    r"\b(phone|number|digits?|address|zip|postcode|postal code|spell|spelling|e-?mail|"
     r"confirmation code|code|date of birth|card)\b[^.!]*\?|\bspell\b",
     re.IGNORECASE,
 )
 _CODE = re.compile(r"\b(confirmation )?code\b", re.IGNORECASE)
 _PHONE = re.compile(r"\b(phone|cell|mobile|callback|call back|reach you)\b|\bnumber\b", re.IGNORECASE)
+_EMAIL = re.compile(r"\be-?mail\b", re.IGNORECASE)
 _NOT_PHONE = re.compile(r"\b(house|street|address|card|zip|postcode|postal|policy|account)\b", re.IGNORECASE)
 
 
@@ -33,7 +35,8 @@ class Asked(Enum):
 
     PHONE = "phone"  # a phone number: whole once valid in the business's country
     CODE = "code"  # a confirmation code: whole at CODE_LENGTH characters
-    OPEN = "open"  # an address, a spelling, an email: no length that says it is complete
+    EMAIL = "email"  # an email address: whole once it ends in a known top-level domain
+    OPEN = "open"  # an address, a spelling: no length that says it is complete
 
 
 class Heard(Enum):
@@ -49,6 +52,8 @@ def asked_for(agent_text: str) -> Asked | None:
     for question in _questions(agent_text):
         if not _DICTATION.search(question):
             continue
+        if _EMAIL.search(question):
+            return Asked.EMAIL
         if _CODE.search(question) and not _NOT_PHONE.search(question):
             return Asked.CODE
         if _PHONE.search(question) and not _NOT_PHONE.search(question):
@@ -73,7 +78,23 @@ def judge(asked: Asked, transcript: str, region: str) -> Heard:
         if n == 0 or n > CODE_LENGTH:
             return Heard.OTHER
         return Heard.WHOLE if n == CODE_LENGTH else Heard.PART
+    if asked is Asked.EMAIL:
+        return _email(transcript)
     return Heard.OTHER
+
+
+# the endings an address is finished at: 'dot co' may go on ('dot co dot uk'), so it is not one
+_LAST_DOMAIN = re.compile(r"@[a-z0-9-]+(\.[a-z0-9-]+)*\.(com|org|net|edu|gov|io|us|uk|ca|au|de|fr|ie|nz|info)$")
+_EMAIL_WORDS = {"at": "@", "dot": ".", "underscore": "_", "dash": "-", "hyphen": "-"}
+
+
+def _email(transcript: str) -> Heard:
+    """'o k a at n g u dot c o m' and 'oka@ngu.com' are whole; 'o k a at n g u' is part of one."""
+    tokens = re.findall(r"[a-z0-9@._+-]+", transcript.lower().replace("'", ""))
+    if not any(t in ("at", "@") or "@" in t or (len(t) == 1 and t != "i") for t in tokens):
+        return Heard.OTHER  # no letter spelled, no 'at': not an address being given
+    address = "".join(_EMAIL_WORDS.get(t, t) for t in tokens).rstrip(".")
+    return Heard.WHOLE if _LAST_DOMAIN.search(address) else Heard.PART
 
 
 def _phone(transcript: str, region: str) -> Heard:

@@ -159,8 +159,8 @@ class Settings(BaseSettings):
     )
     dictation_hold_seconds: float = Field(
         3.0, ge=0.0, le=5.0,
-        description="Longest silence (s) inside a phone number or confirmation code the caller is dictating, while "
-        "the digits transcribed so far are not a whole one (0 = off: DICTATION_ENDPOINTING_DELAY decides)",
+        description="Longest silence (s) inside a phone number, confirmation code or email address the caller is "
+        "dictating, while their words transcribed so far are not a whole one (0 = off: DICTATION_ENDPOINTING_DELAY decides)",
     )
     min_interruption_duration: float = Field(
         0.2, ge=0.0, le=5.0, description="Caller speech (s) needed to interrupt the agent"

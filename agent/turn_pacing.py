@@ -45,8 +45,8 @@ class DictationPacing:
 
     @property
     def listening_for_value(self) -> bool:
-        """A number or a code is being dictated and its length decides the end of the turn."""
-        return self.asked in (Asked.PHONE, Asked.CODE) and self.settings.dictation_hold_seconds > 0
+        """A number, a code or an email is being dictated and its end decides the end of the turn."""
+        return self.asked in (Asked.PHONE, Asked.CODE, Asked.EMAIL) and self.settings.dictation_hold_seconds > 0
 
     def pace_next_turn(self, agent_text: str) -> None:
         """Let a caller who dictates a phone number, an address or a spelling pause between groups

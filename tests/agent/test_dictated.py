@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.dictated import Asked, Heard, code_characters, judge
+from agent.dictated import Asked, Heard, asked_for, code_characters, judge
 
 
 @pytest.mark.parametrize(
@@ -60,3 +60,24 @@ def test_a_code_is_whole_at_six_characters() -> None:
 
 def test_open_answers_are_never_judged_whole() -> None:
     assert judge(Asked.OPEN, "one hundred thirty five main street", "US") is Heard.OTHER
+
+
+@pytest.mark.parametrize(
+    ("said", "heard"),
+    [
+        ("o k a", Heard.PART),
+        ("o k a at n g u", Heard.PART),
+        ("o k a at n g u dot c o m", Heard.WHOLE),  # spelled, as the corpus's caller says it
+        ("jane.doe@example.com", Heard.WHOLE),  # as a transcriber may write it
+        ("jane at example dot co", Heard.PART),  # 'dot co' may go on: 'dot co dot uk'
+        ("jane at example dot co dot uk", Heard.WHOLE),
+        ("I don't have email", Heard.OTHER),
+    ],
+)
+def test_an_email_address_is_whole_once_it_ends_in_a_known_domain(said: str, heard: Heard) -> None:
+    assert judge(Asked.EMAIL, said, "US") is heard
+
+
+def test_what_the_question_asks_for_is_the_last_question() -> None:
+    assert asked_for("Thanks. What's your email address?") is Asked.EMAIL
+    assert asked_for("Got it, your email is on file. What's the best number to reach you?") is Asked.PHONE

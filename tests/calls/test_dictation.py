@@ -1,7 +1,7 @@
-"""A caller dictating a phone number or a confirmation code in groups after the agent asked for it: the
-agent waits for the whole of it instead of answering after the first group, through pauses longer than
-any fixed end-of-turn delay, because each part's transcript shows how much of the number is still to
-come (agent/dictated.py)."""
+"""A caller dictating a phone number, a confirmation code or an email address in groups after the agent
+asked for it: the agent waits for the whole of it instead of answering after the first group, through
+pauses longer than any fixed end-of-turn delay, because each part's transcript shows how much is still
+to come (agent/dictated.py)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def test_dictation_is_recognised_from_the_agents_question() -> None:
 
 
 def test_what_the_question_asked_for() -> None:
+    assert asked_for("Thanks. What's your email address?") is Asked.EMAIL
     assert asked_for("Sure. What's the best number to reach you?") is Asked.PHONE
     assert asked_for("Thanks. And the phone number for the booking?") is Asked.PHONE
     assert asked_for("Do you have your confirmation code?") is Asked.CODE
@@ -92,6 +93,8 @@ LONG_PAUSES = {
               "Thanks, I have five oh three, five five five, oh one eight seven."),
     "code": ("Sure. Do you have your confirmation code?", "k seven p ... four m two", [1800],
              "Thanks, that's K7P-4M2."),
+    "email": ("Sure. What's your email address?", "o k a ... at n g u ... dot c o m", [1600, 2100],
+              "Thanks, I have oka at ngu dot com."),
 }  # fmt: skip
 
 
