@@ -16,7 +16,7 @@ from enum import Enum
 import phonenumbers
 
 from agent.store.appointments import CODE_LENGTH
-from agent.tools.spoken import spoken_digits
+from agent.tools.spoken import DIGIT_WORDS, REPEAT_WORDS, spoken_digits
 
 # the agent just asked for something callers say in groups, with pauses between them
 _DICTATION = re.compile(
@@ -128,8 +128,6 @@ _LETTER_WORDS = {
     "juliett", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango",
     "uniform", "victor", "whiskey", "xray", "yankee", "zulu",
 }  # fmt: skip
-_DIGIT_WORDS = {"zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
-_REPEAT = {"double": 2, "triple": 3}
 _AS_IN = re.compile(r"\b(as|like) in [a-z]+")
 
 
@@ -142,13 +140,13 @@ def code_characters(transcript: str) -> str:
     repeat = 1
     text = _AS_IN.sub(" ", transcript.lower().replace("-", " "))  # 'b as in boy' is one b
     for token in re.findall(r"[a-z0-9']+", text):
-        if token in _REPEAT:
-            repeat = _REPEAT[token]
+        if token in REPEAT_WORDS:
+            repeat = REPEAT_WORDS[token]
             continue
         if token.isdigit():
             chars = token
-        elif token in _DIGIT_WORDS:
-            chars = spoken_digits(token)
+        elif token in DIGIT_WORDS:
+            chars = DIGIT_WORDS[token]
         elif (len(token) == 1 and token != "i") or token in _LETTER_WORDS:  # 'i' is the caller
             chars = token[0]
         elif any(c.isdigit() for c in token) and len(token) <= CODE_LENGTH and "'" not in token:

@@ -1,11 +1,11 @@
 """Dictation pacing: after the agent asks for a phone number, an address, a code or a spelling, the
 caller's pauses between the groups they say it in are not taken for the end of their turn.
 
-Addresses and spellings get a longer end-of-turn silence (DICTATION_ENDPOINTING_DELAY). A phone number
-or a confirmation code has a known length, so the call listens for it: each pause commits the caller's
-audio so far (no reply asked for), and its transcript says whether the number is whole yet. Until it
-is, a pause may last DICTATION_HOLD_SECONDS; once it is, the turn ends at the usual delay, at once if
-that much silence has passed already (agent/dictated.py judges the words)."""
+Street addresses and spellings get a longer end-of-turn silence (DICTATION_ENDPOINTING_DELAY). A phone
+number, a confirmation code or an email address has a known shape, so the call listens for it: each
+pause commits the caller's audio so far (no reply asked for), and its transcript says whether the value
+is whole yet. Until it is, a pause may last DICTATION_HOLD_SECONDS; once it is, the turn ends at the
+usual delay, at once if that much silence has passed already (agent/dictated.py judges the words)."""
 
 from __future__ import annotations
 
@@ -23,14 +23,9 @@ from agent.settings import Settings
 log = logging.getLogger("receptionist.turns")
 
 
-def invites_dictation(text: str) -> bool:
-    """Did this agent turn ask the caller for a number, an address, a code or a spelling?"""
-    return asked_for(text) is not None
-
-
 class DictationPacing:
-    """The endpointing delay of one call, set by what the agent last asked for and, for a number or a
-    code, by how much of it the caller has said."""
+    """The endpointing delay of one call, set by what the agent last asked for and, for a number, a code
+    or an email, by how much of it the caller has said."""
 
     def __init__(self, session: AgentSession[Any], settings: Settings, *, region: str = "US") -> None:
         self.session = session
@@ -39,7 +34,6 @@ class DictationPacing:
         self.asked: Asked | None = None
         self.heard = Heard.PART  # of the value asked for, in the caller's turn so far
         self._parts: list[str] = []  # the transcripts of the caller's turn, part by part
-        self._delay = settings.min_endpointing_delay
         session.on("user_state_changed", self._on_user_state)
         session.on("user_input_transcribed", self._on_transcript)
 
@@ -53,8 +47,8 @@ class DictationPacing:
         without being answered mid-way (measured: every 600-900 ms pause was cut at 0.5 s).
 
         The agent's last words set the pace until it says something else. A transcript ends the turn
-        early only when it shows the whole number or code: a commit at a pause returns the transcript
-        of the first groups while the caller is still dictating."""
+        early only when it shows the whole number, code or email: a commit at a pause returns the
+        transcript of the first groups while the caller is still dictating."""
         self.asked = asked_for(agent_text)
         self.heard = Heard.PART
         self._parts = []
@@ -72,8 +66,7 @@ class DictationPacing:
             delay = s.dictation_endpointing_delay
         else:
             delay = s.min_endpointing_delay
-        if delay != self._delay:
-            self._delay = delay
+        if delay != self.session.options.endpointing.get("min_delay"):
             self.session.update_options(endpointing_opts={"min_delay": delay})
 
     def _on_user_state(self, ev: UserStateChangedEvent) -> None:

@@ -9,21 +9,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 from livekit import rtc
 from livekit.agents.voice import io
 
 from agent.call import TransferFailed
-from simulator.speech import VOICE_RMS
-
-
-def _rms(pcm: bytes) -> float:
-    if not pcm:
-        return 0.0
-    a = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
-    return float(np.sqrt(np.mean(a * a))) if a.size else 0.0
-
-
+from simulator.speech import VOICE_RMS, rms
 
 
 class CallerMicrophone(io.AudioInput):
@@ -196,7 +186,7 @@ class CallerEar(io.AudioOutput):
                 self.on_playback_started(created_at=time.time())
             pcm = bytes(frame.data)
             self.audio.extend(pcm)
-            if self._current.first_voice is None and _rms(pcm) > VOICE_RMS:
+            if self._current.first_voice is None and rms(pcm) > VOICE_RMS:
                 self._current.first_voice = now
                 if self.on_first_voice is not None:
                     self.on_first_voice(self._current)

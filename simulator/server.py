@@ -25,7 +25,7 @@ from aiohttp import WSMsgType, web
 
 from simulator.faults import Fault
 from simulator.script import SCRIPT_ENDED_LINE, ModelStep, Script, StepLike
-from simulator.speech import MODEL_SAMPLE_RATE, VOICE_RMS, VoiceMode, model_voice
+from simulator.speech import MODEL_SAMPLE_RATE, VOICE_RMS, VoiceMode, model_voice, rms
 
 log = logging.getLogger("simulator")
 
@@ -55,8 +55,7 @@ def _first_voice_ms(pcm: bytes, frame_ms: int = 10) -> int | None:
     """Where in this PCM16 chunk a voice starts (a 10 ms frame above VOICE_RMS), in ms, or None."""
     frame = frame_ms * _BYTES_PER_MS
     for start in range(0, len(pcm) - frame + 1, frame):
-        samples = memoryview(pcm[start : start + frame]).cast("h")
-        if math.sqrt(sum(x * x for x in samples) / len(samples)) > VOICE_RMS:
+        if rms(pcm[start : start + frame]) > VOICE_RMS:
             return start // _BYTES_PER_MS
     return None
 

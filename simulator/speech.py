@@ -111,6 +111,14 @@ async def model_voice(text: str, mode: VoiceMode = "speech", voice: str = MODEL_
     return await asyncio.to_thread(render_speech, text, MODEL_SAMPLE_RATE, voice=voice, mode=mode)
 
 
+def rms(pcm: bytes) -> float:
+    """The level of a stretch of PCM16 audio (compare with VOICE_RMS)."""
+    import numpy as np
+
+    a = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+    return float(np.sqrt(np.mean(a * a))) if a.size else 0.0
+
+
 def voiced_only(pcm: bytes, rate: int, threshold_rms: float = VOICE_RMS) -> bytes:
     """The voiced stretch of an utterance: espeak pads ~20 ms before and ~300 ms after, which would
     lengthen every pause between phrases and count as caller speech in timings."""

@@ -14,11 +14,11 @@ from livekit.agents import ToolError
 
 from agent.brain.schema.fields import WEEKDAYS
 
-_DIGIT_WORDS = {
+DIGIT_WORDS = {
     "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
     "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
 }
-_REPEAT = {"double": 2, "triple": 3}
+REPEAT_WORDS = {"double": 2, "triple": 3}  # "double five" is 55
 
 
 def parse_day(value: str, today: date) -> date:
@@ -78,10 +78,10 @@ def spoken_digits(text: str) -> str:
     out: list[str] = []
     repeat = 1
     for token in re.findall(r"[a-z]+|\d|\+", text.lower()):
-        if token in _REPEAT:
-            repeat = _REPEAT[token]
+        if token in REPEAT_WORDS:
+            repeat = REPEAT_WORDS[token]
             continue
-        digit = token if token.isdigit() or token == "+" else _DIGIT_WORDS.get(token)
+        digit = token if token.isdigit() or token == "+" else DIGIT_WORDS.get(token)
         if digit is None:
             repeat = 1
             continue

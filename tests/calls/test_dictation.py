@@ -12,7 +12,6 @@ import pytest
 
 from agent.dictated import Asked, asked_for
 from agent.settings import load_settings
-from agent.turn_pacing import invites_dictation
 from simulator.runner import CallReport, format_report, simulate
 from simulator.scenario import Scenario
 from simulator.server import RealtimeSimulator
@@ -36,10 +35,10 @@ SCENARIO = {
 def test_dictation_is_recognised_from_the_agents_question() -> None:
     for asked in ("What's the best phone number to reach you?", "Could you spell your last name?",
                   "And the address for the visit?", "Do you have your confirmation code?"):  # fmt: skip
-        assert invites_dictation(asked), asked
+        assert asked_for(asked) is not None, asked
     for said in ("Which day suits you?", "Your number is on file.", "How can I help?",
                  "I have five oh three, five five five."):  # fmt: skip
-        assert not invites_dictation(said), said
+        assert asked_for(said) is None, said
 
 
 def test_what_the_question_asked_for() -> None:
