@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from agent.brain import Brain
     from agent.flows.steps import FlowGate, FlowStepLog
     from agent.live import LiveState
+    from agent.playout_gate import PlayoutGate
     from agent.recording import CallRecording
     from agent.settings import PriceTable
     from agent.store.journal.writer import CallJournal
@@ -125,8 +126,8 @@ class CallContext:
     line_ready: asyncio.Event = field(default_factory=asyncio.Event)
     # the grounding guard's ear on the agent's transcript as it streams, ahead of the audio: called
     # as watch_sentences calls it: each time a sentence of the current message is complete or gains a
-    # word (set by the CallKeeper)
-    on_agent_sentence: Callable[[list[str], str, float], None] | None = None
+    # word, with the gate on that message's audio (set by the CallKeeper)
+    on_agent_sentence: Callable[[list[str], str, float, PlayoutGate | None], None] | None = None
 
     @property
     def tz(self) -> ZoneInfo:

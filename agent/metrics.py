@@ -48,6 +48,12 @@ TOOL_ERRORS = Counter("receptionist_tool_errors", "Tool calls that failed, by to
 VIOLATIONS = Counter(
     "receptionist_grounding_violations", "Agent claims the grounding guard contradicted", ["business", "kind"]
 )
+GUARD_HOLDS = Histogram(
+    "receptionist_guard_hold_seconds",
+    "Silence put before an agent sentence whose words were still arriving when it was due to play, "
+    "so the grounding guard could read it first (0: they arrived in time)",
+    buckets=(0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5),
+)
 TOKENS = Counter(
     "receptionist_realtime_tokens", "Realtime model tokens billed (the report's usage)", ["business", "kind"]
 )

@@ -5,7 +5,6 @@ where it starts, before the caller hears it, and corrected; a whole turn is chec
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
@@ -15,7 +14,6 @@ from typing import Any, TypeVar
 from livekit import rtc
 from livekit.agents import Agent, AgentSession, ModelSettings
 from livekit.agents.types import TimedString
-from livekit.agents.voice.events import AgentStateChangedEvent
 
 from agent.brain.grounding import (
     Violation,
@@ -25,40 +23,35 @@ from agent.brain.grounding import (
     sentences,
 )
 from agent.call import CallContext
+from agent.playout_gate import PlayoutGate
 
 log = logging.getLogger("receptionist.session")
 
 Text = TypeVar("Text", bound=str)
 
 
-class AudioReceived:
-    """How much of one agent message's audio has arrived from the model so far, in ms."""
-
-    def __init__(self) -> None:
-        self.ms = 0.0
-
-    async def count(self, audio: AsyncIterable[rtc.AudioFrame]) -> AsyncIterator[rtc.AudioFrame]:
-        async for frame in audio:
-            self.ms += frame.samples_per_channel * 1000 / frame.sample_rate
-            yield frame
+OnSentence = Callable[[list[str], str, float, PlayoutGate | None], None]
 
 
 async def watch_sentences(
-    text: AsyncIterable[Text],
-    on_sentence: Callable[[list[str], str, float], None],
-    audio_ms: Callable[[], float] = lambda: 0.0,
+    text: AsyncIterable[Text], on_sentence: OnSentence, gate: PlayoutGate | None = None
 ) -> AsyncIterator[Text]:
     """One agent message's transcript, passed on untouched and unhurried as it streams. Each time a
     sentence in it is complete (the next one has begun, or the message ended) `on_sentence` gets the
-    sentences so far, "" and where in the message's audio the last one starts (`audio_ms()` when its
-    first word arrived: the model sends words and their audio together); each time the sentence still
-    streaming gains a word, it gets the complete sentences before it, that sentence's text so far and
-    where it starts. The transcript runs ahead of the playout, so whatever `on_sentence` does happens
-    before the caller hears that sentence, beside the playout rather than in front of it."""
+    sentences so far, "" and where in the message's audio the last one starts (the audio received
+    when its first word arrived: the model sends words and their audio together); each time the
+    sentence still streaming gains a word, it gets the complete sentences before it, that sentence's
+    text so far and where it starts. The transcript runs ahead of the playout, so whatever
+    `on_sentence` does happens before the caller hears that sentence, beside the playout rather than
+    in front of it; the gate holds a sentence that would start to play before its words are in."""
     so_far = ""
     done = 0
     starts: list[float] = []
     words_seen = 0  # of the sentence under way
+
+    def audio_ms() -> float:
+        return gate.received_ms if gate is not None else 0.0
+
     async for delta in text:
         yield delta
         so_far += delta
@@ -67,13 +60,17 @@ async def watch_sentences(
         while done < len(said) - 1:
             done += 1
             words_seen = 0
-            on_sentence(said[:done], "", starts[done - 1])
+            on_sentence(said[:done], "", starts[done - 1], gate)
+        if gate is not None:
+            gate.sentence_open(starts[-1] if len(said) > done else None)
         if len(said) > done and len(said[-1].split()) > words_seen:
             words_seen = len(said[-1].split())
-            on_sentence(said[:-1], said[-1], starts[-1])
+            on_sentence(said[:-1], said[-1], starts[-1], gate)
     said = sentences(so_far)
+    if gate is not None:
+        gate.sentence_open(None)
     if done < len(said):
-        on_sentence(said, "", starts[-1] if len(starts) == len(said) else audio_ms())
+        on_sentence(said, "", starts[-1] if len(starts) == len(said) else audio_ms(), gate)
 
 
 class GuardedVoice(Agent):
@@ -81,25 +78,22 @@ class GuardedVoice(Agent):
     guard reads each sentence as its text completes, ahead of its audio, and times its cuts by how
     much of that message's audio has arrived."""
 
-    _audio_received: AudioReceived | None = None
+    _gate: PlayoutGate | None = None
 
     def realtime_audio_output_node(
         self, audio: AsyncIterable[rtc.AudioFrame], model_settings: ModelSettings
     ) -> AsyncIterable[rtc.AudioFrame]:
         # called for each message before its transcription node
-        self._audio_received = AudioReceived()
-        return Agent.default.realtime_audio_output_node(
-            self, self._audio_received.count(audio), model_settings
-        )
+        self._gate = PlayoutGate()
+        return Agent.default.realtime_audio_output_node(self, self._gate.pass_on(audio), model_settings)
 
     def transcription_node(
         self, text: AsyncIterable[str | TimedString], model_settings: ModelSettings
     ) -> AsyncIterable[str | TimedString]:
         check = self.session.userdata.on_agent_sentence
         if check is not None:
-            received = self._audio_received
-            text = watch_sentences(text, check, (lambda: received.ms) if received else lambda: 0.0)
-            self._audio_received = None  # a text-only message after this one has no audio
+            text = watch_sentences(text, check, self._gate)
+            self._gate = None  # a text-only message after this one has no audio
         return Agent.default.transcription_node(self, text, model_settings)
 
 
@@ -111,10 +105,7 @@ class _Stopped:
     said_before: str  # the message's sentences before the claim
 
 
-# stop this much before the false sentence's first word: an interrupt takes effect ~0.1 s after it is
-# asked for (measured by bench/grounding_playout.py), and the word's place is that of its arrival;
 # wait at most CUT_WAIT_S for a reply's audio to start playing before cutting it anyway
-CUT_EARLY_S = 0.2
 CUT_WAIT_S = 5.0
 
 
@@ -130,20 +121,12 @@ class PlayoutGuard:
         self.session = session
         self.call = call
         self._stopped: _Stopped | None = None
-        self._speaking = asyncio.Event()  # the agent's audio is playing, since _speaking_since
-        self._speaking_since = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
         call.on_agent_sentence = self._check_sentence
-        session.on("agent_state_changed", self._on_agent_state)
 
-    def _on_agent_state(self, ev: AgentStateChangedEvent) -> None:
-        if ev.new_state == "speaking":
-            self._speaking_since = time.monotonic()
-            self._speaking.set()
-        else:
-            self._speaking.clear()
-
-    def _check_sentence(self, said: list[str], under_way: str, starts_at_ms: float) -> None:
+    def _check_sentence(
+        self, said: list[str], under_way: str, starts_at_ms: float, gate: PlayoutGate | None
+    ) -> None:
         """A sentence of the message being spoken is complete (`under_way` is "") or has gained a word:
         if it contradicts the brain, cut the audio where that sentence starts, before it plays (the
         plugin truncates the item to what was heard), and say the correction instead."""
@@ -160,20 +143,23 @@ class PlayoutGuard:
         self._stopped = _Stopped(found, " ".join(before))
         speech = self.session.current_speech
         if speech is not None and not speech.done():
-            task = asyncio.create_task(self._cut(speech, starts_at_ms))
+            task = asyncio.create_task(self._cut(speech, starts_at_ms, gate))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         self._correct(found)
 
-    async def _cut(self, speech: Any, at_ms: float) -> None:
-        """Let the true sentences before the claim finish playing, then stop the audio."""
-        if at_ms > 0:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._speaking.wait(), CUT_WAIT_S)
-            # the playout runs in real time from its first frame; this waits on that clock
-            left = self._speaking_since + at_ms / 1000 - CUT_EARLY_S - time.monotonic()
-            if left > 0:
+    async def _cut(self, speech: Any, at_ms: float, gate: PlayoutGate | None) -> None:
+        """Stop the message's audio where the claim starts, let the true sentences before it finish
+        playing, then interrupt it (the plugin truncates the model's copy to what was played)."""
+        if gate is not None:
+            gate.stop_at(at_ms)
+            waited = 0.0
+            while (due := gate.plays_at(at_ms)) is None and waited < CUT_WAIT_S and at_ms > 0:
+                await asyncio.sleep(0.02)  # nothing has played yet
+                waited += 0.02
+            while due is not None and (left := due - time.monotonic()) > 0:
                 await asyncio.sleep(left)
+                due = gate.plays_at(at_ms)  # a hold before the claim moves it later
         if not speech.done():
             speech.interrupt(force=True)  # a false claim is cut even where the caller may not cut in
 

@@ -2,7 +2,9 @@
 than real time, words in step with it, as the real API streams) in which the model follows true
 sentences with a false one. Counts the false claims cut before the caller heard any of them, and how
 long the guard's checks hold the event loop: one per complete sentence, one per word of the sentence
-under way (the audio never waits for them).
+under way (the audio never waits for them). The same openers followed by true claims measure what
+true sentences pay: the silence held before a sentence whose words were still arriving when it was
+due to play (agent/playout_gate.py), and whether any true reply was cut.
 
     python -m bench.grounding_playout     # ~15 s a call; writes bench/results/grounding_playout.json
 """
@@ -20,6 +22,8 @@ import yaml
 
 from agent.brain import load_brain
 from agent.brain.grounding import check_latest_sentence, check_sentence_under_way, sentences
+from agent.metrics import GUARD_HOLDS
+from agent.playout_gate import HOLD_MAX_S
 from bench.report import table, write
 from simulator.runner import simulate
 from simulator.scenario import Scenario
@@ -47,16 +51,42 @@ REPLIES = [
 ]
 
 
-def _scenario(before: str, claim: str, asked: str) -> Scenario:
+# the same openers, each followed by a claim the brain bears out (plumbing brain, Tuesday 10 AM)
+TRUE_REPLIES = [
+    ("Sure.", "We're open on Saturdays from 8 AM to noon.", "Are you open on Saturdays?"),
+    ("Good question.", "We open at 7 on weekdays.", "When do you open?"),
+    ("Let me see.", "A drain cleaning is about $120 to $150.", "How much is a drain cleaning?"),
+    ("Thanks for asking, I can help with that.", "We're open weekdays until 6 PM.", "What are your hours?"),
+    ("Yes, we can help with that, and I can book it for you today.", "I have an opening on Saturday at 10 AM.",
+     "Can someone come on the weekend?"),
+    ("Happy to help.", "We also do water heater repair.", "Do you fix water heaters?"),
+    ("Of course. Our technicians are licensed and insured, and they bring the parts with them.",
+     "The plumbing inspection is $89.", "How much is an inspection?"),
+    ("Sure thing.", "We're closed on Christmas.", "Are you open on Christmas?"),
+    ("Okay.", "Water heater installation is around $1,200 to $2,800.", "What does a new water heater cost?"),
+    ("Let me check the schedule for you.", "We close at 6 tonight.", "How late are you open?"),
+]
+
+
+def _scenario(before: str, claim: str, asked: str, *, true: bool = False) -> Scenario:
     raw = yaml.safe_load(TEMPLATE.read_text())
     raw["name"] = f"playout: {claim}"
     raw["turns"][0]["caller"] = asked
-    raw["turns"][0]["model"] = [
-        {"say": f"{before} {claim} Anything else I can help you with?"},
-        {"say": "Sorry, correction: that was wrong, let me give you the right information."},
-    ]
-    raw["expect"] = {"said": ["sorry, correction"]}
+    raw["turns"][0]["model"] = [{"say": f"{before} {claim} Anything else I can help you with?"}]
+    if true:
+        raw["expect"] = {"said": [claim.lower()]}
+    else:
+        raw["turns"][0]["model"].append(
+            {"say": "Sorry, correction: that was wrong, let me give you the right information."}
+        )
+        raw["expect"] = {"said": ["sorry, correction"]}
     return Scenario.model_validate(raw)
+
+
+def _held_s() -> tuple[float, float]:
+    """(total silence held, holds) so far in this process."""
+    held = {s.name: s.value for s in GUARD_HOLDS.collect()[0].samples}
+    return held["receptionist_guard_hold_seconds_sum"], held["receptionist_guard_hold_seconds_count"]
 
 
 def claim_and_cut_ms(sim: RealtimeSimulator, key: str, before: str) -> tuple[float, float] | None:
@@ -84,6 +114,7 @@ async def _calls(count: int) -> list[dict[str, Any]]:
     rows = []
     async with RealtimeSimulator() as sim:
         for before, claim, asked in (REPLIES * ((count + len(REPLIES) - 1) // len(REPLIES)))[:count]:
+            held_before = _held_s()
             report = await simulate(_scenario(before, claim, asked), audio=True, sim=sim)
             # the guard records what it judged: the whole sentence, or its words so far when it cut earlier
             caught = [v for v in report.violations if claim.startswith(v["claim"])]
@@ -96,8 +127,26 @@ async def _calls(count: int) -> list[dict[str, Any]]:
                 "transcript_heard": caught[0]["heard"] if caught else None,
                 "heard_text": next((t["text"] for t in report.transcript if t["role"] == "agent"
                                     and t["text"].startswith(before.split()[0]) and t["interrupted"]), None),
+                "held_ms": round((_held_s()[0] - held_before[0]) * 1000),
             })  # fmt: skip
             print(f"{'heard' if rows[-1]['heard'] else 'stopped'}: {claim} {claim_ms} {cut_ms}", flush=True)
+    return rows
+
+
+async def _true_calls() -> list[dict[str, Any]]:
+    """True replies behind the same openers: each must play whole; how long the gate held them."""
+    rows = []
+    async with RealtimeSimulator() as sim:
+        for before, claim, asked in TRUE_REPLIES:
+            held_before = _held_s()
+            report = await simulate(_scenario(before, claim, asked, true=True), audio=True, sim=sim)
+            held, holds = (a - b for a, b in zip(_held_s(), held_before, strict=True))
+            reply = next(t for t in report.transcript if t["role"] == "agent" and t["text"].startswith(before))
+            rows.append({
+                "claim": claim, "true_before": before, "played_whole": not reply["interrupted"] and claim in reply["text"],
+                "false_alarms": len(report.violations), "held_ms": round(held * 1000), "holds": int(holds),
+            })  # fmt: skip
+            print(f"true: {claim} held {rows[-1]['held_ms']} ms, whole: {rows[-1]['played_whole']}", flush=True)
     return rows
 
 
@@ -136,6 +185,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=len(REPLIES))
     args = parser.parse_args()
     rows = asyncio.run(_calls(args.calls))
+    true_rows = asyncio.run(_true_calls())
     caught = [r for r in rows if r["caught"]]
     stopped = [r for r in rows if r["caught"] and not r["heard"]]
     share = round(len(stopped) / len(rows), 3) if rows else None
@@ -145,9 +195,21 @@ def main() -> None:
            "p99 ms", "check/word median ms", "p99 ms"],
           [[len(rows), len(caught), len(stopped), share, check["sentence"]["median_ms"], check["sentence"]["p99_ms"],
             check["word"]["median_ms"], check["word"]["p99_ms"]]])  # fmt: skip
+    held = sorted(r["held_ms"] for r in true_rows)
+    true_summary = {
+        "replies": len(true_rows), "played_whole": sum(r["played_whole"] for r in true_rows),
+        "false_alarms": sum(r["false_alarms"] for r in true_rows),
+        "held": sum(1 for h in held if h > 0), "held_ms_median": statistics.median(held) if held else None,
+        "held_ms_max": held[-1] if held else None,
+    }  # fmt: skip
+    table("true replies behind the same openers (the silence held before a sentence still arriving)",
+          ["replies", "played whole", "false alarms", "held", "held ms median", "held ms max"],
+          [[true_summary[k] for k in ("replies", "played_whole", "false_alarms", "held", "held_ms_median",
+                                      "held_ms_max")]])  # fmt: skip
     path = write("grounding_playout", {"calls": len(rows), "caught": len(caught), "stopped_before_heard": len(stopped),
                  "share_stopped_before_heard": share, "check_per_sentence": check["sentence"],
-                 "check_per_word": check["word"], "per_call": rows}, quick=False)  # fmt: skip
+                 "check_per_word": check["word"], "hold_max_s": HOLD_MAX_S, "true_replies": true_summary,
+                 "per_call": rows, "per_true_reply": true_rows}, quick=False)  # fmt: skip
     print(f"\nwrote {path}")
 
 

@@ -60,7 +60,7 @@ async def _under_way_alarms(brain: Brain, say: str, now: datetime) -> list[tuple
         for n, word in enumerate(say.split(" ")):
             yield word if n == 0 else " " + word
 
-    def on_sentence(said: list[str], under_way: str, _starts_ms: float) -> None:
+    def on_sentence(said: list[str], under_way: str, _starts_ms: float, _gate: object) -> None:
         if under_way:
             if violations := check_sentence_under_way(brain, said, under_way, now):
                 found.append((under_way, violations))

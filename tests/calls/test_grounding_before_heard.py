@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.grounding_playout import claim_and_cut_ms
 from simulator.runner import format_report, simulate
 from simulator.scenario import load_scenario
@@ -34,17 +36,25 @@ async def test_a_false_sentence_is_cut_before_the_caller_hears_it(call_stores, s
     assert not after["interrupted"]
 
 
-async def test_a_false_claim_after_a_short_opener_is_cut_before_any_of_it_plays(call_stores, shared_sim) -> None:
+@pytest.mark.parametrize(
+    ("scenario_file", "opener"),
+    [("guard-short-opener.yaml", "Good question."), ("guard-one-word-opener.yaml", "Sure.")],
+    ids=["two-words", "one-word"],
+)
+async def test_a_false_claim_after_a_short_opener_is_cut_before_any_of_it_plays(
+    scenario_file: str, opener: str, call_stores, shared_sim
+) -> None:
     """Two words of opener leave the guard half a second of audio: the claim's sentence is judged as
-    its words stream, not at its full stop (which comes long after the claim would have played)."""
-    scenario = load_scenario(SCENARIOS / "guard-short-opener.yaml")
+    its words stream, not at its full stop (which comes long after the claim would have played).
+    After one word the claim's words are still arriving when it is due to play: its audio waits."""
+    scenario = load_scenario(SCENARIOS / scenario_file)
     report = await simulate(scenario, audio=True, sim=shared_sim, stores=call_stores)
     assert report.passed, format_report(report)
     # on the simulator's clock: the audio was cut before the claim's first word played
-    claim_ms, cut_ms = claim_and_cut_ms(shared_sim, report.sim_key, "Good question.") or (None, None)
+    claim_ms, cut_ms = claim_and_cut_ms(shared_sim, report.sim_key, opener) or (None, None)
     assert claim_ms is not None and cut_ms <= claim_ms, (claim_ms, cut_ms)
     agent_turns = [t for t in report.transcript if t["role"] == "agent"]
-    cut = next(t for t in agent_turns if t["text"].lower().startswith("good"))
+    cut = next(t for t in agent_turns if t["text"].startswith(opener.split()[0]))
     assert cut["interrupted"] and "sunday" not in cut["text"].lower(), cut["text"]
     assert [(v["kind"], v["claim"], v["heard"]) for v in report.violations] == [
         ("hours", "We're open on Sundays", False)
