@@ -9,17 +9,20 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
 
 from livekit import rtc
+from livekit.agents import AgentSession
+from livekit.agents.voice.events import AgentStateChangedEvent
 
 from agent.metrics import GUARD_HOLDS
 
 # The longest silence the gate may put before a sentence whose words are still arriving when its
 # audio is due. After a one-word opener ("Sure.") the words that make the next sentence false arrive
 # while it starts to play (audio streams ~4x faster than it plays, so a sentence's text is complete
-# once three times its opener has played); a pause this long after "Sure." sounds like thought, and
-# a sentence whose text arrived in time (every sentence after the first second or so of a reply) is
-# never held.
+# once three times its opener has played); a pause this long after "Sure." sounds like thought. A
+# sentence whose words arrived in time (every one after the first second or so of a reply), or whose
+# words so far make no claim the guard judges (`may_claim`), is not held.
 HOLD_MAX_S = 0.3
 # how long audio stopped at a cut waits for the guard's interrupt after the model's audio has ended
 STOPPED_WAIT_S = 10.0
@@ -46,20 +49,25 @@ def _split(frame: rtc.AudioFrame, at_ms: float) -> tuple[rtc.AudioFrame | None, 
 class PlayoutGate:
     """Counts the message's audio as it arrives (`received_ms`: where a sentence starts is where the
     audio stood when its first word arrived, as the model sends a word with its audio), holds the
-    start of the sentence still arriving (`sentence_open`) for up to HOLD_MAX_S past when it would
-    have played, and passes nothing past `stop_at`. The playout runs in real time from the first
-    frame passed on (LiveKit's audio output takes frames as they come and plays them in order)."""
+    start of a sentence still arriving (`hold_at`) for up to HOLD_MAX_S past when it would
+    have played, and passes nothing past `stop_at`. The playout runs in real time from its first
+    frame: when the agent's state turns to speaking (`session`'s event) once frames have been passed
+    on, as the frames take a while to get there (resampling, 50 ms frames); without a session, or
+    when the agent is already speaking, at the first frame passed on."""
 
-    def __init__(self) -> None:
+    def __init__(self, session: AgentSession[Any] | None = None) -> None:
         self.received_ms = 0.0
         self.held_s = 0.0  # the silence the holds put into this message's playout so far
+        self._session = session
+        self._passed_on = False
         self._playing_since: float | None = None
         self._open_at: float | None = None  # where the sentence whose words are still arriving starts
         self._stop_ms: float | None = None
         self._changed = asyncio.Event()
 
-    def sentence_open(self, starts_at_ms: float | None) -> None:
-        """The sentence whose words are still arriving starts here (None: every sentence is complete)."""
+    def hold_at(self, starts_at_ms: float | None) -> None:
+        """Hold the audio where the sentence whose words are still arriving starts, until this is
+        called again with None (its words are in, or none of them could make it false)."""
         self._open_at = starts_at_ms
         self._changed.set()
 
@@ -84,6 +92,12 @@ class PlayoutGate:
             finally:
                 arrived.put_nowait(None)
 
+        def on_state(ev: AgentStateChangedEvent) -> None:
+            if ev.new_state == "speaking" and self._passed_on and self._playing_since is None:
+                self._playing_since = time.monotonic()
+
+        if self._session is not None:
+            self._session.on("agent_state_changed", on_state)
         receiving = asyncio.create_task(receive())
         sent = 0.0
         held: set[float] = set()
@@ -95,7 +109,7 @@ class PlayoutGate:
                     if stop is not None and end > stop:
                         head, _ = _split(frame, stop - sent)
                         if head is not None:
-                            self._playing_since = self._playing_since or time.monotonic()
+                            self._passing_on()
                             yield head
                         # the guard interrupts the message once what came before has played; ending the
                         # audio sooner would let it finish as if whole
@@ -105,20 +119,26 @@ class PlayoutGate:
                     if hold is not None and hold > 0 and sent <= hold < end and hold not in held:
                         head, frame = _split(frame, hold - sent)
                         if head is not None:
-                            self._playing_since = self._playing_since or time.monotonic()
+                            self._passing_on()
                             yield head
                         sent = hold
                         held.add(hold)
                         await self._hold(hold)
                         continue
-                    if self._playing_since is None:
-                        self._playing_since = time.monotonic()
+                    self._passing_on()
                     yield frame
                     sent, frame = end, None
         finally:
+            if self._session is not None:
+                self._session.off("agent_state_changed", on_state)
             receiving.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await receiving
+
+    def _passing_on(self) -> None:
+        if not self._passed_on and (self._session is None or self._session.agent_state == "speaking"):
+            self._playing_since = time.monotonic()  # no state change to wait for
+        self._passed_on = True
 
     async def _hold(self, at_ms: float) -> None:
         """Hold the audio at `at_ms`, where a sentence still arriving starts, until its words are all in

@@ -20,6 +20,7 @@ from agent.brain.grounding import (
     check_latest_sentence,
     check_sentence_under_way,
     check_turn,
+    may_claim,
     sentences,
 )
 from agent.call import CallContext
@@ -43,7 +44,7 @@ async def watch_sentences(
     sentence still streaming gains a word, it gets the complete sentences before it, that sentence's
     text so far and where it starts. The transcript runs ahead of the playout, so whatever
     `on_sentence` does happens before the caller hears that sentence, beside the playout rather than
-    in front of it; the gate holds a sentence that would start to play before its words are in."""
+    in front of it, and it can have the gate hold a sentence that would play before its words are in."""
     so_far = ""
     done = 0
     starts: list[float] = []
@@ -61,14 +62,10 @@ async def watch_sentences(
             done += 1
             words_seen = 0
             on_sentence(said[:done], "", starts[done - 1], gate)
-        if gate is not None:
-            gate.sentence_open(starts[-1] if len(said) > done else None)
         if len(said) > done and len(said[-1].split()) > words_seen:
             words_seen = len(said[-1].split())
             on_sentence(said[:-1], said[-1], starts[-1], gate)
     said = sentences(so_far)
-    if gate is not None:
-        gate.sentence_open(None)
     if done < len(said):
         on_sentence(said, "", starts[-1] if len(starts) == len(said) else audio_ms(), gate)
 
@@ -84,7 +81,7 @@ class GuardedVoice(Agent):
         self, audio: AsyncIterable[rtc.AudioFrame], model_settings: ModelSettings
     ) -> AsyncIterable[rtc.AudioFrame]:
         # called for each message before its transcription node
-        self._gate = PlayoutGate()
+        self._gate = PlayoutGate(self.session)
         return Agent.default.realtime_audio_output_node(self, self._gate.pass_on(audio), model_settings)
 
     def transcription_node(
@@ -132,6 +129,10 @@ class PlayoutGuard:
         plugin truncates the item to what was heard), and say the correction instead."""
         if self._stopped is not None:
             return  # this message is already being cut
+        if gate is not None:
+            # a sentence that may be a claim does not start to play before its words are in
+            claim_shaped = bool(under_way) and may_claim(self.call.brain, under_way)
+            gate.hold_at(starts_at_ms if claim_shaped else None)
         if under_way:
             found = check_sentence_under_way(self.call.brain, said, under_way, self.call.now())
             before = said

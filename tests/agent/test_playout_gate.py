@@ -55,7 +55,7 @@ async def test_a_sentence_still_arriving_is_held_at_its_start_until_its_words_ar
 ) -> None:
     monkeypatch.setattr(playout_gate, "HOLD_MAX_S", 60.0)  # the hold ends by its words, not by time
     gate = PlayoutGate()
-    gate.sentence_open(300)
+    gate.hold_at(300)
     passed: list[rtc.AudioFrame] = []
 
     async def play() -> None:
@@ -65,7 +65,7 @@ async def test_a_sentence_still_arriving_is_held_at_its_start_until_its_words_ar
     player = asyncio.create_task(play())
     await asyncio.sleep(0.2)
     assert _ms(passed) == 300  # everything before the sentence, nothing of it
-    gate.sentence_open(None)  # its last word arrived
+    gate.hold_at(None)  # its last word arrived
     await asyncio.wait_for(player, 5)
     assert _ms(passed) == 600  # then all of it, nothing lost
 
@@ -73,7 +73,7 @@ async def test_a_sentence_still_arriving_is_held_at_its_start_until_its_words_ar
 async def test_a_hold_ends_after_hold_max_s_and_a_sentence_is_held_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(playout_gate, "HOLD_MAX_S", 0.05)
     gate = PlayoutGate()
-    gate.sentence_open(300)
+    gate.hold_at(300)
     passed = [f async for f in gate.pass_on(_arriving(_frames(6)))]
     assert _ms(passed) == 600
     assert gate.held_s > 0  # the silence it put into the playout, which later cuts are timed by
@@ -82,7 +82,7 @@ async def test_a_hold_ends_after_hold_max_s_and_a_sentence_is_held_once(monkeypa
 async def test_a_cut_while_held_passes_nothing_of_the_held_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(playout_gate, "HOLD_MAX_S", 60.0)
     gate = PlayoutGate()
-    gate.sentence_open(200)
+    gate.hold_at(200)
     passed: list[rtc.AudioFrame] = []
 
     async def play() -> None:

@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 
 from agent.brain import Brain, Violation
-from agent.brain.grounding import check_sentence_under_way
+from agent.brain.grounding import check_sentence_under_way, may_claim
 from agent.playout_guard import watch_sentences
 from bench.grounding import Judged, judge, load_corpus
 
@@ -88,3 +88,29 @@ async def test_a_claim_after_a_short_opener_is_caught_before_its_full_stop() -> 
     assert [(w, [(v.kind, v.claim) for v in f]) for w, f in found][:1] == [
         ("We're open on Sundays from", [("hours", "We're open on Sundays")])
     ]
+
+
+async def test_every_claim_caught_as_it_streams_is_held_from_its_first_words(judged: list[Judged]) -> None:
+    """The playout holds a sentence still streaming only while its words so far may make a claim
+    (`may_claim`): every false claim the guard catches before its full stop must be held from its
+    first word on without a break, so its audio waits for the words that make it false."""
+    brains, _ = load_corpus()
+    not_held = []
+    for j in judged:
+        brain = brains[j.statement.brain]
+        for under_way, _ in await _under_way_alarms(brain, j.statement.say, j.statement.now):
+            words = under_way.split()
+            released = [" ".join(words[:k]) for k in range(1, len(words) + 1) if not may_claim(brain, " ".join(words[:k]))]
+            if released:
+                not_held.append(f"{j.statement.say!r} released at {released[0]!r}")
+    assert not_held == []
+
+
+def test_a_sentence_is_held_until_its_words_show_it_makes_no_claim() -> None:
+    brains, _ = load_corpus()
+    brain = brains["plumbing"]
+    for words in ("Our technicians are licensed and insured, and", "Let me check that for", "Can I get your name"):
+        assert not may_claim(brain, words), words
+    for words in ("We're open", "Water heater installation is", "That's $", "I have an opening", "We close at",
+                  "Can I get"):  # fmt: skip
+        assert may_claim(brain, words), words

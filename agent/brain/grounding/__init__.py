@@ -15,6 +15,7 @@ from agent.brain.grounding.guard import (
     check_latest_sentence,
     check_sentence_under_way,
     check_turn,
+    may_claim,
 )
 from agent.brain.grounding.text import sentences
 from agent.brain.grounding.violation import Violation
@@ -24,5 +25,6 @@ __all__ = [
     "check_latest_sentence",
     "check_sentence_under_way",
     "check_turn",
+    "may_claim",
     "sentences",
 ]

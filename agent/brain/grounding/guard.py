@@ -74,6 +74,35 @@ _DANGLING = frozenset(
 _UNDER_WAY_KINDS = frozenset({"hours", "appointment", "price"})
 
 
+# the words of a claim judged as it streams (an opening, a day or time, an amount, a booking) or of a
+# service: a sentence without any so far needs no head start on its audio
+_CLAIM_WORDS = re.compile(
+    r"[\d$]|\b(?:opens?|opening|openings|close[sd]?|closing|hours?|today|tonight|tomorrow|weekends?|"
+    r"weekdays?|weeknights?|noon|midnight|mornings?|afternoons?|evenings?|nights?|holidays?|christmas|"
+    r"thanksgiving|easter|new year's|(?:mon|tues|wednes|thurs|fri|satur|sun)days?|prices?|costs?|"
+    r"charges?|fees?|free|dollars?|bucks|available|availability|slots?|book|booked|appointments?|"
+    r"schedule|earliest|latest|soonest|put you|one|two|"
+    r"three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|sixty|"
+    r"seventy|eighty|ninety|hundred)\b"
+)
+
+
+# fewer words than this cannot tell a claim from anything else ("I have an | opening")
+_TOO_FEW_TO_TELL = 4
+
+
+def may_claim(brain: Brain, under_way: str) -> bool:
+    """Whether the words so far of a sentence still streaming may make a claim the guard judges:
+    too few to tell, or naming what such a claim is made of. "Our technicians are licensed" does
+    not; "We're open on" and "Water heater installation is" do."""
+    lowered = normalise(under_way)
+    return (
+        len(lowered.split()) < _TOO_FEW_TO_TELL
+        or bool(_CLAIM_WORDS.search(lowered))
+        or bool(services_in(brain, lowered))
+    )
+
+
 def check_sentence_under_way(
     brain: Brain, said: list[str], under_way: str, now: datetime
 ) -> list[Violation]:
