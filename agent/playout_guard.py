@@ -102,8 +102,12 @@ class _Stopped:
     said_before: str  # the message's sentences before the claim
 
 
-# wait at most CUT_WAIT_S for a reply's audio to start playing before cutting it anyway
+# wait at most CUT_WAIT_S for a reply's audio to start playing before cutting it anyway; interrupt
+# CUT_AFTER_S after the audio before the claim should have played: nothing past the cut plays, so
+# waiting costs a moment of silence, where interrupting early would clip the last true word (an
+# output counts a frame as played once all of it has)
 CUT_WAIT_S = 5.0
+CUT_AFTER_S = 0.1
 
 
 def _letters(text: str) -> str:
@@ -158,7 +162,7 @@ class PlayoutGuard:
             while (due := gate.plays_at(at_ms)) is None and waited < CUT_WAIT_S and at_ms > 0:
                 await asyncio.sleep(0.02)  # nothing has played yet
                 waited += 0.02
-            while due is not None and (left := due - time.monotonic()) > 0:
+            while due is not None and (left := due + CUT_AFTER_S - time.monotonic()) > 0:
                 await asyncio.sleep(left)
                 due = gate.plays_at(at_ms)  # a hold before the claim moves it later
         if not speech.done():
