@@ -68,9 +68,38 @@ def _questions(text: str) -> list[str]:
     return [p.strip() for p in reversed(parts)]
 
 
+# words that lead into a value not yet said ("my number is", "the code's", "um", "let me find it"): a
+# pause after them is the caller looking for it. "Yes" and "sure" are not among them: they answer
+# "is this the best number for you?" whole.
+_LEAD_IN = re.compile(
+    r"(\b(is|it's|its|code's|number's|are|um+|uh+|er+m?|hmm+|so|well|wait)|\blet me (see|check|think|find|"
+    r"look|grab|get)( (it|that|them|up|for it))?|\b(hold|hang) on|\b(one|a|just a) (sec|second|moment|minute))"
+    r"[\s,.…-]*$",
+    re.IGNORECASE,
+)
+
+
 def judge(asked: Asked, transcript: str, region: str) -> Heard:
     """Whether the caller's words so far (`transcript`: the turn's parts, joined) are all of what was
-    asked for."""
+    asked for. Words that lead into it, with none of it said yet, are part of it."""
+    heard = _judge(asked, transcript, region)
+    if heard is not Heard.OTHER or asked is Asked.OPEN or not _LEAD_IN.search(transcript):
+        return heard
+    before = transcript
+    while (shorter := _LEAD_IN.sub("", before)) != before:  # "one sec, um": neither is a digit
+        before = shorter
+    return Heard.OTHER if _any_of_it(asked, before) else Heard.PART
+
+
+def _any_of_it(asked: Asked, transcript: str) -> bool:
+    if asked is Asked.PHONE:
+        return bool(spoken_digits(transcript).lstrip("+"))
+    if asked is Asked.CODE:
+        return bool(code_characters(transcript))
+    return _email(transcript) is not Heard.OTHER
+
+
+def _judge(asked: Asked, transcript: str, region: str) -> Heard:
     if asked is Asked.PHONE:
         return _phone(transcript, region)
     if asked is Asked.CODE:

@@ -32,6 +32,8 @@ _NUMBER_WORDS = {
     "hundred": "hundred", "thousand": "thousand",
 }  # fmt: skip
 _SYMBOL_WORDS = {"at": "at", "dot": "dot", "dash": "dash"}
+# words a caller leads into a number with ("number is ...")
+_LEAD_IN_WORDS = {"number": "number", "is": "is", "your": "your"}
 # the recordings start and end in digital silence; anything above this is the voice, fricatives included
 _SILENCE_RMS = 30.0
 
@@ -96,11 +98,13 @@ def _recording(word: str) -> Path:
         return asterisk_sounds() / "digits" / f"{_NUMBER_WORDS[w]}.wav"
     if w in _SYMBOL_WORDS:
         return asterisk_sounds() / "letters" / f"{_SYMBOL_WORDS[w]}.wav"
+    if w in _LEAD_IN_WORDS:
+        return asterisk_sounds() / f"{_LEAD_IN_WORDS[w]}.wav"
     if len(w) == 1 and (w.isalpha() or w.isdigit()):
         folder = "letters" if w.isalpha() else "digits"
         return asterisk_sounds() / folder / f"{w}.wav"
     raise ValueError(f"no recording of {word!r}: the recorded voice knows digits (five, oh), numbers "
-                     f"(twelve, forty, hundred), letters (b, k) and at, dot, dash")
+                     f"(twelve, forty, hundred), letters (b, k), at, dot, dash and number, is, your")
 
 
 @functools.lru_cache(maxsize=256)

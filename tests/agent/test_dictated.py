@@ -22,12 +22,28 @@ from agent.dictated import Asked, Heard, asked_for, code_characters, judge
         ("+44 20 7946 0123", Heard.WHOLE),
         ("it's five oh three", Heard.PART),
         ("I'd rather not say", Heard.OTHER),
-        ("my number is", Heard.OTHER),
         ("five oh three five five five oh one eight seven two two", Heard.OTHER),  # too long: not ours to judge
     ],
 )
 def test_a_phone_number_is_whole_once_valid_in_the_business_country(said: str, heard: Heard) -> None:
     assert judge(Asked.PHONE, said, "US") is heard
+
+
+@pytest.mark.parametrize("asked", [Asked.PHONE, Asked.CODE, Asked.EMAIL])
+@pytest.mark.parametrize(
+    "said",
+    ["my number is", "yeah, so it's", "um", "the code is, uh", "let me find it", "hold on", "one sec...",
+     "It's"],  # fmt: skip
+)
+def test_words_leading_into_it_before_any_of_it_are_part_of_it(asked: Asked, said: str) -> None:
+    """A pause after "my number is" is the caller finding it, not the end of their turn."""
+    assert judge(asked, said, "US") is Heard.PART
+
+
+@pytest.mark.parametrize("asked", [Asked.PHONE, Asked.CODE, Asked.EMAIL])
+@pytest.mark.parametrize("said", ["yes", "sure", "no", "I'd rather not say", "I don't have one", "this one is fine"])
+def test_an_answer_that_is_not_the_value_is_not_waited_for(asked: Asked, said: str) -> None:
+    assert judge(asked, said, "US") is Heard.OTHER
 
 
 def test_a_number_of_another_country_is_judged_by_its_own_length() -> None:

@@ -90,6 +90,10 @@ LONG_PAUSES = {
     "phone": ("Sure. What's the best number to reach you?",
               "five oh three ... five five five ... oh one eight seven", [2000, 1500],
               "Thanks, I have five oh three, five five five, oh one eight seven."),
+    # a caller who says what is coming, then pauses to find it
+    "phone-after-lead-in": ("Sure. What's the best number to reach you?",
+                            "number is ... five oh three five five five ... oh one eight seven", [2000, 1500],
+                            "Thanks, I have five oh three, five five five, oh one eight seven."),
     "code": ("Sure. Do you have your confirmation code?", "k seven p ... four m two", [1800],
              "Thanks, that's K7P-4M2."),
     "email": ("Sure. What's your email address?", "o k a ... at n g u ... dot c o m", [1600, 2100],
