@@ -20,10 +20,11 @@ from agent.metrics import GUARD_HOLDS
 # The longest silence the gate may put before a sentence whose words are still arriving when its
 # audio is due. After a one-word opener ("Sure.") the words that make the next sentence false arrive
 # while it starts to play (audio streams ~4x faster than it plays, so a sentence's text is complete
-# once three times its opener has played); a pause this long after "Sure." sounds like thought. A
+# once three times its opener has played): "Okay. Water heater installation is around $500." needs
+# 0.38 s. A pause of up to half a second between two sentences is an ordinary one in speech. A
 # sentence whose words arrived in time (every one after the first second or so of a reply), or whose
 # words so far make no claim the guard judges (`may_claim`), is not held.
-HOLD_MAX_S = 0.3
+HOLD_MAX_S = 0.5
 # how long audio stopped at a cut waits for the guard's interrupt after the model's audio has ended
 STOPPED_WAIT_S = 10.0
 
