@@ -110,7 +110,25 @@ async def call_page(request: Request) -> Response:
     call = await console.call_detail(request.app.state.pool, who, call_id)
     if call is None:  # another owner's call reads exactly like one that does not exist
         raise HTTPException(404, "There is no such call.")
-    return page(request, "call.html", tz=timezone_of(request, who), call=call, report=call["summary"] or {})
+    return page(request, "call.html", tz=timezone_of(request, who), call=call, report=call["summary"] or {},
+                turns=spoken_turns(call["turns"]))  # fmt: skip
+
+
+def spoken_turns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The transcript as it was spoken: a caller's consecutive rows are one turn. A turn said in parts
+    (a number dictated in groups, each pause committed while the agent waited for the rest) is stored
+    as a row per part; it is read as one line, numbered with the rows it joins ("#4-6")."""
+    turns: list[dict[str, Any]] = []
+    for row in rows:
+        last = turns[-1] if turns else None
+        if last is not None and row["role"] == "caller" == last["role"]:
+            last["text"] = f"{last['text']} {row['text']}".strip()
+            last["last_seq"] = row["seq"]
+            last["ended_at"] = row["ended_at"] or last["ended_at"]
+            last["interrupted"] = last["interrupted"] or row["interrupted"]
+        else:
+            turns.append({**row, "last_seq": row["seq"]})
+    return turns
 
 
 @signed_in

@@ -185,3 +185,36 @@ async def test_an_owner_plays_her_calls_recording_and_no_one_elses(
     assert (await console.get(f"/calls/{mine}/recording")).status_code == 404
     console.cookies.clear()
     assert (await console.get(f"/calls/{mine}/recording")).status_code == 303
+
+
+async def test_a_turn_the_caller_said_in_parts_reads_as_one_line(
+    console: httpx.AsyncClient, add_user: Callable[..., str], db_url: str, tmp_path: Path
+) -> None:
+    """A number dictated in groups is stored a row per group (each pause was committed while the agent
+    waited for the rest); the owner reads what the caller said, once, in one line."""
+    _simulate(db_url, tmp_path, "book-drain-cleaning")
+    parts = ["five oh three", "five five five", "oh one eight seven"]
+    with psycopg.connect(db_url) as conn:
+        call_id, last, ended = conn.execute(
+            "SELECT call_id::text, max(seq), max(coalesce(ended_at, started_at)) FROM transcript_turns"
+            " GROUP BY call_id").fetchone()  # fmt: skip
+        for n, text in enumerate([*parts, "Thanks, I have five oh three, five five five, oh one eight seven."]):
+            conn.execute(
+                "INSERT INTO transcript_turns (id, call_id, seq, role, text, started_at, ended_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (uuid.uuid4(), call_id, last + 1 + n, "caller" if n < len(parts) else "agent", text,
+                 ended + timedelta(seconds=2 * n + 1), ended + timedelta(seconds=2 * n + 2)),
+            )  # fmt: skip
+    add_user("ann@rosecity.example", PLUMBING)
+    await log_in(console, "ann@rosecity.example")
+    page = await console.get(f"/calls/{call_id}")
+    assert page.status_code == 200
+    line = re.search(rf"<th>#{last + 1}-{last + 3} caller</th>\s*<td>([^<]*)</td>", page.text)
+    assert line is not None, page.text
+    assert line.group(1) == "five oh three five five five oh one eight seven"
+    assert re.search(rf"<th>#{last + 4} agent</th>", page.text)
+    # the rows themselves stay as recorded
+    with psycopg.connect(db_url) as conn:
+        stored = conn.execute("SELECT text FROM transcript_turns WHERE call_id = %s AND seq > %s AND role = 'caller'"
+                              " ORDER BY seq", (call_id, last)).fetchall()  # fmt: skip
+    assert [t for (t,) in stored] == parts
