@@ -72,8 +72,8 @@ async def watch_sentences(
 
 class GuardedVoice(Agent):
     """What every agent of a call speaks through (the receptionist and each flow's task alike): the
-    guard reads each sentence as its text completes, ahead of its audio, and times its cuts by how
-    much of that message's audio has arrived."""
+    guard reads each sentence as its text completes, ahead of its audio, and each message's audio
+    goes through a gate that knows where its sentences start, so the guard can hold one and cut one."""
 
     _gate: PlayoutGate | None = None
 
