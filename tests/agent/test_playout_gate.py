@@ -31,16 +31,21 @@ def _ms(frames: list[rtc.AudioFrame]) -> float:
     return sum(f.samples_per_channel * 1000 / f.sample_rate for f in frames)
 
 
-async def test_audio_past_a_cut_is_never_passed_on() -> None:
-    gate = PlayoutGate()
-    gate.stop_at(250)  # the claim starts mid-frame
+def _play(gate: PlayoutGate, frames: int) -> tuple[asyncio.Task[None], list[rtc.AudioFrame]]:
+    """The playout taking what the gate passes on, as it comes: (its task, what it got so far)."""
     passed: list[rtc.AudioFrame] = []
 
     async def play() -> None:
-        async for frame in gate.pass_on(_arriving(_frames(5))):
+        async for frame in gate.pass_on(_arriving(_frames(frames))):
             passed.append(frame)
 
-    player = asyncio.create_task(play())
+    return asyncio.create_task(play()), passed
+
+
+async def test_audio_past_a_cut_is_never_passed_on() -> None:
+    gate = PlayoutGate()
+    gate.stop_at(250)  # the claim starts mid-frame
+    player, passed = _play(gate, 5)
     await asyncio.sleep(0.2)  # the rest of the audio has arrived; the guard's interrupt has not
     assert _ms(passed) == 250
     assert gate.received_ms == 500
@@ -56,13 +61,7 @@ async def test_a_sentence_still_arriving_is_held_at_its_start_until_its_words_ar
     monkeypatch.setattr(playout_gate, "HOLD_MAX_S", 60.0)  # the hold ends by its words, not by time
     gate = PlayoutGate()
     gate.hold_at(300)
-    passed: list[rtc.AudioFrame] = []
-
-    async def play() -> None:
-        async for frame in gate.pass_on(_arriving(_frames(6))):
-            passed.append(frame)
-
-    player = asyncio.create_task(play())
+    player, passed = _play(gate, 6)
     await asyncio.sleep(0.2)
     assert _ms(passed) == 300  # everything before the sentence, nothing of it
     gate.hold_at(None)  # its last word arrived
@@ -83,13 +82,7 @@ async def test_a_cut_while_held_passes_nothing_of_the_held_sentence(monkeypatch:
     monkeypatch.setattr(playout_gate, "HOLD_MAX_S", 60.0)
     gate = PlayoutGate()
     gate.hold_at(200)
-    passed: list[rtc.AudioFrame] = []
-
-    async def play() -> None:
-        async for frame in gate.pass_on(_arriving(_frames(6))):
-            passed.append(frame)
-
-    player = asyncio.create_task(play())
+    player, passed = _play(gate, 6)
     await asyncio.sleep(0.2)
     gate.stop_at(200)  # the guard found the held sentence false
     await asyncio.sleep(0.2)
