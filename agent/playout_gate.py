@@ -8,14 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any
 
 from livekit import rtc
 from livekit.agents import AgentSession
 from livekit.agents.voice.events import AgentStateChangedEvent
-
-from agent.metrics import GUARD_HOLDS
 
 # The longest silence the gate may put before a sentence whose words are still arriving when its
 # audio is due. After a one-word opener ("Sure.") the words that make the next sentence false arrive
@@ -56,8 +54,11 @@ class PlayoutGate:
     on, as the frames take a while to get there (resampling, 50 ms frames); without a session, or
     when the agent is already speaking, at the first frame passed on."""
 
-    def __init__(self, session: AgentSession[Any] | None = None) -> None:
+    def __init__(
+        self, session: AgentSession[Any] | None = None, on_hold: Callable[[float], None] | None = None
+    ) -> None:
         self.received_ms = 0.0
+        self._on_hold = on_hold  # given each hold's silence, in seconds
         self.held_s = 0.0  # the silence the holds put into this message's playout so far
         self._session = session
         self._passed_on = False
@@ -156,4 +157,5 @@ class PlayoutGate:
         if due is not None:
             pause = max(0.0, time.monotonic() - due)
             self.held_s += pause
-            GUARD_HOLDS.observe(pause)
+            if self._on_hold is not None:
+                self._on_hold(pause)

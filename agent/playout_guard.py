@@ -24,6 +24,7 @@ from agent.brain.grounding import (
     sentences,
 )
 from agent.call import CallContext
+from agent.metrics import GUARD_HOLDS
 from agent.playout_gate import PlayoutGate
 
 log = logging.getLogger("receptionist.session")
@@ -81,7 +82,7 @@ class GuardedVoice(Agent):
         self, audio: AsyncIterable[rtc.AudioFrame], model_settings: ModelSettings
     ) -> AsyncIterable[rtc.AudioFrame]:
         # called for each message before its transcription node
-        self._gate = PlayoutGate(self.session)
+        self._gate = PlayoutGate(self.session, on_hold=GUARD_HOLDS.observe)
         return Agent.default.realtime_audio_output_node(self, self._gate.pass_on(audio), model_settings)
 
     def transcription_node(
