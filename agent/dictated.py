@@ -83,11 +83,13 @@ def judge(asked: Asked, transcript: str, region: str) -> Heard:
     """Whether the caller's words so far (`transcript`: the turn's parts, joined) are all of what was
     asked for. Words that lead into it, with none of it said yet, are part of it."""
     heard = _judge(asked, transcript, region)
-    if heard is not Heard.OTHER or asked is Asked.OPEN or not _LEAD_IN.search(transcript):
+    if heard is not Heard.OTHER or asked is Asked.OPEN:
         return heard
     before = transcript
     while (shorter := _LEAD_IN.sub("", before)) != before:  # "one sec, um": neither is a digit
         before = shorter
+    if before == transcript:  # no lead-in at its end
+        return heard
     return Heard.OTHER if _any_of_it(asked, before) else Heard.PART
 
 

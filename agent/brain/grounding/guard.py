@@ -12,7 +12,7 @@ from agent.brain.grounding.faqs import fact_violations
 from agent.brain.grounding.hours import hours_violations
 from agent.brain.grounding.prices import free_violations, price_violations
 from agent.brain.grounding.services import services_in
-from agent.brain.grounding.text import is_question, normalise, sentences
+from agent.brain.grounding.text import SPOKEN_NUMBERS, is_question, normalise, sentences
 from agent.brain.grounding.violation import Violation
 from agent.brain.schema.brain import Brain
 from agent.brain.schema.business import Service
@@ -81,9 +81,10 @@ _CLAIM_WORDS = re.compile(
     r"weekdays?|weeknights?|noon|midnight|mornings?|afternoons?|evenings?|nights?|holidays?|christmas|"
     r"thanksgiving|easter|new year's|(?:mon|tues|wednes|thurs|fri|satur|sun)days?|prices?|costs?|"
     r"charges?|fees?|free|dollars?|bucks|available|availability|slots?|book|booked|appointments?|"
-    r"schedule|earliest|latest|soonest|put you|one|two|"
-    r"three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|sixty|"
-    r"seventy|eighty|ninety|hundred)\b"
+    r"schedule|earliest|latest|soonest|put you|hundred|"
+    # a number said in words ("a" reads as one in "a hundred", but names nothing on its own)
+    + "|".join(w for w in SPOKEN_NUMBERS if w != "a")
+    + r")\b"
 )
 
 
