@@ -6,8 +6,9 @@ Used by: speculative replies and the late-reply hold line (subclasses of the plu
 RealtimeSession: they override its event handlers and read its current generation), one VAD object
 per call over a shared Silero model, the console's view of the agent's own turns, a caller on hold
 for a warm transfer (no "are you still there?"), and yield on resume (a reply dropped from the agent's
-own copy of the conversation), backchannels (a caller's end of turn that is no turn at all), and a
-dictated number heard whole (the end-of-turn wait under way, shortened).
+own copy of the conversation), backchannels (a caller's end of turn that is no turn at all), a
+dictated number heard whole (the end-of-turn wait under way, shortened), and a console that exits on
+a second Ctrl-C.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 import copy
 import dataclasses
 import inspect
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,6 +32,7 @@ __all__ = [
     "ResponseGeneration",
     "REALTIME_SESSION_HOOKS",
     "agents_console",
+    "console_exit_without_deadlock",
     "current_generation",
     "drop_turns_when",
     "forget_chat_item",
@@ -196,6 +199,26 @@ def agents_console() -> Any | None:
     return AgentsConsole.get_instance()
 
 
+def console_exit_without_deadlock() -> None:
+    """LiveKit's console asks its worker thread to close under a plain Lock, and its Ctrl-C handler
+    asks again on every later signal (a second Ctrl-C, or the SIGTERM the worker thread raises as it
+    ends). A handler runs on the main thread, so one that lands while the first request holds the lock
+    waits for itself forever: the console never exits. A reentrant lock lets it through; the second
+    request is harmless (the server's aclose is idempotent). Call before `cli.run_app`."""
+    from livekit.agents.cli._legacy import _ConsoleWorker
+
+    original = _ConsoleWorker.__init__
+    if getattr(original, "reentrant", False):
+        return
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self._lock = threading.RLock()
+
+    __init__.reentrant = True  # type: ignore[attr-defined]
+    _ConsoleWorker.__init__ = __init__  # type: ignore[method-assign]
+
+
 def missing() -> list[str]:
     """What of the above this LiveKit no longer has, by name; [] when everything is where we expect."""
     gone = [
@@ -248,4 +271,11 @@ def missing() -> list[str]:
         gone.append("livekit.agents.cli._legacy.AgentsConsole")
     else:
         gone += [f"AgentsConsole.{n}" for n in ("get_instance",) if not hasattr(AgentsConsole, n)]
+    try:
+        from livekit.agents.cli._legacy import _ConsoleWorker
+    except ImportError:
+        gone.append("livekit.agents.cli._legacy._ConsoleWorker")
+    else:
+        if "with self._lock" not in inspect.getsource(_ConsoleWorker.shutdown):
+            gone.append("_ConsoleWorker.shutdown: with self._lock")
     return gone

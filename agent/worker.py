@@ -19,7 +19,7 @@ from livekit.agents.cli.log import JsonFormatter
 from livekit.agents.worker import ServerEnvOption
 from livekit.plugins import silero
 
-from agent import log_privacy
+from agent import livekit_internals, log_privacy
 from agent.brain import BrainDirectory, BrainError, load_brains
 from agent.call import CallContext
 from agent.call_end import finish_call
@@ -318,6 +318,8 @@ def main() -> None:
         WorkerMetrics(settings) if settings.metrics_port is not None and args[0] in ("dev", "start") else None
     )
     server = build_server(settings.agent_name, settings, worker_metrics)
+    if args[0] == "console":
+        livekit_internals.console_exit_without_deadlock()
     try:
         cli.run_app(server)
     except SystemExit:

@@ -1,6 +1,6 @@
 """Ctrl-C in `python -m agent.worker console --text` while Postgres is down: the call's records stay in
-the spill file (also when a person presses Ctrl-C twice, LiveKit's force exit) and reach Postgres,
-exactly once, when the console next starts with the database back."""
+the spill file (also when a person presses Ctrl-C twice) and reach Postgres, exactly once, when the
+console next starts with the database back. A second Ctrl-C never hangs the console."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import pty
 import signal
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from agent import livekit_internals
 from agent.store.journal.events import CallEnded, CallStarted, ToolCallRecord, TranscriptTurn
 from simulator.scenario import load_scenario
 from simulator.server import RealtimeSimulator
@@ -74,13 +76,28 @@ class Console:
 
     returncode: int | None = None
 
-    async def exit_code(self) -> int:
+    async def exit_code(self, within: float = 60) -> int:
+        """How the console exited; a console still running after `within` seconds is killed, and the
+        test fails with what it printed (a hang fails one test, not the whole run)."""
         if self.returncode is None:
-            _, status = await asyncio.to_thread(os.waitpid, self.pid, 0)
+            status, hung = await asyncio.to_thread(self._reap, within)
             await asyncio.to_thread(self._reader.join)
             os.close(self._fd)
             self.returncode = os.waitstatus_to_exitcode(status)
+            if hung:
+                tail = self.output[-3000:].decode(errors="replace")
+                raise AssertionError(f"the console was still running {within:g} s later:\n{tail}")
         return self.returncode
+
+    def _reap(self, within: float) -> tuple[int, bool]:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return status, False
+            time.sleep(0.05)
+        os.kill(self.pid, signal.SIGKILL)
+        return os.waitpid(self.pid, 0)[1], True
 
 
 @contextlib.asynccontextmanager
@@ -170,3 +187,47 @@ async def test_ctrl_c_in_console_while_postgres_is_down_keeps_the_call(
     assert stored == turns
     assert tools == [("get_opening_hours",)]
     assert not [e for e in spilled_events(spill_dir) if getattr(e, "call_id", None) == started.call_id]
+
+
+class Hung(Exception):
+    pass
+
+
+def test_a_ctrl_c_that_lands_while_the_console_is_closing_does_not_hang_it() -> None:
+    """LiveKit's console handles every Ctrl-C after the first by asking its worker thread to close
+    again, under the same lock as the first request. A press that lands inside that first request (in
+    CI, two presses in a row did) used to wait on the lock its own thread held: the console hung for
+    good. Here the second press lands exactly there; a watchdog turns a hang into a failure."""
+    from livekit.agents.cli._legacy import _ConsoleWorker
+
+    livekit_internals.console_exit_without_deadlock()  # what `agent.worker console` does first
+    requests: list[str] = []
+
+    class Server:
+        def aclose(self) -> object:  # the console calls this under its lock
+            requests.append("close")
+            if len(requests) == 1:
+                signal.raise_signal(signal.SIGUSR1)  # the second Ctrl-C, mid-request
+            return asyncio.sleep(0)
+
+    worker = _ConsoleWorker(server=Server(), shutdown_cb=lambda: None)  # type: ignore[arg-type]
+
+    def hung(*_: object) -> None:
+        raise Hung("the second Ctrl-C waited on the first one's lock")
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGUSR1, signal.SIGUSR2)}
+    signal.signal(signal.SIGUSR1, lambda *_: worker.shutdown())  # what the console's handler does
+    signal.signal(signal.SIGUSR2, hung)
+    main = threading.main_thread().ident
+    assert main is not None
+    watchdog = threading.Timer(10, signal.pthread_kill, (main, signal.SIGUSR2))
+    watchdog.start()
+    try:
+        worker.shutdown()  # the first Ctrl-C's request
+    finally:
+        watchdog.cancel()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        worker._loop.run_until_complete(asyncio.sleep(0))  # the scheduled closes, so none is left pending
+        worker._loop.close()
+    assert requests == ["close", "close"]
