@@ -33,6 +33,7 @@ __all__ = [
     "REALTIME_SESSION_HOOKS",
     "agents_console",
     "console_exit_without_deadlock",
+    "warm_api_tls_context",
     "current_generation",
     "drop_turns_when",
     "forget_chat_item",
@@ -199,6 +200,14 @@ def agents_console() -> Any | None:
     return AgentsConsole.get_instance()
 
 
+def warm_api_tls_context() -> None:
+    """Build the TLS context LiveKit's HTTP session (its API client's) caches per process, from the CA
+    bundle (~100 ms of CPU): in the forkserver, once, rather than in every call's process."""
+    from livekit.agents.utils.http_context import _create_ssl_context
+
+    _create_ssl_context()
+
+
 def console_exit_without_deadlock() -> None:
     """LiveKit's console asks its worker thread to close under a plain Lock, and its Ctrl-C handler
     asks again on every later signal (a second Ctrl-C, or the SIGTERM the worker thread raises as it
@@ -271,6 +280,10 @@ def missing() -> list[str]:
         gone.append("livekit.agents.cli._legacy.AgentsConsole")
     else:
         gone += [f"AgentsConsole.{n}" for n in ("get_instance",) if not hasattr(AgentsConsole, n)]
+    from livekit.agents.utils import http_context
+
+    if not callable(getattr(http_context, "_create_ssl_context", None)):
+        gone.append("livekit.agents.utils.http_context._create_ssl_context")
     try:
         from livekit.agents.cli._legacy import _ConsoleWorker
     except ImportError:

@@ -201,6 +201,11 @@ class Settings(BaseSettings):
     worker_idle_processes: int = Field(
         2, ge=0, le=64, description="Warm job processes kept ready (Silero loaded) for the next calls"
     )
+    worker_job_executor: Literal["process", "thread"] = Field(
+        "process",
+        description="Where a call runs: its own job process (forked from a preloaded forkserver), or a "
+        "thread of the worker's process (no process start, one Python interpreter for every call)",
+    )
     # LiveKit's own default, 8081, is livekit-sip's health port: a worker beside the SIP bridge
     # (the local stack, one host or pod) could not start
     worker_port: int = Field(

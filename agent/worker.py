@@ -14,24 +14,29 @@ import os
 import sys
 
 from aiohttp import web
-from livekit.agents import NOT_GIVEN, AgentServer, JobContext, JobProcess, cli, room_io
+from livekit.agents import (
+    NOT_GIVEN,
+    AgentServer,
+    JobContext,
+    JobExecutorType,
+    JobProcess,
+    cli,
+    room_io,
+)
 from livekit.agents.cli.log import JsonFormatter
 from livekit.agents.worker import ServerEnvOption
-from livekit.plugins import silero
 
 from agent import livekit_internals, log_privacy
-from agent.brain import BrainDirectory, BrainError, load_brains
+from agent.brain import BrainError, load_brains
 from agent.call import CallContext
 from agent.call_end import finish_call
 from agent.call_start import answer, open_call
 from agent.console_view import show_the_agents_own_turns
 from agent.fallback_audio import FallbackLibrary
-from agent.flows.appointments import task_tools as appointment_task_tools
-from agent.flows.booking import task_tools as booking_task_tools
 from agent.health import WorkerHealth
 from agent.metrics import WorkerMetrics, follow_journal
 from agent.model_link import check_model_key
-from agent.receptionist import brain_for_call, receptionist_tools
+from agent.receptionist import brain_for_call
 from agent.session import realtime_model
 from agent.settings import Settings, SettingsError, load_settings, require
 from agent.store.db import DatabaseNotReady, require_current_schema
@@ -45,26 +50,17 @@ log = logging.getLogger("receptionist.worker")
 
 
 def prewarm(proc: JobProcess) -> None:
-    # once per job process: settings, every brain, and the VAD model, so a call starts warm
+    # once per job process: settings, every brain and the VAD model, so a call starts warm; the
+    # forkserver loaded them once already (agent/preload.py), unless a brain file changed since
+    from agent.preload import warm
+
     log_privacy.install()  # job processes start from LiveKit's forkserver, not from main()
-    settings = load_settings()
-    proc.userdata["settings"] = settings
-    proc.userdata["brains"] = load_brains(settings.brain_path)
-    proc.userdata["vad"] = silero.VAD.load(min_silence_duration=settings.vad_min_silence_duration)
+    ready = warm()
+    proc.userdata["settings"] = ready.settings
+    proc.userdata["brains"] = ready.brains
+    proc.userdata["vad"] = ready.vad
     # what callers hear when the model is down, rendered before any call (cached on disk)
-    proc.userdata["fallback"] = FallbackLibrary(proc.userdata["brains"].all, settings.fallback_audio_dir)
-    _warm_up(proc.userdata["brains"])
-
-
-def _warm_up(brains: BrainDirectory) -> None:
-    """Pay first-use costs before a caller is waiting (measured 100-150 ms each on the call's loop):
-    the Redis client's lazy imports and the tools' JSON schemas."""
-    import redis.asyncio.cluster  # noqa: F401
-    from livekit.agents.llm.utils import build_legacy_openai_schema
-
-    for brain in brains.all:
-        for tool in [*receptionist_tools(brain), *booking_task_tools(brain), *appointment_task_tools(brain)]:
-            build_legacy_openai_schema(tool, internally_tagged=True)
+    proc.userdata["fallback"] = FallbackLibrary(ready.brains.all, ready.settings.fallback_audio_dir)
 
 
 async def entrypoint(ctx: JobContext) -> None:
@@ -245,10 +241,12 @@ def build_server(
             "load_fnc": calls_load,
             "load_threshold": (max_calls - 0.5) / max_calls,  # full at exactly max_calls
             "num_idle_processes": settings.worker_idle_processes,
+            "job_executor_type": JobExecutorType(settings.worker_job_executor),
             # the forkserver imports the receptionist once and every job process inherits it: each
             # process otherwise imports it itself (~0.6 s of CPU measured here), which is what a
-            # burst of calls waits on while new processes start
-            "preload_modules": ["agent.worker"],
+            # burst of calls waits on while new processes start; agent.preload then loads the
+            # brains, the VAD model and first-use state once for all of them
+            "preload_modules": ["agent.worker", "agent.preload"],
             # LiveKit kills a job process whose prewarm takes over 10 s and starts another from
             # scratch, three times, then refuses the call: on a busy host (measured: 3 replicas, 6
             # calls, 2 cores) prewarm took longer, and every restart only added load. A call waits
@@ -320,6 +318,10 @@ def main() -> None:
     server = build_server(settings.agent_name, settings, worker_metrics)
     if args[0] == "console":
         livekit_internals.console_exit_without_deadlock()
+    if args[0] == "console" or settings.worker_job_executor == "thread":
+        # calls run in threads of this process: what the forkserver would load, loaded here once,
+        # on the main thread (LiveKit's plugins register only there)
+        from agent import preload  # noqa: F401
     try:
         cli.run_app(server)
     except SystemExit:

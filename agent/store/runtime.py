@@ -1,10 +1,13 @@
-"""How a worker process reaches its stores: one Postgres pool and one Redis client per process, one
+"""How a worker process reaches its stores: one Postgres pool and one Redis client per process (per
+call's thread under `WORKER_JOB_EXECUTOR=thread`, where each call has its own event loop), one
 journal per call writing through that pool. A store that is down degrades features; it never stops a call from being answered."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -53,15 +56,25 @@ class CallStores:
             await add_prose_summary(call, self.settings)
         if call.journal is not None:
             await call.journal.aclose(timeout=10)
+        if self.settings.worker_job_executor == "thread":
+            # the call's thread and its event loop end with the call: so do the pool and the client
+            # made on that loop (a process's stores end with the process)
+            _loop_stores.pop(asyncio.get_running_loop(), None)
+            if self.pool is not None:
+                await self.pool.close()
+            if self.live is not None:
+                await self.live.aclose()
 
 
-_process_stores: CallStores | None = None
+# one pool and one Redis client per event loop: a job process has one loop; under the thread executor
+# each call's thread runs its own, and a pool cannot be shared across loops
+_loop_stores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CallStores] = weakref.WeakKeyDictionary()
 
 
 async def call_stores(settings: Settings) -> CallStores:
-    """This process's pool and live state (made once), plus a fresh journal for the call."""
-    global _process_stores
-    if _process_stores is None:
+    """This process's (this loop's) pool and live state, made once, plus a fresh journal for the call."""
+    loop = asyncio.get_running_loop()
+    if loop not in _loop_stores:
         stores = CallStores(settings)
         if settings.database_url:
             if os.environ.get("LIVEKIT_DEV_MODE") == "1":
@@ -91,8 +104,8 @@ async def call_stores(settings: Settings) -> CallStores:
 
             stores.live = LiveState(settings.redis_url)
             stores.admission = Admission(stores.live, settings.caller_rate_limit)
-        _process_stores = stores
-    stores = _process_stores
+        _loop_stores[loop] = stores
+    stores = _loop_stores[loop]
     journal = None
     if settings.database_url:
         # through the process's pool: a call costs no connection of its own (without a pool, because

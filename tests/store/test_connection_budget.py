@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +32,7 @@ CALLS = 12
 @pytest.fixture
 def fresh_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A job process that has not made its stores yet."""
-    monkeypatch.setattr(runtime, "_process_stores", None)
+    monkeypatch.setattr(runtime, "_loop_stores", weakref.WeakKeyDictionary())
     yield
 
 
@@ -85,7 +86,7 @@ async def _job_processes(
     """The stores of `count` job processes, each as its first call makes them: a pool of its own."""
     opened = []
     for _ in range(count):
-        monkeypatch.setattr(runtime, "_process_stores", None)
+        monkeypatch.setattr(runtime, "_loop_stores", weakref.WeakKeyDictionary())
         opened.append(await runtime.call_stores(settings))
     return opened
 
