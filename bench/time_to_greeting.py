@@ -4,8 +4,8 @@ simulator's model delay stated next to it. 20 calls in a row, then bursts of cal
 20 by default), each burst once the worker has settled; a call the stack refuses (SIP 486: no worker
 had room) or that never hears a greeting is counted as rejected.
 
-`python -m bench.time_to_greeting [--calls 20] [--bursts 10 20] [--idle N]`; writes
-bench/results/time_to_greeting.json with the commit, the date, a CPU calibration and the load average
+`python -m bench.time_to_greeting [--calls 20] [--bursts 10 20] [--idle N] [--executor thread]
+[--name NAME]`; writes bench/results/time_to_greeting.json (or NAME.json) with the commit, the date, a CPU calibration and the load average
 before and after.
 """
 
@@ -81,7 +81,10 @@ def _warm_pool_memory() -> dict[str, Any]:
     me = psutil.Process()
     worker = next(p for p in me.children() if "agent.worker" in " ".join(p.cmdline()))
     family = worker.children(recursive=True)
-    forkserver = next(p for p in family if "forkserver" in " ".join(p.cmdline()))
+    forkserver = next((p for p in family if "forkserver" in " ".join(p.cmdline())), None)
+    if forkserver is None:  # the thread executor: calls run in the worker's own process
+        m = worker.memory_full_info()
+        return {"processes": 0, "worker_uss_mb": round(m.uss / 2**20), "worker_rss_mb": round(m.rss / 2**20)}
     idle = [p.memory_full_info() for p in family if p.ppid() == forkserver.pid]
     return {"processes": len(idle), "uss_mb": [round(m.uss / 2**20) for m in idle],
             "rss_mb": [round(m.rss / 2**20) for m in idle]}  # fmt: skip
@@ -104,7 +107,7 @@ def _worker_cpu_s() -> float:
     return total
 
 
-async def main(calls: int, bursts: list[int], idle: int) -> dict[str, Any]:
+async def main(calls: int, bursts: list[int], idle: int, executor: str) -> dict[str, Any]:
     run_dir = Path(tempfile.mkdtemp(prefix="ttg-"))
     # other work on a shared machine moves these figures: the load says how much there was
     load_before = [round(x, 2) for x in os.getloadavg()]
@@ -121,7 +124,7 @@ async def main(calls: int, bursts: list[int], idle: int) -> dict[str, Any]:
             with running_stack(run_dir) as stack, receptionist_worker(
                 stack, agent_name="receptionist-bench", openai_base_url=sim.base_url,
                 database_url=dsn, log=run_dir / "worker.log",
-                extra_env={"WORKER_IDLE_PROCESSES": str(idle)},
+                extra_env={"WORKER_IDLE_PROCESSES": str(idle), "WORKER_JOB_EXECUTOR": executor},
             ):  # fmt: skip
                 await asyncio.sleep(SETTLE_S)  # the warm pool filled
                 memory = _warm_pool_memory()
@@ -136,7 +139,10 @@ async def main(calls: int, bursts: list[int], idle: int) -> dict[str, Any]:
                 for n, size in enumerate(bursts):
                     # as between two rushes of callers: the last burst's calls ended, its processes gone
                     await asyncio.sleep(SETTLE_S)
-                    concurrent.append(await _burst(stack, size, 100 * (n + 1)))
+                    cpu_before = _worker_cpu_s()
+                    burst = await _burst(stack, size, 100 * (n + 1))
+                    burst["worker_cpu_s_per_call"] = round((_worker_cpu_s() - cpu_before) / size, 2)
+                    concurrent.append(burst)
     finally:
         pg.destroy()
     result = {
@@ -145,6 +151,7 @@ async def main(calls: int, bursts: list[int], idle: int) -> dict[str, Any]:
         "what": "INVITE sent -> first non-silent greeting RTP at the caller (ms), livekit-server 1.13.5 + "
                 f"livekit-sip 1.8.0 + worker (start mode, {idle} warm processes) on loopback",
         "idle_processes": idle,
+        "job_executor": executor,
         "warm_pool_memory": memory,
         "worker_cpu_s_per_call": round(cpu_per_call, 2),
         "sequential": {"n": calls, "p50": statistics.median(sequential), "p95": _pct(sequential, 0.95),
@@ -160,19 +167,27 @@ def cli() -> None:
     parser.add_argument("--bursts", type=int, nargs="*", default=[10, 20])
     parser.add_argument("--idle", type=int, default=Settings.model_fields["worker_idle_processes"].default,
                         help="WORKER_IDLE_PROCESSES for the worker (default: the shipped default)")  # fmt: skip
+    parser.add_argument("--executor", choices=["process", "thread"], default="process",
+                        help="WORKER_JOB_EXECUTOR for the worker: a process per call, or a thread")  # fmt: skip
+    parser.add_argument("--name", default="time_to_greeting", help="the results file's name in bench/results")
     args = parser.parse_args()
-    result = asyncio.run(main(args.calls, args.bursts, args.idle))
+    result = asyncio.run(main(args.calls, args.bursts, args.idle, args.executor))
     # the commit, the date and a CPU calibration beside the figures (bench/report.py)
-    write("time_to_greeting", result, quick=False)
+    write(args.name, result, quick=False)
     s = result["sequential"]
     m = result["warm_pool_memory"]
-    print(f"time to greeting (model delay {MODEL_DELAY_MS} ms included), {args.idle} warm processes "
-          f"(USS {m['uss_mb']} MB, RSS {m['rss_mb']} MB)")
+    if args.executor == "thread":
+        print(f"time to greeting (model delay {MODEL_DELAY_MS} ms included), calls in threads of the worker "
+              f"(idle worker USS {m['worker_uss_mb']} MB, RSS {m['worker_rss_mb']} MB)")
+    else:
+        print(f"time to greeting (model delay {MODEL_DELAY_MS} ms included), {args.idle} warm processes "
+              f"(USS {m['uss_mb']} MB, RSS {m['rss_mb']} MB)")
     print(f"  {s['n']} in a row : p50 {s['p50']:.0f} ms  p95 {s['p95']:.0f} ms  max {s['max']:.0f} ms"
           f"  (worker CPU {result['worker_cpu_s_per_call']} s a call, its process's start included)")
     for b in result["bursts"]:
         figures = f"p50 {b['p50']:.0f} ms  p95 {b['p95']:.0f} ms  max {b['max']:.0f} ms" if b["p50"] else "none greeted"
-        print(f"  {b['n']} at once  : {figures}  rejected {b['rejected']}  {b['why']}")
+        print(f"  {b['n']} at once  : {figures}  rejected {b['rejected']}  {b['why']}"
+              f"  (worker CPU {b['worker_cpu_s_per_call']} s a call)")
 
 
 if __name__ == "__main__":
