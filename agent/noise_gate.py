@@ -11,7 +11,7 @@ audio untouched. The VAD object that applies it is made in agent/livekit_interna
 
 from __future__ import annotations
 
-from collections import deque
+import math
 
 import numpy as np
 from livekit import rtc
@@ -27,23 +27,42 @@ class LineBackground:
 
     def __init__(self, margin_db: float) -> None:
         self.ratio = 10 ** (margin_db / 20)
-        self._levels: deque[float] | None = None
+        # the last window's frame levels, a ring: `_count` of them so far, the next one at `_next`
+        self._levels: np.ndarray | None = None
+        self._count = 0
+        self._next = 0
         self._above = 0  # frames above the background so far
 
     def audible(self, pcm: np.ndarray, duration_s: float) -> bool:
         rms = float(np.sqrt(np.mean(np.square(pcm, dtype=np.float64)))) if pcm.size else 0.0
         if self._levels is None:
-            self._levels = deque(maxlen=max(1, round(BACKGROUND_WINDOW_S / max(duration_s, 1e-3))))
-        background = max(float(np.percentile(self._levels, BACKGROUND_PERCENTILE)) if self._levels else 0.0,
-                         QUIETEST_BACKGROUND_RMS)  # fmt: skip
+            self._levels = np.empty(max(1, round(BACKGROUND_WINDOW_S / max(duration_s, 1e-3))))
+        background = max(self._background(), QUIETEST_BACKGROUND_RMS)
         audible = rms >= background * self.ratio
         # a caller talking on must not become their own background (it split a 10 s monologue into
         # five turns): a frame above it counts once in ABOVE_BACKGROUND_WEIGHT, enough for a noise that
         # starts mid-call to be learnt within a few windows
         self._above += audible
         if not audible or self._above % ABOVE_BACKGROUND_WEIGHT == 0:
-            self._levels.append(rms)
+            self._levels[self._next] = rms
+            self._next = (self._next + 1) % self._levels.size
+            self._count = min(self._count + 1, self._levels.size)
         return audible
+
+    def _background(self) -> float:
+        """BACKGROUND_PERCENTILE of the window's levels, as np.percentile ("linear") gives it to the bit,
+        from a partial sort: ~2 us a frame instead of ~48, on every frame of every call."""
+        n = self._count
+        if not n:
+            return 0.0
+        assert self._levels is not None
+        position = BACKGROUND_PERCENTILE / 100 * (n - 1)
+        lo = math.floor(position)
+        hi = min(lo + 1, n - 1)
+        t = position - lo
+        ordered = np.partition(self._levels[:n], (lo, hi))
+        a, b = float(ordered[lo]), float(ordered[hi])
+        return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t  # numpy's own interpolation
 
     def heard(self, frame: rtc.AudioFrame) -> rtc.AudioFrame:
         """The frame as the VAD should hear it: itself, or silence of its length."""

@@ -40,3 +40,27 @@ async def test_background_voices_are_not_speech_but_the_caller_over_them_is(snr_
     mixed = phone_line(np.clip(background + caller, -32768, 32767).astype(np.int16).tobytes())
     starts = await _speech_starts(mixed)
     assert starts and all(t > BABBLE_ONLY_S - 0.3 for t in starts), starts
+
+
+def test_the_gate_decides_every_frame_as_the_percentile_of_its_window_says() -> None:
+    """The background is the 25th percentile of the last 3 s of levels, to the bit: the same decision
+    on every frame as np.percentile over that window, through a silent start, a noise that comes and
+    goes, and a caller talking on (whose frames count once in eight)."""
+    from collections import deque
+
+    from agent.noise_gate import ABOVE_BACKGROUND_WEIGHT, QUIETEST_BACKGROUND_RMS, LineBackground
+
+    rng = np.random.default_rng(7)
+    gate = LineBackground(margin_db=6.0)
+    window: deque[float] = deque(maxlen=150)  # 3 s of 20 ms frames
+    above = 0
+    loudness = [0] * 40 + [300] * 200 + [3000] * 300 + [200] * 100 + [5] * 50 + [4000] * 60
+    for level in loudness:
+        pcm = (rng.standard_normal(320) * level).astype(np.int16)
+        rms = float(np.sqrt(np.mean(np.square(pcm, dtype=np.float64))))
+        background = max(float(np.percentile(window, 25.0)) if window else 0.0, QUIETEST_BACKGROUND_RMS)
+        expected = rms >= background * 10 ** (6.0 / 20)
+        above += expected
+        if not expected or above % ABOVE_BACKGROUND_WEIGHT == 0:
+            window.append(rms)
+        assert gate.audible(pcm, 0.02) == expected
