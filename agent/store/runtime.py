@@ -49,21 +49,27 @@ class CallStores:
         record durable (Postgres, or the spill file)."""
         if self.admission is not None:
             await self.admission.release(call)
-        if self.settings.call_summary_model and call.journal is not None:  # else nowhere to keep it
-            # the report lands before the summary is asked for: a job process stopped while the
-            # model is still writing (LiveKit's shutdown limit) then costs only the summary
-            await call.journal.flush(timeout=5, until_outage=True)
-            await add_prose_summary(call, self.settings)
-        if call.journal is not None:
-            await call.journal.aclose(timeout=10)
-        if self.settings.worker_job_executor == "thread":
-            # the call's thread and its event loop end with the call: so do the pool and the client
-            # made on that loop (a process's stores end with the process)
-            _loop_stores.pop(asyncio.get_running_loop(), None)
-            if self.pool is not None:
-                await self.pool.close()
-            if self.live is not None:
-                await self.live.aclose()
+        try:
+            if self.settings.call_summary_model and call.journal is not None:  # else nowhere to keep it
+                # the report lands before the summary is asked for: a job process stopped while the
+                # model is still writing (LiveKit's shutdown limit) then costs only the summary
+                await call.journal.flush(timeout=5, until_outage=True)
+                await add_prose_summary(call, self.settings)
+            if call.journal is not None:
+                await call.journal.aclose(timeout=10)
+        finally:
+            await self.close_with_the_call()
+
+    async def close_with_the_call(self) -> None:
+        """Under the thread executor the call's thread and its event loop end with the call: so do the
+        pool and the Redis client made on that loop. A job process's stores end with the process."""
+        if self.settings.worker_job_executor != "thread":
+            return
+        _loop_stores.pop(asyncio.get_running_loop(), None)
+        if self.pool is not None:
+            await self.pool.close()
+        if self.live is not None:
+            await self.live.aclose()
 
 
 # one pool and one Redis client per event loop: a job process has one loop; under the thread executor
@@ -111,7 +117,11 @@ async def call_stores(settings: Settings) -> CallStores:
         # through the process's pool: a call costs no connection of its own (without a pool, because
         # Postgres was down when the process started, the journal connects by itself when it is back)
         journal = CallJournal(stores.pool or settings.database_url, settings.journal_spill_dir)
-        await journal.start()
+        try:
+            await journal.start()
+        except BaseException:
+            await stores.close_with_the_call()
+            raise
     return CallStores(
         settings,
         pool=stores.pool,

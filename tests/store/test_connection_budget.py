@@ -209,3 +209,43 @@ async def test_journals_that_connect_by_themselves_through_pgbouncer_lose_nothin
     async with await psycopg.AsyncConnection.connect(small_postgres.dsn(small_db)) as conn:
         cur = await conn.execute("SELECT count(*) FROM transcript_turns")
         assert await cur.fetchone() == (len(journals) * TURNS,)
+
+
+def test_calls_in_threads_of_one_worker_each_record_and_leave_no_connection(
+    db_url: str, tmp_path: Path, fresh_process: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WORKER_JOB_EXECUTOR=thread: each call runs on its own thread and event loop in the worker's
+    process. Each gets stores it can use on its loop, records its call, books, and closes them as it
+    ends: a busy worker does not gather connections call after call."""
+    import threading
+
+    monkeypatch.setenv("WORKER_JOB_EXECUTOR", "thread")
+    settings = load_settings(openai_api_key="x", database_url=db_url, journal_spill_dir=tmp_path)
+    brain = load_brain(PLUMBING)
+    booked: list[Appointment] = []
+    failures: list[BaseException] = []
+
+    def one_call(slot: int) -> None:  # a job thread: its own loop, as LiveKit's thread executor runs it
+        async def run() -> None:
+            booked.append(await _call(await runtime.call_stores(settings), brain, slot))
+
+        try:
+            asyncio.run(run())
+        except BaseException as e:  # noqa: BLE001 - reported by the test below
+            failures.append(e)
+
+    threads = [threading.Thread(target=one_call, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failures == []
+    assert len({b.confirmation_code for b in booked}) == 6
+
+    async def check() -> None:
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+            cur = await conn.execute("SELECT count(*), count(ended_at) FROM calls")
+            assert await cur.fetchone() == (6, 6)
+        assert await _backends(db_url) == 0
+
+    asyncio.run(check())
