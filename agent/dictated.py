@@ -2,10 +2,12 @@
 
 After the agent asks for a phone number, a confirmation code or an email address, the call knows what a
 whole one looks like: a number valid in the business's country, a code of CODE_LENGTH characters, an
-address ending in a known domain. The transcripts of the caller's turn, part by part as each pause is
+address ending in a known domain, the letters of a name the call has heard (the agent's question names it,
+"How do you spell Kowalski?", or the caller said it in the turns before). The transcripts of the caller's turn, part by part as each pause is
 committed, tell whether they are done (answer now), still part way (wait through the next pause), or
 saying something else (pace the turn as any dictation).
-Street addresses and spellings have no such end: they are dictated, but never judged whole.
+Street addresses, and spellings of a name the call has not heard, have no such end: they are dictated,
+but never judged whole.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ _DICTATION = re.compile(
 _CODE = re.compile(r"\b(confirmation )?code\b", re.IGNORECASE)
 _PHONE = re.compile(r"\b(phone|cell|mobile|callback|call back|reach you)\b|\bnumber\b", re.IGNORECASE)
 _EMAIL = re.compile(r"\be-?mail\b", re.IGNORECASE)
+_SPELL = re.compile(r"\bspell(ed|ing)?\b", re.IGNORECASE)
 _NOT_PHONE = re.compile(r"\b(house|street|address|card|zip|postcode|postal|policy|account)\b", re.IGNORECASE)
 
 
@@ -36,7 +39,8 @@ class Asked(Enum):
     PHONE = "phone"  # a phone number: whole once valid in the business's country
     CODE = "code"  # a confirmation code: whole at CODE_LENGTH characters
     EMAIL = "email"  # an email address: whole once it ends in a known top-level domain
-    OPEN = "open"  # an address, a spelling: no length that says it is complete
+    SPELLING = "spelling"  # a name spelled: whole once its letters spell a name the call has heard
+    OPEN = "open"  # an address: no length that says it is complete
 
 
 class Heard(Enum):
@@ -58,6 +62,8 @@ def asked_for(agent_text: str) -> Asked | None:
             return Asked.CODE
         if _PHONE.search(question) and not _NOT_PHONE.search(question):
             return Asked.PHONE
+        if _SPELL.search(question):
+            return Asked.SPELLING
         return Asked.OPEN
     return None
 
@@ -79,10 +85,11 @@ _LEAD_IN = re.compile(
 )
 
 
-def judge(asked: Asked, transcript: str, region: str) -> Heard:
+def judge(asked: Asked, transcript: str, region: str, names: frozenset[str] = frozenset()) -> Heard:
     """Whether the caller's words so far (`transcript`: the turn's parts, joined) are all of what was
-    asked for. Words that lead into it, with none of it said yet, are part of it."""
-    heard = _judge(asked, transcript, region)
+    asked for. Words that lead into it, with none of it said yet, are part of it. `names`: what a
+    spelling may be of (`names_heard`)."""
+    heard = _judge(asked, transcript, region, names)
     if heard is not Heard.OTHER or asked is Asked.OPEN:
         return heard
     before = transcript
@@ -98,10 +105,12 @@ def _any_of_it(asked: Asked, transcript: str) -> bool:
         return bool(spoken_digits(transcript).lstrip("+"))
     if asked is Asked.CODE:
         return bool(code_characters(transcript))
+    if asked is Asked.SPELLING:
+        return bool(spelled_letters(transcript))
     return _email(transcript) is not Heard.OTHER
 
 
-def _judge(asked: Asked, transcript: str, region: str) -> Heard:
+def _judge(asked: Asked, transcript: str, region: str, names: frozenset[str]) -> Heard:
     if asked is Asked.PHONE:
         return _phone(transcript, region)
     if asked is Asked.CODE:
@@ -111,7 +120,51 @@ def _judge(asked: Asked, transcript: str, region: str) -> Heard:
         return Heard.WHOLE if n == CODE_LENGTH else Heard.PART
     if asked is Asked.EMAIL:
         return _email(transcript)
+    if asked is Asked.SPELLING:
+        return _spelling(transcript, names)
     return Heard.OTHER
+
+
+def _spelling(transcript: str, names: frozenset[str]) -> Heard:
+    """'k o w' of 'kowalski' is part of it, 'k o w a l s k i' all of it; letters that are no name heard
+    are not ours to judge. One letter may differ from the name as heard before the last: the name was
+    heard through a transcriber, which is why the agent asks for its spelling. So 'c o w' goes on
+    towards 'kowalski', but only the exact letters end the turn early."""
+    letters = spelled_letters(transcript)
+    if not letters:
+        return Heard.OTHER
+    if any(len(letters) < len(n) and _differ(letters, n[: len(letters)]) <= 1 for n in names):
+        return Heard.PART  # a longer name it may still become
+    return Heard.WHOLE if letters in names else Heard.OTHER
+
+
+def _differ(a: str, b: str) -> int:
+    return sum(x != y for x, y in zip(a, b, strict=True))
+
+
+# words a caller or the agent says around a name, never the name a spelling is of
+_NOT_NAMES = frozenset("""
+a an and are as at be but by can could did do does for from had has have he her hi his how i i'm i'd
+if in is it it's its just last let like me my name name's no not of oh ok okay on or our please sure
+surname that the thanks thank that's their them then there they this to uh um was we well what
+what's when which who will with would yeah yes you your first spell spelling
+""".split())  # fmt: skip
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*[A-Za-z]")
+
+
+def names_heard(agent_text: str, caller_said: list[str]) -> frozenset[str]:
+    """What a spelling asked for now may be of, lower-cased letters only: the words with a capital in
+    the agent's question that do not start a sentence ("How do you spell Kowalski?"), and the caller's
+    words in the turns before it ("it's Anna Kowalski"), less the words around any name."""
+    names = set()
+    for sentence in re.split(r"(?<=[.!?])\s+", agent_text):
+        names.update(w for w in _WORD.findall(sentence)[1:] if w[0].isupper())
+    for said in caller_said:
+        names.update(_WORD.findall(said))
+    return frozenset(
+        letters for w in names
+        if (letters := re.sub(r"[^a-z]", "", w.lower())) and len(letters) >= 2 and w.lower() not in _NOT_NAMES
+    )  # fmt: skip
 
 
 # the endings an address is finished at: 'dot co' may go on ('dot co dot uk'), so it is not one
@@ -190,3 +243,23 @@ def code_characters(transcript: str) -> str:
         repeat = 1
     said = "".join(out)
     return "" if words > len(said) else said
+
+
+def spelled_letters(transcript: str) -> str:
+    """The letters a caller spelled, whatever words are around them: 'my last name is K-O-W, double
+    L' -> 'kowll'. 'A' and 'I' are letters beside another letter ('k i', 'a n n a'), else words."""
+    tokens = re.findall(r"[a-z']+", _AS_IN.sub(" ", re.sub(r"[-.,]", " ", transcript.lower())))
+
+    def letter(i: int) -> bool:
+        return 0 <= i < len(tokens) and (len(tokens[i]) == 1 or tokens[i] in _LETTER_WORDS)
+
+    out: list[str] = []
+    repeat = 1
+    for i, token in enumerate(tokens):
+        if token in REPEAT_WORDS:
+            repeat = REPEAT_WORDS[token]
+            continue
+        if letter(i) and (token not in ("a", "i") or letter(i - 1) or letter(i + 1) or repeat > 1):
+            out.append(token[0] * repeat)
+        repeat = 1
+    return "".join(out)

@@ -1,8 +1,9 @@
 """Dictation pacing: after the agent asks for a phone number, an address, a code or a spelling, the
 caller's pauses between the groups they say it in are not taken for the end of their turn.
 
-Street addresses and spellings get a longer end-of-turn silence (DICTATION_ENDPOINTING_DELAY). A phone
-number, a confirmation code or an email address has a known shape, so the call listens for it: each
+Street addresses get a longer end-of-turn silence (DICTATION_ENDPOINTING_DELAY), and so do spellings of a
+name the call has not heard. A phone number, a confirmation code, an email address or the spelling of a
+name the agent's question or the caller's last turns said has a known shape, so the call listens for it: each
 pause commits the caller's audio so far (no reply asked for), and its transcript says whether the value
 is whole yet. Until it is, a pause may last DICTATION_HOLD_SECONDS; once it is, the turn ends at the
 usual delay, at once if that much silence has passed already (agent/dictated.py judges the words)."""
@@ -10,17 +11,20 @@ usual delay, at once if that much silence has passed already (agent/dictated.py 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any
 
 from livekit.agents import AgentSession
 from livekit.agents.voice.events import UserInputTranscribedEvent, UserStateChangedEvent
 
-from agent.dictated import Asked, Heard, asked_for, judge
+from agent.dictated import Asked, Heard, asked_for, judge, names_heard
 from agent.livekit_internals import recheck_end_of_turn
 from agent.model_link import LinkedRealtimeModel
 from agent.settings import Settings
 
 log = logging.getLogger("receptionist.turns")
+
+_RECENT_PARTS = 6  # the caller's transcripts a name to spell is looked for in: their last turn or two
 
 
 class DictationPacing:
@@ -34,13 +38,18 @@ class DictationPacing:
         self.asked: Asked | None = None
         self.heard = Heard.PART  # of the value asked for, in the caller's turn so far
         self._parts: list[str] = []  # the transcripts of the caller's turn, part by part
+        self._recent: deque[str] = deque(maxlen=_RECENT_PARTS)  # the caller's last words, for names
+        self.names: frozenset[str] = frozenset()  # what a spelling asked for may be of
+        self._spoke_since_asked = False
         session.on("user_state_changed", self._on_user_state)
         session.on("user_input_transcribed", self._on_transcript)
 
     @property
     def listening_for_value(self) -> bool:
         """A number, a code or an email is being dictated and its end decides the end of the turn."""
-        return self.asked in (Asked.PHONE, Asked.CODE, Asked.EMAIL) and self.settings.dictation_hold_seconds > 0
+        if self.settings.dictation_hold_seconds <= 0:
+            return False
+        return self.asked in (Asked.PHONE, Asked.CODE, Asked.EMAIL) or (self.asked is Asked.SPELLING and bool(self.names))
 
     def pace_next_turn(self, agent_text: str) -> None:
         """Let a caller who dictates a phone number, an address or a spelling pause between groups
@@ -50,8 +59,10 @@ class DictationPacing:
         early only when it shows the whole number, code or email: a commit at a pause returns the
         transcript of the first groups while the caller is still dictating."""
         self.asked = asked_for(agent_text)
+        self.names = names_heard(agent_text, list(self._recent)) if self.asked is Asked.SPELLING else frozenset()
         self.heard = Heard.PART
         self._parts = []
+        self._spoke_since_asked = False
         self._set_delay()
 
     def _set_delay(self) -> None:
@@ -70,6 +81,8 @@ class DictationPacing:
             self.session.update_options(endpointing_opts={"min_delay": delay})
 
     def _on_user_state(self, ev: UserStateChangedEvent) -> None:
+        if ev.new_state == "speaking":
+            self._spoke_since_asked = True
         if not (self.listening_for_value and self.heard is Heard.PART):
             return
         if ev.old_state != "speaking" or ev.new_state != "listening":
@@ -82,10 +95,18 @@ class DictationPacing:
             live.commit_heard()  # its transcript decides whether this pause ends the turn
 
     def _on_transcript(self, ev: UserInputTranscribedEvent) -> None:
-        if not ev.is_final or not ev.transcript.strip() or not self.listening_for_value:
+        if not ev.is_final or not ev.transcript.strip():
+            return
+        self._recent.append(ev.transcript.strip())
+        if self.asked is Asked.SPELLING and not self._spoke_since_asked:
+            # the turn before the question, transcribed after it: the name may be in it
+            self.names |= names_heard("", [ev.transcript])
+            self._set_delay()
+            return
+        if not self.listening_for_value:
             return
         self._parts.append(ev.transcript.strip())
-        heard = judge(self.asked, " ".join(self._parts), self.region)  # type: ignore[arg-type]
+        heard = judge(self.asked, " ".join(self._parts), self.region, self.names)  # type: ignore[arg-type]
         if heard is self.heard:
             return
         self.heard = heard

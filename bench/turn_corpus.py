@@ -54,6 +54,15 @@ PROMPTS = {
 }
 
 
+def prompt(turn: CorpusTurn) -> str:
+    """What the receptionist asks before `turn`. A spelling's question names the name as the agent
+    heard it, as the brain's instructions tell it to ("How do you spell Kowalski?"): the spelling is
+    then paced towards it. Without a name, PROMPTS["spelling"], a 1.2 s pause ends it."""
+    if turn.kind == "spelling":
+        return f"Thanks. How do you spell {''.join(turn.groups).replace(' ', '').capitalize()}?"
+    return PROMPTS[turn.kind]
+
+
 @dataclass
 class Silence:
     """One stretch of silence in a turn: `at_s` from the turn's first voice, `ms` long."""

@@ -33,7 +33,7 @@ from bench.calls import (
     vad_model,
     warm_model_voice,
 )
-from bench.turn_corpus import PROMPTS, CorpusTurn, build, turn_audio
+from bench.turn_corpus import CorpusTurn, build, prompt, turn_audio
 from simulator.recordings import RECORDED_RATE
 from simulator.script import to_steps
 
@@ -75,7 +75,7 @@ def _to_caller_rate(pcm: bytes) -> bytes:
 
 def _script(turns: list[CorpusTurn]) -> list[dict[str, Any]]:
     """Greeting with the first question; each turn's replies are set as it starts (`_ask_next`)."""
-    return [{"say": f"{GREETING} {PROMPTS[turns[0].kind]}"}]
+    return [{"say": f"{GREETING} {prompt(turns[0])}"}]
 
 
 def _ask_next(call: BenchCall, question: str) -> None:
@@ -90,7 +90,7 @@ async def _caller(call: BenchCall, turns: list[tuple[CorpusTurn, bytes]], rng: r
     await call.start()
     said = []
     for i, (turn, pcm) in enumerate(turns):
-        _ask_next(call, PROMPTS[turns[i + 1][0].kind] if i + 1 < len(turns) else GO_ON)
+        _ask_next(call, prompt(turns[i + 1][0]) if i + 1 < len(turns) else GO_ON)
         await asyncio.sleep(rng.uniform(0.4, 0.8))
         parts = [(group, s.at_s) for group, s in zip(turn.groups, turn.silences, strict=True)]
         t = await call.say(turn.text, pcm, answer_within=6.0, parts=parts)
@@ -190,8 +190,9 @@ async def run(quick: bool, *, calls: int = 6, parallel: int = 1) -> dict[str, An
     sims = {(d, t): SimulatorThread(model_delay_ms=d, transcription_delay_ms=t) for _, d, t, _ in grid}
     for simt in sims.values():
         simt.start()
-    warm_model_voice([GREETING, READBACK, GO_ON, f"{READBACK} {GO_ON}", *PROMPTS.values(), *(f"{READBACK} {p}" for p in PROMPTS.values()),
-                      *(f"{GREETING} {p}" for p in PROMPTS.values())])  # fmt: skip
+    prompts = {prompt(t) for t in corpus}
+    warm_model_voice([GREETING, READBACK, GO_ON, f"{READBACK} {GO_ON}", *prompts, *(f"{READBACK} {p}" for p in prompts),
+                      *(f"{GREETING} {p}" for p in prompts)])  # fmt: skip
     for f in FLAVOURS:
         vad_model(f.settings.vad_min_silence_duration)
     out: list[dict[str, Any]] = []

@@ -207,6 +207,7 @@ def render_instructions(brain: Brain) -> str:
         "Ask one question at a time and wait for the answer.\n"
         'Read phone numbers back digit by digit ("five zero three, five five five, ..."), and spell '
         "confirmation codes letter by letter.\n"
+        'To check how a name is spelled, say the name as you heard it: "How do you spell Kowalski?"\n'
         'Say times like "9:30 in the morning" and dates like "Tuesday, March 3rd". No lists, no markdown, '
         "no emojis, no URLs unless the caller asks for the website.\n"
         "If you did not catch something, ask the caller to repeat it rather than guessing.",

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from agent.dictated import Asked, Heard, asked_for, code_characters, judge
+from agent.dictated import (
+    Asked,
+    Heard,
+    asked_for,
+    code_characters,
+    judge,
+    names_heard,
+    spelled_letters,
+)
 
 
 @pytest.mark.parametrize(
@@ -97,3 +105,51 @@ def test_an_email_address_is_whole_once_it_ends_in_a_known_domain(said: str, hea
 def test_what_the_question_asks_for_is_the_last_question() -> None:
     assert asked_for("Thanks. What's your email address?") is Asked.EMAIL
     assert asked_for("Got it, your email is on file. What's the best number to reach you?") is Asked.PHONE
+
+
+KOWALSKI = names_heard("Thanks, Anna. How do you spell Kowalski?", [])
+
+
+def test_a_spelling_is_of_the_names_the_call_has_heard() -> None:
+    assert KOWALSKI == {"anna", "kowalski"}
+    # the caller said it in the turn before a question that does not name it
+    assert names_heard("Could you spell your last name for me?", ["Yes, it's Kowalski."]) == {"kowalski"}
+    assert names_heard("Could you spell your last name for me?", []) == frozenset()
+    assert asked_for("Could you spell your last name for me?") is Asked.SPELLING
+    assert asked_for("How do you spell Kowalski?") is Asked.SPELLING
+
+
+@pytest.mark.parametrize(
+    ("said", "letters"),
+    [
+        ("k o w", "kow"),
+        ("K-O-W-A-L-S-K-I", "kowalski"),  # as a transcriber may write it
+        ("my last name is K, O, W", "kow"),  # words around the letters do not hide them
+        ("k o w a double l", "kowall"),
+        ("n as in nancy, g u", "ngu"),
+        ("a n n a", "anna"),  # 'a' and 'i' beside other letters are letters
+        ("I think it's a k", "ak"),
+        ("I need a plumber", ""),
+    ],
+)
+def test_spelled_letters_are_read_among_other_words(said: str, letters: str) -> None:
+    assert spelled_letters(said) == letters
+
+
+@pytest.mark.parametrize(
+    ("said", "heard"),
+    [
+        ("k o w", Heard.PART),
+        ("k o w, a l s", Heard.PART),
+        ("c o w a l", Heard.PART),  # one letter off the name as heard: still on its way
+        ("k o w a l s k i", Heard.WHOLE),
+        ("a n n a", Heard.WHOLE),
+        ("c o w a l s k i", Heard.OTHER),  # all of it, not the name heard: the dictation delay decides
+        ("k o w a l s k i e", Heard.OTHER),
+        ("s m i t h", Heard.OTHER),  # a name the call has not heard
+        ("it's", Heard.PART),  # leading into it
+        ("it's the same as my first name", Heard.OTHER),
+    ],
+)
+def test_a_spelling_is_whole_once_its_letters_spell_a_name_heard(said: str, heard: Heard) -> None:
+    assert judge(Asked.SPELLING, said, "US", KOWALSKI) is heard

@@ -47,7 +47,7 @@ def test_what_the_question_asked_for() -> None:
     assert asked_for("Thanks. And the phone number for the booking?") is Asked.PHONE
     assert asked_for("Do you have your confirmation code?") is Asked.CODE
     assert asked_for("What's the house number for the visit address?") is Asked.OPEN
-    assert asked_for("Could you spell your last name for me?") is Asked.OPEN
+    assert asked_for("Could you spell your last name for me?") is Asked.SPELLING
     assert asked_for("Which day suits you?") is None
 
 
@@ -123,3 +123,54 @@ async def test_long_pauses_inside_a_number_or_code_are_not_answered(kind: str) -
         assert len(after) == 1 and not after[0]["interrupted"], (said, report.heard)
         assert _answered_with(report, sim, answer) == dictated.replace(" ...", ""), format_report(report)
     assert report.passed, format_report(report)
+
+
+# a caller spelling their name with pauses longer than the 1.2 s dictation delay, which ended these turns
+# mid-name before the call knew which name was being spelled: the agent's question names it, or the
+# caller said it the turn before
+SPELLINGS = {
+    "named-in-the-question": ("I'd like to book a visit, the name is Kowalski.", "Thanks. How do you spell Kowalski?"),
+    "said-the-turn-before": ("I'd like to book a visit, the name is Kowalski.", "Thanks. Could you spell your last name for me?"),
+}  # fmt: skip
+
+
+@pytest.mark.usefixtures("recorded_voice")
+@pytest.mark.parametrize("where", list(SPELLINGS))
+async def test_long_pauses_inside_a_spelled_name_are_not_answered(where: str) -> None:
+    before, question = SPELLINGS[where]
+    spelled, answer = "k o w ... a l s ... k i", "Thanks, K O W A L S K I."
+    scenario = Scenario.model_validate({
+        **SCENARIO,
+        "name": f"spelling-{where}-long-pauses",
+        "turns": [
+            {"caller": before, "model": [{"say": question}]},
+            {"caller": spelled, "voice": "recorded", "pauses_ms": [2000, 1700], "model": [{"say": answer}]},
+            {"pause_before_ms": 1500, "hangup": True},
+        ],
+    })  # fmt: skip
+    async with RealtimeSimulator(model_delay_ms=600, transcription_delay_ms=400) as sim:
+        report = await simulate(scenario, audio=True, sim=sim)
+        assert not _mid_turn(report), (report.heard, format_report(report))
+        said = report.spoken[-1]
+        after = [h for h in report.heard if h["first_voice"] is not None and h["first_voice"] >= said["ended"]]
+        assert len(after) == 1 and not after[0]["interrupted"], (said, report.heard)
+        assert _answered_with(report, sim, answer) == spelled.replace(" ...", ""), format_report(report)
+    assert report.passed, format_report(report)
+
+
+@pytest.mark.usefixtures("recorded_voice")
+async def test_a_spelling_of_a_name_not_heard_is_paced_by_the_dictation_delay() -> None:
+    """The control: with no name to spell towards, a 2 s pause ends the turn as before (1.2 s)."""
+    scenario = Scenario.model_validate({
+        **SCENARIO,
+        "name": "spelling-unknown-name",
+        "turns": [
+            {"caller": "I'd like to book a visit.", "model": [{"say": "Sure. Could you spell your last name for me?"}]},
+            {"caller": "k o w ... a l s k i", "voice": "recorded", "pauses_ms": [2000],
+             "model": [{"say": "Thanks, K O W A L S K I."}]},
+            {"pause_before_ms": 1500, "hangup": True},
+        ],
+    })  # fmt: skip
+    async with RealtimeSimulator(model_delay_ms=600, transcription_delay_ms=400) as sim:
+        report = await simulate(scenario, audio=True, sim=sim)
+        assert _mid_turn(report), (report.heard, format_report(report))
