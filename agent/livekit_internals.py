@@ -7,8 +7,8 @@ RealtimeSession: they override its event handlers and read its current generatio
 per call over a shared Silero model, the console's view of the agent's own turns, a caller on hold
 for a warm transfer (no "are you still there?"), and yield on resume (a reply dropped from the agent's
 own copy of the conversation), backchannels (a caller's end of turn that is no turn at all), a
-dictated number heard whole (the end-of-turn wait under way, shortened), and a console that exits on
-a second Ctrl-C.
+dictated number heard whole (the end-of-turn wait under way, shortened), a console that exits on
+a second Ctrl-C, and the transcript synchronizer's speaking-rate estimate (agent/speaking_rate.py).
 """
 
 from __future__ import annotations
@@ -24,15 +24,18 @@ from typing import Any
 
 from livekit.agents import Agent, AgentSession
 from livekit.agents.llm._realtime.openai import SAMPLE_RATE, _ResponseGeneration
+from livekit.agents.voice.transcription._speaking_rate import SpeakingRateEvent
 from livekit.plugins.openai.realtime.realtime_model import RealtimeSession, _DiscardedGeneration
 
 __all__ = [
     "SAMPLE_RATE",
+    "SpeakingRateEvent",
     "DiscardedGeneration",
     "ResponseGeneration",
     "REALTIME_SESSION_HOOKS",
     "agents_console",
     "console_exit_without_deadlock",
+    "speaking_rate_computed_once",
     "warm_api_tls_context",
     "current_generation",
     "drop_turns_when",
@@ -228,6 +231,16 @@ def console_exit_without_deadlock() -> None:
     _ConsoleWorker.__init__ = __init__  # type: ignore[method-assign]
 
 
+def speaking_rate_computed_once() -> None:
+    """The transcript synchronizer builds its SpeakingRateDetector by this module-level name on each
+    session: ours gives the same events for a fifth of the CPU (agent/speaking_rate.py)."""
+    from livekit.agents.voice.transcription import synchronizer
+
+    from agent.speaking_rate import SpeakingRateDetector
+
+    synchronizer.SpeakingRateDetector = SpeakingRateDetector  # type: ignore[misc]
+
+
 def missing() -> list[str]:
     """What of the above this LiveKit no longer has, by name; [] when everything is where we expect."""
     gone = [
@@ -291,4 +304,10 @@ def missing() -> list[str]:
     else:
         if "with self._lock" not in inspect.getsource(_ConsoleWorker.shutdown):
             gone.append("_ConsoleWorker.shutdown: with self._lock")
+    from livekit.agents.voice.transcription import _speaking_rate, synchronizer
+
+    if "speaking_rate_detector=SpeakingRateDetector()" not in inspect.getsource(synchronizer.TranscriptSynchronizer):
+        gone.append("TranscriptSynchronizer: speaking_rate_detector=SpeakingRateDetector()")
+    if "self._spectral_flux(audio, sample_rate)" not in inspect.getsource(_speaking_rate.SpeakingRateStream):
+        gone.append("SpeakingRateStream: the spectral flux we compute as it does")
     return gone

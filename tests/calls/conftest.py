@@ -36,11 +36,3 @@ async def call_stores(db_url: str, redis_url: str) -> AsyncIterator[ScenarioStor
 async def shared_sim() -> AsyncIterator[RealtimeSimulator]:
     async with RealtimeSimulator() as sim:
         yield sim
-
-
-@pytest.fixture(scope="session")
-def recorded_voice() -> Path:
-    """The recorded human voice (Asterisk core sounds), fetched into the user's cache if missing."""
-    from simulator.recordings import asterisk_sounds
-
-    return asterisk_sounds()
