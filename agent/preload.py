@@ -99,7 +99,7 @@ def _first_use() -> None:
     client builds from the CA bundle (~100 ms), the Realtime event models pydantic builds on their
     first use (~80 ms over a call), LiveKit's hyphenation patterns for the transcript's word timing
     (~25 ms), imports done on first use."""
-    import numpy.fft  # noqa: F401 - LiveKit's speaking-rate estimate
+    import numpy.fft  # noqa: F401 - the speaking-rate estimate
     import numpy.ma  # noqa: F401 - numpy.unique, the same
     import redis.asyncio.cluster  # noqa: F401
     from livekit.agents.tokenize.basic import hyphenate_word
@@ -109,6 +109,7 @@ def _first_use() -> None:
     from agent import livekit_internals
 
     livekit_internals.warm_api_tls_context()
+    livekit_internals.speaking_rate_computed_once()
     hyphenate_word("receptionist")
     for name, module in list(sys.modules.items()):
         if not name.startswith(("openai.types.realtime", "livekit.")):
