@@ -8,7 +8,9 @@ per call over a shared Silero model, the console's view of the agent's own turns
 for a warm transfer (no "are you still there?"), and yield on resume (a reply dropped from the agent's
 own copy of the conversation), backchannels (a caller's end of turn that is no turn at all), a
 dictated number heard whole (the end-of-turn wait under way, shortened), a console that exits on
-a second Ctrl-C, and the transcript synchronizer's speaking-rate estimate (agent/speaking_rate.py).
+a second Ctrl-C, the transcript synchronizer's speaking-rate estimate (agent/speaking_rate.py), and
+an audio end-of-turn model in LiveKit's streaming turn-detection path (agent/smart_turn.py: its base
+detector and stream, whose transports are fed audio and resolve predictions by private methods).
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from livekit.agents import Agent, AgentSession
+from livekit.agents.inference.eot.base import TurnDetectorOptions
+from livekit.agents.inference.eot.base import _BaseStreamingTurnDetector as StreamingTurnDetector
+from livekit.agents.inference.eot.base import (
+    _BaseStreamingTurnDetectorStream as StreamingTurnDetectorStream,
+)
+from livekit.agents.inference.eot.languages import ThresholdOptions
 from livekit.agents.llm._realtime.openai import SAMPLE_RATE, _ResponseGeneration
 from livekit.agents.voice.transcription._speaking_rate import SpeakingRateEvent
 from livekit.plugins.openai.realtime.realtime_model import RealtimeSession, _DiscardedGeneration
@@ -30,6 +38,12 @@ from livekit.plugins.openai.realtime.realtime_model import RealtimeSession, _Dis
 __all__ = [
     "SAMPLE_RATE",
     "SpeakingRateEvent",
+    "StreamingTurnDetector",
+    "StreamingTurnDetectorStream",
+    "TurnDetectorOptions",
+    "drain_turn_audio",
+    "resolve_turn_prediction",
+    "turn_thresholds",
     "DiscardedGeneration",
     "ResponseGeneration",
     "REALTIME_SESSION_HOOKS",
@@ -241,6 +255,21 @@ def speaking_rate_computed_once() -> None:
     synchronizer.SpeakingRateDetector = SpeakingRateDetector  # type: ignore[misc]
 
 
+def turn_thresholds(model: str, threshold: float) -> ThresholdOptions:
+    """One end-of-turn threshold for every language, for a detector LiveKit has no defaults for."""
+    return ThresholdOptions(model, overrides=threshold)  # type: ignore[arg-type]
+
+
+def resolve_turn_prediction(stream: Any, request_id: str, probability: float, *, inference_duration: float) -> None:
+    """A transport's answer to the stream's request (a stale request id is ignored by the stream)."""
+    stream._resolve_prediction(request_id, probability, inference_duration=inference_duration)
+
+
+async def drain_turn_audio(stream: Any) -> None:
+    """A transport's run(): the stream's audio and turn boundaries, into push_frame() and flush()."""
+    await stream._drain_audio_channel()
+
+
 def missing() -> list[str]:
     """What of the above this LiveKit no longer has, by name; [] when everything is where we expect."""
     gone = [
@@ -310,4 +339,8 @@ def missing() -> list[str]:
         gone.append("TranscriptSynchronizer: speaking_rate_detector=SpeakingRateDetector()")
     if "self._spectral_flux(audio, sample_rate)" not in inspect.getsource(_speaking_rate.SpeakingRateStream):
         gone.append("SpeakingRateStream: the spectral flux we compute as it does")
+    gone += [f"StreamingTurnDetectorStream.{n}" for n in ("_resolve_prediction", "_drain_audio_channel")
+             if not callable(getattr(StreamingTurnDetectorStream, n, None))]  # fmt: skip
+    if "self._transport.push_frame(item)" not in inspect.getsource(StreamingTurnDetectorStream._drain_audio_channel):
+        gone.append("StreamingTurnDetectorStream._drain_audio_channel: transport.push_frame")
     return gone

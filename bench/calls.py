@@ -109,7 +109,9 @@ class Flavour:
     name: str
     kind: Kind
     settings: Settings = field(default_factory=settings_for)
-    turn_detector: bool = False  # ours + livekit.agents.inference.TurnDetector (v1-mini, local)
+    # ours + an audio end-of-turn model: "v1-mini" (livekit.agents.inference.TurnDetector, local) or
+    # "smart-turn" (agent/smart_turn.py, Smart Turn v3.2)
+    turn_detector: Literal["v1-mini", "smart-turn"] | None = None
     livekit_turn_detection: str | None = None  # plain LiveKit: None = its default, or "vad"
 
     def describe(self) -> dict[str, Any]:
@@ -129,7 +131,8 @@ class Flavour:
             "speculation_lead": s.speculation_lead,
             "noise_gate_db": s.noise_gate_db,
             "backchannel_seconds": s.backchannel_seconds,
-            "turn_detector": "inference.TurnDetector v1-mini" if self.turn_detector else "vad",
+            "turn_detector": {"v1-mini": "inference.TurnDetector v1-mini", "smart-turn": "Smart Turn v3.2 (threshold 0.5)",
+                              None: "vad"}[self.turn_detector],
         }
 
 
@@ -246,10 +249,14 @@ class BenchCall:
             self.session = build_session(
                 f.settings, call, model=self.model, vad_model=vad_model(f.settings.vad_min_silence_duration)
             )
-            if f.turn_detector:
+            if f.turn_detector == "v1-mini":
                 from livekit.agents.inference import TurnDetector
 
                 self.session.update_options(turn_detection=TurnDetector(version="v1-mini"))
+            elif f.turn_detector == "smart-turn":
+                from agent.smart_turn import SmartTurnDetector
+
+                self.session.update_options(turn_detection=SmartTurnDetector())
             self.keeper = CallKeeper(self.session, call, f.settings)
             call.line_ready.set()  # the simulated line is up at once, as in simulator/runner.py
             agent: Agent = Receptionist(brain())

@@ -35,7 +35,7 @@ PREV = Flavour("previous defaults ep0.5/sil0.55", "ours",
                settings_for(min_endpointing_delay=0.5, vad_min_silence_duration=0.55, speculative_reply=False))
 TD = Flavour("ours +TurnDetector ep0.2/sil0.25", "ours",
              settings_for(min_endpointing_delay=0.2, vad_min_silence_duration=0.25, max_endpointing_delay=2.5),
-             turn_detector=True)
+             turn_detector="v1-mini")
 INT_05 = Flavour("ours int0.5", "ours", settings_for(min_interruption_duration=0.5))
 # issue 14 part 4: without the noise gate and the backchannel rule, every sound the VAD hears is a turn
 EVERY_SOUND = Flavour("ours, no gate/backchannels", "ours", settings_for(noise_gate_db=0, backchannel_seconds=0))

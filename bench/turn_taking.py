@@ -57,9 +57,16 @@ OURS_FIXED = Flavour("ours, fixed 1.2 s dictation delay", "ours", settings_for(d
 OURS_NO_SPEC = Flavour("ours, speculation off", "ours", settings_for(speculative_reply=False))
 V1_MINI = Flavour("v1-mini ep0.2/sil0.25", "ours", settings_for(
     min_endpointing_delay=0.2, vad_min_silence_duration=0.25, max_endpointing_delay=2.5, dictation_hold_seconds=0),
-    turn_detector=True)
+    turn_detector="v1-mini")
+# Smart Turn v3.2 (agent/smart_turn.py) as v1-mini above: alone, then under our dictation pacing (LiveKit
+# needs 0.25 s of VAD silence before an audio model's prediction, so ours gives up its 0.15 s)
+SMART_TURN = Flavour("Smart Turn v3.2 ep0.2/sil0.25", "ours", settings_for(
+    min_endpointing_delay=0.2, vad_min_silence_duration=0.25, max_endpointing_delay=2.5, dictation_hold_seconds=0),
+    turn_detector="smart-turn")
+OURS_SMART_TURN = Flavour("ours + Smart Turn v3.2 (sil0.25)", "ours", settings_for(vad_min_silence_duration=0.25),
+                          turn_detector="smart-turn")
 VAD_ONLY = [_vad_only(0.25, 0.3), _vad_only(0.25, 0.6), _vad_only(0.5, 0.9)]
-FLAVOURS = [OURS, OURS_FIXED, OURS_NO_SPEC, *VAD_ONLY, V1_MINI]
+FLAVOURS = [OURS, OURS_FIXED, OURS_NO_SPEC, *VAD_ONLY, V1_MINI, SMART_TURN, OURS_SMART_TURN]
 # commit -> the caller's transcript; the real API's input transcription delay is not published
 TRANSCRIPTION_MS = 500
 
@@ -195,6 +202,10 @@ async def run(quick: bool, *, calls: int = 6, parallel: int = 1) -> dict[str, An
                       *(f"{GREETING} {p}" for p in prompts)])  # fmt: skip
     for f in FLAVOURS:
         vad_model(f.settings.vad_min_silence_duration)
+    if any(f.turn_detector == "smart-turn" for _, _, _, f in grid):
+        from agent.smart_turn import SmartTurnModel
+
+        SmartTurnModel.load()  # fetched and loaded before the clock starts
     out: list[dict[str, Any]] = []
     try:
         for i in range(0, len(grid), parallel):
