@@ -99,14 +99,19 @@ def _first_use() -> None:
     client builds from the CA bundle (~100 ms), the Realtime event models pydantic builds on their
     first use (~80 ms over a call), LiveKit's hyphenation patterns for the transcript's word timing
     (~25 ms), imports done on first use."""
+    import av.subtitles.stream  # noqa: F401 - the call recorder's first file
     import numpy.fft  # noqa: F401 - the speaking-rate estimate
     import numpy.ma  # noqa: F401 - numpy.unique, the same
     import redis.asyncio.cluster  # noqa: F401
+    from livekit.agents.llm import async_toolset  # noqa: F401 - the agent's first activity
     from livekit.agents.tokenize.basic import hyphenate_word
     from livekit.agents.voice import report  # noqa: F401 - the session report at the call's end
     from pydantic import BaseModel
 
-    from agent import livekit_internals
+    from agent import (
+        livekit_internals,
+        noise_gate,  # noqa: F401 - the call's VAD
+    )
 
     livekit_internals.warm_api_tls_context()
     livekit_internals.speaking_rate_computed_once()
