@@ -101,15 +101,15 @@ LONG_PAUSES = {
 }  # fmt: skip
 
 
-@pytest.mark.usefixtures("recorded_voice")
-@pytest.mark.parametrize("kind", list(LONG_PAUSES))
-async def test_long_pauses_inside_a_number_or_code_are_not_answered(kind: str) -> None:
-    question, dictated, pauses, answer = LONG_PAUSES[kind]
+async def _heard_only_after_the_last_group(name: str, before: str, question: str, dictated: str, pauses: list[int],
+                                           answer: str) -> None:
+    """The caller says `before`, the agent asks `question`, the caller dictates in the recorded voice with
+    `pauses`: no agent voice until the last group, then one answer, asked for with every group committed."""
     scenario = Scenario.model_validate({
         **SCENARIO,
-        "name": f"dictated-{kind}-long-pauses",
+        "name": name,
         "turns": [
-            {"caller": "I need to check on my booking.", "model": [{"say": question}]},
+            {"caller": before, "model": [{"say": question}]},
             {"caller": dictated, "voice": "recorded", "pauses_ms": pauses, "model": [{"say": answer}]},
             {"pause_before_ms": 1500, "hangup": True},
         ],
@@ -117,12 +117,19 @@ async def test_long_pauses_inside_a_number_or_code_are_not_answered(kind: str) -
     async with RealtimeSimulator(model_delay_ms=600, transcription_delay_ms=400) as sim:
         report = await simulate(scenario, audio=True, sim=sim)
         assert not _mid_turn(report), (report.heard, format_report(report))
-        # one answer, after all of it, asked for with every group committed
         said = report.spoken[-1]
         after = [h for h in report.heard if h["first_voice"] is not None and h["first_voice"] >= said["ended"]]
         assert len(after) == 1 and not after[0]["interrupted"], (said, report.heard)
         assert _answered_with(report, sim, answer) == dictated.replace(" ...", ""), format_report(report)
     assert report.passed, format_report(report)
+
+
+@pytest.mark.usefixtures("recorded_voice")
+@pytest.mark.parametrize("kind", list(LONG_PAUSES))
+async def test_long_pauses_inside_a_number_or_code_are_not_answered(kind: str) -> None:
+    question, dictated, pauses, answer = LONG_PAUSES[kind]
+    await _heard_only_after_the_last_group(f"dictated-{kind}-long-pauses", "I need to check on my booking.",
+                                           question, dictated, pauses, answer)  # fmt: skip
 
 
 # a caller spelling their name with pauses longer than the 1.2 s dictation delay, which ended these turns
@@ -138,24 +145,8 @@ SPELLINGS = {
 @pytest.mark.parametrize("where", list(SPELLINGS))
 async def test_long_pauses_inside_a_spelled_name_are_not_answered(where: str) -> None:
     before, question = SPELLINGS[where]
-    spelled, answer = "k o w ... a l s ... k i", "Thanks, K O W A L S K I."
-    scenario = Scenario.model_validate({
-        **SCENARIO,
-        "name": f"spelling-{where}-long-pauses",
-        "turns": [
-            {"caller": before, "model": [{"say": question}]},
-            {"caller": spelled, "voice": "recorded", "pauses_ms": [2000, 1700], "model": [{"say": answer}]},
-            {"pause_before_ms": 1500, "hangup": True},
-        ],
-    })  # fmt: skip
-    async with RealtimeSimulator(model_delay_ms=600, transcription_delay_ms=400) as sim:
-        report = await simulate(scenario, audio=True, sim=sim)
-        assert not _mid_turn(report), (report.heard, format_report(report))
-        said = report.spoken[-1]
-        after = [h for h in report.heard if h["first_voice"] is not None and h["first_voice"] >= said["ended"]]
-        assert len(after) == 1 and not after[0]["interrupted"], (said, report.heard)
-        assert _answered_with(report, sim, answer) == spelled.replace(" ...", ""), format_report(report)
-    assert report.passed, format_report(report)
+    await _heard_only_after_the_last_group(f"spelling-{where}-long-pauses", before, question,
+                                           "k o w ... a l s ... k i", [2000, 1700], "Thanks, K O W A L S K I.")
 
 
 @pytest.mark.usefixtures("recorded_voice")
