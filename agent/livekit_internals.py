@@ -49,7 +49,7 @@ __all__ = [
     "REALTIME_SESSION_HOOKS",
     "agents_console",
     "console_exit_without_deadlock",
-    "speaking_rate_computed_once",
+    "use_speaking_rate_detector",
     "warm_api_tls_context",
     "current_generation",
     "drop_turns_when",
@@ -245,14 +245,12 @@ def console_exit_without_deadlock() -> None:
     _ConsoleWorker.__init__ = __init__  # type: ignore[method-assign]
 
 
-def speaking_rate_computed_once() -> None:
+def use_speaking_rate_detector(detector: type) -> None:
     """The transcript synchronizer builds its SpeakingRateDetector by this module-level name on each
-    session: ours gives the same events for a fifth of the CPU (agent/speaking_rate.py)."""
+    session: `detector` is built instead (agent/speaking_rate.py: the same events for a fifth of the CPU)."""
     from livekit.agents.voice.transcription import synchronizer
 
-    from agent.speaking_rate import SpeakingRateDetector
-
-    synchronizer.SpeakingRateDetector = SpeakingRateDetector  # type: ignore[misc]
+    synchronizer.SpeakingRateDetector = detector  # type: ignore[misc]
 
 
 def turn_thresholds(model: str, threshold: float) -> ThresholdOptions:

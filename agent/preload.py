@@ -111,10 +111,11 @@ def _first_use() -> None:
     from agent import (
         livekit_internals,
         noise_gate,  # noqa: F401 - the call's VAD
+        speaking_rate,
     )
 
     livekit_internals.warm_api_tls_context()
-    livekit_internals.speaking_rate_computed_once()
+    speaking_rate.install()
     hyphenate_word("receptionist")
     for name, module in list(sys.modules.items()):
         if not name.startswith(("openai.types.realtime", "livekit.")):

@@ -12,10 +12,11 @@ from typing import Any
 from livekit.agents import AgentSession, APIConnectOptions, llm, vad
 from livekit.plugins import openai
 
+from agent import speaking_rate
 from agent.backchannel import Backchannels
 from agent.brain.schema import Brain
 from agent.call import CallContext
-from agent.livekit_internals import own_vad, speaking_rate_computed_once
+from agent.livekit_internals import own_vad
 from agent.model_link import LinkedRealtimeModel
 from agent.settings import Settings
 from agent.speculation import SpeculativeRealtimeModel, Speculator
@@ -88,7 +89,7 @@ def build_session(
     vad_model: vad.VAD | None,
 ) -> AgentSession[CallContext]:
     calls = call.brain.calls
-    speaking_rate_computed_once()
+    speaking_rate.install()
     session = AgentSession[CallContext](
         llm=model,
         vad=_own_vad(vad_model, settings.noise_gate_db),

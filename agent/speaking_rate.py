@@ -20,7 +20,7 @@ import numpy as np
 from livekit import rtc
 from livekit.agents.utils import aio
 
-from agent.livekit_internals import SpeakingRateEvent
+from agent.livekit_internals import SpeakingRateEvent, use_speaking_rate_detector
 
 log = logging.getLogger("receptionist.speaking_rate")
 
@@ -40,6 +40,11 @@ class SpeakingRateDetector:
 
     def stream(self) -> SpeakingRateStream:
         return SpeakingRateStream()
+
+
+def install() -> None:
+    """Every session built from now on in this process paces its transcript with this estimate."""
+    use_speaking_rate_detector(SpeakingRateDetector)
 
 
 class _Flush:

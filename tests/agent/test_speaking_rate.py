@@ -11,7 +11,7 @@ import pytest
 from livekit import rtc
 from livekit.agents.voice.transcription import _speaking_rate, synchronizer
 
-from agent import livekit_internals, speaking_rate
+from agent import speaking_rate
 from simulator.recordings import recorded_speech
 from simulator.speech import MODEL_SAMPLE_RATE, model_voice, silence
 
@@ -61,7 +61,7 @@ async def test_a_recorded_human_voice_gets_livekits_speaking_rate() -> None:
 
 
 def test_every_session_paces_its_transcript_with_ours() -> None:
-    livekit_internals.speaking_rate_computed_once()
+    speaking_rate.install()
     assert synchronizer.SpeakingRateDetector is speaking_rate.SpeakingRateDetector
     with pytest.raises(ValueError, match="defaults"):
         speaking_rate.SpeakingRateDetector(window_size=2.0)
