@@ -46,7 +46,8 @@ class DictationPacing:
 
     @property
     def listening_for_value(self) -> bool:
-        """A number, a code or an email is being dictated and its end decides the end of the turn."""
+        """A number, a code, an email or a name the call has heard is being dictated, and its end decides
+        the end of the turn."""
         if self.settings.dictation_hold_seconds <= 0:
             return False
         return self.asked in (Asked.PHONE, Asked.CODE, Asked.EMAIL) or (self.asked is Asked.SPELLING and bool(self.names))
@@ -56,7 +57,7 @@ class DictationPacing:
         without being answered mid-way (measured: every 600-900 ms pause was cut at 0.5 s).
 
         The agent's last words set the pace until it says something else. A transcript ends the turn
-        early only when it shows the whole number, code or email: a commit at a pause returns the
+        early only when it shows the whole number, code, email or spelled name: a commit at a pause returns the
         transcript of the first groups while the caller is still dictating."""
         self.asked = asked_for(agent_text)
         self.names = names_heard(agent_text, list(self._recent)) if self.asked is Asked.SPELLING else frozenset()
