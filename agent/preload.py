@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 from livekit.plugins import silero
@@ -47,11 +48,19 @@ class Warm:
 
 
 _warm: Warm | None = None
+# console's job threads start together and would each load everything at once (pydantic building the
+# same tool models on two threads, two ONNX sessions): the second waits and takes what the first loaded
+_loading = threading.Lock()
 
 
 def warm() -> Warm:
     """Settings, every brain and the VAD model: as loaded before (here, in the forkserver), or loaded
     now if the environment, a brain file or `.env` changed since."""
+    with _loading:
+        return _warm_locked()
+
+
+def _warm_locked() -> Warm:
     global _warm
     if _warm is None or _warm.environ != os.environ or _warm.files != _stamps(_warm.settings.brain_path):
         if _warm is not None:  # each new process pays this until the worker restarts
