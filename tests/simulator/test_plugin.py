@@ -392,11 +392,18 @@ async def test_local_vad_turn_with_spoken_caller_audio(realtime_sim: RealtimeSim
             lambda: len(speaker.segments) == 2 and speaker.segments[1].ended is not None,
             within=TURN_TIMEOUT,
         )
-        history = [(m.role, m.text_content) for m in session.history.items if m.type == "message"]
+
+        def history() -> list[tuple[str, str | None]]:
+            return [(m.role, m.text_content) for m in session.history.items if m.type == "message"]
+
+        # the reply joins the history once LiveKit has handled its playout's end, just after the
+        # audio's: wait for it rather than read at the audio's end (1 run in 6 read it too early)
+        await realtime_sim.wait_for(lambda: len(history()) >= 3, within=TURN_TIMEOUT)
+        said = history()
     finally:
         await session.aclose()
         await model.aclose()
-    assert history == [
+    assert said == [
         ("assistant", "Thanks for calling."),
         ("user", "I'd like to book a cleaning."),
         ("assistant", "Sure, I can book a cleaning."),
