@@ -12,7 +12,7 @@ threads), which is why the fallback audio (resampled through livekit-rtc) stays 
 forkserver ran this (console's job threads), prewarm imports it and so pays the same costs once.
 
 An owner's edit to a brain file still reaches every job process started after it, as when each
-process loaded the brains itself: `warm()` reloads when a brain file (or `.env`) changed since.
+process loaded the brains itself: `warm()` reloads them when a brain file (or `.env`) changed since.
 """
 
 from __future__ import annotations
@@ -62,20 +62,27 @@ def warm() -> Warm:
 
 def _warm_locked() -> Warm:
     global _warm
-    if _warm is None or _warm.environ != os.environ or _warm.files != _stamps(_warm.settings.brain_path):
+    if _warm is not None and _warm.environ == os.environ and _warm.files == _stamps(_warm.settings.brain_path):
+        return _warm
+    # the settings are cheap to read again; the brains and the VAD are loaded again only if what they
+    # come from changed (LiveKit's worker sets LIVEKIT_URL and the like after this module loaded: in
+    # console, each job thread would otherwise load every brain again)
+    environ = dict(os.environ)
+    settings = load_settings()
+    files = _stamps(settings.brain_path)  # before loading: an edit made while loading is seen next time
+    if _warm is not None and _warm.files == files and _warm.settings.brain_path == settings.brain_path:
+        brains = _warm.brains
+    else:
         if _warm is not None:  # each new process pays this until the worker restarts
-            log.info("the brains or the settings changed since the worker started: loading them again")
-        environ = dict(os.environ)
-        settings = load_settings()
-        files = _stamps(settings.brain_path)  # before loading: an edit made while loading is seen next time
+            log.info("the brains changed since the worker started: loading them again")
         brains = load_brains(settings.brain_path)
         _tool_schemas(brains)
-        silence = settings.vad_min_silence_duration
-        if _warm is not None and _warm.settings.vad_min_silence_duration == silence:
-            vad = _warm.vad
-        else:
-            vad = silero.VAD.load(min_silence_duration=silence)
-        _warm = Warm(settings=settings, brains=brains, vad=vad, environ=environ, files=files)
+    silence = settings.vad_min_silence_duration
+    if _warm is not None and _warm.settings.vad_min_silence_duration == silence:
+        vad = _warm.vad
+    else:
+        vad = silero.VAD.load(min_silence_duration=silence)
+    _warm = Warm(settings=settings, brains=brains, vad=vad, environ=environ, files=files)
     return _warm
 
 

@@ -66,7 +66,19 @@ class Console:
                 ) and text.encode() in self.output
 
         if not await asyncio.to_thread(wait):
-            raise AssertionError(f"console never showed {text!r}:\n{self.output[-3000:].decode(errors='replace')}")
+            raise AssertionError(f"console never showed {text!r}:\n{await self._stacks()}")
+
+    async def _stacks(self) -> str:
+        """What the console printed, then where each of its threads stood: SIGABRT makes Python's
+        fault handler (PYTHONFAULTHANDLER, set by console_env) print every thread's stack and exit."""
+        os.kill(self.pid, signal.SIGABRT)
+
+        def closed() -> None:
+            with self._changed:
+                self._changed.wait_for(lambda: self._closed, 10)
+
+        await asyncio.to_thread(closed)
+        return self.output[-12000:].decode(errors="replace")
 
     def type(self, line: str) -> None:
         os.write(self._fd, line.encode() + b"\r")
@@ -85,7 +97,7 @@ class Console:
             os.close(self._fd)
             self.returncode = os.waitstatus_to_exitcode(status)
             if hung:
-                tail = self.output[-3000:].decode(errors="replace")
+                tail = self.output[-12000:].decode(errors="replace")
                 raise AssertionError(f"the console was still running {within:g} s later:\n{tail}")
         return self.returncode
 
@@ -95,6 +107,12 @@ class Console:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
                 return status, False
+            time.sleep(0.05)
+        os.kill(self.pid, signal.SIGABRT)  # its threads' stacks first (PYTHONFAULTHANDLER)
+        for _ in range(200):
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return status, True
             time.sleep(0.05)
         os.kill(self.pid, signal.SIGKILL)
         return os.waitpid(self.pid, 0)[1], True
@@ -143,6 +161,7 @@ def console_env(sim: RealtimeSimulator, database_url: str, spill_dir: Path) -> d
         "DATABASE_URL": database_url,
         "JOURNAL_SPILL_DIR": str(spill_dir),
         "LOG_LEVEL": "INFO",
+        "PYTHONFAULTHANDLER": "1",  # a hang's stacks in the failure (Console._stacks)
     }
 
 

@@ -52,3 +52,28 @@ def test_a_bad_edit_fails_the_new_process_with_the_brains_error(tmp_path: Path, 
     brain.write_text("business: [")
     with pytest.raises(BrainError, match="plumbing.yaml"):
         preload.warm()
+
+
+def test_an_environment_change_reads_the_settings_again_and_keeps_the_brains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LiveKit's worker sets LIVEKIT_URL and its token after the preload (console's job threads saw
+    the change and each loaded every brain again): the settings follow the environment, the brains
+    loaded from unchanged files are kept."""
+    brain = tmp_path / "plumbing.yaml"
+    shutil.copy(ROOT / "brains" / "plumbing.yaml", brain)
+    monkeypatch.setenv("BRAIN_PATH", str(brain))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "sim")
+    before = preload.warm()
+
+    monkeypatch.setenv("LIVEKIT_URL", "ws://127.0.0.1:7881")
+    after = preload.warm()
+    assert after.settings.livekit_url == "ws://127.0.0.1:7881"
+    assert after.brains is before.brains and after.vad is before.vad
+    assert preload.warm() is after
+
+    other = tmp_path / "dental.yaml"
+    shutil.copy(ROOT / "brains" / "dental.yaml", other)
+    monkeypatch.setenv("BRAIN_PATH", str(other))
+    assert [b.business.name for b in preload.warm().brains.all] == ["Lakeview Family Dental"]
