@@ -15,6 +15,7 @@ detector and stream, whose transports are fed audio and resolve predictions by p
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import dataclasses
@@ -226,23 +227,55 @@ def warm_api_tls_context() -> None:
 
 
 def console_exit_without_deadlock() -> None:
-    """LiveKit's console asks its worker thread to close under a plain Lock, and its Ctrl-C handler
-    asks again on every later signal (a second Ctrl-C, or the SIGTERM the worker thread raises as it
-    ends). A handler runs on the main thread, so one that lands while the first request holds the lock
-    waits for itself forever: the console never exits. A reentrant lock lets it through; the second
-    request is harmless (the server's aclose is idempotent). Call before `cli.run_app`."""
+    """Two ways LiveKit's console could hang on exit instead of returning to the shell. Call before
+    `cli.run_app`.
+
+    - It asks its worker thread to close under a plain Lock, and its Ctrl-C handler asks again on every
+      later signal (a second Ctrl-C, or the SIGTERM the worker thread raises as it ends). A handler
+      runs on the main thread, so one that lands while the first request holds the lock waited for
+      itself forever. A reentrant lock lets it through; a second request is harmless.
+    - Each request made the server's `aclose()` coroutine and queued it on the worker thread's loop,
+      also after that loop had finished; the loop was never closed. At interpreter exit the garbage
+      collector found it, and the never-awaited coroutine's warning went to stderr, still rich's proxy
+      of its prompt, whose lock a frozen daemon thread held: the console hung for good (seen in CI).
+      Here a request only queues a callback (no coroutine exists until the loop runs it), and the
+      worker thread closes its loop once the server has stopped."""
     from livekit.agents.cli._legacy import _ConsoleWorker
 
     original = _ConsoleWorker.__init__
     if getattr(original, "reentrant", False):
         return
+    worker_thread = _ConsoleWorker._worker_thread
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         self._lock = threading.RLock()
 
+    def shutdown(self: Any) -> None:
+        with self._lock, contextlib.suppress(RuntimeError):  # its loop is closed: the server stopped
+            self._loop.call_soon_threadsafe(_close_console_server, self._server)
+
+    def _worker_thread(self: Any) -> None:
+        try:
+            worker_thread(self)
+        finally:
+            with self._lock:
+                self._loop.close()
+
     __init__.reentrant = True  # type: ignore[attr-defined]
     _ConsoleWorker.__init__ = __init__  # type: ignore[method-assign]
+    _ConsoleWorker.shutdown = shutdown  # type: ignore[method-assign]
+    _ConsoleWorker._worker_thread = _worker_thread  # type: ignore[method-assign]
+
+
+_console_closes: set[asyncio.Task[Any]] = set()
+
+
+def _close_console_server(server: Any) -> None:
+    """On the console worker's loop: the server's close (idempotent), as LiveKit asked for it."""
+    task = asyncio.ensure_future(server.aclose())
+    _console_closes.add(task)  # the loop holds its tasks weakly
+    task.add_done_callback(_console_closes.discard)
 
 
 def use_speaking_rate_detector(detector: type) -> None:
@@ -329,8 +362,10 @@ def missing() -> list[str]:
     except ImportError:
         gone.append("livekit.agents.cli._legacy._ConsoleWorker")
     else:
-        if "with self._lock" not in inspect.getsource(_ConsoleWorker.shutdown):
-            gone.append("_ConsoleWorker.shutdown: with self._lock")
+        source = inspect.getsource(_ConsoleWorker)  # the file's, whether or not patched here
+        gone += [f"_ConsoleWorker: {text}" for text in (
+            "with self._lock", "self._loop = asyncio.new_event_loop()", "self._server", "def _worker_thread(self)"
+        ) if text not in source]  # fmt: skip
     from livekit.agents.voice.transcription import _speaking_rate, synchronizer
 
     if "speaking_rate_detector=SpeakingRateDetector()" not in inspect.getsource(synchronizer.TranscriptSynchronizer):

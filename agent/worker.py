@@ -327,6 +327,9 @@ def main() -> None:
     except SystemExit:
         if server.failure is None:
             raise
+    finally:
+        if args[0] == "console":  # what prints at exit goes to the terminal, not to a prompt now gone
+            sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     if server.failure is not None:
         print(f"receptionist: {startup_failure(server.failure, settings)}", file=sys.stderr)
         raise SystemExit(1)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import pty
 import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -223,13 +225,19 @@ def test_a_ctrl_c_that_lands_while_the_console_is_closing_does_not_hang_it() -> 
     requests: list[str] = []
 
     class Server:
-        def aclose(self) -> object:  # the console calls this under its lock
+        async def aclose(self) -> None:
             requests.append("close")
-            if len(requests) == 1:
-                signal.raise_signal(signal.SIGUSR1)  # the second Ctrl-C, mid-request
-            return asyncio.sleep(0)
 
     worker = _ConsoleWorker(server=Server(), shutdown_cb=lambda: None)  # type: ignore[arg-type]
+    queue = worker._loop.call_soon_threadsafe
+
+    def queued(*args: object) -> object:  # inside the first request, under its lock
+        handle = queue(*args)  # type: ignore[arg-type]
+        if len(worker._loop._ready) == 1:  # type: ignore[attr-defined]
+            signal.raise_signal(signal.SIGUSR1)  # the second Ctrl-C, mid-request
+        return handle
+
+    worker._loop.call_soon_threadsafe = queued  # type: ignore[method-assign]
 
     def hung(*_: object) -> None:
         raise Hung("the second Ctrl-C waited on the first one's lock")
@@ -247,6 +255,44 @@ def test_a_ctrl_c_that_lands_while_the_console_is_closing_does_not_hang_it() -> 
         watchdog.cancel()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        worker._loop.run_until_complete(asyncio.sleep(0))  # the scheduled closes, so none is left pending
+        for _ in range(3):  # the queued closes run on the worker's loop
+            worker._loop.run_until_complete(asyncio.sleep(0))
         worker._loop.close()
     assert requests == ["close", "close"]
+
+
+def test_a_ctrl_c_after_the_worker_stopped_leaves_nothing_to_print_at_exit() -> None:
+    """The worker thread's loop is closed once its server stops, and a Ctrl-C that lands after that
+    (or the SIGTERM the console raises as its worker ends) queues nothing: at interpreter exit there
+    was a never-awaited close coroutine in a loop never closed, whose warning, printed through the
+    console's prompt, hung the console in CI."""
+    from livekit.agents.cli._legacy import _ConsoleWorker
+
+    livekit_internals.console_exit_without_deadlock()
+    closes: list[str] = []
+    ended: list[str] = []
+
+    class Server:
+        _job_executor_type = None
+
+        def once(self, event: str) -> object:
+            return lambda callback: callback
+
+        async def run(self, **_: object) -> None:
+            pass
+
+        async def aclose(self) -> None:
+            closes.append("close")
+
+    worker = _ConsoleWorker(server=Server(), shutdown_cb=lambda: ended.append("ended"))  # type: ignore[arg-type]
+    worker.start()
+    worker.join()
+    assert ended == ["ended"] and worker._loop.is_closed()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        worker.shutdown()  # Ctrl-C
+        worker.shutdown()  # and the SIGTERM the console raises
+        del worker
+        gc.collect()
+    assert closes == []
+    assert [str(w.message) for w in caught] == []
