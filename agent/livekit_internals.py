@@ -20,6 +20,7 @@ import contextlib
 import copy
 import dataclasses
 import inspect
+import signal
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -240,6 +241,7 @@ def console_exit_without_deadlock() -> None:
       of its prompt, whose lock a frozen daemon thread held: the console hung for good (seen in CI).
       Here a request only queues a callback (no coroutine exists until the loop runs it), and the
       worker thread closes its loop once the server has stopped."""
+    from livekit.agents.cli import _legacy
     from livekit.agents.cli._legacy import _ConsoleWorker
 
     original = _ConsoleWorker.__init__
@@ -266,6 +268,37 @@ def console_exit_without_deadlock() -> None:
     _ConsoleWorker.__init__ = __init__  # type: ignore[method-assign]
     _ConsoleWorker.shutdown = shutdown  # type: ignore[method-assign]
     _ConsoleWorker._worker_thread = _worker_thread  # type: ignore[method-assign]
+    _legacy.readkey = _exit_before_reading(_legacy.readkey, _legacy)
+
+
+def _exit_before_reading(read: Callable[[], str], legacy: Any) -> Callable[[], str]:
+    """The console's key reader, which first leaves if a Ctrl-C (or SIGTERM) came and the console is
+    still reading. LiveKit's handler exits by raising in the main thread wherever it stands; when that
+    is inside a finalizer (`__del__`, a weakref callback), Python prints the exception and goes on,
+    and the handler, having seen its signal once, only asks the worker to close on the next ones:
+    the prompt was back and the console never exited."""
+    asked = threading.Event()
+
+    def watch(sig: int) -> None:
+        handler = signal.getsignal(sig)
+        if not callable(handler) or getattr(handler, "watched", False):
+            return
+
+        def watched(signum: int, frame: Any) -> None:
+            asked.set()
+            handler(signum, frame)
+
+        watched.watched = True  # type: ignore[attr-defined]
+        signal.signal(sig, watched)
+
+    def readkey() -> str:
+        for sig in legacy.HANDLED_SIGNALS:  # the console's handlers are in place once it reads keys
+            watch(sig)
+        if asked.is_set():
+            raise legacy._ExitCli()
+        return read()
+
+    return readkey
 
 
 _console_closes: set[asyncio.Task[Any]] = set()
@@ -362,6 +395,12 @@ def missing() -> list[str]:
     except ImportError:
         gone.append("livekit.agents.cli._legacy._ConsoleWorker")
     else:
+        from livekit.agents.cli import _legacy
+
+        gone += [f"livekit.agents.cli._legacy.{n}" for n in ("readkey", "HANDLED_SIGNALS", "_ExitCli")
+                 if not hasattr(_legacy, n)]  # fmt: skip
+        if "ch = readkey()" not in inspect.getsource(_legacy.prompt):
+            gone.append("livekit.agents.cli._legacy.prompt: ch = readkey()")
         source = inspect.getsource(_ConsoleWorker)  # the file's, whether or not patched here
         gone += [f"_ConsoleWorker: {text}" for text in (
             "with self._lock", "self._loop = asyncio.new_event_loop()", "self._server", "def _worker_thread(self)"

@@ -296,3 +296,41 @@ def test_a_ctrl_c_after_the_worker_stopped_leaves_nothing_to_print_at_exit() -> 
         gc.collect()
     assert closes == []
     assert [str(w.message) for w in caught] == []
+
+
+def test_a_ctrl_c_swallowed_by_a_finalizer_still_ends_the_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LiveKit's Ctrl-C handler exits by raising in the main thread wherever it stands, and only the
+    first time. Landing inside a finalizer, the exit was printed and dropped, and the console went back
+    to its prompt for good (seen in CI). The console's key reader now leaves instead of reading."""
+    from livekit.agents.cli import _legacy
+
+    livekit_internals.console_exit_without_deadlock()
+    triggered: list[int] = []
+
+    def handle_exit(sig: int, frame: object) -> None:  # as LiveKit's console installs it
+        if not triggered:
+            triggered.append(sig)
+            raise _legacy._ExitCli()
+        triggered.append(sig)  # later signals: ask the worker to close, nothing more
+
+    class Finalized:
+        def __del__(self) -> None:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C, handled while this finalizer runs
+
+    dropped: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: dropped.append(unraisable.exc_value))
+    previous = {sig: signal.getsignal(sig) for sig in _legacy.HANDLED_SIGNALS}
+    keys = iter("ab")
+    try:
+        for sig in _legacy.HANDLED_SIGNALS:
+            signal.signal(sig, handle_exit)
+        readkey = livekit_internals._exit_before_reading(lambda: next(keys), _legacy)
+        assert readkey() == "a"  # the prompt reads a key; the console's handlers are watched from now
+        Finalized()  # collected at once: the Ctrl-C lands in its __del__
+        assert triggered == [signal.SIGINT]
+        assert [type(e) for e in dropped] == [_legacy._ExitCli]  # Python reported it and went on
+        with pytest.raises(_legacy._ExitCli):
+            readkey()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
