@@ -81,7 +81,8 @@ class SimulatorThread:
         async def read() -> float:
             return time.thread_time()
 
-        return asyncio.run_coroutine_threadsafe(read(), self.loop).result(5)
+        # a burst of job processes starting can starve the simulator's thread for seconds
+        return asyncio.run_coroutine_threadsafe(read(), self.loop).result(60)
 
     def events(self) -> list[Any]:
         return list(self.sim.events)  # the list only grows; a copy is a consistent prefix

@@ -99,8 +99,8 @@ class _RemoteSimulator:
     def url_for(self, key: str) -> str:
         return self.url_template.replace("{key}", key)
 
-    def queue_transcript(self, text: str, key: str) -> None:
-        self.line.send({"op": "transcript", "key": key, "text": text})
+    def queue_transcript(self, text: str, key: str, parts: list[tuple[str, float]] | None = None) -> None:
+        self.line.send({"op": "transcript", "key": key, "text": text, "parts": parts})
 
 
 class SimulatorLink:
@@ -149,7 +149,8 @@ class CallDesk:
                 sim.add_script(key, msg["steps"])
                 writer.write(b'{"op": "scripted"}\n')
             elif op == "transcript":
-                sim.queue_transcript(msg["text"], key=key)
+                parts = msg.get("parts")  # JSON made the (words, seconds) pairs lists
+                sim.queue_transcript(msg["text"], key=key, parts=[tuple(p) for p in parts] if parts else None)
             elif op == "ready":
                 self.writers[key] = writer
             elif op == "result":
@@ -490,6 +491,9 @@ def print_levels(title: str, levels: list[dict[str, Any]], bound: float | None =
     report.table(title, ["calls", "n", "gap p50", "p95", "p99", "within", "unanswered", "failed", "job cores",
                          "all cores", "other cores", "cpu s/call-min", "+sim", "RSS MB/call", "USS MB/call",
                          "PSS MB/call", "job lag p99", "warm s"], rows)
+    for r in levels:
+        if r["failed_calls"]:  # why, not only how many
+            print(f"{r['calls']} calls: {len(r['failed_calls'])} failed, e.g. {r['failed_calls'][0]}")
 
 
 async def run(quick: bool) -> dict[str, Any]:
