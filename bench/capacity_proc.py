@@ -416,8 +416,12 @@ async def run_level(h: Harness, n: int, turns: int, *, seed: int = 1, stagger_s:
 
     sampler = asyncio.create_task(sample_rss())
     await h.on_sim(desk.broadcast("go"))
+    within = 30 + turns * 20
+    late = 0  # calls that never reported: failed, not a benchmark that ends without a result
     try:
-        await h.on_sim(desk.wait(lambda: len(desk.results) >= n, 30 + turns * 20))
+        await h.on_sim(desk.wait(lambda: len(desk.results) >= n, within))
+    except TimeoutError:
+        late = n - len(desk.results)
     finally:
         sampler.cancel()
         wall = time.monotonic() - t0
@@ -435,7 +439,7 @@ async def run_level(h: Harness, n: int, turns: int, *, seed: int = 1, stagger_s:
 
     results = list(desk.results.values())
     gaps = [g for r in results for g in r.get("gaps", [])]
-    errors = [r["error"] for r in results if "error" in r]
+    errors = [r["error"] for r in results if "error" in r] + [f"no result within {within} s"] * late
     lag_p99 = [r["loop_lag_ms"]["p99"] for r in results if r.get("loop_lag_ms", {}).get("p99") is not None]
     lag_max = [r["loop_lag_ms"]["max"] for r in results if r.get("loop_lag_ms", {}).get("max") is not None]
     ours = jobs_cpu + parent_cpu + fs_cpu
