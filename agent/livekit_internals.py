@@ -238,7 +238,8 @@ def console_exit_without_deadlock() -> None:
     - Each request made the server's `aclose()` coroutine and queued it on the worker thread's loop,
       also after that loop had finished; the loop was never closed. At interpreter exit the garbage
       collector found it, and the never-awaited coroutine's warning went to stderr, still rich's proxy
-      of its prompt, whose lock a frozen daemon thread held: the console hung for good (seen in CI).
+      of its prompt, whose lock a frozen daemon thread held: the console hung for good (seen with
+      CI's environment).
       Here a request only queues a callback (no coroutine exists until the loop runs it), and the
       worker thread closes its loop once the server has stopped."""
     from livekit.agents.cli import _legacy

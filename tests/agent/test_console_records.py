@@ -265,7 +265,7 @@ def test_a_ctrl_c_after_the_worker_stopped_leaves_nothing_to_print_at_exit() -> 
     """The worker thread's loop is closed once its server stops, and a Ctrl-C that lands after that
     (or the SIGTERM the console raises as its worker ends) queues nothing: at interpreter exit there
     was a never-awaited close coroutine in a loop never closed, whose warning, printed through the
-    console's prompt, hung the console in CI."""
+    console's prompt, hung the console when run with CI's environment."""
     from livekit.agents.cli._legacy import _ConsoleWorker
 
     livekit_internals.console_exit_without_deadlock()
@@ -301,7 +301,8 @@ def test_a_ctrl_c_after_the_worker_stopped_leaves_nothing_to_print_at_exit() -> 
 def test_a_ctrl_c_swallowed_by_a_finalizer_still_ends_the_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
     """LiveKit's Ctrl-C handler exits by raising in the main thread wherever it stands, and only the
     first time. Landing inside a finalizer, the exit was printed and dropped, and the console went back
-    to its prompt for good (seen in CI). The console's key reader now leaves instead of reading."""
+    to its prompt for good (seen with CI's environment). The console's key reader now leaves instead of
+    reading."""
     from livekit.agents.cli import _legacy
 
     livekit_internals.console_exit_without_deadlock()
