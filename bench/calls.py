@@ -113,6 +113,7 @@ class Flavour:
     # ours + an audio end-of-turn model: "v1-mini" (livekit.agents.inference.TurnDetector, local) or
     # "smart-turn" (agent/smart_turn.py, Smart Turn v3.2)
     turn_detector: Literal["v1-mini", "smart-turn"] | None = None
+    turn_threshold: float | None = None  # the audio model's end-of-turn cut; None: its own (0.36, 0.5)
     livekit_turn_detection: str | None = None  # plain LiveKit: None = its default, or "vad"
 
     def describe(self) -> dict[str, Any]:
@@ -132,8 +133,10 @@ class Flavour:
             "speculation_lead": s.speculation_lead,
             "noise_gate_db": s.noise_gate_db,
             "backchannel_seconds": s.backchannel_seconds,
-            "turn_detector": {"v1-mini": "inference.TurnDetector v1-mini", "smart-turn": "Smart Turn v3.2 (threshold 0.5)",
+            "turn_detector": {"v1-mini": "inference.TurnDetector v1-mini", "smart-turn": "Smart Turn v3.2",
                               None: "vad"}[self.turn_detector],
+            "turn_threshold": self.turn_threshold if self.turn_threshold is not None
+            else {"v1-mini": 0.36, "smart-turn": 0.5, None: None}[self.turn_detector],
         }
 
 
@@ -253,11 +256,13 @@ class BenchCall:
             if f.turn_detector == "v1-mini":
                 from livekit.agents.inference import TurnDetector
 
-                self.session.update_options(turn_detection=TurnDetector(version="v1-mini"))
+                threshold = {} if f.turn_threshold is None else {"unlikely_threshold": f.turn_threshold}
+                self.session.update_options(turn_detection=TurnDetector(version="v1-mini", **threshold))
             elif f.turn_detector == "smart-turn":
                 from agent.smart_turn import SmartTurnDetector
 
-                self.session.update_options(turn_detection=SmartTurnDetector())
+                threshold = {} if f.turn_threshold is None else {"threshold": f.turn_threshold}
+                self.session.update_options(turn_detection=SmartTurnDetector(**threshold))
             self.keeper = CallKeeper(self.session, call, f.settings)
             call.line_ready.set()  # the simulated line is up at once, as in simulator/runner.py
             agent: Agent = Receptionist(brain())

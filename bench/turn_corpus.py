@@ -51,6 +51,7 @@ PROMPTS = {
     "spelling": "Could you spell your last name for me?",
     "email": "What's your email address?",
     "address": "What's the house number for the visit address?",
+    "open": "How can I help you today?",  # bench/open_turns.py: open sentences, no dictation
 }
 
 
@@ -127,12 +128,13 @@ def plan(seed: int = SEED) -> list[CorpusTurn]:
     return turns
 
 
-def _silences(pcm: bytes, rate: int) -> list[Silence]:
-    """Every silence >= MIN_SILENCE_MS inside the turn (hold), and the end of turn after the last voice."""
+def silences(pcm: bytes, rate: int, floor: float = _SILENCE_RMS) -> list[Silence]:
+    """Every silence >= MIN_SILENCE_MS inside the turn (hold), and the end of turn after the last voice.
+    A 10 ms frame whose RMS is at most `floor` is silence."""
     a = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
     frame = rate // 100
     n = len(a) // frame
-    voiced = np.sqrt((a[: n * frame].reshape(n, frame) ** 2).mean(axis=1)) > _SILENCE_RMS
+    voiced = np.sqrt((a[: n * frame].reshape(n, frame) ** 2).mean(axis=1)) > floor
     out, run_start = [], None
     for i, v in enumerate(voiced):
         if not v and run_start is None:
@@ -169,7 +171,7 @@ def phone_channel(pcm: bytes, rate: int = RECORDED_RATE) -> bytes:
     return np.clip(y * 32768, -32768, 32767).astype(np.int16).tobytes()
 
 
-def _write_wav(path: Path, pcm: bytes, rate: int) -> None:
+def write_wav(path: Path, pcm: bytes, rate: int) -> None:
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
@@ -177,9 +179,10 @@ def _write_wav(path: Path, pcm: bytes, rate: int) -> None:
         w.writeframes(pcm)
 
 
-def read_wav(path: Path) -> bytes:
+def read_wav(path: Path) -> tuple[bytes, int]:
+    """PCM16 mono and its sample rate."""
     with wave.open(str(path), "rb") as w:
-        return w.readframes(w.getnframes())
+        return w.readframes(w.getnframes()), w.getframerate()
 
 
 def cache_dir() -> Path:
@@ -193,37 +196,46 @@ def build(*, force: bool = False) -> tuple[Path, list[CorpusTurn]]:
     root = cache_dir()
     labels = root / "labels.json"
     if labels.exists() and not force:
-        return root, [_turn_from(d) for d in json.loads(labels.read_text())["turns"]]
+        return root, [turn_from(d) for d in json.loads(labels.read_text())["turns"]]
     for ch in CHANNELS:
         (root / ch).mkdir(parents=True, exist_ok=True)
     turns = plan()
     for t in turns:
         pcm = splice(t)
         t.seconds = round(len(pcm) / 2 / RECORDED_RATE, 2)
-        t.silences = _silences(pcm, RECORDED_RATE)
-        _write_wav(root / "clean" / f"{_slug(t.name)}.wav", pcm, RECORDED_RATE)
-        _write_wav(root / "phone" / f"{_slug(t.name)}.wav", phone_channel(pcm), RECORDED_RATE)
+        t.silences = silences(pcm, RECORDED_RATE)
+        write_wav(root / "clean" / f"{_slug(t.name)}.wav", pcm, RECORDED_RATE)
+        write_wav(root / "phone" / f"{_slug(t.name)}.wav", phone_channel(pcm), RECORDED_RATE)
     doc = labels_doc(turns)
     labels.write_text(json.dumps(doc, indent=1) + "\n")
     return root, turns
 
 
-def labels_doc(turns: list[CorpusTurn]) -> dict[str, Any]:
+def labels_doc(
+    turns: list[CorpusTurn],
+    *,
+    source: str = "Debian asterisk-core-sounds-en-wav (en_US_f_Allison), CC-BY-SA-3.0",
+    seed: int = SEED,
+    pause_range_s: tuple[float, float] = PAUSE_RANGE_S,
+    version: str = CORPUS_VERSION,
+    clean: str = "the 8 kHz recording",
+) -> dict[str, Any]:
+    """What is committed of a corpus: how it was made and every turn's labelled silences."""
     holds = [s for t in turns for s in t.silences if s.label == "hold"]
     return {
-        "corpus_version": CORPUS_VERSION,
-        "source": "Debian asterisk-core-sounds-en-wav (en_US_f_Allison), CC-BY-SA-3.0",
-        "seed": SEED,
-        "pause_range_s": PAUSE_RANGE_S,
+        "corpus_version": version,
+        "source": source,
+        "seed": seed,
+        "pause_range_s": pause_range_s,
         "min_silence_ms": MIN_SILENCE_MS,
-        "channels": {"clean": "the 8 kHz recording", "phone": "sox sinc 300-3400 Hz, G.711 mu-law round trip"},
+        "channels": {"clean": clean, "phone": "sox sinc 300-3400 Hz, G.711 mu-law round trip"},
         "holds": len(holds),
         "holds_over_1200ms": sum(s.ms > 1200 for s in holds),
         "turns": [asdict(t) for t in turns],
     }
 
 
-def _turn_from(d: dict[str, Any]) -> CorpusTurn:
+def turn_from(d: dict[str, Any]) -> CorpusTurn:
     return CorpusTurn(d["name"], d["kind"], d["groups"], d["pauses_ms"], d["seconds"],
                       [Silence(**s) for s in d["silences"]])  # fmt: skip
 
@@ -232,7 +244,7 @@ def _slug(name: str) -> str:
     return name.replace(" ", "-")
 
 
-def turn_audio(root: Path, turn: CorpusTurn, channel: str) -> bytes:
+def turn_audio(root: Path, turn: CorpusTurn, channel: str) -> tuple[bytes, int]:
     return read_wav(root / channel / f"{_slug(turn.name)}.wav")
 
 

@@ -1,13 +1,14 @@
-"""Turn taking on recorded human speech: `python -m bench.turn_taking [--quick]`.
+"""Turn taking on caller speech: `python -m bench.turn_taking [--material dictation|open] [--quick]`.
 
-The corpus of bench/turn_corpus.py (one human voice dictating numbers, codes, spellings, with 0.2-2.5 s
-pauses between groups, clean and through a simulated phone channel) is played in real time into real
-AgentSessions against the Realtime simulator, the receptionist's question asked before each turn; the
-simulator transcribes the groups each commit holds TRANSCRIPTION_MS after it, as the real API
-transcribes each committed item. For
+Two materials, each clean and through a simulated phone channel, with 0.2-2.5 s pauses inside turns:
+`dictation` (bench/turn_corpus.py: one human voice dictating numbers, codes, spellings) and `open`
+(bench/open_turns.py: open requests with fillers in a neural voice, whole sentences whose comma pauses
+are stretched). The turns are played in real time into real AgentSessions against the Realtime
+simulator, the receptionist's question asked before each turn; the simulator transcribes the groups
+each commit holds TRANSCRIPTION_MS after it, as the real API transcribes each committed item. For
 each detector setting and model delay: the false cut-off rate (agent voice at the caller's ear while
 they are still mid-turn) against the gap the caller hears (end of their speech to the first agent
-voice, model delay included). Writes bench/results/turn_taking[-quick].json and .png.
+voice, model delay included). Writes bench/results/turn_taking[_open][-quick].json and .png.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import subprocess
 import time
 from typing import Any
 
-from bench import report
+from bench import open_turns, report, turn_corpus
 from bench.audio import CALLER_RATE
 from bench.calls import (
     GREETING,
@@ -33,8 +34,7 @@ from bench.calls import (
     vad_model,
     warm_model_voice,
 )
-from bench.turn_corpus import CorpusTurn, build, prompt, turn_audio
-from simulator.recordings import RECORDED_RATE
+from bench.turn_corpus import CorpusTurn, prompt, turn_audio
 from simulator.script import to_steps
 
 MODEL_DELAYS_MS = (300, 600, 900)
@@ -66,15 +66,33 @@ SMART_TURN = Flavour("Smart Turn v3.2 ep0.2/sil0.25", "ours", settings_for(
 OURS_SMART_TURN = Flavour("ours + Smart Turn v3.2 (sil0.25)", "ours", settings_for(vad_min_silence_duration=0.25),
                           turn_detector="smart-turn")
 VAD_ONLY = [_vad_only(0.25, 0.3), _vad_only(0.25, 0.6), _vad_only(0.5, 0.9)]
+
+
+def _audio_model(detector: str, threshold: float | None, delay: float, timeout: float) -> Flavour:
+    """An audio end-of-turn model alone (no dictation pacing) at one operating point: its threshold,
+    the decision delay after a likely end, and the timeout (max endpointing delay) after an unlikely one."""
+    label = {"v1-mini": "v1-mini", "smart-turn": "Smart Turn v3.2"}[detector]
+    shown = "" if threshold is None else f" th{threshold}"
+    return Flavour(f"{label}{shown} ep{delay}/max{timeout}", "ours", settings_for(
+        min_endpointing_delay=delay, vad_min_silence_duration=0.25, max_endpointing_delay=timeout,
+        dictation_hold_seconds=0), turn_detector=detector, turn_threshold=threshold)  # type: ignore[arg-type]
+
+
+# the operating points livekit/eot-bench found best for 10% and 5% false cut-offs on human turns
+# (../shared/turn-taking.md), beside each model's own threshold at a short delay
+AUDIO_MODELS = [_audio_model("v1-mini", 0.36, 0.5, 1.5), _audio_model("v1-mini", 0.43, 0.7, 2.0),
+                _audio_model("smart-turn", 0.09, 0.7, 3.0), _audio_model("smart-turn", 0.2, 0.2, 2.5)]
 FLAVOURS = [OURS, OURS_FIXED, OURS_NO_SPEC, *VAD_ONLY, V1_MINI, SMART_TURN, OURS_SMART_TURN]
+OPEN_FLAVOURS = [OURS, OURS_NO_SPEC, *VAD_ONLY, V1_MINI, SMART_TURN, *AUDIO_MODELS, OURS_SMART_TURN]
+MATERIALS = {"dictation": turn_corpus.build, "open": open_turns.build}
 # commit -> the caller's transcript; the real API's input transcription delay is not published
 TRANSCRIPTION_MS = 500
 
 
-def _to_caller_rate(pcm: bytes) -> bytes:
-    """8 kHz corpus audio at the rate LiveKit's room input hands a session."""
+def _to_caller_rate(pcm: bytes, rate: int) -> bytes:
+    """Corpus audio at the rate LiveKit's room input hands a session."""
     return subprocess.run(
-        ["sox", "-q", "-t", "raw", "-r", str(RECORDED_RATE), "-e", "signed-integer", "-b", "16", "-c", "1", "-L",
+        ["sox", "-q", "-t", "raw", "-r", str(rate), "-e", "signed-integer", "-b", "16", "-c", "1", "-L",
          "-", "-t", "raw", "-r", str(CALLER_RATE), "-e", "signed-integer", "-b", "16", "-c", "1", "-L", "-"],
         input=pcm, capture_output=True, check=True, timeout=30,
     ).stdout  # fmt: skip
@@ -176,23 +194,28 @@ async def run_point(
     }
 
 
-def _grid(quick: bool) -> list[tuple[str, int, int, Flavour]]:
+def _grid(quick: bool, material: str = "dictation") -> list[tuple[str, int, int, Flavour]]:
     """(channel, model delay, transcription delay, flavour): every setting on the phone channel at 600
     ms, ours at 300 and 900 ms, with a slower transcriber and on the clean recording, one point at a
     time (about 20 minutes on 2 cores: two points' 12 sessions at once let Silero fall behind real time
-    on a shared machine, hiding pauses). --quick: the phone channel at 600 ms, four settings."""
+    on a shared machine, hiding pauses). --quick: the phone channel at 600 ms, four settings. Open
+    sentences: their own settings (the audio models' operating points) at 600 ms, ours at 300 and 900
+    ms and on the clean recording."""
     t = TRANSCRIPTION_MS
     if quick:
         return [("phone", 600, t, f) for f in (OURS, OURS_FIXED, VAD_ONLY[1], V1_MINI)]
+    if material == "open":
+        return ([("phone", 600, t, f) for f in OPEN_FLAVOURS] + [("phone", d, t, OURS) for d in (300, 900)]
+                + [("clean", 600, t, OURS), ("clean", 600, t, SMART_TURN)])  # fmt: skip
     return ([("phone", 600, t, f) for f in FLAVOURS] + [("phone", d, t, OURS) for d in (300, 900)]
             + [("phone", 600, 2 * t, OURS), ("clean", 600, t, OURS)])  # fmt: skip
 
 
-async def run(quick: bool, *, calls: int = 6, parallel: int = 1) -> dict[str, Any]:
+async def run(quick: bool, *, material: str = "dictation", calls: int = 6, parallel: int = 1) -> dict[str, Any]:
     quiet_logs()
-    root, corpus = build()
-    grid = _grid(quick)
-    audio = {ch: [(t, _to_caller_rate(turn_audio(root, t, ch))) for t in corpus]
+    root, corpus = MATERIALS[material]()
+    grid = _grid(quick, material)
+    audio = {ch: [(t, _to_caller_rate(*turn_audio(root, t, ch))) for t in corpus]
              for ch in {ch for ch, _, _, _ in grid}}  # fmt: skip
     sims = {(d, t): SimulatorThread(model_delay_ms=d, transcription_delay_ms=t) for _, d, t, _ in grid}
     for simt in sims.values():
@@ -200,7 +223,7 @@ async def run(quick: bool, *, calls: int = 6, parallel: int = 1) -> dict[str, An
     prompts = {prompt(t) for t in corpus}
     warm_model_voice([GREETING, READBACK, GO_ON, f"{READBACK} {GO_ON}", *prompts, *(f"{READBACK} {p}" for p in prompts),
                       *(f"{GREETING} {p}" for p in prompts)])  # fmt: skip
-    for f in FLAVOURS:
+    for _, _, _, f in grid:
         vad_model(f.settings.vad_min_silence_duration)
     if any(f.turn_detector == "smart-turn" for _, _, _, f in grid):
         from agent.smart_turn import SmartTurnModel
@@ -221,6 +244,7 @@ async def run(quick: bool, *, calls: int = 6, parallel: int = 1) -> dict[str, An
             simt.stop()
     print_rows(out)
     return {
+        "material": material,
         "corpus": {"root": str(root), "turns": len(corpus), "seconds_per_channel": round(sum(t.seconds for t in corpus), 1),
                    "holds": sum(s.label == "hold" for t in corpus for s in t.silences)},  # fmt: skip
         "calls_per_point": calls,
@@ -241,6 +265,10 @@ def print_rows(rows: list[dict[str, Any]], title: str = "turn taking on human sp
     )
 
 
+def _name(material: str) -> str:
+    return "turn_taking" if material == "dictation" else f"turn_taking_{material}"
+
+
 def plot(result: dict[str, Any], *, quick: bool) -> None:
     plt = report.pyplot()
     points = result["points"]
@@ -258,23 +286,25 @@ def plot(result: dict[str, Any], *, quick: bool) -> None:
     for d, m in markers.items():
         a.scatter([], [], marker=m, color="grey", label=f"model {d} ms")
     a.set_xlabel("caller-heard gap p50, end of speech -> first agent voice (ms, model delay included)")
-    a.set_ylabel("% of dictated turns with agent voice mid-turn")
+    a.set_ylabel(f"% of {result['material']} turns with agent voice mid-turn")
     a.set_title("Turn taking on a recorded human voice (filled: phone channel, hollow: clean)")
     a.set_ylim(0, 100)
     a.legend(fontsize=7, loc="upper right")
     a.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(report.plot_path("turn_taking", quick=quick), dpi=110)
+    fig.savefig(report.plot_path(_name(result["material"]), quick=quick), dpi=110)
     plt.close(fig)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="phone channel, 600 ms model delay, four settings")
+    ap.add_argument("--material", choices=sorted(MATERIALS), default="dictation",
+                    help="dictated numbers, codes and spellings (a human voice), or open sentences (Piper)")
     args = ap.parse_args()
     t0 = time.monotonic()
-    result = asyncio.run(run(args.quick))
-    print("wrote", report.write("turn_taking", result, quick=args.quick))
+    result = asyncio.run(run(args.quick, material=args.material))
+    print("wrote", report.write(_name(args.material), result, quick=args.quick))
     plot(result, quick=args.quick)
     print(f"\nturn_taking: done in {time.monotonic() - t0:.0f} s")
 

@@ -38,7 +38,7 @@ _LEAD_IN_WORDS = {"number": "number", "is": "is", "your": "your"}
 _SILENCE_RMS = 30.0
 
 
-def _cache_root() -> Path:
+def cache_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "receptionist"
 
@@ -60,7 +60,7 @@ def asterisk_sounds() -> Path:
     `apt-get download` fetches the package without installing it and `dpkg -x` unpacks it into
     ~/.cache/receptionist/asterisk-sounds-<version>; later calls (and other processes) reuse it.
     """
-    root = _cache_root()
+    root = cache_root()
     found = sorted(root.glob("asterisk-sounds-*/" + str(VOICE_DIR)))
     if found:
         return found[-1]
