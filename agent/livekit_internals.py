@@ -118,17 +118,21 @@ def forget_chat_item(agent: Agent, item_id: str) -> None:
     items[:] = [item for item in items if item.id != item_id]
 
 
-def own_vad(shared: Any, *, noise_gate_db: float = 0.0) -> Any:
+def own_vad(shared: Any, *, noise_gate_db: float = 0.0, min_silence: float | None = None) -> Any:
     """A new silero.VAD object over `shared`'s loaded ONNX model and options (the model is the
-    costly part), deaf to the line's background when `noise_gate_db` > 0 (agent/noise_gate.py);
-    imported here, so a process that never listens does not load the plugin."""
+    costly part), deaf to the line's background when `noise_gate_db` > 0 (agent/noise_gate.py), with
+    its own `min_silence` when given; imported here, so a process that never listens does not load
+    the plugin."""
     from livekit.plugins import silero
     from livekit.plugins.silero import onnx_model
 
     from agent.noise_gate import LineBackground
 
+    opts = copy.copy(shared._opts)
+    if min_silence is not None:
+        opts.min_silence_duration = min_silence
     if noise_gate_db <= 0:
-        return silero.VAD(session=shared._onnx_session, opts=copy.copy(shared._opts))
+        return silero.VAD(session=shared._onnx_session, opts=opts)
 
     class GatedStream(silero.VADStream):
         """Silero's stream, fed silence wherever the caller's line is at its background level."""
@@ -147,7 +151,7 @@ def own_vad(shared: Any, *, noise_gate_db: float = 0.0) -> Any:
             self._streams.add(stream)
             return stream
 
-    return GatedVAD(session=shared._onnx_session, opts=copy.copy(shared._opts))
+    return GatedVAD(session=shared._onnx_session, opts=opts)
 
 
 _TURN_DROPPERS: weakref.WeakKeyDictionary[AgentSession[Any], Callable[[], bool]] = weakref.WeakKeyDictionary()

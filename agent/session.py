@@ -12,7 +12,7 @@ from typing import Any
 from livekit.agents import AgentSession, APIConnectOptions, llm, vad
 from livekit.plugins import openai
 
-from agent import speaking_rate
+from agent import speaking_rate, turn_model
 from agent.backchannel import Backchannels
 from agent.brain.schema import Brain
 from agent.call import CallContext
@@ -33,6 +33,7 @@ def settings_for_brain(settings: Settings, brain: Brain) -> Settings:
         "speculative_reply": c.speculative_reply,
         "backchannel_seconds": c.backchannel_seconds,
         "noise_gate_db": c.noise_gate_db,
+        "turn_model": c.turn_model,
     }
     update = {k: v for k, v in chosen.items() if v is not None}
     return settings.model_copy(update=update) if update else settings
@@ -67,7 +68,7 @@ def realtime_model(
     )
 
 
-def _own_vad(shared: vad.VAD | None, noise_gate_db: float) -> vad.VAD | None:
+def _own_vad(shared: vad.VAD | None, noise_gate_db: float, min_silence: float) -> vad.VAD | None:
     """This call's own VAD object over the process's one loaded Silero model.
 
     Every session listens to its VAD's once-a-second metrics event; with one VAD object shared by N
@@ -77,7 +78,7 @@ def _own_vad(shared: vad.VAD | None, noise_gate_db: float) -> vad.VAD | None:
     from livekit.plugins import silero
 
     if isinstance(shared, silero.VAD):
-        return own_vad(shared, noise_gate_db=noise_gate_db)
+        return own_vad(shared, noise_gate_db=noise_gate_db, min_silence=min_silence)
     return shared
 
 
@@ -90,14 +91,18 @@ def build_session(
 ) -> AgentSession[CallContext]:
     calls = call.brain.calls
     speaking_rate.install()
+    detector = turn_model.detector(settings) if vad_model is not None else None
+    if detector is not None:
+        settings = turn_model.with_vad_silence(settings)
     session = AgentSession[CallContext](
         llm=model,
-        vad=_own_vad(vad_model, settings.noise_gate_db),
+        vad=_own_vad(vad_model, settings.noise_gate_db, settings.vad_min_silence_duration),
         userdata=call,
         turn_handling={
-            # explicit, so turn taking is deterministic and local (Silero), never the server's;
-            # text-only sessions (console --text, text scenarios) have no audio to detect turns in
-            "turn_detection": "vad" if vad_model is not None else "manual",
+            # explicit, so turn taking is deterministic and local (Silero and, with TURN_MODEL, an audio
+            # model), never the server's; text-only sessions (console --text, text scenarios) have no
+            # audio to detect turns in
+            "turn_detection": detector or ("vad" if vad_model is not None else "manual"),
             "endpointing": {
                 "min_delay": settings.min_endpointing_delay,
                 "max_delay": settings.max_endpointing_delay,

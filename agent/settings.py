@@ -184,6 +184,18 @@ class Settings(BaseSettings):
         0.15, ge=0.05, le=3.0,
         description="Silero VAD min silence (s): when a pause is reported, and a speculative reply requested",
     )
+    turn_model: Literal["none", "v1-mini", "smart-turn"] = Field(
+        "none",
+        description="An audio end-of-turn model for the caller's open sentences: 'v1-mini' (LiveKit's local "
+        "model) or 'smart-turn' (Smart Turn v3.2). When it hears the sentence unfinished, the turn waits up to "
+        "MAX_ENDPOINTING_DELAY instead of MIN_ENDPOINTING_DELAY. Dictated numbers, codes, emails, spellings and "
+        "addresses keep their own pacing. Raises the VAD silence to 0.25 s (LiveKit asks the model only then)",
+    )
+    turn_model_threshold: float | None = Field(
+        None, gt=0.0, lt=1.0,
+        description="The turn model's probability below which a sentence is unfinished (empty: the model's own, "
+        "0.36 for v1-mini in English, 0.5 for Smart Turn)",
+    )
     speculative_reply: bool = Field(
         True,
         description="Request the model's reply while the end of the caller's turn is still being confirmed "

@@ -67,6 +67,10 @@ class DictationPacing:
         self._set_delay()
 
     def _set_delay(self) -> None:
+        """The endpointing delays for the caller's next pause. After an open question, an audio turn
+        model (TURN_MODEL) may stretch the wait from the min to the max delay when it hears the sentence
+        unfinished; while the caller dictates, both are the same delay, so the pacing alone decides
+        (both models read a whole phone number as unfinished). Without a model, only the min counts."""
         s = self.settings
         if self.listening_for_value:
             delay = {
@@ -78,8 +82,10 @@ class DictationPacing:
             delay = s.dictation_endpointing_delay
         else:
             delay = s.min_endpointing_delay
-        if delay != self.session.options.endpointing.get("min_delay"):
-            self.session.update_options(endpointing_opts={"min_delay": delay})
+        longest = s.max_endpointing_delay if self.asked is None else delay
+        now = self.session.options.endpointing
+        if (delay, longest) != (now.get("min_delay"), now.get("max_delay")):
+            self.session.update_options(endpointing_opts={"min_delay": delay, "max_delay": longest})
 
     def _on_user_state(self, ev: UserStateChangedEvent) -> None:
         if ev.new_state == "speaking":

@@ -26,7 +26,7 @@ from livekit.agents import (
 from livekit.agents.cli.log import JsonFormatter
 from livekit.agents.worker import ServerEnvOption
 
-from agent import livekit_internals, log_privacy
+from agent import livekit_internals, log_privacy, turn_model
 from agent.brain import BrainError, load_brains
 from agent.call import CallContext
 from agent.call_end import finish_call
@@ -37,7 +37,7 @@ from agent.health import WorkerHealth
 from agent.metrics import WorkerMetrics, follow_journal
 from agent.model_link import check_model_key
 from agent.receptionist import brain_for_call
-from agent.session import realtime_model
+from agent.session import realtime_model, settings_for_brain
 from agent.settings import Settings, SettingsError, load_settings, require
 from agent.store.db import DatabaseNotReady, require_current_schema
 from agent.store.journal.spill_file import spill_files
@@ -59,6 +59,8 @@ def prewarm(proc: JobProcess) -> None:
     proc.userdata["settings"] = ready.settings
     proc.userdata["brains"] = ready.brains
     proc.userdata["vad"] = ready.vad
+    for brain in ready.brains.all:  # an audio turn model (TURN_MODEL, or a brain's), loaded once here
+        turn_model.warm(settings_for_brain(ready.settings, brain))
     # what callers hear when the model is down, rendered before any call (cached on disk)
     proc.userdata["fallback"] = FallbackLibrary(ready.brains.all, ready.settings.fallback_audio_dir)
 

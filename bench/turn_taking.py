@@ -63,6 +63,8 @@ V1_MINI = Flavour("v1-mini ep0.2/sil0.25", "ours", settings_for(
 SMART_TURN = Flavour("Smart Turn v3.2 ep0.2/sil0.25", "ours", settings_for(
     min_endpointing_delay=0.2, vad_min_silence_duration=0.25, max_endpointing_delay=2.5, dictation_hold_seconds=0),
     turn_detector="smart-turn")
+# what TURN_MODEL=v1-mini ships: the model on open sentences, our dictation pacing pinning both delays
+OURS_V1_MINI = Flavour("ours, TURN_MODEL=v1-mini", "ours", settings_for(turn_model="v1-mini"))
 OURS_SMART_TURN = Flavour("ours + Smart Turn v3.2 (sil0.25)", "ours", settings_for(vad_min_silence_duration=0.25),
                           turn_detector="smart-turn")
 VAD_ONLY = [_vad_only(0.25, 0.3), _vad_only(0.25, 0.6), _vad_only(0.5, 0.9)]
@@ -82,8 +84,9 @@ def _audio_model(detector: str, threshold: float | None, delay: float, timeout: 
 # (../shared/turn-taking.md), beside each model's own threshold at a short delay
 AUDIO_MODELS = [_audio_model("v1-mini", 0.36, 0.5, 1.5), _audio_model("v1-mini", 0.43, 0.7, 2.0),
                 _audio_model("smart-turn", 0.09, 0.7, 3.0), _audio_model("smart-turn", 0.2, 0.2, 2.5)]
-FLAVOURS = [OURS, OURS_FIXED, OURS_NO_SPEC, *VAD_ONLY, V1_MINI, SMART_TURN, OURS_SMART_TURN]
-OPEN_FLAVOURS = [OURS, OURS_NO_SPEC, *VAD_ONLY, V1_MINI, SMART_TURN, *AUDIO_MODELS, OURS_SMART_TURN]
+FLAVOURS = [OURS, OURS_FIXED, OURS_NO_SPEC, *VAD_ONLY, V1_MINI, SMART_TURN, AUDIO_MODELS[2], OURS_SMART_TURN,
+            OURS_V1_MINI]
+OPEN_FLAVOURS = [OURS, OURS_NO_SPEC, *VAD_ONLY, V1_MINI, SMART_TURN, *AUDIO_MODELS, OURS_SMART_TURN, OURS_V1_MINI]
 MATERIALS = {"dictation": turn_corpus.build, "open": open_turns.build}
 # commit -> the caller's transcript; the real API's input transcription delay is not published
 TRANSCRIPTION_MS = 500

@@ -3,6 +3,8 @@ hear when the model is down (`model_down`)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from agent.brain.schema.fields import FieldProblems, Model, Text
@@ -37,7 +39,7 @@ class Calls(Model):
     silence_hangup_seconds: int = Field(default=12, ge=1, le=600)
     # turn taking for this business's callers; left out, the worker's settings apply
     # (MIN_ENDPOINTING_DELAY, DICTATION_ENDPOINTING_DELAY, DICTATION_HOLD_SECONDS, MIN_INTERRUPTION_DURATION,
-    # SPECULATIVE_REPLY, BACKCHANNEL_SECONDS, NOISE_GATE_DB)
+    # SPECULATIVE_REPLY, BACKCHANNEL_SECONDS, NOISE_GATE_DB, TURN_MODEL)
     endpointing_seconds: float | None = Field(default=None, ge=0.1, le=3.0)
     dictation_endpointing_seconds: float | None = Field(default=None, ge=0.1, le=5.0)
     dictation_hold_seconds: float | None = Field(default=None, ge=0.0, le=5.0)
@@ -45,6 +47,7 @@ class Calls(Model):
     speculative_reply: bool | None = None
     backchannel_seconds: float | None = Field(default=None, ge=0.0, le=3.0)
     noise_gate_db: float | None = Field(default=None, ge=0.0, le=40.0)
+    turn_model: Literal["none", "v1-mini", "smart-turn"] | None = None
     model_down: ModelDown = ModelDown()
 
     @model_validator(mode="after")
