@@ -61,6 +61,8 @@ bench: setup stack
 	$(PY) -m bench.grounding
 	$(PY) -m bench.grounding_playout
 	$(PY) -m bench.turn_taking
+	$(PY) -m bench.turn_taking --material open
+	$(PY) -m bench.eot_sweep
 	$(PY) -m bench.fleet
 	$(PY) -m bench.yield_on_resume
 	$(PY) -m bench.noise_gate

@@ -188,8 +188,8 @@ class Settings(BaseSettings):
         "none",
         description="An audio end-of-turn model for the caller's open sentences: 'v1-mini' (LiveKit's local "
         "model) or 'smart-turn' (Smart Turn v3.2). When it hears the sentence unfinished, the turn waits up to "
-        "MAX_ENDPOINTING_DELAY instead of MIN_ENDPOINTING_DELAY. Dictated numbers, codes, emails, spellings and "
-        "addresses keep their own pacing. Raises the VAD silence to 0.25 s (LiveKit asks the model only then)",
+        "MAX_ENDPOINTING_DELAY instead of MIN_ENDPOINTING_DELAY. A phone number, code, email or spelled name being "
+        "dictated keeps its transcript-judged pacing. Raises the VAD silence to 0.25 s (LiveKit asks the model only then)",
     )
     turn_model_threshold: float | None = Field(
         None, gt=0.0, lt=1.0,

@@ -7,9 +7,10 @@ turn at MIN_ENDPOINTING_DELAY when it is likely, and waits up to MAX_ENDPOINTING
 Measured on open sentences with 0.2-2.5 s pauses (`python -m bench.eot_sweep`, `bench.turn_taking
 --material open`): v1-mini cuts far fewer of them than the VAD alone, and doubts some finished ones.
 
-Dictated values are paced by their transcripts (agent/turn_pacing.py), which pins both delays while
-the caller dictates: both models read a whole phone number as unfinished, and would hold it to the
-maximum.
+Dictated numbers, codes, emails and named spellings are paced by their transcripts
+(agent/turn_pacing.py), which pins both delays while the caller dictates one: both models read a whole
+phone number as unfinished, and would hold it to the maximum. After a question for an address, which
+has no end to judge, the model may stretch the 1.2 s dictation delay like any other.
 
 - `v1-mini`: LiveKit's local model (`livekit-local-inference`, already installed with the agents), the
   last 1.2 s of the caller's voice, ~30-60 ms per pause on 2 cores; one copy of its weights per process.

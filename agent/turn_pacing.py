@@ -67,10 +67,12 @@ class DictationPacing:
         self._set_delay()
 
     def _set_delay(self) -> None:
-        """The endpointing delays for the caller's next pause. After an open question, an audio turn
-        model (TURN_MODEL) may stretch the wait from the min to the max delay when it hears the sentence
-        unfinished; while the caller dictates, both are the same delay, so the pacing alone decides
-        (both models read a whole phone number as unfinished). Without a model, only the min counts."""
+        """The endpointing delays for the caller's next pause. An audio turn model (TURN_MODEL) may
+        stretch the wait from the min to the max delay when it hears the caller unfinished; while a
+        number, code, email or named spelling is dictated, both are the same delay, so its transcript
+        alone decides (both models read a whole phone number as unfinished). An address or a spelling
+        of a name not heard has no end to judge: there the model may stretch the 1.2 s dictation delay.
+        Without a model, only the min counts."""
         s = self.settings
         if self.listening_for_value:
             delay = {
@@ -82,7 +84,7 @@ class DictationPacing:
             delay = s.dictation_endpointing_delay
         else:
             delay = s.min_endpointing_delay
-        longest = s.max_endpointing_delay if self.asked is None else delay
+        longest = delay if self.listening_for_value else s.max_endpointing_delay
         now = self.session.options.endpointing
         if (delay, longest) != (now.get("min_delay"), now.get("max_delay")):
             self.session.update_options(endpointing_opts={"min_delay": delay, "max_delay": longest})

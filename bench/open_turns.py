@@ -30,7 +30,17 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.turn_corpus import CorpusTurn, labels_doc, phone_channel, silences, turn_from, write_wav
+from bench.turn_corpus import (
+    CorpusTurn,
+    labels_doc,
+    phone_channel,
+    publish_labels,
+    read_wav,
+    silences,
+    turn_audio,
+    turn_from,
+    write_wav,
+)
 from simulator.recordings import cache_root
 
 OPEN_VERSION = "open-v1"  # bump when the sentences, pauses, voice settings or channel change
@@ -89,13 +99,10 @@ def _voice(python: Path) -> Path:
 
 def synthesize(text: str, python: Path, into: Path) -> tuple[bytes, int]:
     """One sentence through Piper's command line, as PCM16 mono and its rate (22,050 Hz for joe)."""
-    import wave
-
     subprocess.run([str(python), "-m", "piper", "-m", str(_voice(python)), "-f", str(into),
                     "--noise-scale", str(NOISE_SCALE), "--noise-w-scale", str(NOISE_W)],
                    input=text, text=True, capture_output=True, check=True, timeout=120)  # fmt: skip
-    with wave.open(str(into), "rb") as w:
-        return w.readframes(w.getnframes()), w.getframerate()
+    return read_wav(into)
 
 
 def resample(pcm: bytes, rate_in: int, rate_out: int) -> bytes:
@@ -190,17 +197,36 @@ def build(*, force: bool = False) -> tuple[Path, list[CorpusTurn]]:
     return root, turns
 
 
+def write_clips(root: Path, turns: list[CorpusTurn], names: list[str], into: Path) -> list[Path]:
+    """Each group of the named turns, as the phone channel delivers it and without the pauses around it,
+    into `into`/<turn>-<n>.wav: a scenario plays them back with pauses of its own (`audio:`), and the
+    voice before each pause is still the voice of a sentence going on."""
+    into.mkdir(parents=True, exist_ok=True)
+    written = []
+    for t in (t for t in turns if t.name in names):
+        pcm, rate = turn_audio(root, t, "phone")
+        holds = [s for s in t.silences if s.label == "hold"]
+        if len(holds) != len(t.groups) - 1:
+            raise ValueError(f"{t.name}: {len(holds)} pauses for {len(t.groups)} groups")
+        cuts = [0, *[x for s in holds for x in (int(rate * s.at_s), int(rate * (s.at_s + s.ms / 1000)))], len(pcm) // 2]
+        for i in range(len(t.groups)):
+            path = into / f"{t.name.replace(' ', '-')}-{i + 1}.wav"
+            write_wav(path, pcm[2 * cuts[2 * i] : 2 * cuts[2 * i + 1]], rate)
+            written.append(path)
+    return written
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--force", action="store_true", help="rebuild even if the cache has this version")
+    ap.add_argument("--clips", type=Path, metavar="DIR", help="also write the groups of --turns here, one WAV each")
+    ap.add_argument("--turns", nargs="+", default=["open 2", "open 16"], help="which turns' groups --clips writes")
     args = ap.parse_args()
     root, turns = build(force=args.force)
-    LABELS.parent.mkdir(parents=True, exist_ok=True)
-    LABELS.write_text((root / "labels.json").read_text())
-    holds = [s.ms for t in turns for s in t.silences if s.label == "hold"]
-    print(f"{len(turns)} open turns, {sum(t.seconds for t in turns):.0f} s per channel, {len(holds)} hold "
-          f"silences ({min(holds)}-{max(holds)} ms, {sum(h > 1200 for h in holds)} over 1.2 s) in {root}")
-    print("labels:", LABELS)
+    if args.clips:
+        for path in write_clips(root, turns, args.turns, args.clips):
+            print("clip:", path)
+    publish_labels(root, turns, LABELS)
 
 
 if __name__ == "__main__":

@@ -253,13 +253,17 @@ def main() -> None:
     ap.add_argument("--force", action="store_true", help="rebuild even if the cache has this version")
     args = ap.parse_args()
     root, turns = build(force=args.force)
-    doc = labels_doc(turns)
-    LABELS.parent.mkdir(parents=True, exist_ok=True)
-    LABELS.write_text(json.dumps(doc, indent=1) + "\n")
+    publish_labels(root, turns, LABELS)
+
+
+def publish_labels(root: Path, turns: list[CorpusTurn], into: Path) -> None:
+    """Copy a built corpus's labels into the repository (`into`) and say what it holds."""
+    into.parent.mkdir(parents=True, exist_ok=True)
+    into.write_text((root / "labels.json").read_text())
     holds = [s.ms for t in turns for s in t.silences if s.label == "hold"]
     print(f"{len(turns)} turns, {sum(t.seconds for t in turns):.0f} s per channel, {len(holds)} hold silences "
-          f"({min(holds)}-{max(holds)} ms, {doc['holds_over_1200ms']} over 1.2 s) in {root}")
-    print("labels:", LABELS)
+          f"({min(holds)}-{max(holds)} ms, {sum(h > 1200 for h in holds)} over 1.2 s) in {root}")
+    print("labels:", into)
 
 
 if __name__ == "__main__":

@@ -123,6 +123,17 @@ def _word(word: str, rate: int) -> bytes:
     return a[voiced[0] * frame : (voiced[-1] + 1) * frame].tobytes()
 
 
+def recording(path: Path, sample_rate: int) -> bytes:
+    """A recorded phrase from a WAV file of any rate, as PCM16 mono at `sample_rate` (blocking)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no recording at {path}")
+    return subprocess.run(
+        ["sox", "-q", str(path), "-t", "raw", "-r", str(sample_rate), "-e", "signed-integer", "-b", "16", "-c", "1",
+         "-L", "-"],
+        capture_output=True, check=True, timeout=30,
+    ).stdout  # fmt: skip
+
+
 def recorded_speech(text: str, sample_rate: int) -> bytes:
     """A phrase of digits and letters in the recorded human voice, the words run together as one
     group is said ("five oh three"), as PCM16 mono at `sample_rate` (blocking; cached per word)."""

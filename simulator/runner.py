@@ -31,7 +31,7 @@ from agent.receptionist import brain_for_call
 from agent.session import realtime_model
 from agent.settings import Settings, load_settings
 from simulator.line import CallerEar, CallerMicrophone, SimulatedLine
-from simulator.recordings import recorded_speech
+from simulator.recordings import recorded_speech, recording
 from simulator.scenario import Scenario
 from simulator.server import RealtimeSimulator
 from simulator.speech import render_speech, silence, voiced_only
@@ -409,6 +409,8 @@ class _ScenarioCall:
 
     def _caller_phrases(self, turn: Any) -> list[bytes]:
         """Each phrase of the turn as PCM16 at the caller's rate (blocking: renders or reads files)."""
+        if turn.audio is not None:
+            return [recording(self.scenario.file(p), self.caller_rate) for p in turn.audio]
         if turn.voice == "recorded":
             # spliced from recordings without the silence around each word
             return [recorded_speech(p, self.caller_rate) for p in turn.phrases]

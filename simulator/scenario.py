@@ -48,6 +48,11 @@ class CallerTurn(_Strict):
         description="audio runs: espeak-ng, or a human voice's recordings of digits and letters "
         "spliced word by word (simulator/recordings.py)",
     )
+    audio: list[Path] | None = Field(
+        None,
+        description="audio runs: one recording (WAV, any rate) per phrase of `caller`, played with the turn's "
+        "pauses instead of a voice speaking the words; relative to the scenario file or the repository",
+    )
     dtmf: str | None = Field(None, pattern=r"^[0-9*#]+$", description="keys the caller presses")
     after_tone: bool = Field(
         False, description="audio runs: speak once the voicemail tone has played (the model is down)"
@@ -75,6 +80,8 @@ class CallerTurn(_Strict):
             raise ValueError("a turn needs `caller`, `dtmf`, `silence_s` or `hangup`")
         if self.pauses_ms is not None and len(self.pauses_ms) != len(self.phrases) - 1:
             raise ValueError(f"`pauses_ms` has {len(self.pauses_ms)} pauses for {len(self.phrases) - 1} '...'")
+        if self.audio is not None and len(self.audio) != len(self.phrases):
+            raise ValueError(f"`audio` has {len(self.audio)} recordings for {len(self.phrases)} phrases of `caller`")
         return self
 
 
@@ -179,13 +186,18 @@ class Scenario(_Strict):
         return v
 
     def brain_path(self) -> Path:
-        if self.brain.is_absolute():
-            return self.brain
+        return self.file(self.brain)
+
+    def file(self, path: Path) -> Path:
+        """A path the scenario names (its brain, a recording), found beside the scenario file first,
+        then in the repository."""
+        if path.is_absolute():
+            return path
         base = self.source.parent if self.source else REPO_ROOT
         for root in (base, REPO_ROOT):
-            if (root / self.brain).exists():
-                return root / self.brain
-        return REPO_ROOT / self.brain
+            if (root / path).exists():
+                return root / path
+        return REPO_ROOT / path
 
     def model_steps(self) -> list[ModelStep]:
         """The whole script the simulated model follows, in the order the call consumes it."""

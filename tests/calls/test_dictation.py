@@ -102,7 +102,7 @@ LONG_PAUSES = {
 
 
 async def _heard_only_after_the_last_group(name: str, before: str, question: str, dictated: str, pauses: list[int],
-                                           answer: str) -> None:
+                                           answer: str, settings: Any = None) -> None:
     """The caller says `before`, the agent asks `question`, the caller dictates in the recorded voice with
     `pauses`: no agent voice until the last group, then one answer, asked for with every group committed."""
     scenario = Scenario.model_validate({
@@ -115,7 +115,7 @@ async def _heard_only_after_the_last_group(name: str, before: str, question: str
         ],
     })  # fmt: skip
     async with RealtimeSimulator(model_delay_ms=600, transcription_delay_ms=400) as sim:
-        report = await simulate(scenario, audio=True, sim=sim)
+        report = await simulate(scenario, audio=True, sim=sim, settings=settings)
         assert not _mid_turn(report), (report.heard, format_report(report))
         said = report.spoken[-1]
         after = [h for h in report.heard if h["first_voice"] is not None and h["first_voice"] >= said["ended"]]
