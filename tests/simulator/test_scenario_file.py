@@ -49,3 +49,39 @@ def test_every_committed_scenario_loads() -> None:
     assert paths
     for path in paths:
         load_scenario(path)
+
+
+RECORDED = """\
+name: recorded
+brain: brains/plumbing.yaml
+clock: "2026-11-24T10:00:00-08:00"
+greeting:
+  - say: "Hi there"
+turns:
+  - caller: "So ... the bill"
+    audio: [clips/one.wav, clips/two.wav]
+    model:
+      - say: "Hello"
+"""
+
+
+def test_a_turns_recordings_are_found_beside_the_scenario_and_counted_against_its_phrases(tmp_path: Path) -> None:
+    path = tmp_path / "recorded.yaml"
+    path.write_text(RECORDED)
+    (tmp_path / "clips").mkdir()
+    for name in ("one.wav", "two.wav"):
+        (tmp_path / "clips" / name).write_bytes(b"")
+    scenario = load_scenario(path)
+    turn = scenario.turns[0]
+    assert [scenario.file(p) for p in turn.audio] == [tmp_path / "clips" / "one.wav", tmp_path / "clips" / "two.wav"]
+    path.write_text(RECORDED.replace("[clips/one.wav, clips/two.wav]", "[clips/one.wav]"))
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(path)
+    assert "`audio` has 1 recordings for 2 phrases of `caller`" in str(e.value)
+
+
+def test_a_missing_recording_is_named() -> None:
+    from simulator.recordings import recording
+
+    with pytest.raises(FileNotFoundError, match="no recording at /nowhere/one.wav"):
+        recording(Path("/nowhere/one.wav"), 24000)
