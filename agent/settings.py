@@ -193,7 +193,7 @@ class Settings(BaseSettings):
     )
     turn_model_threshold: float | None = Field(
         None, gt=0.0, lt=1.0,
-        description="The turn model's probability below which a sentence is unfinished (empty: the model's own, "
+        description="The turn model's probability below which a sentence is unfinished (unset: the model's own, "
         "0.36 for v1-mini in English, 0.5 for Smart Turn)",
     )
     speculative_reply: bool = Field(
