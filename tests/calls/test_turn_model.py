@@ -15,6 +15,7 @@ from agent.settings import load_settings
 from simulator.runner import CallReport, format_report, simulate
 from simulator.scenario import Scenario
 from simulator.server import RealtimeSimulator
+from tests.calls.test_dictation import LONG_PAUSES, _heard_only_after_the_last_group
 
 CLIPS = Path(__file__).resolve().parents[1] / "fixtures" / "open_sentences"
 ANSWER = "Sure, I can help with that."
@@ -81,8 +82,6 @@ async def test_a_dictated_number_is_still_paced_by_its_transcript() -> None:
     """With the model on, a number dictated with 2.0 and 1.5 s pauses after the agent asked for it: no
     agent voice until the last group, then one answer asked for with the whole number committed (the
     pacing, not the model, decides while the caller dictates)."""
-    from tests.calls.test_dictation import LONG_PAUSES, _heard_only_after_the_last_group
-
     question, dictated, pauses, answer = LONG_PAUSES["phone"]
     await _heard_only_after_the_last_group("dictated-phone-with-turn-model", "I need to check on my booking.",
                                            question, dictated, pauses, answer,
