@@ -131,9 +131,11 @@ async def test_a_sweep_while_another_holds_the_lock_touches_nothing(db_url: str)
 
 
 async def test_the_fleet_sweeps_once_a_day_and_again_after_a_run_that_died(db_url: str) -> None:
-    assert (await sweep(db_url, POLICIES)).ran
+    # every run on the test's own clock: a suite that crosses midnight UTC between collecting this
+    # module (NOW) and running it saw "today" move under it
+    assert (await sweep(db_url, POLICIES, now=NOW)).ran
     seed_call(db_url, PLUMBING, DANA, days_ago(31))
-    again = await sweep(db_url, POLICIES)
+    again = await sweep(db_url, POLICIES, now=NOW)
     assert not again.ran and again.why_not.startswith("already ran today")
     assert (await sweep(db_url, POLICIES, now=NOW + timedelta(days=1))).ran  # tomorrow
     # a run that started and never finished (its machine died) is no reason to skip the day
