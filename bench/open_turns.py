@@ -32,6 +32,7 @@ import numpy as np
 
 from bench.turn_corpus import (
     CorpusTurn,
+    frame_rms,
     labels_doc,
     phone_channel,
     publish_labels,
@@ -113,22 +114,15 @@ def resample(pcm: bytes, rate_in: int, rate_out: int) -> bytes:
 
 def silence_floor(pcm: bytes, rate: int) -> float:
     """The RMS under which a 10 ms frame of this turn is silence."""
-    a = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
-    frame = rate // 100
-    n = len(a) // frame
-    rms = np.sqrt((a[: n * frame].reshape(n, frame) ** 2).mean(axis=1))
-    return float(rms.max()) * 10 ** (-_SILENCE_BELOW_PEAK_DB / 20)
+    return float(frame_rms(pcm, rate).max()) * 10 ** (-_SILENCE_BELOW_PEAK_DB / 20)
 
 
 def trim(pcm: bytes, rate: int) -> bytes:
     """The sentence from its first voiced 10 ms to its last: Piper pads both ends with silence, and a
     turn's silences are timed from its first voice."""
-    a = np.frombuffer(pcm, dtype=np.int16)
+    voiced = np.nonzero(frame_rms(pcm, rate) > silence_floor(pcm, rate))[0]
     frame = rate // 100
-    n = len(a) // frame
-    voiced = np.nonzero(np.sqrt((a[: n * frame].astype(np.float32).reshape(n, frame) ** 2).mean(axis=1))
-                        > silence_floor(pcm, rate))[0]  # fmt: skip
-    return a[voiced[0] * frame : (voiced[-1] + 1) * frame].tobytes()
+    return pcm[2 * voiced[0] * frame : 2 * (voiced[-1] + 1) * frame]
 
 
 def stretch_pauses(pcm: bytes, rate: int, pauses_ms: list[int]) -> bytes:

@@ -128,13 +128,18 @@ def plan(seed: int = SEED) -> list[CorpusTurn]:
     return turns
 
 
-def silences(pcm: bytes, rate: int, floor: float = _SILENCE_RMS) -> list[Silence]:
-    """Every silence >= MIN_SILENCE_MS inside the turn (hold), and the end of turn after the last voice.
-    A 10 ms frame whose RMS is at most `floor` is silence."""
+def frame_rms(pcm: bytes, rate: int) -> np.ndarray:
+    """The RMS of each whole 10 ms frame of PCM16 mono `pcm`."""
     a = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
     frame = rate // 100
     n = len(a) // frame
-    voiced = np.sqrt((a[: n * frame].reshape(n, frame) ** 2).mean(axis=1)) > floor
+    return np.sqrt((a[: n * frame].reshape(n, frame) ** 2).mean(axis=1))
+
+
+def silences(pcm: bytes, rate: int, floor: float = _SILENCE_RMS) -> list[Silence]:
+    """Every silence >= MIN_SILENCE_MS inside the turn (hold), and the end of turn after the last voice.
+    A 10 ms frame whose RMS is at most `floor` is silence."""
+    voiced = frame_rms(pcm, rate) > floor
     out, run_start = [], None
     for i, v in enumerate(voiced):
         if not v and run_start is None:
