@@ -10,6 +10,10 @@ phase kills the replica hosting the most calls while they are up, and measures t
 and a new wave of calls on the two left; the drain phase sends SIGTERM to one more, and the last
 replica takes the next wave.
 
+In the first phase, after their turns, the calls are held for 20 s with both sides silent (RTP flowing
+both ways, as on a phone line), and the CPU that costs is printed per call: the workers' processes,
+livekit-sip and livekit-server.
+
 `python -m bench.fleet [--calls 4] [--turns 3]`; writes bench/results/fleet.json (commit, date, CPU
 calibration, load average before and after each phase).
 """
@@ -30,6 +34,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from agent.live import LiveState
 from bench.report import table, write
 from simulator.postgres import PgServer
@@ -43,6 +49,7 @@ MODEL_DELAY_MS = 300
 PLUMBING = "+15035550100"
 AGENT_NAME = "receptionist-fleet-bench"
 LINE = "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"
+HOLD_S = 20.0  # the silent hold whose CPU is measured
 QUESTIONS = ["Are you open on Saturday?", "How much is a drain cleaning?", "Do you serve Gresham?"]
 
 
@@ -124,6 +131,35 @@ async def _hosts(live: LiveState, calls: list[Call]) -> dict[str, str]:
     return listed
 
 
+def _cpu_seconds(workers: list[Any]) -> dict[str, float]:
+    """CPU seconds so far (user + system) of the workers' processes (main and job processes) and of
+    livekit-sip and livekit-server."""
+    seen: dict[str, float] = {"workers": 0.0, "livekit-sip": 0.0, "livekit-server": 0.0}
+    for proc in psutil.process_iter(["name"]):
+        with contextlib.suppress(psutil.Error):
+            if proc.info["name"] in ("livekit-sip", "livekit-server"):
+                seen[proc.info["name"]] += sum(proc.cpu_times()[:2])
+    for worker in workers:
+        with contextlib.suppress(psutil.Error):
+            main_proc = psutil.Process(worker.pid)
+            for proc in [main_proc, *main_proc.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    seen["workers"] += sum(proc.cpu_times()[:2])
+    return seen
+
+
+async def _held_cpu(workers: list[Any], calls: int, seconds: float = HOLD_S) -> dict[str, Any]:
+    """What calls cost while both sides are silent (a caller thinking, the agent waiting), as a share of
+    one core per call: RTP flows both ways, as on a phone line, and nothing is said."""
+    before, t0 = _cpu_seconds(workers), time.monotonic()
+    await asyncio.sleep(seconds)
+    after, elapsed = _cpu_seconds(workers), time.monotonic() - t0
+    share = {k: (after[k] - before[k]) / elapsed for k in after}
+    return {"seconds": round(elapsed, 1), "calls": calls,
+            "cores": {k: round(v, 3) for k, v in share.items()},
+            "core_per_call": {k: round(v / max(calls, 1), 4) for k, v in share.items()}}  # fmt: skip
+
+
 async def main(calls: int, turns: int) -> dict[str, Any]:
     run_dir = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
     pg = PgServer()
@@ -153,8 +189,9 @@ async def main(calls: int, turns: int) -> dict[str, Any]:
                         load = _load()
                         up, ttg, failed = await _wave(stack, 1000, calls, held)
                         gaps, lost = await _talk(up, turns)
+                        held_cpu = await _held_cpu(procs, len(up))
                         phases["all up"] = {**_summary(ttg, gaps, failed), "turns_failed": lost,
-                                            "load_before": load, "load_after": _load()}  # fmt: skip
+                                            "held": held_cpu, "load_before": load, "load_after": _load()}  # fmt: skip
 
                         # the replica with most of these calls dies while they are up
                         load = _load()
@@ -209,6 +246,9 @@ def cli() -> None:
     table(f"fleet (model delay {MODEL_DELAY_MS} ms included; ms)",
           ["phase", "calls", "refused", "greet p50", "greet p95", "turns", "gap p50", "gap p99", "turns lost",
            "load 1/5/15 min"], rows)  # fmt: skip
+    held = result["phases"]["all up"]["held"]
+    print(f"\nsilent hold, {held['calls']} calls for {held['seconds']} s, share of one core per call: "
+          + ", ".join(f"{k} {100 * v:.1f}%" for k, v in held["core_per_call"].items()))
     print(f"\nwrote {path}")
 
 
