@@ -148,16 +148,51 @@ def _cpu_seconds(workers: list[Any]) -> dict[str, float]:
     return seen
 
 
-async def _held_cpu(workers: list[Any], calls: int, seconds: float = HOLD_S) -> dict[str, Any]:
+def _thread_seconds(pids: list[int]) -> dict[tuple[int, str], float]:
+    """(thread id, thread name) -> CPU seconds, over these processes' threads. Python's own threads (the
+    event loop, the recorder's encoder, the VAD's executor) are all named "python"; WebRTC's and the
+    Rust SDK's have names of their own."""
+    tick = os.sysconf("SC_CLK_TCK")
+    seen: dict[tuple[int, str], float] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+                    fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+                    seen[(int(tid), name)] = (int(fields[11]) + int(fields[12])) / tick
+    return seen
+
+
+def _on_calls(workers: list[Any], sim_port: int) -> list[int]:
+    """The job processes that hold a call: each has a connection to the model."""
+    found = []
+    for worker in workers:
+        with contextlib.suppress(psutil.Error):
+            for proc in psutil.Process(worker.pid).children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    if any(c.raddr and c.raddr.port == sim_port for c in proc.net_connections("tcp")):
+                        found.append(proc.pid)
+    return found
+
+
+async def _held_cpu(workers: list[Any], calls: int, sim_port: int, seconds: float = HOLD_S) -> dict[str, Any]:
     """What calls cost while both sides are silent (a caller thinking, the agent waiting), as a share of
-    one core per call: RTP flows both ways, as on a phone line, and nothing is said."""
-    before, t0 = _cpu_seconds(workers), time.monotonic()
+    one core per call: RTP flows both ways, as on a phone line, and nothing is said. Also where a call's
+    own job process spends it, by thread name."""
+    jobs = _on_calls(workers, sim_port)
+    before, threads_before, t0 = _cpu_seconds(workers), _thread_seconds(jobs), time.monotonic()
     await asyncio.sleep(seconds)
-    after, elapsed = _cpu_seconds(workers), time.monotonic() - t0
+    after, threads_after, elapsed = _cpu_seconds(workers), _thread_seconds(jobs), time.monotonic() - t0
     share = {k: (after[k] - before[k]) / elapsed for k in after}
+    by_name: Counter[str] = Counter()
+    for key, spent in threads_after.items():
+        by_name[key[1]] += spent - threads_before.get(key, spent)
+    per_job = {name: round(spent / elapsed / max(len(jobs), 1), 4) for name, spent in by_name.most_common()}
     return {"seconds": round(elapsed, 1), "calls": calls,
             "cores": {k: round(v, 3) for k, v in share.items()},
-            "core_per_call": {k: round(v / max(calls, 1), 4) for k, v in share.items()}}  # fmt: skip
+            "core_per_call": {k: round(v / max(calls, 1), 4) for k, v in share.items()},
+            "job_processes": len(jobs), "job_process_core_by_thread": per_job}  # fmt: skip
 
 
 async def main(calls: int, turns: int) -> dict[str, Any]:
@@ -189,7 +224,7 @@ async def main(calls: int, turns: int) -> dict[str, Any]:
                         load = _load()
                         up, ttg, failed = await _wave(stack, 1000, calls, held)
                         gaps, lost = await _talk(up, turns)
-                        held_cpu = await _held_cpu(procs, len(up))
+                        held_cpu = await _held_cpu(procs, len(up), sim.port)
                         phases["all up"] = {**_summary(ttg, gaps, failed), "turns_failed": lost,
                                             "held": held_cpu, "load_before": load, "load_after": _load()}  # fmt: skip
 
@@ -249,6 +284,8 @@ def cli() -> None:
     held = result["phases"]["all up"]["held"]
     print(f"\nsilent hold, {held['calls']} calls for {held['seconds']} s, share of one core per call: "
           + ", ".join(f"{k} {100 * v:.1f}%" for k, v in held["core_per_call"].items()))
+    print(f"a call's own job process ({held['job_processes']} measured), by thread: "
+          + ", ".join(f"{k} {100 * v:.1f}%" for k, v in held["job_process_core_by_thread"].items() if v >= 0.001))
     print(f"\nwrote {path}")
 
 
