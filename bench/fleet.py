@@ -10,9 +10,9 @@ phase kills the replica hosting the most calls while they are up, and measures t
 and a new wave of calls on the two left; the drain phase sends SIGTERM to one more, and the last
 replica takes the next wave.
 
-In the first phase, after their turns, the calls are held for 20 s with both sides silent (RTP flowing
-both ways, as on a phone line), and the CPU that costs is printed per call: the workers' processes,
-livekit-sip and livekit-server.
+In the first phase, the turns' CPU is measured per call; after them the calls are held for 20 s with
+both sides silent (RTP flowing both ways, as on a phone line), and that CPU is printed per call too:
+the workers' processes, livekit-sip and livekit-server, and a call's job process by thread.
 
 `python -m bench.fleet [--calls 4] [--turns 3]`; writes bench/results/fleet.json (commit, date, CPU
 calibration, load average before and after each phase).
@@ -223,10 +223,14 @@ async def main(calls: int, turns: int) -> dict[str, Any]:
                     async with contextlib.AsyncExitStack() as held:
                         load = _load()
                         up, ttg, failed = await _wave(stack, 1000, calls, held)
+                        talk_before, talk_t0 = _cpu_seconds(procs), time.monotonic()
                         gaps, lost = await _talk(up, turns)
+                        talk_after, talk_s = _cpu_seconds(procs), time.monotonic() - talk_t0
+                        talking = {"seconds": round(talk_s, 1), "calls": len(up), "core_per_call": {
+                            k: round((talk_after[k] - talk_before[k]) / talk_s / max(len(up), 1), 4) for k in talk_after}}
                         held_cpu = await _held_cpu(procs, len(up), sim.port)
                         phases["all up"] = {**_summary(ttg, gaps, failed), "turns_failed": lost,
-                                            "held": held_cpu, "load_before": load, "load_after": _load()}  # fmt: skip
+                                            "held": held_cpu, "talking": talking, "load_before": load, "load_after": _load()}  # fmt: skip
 
                         # the replica with most of these calls dies while they are up
                         load = _load()
@@ -284,6 +288,9 @@ def cli() -> None:
     held = result["phases"]["all up"]["held"]
     print(f"\nsilent hold, {held['calls']} calls for {held['seconds']} s, share of one core per call: "
           + ", ".join(f"{k} {100 * v:.1f}%" for k, v in held["core_per_call"].items()))
+    talking = result["phases"]["all up"]["talking"]
+    print(f"talking (the first phase's turns), {talking['calls']} calls for {talking['seconds']} s, per call: "
+          + ", ".join(f"{k} {100 * v:.1f}%" for k, v in talking["core_per_call"].items()))
     print(f"a call's own job process ({held['job_processes']} measured), by thread: "
           + ", ".join(f"{k} {100 * v:.1f}%" for k, v in held["job_process_core_by_thread"].items() if v >= 0.001))
     print(f"\nwrote {path}")
