@@ -12,7 +12,7 @@ replica takes the next wave.
 
 In the first phase, the turns' CPU is measured per call; after them the calls are held for 20 s with
 both sides silent (RTP flowing both ways, as on a phone line), and that CPU is printed per call too:
-the workers' processes, livekit-sip and livekit-server, and a call's job process by thread.
+the workers' processes, livekit-sip and livekit-server, and a call's job process by thread, with its memory.
 
 `python -m bench.fleet [--calls 4] [--turns 3]`; writes bench/results/fleet.json (commit, date, CPU
 calibration, load average before and after each phase).
@@ -189,10 +189,18 @@ async def _held_cpu(workers: list[Any], calls: int, sim_port: int, seconds: floa
     for key, spent in threads_after.items():
         by_name[key[1]] += spent - threads_before.get(key, spent)
     per_job = {name: round(spent / elapsed / max(len(jobs), 1), 4) for name, spent in by_name.most_common()}
+    uss, rss = [], []
+    for pid in jobs:
+        with contextlib.suppress(psutil.Error):
+            info = psutil.Process(pid).memory_full_info()
+            uss.append(info.uss / 2**20)
+            rss.append(info.rss / 2**20)
     return {"seconds": round(elapsed, 1), "calls": calls,
             "cores": {k: round(v, 3) for k, v in share.items()},
             "core_per_call": {k: round(v / max(calls, 1), 4) for k, v in share.items()},
-            "job_processes": len(jobs), "job_process_core_by_thread": per_job}  # fmt: skip
+            "job_processes": len(jobs), "job_process_core_by_thread": per_job,
+            "job_process_mb": {"uss_median": round(statistics.median(uss), 1) if uss else None,
+                               "rss_median": round(statistics.median(rss), 1) if rss else None}}  # fmt: skip
 
 
 async def main(calls: int, turns: int) -> dict[str, Any]:
@@ -292,7 +300,8 @@ def cli() -> None:
     print(f"talking (the first phase's turns), {talking['calls']} calls for {talking['seconds']} s, per call: "
           + ", ".join(f"{k} {100 * v:.1f}%" for k, v in talking["core_per_call"].items()))
     print(f"a call's own job process ({held['job_processes']} measured), by thread: "
-          + ", ".join(f"{k} {100 * v:.1f}%" for k, v in held["job_process_core_by_thread"].items() if v >= 0.001))
+          + ", ".join(f"{k} {100 * v:.1f}%" for k, v in held["job_process_core_by_thread"].items() if v >= 0.001)
+          + f"; its own memory (USS) {held['job_process_mb']['uss_median']} MB, RSS {held['job_process_mb']['rss_median']} MB")
     print(f"\nwrote {path}")
 
 
