@@ -109,10 +109,13 @@ async def _wave(stack: PhoneStack, first: int, calls: int, held: contextlib.Asyn
     return up, ttg, failed
 
 
-async def _talk(calls: list[Call], turns: int) -> tuple[list[float], int]:
+async def _talk(calls: list[Call], turns: int) -> tuple[list[float], list[str]]:
+    """The gaps of every call's turns, and why each call whose turns stopped short did (its caller, the
+    error, and who ended the call if it ended)."""
     gaps: list[float] = []
     done = await asyncio.gather(*(_turns(c, turns, gaps) for c in calls), return_exceptions=True)
-    return gaps, sum(isinstance(d, BaseException) for d in done)
+    return gaps, [f"{c.from_}: {type(d).__name__}: {str(d)[:160]} (ended_by={c.ended_by})"
+                  for c, d in zip(calls, done, strict=True) if isinstance(d, BaseException)]  # fmt: skip
 
 
 def _load() -> list[float]:
@@ -237,7 +240,7 @@ async def main(calls: int, turns: int) -> dict[str, Any]:
                         talking = {"seconds": round(talk_s, 1), "calls": len(up), "core_per_call": {
                             k: round((talk_after[k] - talk_before[k]) / talk_s / max(len(up), 1), 4) for k in talk_after}}
                         held_cpu = await _held_cpu(procs, len(up), sim.port)
-                        phases["all up"] = {**_summary(ttg, gaps, failed), "turns_failed": lost,
+                        phases["all up"] = {**_summary(ttg, gaps, failed), "turns_failed": len(lost), "talk_failures": lost,
                                             "held": held_cpu, "talking": talking, "load_before": load, "load_after": _load()}  # fmt: skip
 
                         # the replica with most of these calls dies while they are up
@@ -250,7 +253,7 @@ async def main(calls: int, turns: int) -> dict[str, Any]:
                         survivors = [c for c in up if hosts.get(c.from_) != busiest]
                         later, ttg, failed = await _wave(stack, 2000, calls, held)
                         gaps, lost = await _talk(survivors + later, turns)
-                        phases["one killed"] = {**_summary(ttg, gaps, failed), "turns_failed": lost,
+                        phases["one killed"] = {**_summary(ttg, gaps, failed), "turns_failed": len(lost), "talk_failures": lost,
                                                 "calls_lost_with_it": len(up) - len(survivors),
                                                 "load_before": load, "load_after": _load()}  # fmt: skip
                         for c in up + later:
@@ -262,7 +265,7 @@ async def main(calls: int, turns: int) -> dict[str, Any]:
                         drained.send_signal(signal.SIGTERM)
                         last, ttg, failed = await _wave(stack, 3000, calls, held)
                         gaps, lost = await _talk(last, turns)
-                        phases["killed + drained"] = {**_summary(ttg, gaps, failed), "turns_failed": lost,
+                        phases["killed + drained"] = {**_summary(ttg, gaps, failed), "turns_failed": len(lost), "talk_failures": lost,
                                                       "load_before": load, "load_after": _load()}  # fmt: skip
                 finally:
                     await live.aclose()
