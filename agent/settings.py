@@ -6,6 +6,8 @@ so they never print in logs or reprs.
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -208,7 +210,11 @@ class Settings(BaseSettings):
 
     # Capacity of one worker: LiveKit stops sending it calls once it is full
     worker_max_calls: int = Field(
-        25, ge=1, le=500, description="Concurrent calls one worker takes (size it with bench/capacity)"
+        default_factory=lambda: default_max_calls(),
+        ge=1,
+        le=500,
+        description="Concurrent calls one worker takes; by default CALLS_PER_CORE for each core this "
+        "process may use (its CPU affinity and cgroup quota). Size it with bench/fleet",
     )
     worker_idle_processes: int = Field(
         2, ge=0, le=64, description="Warm job processes kept ready (Silero loaded) for the next calls"
@@ -309,6 +315,30 @@ class Settings(BaseSettings):
 
     def livekit_secret(self) -> str:
         return self.livekit_api_secret.get_secret_value() if self.livekit_api_secret else ""
+
+
+# A call costs its worker about 16% of a core while it talks and 15% while both sides are silent, over
+# the real WebRTC path (README, Operations: bench.fleet on a 2-core Xeon VM); five a core leaves room
+# for the greetings of a burst and the worker's own process.
+CALLS_PER_CORE = 5
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def usable_cores() -> float:
+    """The cores this process may run on: its CPU affinity, lowered by a cgroup v2 quota (`docker run
+    --cpus`, a Kubernetes CPU limit) when one is set."""
+    cores = float(len(os.sched_getaffinity(0)))
+    try:
+        quota, period = CGROUP_CPU_MAX.read_text().split()[:2]
+    except (OSError, ValueError):
+        return cores
+    if quota != "max" and float(period) > 0:
+        cores = min(cores, float(quota) / float(period))
+    return cores
+
+
+def default_max_calls() -> int:
+    return max(1, math.floor(CALLS_PER_CORE * usable_cores()))
 
 
 def _missing(var: str) -> str:

@@ -124,7 +124,10 @@ async def main(calls: int, bursts: list[int], idle: int, executor: str) -> dict[
             with running_stack(run_dir) as stack, receptionist_worker(
                 stack, agent_name="receptionist-bench", openai_base_url=sim.base_url,
                 database_url=dsn, log=run_dir / "worker.log",
-                extra_env={"WORKER_IDLE_PROCESSES": str(idle), "WORKER_JOB_EXECUTOR": executor},
+                # a burst is offered to one worker whole: more slots than the burst, as every earlier
+                # run had (the default, 5 a core, would refuse half of a burst of 20 on 2 cores)
+                extra_env={"WORKER_IDLE_PROCESSES": str(idle), "WORKER_JOB_EXECUTOR": executor,
+                           "WORKER_MAX_CALLS": str(max([25, *bursts]))},
             ):  # fmt: skip
                 await asyncio.sleep(SETTLE_S)  # the warm pool filled
                 memory = _warm_pool_memory()

@@ -243,3 +243,27 @@ async def test_a_dev_worker_logs_json_lines_with_log_format_json_and_serves_its_
     records = [json.loads(line) for line in printed]
     ours = [r for r in records if r.get("name", "").startswith("receptionist.")]
     assert any("health endpoint" in r["message"] and r["level"] == "INFO" for r in ours), records
+
+
+def test_a_worker_takes_five_calls_a_core_it_may_use_unless_told(tmp_path: Path, monkeypatch) -> None:
+    from agent import settings as settings_module
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(settings_module, "CGROUP_CPU_MAX", tmp_path / "absent")
+    env = {"OPENAI_API_KEY": "x"}
+    monkeypatch.delenv("WORKER_MAX_CALLS", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "x")
+    assert Settings(_env_file=None).worker_max_calls == 20  # type: ignore[call-arg]
+    # a container given 1.5 cores (docker --cpus=1.5, a Kubernetes CPU limit): cgroup v2's cpu.max
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    monkeypatch.setattr(settings_module, "CGROUP_CPU_MAX", tmp_path / "cpu.max")
+    assert Settings(_env_file=None).worker_max_calls == 7  # type: ignore[call-arg]
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert Settings(_env_file=None).worker_max_calls == 20  # type: ignore[call-arg]
+    # what the operator sets wins, and a bad value is refused by name
+    monkeypatch.setenv("WORKER_MAX_CALLS", "3")
+    assert Settings(_env_file=None).worker_max_calls == 3  # type: ignore[call-arg]
+    out = run([sys.executable, "-m", "agent.worker", "start"], cwd=tmp_path,
+              env={**env, "PYTHONPATH": str(ROOT), "WORKER_MAX_CALLS": "0"})  # fmt: skip
+    assert out.returncode == 2
+    assert "invalid setting WORKER_MAX_CALLS" in out.stderr
