@@ -1,0 +1,216 @@
+"""Turn taking through the real phone path: a subset of both turn corpora played by sipp callers
+through livekit-sip and livekit-server to a receptionist worker in `start` mode, with its shipped
+defaults (or `--turn-model`), against the Realtime simulator at a 600 ms model delay and a 500 ms
+transcriber, as bench.turn_taking's phone-channel points are.
+
+One call per turn: the greeting asks the turn's question ("What's the best phone number to reach
+you?"), the caller plays the turn's phone-channel audio (300-3400 Hz, G.711) as RTP, and what comes back
+is judged at the caller's ear: agent voice arriving while the caller is still mid-turn is a cut-off;
+otherwise the gap is the end of the caller's voice to the first loud agent packet. Each turn is set
+beside the same turn's result in bench.turn_taking's committed run (same corpus, same settings, the
+simulated phone channel and LiveKit's in-process audio), so what the SIP leg adds shows turn by turn:
+jitter buffering, resampling, Opus both ways.
+
+`python -m bench.turn_sip [--per-material 8] [--turn-model v1-mini]`; writes
+bench/results/turn_sip[-v1-mini].json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench import open_turns, turn_corpus
+from bench.report import table, write
+from bench.turn_corpus import CorpusTurn, prompt, turn_audio
+from simulator.postgres import PgServer
+from simulator.script import to_steps
+from simulator.server import DEFAULT_KEY, RealtimeSimulator
+from tests.fixtures.stack import PhoneStack, running_stack
+from tests.phone.harness import Call, place_call
+from tests.phone.rtp import PCMU, SAMPLE_RATE, VOICE_RMS, rms, ulaw_decode
+from tests.phone.worker import receptionist_worker
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL_DELAY_MS = 600
+TRANSCRIPTION_MS = 500
+PLUMBING = "+15035550100"
+AGENT_NAME = "receptionist-turn-sip"
+GREETING = "Thanks for calling Rose City Plumbing, this is the AI assistant."
+READBACK = "Thanks, I have that. Anything else?"
+ANSWER_WITHIN_S = 6.0  # after the caller's last syllable, as bench.turn_taking waits
+_ONSET_SLACK_S = 0.05  # agent voice this close to the caller's last syllable is an answer, not a cut
+# the in-process run each turn is set beside: bench.turn_taking's committed results, its phone channel
+IN_PROCESS = {"dictation": ROOT / "bench" / "results" / "turn_taking.json",
+              "open": ROOT / "bench" / "results" / "turn_taking_open.json"}  # fmt: skip
+IN_PROCESS_FLAVOUR = {None: "ours (defaults)", "v1-mini": "ours, TURN_MODEL=v1-mini"}
+
+
+def subset(per_material: int) -> list[tuple[str, CorpusTurn, bytes]]:
+    """(material, turn, 8 kHz phone-channel PCM): the first `per_material` turns of each kind-ordered
+    corpus taken round-robin over its kinds, so numbers, codes, spellings and addresses all appear."""
+    out = []
+    for material, (root, turns) in (("dictation", turn_corpus.build()), ("open", open_turns.build())):
+        kinds: dict[str, list[CorpusTurn]] = {}
+        for t in turns:
+            kinds.setdefault(t.kind, []).append(t)
+        picked: list[CorpusTurn] = []
+        while len(picked) < per_material and any(kinds.values()):
+            for queue in kinds.values():
+                if queue and len(picked) < per_material:
+                    picked.append(queue.pop(0))
+        for t in picked:
+            pcm, rate = turn_audio(root, t, "phone")
+            if rate != SAMPLE_RATE:
+                pcm = open_turns.resample(pcm, rate, SAMPLE_RATE)
+            out.append((material, t, pcm))
+    return out
+
+
+def _voiced_at(call: Call, since: float, until: float | None = None) -> float | None:
+    """Arrival of the first loud agent packet in [since, until)."""
+    assert call.rtp is not None
+    for p in list(call.rtp.packets):
+        if p.at >= since and (until is None or p.at < until) and p.payload_type == PCMU:
+            if rms(ulaw_decode(p.payload)) > VOICE_RMS:
+                return p.at
+    return None
+
+
+async def one_turn(
+    stack: PhoneStack, sim: RealtimeSimulator, turn: CorpusTurn, pcm: bytes, caller: str, rng: random.Random
+) -> dict[str, Any]:
+    script = sim.script(DEFAULT_KEY)
+    script.steps[script.cursor :] = to_steps(
+        [{"say": f"{GREETING} {prompt(turn)}"}] + [{"say": READBACK}] * 8
+    )
+    async with place_call(stack, to=PLUMBING, from_=caller, max_seconds=120) as call:
+        await call.wait_for_voice(within=60)
+        await call.wait_agent_done(quiet_s=1.0, within=60)
+        await asyncio.sleep(rng.uniform(0.4, 0.8))
+        end_s = next(s.at_s for s in turn.silences if s.label == "end")
+        parts = [(group, s.at_s) for group, s in zip(turn.groups, turn.silences, strict=True)]
+        sim.queue_transcript(turn.text, key=DEFAULT_KEY, parts=parts)
+        assert call.rtp is not None
+        await call.rtp.wait_sent()  # only the silence clock is running: the turn starts on the next packet
+        start = time.time()
+        call.rtp.queue_pcm(pcm)
+        end = start + end_s
+        await call.rtp.wait_sent()
+        await asyncio.sleep(max(0.0, end + ANSWER_WITHIN_S - time.time()))
+        cut_at = _voiced_at(call, start, end - _ONSET_SLACK_S)
+        heard = None if cut_at is not None else _voiced_at(call, end - _ONSET_SLACK_S)
+        await call.hangup()
+    holds = [s for s in turn.silences if s.label == "hold"]
+    cut_after = None if cut_at is None else round(cut_at - start, 2)
+    in_hold = None
+    if cut_after is not None:
+        started = [i for i, s in enumerate(holds) if s.at_s <= cut_after]
+        in_hold = started[-1] if started else None
+    return {
+        "turn": turn.name, "kind": turn.kind, "holds": len(holds), "cut_after_s": cut_after, "in_hold": in_hold,
+        "gap_ms": None if heard is None else round((heard - end) * 1000),
+    }  # fmt: skip
+
+
+def _in_process(material: str, flavour: str) -> dict[str, dict[str, Any]]:
+    """turn name -> that turn's row in bench.turn_taking's committed phone-channel run at 600 ms."""
+    doc = json.loads(IN_PROCESS[material].read_text())
+    for point in doc["points"]:
+        if (point["flavour"] == flavour and point["channel"] == "phone" and point["model_delay_ms"] == MODEL_DELAY_MS
+                and point.get("transcription_delay_ms", TRANSCRIPTION_MS) == TRANSCRIPTION_MS):  # fmt: skip
+            return {r["turn"]: {**r, "commit": doc["machine"]["commit"]} for r in point["per_turn"]}
+    return {}
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    gaps = [r["gap_ms"] for r in rows if r["gap_ms"] is not None]
+    return {
+        "turns": len(rows), "turns_cut": sum(r["cut_after_s"] is not None for r in rows),
+        "failed": sum("error" in r for r in rows),
+        "unanswered": sum(r["cut_after_s"] is None and r["gap_ms"] is None and "error" not in r for r in rows),
+        "gap_ms_p50": statistics.median(gaps) if gaps else None, "gap_ms_max": max(gaps, default=None),
+    }  # fmt: skip
+
+
+async def main(per_material: int, turn_model: str | None) -> dict[str, Any]:
+    turns = subset(per_material)
+    rng = random.Random(14)
+    run_dir = Path(tempfile.mkdtemp(prefix="turn-sip-"))
+    pg = PgServer()
+    pg.start()
+    rows: list[dict[str, Any]] = []
+    try:
+        dsn = pg.create_database(f"turnsip_{uuid.uuid4().hex[:6]}")
+        from agent.store.db import migrate
+
+        await migrate(dsn)
+        env = {"LOG_LEVEL": "INFO", **({"TURN_MODEL": turn_model} if turn_model else {})}
+        async with RealtimeSimulator(model_delay_ms=MODEL_DELAY_MS, transcription_delay_ms=TRANSCRIPTION_MS) as sim:
+            sim.add_script(DEFAULT_KEY, [])
+            with running_stack(run_dir) as stack, receptionist_worker(
+                stack, agent_name=AGENT_NAME, openai_base_url=sim.base_url, database_url=dsn,
+                log=run_dir / "worker.log", extra_env=env, within=180,
+            ):  # fmt: skip
+                for n, (material, turn, pcm) in enumerate(turns):
+                    try:
+                        row = await one_turn(stack, sim, turn, pcm, f"+1503556{n:04d}", rng)
+                    except Exception as e:  # a call that failed is reported, and the run goes on
+                        row = {"turn": turn.name, "kind": turn.kind, "cut_after_s": None, "gap_ms": None,
+                               "error": f"{type(e).__name__}: {str(e)[:200]}"}  # fmt: skip
+                    rows.append({"material": material, **row})
+                    print(f"{material:9s} {turn.name:12s} cut_after={row['cut_after_s']} gap_ms={row['gap_ms']}",
+                          flush=True)
+    finally:
+        pg.destroy()
+    flavour = IN_PROCESS_FLAVOUR[turn_model]
+    compared = []
+    for material in ("dictation", "open"):
+        other = _in_process(material, flavour)
+        for r in (r for r in rows if r["material"] == material):
+            o = other.get(r["turn"])
+            compared.append({**r, "in_process": None if o is None else {
+                "cut_after_s": o["cut_after_s"], "gap_ms": o["gap_ms"], "commit": o["commit"]}})  # fmt: skip
+    return {
+        "what": "a subset of both turn corpora over real SIP (sipp -> livekit-sip -> livekit-server -> worker in "
+                "start mode), one call per turn after the agent's question; judged at the caller's ear",
+        "model_delay_ms": MODEL_DELAY_MS, "transcription_delay_ms": TRANSCRIPTION_MS,
+        "turn_model": turn_model or "none", "in_process_flavour": flavour,
+        "by_material": {m: {"sip": _summary([r for r in compared if r["material"] == m]),
+                            "in_process_same_turns": _summary([
+                                {"cut_after_s": r["in_process"]["cut_after_s"], "gap_ms": r["in_process"]["gap_ms"]}
+                                for r in compared if r["material"] == m and r["in_process"]])}
+                        for m in ("dictation", "open")},
+        "per_turn": compared,
+    }  # fmt: skip
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-material", type=int, default=8, help="turns from each corpus")
+    parser.add_argument("--turn-model", choices=["v1-mini"], default=None, help="the worker's TURN_MODEL")
+    args = parser.parse_args()
+    result = asyncio.run(main(args.per_material, args.turn_model))
+    name = "turn_sip" + (f"-{args.turn_model}" if args.turn_model else "")
+    path = write(name, result, quick=False)
+    rows = []
+    for r in result["per_turn"]:
+        o = r["in_process"] or {}
+        rows.append([r["material"], r["turn"], r["cut_after_s"], r["gap_ms"], o.get("cut_after_s"), o.get("gap_ms")])
+    table(f"turn taking over SIP vs in process (model {MODEL_DELAY_MS} ms, transcriber {TRANSCRIPTION_MS} ms)",
+          ["material", "turn", "SIP cut after s", "SIP gap ms", "in-process cut after s", "in-process gap ms"], rows)
+    for m, s in result["by_material"].items():
+        print(f"{m}: SIP {s['sip']}; in process, same turns {s['in_process_same_turns']}")
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    cli()
