@@ -6,10 +6,10 @@ transcriber, as bench.turn_taking's phone-channel points are.
 One call per turn: the greeting asks the turn's question ("What's the best phone number to reach
 you?"), the caller plays the turn's phone-channel audio (300-3400 Hz, G.711) as RTP, and what comes back
 is judged at the caller's ear: agent voice arriving while the caller is still mid-turn is a cut-off;
-otherwise the gap is the end of the caller's voice to the first loud agent packet. Each turn is set
-beside the same turn's result in bench.turn_taking's committed run (same corpus, same settings, the
-simulated phone channel and LiveKit's in-process audio), so what the SIP leg adds shows turn by turn:
-jitter buffering, resampling, Opus both ways.
+otherwise the gap is the end of the caller's voice to the first loud agent packet. Then the same turns
+are played in process, as bench.turn_taking plays them (same audio, settings and simulator delays, the
+session's audio handed to it directly), and each turn is set beside itself, so what the SIP leg adds
+shows turn by turn: jitter buffers, resampling, Opus both ways.
 
 `python -m bench.turn_sip [--per-material 8] [--turn-model v1-mini]`; writes
 bench/results/turn_sip[-v1-mini].json.
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import statistics
 import tempfile
@@ -29,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import open_turns, turn_corpus
+from bench import turn_taking as tt
+from bench.calls import GREETING as calls_greeting
+from bench.calls import SimulatorThread, quiet_logs, vad_model, warm_model_voice
 from bench.report import table, write
 from bench.turn_corpus import CorpusTurn, prompt, turn_audio
 from simulator.postgres import PgServer
@@ -39,7 +41,6 @@ from tests.phone.harness import Call, place_call
 from tests.phone.rtp import PCMU, SAMPLE_RATE, VOICE_RMS, rms, ulaw_decode
 from tests.phone.worker import receptionist_worker
 
-ROOT = Path(__file__).resolve().parents[1]
 MODEL_DELAY_MS = 600
 TRANSCRIPTION_MS = 500
 PLUMBING = "+15035550100"
@@ -48,10 +49,7 @@ GREETING = "Thanks for calling Rose City Plumbing, this is the AI assistant."
 READBACK = "Thanks, I have that. Anything else?"
 ANSWER_WITHIN_S = 6.0  # after the caller's last syllable, as bench.turn_taking waits
 _ONSET_SLACK_S = 0.05  # agent voice this close to the caller's last syllable is an answer, not a cut
-# the in-process run each turn is set beside: bench.turn_taking's committed results, its phone channel
-IN_PROCESS = {"dictation": ROOT / "bench" / "results" / "turn_taking.json",
-              "open": ROOT / "bench" / "results" / "turn_taking_open.json"}  # fmt: skip
-IN_PROCESS_FLAVOUR = {None: "ours (defaults)", "v1-mini": "ours, TURN_MODEL=v1-mini"}
+IN_PROCESS_CALLS = 2  # sessions at once for the in-process run of the same turns (the SIP calls run one at a time)
 
 
 def subset(per_material: int) -> list[tuple[str, CorpusTurn, bytes]]:
@@ -121,14 +119,24 @@ async def one_turn(
     }  # fmt: skip
 
 
-def _in_process(material: str, flavour: str) -> dict[str, dict[str, Any]]:
-    """turn name -> that turn's row in bench.turn_taking's committed phone-channel run at 600 ms."""
-    doc = json.loads(IN_PROCESS[material].read_text())
-    for point in doc["points"]:
-        if (point["flavour"] == flavour and point["channel"] == "phone" and point["model_delay_ms"] == MODEL_DELAY_MS
-                and point.get("transcription_delay_ms", TRANSCRIPTION_MS) == TRANSCRIPTION_MS):  # fmt: skip
-            return {r["turn"]: {**r, "commit": doc["machine"]["commit"]} for r in point["per_turn"]}
-    return {}
+async def in_process(turns: list[tuple[str, CorpusTurn, bytes]], turn_model: str | None) -> dict[str, dict[str, Any]]:
+    """turn name -> the same turn played in process (bench.turn_taking's harness: LiveKit's room input
+    bypassed, the simulated phone channel's audio handed straight to the session), same settings, same
+    simulator delays, this session: the baseline the SIP figures are set beside."""
+    flavour = tt.OURS_V1_MINI if turn_model == "v1-mini" else tt.OURS
+    quiet_logs()
+    prompts = {prompt(t) for _, t, _ in turns}
+    warm_model_voice([calls_greeting, tt.READBACK, tt.GO_ON, f"{tt.READBACK} {tt.GO_ON}",
+                      *(f"{tt.READBACK} {p}" for p in prompts), *(f"{calls_greeting} {p}" for p in prompts)])  # fmt: skip
+    vad_model(flavour.settings.vad_min_silence_duration)
+    simt = SimulatorThread(model_delay_ms=MODEL_DELAY_MS, transcription_delay_ms=TRANSCRIPTION_MS)
+    simt.start()
+    try:
+        audio = [(t, tt._to_caller_rate(pcm, SAMPLE_RATE)) for _, t, pcm in turns]
+        point = await tt.run_point(simt, flavour, audio, IN_PROCESS_CALLS)
+    finally:
+        simt.stop()
+    return {r["turn"]: r for r in point["per_turn"]}
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -171,19 +179,16 @@ async def main(per_material: int, turn_model: str | None) -> dict[str, Any]:
                           flush=True)
     finally:
         pg.destroy()
-    flavour = IN_PROCESS_FLAVOUR[turn_model]
+    baseline = await in_process(turns, turn_model)
     compared = []
-    for material in ("dictation", "open"):
-        other = _in_process(material, flavour)
-        for r in (r for r in rows if r["material"] == material):
-            o = other.get(r["turn"])
-            compared.append({**r, "in_process": None if o is None else {
-                "cut_after_s": o["cut_after_s"], "gap_ms": o["gap_ms"], "commit": o["commit"]}})  # fmt: skip
+    for r in rows:
+        o = baseline.get(r["turn"])
+        compared.append({**r, "in_process": None if o is None else {"cut_after_s": o["cut_after_s"], "gap_ms": o["gap_ms"]}})
     return {
         "what": "a subset of both turn corpora over real SIP (sipp -> livekit-sip -> livekit-server -> worker in "
                 "start mode), one call per turn after the agent's question; judged at the caller's ear",
         "model_delay_ms": MODEL_DELAY_MS, "transcription_delay_ms": TRANSCRIPTION_MS,
-        "turn_model": turn_model or "none", "in_process_flavour": flavour,
+        "turn_model": turn_model or "none", "in_process_calls_at_once": IN_PROCESS_CALLS,
         "by_material": {m: {"sip": _summary([r for r in compared if r["material"] == m]),
                             "in_process_same_turns": _summary([
                                 {"cut_after_s": r["in_process"]["cut_after_s"], "gap_ms": r["in_process"]["gap_ms"]}
