@@ -12,7 +12,7 @@ pause were long enough.
 
 What it cannot show: the recording is a mono mix, so the other speaker's backchannels and overlaps are
 in what the model hears; the joins are 2-80 ms apart, far shorter than any VAD silence, so no detector
-would ever be asked there in a call (the question is only what the model would answer); 8 turn ends and
+would ever be asked there in a call (the question is only what the model would answer); 9 turn ends and
 4 joins are a sanity check, not a rate. The wheel is downloaded once (pip download, no dependencies,
 nothing installed) into ~/.cache/receptionist/pyannote-audio-<version>/. Writes
 bench/results/pyannote_sample.json.
