@@ -330,10 +330,10 @@ def usable_cores() -> float:
     cores = float(len(os.sched_getaffinity(0)))
     try:
         quota, period = CGROUP_CPU_MAX.read_text().split()[:2]
+        if quota != "max" and float(period) > 0:
+            cores = min(cores, float(quota) / float(period))
     except (OSError, ValueError):
-        return cores
-    if quota != "max" and float(period) > 0:
-        cores = min(cores, float(quota) / float(period))
+        pass  # no cgroup v2 file, or one this does not read: the affinity stands
     return cores
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from livekit import api, rtc
 
-from agent.settings import Settings
+from agent.settings import CALLS_PER_CORE, Settings, default_max_calls
 from tests.fixtures.stack import ROOT, PhoneStack
 from tests.phone.worker import running_worker
 
@@ -100,3 +100,7 @@ async def test_worker_configured_by_a_dotenv_file_takes_a_dispatched_call(
                     await asyncio.wait_for(agent_joined.wait(), 60)  # the job reached this worker
             finally:
                 await lk.room.delete_room(api.DeleteRoomRequest(room=room))
+    # the operator is told how many calls it takes, and why: the example sets no WORKER_MAX_CALLS
+    assert f"takes up to {default_max_calls()} calls at once ({CALLS_PER_CORE} a core" in (
+        tmp_path / "worker.log"
+    ).read_text()
