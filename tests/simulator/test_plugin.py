@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -449,9 +450,15 @@ async def test_server_vad_mode_detects_speech_and_replies_by_itself() -> None:
                 lambda: len(speaker.segments) == 2 and speaker.segments[1].ended is not None,
                 within=TURN_TIMEOUT,
             )
-            history = [
-                (m.role, m.text_content) for m in session.history.items if m.type == "message"
-            ]
+
+            def messages() -> list[tuple[str, str | None]]:
+                return [(m.role, m.text_content) for m in session.history.items if m.type == "message"]
+
+            # the reply joins the history once its playout is reported done, a moment after its last
+            # audio reached the caller's ear (CI once read the history in between)
+            with contextlib.suppress(TimeoutError):
+                await sim.wait_for(lambda: len(messages()) >= 3, within=TURN_TIMEOUT)
+            history = messages()
         finally:
             await session.aclose()
             await model.aclose()
