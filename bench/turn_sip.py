@@ -29,8 +29,7 @@ from typing import Any
 
 from bench import open_turns, turn_corpus
 from bench import turn_taking as tt
-from bench.calls import GREETING as calls_greeting
-from bench.calls import SimulatorThread, quiet_logs, vad_model, warm_model_voice
+from bench.calls import SimulatorThread, quiet_logs, vad_model
 from bench.report import table, write
 from bench.turn_corpus import CorpusTurn, prompt, turn_audio
 from simulator.postgres import PgServer
@@ -48,7 +47,6 @@ AGENT_NAME = "receptionist-turn-sip"
 GREETING = "Thanks for calling Rose City Plumbing, this is the AI assistant."
 READBACK = "Thanks, I have that. Anything else?"
 ANSWER_WITHIN_S = 6.0  # after the caller's last syllable, as bench.turn_taking waits
-_ONSET_SLACK_S = 0.05  # agent voice this close to the caller's last syllable is an answer, not a cut
 IN_PROCESS_CALLS = 2  # sessions at once for the in-process run of the same turns (the SIP calls run one at a time)
 
 
@@ -104,17 +102,13 @@ async def one_turn(
         end = start + end_s
         await call.rtp.wait_sent()
         await asyncio.sleep(max(0.0, end + ANSWER_WITHIN_S - time.time()))
-        cut_at = _voiced_at(call, start, end - _ONSET_SLACK_S)
-        heard = None if cut_at is not None else _voiced_at(call, end - _ONSET_SLACK_S)
+        cut_at = _voiced_at(call, start, end - tt._ONSET_SLACK_S)
+        heard = None if cut_at is not None else _voiced_at(call, end - tt._ONSET_SLACK_S)
         await call.hangup()
-    holds = [s for s in turn.silences if s.label == "hold"]
     cut_after = None if cut_at is None else round(cut_at - start, 2)
-    in_hold = None
-    if cut_after is not None:
-        started = [i for i, s in enumerate(holds) if s.at_s <= cut_after]
-        in_hold = started[-1] if started else None
     return {
-        "turn": turn.name, "kind": turn.kind, "holds": len(holds), "cut_after_s": cut_after, "in_hold": in_hold,
+        "turn": turn.name, "kind": turn.kind, "holds": sum(s.label == "hold" for s in turn.silences),
+        "cut_after_s": cut_after, "in_hold": None if cut_after is None else tt._hold_cut(turn, cut_after),
         "gap_ms": None if heard is None else round((heard - end) * 1000),
     }  # fmt: skip
 
@@ -125,9 +119,7 @@ async def in_process(turns: list[tuple[str, CorpusTurn, bytes]], turn_model: str
     simulator delays, this session: the baseline the SIP figures are set beside."""
     flavour = tt.OURS_V1_MINI if turn_model == "v1-mini" else tt.OURS
     quiet_logs()
-    prompts = {prompt(t) for _, t, _ in turns}
-    warm_model_voice([calls_greeting, tt.READBACK, tt.GO_ON, f"{tt.READBACK} {tt.GO_ON}",
-                      *(f"{tt.READBACK} {p}" for p in prompts), *(f"{calls_greeting} {p}" for p in prompts)])  # fmt: skip
+    tt.warm_script_voice([t for _, t, _ in turns])
     vad_model(flavour.settings.vad_min_silence_duration)
     simt = SimulatorThread(model_delay_ms=MODEL_DELAY_MS, transcription_delay_ms=TRANSCRIPTION_MS)
     simt.start()

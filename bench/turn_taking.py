@@ -101,6 +101,13 @@ def _to_caller_rate(pcm: bytes, rate: int) -> bytes:
     ).stdout  # fmt: skip
 
 
+def warm_script_voice(turns: list[CorpusTurn]) -> None:
+    """Render every line the script may say around these turns before the clock starts."""
+    prompts = {prompt(t) for t in turns}
+    warm_model_voice([GREETING, READBACK, GO_ON, f"{READBACK} {GO_ON}", *prompts, *(f"{READBACK} {p}" for p in prompts),
+                      *(f"{GREETING} {p}" for p in prompts)])  # fmt: skip
+
+
 def _script(turns: list[CorpusTurn]) -> list[dict[str, Any]]:
     """Greeting with the first question; each turn's replies are set as it starts (`_ask_next`)."""
     return [{"say": f"{GREETING} {prompt(turns[0])}"}]
@@ -223,9 +230,7 @@ async def run(quick: bool, *, material: str = "dictation", calls: int = 6, paral
     sims = {(d, t): SimulatorThread(model_delay_ms=d, transcription_delay_ms=t) for _, d, t, _ in grid}
     for simt in sims.values():
         simt.start()
-    prompts = {prompt(t) for t in corpus}
-    warm_model_voice([GREETING, READBACK, GO_ON, f"{READBACK} {GO_ON}", *prompts, *(f"{READBACK} {p}" for p in prompts),
-                      *(f"{GREETING} {p}" for p in prompts)])  # fmt: skip
+    warm_script_voice(corpus)
     for _, _, _, f in grid:
         vad_model(f.settings.vad_min_silence_duration)
     if any(f.turn_detector == "smart-turn" for _, _, _, f in grid):
