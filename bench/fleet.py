@@ -151,6 +151,11 @@ def _cpu_seconds(workers: list[Any]) -> dict[str, float]:
     return seen
 
 
+def _per_call(before: dict[str, float], after: dict[str, float], elapsed: float, calls: int) -> dict[str, float]:
+    """Each group's CPU between two `_cpu_seconds` readings, as a share of one core per call."""
+    return {k: round((after[k] - before[k]) / elapsed / max(calls, 1), 4) for k in after}
+
+
 def _thread_seconds(pids: list[int]) -> dict[tuple[int, str], float]:
     """(thread id, thread name) -> CPU seconds, over these processes' threads. Python's own threads (the
     event loop, the recorder's encoder, the VAD's executor) are all named "python"; WebRTC's and the
@@ -187,7 +192,6 @@ async def _held_cpu(workers: list[Any], calls: int, sim_port: int, seconds: floa
     before, threads_before, t0 = _cpu_seconds(workers), _thread_seconds(jobs), time.monotonic()
     await asyncio.sleep(seconds)
     after, threads_after, elapsed = _cpu_seconds(workers), _thread_seconds(jobs), time.monotonic() - t0
-    share = {k: (after[k] - before[k]) / elapsed for k in after}
     by_name: Counter[str] = Counter()
     for key, spent in threads_after.items():
         by_name[key[1]] += spent - threads_before.get(key, spent)
@@ -199,8 +203,8 @@ async def _held_cpu(workers: list[Any], calls: int, sim_port: int, seconds: floa
             uss.append(info.uss / 2**20)
             rss.append(info.rss / 2**20)
     return {"seconds": round(elapsed, 1), "calls": calls,
-            "cores": {k: round(v, 3) for k, v in share.items()},
-            "core_per_call": {k: round(v / max(calls, 1), 4) for k, v in share.items()},
+            "cores": {k: round((after[k] - before[k]) / elapsed, 3) for k in after},
+            "core_per_call": _per_call(before, after, elapsed, calls),
             "job_processes": len(jobs), "job_process_core_by_thread": per_job,
             "job_process_mb": {"uss_median": round(statistics.median(uss), 1) if uss else None,
                                "rss_median": round(statistics.median(rss), 1) if rss else None}}  # fmt: skip
@@ -237,8 +241,8 @@ async def main(calls: int, turns: int) -> dict[str, Any]:
                         talk_before, talk_t0 = _cpu_seconds(procs), time.monotonic()
                         gaps, lost = await _talk(up, turns)
                         talk_after, talk_s = _cpu_seconds(procs), time.monotonic() - talk_t0
-                        talking = {"seconds": round(talk_s, 1), "calls": len(up), "core_per_call": {
-                            k: round((talk_after[k] - talk_before[k]) / talk_s / max(len(up), 1), 4) for k in talk_after}}
+                        talking = {"seconds": round(talk_s, 1), "calls": len(up),
+                                   "core_per_call": _per_call(talk_before, talk_after, talk_s, len(up))}
                         held_cpu = await _held_cpu(procs, len(up), sim.port)
                         phases["all up"] = {**_summary(ttg, gaps, failed), "turns_failed": len(lost), "talk_failures": lost,
                                             "held": held_cpu, "talking": talking, "load_before": load, "load_after": _load()}  # fmt: skip
