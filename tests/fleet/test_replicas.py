@@ -172,6 +172,15 @@ async def hosts(registry: LiveState, calls: list[Call]) -> dict[str, ActiveCall]
     raise AssertionError(f"registry lists {sorted(listed)}, expected {sorted(wanted)}")
 
 
+async def within_limits(registry: LiveState, calls: list[Call], fleet: list[Replica]) -> dict[str, ActiveCall]:
+    """Where these calls are, once listed: every one on a replica of this fleet, none past its limit."""
+    placed = await hosts(registry, calls)
+    load = Counter(entry.worker for entry in placed.values())
+    assert set(load) <= {r.worker_id for r in fleet}
+    assert max(load.values()) <= MAX_CALLS, load
+    return placed
+
+
 async def freed(registry: LiveState, numbers: list[str]) -> None:
     """Once none of these calls is in the registry, and every replica has told LiveKit its load since
     (it does every 2.5 s): until then a replica may still count an ended call against its slots."""
@@ -245,19 +254,15 @@ async def test_thirty_calls_stay_within_each_replicas_limit_and_sigterm_drains_o
         for wave in waves[:-1]:
             async with contextlib.AsyncExitStack() as wave_held:
                 calls = await answered_calls(phone_stack, wave, wave_held)
-                load = Counter(entry.worker for entry in (await hosts(registry, calls)).values())
-                assert set(load) <= {r.worker_id for r in fleet}
-                assert max(load.values()) <= MAX_CALLS, load
+                await within_limits(registry, calls, fleet)
                 for call in calls:
                     await call.hangup()
             await until_rows(fleet_db, wave, lambda r: r[2])
             await freed(registry, wave)
 
         first = await answered_calls(phone_stack, waves[-1], held)
-        placed = await hosts(registry, first)
+        placed = await within_limits(registry, first, fleet)
         load = Counter(entry.worker for entry in placed.values())
-        assert set(load) <= {r.worker_id for r in fleet}
-        assert max(load.values()) <= MAX_CALLS, load
 
         draining = next(r for r in fleet if load[r.worker_id])
         its_calls = hosted(draining, first, placed)
