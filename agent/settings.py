@@ -341,6 +341,13 @@ def default_max_calls() -> int:
     return max(1, math.floor(CALLS_PER_CORE * usable_cores()))
 
 
+def max_calls_basis(settings: Settings) -> str:
+    """Where `settings.worker_max_calls` came from, for the worker's start-up line."""
+    if "worker_max_calls" in settings.model_fields_set:
+        return "WORKER_MAX_CALLS"
+    return f"{CALLS_PER_CORE} a core, {usable_cores():g} cores usable"
+
+
 def _missing(var: str) -> str:
     return f"missing required setting {var} (set it in the environment or .env)"
 

@@ -38,14 +38,7 @@ from agent.metrics import WorkerMetrics, follow_journal
 from agent.model_link import check_model_key
 from agent.receptionist import brain_for_call
 from agent.session import realtime_model, settings_for_brain
-from agent.settings import (
-    CALLS_PER_CORE,
-    Settings,
-    SettingsError,
-    load_settings,
-    require,
-    usable_cores,
-)
+from agent.settings import Settings, SettingsError, load_settings, max_calls_basis, require
 from agent.store.db import DatabaseNotReady, require_current_schema
 from agent.store.journal.spill_file import spill_files
 from agent.store.journal.writer import replay_spill
@@ -191,9 +184,8 @@ class ReceptionistServer(AgentServer):
         if self.worker_metrics is not None:
             self.on("worker_started", start_watching)
         if self.settings is not None and not unregistered:
-            set_by = ("WORKER_MAX_CALLS" if "worker_max_calls" in self.settings.model_fields_set
-                      else f"{CALLS_PER_CORE} a core, {usable_cores():g} cores usable")  # fmt: skip
-            log.info("takes up to %d calls at once (%s)", self.settings.worker_max_calls, set_by)
+            log.info("takes up to %d calls at once (%s)", self.settings.worker_max_calls,
+                     max_calls_basis(self.settings))  # fmt: skip
         sweeping = self._sweep_lost_calls()
         health = None
         try:
