@@ -9,7 +9,9 @@ is judged at the caller's ear: agent voice arriving while the caller is still mi
 otherwise the gap is the end of the caller's voice to the first loud agent packet. Then the same turns
 are played in process, as bench.turn_taking plays them (same audio, settings and simulator delays, the
 session's audio handed to it directly), and each turn is set beside itself, so what the SIP leg adds
-shows turn by turn: jitter buffers, resampling, Opus both ways.
+shows turn by turn: jitter buffers, resampling, Opus both ways. Each answered turn's gap is split at
+the simulator (bench.turn_taking.gap_split): before the reply is asked for (the caller's audio reaching
+the agent, its VAD and turn decision), the model, and after its first audio (the way back to the ear).
 
 `python -m bench.turn_sip [--per-material 8] [--turn-model v1-mini]`; writes
 bench/results/turn_sip[-v1-mini].json.
@@ -105,11 +107,13 @@ async def one_turn(
         cut_at = _voiced_at(call, start, end - tt._ONSET_SLACK_S)
         heard = None if cut_at is not None else _voiced_at(call, end - tt._ONSET_SLACK_S)
         await call.hangup()
+    wall = time.time() - time.monotonic()  # the caller's packets are timed on the wall clock, the simulator's events not
+    split = None if heard is None else tt.gap_split(sim.events, DEFAULT_KEY, end - wall, heard - wall)
     cut_after = None if cut_at is None else round(cut_at - start, 2)
     return {
         "turn": turn.name, "kind": turn.kind, "holds": sum(s.label == "hold" for s in turn.silences),
         "cut_after_s": cut_after, "in_hold": None if cut_after is None else tt._hold_cut(turn, cut_after),
-        "gap_ms": None if heard is None else round((heard - end) * 1000),
+        "gap_ms": None if heard is None else round((heard - end) * 1000), "gap_split": split,
     }  # fmt: skip
 
 
@@ -133,11 +137,15 @@ async def in_process(turns: list[tuple[str, CorpusTurn, bytes]], turn_model: str
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     gaps = [r["gap_ms"] for r in rows if r["gap_ms"] is not None]
+    splits = [r["gap_split"] for r in rows if r.get("gap_split")]
     return {
         "turns": len(rows), "turns_cut": sum(r["cut_after_s"] is not None for r in rows),
         "failed": sum("error" in r for r in rows),
         "unanswered": sum(r["cut_after_s"] is None and r["gap_ms"] is None and "error" not in r for r in rows),
         "gap_ms_p50": statistics.median(gaps) if gaps else None, "gap_ms_max": max(gaps, default=None),
+        # the gap's parts (bench.turn_taking.gap_split), each a median over the answered turns
+        "gap_split_p50": {part: statistics.median(x[part] for x in splits) if splits else None
+                          for part in ("ask_ms", "model_ms", "out_ms")},
     }  # fmt: skip
 
 
@@ -175,7 +183,8 @@ async def main(per_material: int, turn_model: str | None) -> dict[str, Any]:
     compared = []
     for r in rows:
         o = baseline.get(r["turn"])
-        compared.append({**r, "in_process": None if o is None else {"cut_after_s": o["cut_after_s"], "gap_ms": o["gap_ms"]}})
+        compared.append({**r, "in_process": None if o is None else
+                         {"cut_after_s": o["cut_after_s"], "gap_ms": o["gap_ms"], "gap_split": o["gap_split"]}})
     return {
         "what": "a subset of both turn corpora over real SIP (sipp -> livekit-sip -> livekit-server -> worker in "
                 "start mode), one call per turn after the agent's question; judged at the caller's ear",
@@ -183,11 +192,15 @@ async def main(per_material: int, turn_model: str | None) -> dict[str, Any]:
         "turn_model": turn_model or "none", "in_process_calls_at_once": IN_PROCESS_CALLS,
         "by_material": {m: {"sip": _summary([r for r in compared if r["material"] == m]),
                             "in_process_same_turns": _summary([
-                                {"cut_after_s": r["in_process"]["cut_after_s"], "gap_ms": r["in_process"]["gap_ms"]}
+                                r["in_process"]
                                 for r in compared if r["material"] == m and r["in_process"]])}
                         for m in ("dictation", "open")},
         "per_turn": compared,
     }  # fmt: skip
+
+
+def _parts(split: dict[str, int] | None) -> str:
+    return "-" if not split else f"{split['ask_ms']}/{split['model_ms']}/{split['out_ms']}"
 
 
 def cli() -> None:
@@ -201,9 +214,11 @@ def cli() -> None:
     rows = []
     for r in result["per_turn"]:
         o = r["in_process"] or {}
-        rows.append([r["material"], r["turn"], r["cut_after_s"], r["gap_ms"], o.get("cut_after_s"), o.get("gap_ms")])
+        rows.append([r["material"], r["turn"], r["cut_after_s"], r["gap_ms"], _parts(r.get("gap_split")),
+                     o.get("cut_after_s"), o.get("gap_ms"), _parts(o.get("gap_split"))])
     table(f"turn taking over SIP vs in process (model {MODEL_DELAY_MS} ms, transcriber {TRANSCRIPTION_MS} ms)",
-          ["material", "turn", "SIP cut after s", "SIP gap ms", "in-process cut after s", "in-process gap ms"], rows)
+          ["material", "turn", "SIP cut after s", "SIP gap ms", "ask/model/out ms",
+           "in-process cut after s", "in-process gap ms", "ask/model/out ms"], rows)  # fmt: skip
     for m, s in result["by_material"].items():
         print(f"{m}: SIP {s['sip']}; in process, same turns {s['in_process_same_turns']}")
     print(f"\nwrote {path}")

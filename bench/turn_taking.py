@@ -36,6 +36,7 @@ from bench.calls import (
 )
 from bench.turn_corpus import CorpusTurn, prompt, turn_audio
 from simulator.script import to_steps
+from simulator.server import RecordedEvent
 
 MODEL_DELAYS_MS = (300, 600, 900)
 _ONSET_SLACK_S = 0.05  # agent voice this close to the caller's last syllable is an answer, not a cut
@@ -132,10 +133,35 @@ async def _caller(call: BenchCall, turns: list[tuple[CorpusTurn, bytes]], rng: r
         heard = [s.first_voice for s in call.ear.segments if s.first_voice is not None
                  and t.start <= s.first_voice < t.end - _ONSET_SLACK_S]  # fmt: skip
         said.append({"turn": turn, "start": t.start, "end": t.end, "cut_at": heard[0] if heard else None,
-                     "heard_voice": t.heard_voice})
+                     "heard_voice": t.heard_voice, "key": call.key})
         # a reply still pending (the dictation delay plus the model) must not land in the next turn
         await call.wait_idle(settle=1.0, within=15)
     return said
+
+
+_SPLIT_EVENTS = ("response.create", "response.output_audio.delta")
+
+
+def gap_split(events: list[RecordedEvent], key: str, end: float, heard: float) -> dict[str, int] | None:
+    """Where an answered turn's gap went, from the simulator's record of the call on `key` (times on
+    the simulator's monotonic clock): `ask_ms`, the caller's last syllable -> the request for the reply
+    that was heard (the caller's audio reaching the agent, its VAD and turn decision); `model_ms`, that
+    request -> the reply's first audio leaving the model; `out_ms`, that audio -> the caller hearing its
+    voice (the agent's output, and on a phone line WebRTC and livekit-sip). None when the heard reply
+    cannot be told from the record."""
+    mine = [e for e in events if e.key == key and end - 5.0 <= e.t <= heard and e.type in _SPLIT_EVENTS]
+    first_audio: dict[str, float] = {}
+    for e in mine:
+        if e.direction == "server" and e.type == "response.output_audio.delta":
+            first_audio.setdefault(e.event.get("response_id", ""), e.t)
+    if not first_audio:
+        return None
+    audio_at = max(first_audio.values())  # the latest reply to start before the caller heard one
+    asked = [e.t for e in mine if e.direction == "client" and e.type == "response.create" and e.t <= audio_at]
+    if not asked:
+        return None
+    return {"ask_ms": round((asked[-1] - end) * 1000), "model_ms": round((audio_at - asked[-1]) * 1000),
+            "out_ms": round((heard - audio_at) * 1000)}  # fmt: skip
 
 
 def _hold_cut(turn: CorpusTurn, cut_after_s: float) -> int | None:
@@ -163,6 +189,7 @@ async def run_point(
 
     results = await asyncio.gather(*(one(c, s, rng.uniform(0, 1.5)) for c, s in zip(bench_calls, shares, strict=True)))
     rows, gaps, holds, holds_cut, unanswered = [], [], 0, 0, 0
+    events = [e for e in simt.events() if e.type in _SPLIT_EVENTS]
     for said in results:
         for s in said:
             turn: CorpusTurn = s["turn"]
@@ -174,10 +201,12 @@ async def run_point(
             unanswered += s["heard_voice"] is None and cut_after is None
             if cut_after is None and s["heard_voice"] is not None:
                 gaps.append((s["heard_voice"] - s["end"]) * 1000)
+            answered = cut_after is None and s["heard_voice"] is not None
             rows.append({"turn": turn.name, "kind": turn.kind, "cut_after_s": cut_after, "in_hold": hold,
                          "hold_ms": turn.silences[hold].ms if hold is not None else None,
-                         "gap_ms": None if s["heard_voice"] is None or cut_after is not None
-                         else round((s["heard_voice"] - s["end"]) * 1000)})  # fmt: skip
+                         "gap_ms": round((s["heard_voice"] - s["end"]) * 1000) if answered else None,
+                         "gap_split": gap_split(events, s["key"], s["end"], s["heard_voice"])
+                         if answered else None})  # fmt: skip
     n = len(rows)
     cut = sum(r["cut_after_s"] is not None for r in rows)
     return {
