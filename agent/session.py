@@ -29,6 +29,7 @@ def settings_for_brain(settings: Settings, brain: Brain) -> Settings:
         "min_endpointing_delay": c.endpointing_seconds,
         "dictation_endpointing_delay": c.dictation_endpointing_seconds,
         "dictation_hold_seconds": c.dictation_hold_seconds,
+        "unfinished_hold_seconds": c.unfinished_hold_seconds,
         "min_interruption_duration": c.interruption_seconds,
         "speculative_reply": c.speculative_reply,
         "backchannel_seconds": c.backchannel_seconds,

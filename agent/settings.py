@@ -164,6 +164,12 @@ class Settings(BaseSettings):
         description="Longest silence (s) inside a phone number, confirmation code or email address the caller is "
         "dictating, while their words transcribed so far are not a whole one (0 = off: DICTATION_ENDPOINTING_DELAY decides)",
     )
+    unfinished_hold_seconds: float = Field(
+        2.5, ge=0.0, le=5.0,
+        description="Longest silence (s) after a caller's words that stop where a sentence cannot end (\"um\", "
+        "\"and\", \"the\", \"a quote for\"): the pause waits up to 0.4 s past MIN_ENDPOINTING_DELAY for its transcript, "
+        "and while that ends unfinished the turn does not end (0 = off)",
+    )
     min_interruption_duration: float = Field(
         0.2, ge=0.0, le=5.0, description="Caller speech (s) needed to interrupt the agent"
     )

@@ -6,10 +6,19 @@ name the call has not heard. A phone number, a confirmation code, an email addre
 name the agent's question or the caller's last turns said has a known shape, so the call listens for it: each
 pause commits the caller's audio so far (no reply asked for), and its transcript says whether the value
 is whole yet. Until it is, a pause may last DICTATION_HOLD_SECONDS; once it is, the turn ends at the
-usual delay, at once if that much silence has passed already (agent/dictated.py judges the words)."""
+usual delay, at once if that much silence has passed already (agent/dictated.py judges the words).
+
+Any other turn is paced by its words too, the other way round. The speculative reply asked for at a
+pause commits it (SPECULATIVE_REPLY; without it no pause is transcribed before the turn ends), and the
+turn may wait up to WORDS_WAIT_S past the usual delay for the pause's transcript. Words that stop where
+a sentence cannot end ("I'm calling about, um", "a quote for", agent/unfinished.py) hold the turn open
+for up to UNFINISHED_HOLD_SECONDS of silence; any others end it at the usual delay, at once if that
+much has passed. The reply asked for at the pause is under way all the while, so a transcript that
+comes before the reply's first audio costs the caller nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from typing import Any
@@ -21,10 +30,15 @@ from agent.dictated import Asked, Heard, asked_for, judge, names_heard
 from agent.livekit_internals import recheck_end_of_turn
 from agent.model_link import LinkedRealtimeModel
 from agent.settings import Settings
+from agent.unfinished import sounds_unfinished
 
 log = logging.getLogger("receptionist.turns")
 
 _RECENT_PARTS = 6  # the caller's transcripts a name to spell is looked for in: their last turn or two
+# How much longer than the usual delay a pause may wait for its transcript. The Realtime API transcribes
+# a commit while it generates the reply asked for with it, so a transcript that takes no longer than
+# the model's first audio delays nothing; a slow transcriber costs a finished turn at most this.
+WORDS_WAIT_S = 0.4
 
 
 class DictationPacing:
@@ -41,6 +55,9 @@ class DictationPacing:
         self._recent: deque[str] = deque(maxlen=_RECENT_PARTS)  # the caller's last words, for names
         self.names: frozenset[str] = frozenset()  # what a spelling asked for may be of
         self._spoke_since_asked = False
+        # what the transcript of the caller's pause says, in a turn not dictating a value: None (they
+        # are talking, or the pause was not committed), "awaited", "unfinished" or "finished"
+        self.pause_words: str | None = None
         session.on("user_state_changed", self._on_user_state)
         session.on("user_input_transcribed", self._on_transcript)
 
@@ -64,6 +81,7 @@ class DictationPacing:
         self.heard = Heard.PART
         self._parts = []
         self._spoke_since_asked = False
+        self.pause_words = None
         self._set_delay()
 
     def _set_delay(self) -> None:
@@ -82,16 +100,33 @@ class DictationPacing:
             }[self.heard]
         elif self.asked is not None:
             delay = s.dictation_endpointing_delay
+        elif self.pause_words == "awaited":
+            delay = s.min_endpointing_delay + WORDS_WAIT_S
+        elif self.pause_words == "unfinished":
+            delay = max(s.min_endpointing_delay, s.unfinished_hold_seconds)
         else:
             delay = s.min_endpointing_delay
-        longest = delay if self.listening_for_value else s.max_endpointing_delay
+        longest = delay if self.listening_for_value else max(delay, s.max_endpointing_delay)
         now = self.session.options.endpointing
         if (delay, longest) != (now.get("min_delay"), now.get("max_delay")):
             self.session.update_options(endpointing_opts={"min_delay": delay, "max_delay": longest})
 
+    @property
+    def _paced_by_words(self) -> bool:
+        """A turn that is not a dictated value, and whose pauses' words may hold it open."""
+        return self.asked is None and self.settings.unfinished_hold_seconds > 0
+
     def _on_user_state(self, ev: UserStateChangedEvent) -> None:
         if ev.new_state == "speaking":
             self._spoke_since_asked = True
+            if self.pause_words is not None:
+                self.pause_words = None
+                self._set_delay()
+        if ev.old_state == "speaking" and ev.new_state == "listening" and self._paced_by_words:
+            # after the speculator's own call_soon (its handler is registered first, with the session):
+            # a reply asked for at once commits the pause before the wait for its words begins
+            asyncio.get_running_loop().call_soon(self._await_words)
+            return
         if not (self.listening_for_value and self.heard is Heard.PART):
             return
         if ev.old_state != "speaking" or ev.new_state != "listening":
@@ -103,10 +138,33 @@ class DictationPacing:
         if live is not None:
             live.commit_heard()  # its transcript decides whether this pause ends the turn
 
+    def _await_words(self) -> None:
+        """Wait for the words of the pause that has just begun, once it is committed."""
+        if self.session.user_state == "speaking" or not self._paced_by_words:
+            return
+        if self.session.agent_state in ("speaking", "thinking"):
+            return  # the caller talked over the agent: backchannels and barge-in decide
+        model = self.session.llm
+        live = model.live if isinstance(model, LinkedRealtimeModel) else None
+        if live is None:
+            return
+        if not getattr(live, "speculating", False):
+            return  # no reply was asked for at this pause, so nothing of it is being transcribed
+        self.pause_words = "awaited"
+        self._set_delay()
+        recheck_end_of_turn(self.session)
+
     def _on_transcript(self, ev: UserInputTranscribedEvent) -> None:
         if not ev.is_final or not ev.transcript.strip():
             return
         self._recent.append(ev.transcript.strip())
+        if self.pause_words is not None and self.session.user_state != "speaking":
+            words = "unfinished" if sounds_unfinished(ev.transcript) else "finished"
+            if words != self.pause_words:
+                self.pause_words = words
+                log.debug("the caller's pause ends %s: %r", words, ev.transcript[-40:])
+                self._set_delay()
+                recheck_end_of_turn(self.session)
         if self.asked is Asked.SPELLING and not self._spoke_since_asked:
             # the turn before the question, transcribed after it: the name may be in it
             self.names |= names_heard("", [ev.transcript])

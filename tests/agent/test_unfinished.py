@@ -1,0 +1,84 @@
+"""Which words a caller's pause may stop on without ending their sentence (agent/unfinished.py), and the
+delays the turn pacing sets from them: a pause waits a little for its words, is held open while they
+stop unfinished, and ends at the usual delay once they do not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agent.settings import SettingsError, load_settings
+from agent.turn_pacing import WORDS_WAIT_S, DictationPacing
+from agent.unfinished import sounds_unfinished
+from tests.agent.test_turn_model import _Session as _PacedSession
+
+
+@pytest.mark.parametrize("words", [
+    "I'm calling about", "um", "Uh...", "I was wondering if you could, uh,", "I'd like to get a quote for",
+    "It's for my mother's house and", "We have a leak under the", "My name is, uh", "Do you guys do, like,",
+    "I need to", "because", "It's about my", "a quote for —",
+])  # fmt: skip
+def test_a_sentence_does_not_end_on_these(words: str) -> None:
+    assert sounds_unfinished(words)
+
+
+@pytest.mark.parametrize("words", [
+    "My kitchen sink is leaking.", "Yes, I do.", "It is.", "I think so.", "Hold on.", "Can you come in?",
+    "Who am I speaking with?", "What is that for?", "Mhm.", "Hmm", "Thursday morning", "", "   ", "five oh three",
+    "I'd like to get a quote for a new disposal",
+])  # fmt: skip
+def test_these_may_end_a_sentence(words: str) -> None:
+    assert not sounds_unfinished(words)
+
+
+def _settings(**env: Any) -> Any:
+    return load_settings(openai_api_key="sim", _env_file=None, **env)
+
+
+class _Session(_PacedSession):
+    """The pacing's session, with no end-of-turn wait running to restart."""
+
+    user_state = "listening"
+    _activity = None
+
+
+class _Words:
+    """A caller's final transcript, as LiveKit hands it to the pacing."""
+
+    def __init__(self, transcript: str) -> None:
+        self.transcript = transcript
+        self.is_final = True
+
+
+def test_a_pause_waits_for_its_words_then_holds_or_ends_by_them() -> None:
+    settings = _settings()
+    session = _Session(settings)
+    pacing = DictationPacing(session, settings)  # type: ignore[arg-type]
+    pacing.pace_next_turn("Thanks for calling. How can I help?")
+
+    def delays() -> tuple[float, float]:
+        return session.options.endpointing["min_delay"], session.options.endpointing["max_delay"]
+
+    assert delays() == (0.45, 3.0)
+    pacing.pause_words = "awaited"  # the pause was committed with a speculative reply
+    pacing._set_delay()
+    assert delays() == (pytest.approx(0.45 + WORDS_WAIT_S), 3.0)
+    pacing._on_transcript(_Words("I'm calling about, um"))  # type: ignore[arg-type]
+    assert pacing.pause_words == "unfinished" and delays() == (2.5, 3.0)
+    pacing._on_transcript(_Words("my kitchen sink."))  # type: ignore[arg-type]
+    assert pacing.pause_words == "finished" and delays() == (0.45, 3.0)
+
+
+def test_a_hold_longer_than_the_longest_wait_raises_it_too() -> None:
+    settings = _settings(unfinished_hold_seconds=4.0)
+    session = _Session(settings)
+    pacing = DictationPacing(session, settings)  # type: ignore[arg-type]
+    pacing.pause_words = "unfinished"
+    pacing._set_delay()
+    assert (session.options.endpointing["min_delay"], session.options.endpointing["max_delay"]) == (4.0, 4.0)
+
+
+def test_a_bad_hold_is_refused_by_name() -> None:
+    with pytest.raises(SettingsError, match="UNFINISHED_HOLD_SECONDS"):
+        _settings(unfinished_hold_seconds=-1)
