@@ -1,4 +1,4 @@
-"""Turn taking on caller speech: `python -m bench.turn_taking [--material dictation|open] [--quick]`.
+"""Turn taking on caller speech: `python -m bench.turn_taking [--material dictation|open] [--quick | --words]`.
 
 Two materials, each clean and through a simulated phone channel, with 0.2-2.5 s pauses inside turns:
 `dictation` (bench/turn_corpus.py: one human voice dictating numbers, codes, spellings) and `open`
@@ -8,7 +8,7 @@ simulator, the receptionist's question asked before each turn; the simulator tra
 each commit holds TRANSCRIPTION_MS after it, as the real API transcribes each committed item. For
 each detector setting and model delay: the false cut-off rate (agent voice at the caller's ear while
 they are still mid-turn) against the gap the caller hears (end of their speech to the first agent
-voice, model delay included). Writes bench/results/turn_taking[_open][-quick].json and .png.
+voice, model delay included). Writes bench/results/turn_taking[_open][_words][-quick].json and .png.
 """
 
 from __future__ import annotations
@@ -49,20 +49,24 @@ def _vad_only(silence: float, delay: float) -> Flavour:
     pacing), speculative replies on as shipped."""
     return Flavour(f"VAD sil{silence}/ep{delay}", "ours", settings_for(
         vad_min_silence_duration=silence, min_endpointing_delay=delay, dictation_endpointing_delay=delay,
-        dictation_hold_seconds=0))
+        dictation_hold_seconds=0, unfinished_hold_seconds=0))
 
 
 OURS = Flavour("ours (defaults)", "ours")
 # the pacing before numbers and codes were judged by their transcripts: a fixed 1.2 s for any dictation
 OURS_FIXED = Flavour("ours, fixed 1.2 s dictation delay", "ours", settings_for(dictation_hold_seconds=0))
 OURS_NO_SPEC = Flavour("ours, speculation off", "ours", settings_for(speculative_reply=False))
+# the defaults before the words before a pause were read (UNFINISHED_HOLD_SECONDS)
+OURS_NO_WORDS = Flavour("ours, words not read", "ours", settings_for(unfinished_hold_seconds=0))
 V1_MINI = Flavour("v1-mini ep0.2/sil0.25", "ours", settings_for(
-    min_endpointing_delay=0.2, vad_min_silence_duration=0.25, max_endpointing_delay=2.5, dictation_hold_seconds=0),
+    min_endpointing_delay=0.2, vad_min_silence_duration=0.25, max_endpointing_delay=2.5, dictation_hold_seconds=0,
+    unfinished_hold_seconds=0),
     turn_detector="v1-mini")
 # Smart Turn v3.2 (agent/smart_turn.py) as v1-mini above: alone, then under our dictation pacing (LiveKit
 # needs 0.25 s of VAD silence before an audio model's prediction, so ours gives up its 0.15 s)
 SMART_TURN = Flavour("Smart Turn v3.2 ep0.2/sil0.25", "ours", settings_for(
-    min_endpointing_delay=0.2, vad_min_silence_duration=0.25, max_endpointing_delay=2.5, dictation_hold_seconds=0),
+    min_endpointing_delay=0.2, vad_min_silence_duration=0.25, max_endpointing_delay=2.5, dictation_hold_seconds=0,
+    unfinished_hold_seconds=0),
     turn_detector="smart-turn")
 # what TURN_MODEL=v1-mini ships: the model on open sentences, our dictation pacing pinning both delays
 OURS_V1_MINI = Flavour("ours, TURN_MODEL=v1-mini", "ours", settings_for(turn_model="v1-mini"))
@@ -78,7 +82,7 @@ def _audio_model(detector: str, threshold: float | None, delay: float, timeout: 
     shown = "" if threshold is None else f" th{threshold}"
     return Flavour(f"{label}{shown} ep{delay}/max{timeout}", "ours", settings_for(
         min_endpointing_delay=delay, vad_min_silence_duration=0.25, max_endpointing_delay=timeout,
-        dictation_hold_seconds=0), turn_detector=detector, turn_threshold=threshold)  # type: ignore[arg-type]
+        dictation_hold_seconds=0, unfinished_hold_seconds=0), turn_detector=detector, turn_threshold=threshold)  # type: ignore[arg-type]
 
 
 # the operating points livekit/eot-bench found best for 10% and 5% false cut-offs on human turns
@@ -233,14 +237,19 @@ async def run_point(
     }
 
 
-def _grid(quick: bool, material: str = "dictation") -> list[tuple[str, int, int, Flavour]]:
+def _grid(quick: bool, material: str = "dictation", words: bool = False) -> list[tuple[str, int, int, Flavour]]:
     """(channel, model delay, transcription delay, flavour): every setting on the phone channel at 600
     ms, ours at 300 and 900 ms, with a slower transcriber and on the clean recording, one point at a
     time (about 20 minutes on 2 cores: two points' 12 sessions at once let Silero fall behind real time
     on a shared machine, hiding pauses). --quick: the phone channel at 600 ms, four settings. Open
     sentences: their own settings (the audio models' operating points) at 600 ms, ours at 300 and 900
-    ms and on the clean recording."""
+    ms and on the clean recording. --words: ours with and without the words before a pause read, and
+    with v1-mini, at 600 ms, with the usual transcriber and one twice as slow (its transcript then
+    comes after the model's first audio)."""
     t = TRANSCRIPTION_MS
+    if words:
+        return [("phone", 600, tr, f) for tr in (t, 2 * t) for f in (OURS, OURS_NO_WORDS)] + [
+            ("phone", 600, t, OURS_V1_MINI)]
     if quick:
         return [("phone", 600, t, f) for f in (OURS, OURS_FIXED, VAD_ONLY[1], V1_MINI)]
     if material == "open":
@@ -250,10 +259,12 @@ def _grid(quick: bool, material: str = "dictation") -> list[tuple[str, int, int,
             + [("phone", 600, 2 * t, OURS), ("clean", 600, t, OURS)])  # fmt: skip
 
 
-async def run(quick: bool, *, material: str = "dictation", calls: int = 6, parallel: int = 1) -> dict[str, Any]:
+async def run(
+    quick: bool, *, material: str = "dictation", calls: int = 6, parallel: int = 1, words: bool = False
+) -> dict[str, Any]:
     quiet_logs()
     root, corpus = MATERIALS[material]()
-    grid = _grid(quick, material)
+    grid = _grid(quick, material, words)
     audio = {ch: [(t, _to_caller_rate(*turn_audio(root, t, ch))) for t in corpus]
              for ch in {ch for ch, _, _, _ in grid}}  # fmt: skip
     sims = {(d, t): SimulatorThread(model_delay_ms=d, transcription_delay_ms=t) for _, d, t, _ in grid}
@@ -302,11 +313,11 @@ def print_rows(rows: list[dict[str, Any]], title: str = "turn taking on human sp
     )
 
 
-def _name(material: str) -> str:
-    return "turn_taking" if material == "dictation" else f"turn_taking_{material}"
+def _name(material: str, words: bool = False) -> str:
+    return ("turn_taking" if material == "dictation" else f"turn_taking_{material}") + ("_words" if words else "")
 
 
-def plot(result: dict[str, Any], *, quick: bool) -> None:
+def plot(result: dict[str, Any], *, quick: bool, name: str) -> None:
     plt = report.pyplot()
     points = result["points"]
     fig, a = plt.subplots(figsize=(8, 5))
@@ -329,7 +340,7 @@ def plot(result: dict[str, Any], *, quick: bool) -> None:
     a.legend(fontsize=7, loc="upper right")
     a.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(report.plot_path(_name(result["material"]), quick=quick), dpi=110)
+    fig.savefig(report.plot_path(name, quick=quick), dpi=110)
     plt.close(fig)
 
 
@@ -338,11 +349,15 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="phone channel, 600 ms model delay, four settings")
     ap.add_argument("--material", choices=sorted(MATERIALS), default="dictation",
                     help="dictated numbers, codes and spellings (a human voice), or open sentences (Piper)")
+    ap.add_argument("--words", action="store_true",
+                    help="ours with and without the words before a pause read (UNFINISHED_HOLD_SECONDS), "
+                    "at the usual and a twice slower transcriber, and with TURN_MODEL=v1-mini")
     args = ap.parse_args()
     t0 = time.monotonic()
-    result = asyncio.run(run(args.quick, material=args.material))
-    print("wrote", report.write(_name(args.material), result, quick=args.quick))
-    plot(result, quick=args.quick)
+    result = asyncio.run(run(args.quick, material=args.material, words=args.words))
+    name = _name(args.material, args.words)
+    print("wrote", report.write(name, result, quick=args.quick))
+    plot(result, quick=args.quick, name=name)
     print(f"\nturn_taking: done in {time.monotonic() - t0:.0f} s")
 
 
