@@ -154,11 +154,26 @@ class DictationPacing:
         self._set_delay()
         recheck_end_of_turn(self.session)
 
+    def _before_the_pause(self, item_id: str | None) -> bool:
+        """Whether a transcript is of audio committed before the caller's latest pause: a short pause's
+        words may be transcribed after the caller has gone on and paused again, and then they say
+        nothing of how the latest pause ends."""
+        model = self.session.llm
+        live = model.live if isinstance(model, LinkedRealtimeModel) else None
+        if not item_id or live is None:
+            return False
+        said = [i.id for i in live.chat_ctx.items if i.type == "message" and i.role == "user"]
+        return item_id in said and item_id != said[-1]
+
     def _on_transcript(self, ev: UserInputTranscribedEvent) -> None:
         if not ev.is_final or not ev.transcript.strip():
             return
         self._recent.append(ev.transcript.strip())
-        if self.pause_words is not None and self.session.user_state != "speaking":
+        if (
+            self.pause_words is not None
+            and self.session.user_state != "speaking"
+            and not self._before_the_pause(ev.item_id)
+        ):
             words = "unfinished" if sounds_unfinished(ev.transcript) else "finished"
             if words != self.pause_words:
                 self.pause_words = words

@@ -49,6 +49,7 @@ class _Words:
     def __init__(self, transcript: str) -> None:
         self.transcript = transcript
         self.is_final = True
+        self.item_id = None
 
 
 def test_a_pause_waits_for_its_words_then_holds_or_ends_by_them() -> None:

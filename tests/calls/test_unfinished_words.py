@@ -71,3 +71,11 @@ async def test_a_pause_after_a_preposition_is_not_answered() -> None:
 async def test_the_same_pause_after_a_finished_sentence_is_answered() -> None:
     report, _ = await _call("sent-me", *PAUSE_AFTER["sent-me"])
     assert _mid_turn(report), (report.heard, format_report(report))
+
+
+async def test_a_late_transcript_of_the_words_before_does_not_decide_the_next_pause() -> None:
+    """"I was wondering if you could", 210 ms, "uh", 1.84 s: the first part's words are transcribed
+    after the caller has paused again, and say nothing of how that pause ends."""
+    caller, audio, _ = SENTENCES["send-someone"]
+    report, sim = await _call("late-words", caller, audio, [210, 1840])
+    _answered_once_after_the_whole_sentence(report, sim, caller)
