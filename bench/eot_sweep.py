@@ -19,7 +19,6 @@ Writes bench/results/eot_sweep.json and .png.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from bench import open_turns, report, turn_corpus
+from bench.audio import resample
 from bench.turn_corpus import CorpusTurn, turn_audio
 
 RATE = 16_000  # what both models read
@@ -53,12 +53,8 @@ class Scored:
 
 
 def _to_16k(pcm: bytes, rate: int) -> np.ndarray:
-    """The turn at the models' rate. Without sox's default dither (-D): its random low bits in the
-    corpus's digitally silent pauses moved Smart Turn's answer by up to 0.47 between two runs."""
-    raw = ["-e", "signed-integer", "-b", "16", "-c", "1", "-L"]
-    out = subprocess.run(["sox", "-q", "-D", "-t", "raw", "-r", str(rate), *raw, "-", "-t", "raw", "-r", str(RATE), *raw, "-"],
-                         input=pcm, capture_output=True, check=True, timeout=60).stdout  # fmt: skip
-    return np.frombuffer(out, dtype=np.int16)
+    """The turn at the models' rate, without dither (the same answer on the same audio every run)."""
+    return np.frombuffer(resample(pcm, rate, RATE, dither=False), dtype=np.int16)
 
 
 class Models:

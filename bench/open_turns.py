@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.audio import resample
 from bench.turn_corpus import (
     CorpusTurn,
     frame_rms,
@@ -104,12 +105,6 @@ def synthesize(text: str, python: Path, into: Path) -> tuple[bytes, int]:
                     "--noise-scale", str(NOISE_SCALE), "--noise-w-scale", str(NOISE_W)],
                    input=text, text=True, capture_output=True, check=True, timeout=120)  # fmt: skip
     return read_wav(into)
-
-
-def resample(pcm: bytes, rate_in: int, rate_out: int) -> bytes:
-    raw = ["-e", "signed-integer", "-b", "16", "-c", "1", "-L"]
-    return subprocess.run(["sox", "-q", "-t", "raw", "-r", str(rate_in), *raw, "-", "-t", "raw", "-r", str(rate_out),
-                           *raw, "-"], input=pcm, capture_output=True, check=True, timeout=60).stdout  # fmt: skip
 
 
 def silence_floor(pcm: bytes, rate: int) -> float:

@@ -31,6 +31,7 @@ from typing import Any
 
 from bench import open_turns, turn_corpus
 from bench import turn_taking as tt
+from bench.audio import resample
 from bench.calls import SimulatorThread, quiet_logs, vad_model
 from bench.report import table, write
 from bench.turn_corpus import CorpusTurn, prompt, turn_audio
@@ -68,7 +69,7 @@ def subset(per_material: int) -> list[tuple[str, CorpusTurn, bytes]]:
         for t in picked:
             pcm, rate = turn_audio(root, t, "phone")
             if rate != SAMPLE_RATE:
-                pcm = open_turns.resample(pcm, rate, SAMPLE_RATE)
+                pcm = resample(pcm, rate, SAMPLE_RATE)
             out.append((material, t, pcm))
     return out
 

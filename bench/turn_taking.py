@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import subprocess
 import time
 from typing import Any
 
 from bench import open_turns, report, turn_corpus
-from bench.audio import CALLER_RATE
+from bench.audio import CALLER_RATE, resample
 from bench.calls import (
     GREETING,
     BenchCall,
@@ -99,11 +98,7 @@ TRANSCRIPTION_MS = 500
 
 def _to_caller_rate(pcm: bytes, rate: int) -> bytes:
     """Corpus audio at the rate LiveKit's room input hands a session."""
-    return subprocess.run(
-        ["sox", "-q", "-t", "raw", "-r", str(rate), "-e", "signed-integer", "-b", "16", "-c", "1", "-L",
-         "-", "-t", "raw", "-r", str(CALLER_RATE), "-e", "signed-integer", "-b", "16", "-c", "1", "-L", "-"],
-        input=pcm, capture_output=True, check=True, timeout=30,
-    ).stdout  # fmt: skip
+    return resample(pcm, rate, CALLER_RATE)
 
 
 def warm_script_voice(turns: list[CorpusTurn]) -> None:
