@@ -29,8 +29,8 @@ SENTENCES = {
 }  # fmt: skip
 
 
-def _scenario(name: str) -> Scenario:
-    caller, audio, pauses = SENTENCES[name]
+def sentence_scenario(name: str, caller: str, audio: list[Path], pauses: list[int]) -> Scenario:
+    """One recorded caller sentence after the greeting, answered with ANSWER, then a hang-up."""
     return Scenario.model_validate({
         "name": f"open-sentence-{name}",
         "brain": "brains/plumbing.yaml",
@@ -49,25 +49,35 @@ def _mid_turn(report: CallReport) -> list[dict[str, Any]]:
     return [h for h in report.heard if h["first_voice"] is not None and said["started"] < h["first_voice"] < said["ended"]]
 
 
-async def _call(name: str, **settings: Any) -> tuple[CallReport, RealtimeSimulator]:
+async def call_sentence(scenario: Scenario, **settings: Any) -> tuple[CallReport, RealtimeSimulator]:
+    """The scenario played through a session (600 ms model, 400 ms transcriber) with these settings."""
     async with RealtimeSimulator(model_delay_ms=600, transcription_delay_ms=400) as sim:
-        report = await simulate(_scenario(name), audio=True, sim=sim,
+        report = await simulate(scenario, audio=True, sim=sim,
                                 settings=load_settings(openai_api_key="sim", _env_file=None, **settings))  # fmt: skip
     return report, sim
+
+
+async def _call(name: str, **settings: Any) -> tuple[CallReport, RealtimeSimulator]:
+    return await call_sentence(sentence_scenario(name, *SENTENCES[name]), **settings)
+
+
+def answered_once_after_the_whole_sentence(report: CallReport, sim: RealtimeSimulator, sentence: str) -> None:
+    """No agent voice inside the sentence, one uncut answer after it, and that answer asked for with the
+    whole sentence committed."""
+    assert not _mid_turn(report), (report.heard, format_report(report))
+    said = report.spoken[-1]
+    after = [h for h in report.heard if h["first_voice"] is not None and h["first_voice"] >= said["ended"]]
+    assert len(after) == 1 and not after[0]["interrupted"], (said, report.heard)
+    last = max((a for a in sim.asked if a.key == report.sim_key), key=lambda a: a.number)
+    committed = " ".join(i["text"] for i in last.items if i["role"] == "user" and i["text"])
+    assert (last.said, last.status) == (ANSWER, "completed"), format_report(report)
+    assert committed == sentence.replace(" ...", ""), format_report(report)
 
 
 @pytest.mark.parametrize("name", list(SENTENCES))
 async def test_a_pause_mid_sentence_is_not_answered_with_the_turn_model(name: str) -> None:
     report, sim = await _call(name, turn_model="v1-mini")
-    assert not _mid_turn(report), (report.heard, format_report(report))
-    said = report.spoken[-1]
-    after = [h for h in report.heard if h["first_voice"] is not None and h["first_voice"] >= said["ended"]]
-    assert len(after) == 1 and not after[0]["interrupted"], (said, report.heard)
-    # the answer the caller heard was asked for with the whole sentence committed
-    last = max((a for a in sim.asked if a.key == report.sim_key), key=lambda a: a.number)
-    committed = " ".join(i["text"] for i in last.items if i["role"] == "user" and i["text"])
-    assert (last.said, last.status) == (ANSWER, "completed"), format_report(report)
-    assert committed == SENTENCES[name][0].replace(" ...", ""), format_report(report)
+    answered_once_after_the_whole_sentence(report, sim, SENTENCES[name][0])
 
 
 @pytest.mark.parametrize("name", list(SENTENCES))
