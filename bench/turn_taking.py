@@ -198,12 +198,13 @@ async def run_point(
             hold = None if cut_after is None else _hold_cut(turn, cut_after)
             holds_cut += hold is not None
             unanswered += s["heard_voice"] is None and cut_after is None
-            if cut_after is None and s["heard_voice"] is not None:
-                gaps.append((s["heard_voice"] - s["end"]) * 1000)
             answered = cut_after is None and s["heard_voice"] is not None
+            gap_ms = (s["heard_voice"] - s["end"]) * 1000 if answered else None
+            if gap_ms is not None:
+                gaps.append(gap_ms)
             rows.append({"turn": turn.name, "kind": turn.kind, "cut_after_s": cut_after, "in_hold": hold,
                          "hold_ms": turn.silences[hold].ms if hold is not None else None,
-                         "gap_ms": round((s["heard_voice"] - s["end"]) * 1000) if answered else None,
+                         "gap_ms": None if gap_ms is None else round(gap_ms),
                          "gap_split": gap_split(events, s["key"], s["end"], s["heard_voice"])
                          if answered else None})  # fmt: skip
     n = len(rows)
