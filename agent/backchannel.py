@@ -18,7 +18,7 @@ from livekit.agents import AgentSession
 from livekit.agents.voice.events import UserStateChangedEvent
 
 from agent.livekit_internals import drop_turns_when
-from agent.model_link import LinkedRealtimeModel
+from agent.model_link import live_session
 
 log = logging.getLogger("receptionist.backchannel")
 
@@ -59,8 +59,7 @@ class Backchannels:
         if not (over_reply and speech_s <= self.max_seconds and self._reply_playing()):
             log.debug("a turn (%.0f ms of speech, over the reply: %s)", speech_s * 1000, over_reply)
             return False
-        model = self.session.llm
-        live = model.live if isinstance(model, LinkedRealtimeModel) else None
+        live = live_session(self.session.llm)
         if live is not None:
             live.clear_audio()  # the sound must not become the start of the caller's next turn
         self.heard += 1

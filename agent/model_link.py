@@ -203,6 +203,12 @@ class LinkedRealtimeModel(openai.realtime.RealtimeModel):
         return sess
 
 
+def live_session(model: Any) -> LinkedSession | None:
+    """A call's session with the model, when its model is ours and connected (a text-only or
+    test model has none)."""
+    return model.live if isinstance(model, LinkedRealtimeModel) else None
+
+
 def check_model_key(settings: Settings) -> None:
     """At worker start: one connection to the Realtime endpoint, and SettingsError when it refuses the
     API key (HTTP 401/403) -- every call would otherwise find out, and take the model-free path.

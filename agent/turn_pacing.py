@@ -28,7 +28,7 @@ from livekit.agents.voice.events import UserInputTranscribedEvent, UserStateChan
 
 from agent.dictated import Asked, Heard, asked_for, judge, names_heard
 from agent.livekit_internals import recheck_end_of_turn
-from agent.model_link import LinkedRealtimeModel
+from agent.model_link import live_session
 from agent.settings import Settings
 from agent.unfinished import sounds_unfinished
 
@@ -133,8 +133,7 @@ class DictationPacing:
             return
         if self.session.agent_state in ("speaking", "thinking"):
             return
-        model = self.session.llm
-        live = model.live if isinstance(model, LinkedRealtimeModel) else None
+        live = live_session(self.session.llm)
         if live is not None:
             live.commit_heard()  # its transcript decides whether this pause ends the turn
 
@@ -144,8 +143,7 @@ class DictationPacing:
             return
         if self.session.agent_state in ("speaking", "thinking"):
             return  # the caller talked over the agent: backchannels and barge-in decide
-        model = self.session.llm
-        live = model.live if isinstance(model, LinkedRealtimeModel) else None
+        live = live_session(self.session.llm)
         if live is None:
             return
         if not getattr(live, "speculating", False):
@@ -158,8 +156,7 @@ class DictationPacing:
         """Whether a transcript is of audio committed before the caller's latest pause: a short pause's
         words may be transcribed after the caller has gone on and paused again, and then they say
         nothing of how the latest pause ends."""
-        model = self.session.llm
-        live = model.live if isinstance(model, LinkedRealtimeModel) else None
+        live = live_session(self.session.llm)
         if not item_id or live is None:
             return False
         said = [i.id for i in live.chat_ctx.items if i.type == "message" and i.role == "user"]

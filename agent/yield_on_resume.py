@@ -28,7 +28,7 @@ from livekit.agents.voice.events import (
 )
 
 from agent.livekit_internals import forget_chat_item
-from agent.model_link import LinkedRealtimeModel
+from agent.model_link import live_session
 
 log = logging.getLogger("receptionist.yield")
 
@@ -85,8 +85,7 @@ class ReplyYield:
         self._stop(speech, ev.created_at - since)
 
     def _stop(self, speech: SpeechHandle, after_s: float) -> None:
-        model = self.session.llm
-        live = model.live if isinstance(model, LinkedRealtimeModel) else None
+        live = live_session(self.session.llm)
         if live is not None:
             live.dropping_reply = True  # its truncation becomes a deletion
         self._dropping = speech
@@ -97,9 +96,9 @@ class ReplyYield:
         speech.add_done_callback(self._stopped)
 
     def _stopped(self, speech: SpeechHandle) -> None:
-        model = self.session.llm
-        if isinstance(model, LinkedRealtimeModel) and model.live is not None:
-            model.live.dropping_reply = False
+        live = live_session(self.session.llm)
+        if live is not None:
+            live.dropping_reply = False
         if self._dropping is speech:
             self._dropping = None
 
