@@ -16,6 +16,7 @@ from livekit.agents import AgentSession, APIConnectionError, llm
 from livekit.agents.metrics import RealtimeModelMetrics
 from livekit.agents.voice.events import (
     CloseEvent,
+    CloseReason,
     ConversationItemAddedEvent,
     ErrorEvent,
     MetricsCollectedEvent,
@@ -52,6 +53,7 @@ class CallKeeper:
         self.call = call
         self.settings = settings
         self.closed = asyncio.Event()
+        self.caller_left = False  # the session closed because the caller's leg went (their hang-up)
         self._silence_task: asyncio.Task[None] | None = None
         self._limit_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -226,6 +228,7 @@ class CallKeeper:
 
     # -- the end ------------------------------------------------------------------------------
     def _on_close(self, ev: CloseEvent) -> None:
+        self.caller_left = ev.reason is CloseReason.PARTICIPANT_DISCONNECTED
         for task in (self._silence_task, self._limit_task):
             if task is not None:
                 task.cancel()

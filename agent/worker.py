@@ -117,7 +117,18 @@ async def entrypoint(ctx: JobContext) -> None:
     if ctx.is_fake_job():  # console: show the greeting and check-ins, not only replies to typing
         show_the_agents_own_turns(opened.session)
 
+    async def end_with_the_caller() -> None:
+        # the caller hung up: the job ends now (its record saved first), not when LiveKit closes the
+        # emptied room (`departure_timeout`, 20 s by default), so a draining replica exits with its
+        # last caller and the call's slot is free at once
+        await opened.keeper.closed.wait()
+        if opened.keeper.caller_left:
+            ctx.shutdown(reason="caller hung up")
+
+    ending = asyncio.create_task(end_with_the_caller())
+
     async def on_shutdown(reason: str) -> None:
+        ending.cancel()
         finish_call(call, reason=call.end_reason or reason or "room closed")
         if call.recording is not None:
             await call.recording.finish()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import os
 import re
@@ -235,6 +236,30 @@ def busy_job(replica: Replica, sim: RealtimeSimulator) -> psutil.Process:
     raise AssertionError(f"no job process of {replica.worker_id} is on a call")
 
 
+async def exit_code(replica: Replica, within: float = CALL_DEADLINE) -> int:
+    """The replica's exit code once it has exited; if it has not within `within`, a failure that shows
+    what its log said last (which jobs it was still waiting for, and why)."""
+    try:
+        return await asyncio.to_thread(replica.proc.wait, within)
+    except subprocess.TimeoutExpired:
+        tail = await asyncio.to_thread(log_tail, replica.log)
+        pytest.fail(f"{replica.worker_id} had not exited {within} s on; its log ended:\n{tail}")
+
+
+def log_tail(log: Path, lines: int = 60) -> str:
+    """The last lines of a replica's JSON log, one short line each."""
+    out = []
+    for line in log.read_text(errors="replace").splitlines()[-lines:]:
+        try:
+            r = json.loads(line)
+        except ValueError:
+            out.append(line[:200])
+            continue
+        fields = " ".join(f"{k}={r[k]}" for k in ("pid", "reason", "room", "job_id") if r.get(k))
+        out.append(f"{r.get('timestamp', '')[11:23]} {r.get('level')} {str(r.get('message'))[:120]} {fields}")
+    return "\n".join(out)
+
+
 async def first_to_end(calls: list[Call]) -> Call:
     waits = {asyncio.create_task(c.wait_ended(within=CALL_DEADLINE)): c for c in calls}
     done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -282,7 +307,7 @@ async def test_thirty_calls_stay_within_each_replicas_limit_and_sigterm_drains_o
 
         for call in its_calls:
             await call.hangup()
-        assert await asyncio.to_thread(draining.proc.wait, CALL_DEADLINE) == 0
+        assert await exit_code(draining) == 0
         for call in later:
             await call.hangup()
 

@@ -5,6 +5,7 @@ model. Asserted on what crosses SIP (200 OK, agent audio, BYE, REFER) and what l
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -274,3 +275,17 @@ async def test_caller_hangs_up_mid_sentence(
     assert row["outcome"] == "abandoned", row
     turns = await rows(phone_db, "SELECT role, text FROM transcript_turns WHERE call_id = %s ORDER BY seq", row["id"])
     assert turns and turns[0]["role"] == "agent" and "AI assistant" in turns[0]["text"], turns
+    # the agent's job ended because the caller hung up, not later when LiveKit closed the emptied room
+    assert await job_ended(receptionist_worker, caller) == "caller hung up"
+
+
+async def job_ended(log: Path, caller: str, within: float = 30) -> str:
+    """Why the job that took `caller`'s call ended, from the worker's log (its JSON lines)."""
+    deadline = time.monotonic() + within
+    while True:
+        for line in (await asyncio.to_thread(log.read_text)).splitlines():
+            if '"process exiting"' in line and f"call-_{caller}_" in line:
+                return json.loads(line)["reason"]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no job for {caller} ended within {within} s")
+        await asyncio.sleep(0.3)
