@@ -61,7 +61,9 @@ class CallKeeper:
         # what the agent says is checked against the brain as it streams, ahead of its audio
         self.guard = PlayoutGuard(session, call)
         self.pacing = (
-            DictationPacing(session, settings, region=region_of(call.brain.business.phone))
+            DictationPacing(
+                session, settings, region=region_of(call.brain.business.phone), languages=call.brain.languages
+            )
             if settings is not None
             else None
         )

@@ -11,7 +11,8 @@ usual delay, at once if that much silence has passed already (agent/dictated.py 
 Any other turn is paced by its words too, the other way round. The speculative reply asked for at a
 pause commits it (SPECULATIVE_REPLY; without it no pause is transcribed before the turn ends), and the
 turn may wait up to WORDS_WAIT_S past the usual delay for the pause's transcript. Words that stop where
-a sentence cannot end ("I'm calling about, um", "a quote for", agent/unfinished.py) hold the turn open
+a sentence cannot end ("I'm calling about, um", "a quote for"; in English, Spanish and French,
+agent/unfinished.py) hold the turn open
 for up to UNFINISHED_HOLD_SECONDS of silence; any others end it at the usual delay, at once if that
 much has passed. The reply asked for at the pause is under way all the while, so a transcript that
 comes before the reply's first audio costs the caller nothing."""
@@ -21,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 from livekit.agents import AgentSession
 from livekit.agents.voice.events import UserInputTranscribedEvent, UserStateChangedEvent
 
+from agent.brain.languages import guess_language
 from agent.dictated import Asked, Heard, asked_for, judge, names_heard
 from agent.livekit_internals import recheck_end_of_turn
 from agent.model_link import live_session
@@ -45,10 +48,14 @@ class DictationPacing:
     """The endpointing delay of one call, set by what the agent last asked for and, for a number, a code
     or an email, by how much of it the caller has said."""
 
-    def __init__(self, session: AgentSession[Any], settings: Settings, *, region: str = "US") -> None:
+    def __init__(
+        self, session: AgentSession[Any], settings: Settings, *, region: str = "US",
+        languages: Sequence[str] = ("en",),
+    ) -> None:  # fmt: skip
         self.session = session
         self.settings = settings
         self.region = region
+        self.languages = list(languages) or ["en"]  # the business's, its first the one it answers in
         self.asked: Asked | None = None
         self.heard = Heard.PART  # of the value asked for, in the caller's turn so far
         self._parts: list[str] = []  # the transcripts of the caller's turn, part by part
@@ -162,6 +169,12 @@ class DictationPacing:
         said = [i.id for i in live.chat_ctx.items if i.type == "message" and i.role == "user"]
         return item_id in said and item_id != said[-1]
 
+    def _callers_language(self) -> str:
+        """The business's language the caller's recent words are in; its first when they do not say."""
+        if len(self.languages) == 1:
+            return self.languages[0]
+        return guess_language(" ".join(self._recent), among=self.languages) or self.languages[0]
+
     def _on_transcript(self, ev: UserInputTranscribedEvent) -> None:
         if not ev.is_final or not ev.transcript.strip():
             return
@@ -171,7 +184,7 @@ class DictationPacing:
             and self.session.user_state != "speaking"
             and not self._before_the_pause(ev.item_id)
         ):
-            words = "unfinished" if sounds_unfinished(ev.transcript) else "finished"
+            words = "unfinished" if sounds_unfinished(ev.transcript, self._callers_language()) else "finished"
             if words != self.pause_words:
                 self.pause_words = words
                 log.debug("the caller's pause ends %s: %r", words, ev.transcript[-40:])

@@ -8,6 +8,7 @@ ours is said in the brain's first language, and what the call report records com
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 # ISO 639-1: every two-letter code, with the English name the instructions use
 _CODES = (
@@ -127,14 +128,16 @@ _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _MIN_HITS = 2  # fewer stopwords than this is too little to say
 
 
-def guess_language(text: str) -> str | None:
-    """The language whose common words `text` uses most, or None when too few or tied.
+def guess_language(text: str, among: Iterable[str] | None = None) -> str | None:
+    """The language whose common words `text` uses most, or None when too few or tied; `among` limits
+    the guess to these languages (a business's).
 
     Covers en, es, fr, de, it, pt only: a caller in another language is reported as unknown, never as
     a wrong language."""
     words = _WORD.findall(text.lower())
-    hits = {code: sum(w in stop for w in words) for code, stop in _STOPWORDS.items()}
-    ranked = sorted(hits.items(), key=lambda kv: kv[1], reverse=True)
+    allowed = set(_STOPWORDS) if among is None else set(among) & set(_STOPWORDS)
+    hits = {code: sum(w in stop for w in words) for code, stop in _STOPWORDS.items() if code in allowed}
+    ranked = sorted(hits.items(), key=lambda kv: kv[1], reverse=True) + [("", 0), ("", 0)]
     (best, top), (_, second) = ranked[0], ranked[1]
     if top < _MIN_HITS or top == second:
         return None

@@ -32,6 +32,26 @@ def test_these_may_end_a_sentence(words: str) -> None:
     assert not sounds_unfinished(words)
 
 
+@pytest.mark.parametrize(("language", "words"), [
+    ("es", "Tengo una pregunta sobre la"), ("es", "Quería saber si ustedes, eh,"), ("es", "Es para mi"),
+    ("es", "Llamo porque"), ("es", "Necesito a alguien para"), ("fr", "J'appelle pour"),
+    ("fr", "Il y a une fuite dans la"), ("fr", "Je voudrais, euh"), ("fr", "C'est au sujet de mon"),
+])  # fmt: skip
+def test_nor_do_spanish_and_french_ones_on_these(language: str, words: str) -> None:
+    assert sounds_unfinished(words, language)
+    assert not sounds_unfinished(words, "en")  # each language's list alone is read
+
+
+@pytest.mark.parametrize(("language", "words"), [
+    ("es", "Sí, es para mí."), ("es", "¿Cuántas? Una."), ("es", "¿Y qué?"), ("es", "Es nuestro."),
+    ("fr", "J'en veux une."), ("fr", "Envoyez-le."), ("fr", "Vous êtes où?"), ("fr", "Je fais avec."),
+    ("de", "Ich rufe an wegen der"),  # no German list: the silence decides
+    ("en", "I'd like a new car"), ("en", "Can you pour"),  # French words, English sentences
+])  # fmt: skip
+def test_these_may_end_a_sentence_in_their_language(language: str, words: str) -> None:
+    assert not sounds_unfinished(words, language)
+
+
 def _settings(**env: Any) -> Any:
     return load_settings(openai_api_key="sim", _env_file=None, **env)
 
@@ -83,3 +103,20 @@ def test_a_hold_longer_than_the_longest_wait_raises_it_too() -> None:
 def test_a_bad_hold_is_refused_by_name() -> None:
     with pytest.raises(SettingsError, match="UNFINISHED_HOLD_SECONDS"):
         _settings(unfinished_hold_seconds=-1)
+
+
+def test_a_business_in_two_languages_reads_the_list_of_the_one_the_caller_speaks() -> None:
+    settings = _settings()
+    session = _Session(settings)
+    pacing = DictationPacing(session, settings, languages=["en", "es"])  # type: ignore[arg-type]
+    pacing.pace_next_turn("Thanks for calling. How can I help?")
+    pacing.pause_words = "awaited"
+    pacing._on_transcript(_Words("Tengo una pregunta sobre la"))  # type: ignore[arg-type]
+    assert pacing.pause_words == "unfinished"
+    pacing._on_transcript(_Words("I have a question about the car"))  # type: ignore[arg-type]
+    assert pacing.pause_words == "finished"  # "car" is French for "because", not English
+    # a business that answers only in English reads only the English list
+    english = DictationPacing(_Session(settings), settings, languages=["en"])  # type: ignore[arg-type]
+    english.pause_words = "awaited"
+    english._on_transcript(_Words("Tengo una pregunta sobre la"))  # type: ignore[arg-type]
+    assert english.pause_words == "finished"

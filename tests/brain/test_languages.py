@@ -126,3 +126,10 @@ def test_model_down_lines_are_spoken_in_the_first_language(tmp_path: Path) -> No
 )
 def test_the_callers_language_is_guessed_from_common_words(said: str, language: str | None) -> None:
     assert guess_language(said) == language
+
+
+def test_a_guess_among_a_businesss_languages_leaves_the_others_out() -> None:
+    # Spanish and Italian share "una" and "la": among all it is a tie, among en and es it is Spanish
+    assert guess_language("Tengo una pregunta sobre la") is None
+    assert guess_language("Tengo una pregunta sobre la", among=["en", "es"]) == "es"
+    assert guess_language("Tengo una pregunta sobre la", among=["en"]) is None  # no English in it

@@ -29,11 +29,15 @@ SENTENCES = {
 }  # fmt: skip
 
 
-def sentence_scenario(name: str, caller: str, audio: list[Path], pauses: list[int]) -> Scenario:
-    """One recorded caller sentence after the greeting, answered with ANSWER, then a hang-up."""
+def sentence_scenario(
+    name: str, caller: str, audio: list[Path], pauses: list[int], brain: dict[str, Any] | None = None
+) -> Scenario:
+    """One recorded caller sentence after the greeting, answered with ANSWER, then a hang-up; `brain`
+    changes the plumber's brain."""
     return Scenario.model_validate({
         "name": f"open-sentence-{name}",
         "brain": "brains/plumbing.yaml",
+        "brain_overrides": brain,
         "clock": "2026-11-24T10:00:00-08:00",
         "greeting": [{"say": "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"}],
         "turns": [

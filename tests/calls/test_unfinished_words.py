@@ -30,8 +30,10 @@ PAUSE_AFTER = {
 }  # fmt: skip
 
 
-async def _call(name: str, caller: str, audio: list[Path], pauses: list[int]) -> tuple[CallReport, RealtimeSimulator]:
-    return await call_sentence(sentence_scenario(f"unfinished-words-{name}", caller, audio, pauses))
+async def _call(
+    name: str, caller: str, audio: list[Path], pauses: list[int], brain: dict | None = None
+) -> tuple[CallReport, RealtimeSimulator]:
+    return await call_sentence(sentence_scenario(f"unfinished-words-{name}", caller, audio, pauses, brain))
 
 
 @pytest.mark.parametrize("name", list(SENTENCES))
@@ -56,3 +58,19 @@ async def test_a_late_transcript_of_the_words_before_does_not_decide_the_next_pa
     caller, audio, _ = SENTENCES["send-someone"]
     report, sim = await _call("late-words", caller, audio, [210, 1840])
     answered_once_after_the_whole_sentence(report, sim, caller)
+
+
+# A Spanish caller stops on "la" ("the") for 2.2 s; the transcriber writes Spanish (the recording under
+# it is English: the words, not the sound, decide here)
+SPANISH = ("Tengo una pregunta sobre la ... factura que me enviaron.", *PAUSE_AFTER["a-question-about"][1:])
+
+
+async def test_a_spanish_caller_who_stops_on_an_article_is_not_answered() -> None:
+    report, sim = await _call("es-la", *SPANISH, brain={"languages": ["en", "es"]})
+    answered_once_after_the_whole_sentence(report, sim, SPANISH[0])
+
+
+async def test_the_same_words_are_answered_where_the_business_speaks_only_english() -> None:
+    # "la" is no English word a sentence cannot end on: only the business's languages' lists are read
+    report, _ = await _call("en-la", *SPANISH)
+    assert _mid_turn(report), (report.heard, format_report(report))
