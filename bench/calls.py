@@ -221,14 +221,15 @@ class BenchCall:
     settle_s = 0.25  # quiet this long after the agent's last sound = idle
 
     def __init__(
-        self, sim: SimulatorThread, flavour: Flavour, steps: list[dict[str, Any]], *, mic_rate: int = CALLER_RATE
+        self, sim: SimulatorThread, flavour: Flavour, steps: list[dict[str, Any]], *, mic_rate: int = CALLER_RATE,
+        background: bytes = b"",
     ) -> None:
         self.simt = sim
         self.flavour = flavour
         self.key = uuid.uuid4().hex[:12]
         self.steps = steps
         self.mic_rate = mic_rate
-        self.mic = CallerMicrophone(sample_rate=mic_rate)
+        self.mic = CallerMicrophone(sample_rate=mic_rate, background=background)  # the line's noise, looped
         self.ear = CountingEar()
         self.session: AgentSession[Any] | None = None
         self.model: Any = None

@@ -1,4 +1,4 @@
-"""Turn taking on caller speech: `python -m bench.turn_taking [--material dictation|open] [--quick | --words]`.
+"""Turn taking on caller speech: `python -m bench.turn_taking [--material dictation|open] [--quick | --words | --noise]`.
 
 Two materials, each clean and through a simulated phone channel, with 0.2-2.5 s pauses inside turns:
 `dictation` (bench/turn_corpus.py: one human voice dictating numbers, codes, spellings) and `open`
@@ -8,7 +8,8 @@ simulator, the receptionist's question asked before each turn; the simulator tra
 each commit holds TRANSCRIPTION_MS after it, as the real API transcribes each committed item. For
 each detector setting and model delay: the false cut-off rate (agent voice at the caller's ear while
 they are still mid-turn) against the gap the caller hears (end of their speech to the first agent
-voice, model delay included). Writes bench/results/turn_taking[_open][_words][-quick].json and .png.
+voice, model delay included). `--noise`: the same with car noise, background voices or hiss under the
+calls. Writes bench/results/turn_taking[_open][_words|_noise][-quick].json and .png.
 """
 
 from __future__ import annotations
@@ -19,8 +20,18 @@ import random
 import time
 from typing import Any
 
+import numpy as np
+
 from bench import open_turns, report, turn_corpus
-from bench.audio import CALLER_RATE, resample
+from bench.audio import (
+    CALLER_RATE,
+    FRAME,
+    babble,
+    car_noise,
+    hiss,
+    phone_line,
+    resample,
+)
 from bench.calls import (
     GREETING,
     BenchCall,
@@ -57,6 +68,7 @@ OURS_FIXED = Flavour("ours, fixed 1.2 s dictation delay", "ours", settings_for(d
 OURS_NO_SPEC = Flavour("ours, speculation off", "ours", settings_for(speculative_reply=False))
 # the defaults before the words before a pause were read (UNFINISHED_HOLD_SECONDS)
 OURS_NO_WORDS = Flavour("ours, words not read", "ours", settings_for(unfinished_hold_seconds=0))
+OURS_NO_GATE = Flavour("ours, noise gate off", "ours", settings_for(noise_gate_db=0))
 V1_MINI = Flavour("v1-mini ep0.2/sil0.25", "ours", settings_for(
     min_endpointing_delay=0.2, vad_min_silence_duration=0.25, max_endpointing_delay=2.5, dictation_hold_seconds=0,
     unfinished_hold_seconds=0),
@@ -172,12 +184,14 @@ def _hold_cut(turn: CorpusTurn, cut_after_s: float) -> int | None:
 
 
 async def run_point(
-    simt: SimulatorThread, flavour: Flavour, audio: list[tuple[CorpusTurn, bytes]], calls: int, *, seed: int = 14
+    simt: SimulatorThread, flavour: Flavour, audio: list[tuple[CorpusTurn, bytes]], calls: int, *, seed: int = 14,
+    background: bytes = b"",
 ) -> dict[str, Any]:
-    """The corpus through `calls` concurrent sessions of `flavour` on one simulator (one model delay)."""
+    """The corpus through `calls` concurrent sessions of `flavour` on one simulator (one model delay),
+    with `background` (the line's noise) under the whole of each call."""
     rng = random.Random(seed)
     shares = [audio[i::calls] for i in range(calls)]
-    bench_calls = [BenchCall(simt, flavour, _script([t for t, _ in s])) for s in shares]
+    bench_calls = [BenchCall(simt, flavour, _script([t for t, _ in s]), background=background) for s in shares]
 
     async def one(c: BenchCall, turns: list[tuple[CorpusTurn, bytes]], delay: float) -> list[dict[str, Any]]:
         await asyncio.sleep(delay)
@@ -233,7 +247,40 @@ async def run_point(
     }
 
 
-def _grid(quick: bool, material: str = "dictation", words: bool = False) -> list[tuple[str, int, int, Flavour]]:
+# --noise: the line's own sound under every call, at phone SNRs below the corpus's speech, through the
+# phone channel like the speech (each through it alone, then added: a real line codes them together)
+NOISE_BEDS = {"car 15 dB": (car_noise, 15.0), "babble 20 dB": (babble, 20.0), "hiss 20 dB": (hiss, 20.0)}
+BED_SECONDS = 60.0  # looped
+
+
+def _speech_rms(audio: list[tuple[CorpusTurn, bytes]]) -> float:
+    """The corpus's speech level: the RMS of its 20 ms frames within 20 dB of its loudest tenth."""
+    x = np.concatenate([np.frombuffer(pcm, dtype=np.int16) for _, pcm in audio]).astype(np.float64)
+    frames = x[: x.size - x.size % FRAME].reshape(-1, FRAME)
+    levels = np.sqrt(np.mean(frames * frames, axis=1))
+    loud = levels[levels >= np.percentile(levels, 90) / 10]
+    return float(np.sqrt(np.mean(loud * loud)))
+
+
+def noise_bed(name: str, speech_rms: float) -> bytes:
+    """NOISE_BEDS[name] through the phone channel, at CALLER_RATE, then its SNR below `speech_rms` (the
+    corpus's phone-channel speech): what is left of it in the phone's band, at that level. (The band
+    takes most of a car's rumble: set before it, "15 dB" came out 34 dB below the speech.)"""
+    make, snr_db = NOISE_BEDS[name]
+    x = np.frombuffer(phone_line(make(BED_SECONDS, snr_db=snr_db)), dtype=np.int16).astype(np.float64)
+    x *= speech_rms * 10 ** (-snr_db / 20) / (float(np.sqrt(np.mean(x * x))) or 1.0)
+    return np.clip(x, -32767, 32767).astype(np.int16).tobytes()
+
+
+def _channel(ch: str) -> tuple[str, str | None]:
+    """A grid channel's corpus channel and noise bed: "phone+car 15 dB" -> ("phone", "car 15 dB")."""
+    corpus_ch, _, bed = ch.partition("+")
+    return corpus_ch, bed or None
+
+
+def _grid(
+    quick: bool, material: str = "dictation", words: bool = False, noise: bool = False
+) -> list[tuple[str, int, int, Flavour]]:
     """(channel, model delay, transcription delay, flavour): every setting on the phone channel at 600
     ms, ours at 300 and 900 ms, with a slower transcriber and on the clean recording, one point at a
     time (about 20 minutes on 2 cores: two points' 12 sessions at once let Silero fall behind real time
@@ -241,8 +288,12 @@ def _grid(quick: bool, material: str = "dictation", words: bool = False) -> list
     sentences: their own settings (the audio models' operating points) at 600 ms, ours at 300 and 900
     ms and on the clean recording. --words: ours with and without the words before a pause read, and
     with v1-mini, at 600 ms, with the usual transcriber and one twice as slow (its transcript then
-    comes after the model's first audio)."""
+    comes after the model's first audio). --noise: ours on a quiet phone line and with each of NOISE_BEDS
+    under the calls, and with the noise gate off under background voices."""
     t = TRANSCRIPTION_MS
+    if noise:
+        return ([("phone", 600, t, OURS)] + [(f"phone+{bed}", 600, t, OURS) for bed in NOISE_BEDS]
+                + [("phone+babble 20 dB", 600, t, OURS_NO_GATE)])  # fmt: skip
     if words:
         return [("phone", 600, tr, f) for tr in (t, 2 * t) for f in (OURS, OURS_NO_WORDS)] + [
             ("phone", 600, t, OURS_V1_MINI)]
@@ -256,13 +307,15 @@ def _grid(quick: bool, material: str = "dictation", words: bool = False) -> list
 
 
 async def run(
-    quick: bool, *, material: str = "dictation", calls: int = 6, parallel: int = 1, words: bool = False
+    quick: bool, *, material: str = "dictation", calls: int = 6, parallel: int = 1, words: bool = False,
+    noise: bool = False,
 ) -> dict[str, Any]:
     quiet_logs()
     root, corpus = MATERIALS[material]()
-    grid = _grid(quick, material, words)
+    grid = _grid(quick, material, words, noise)
     audio = {ch: [(t, _to_caller_rate(*turn_audio(root, t, ch))) for t in corpus]
-             for ch in {ch for ch, _, _, _ in grid}}  # fmt: skip
+             for ch in {_channel(ch)[0] for ch, _, _, _ in grid}}  # fmt: skip
+    beds = {bed: noise_bed(bed, _speech_rms(audio["phone"])) for ch, _, _, _ in grid if (bed := _channel(ch)[1])}
     sims = {(d, t): SimulatorThread(model_delay_ms=d, transcription_delay_ms=t) for _, d, t, _ in grid}
     for simt in sims.values():
         simt.start()
@@ -277,7 +330,10 @@ async def run(
     try:
         for i in range(0, len(grid), parallel):
             batch = grid[i : i + parallel]
-            done = await asyncio.gather(*(run_point(sims[d, t], f, audio[ch], calls) for ch, d, t, f in batch))
+            done = await asyncio.gather(*(
+                run_point(sims[d, t], f, audio[_channel(ch)[0]], calls, background=beds.get(_channel(ch)[1] or "", b""))
+                for ch, d, t, f in batch
+            ))  # fmt: skip
             for (ch, _, t, _), r in zip(batch, done, strict=True):
                 r["channel"] = ch
                 r["transcription_delay_ms"] = t
@@ -309,8 +365,9 @@ def print_rows(rows: list[dict[str, Any]], title: str = "turn taking on human sp
     )
 
 
-def _name(material: str, words: bool = False) -> str:
-    return ("turn_taking" if material == "dictation" else f"turn_taking_{material}") + ("_words" if words else "")
+def _name(material: str, words: bool = False, noise: bool = False) -> str:
+    name = "turn_taking" if material == "dictation" else f"turn_taking_{material}"
+    return name + ("_words" if words else "") + ("_noise" if noise else "")
 
 
 def plot(result: dict[str, Any], *, quick: bool, name: str) -> None:
@@ -348,10 +405,15 @@ def main() -> None:
     ap.add_argument("--words", action="store_true",
                     help="ours with and without the words before a pause read (UNFINISHED_HOLD_SECONDS), "
                     "at the usual and a twice slower transcriber, and with TURN_MODEL=v1-mini")
+    ap.add_argument("--noise", action="store_true",
+                    help="ours on a quiet phone line and with car noise, background voices or hiss under the "
+                    "calls (and the noise gate off under the voices)")
     args = ap.parse_args()
+    if args.words and args.noise:
+        ap.error("--words and --noise are two different runs: choose one")
     t0 = time.monotonic()
-    result = asyncio.run(run(args.quick, material=args.material, words=args.words))
-    name = _name(args.material, args.words)
+    result = asyncio.run(run(args.quick, material=args.material, words=args.words, noise=args.noise))
+    name = _name(args.material, args.words, args.noise)
     print("wrote", report.write(name, result, quick=args.quick))
     plot(result, quick=args.quick, name=name)
     print(f"\nturn_taking: done in {time.monotonic() - t0:.0f} s")

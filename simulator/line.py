@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 from livekit import rtc
 from livekit.agents.voice import io
 
@@ -20,11 +21,14 @@ class CallerMicrophone(io.AudioInput):
     """Feeds the session what the caller says, 20 ms at a time in real time (silence in between), as a
     phone line would: frames never stop while the call is up."""
 
-    def __init__(self, *, sample_rate: int = 48000, frame_ms: int = 20) -> None:
+    def __init__(self, *, sample_rate: int = 48000, frame_ms: int = 20, background: bytes = b"") -> None:
         super().__init__(label="caller-microphone")
         self.sample_rate = sample_rate
         self.frame_bytes = sample_rate * frame_ms // 1000 * 2
         self.frame_s = frame_ms / 1000
+        # the line's own sound (a car, a café), PCM16 at `sample_rate`, looped under everything sent
+        self._background = np.frombuffer(background[: len(background) - len(background) % 2], dtype=np.int16)
+        self._background_at = 0
         self._pending = bytearray()
         self._utterances: deque[tuple[int, asyncio.Future[tuple[float, float]]]] = deque()
         self._sent = 0  # bytes of caller speech already sent from the current utterance
@@ -79,7 +83,17 @@ class CallerMicrophone(io.AudioInput):
         if len(chunk) < self.frame_bytes:
             chunk += bytes(self.frame_bytes - len(chunk))
         samples = self.frame_bytes // 2
+        if self._background.size:
+            chunk = self._under(chunk, samples)
         return rtc.AudioFrame(chunk, self.sample_rate, 1, samples)
+
+
+    def _under(self, chunk: bytes, samples: int) -> bytes:
+        """The frame with the next stretch of the background added under it."""
+        bed = np.take(self._background, np.arange(self._background_at, self._background_at + samples), mode="wrap")
+        self._background_at = (self._background_at + samples) % self._background.size
+        mixed = np.frombuffer(chunk, dtype=np.int16).astype(np.int32) + bed
+        return np.clip(mixed, -32768, 32767).astype(np.int16).tobytes()
 
 
 @dataclass
