@@ -4,8 +4,8 @@ threshold, measured on babble 10-20 dB below the caller), so without this the ag
 room and, while the babble lasts, never hears the caller's turn end.
 
 The background is the 25th percentile of the caller's 20 ms frame levels over the last 3 s; a frame
-less than NOISE_GATE_DB above it reaches the VAD as silence, unless it comes within HANGOVER_S of one
-above it. The caller's voice, nearer the microphone, has its vowels well above it, but on a line with
+less than NOISE_GATE_DB above it reaches the VAD as silence, unless it comes within HANGOVER_S of the
+caller's voice above it. The caller's voice, nearer the microphone, has its vowels well above it, but on a line with
 car noise or hiss 15-20 dB under the caller the softer half of their speech is not (the gate's
 threshold is then about their average level): without the hangover the VAD heard a sentence as
 scattered vowels, and a 0.2 s pause between words as one long enough to end the turn (18 of 20 open
@@ -27,6 +27,11 @@ QUIETEST_BACKGROUND_RMS = 10.0  # about -70 dBFS: a silent line's floor (a highe
 # the caller's speech between two loud frames: syllables come 4-5 a second, so a word's softer sounds
 # and the gaps between words fall within it, and a pause longer than it still reaches the VAD as silence
 HANGOVER_S = 0.25
+# ... once the caller's voice has held above the background this long (a lone loud frame of a café's
+# voices does not open it) and the background has been heard this long (at a call's first moment every
+# frame is above a background not yet learnt: a café's first 0.16 s, held open, interrupted the greeting)
+HANGOVER_AFTER_S = 0.04
+LEARNT_S = 0.2
 
 
 class LineBackground:
@@ -40,6 +45,8 @@ class LineBackground:
         self._next = 0
         self._above = 0  # frames above the background so far
         self._hangover = 0.0  # seconds of frames still passed after the last one above the background
+        self._loud_for = 0.0  # seconds the frames have been above the background, without a break
+        self._learnt_for = 0.0  # seconds of the line's background in the window
 
     def audible(self, pcm: np.ndarray, duration_s: float) -> bool:
         rms = float(np.sqrt(np.mean(np.square(pcm, dtype=np.float64)))) if pcm.size else 0.0
@@ -76,8 +83,12 @@ class LineBackground:
         """The frame as the VAD should hear it: itself, or silence of its length."""
         pcm = np.frombuffer(frame.data, dtype=np.int16)
         if self.audible(pcm, frame.duration):
-            self._hangover = HANGOVER_S
+            self._loud_for += frame.duration
+            if self._loud_for >= HANGOVER_AFTER_S - 1e-9 and self._learnt_for >= LEARNT_S - 1e-9:
+                self._hangover = HANGOVER_S
             return frame
+        self._loud_for = 0.0
+        self._learnt_for += frame.duration
         if self._hangover > 1e-9:
             self._hangover -= frame.duration
             return frame
