@@ -17,16 +17,21 @@ from bench.audio import CALLER_RATE, FRAME, babble, car_noise, hiss, phone_line,
 BABBLE_ONLY_S = 8.0
 
 
-async def _speech_starts(pcm: bytes) -> list[float]:
-    """Where (s into `pcm`) the call's VAD hears speech begin, with the default noise gate."""
+async def _vad_events(pcm: bytes) -> list[vad.VADEvent]:
+    """What the call's VAD, with the default noise gate, makes of `pcm` (its timestamps are audio time,
+    samples processed, not the wall clock)."""
     settings = load_settings(openai_api_key="sim")
     stream = own_vad(silero.VAD.load(min_silence_duration=settings.vad_min_silence_duration),
                      noise_gate_db=settings.noise_gate_db).stream()  # fmt: skip
     for i in range(0, len(pcm) // 2 - FRAME + 1, FRAME):
         stream.push_frame(rtc.AudioFrame(pcm[2 * i : 2 * (i + FRAME)], CALLER_RATE, 1, FRAME))
     stream.end_input()
-    # the event's timestamp is audio time (samples processed), not the wall clock
-    return [ev.timestamp - ev.speech_duration async for ev in stream if ev.type == vad.VADEventType.START_OF_SPEECH]
+    return [ev async for ev in stream]
+
+
+async def _speech_starts(pcm: bytes) -> list[float]:
+    """Where (s into `pcm`) the call's VAD hears speech begin."""
+    return [ev.timestamp - ev.speech_duration for ev in await _vad_events(pcm) if ev.type == vad.VADEventType.START_OF_SPEECH]
 
 
 @pytest.mark.parametrize("snr_db", [10.0, 20.0])
@@ -67,15 +72,9 @@ def test_the_gate_decides_every_frame_as_the_percentile_of_its_window_says() -> 
 
 
 async def _speech_stretches(pcm: bytes) -> list[tuple[float, float]]:
-    """(start, end) s into `pcm` of each stretch the call's VAD hears as speech, noise gate on."""
-    settings = load_settings(openai_api_key="sim")
-    stream = own_vad(silero.VAD.load(min_silence_duration=settings.vad_min_silence_duration),
-                     noise_gate_db=settings.noise_gate_db).stream()  # fmt: skip
-    for i in range(0, len(pcm) // 2 - FRAME + 1, FRAME):
-        stream.push_frame(rtc.AudioFrame(pcm[2 * i : 2 * (i + FRAME)], CALLER_RATE, 1, FRAME))
-    stream.end_input()
+    """(start, end) s into `pcm` of each stretch the call's VAD hears as speech."""
     out, start = [], None
-    async for ev in stream:
+    for ev in await _vad_events(pcm):
         if ev.type == vad.VADEventType.START_OF_SPEECH:
             start = ev.timestamp - ev.speech_duration
         elif ev.type == vad.VADEventType.END_OF_SPEECH and start is not None:
