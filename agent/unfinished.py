@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import re
 
+from agent.brain.languages import words_of
+
 UNFINISHED: dict[str, frozenset[str]] = {
     "en": frozenset(
         # fillers, conjunctions, determiners and possessives, prepositions
@@ -45,15 +47,14 @@ UNFINISHED: dict[str, frozenset[str]] = {
     ),
 }
 _IMPERATIVE_PRONOUN = re.compile(r"-(le|la|les)$")  # French "Envoyez-le": the sentence is whole
-_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 
 def sounds_unfinished(transcript: str, language: str = "en") -> bool:
     """Whether the caller's words so far stop where a sentence in `language` cannot end: the last word
     is on its list and the transcriber did not hear a question. False in a language without a list."""
     words = UNFINISHED.get(language)
-    text = transcript.strip().rstrip(".,;:!…-– \u2014")
-    if not words or not text or text.endswith("?") or _IMPERATIVE_PRONOUN.search(text.lower()):
+    text = transcript.strip().rstrip(".,;:!…-– \u2014").lower()
+    if not words or not text or text.endswith("?") or _IMPERATIVE_PRONOUN.search(text):
         return False
-    found = _WORD.findall(text.lower())
+    found = words_of(text)
     return bool(found) and found[-1] in words

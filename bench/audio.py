@@ -123,6 +123,16 @@ def _pcm(x: np.ndarray) -> bytes:
 SPEECH_RMS = 2600.0  # espeak-ng voiced level at our rates (about -22 dBFS)
 
 
+def speech_level(pcm: bytes) -> float:
+    """The level of the speech in `pcm` (PCM16 at CALLER_RATE): the RMS of its 20 ms frames within 20 dB
+    of its loudest tenth, so the pauses between words do not lower it."""
+    x = np.frombuffer(pcm, dtype=np.int16).astype(np.float64)
+    frames = x[: x.size - x.size % FRAME].reshape(-1, FRAME)
+    levels = np.sqrt(np.mean(frames * frames, axis=1))
+    loud = levels[levels >= np.percentile(levels, 90) / 10]
+    return float(np.sqrt(np.mean(loud * loud)))
+
+
 def car_noise(seconds: float, snr_db: float = 15.0, seed: int = 1) -> bytes:
     """Brown noise (road rumble) plus a wandering engine hum, `snr_db` below caller speech."""
     rng = np.random.default_rng(seed)

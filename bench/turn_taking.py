@@ -25,12 +25,12 @@ import numpy as np
 from bench import open_turns, report, turn_corpus
 from bench.audio import (
     CALLER_RATE,
-    FRAME,
     babble,
     car_noise,
     hiss,
     phone_line,
     resample,
+    speech_level,
 )
 from bench.calls import (
     GREETING,
@@ -253,15 +253,6 @@ NOISE_BEDS = {"car 15 dB": (car_noise, 15.0), "babble 20 dB": (babble, 20.0), "h
 BED_SECONDS = 60.0  # looped
 
 
-def _speech_rms(audio: list[tuple[CorpusTurn, bytes]]) -> float:
-    """The corpus's speech level: the RMS of its 20 ms frames within 20 dB of its loudest tenth."""
-    x = np.concatenate([np.frombuffer(pcm, dtype=np.int16) for _, pcm in audio]).astype(np.float64)
-    frames = x[: x.size - x.size % FRAME].reshape(-1, FRAME)
-    levels = np.sqrt(np.mean(frames * frames, axis=1))
-    loud = levels[levels >= np.percentile(levels, 90) / 10]
-    return float(np.sqrt(np.mean(loud * loud)))
-
-
 def noise_bed(name: str, speech_rms: float) -> bytes:
     """NOISE_BEDS[name] through the phone channel, at CALLER_RATE, then its SNR below `speech_rms` (the
     corpus's phone-channel speech): what is left of it in the phone's band, at that level. (The band
@@ -315,7 +306,8 @@ async def run(
     grid = _grid(quick, material, words, noise)
     audio = {ch: [(t, _to_caller_rate(*turn_audio(root, t, ch))) for t in corpus]
              for ch in {_channel(ch)[0] for ch, _, _, _ in grid}}  # fmt: skip
-    beds = {bed: noise_bed(bed, _speech_rms(audio["phone"])) for ch, _, _, _ in grid if (bed := _channel(ch)[1])}
+    level = speech_level(b"".join(pcm for _, pcm in audio["phone"])) if noise else 0.0
+    beds = {bed: noise_bed(bed, level) for ch, _, _, _ in grid if (bed := _channel(ch)[1])}
     sims = {(d, t): SimulatorThread(model_delay_ms=d, transcription_delay_ms=t) for _, d, t, _ in grid}
     for simt in sims.values():
         simt.start()

@@ -87,7 +87,6 @@ class CallerMicrophone(io.AudioInput):
             chunk = self._under(chunk, samples)
         return rtc.AudioFrame(chunk, self.sample_rate, 1, samples)
 
-
     def _under(self, chunk: bytes, samples: int) -> bytes:
         """The frame with the next stretch of the background added under it."""
         bed = np.take(self._background, np.arange(self._background_at, self._background_at + samples), mode="wrap")

@@ -128,13 +128,18 @@ _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _MIN_HITS = 2  # fewer stopwords than this is too little to say
 
 
+def words_of(text: str) -> list[str]:
+    """The words of `text`, lower-cased, in any script (apostrophes kept inside: "don't", "j'en")."""
+    return _WORD.findall(text.lower())
+
+
 def guess_language(text: str, among: Iterable[str] | None = None) -> str | None:
     """The language whose common words `text` uses most, or None when too few or tied; `among` limits
     the guess to these languages (a business's).
 
     Covers en, es, fr, de, it, pt only: a caller in another language is reported as unknown, never as
     a wrong language."""
-    words = _WORD.findall(text.lower())
+    words = words_of(text)
     allowed = set(_STOPWORDS) if among is None else set(among) & set(_STOPWORDS)
     hits = {code: sum(w in stop for w in words) for code, stop in _STOPWORDS.items() if code in allowed}
     ranked = sorted(hits.items(), key=lambda kv: kv[1], reverse=True) + [("", 0), ("", 0)]
