@@ -10,7 +10,7 @@ car noise or hiss 15-20 dB under the caller the softer half of their speech is n
 threshold is then about their average level): without the hangover the VAD heard a sentence as
 scattered vowels, and a 0.2 s pause between words as one long enough to end the turn (18 of 20 open
 sentences cut, against 10 on a quiet line). Over car noise, where the caller's voice clears that
-threshold only a frame or two at a time, even the hangover left 15 of 20 cut; but a steady noise (car,
+threshold only a frame or two at a time, even the hangover left 15-17 of 20 cut; but a steady noise (car,
 hiss, a fan, continuous music) is no speech to Silero, which hears it with the gate off as on a quiet
 line. So the gate stands aside while the line's background is steady, its quieter frames within
 STEADY_DB of each other, and gates only an uneven one: voices, a TV, a clatter. Only what the VAD
