@@ -130,6 +130,7 @@ async def run(simt: SimulatorThread, flavours: list[Flavour], *, quick: bool) ->
     return {"noise_seconds": seconds, "barge_in": barge, "noise": noise}
 
 
+@report.plot_if_possible
 def plot(result: dict[str, Any], *, quick: bool) -> None:
     plt = report.pyplot()
     barge = result["barge_in"]

@@ -117,6 +117,7 @@ async def run(
     }
 
 
+@report.plot_if_possible
 def plot(result: dict[str, Any], *, quick: bool) -> None:
     plt = report.pyplot()
     levels = result["levels"]

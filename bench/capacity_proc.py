@@ -617,6 +617,7 @@ def _one_process_reference() -> list[dict[str, Any]] | None:
              "cpu_s_per_call_minute": r["cpu_s_per_call_minute"]} for r in doc.get("levels", [])]
 
 
+@report.plot_if_possible
 def plot(result: dict[str, Any], *, quick: bool) -> None:
     plt = report.pyplot()
     levels = result["levels"]

@@ -289,6 +289,7 @@ def run(*, quick: bool) -> dict[str, Any]:
     }
 
 
+@report.plot_if_possible
 def plot(result: dict[str, Any], *, quick: bool) -> None:
     plt = report.pyplot()
     fw = result["frameworks"]

@@ -141,6 +141,7 @@ def print_rows(out: list[dict[str, Any]], title: str = "premature end of turn on
     )
 
 
+@report.plot_if_possible
 def plot(result: dict[str, Any], *, quick: bool) -> None:
     plt = report.pyplot()
     rows = result["flavours"]

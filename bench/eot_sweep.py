@@ -204,6 +204,7 @@ def print_rows(result: dict[str, Any]) -> None:
     print("mean inference ms:", result["inference_ms_mean"])
 
 
+@report.plot_if_possible
 def plot(result: dict[str, Any]) -> None:
     plt = report.pyplot()
     groups = list(result["groups"])

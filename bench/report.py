@@ -3,6 +3,7 @@ and the date, and PNG plots the README embeds."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -10,6 +11,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -103,6 +105,24 @@ def _fmt(v: Any) -> str:
 def plot_path(name: str, *, quick: bool) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     return RESULTS / f"{name}{'-quick' if quick else ''}.png"
+
+
+def plot_if_possible(plot: Callable[..., None]) -> Callable[..., None]:
+    """A benchmark's plot, drawn where matplotlib is installed (the `bench` extra, which `make bench`
+    installs); elsewhere the run says so and goes on: its results are already written, and the
+    benchmarks after it in `bench.run` still run."""
+
+    @functools.wraps(plot)
+    def draw(*args: Any, **kwargs: Any) -> None:
+        try:
+            import matplotlib  # noqa: F401
+        except ModuleNotFoundError:
+            print(f"{plot.__module__}: no plot drawn: matplotlib is missing; install the bench extra with "
+                  f"`.venv/bin/pip install -e '.[bench]'` (`make bench` does)", file=sys.stderr)  # fmt: skip
+            return
+        plot(*args, **kwargs)
+
+    return draw
 
 
 def pyplot() -> Any:

@@ -118,6 +118,7 @@ async def run(simt: SimulatorThread, *, quick: bool, flavour: Flavour = OURS) ->
     return {"model_delay_ms": MODEL_DELAY_MS, "flavour": flavour.describe(), "levels": levels}
 
 
+@report.plot_if_possible
 def plot(result: dict[str, Any], *, quick: bool) -> None:
     plt = report.pyplot()
     levels = result["levels"]

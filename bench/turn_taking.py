@@ -362,6 +362,7 @@ def _name(material: str, words: bool = False, noise: bool = False) -> str:
     return name + ("_words" if words else "") + ("_noise" if noise else "")
 
 
+@report.plot_if_possible
 def plot(result: dict[str, Any], *, quick: bool, name: str) -> None:
     plt = report.pyplot()
     points = result["points"]
