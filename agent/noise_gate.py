@@ -43,6 +43,7 @@ STEADY_DB = 2.5
 STEADY_LOW_PERCENTILE = 5.0
 # ... judged on at least this much of the line: a café's first fraction of a second can look steady
 STEADY_LEARNT_S = 1.0
+_STEADY_RATIO = 10 ** (STEADY_DB / 20)
 
 
 class LineBackground:
@@ -58,7 +59,6 @@ class LineBackground:
         self._hangover = 0.0  # seconds of frames still passed after the last one above the background
         self._learnt_for = 0.0  # seconds of the line's background heard so far
         self.steady = False  # the background as of the last frame: steady noise, or a quiet line's floor?
-        self._steady_ratio = 10 ** (STEADY_DB / 20)
 
     def audible(self, pcm: np.ndarray, duration_s: float) -> bool:
         rms = float(np.sqrt(np.mean(np.square(pcm, dtype=np.float64)))) if pcm.size else 0.0
@@ -68,7 +68,7 @@ class LineBackground:
         # a silent line's floor (digital zeros) is no steady noise: the gate keeps the VAD from its
         # clicks and breaths as before
         self.steady = (self._count * duration_s >= STEADY_LEARNT_S - 1e-9 and low >= QUIETEST_BACKGROUND_RMS
-                       and background <= low * self._steady_ratio)  # fmt: skip
+                       and background <= low * _STEADY_RATIO)  # fmt: skip
         background = max(background, QUIETEST_BACKGROUND_RMS)
         audible = rms >= background * self.ratio
         # a caller talking on must not become their own background (it split a 10 s monologue into
@@ -98,8 +98,7 @@ class LineBackground:
             a, b, t = float(ordered[lo]), float(ordered[min(lo + 1, n - 1)]), position - lo
             return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t  # numpy's own interpolation
 
-        low, background = (at(p) for p in positions)
-        return low, background
+        return at(positions[0]), at(positions[1])
 
     def heard(self, frame: rtc.AudioFrame) -> rtc.AudioFrame:
         """The frame as the VAD should hear it: itself, or silence of its length."""

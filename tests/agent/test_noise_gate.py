@@ -91,27 +91,36 @@ async def _speech_stretches(pcm: bytes) -> list[tuple[float, float]]:
 NOISY_LINES = ["quiet", "car 15 dB", "hiss 20 dB"]  # the quiet line and two of bench.turn_taking's NOISE_BEDS
 
 
-@pytest.mark.parametrize("line", NOISY_LINES)
-async def test_a_caller_over_a_noisy_line_is_heard_whole_and_their_pause_as_one(line: str) -> None:
-    """Two phrases with a 0.8 s pause between, over car noise or hiss 15-20 dB under the caller, after
-    3 s of the line alone: the VAD hears two stretches of speech, as on a quiet line, not the phrases'
-    vowels one by one (the softer half of the caller's speech is under the gate's threshold there)."""
-    first = speech("I was wondering if you could send someone out", "en-us")
-    second = speech("to look at my water heater this week", "en-us")
-    at, gap = 3 * CALLER_RATE, int(0.8 * CALLER_RATE)
-    caller = np.zeros(at + (len(first) + len(second)) // 2 + gap + CALLER_RATE, dtype=np.float64)
-    caller[at : at + len(first) // 2] = np.frombuffer(first, dtype=np.int16)
-    resume = at + len(first) // 2 + gap
-    caller[resume : resume + len(second) // 2] = np.frombuffer(second, dtype=np.int16)
-    said = phone_line(caller.astype(np.int16).tobytes())
+def _on_the_line(phrases: list[bytes], pauses: list[float], line: str) -> tuple[bytes, list[tuple[float, float]]]:
+    """The caller's `phrases` with `pauses` (s) between, after 3 s of the line alone and with 1 s after,
+    through the phone channel and over `line` (one of NOISY_LINES), and where (s) each phrase is."""
+    at = 3 * CALLER_RATE
+    parts, spans, pos = [np.zeros(at)], [], at
+    for phrase, pause in zip(phrases, [*pauses, 1.0], strict=True):
+        parts.append(np.frombuffer(phrase, dtype=np.int16).astype(np.float64))
+        spans.append((pos / CALLER_RATE, (pos + len(phrase) // 2) / CALLER_RATE))
+        gap = int(pause * CALLER_RATE)
+        parts.append(np.zeros(gap))
+        pos += len(phrase) // 2 + gap
+    said = phone_line(np.concatenate(parts).astype(np.int16).tobytes())
     if line != "quiet":
         # set after the phone channel, as a caller's line has it (the band takes most of a car's rumble)
         bed = np.frombuffer(noise_bed(line, speech_level(said)), dtype=np.int16)[: len(said) // 2]
         mixed = np.frombuffer(said, dtype=np.int16).astype(np.int32) + bed
         said = np.clip(mixed, -32768, 32767).astype(np.int16).tobytes()
+    return said, spans
+
+
+@pytest.mark.parametrize("line", NOISY_LINES)
+async def test_a_caller_over_a_noisy_line_is_heard_whole_and_their_pause_as_one(line: str) -> None:
+    """Two phrases with a 0.8 s pause between, over car noise or hiss 15-20 dB under the caller, after
+    3 s of the line alone: the VAD hears two stretches of speech, as on a quiet line, not the phrases'
+    vowels one by one (the softer half of the caller's speech is under the gate's threshold there)."""
+    said, spans = _on_the_line([speech("I was wondering if you could send someone out", "en-us"),
+                                speech("to look at my water heater this week", "en-us")], [0.8], line)  # fmt: skip
     heard = await _speech_stretches(said)
     assert len(heard) == 2, heard
-    pause_at = (at + len(first) // 2) / CALLER_RATE
+    pause_at = spans[0][1]
     assert heard[0][1] <= pause_at + 0.4 and heard[1][0] >= pause_at + 0.5, heard
 
 
@@ -144,19 +153,7 @@ async def test_a_number_dictated_over_steady_noise_is_heard_as_on_a_quiet_line(l
 
     groups = [recorded_speech(g, CALLER_RATE) for g in ("five oh three", "five five five", "oh one eight seven")]
     pauses = [0.5, 0.7]
-    at = 3 * CALLER_RATE
-    parts, spans, pos = [np.zeros(at)], [], at
-    for i, g in enumerate(groups):
-        parts.append(np.frombuffer(g, dtype=np.int16).astype(np.float64))
-        spans.append((pos / CALLER_RATE, (pos + len(g) // 2) / CALLER_RATE))
-        pos += len(g) // 2
-        gap = int((pauses[i] if i < len(pauses) else 1.0) * CALLER_RATE)
-        parts.append(np.zeros(gap))
-        pos += gap
-    said = phone_line(np.concatenate(parts).astype(np.int16).tobytes())
-    if line != "quiet":
-        bed = np.frombuffer(noise_bed(line, speech_level(said)), dtype=np.int16)[: len(said) // 2]
-        said = np.clip(np.frombuffer(said, dtype=np.int16).astype(np.int32) + bed, -32768, 32767).astype(np.int16).tobytes()
+    said, spans = _on_the_line(groups, pauses, line)
     heard = await _speech_stretches(said)
     assert heard and heard[0][0] < spans[0][0] + 0.3 and heard[-1][1] > spans[-1][1] - 0.3, (heard, spans)
     for (_, end), (start, _) in zip(heard, heard[1:], strict=False):
