@@ -126,7 +126,7 @@ def own_vad(shared: Any, *, noise_gate_db: float = 0.0, min_silence: float | Non
     from livekit.plugins import silero
     from livekit.plugins.silero import onnx_model
 
-    from agent.noise_gate import LineBackground
+    from agent.noise_gate import VOICE_OVER_STEADY_NOISE_P, LineBackground
 
     opts = copy.copy(shared._opts)
     if min_silence is not None:
@@ -134,12 +134,29 @@ def own_vad(shared: Any, *, noise_gate_db: float = 0.0, min_silence: float | Non
     if noise_gate_db <= 0:
         return silero.VAD(session=shared._onnx_session, opts=opts)
 
+    class VoiceOverSteadyNoise:
+        """Silero's model for one stream, which also takes for speech a window in which the caller's
+        voice stood well above a steady noise (LineBackground.voice_over_steady_noise)."""
+
+        def __init__(self, model: onnx_model.OnnxModel, background: LineBackground) -> None:
+            self._model, self._background = model, background
+            self._window_s = model.window_size_samples / model.sample_rate
+
+        def __getattr__(self, name: str) -> Any:  # the model's window size, sample rate, reset()
+            return getattr(self._model, name)
+
+        def __call__(self, window: Any) -> float:
+            p = self._model(window)
+            if self._background.voice_over_steady_noise(self._window_s):
+                return max(p, VOICE_OVER_STEADY_NOISE_P)
+            return p
+
     class GatedStream(silero.VADStream):
         """Silero's stream, fed silence wherever the caller's line is at its background level."""
 
-        def __init__(self, *args: Any) -> None:
-            super().__init__(*args)
+        def __init__(self, vad: Any, opts: Any, model: onnx_model.OnnxModel) -> None:
             self.background = LineBackground(noise_gate_db)
+            super().__init__(vad, opts, VoiceOverSteadyNoise(model, self.background))
 
         def push_frame(self, frame: Any) -> None:
             super().push_frame(self.background.heard(frame))

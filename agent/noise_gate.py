@@ -13,13 +13,17 @@ sentences cut, against 10 on a quiet line). Over car noise, where the caller's v
 threshold only a frame or two at a time, even the hangover left 15-17 of 20 cut; but a steady noise (car,
 hiss, a fan, continuous music) is no speech to Silero, which hears it with the gate off as on a quiet
 line. So the gate stands aside while the line's background is steady, its quieter frames within
-STEADY_DB of each other, and gates only an uneven one: voices, a TV, a clatter. Only what the VAD
-hears changes: the model receives the caller's audio untouched. The VAD object that applies it is made in agent/livekit_internals.py (`own_vad`).
+STEADY_DB of each other, and gates only an uneven one: voices, a TV, a clatter. Over a steady noise
+Silero still misses the caller's soft sounds however loud they are (a spelled "u" after a pause), so
+there a stretch of the line NOISE_GATE_DB above the noise is the caller's voice, whatever Silero makes
+of it (VOICE_OVER_STEADY_NOISE_P). Only what the VAD hears changes: the model receives the caller's
+audio untouched. The VAD object that applies it is made in agent/livekit_internals.py (`own_vad`).
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 from livekit import rtc
@@ -44,6 +48,16 @@ STEADY_LOW_PERCENTILE = 5.0
 # ... judged on at least this much of the line: a café's first fraction of a second can look steady
 STEADY_LEARNT_S = 1.0
 _STEADY_RATIO = 10 ** (STEADY_DB / 20)
+# Over a steady noise a caller's soft sound is no speech to Silero however loud it is: a spelled "u"
+# after a pause, 25 dB above hiss 20 dB under the caller, scored 0.06-0.2, and the VAD heard the pause
+# go on to the next letter (0.7 s longer: past the 3 s a dictated code's pause may last). There, a
+# window of the caller's line NOISE_GATE_DB above the background is speech at this probability, the
+# noise itself never being that far above its own level. Only on a noise the caller has to talk over:
+# a quiet line's floor (comfort noise, a room) is under NOISY_LINE_RMS, and there a breath or a click
+# NOISE_GATE_DB above it is still Silero's to judge.
+VOICE_OVER_STEADY_NOISE_P = 0.6
+NOISY_LINE_RMS = 100.0  # about -50 dBFS; car noise and hiss 15-20 dB under a caller at -20 dBFS: -34 to -39
+MARKS_KEPT = 1000  # 10-20 s of frames
 
 
 class LineBackground:
@@ -59,6 +73,11 @@ class LineBackground:
         self._hangover = 0.0  # seconds of frames still passed after the last one above the background
         self._learnt_for = 0.0  # seconds of the line's background heard so far
         self.steady = False  # the background as of the last frame: steady noise, or a quiet line's floor?
+        self.level = QUIETEST_BACKGROUND_RMS  # the background's level as of the last frame (RMS, int16 units)
+        # each frame heard, (seconds, the caller's voice above a steady noise?), until Silero's loop reads
+        # it (voice_over_steady_noise); bounded, should the loop ever stop reading
+        self._marks: deque[tuple[float, bool]] = deque(maxlen=MARKS_KEPT)
+        self._into_mark = 0.0  # seconds of the oldest mark already read
 
     def audible(self, pcm: np.ndarray, duration_s: float) -> bool:
         rms = float(np.sqrt(np.mean(np.square(pcm, dtype=np.float64)))) if pcm.size else 0.0
@@ -70,6 +89,7 @@ class LineBackground:
         self.steady = (self._count * duration_s >= STEADY_LEARNT_S - 1e-9 and low >= QUIETEST_BACKGROUND_RMS
                        and background <= low * _STEADY_RATIO)  # fmt: skip
         background = max(background, QUIETEST_BACKGROUND_RMS)
+        self.level = background
         audible = rms >= background * self.ratio
         # a caller talking on must not become their own background (it split a 10 s monologue into
         # five turns): a frame above it counts once in ABOVE_BACKGROUND_WEIGHT, enough for a noise that
@@ -100,10 +120,28 @@ class LineBackground:
 
         return at(positions[0]), at(positions[1])
 
+    def voice_over_steady_noise(self, window_s: float) -> bool:
+        """Did the caller's voice stand above a steady noise anywhere in the next `window_s` seconds of
+        the line? Frames are marked as they are heard and read back here in order, window after window,
+        as Silero's loop takes them (later, and in windows of its own length)."""
+        voiced, left = False, window_s
+        while self._marks and left > 1e-9:
+            duration, mark = self._marks[0]
+            voiced |= mark
+            taken = min(left, duration - self._into_mark)
+            self._into_mark += taken
+            left -= taken
+            if self._into_mark >= duration - 1e-9:
+                self._marks.popleft()
+                self._into_mark = 0.0
+        return voiced
+
     def heard(self, frame: rtc.AudioFrame) -> rtc.AudioFrame:
         """The frame as the VAD should hear it: itself, or silence of its length."""
         pcm = np.frombuffer(frame.data, dtype=np.int16)
-        if self.audible(pcm, frame.duration):
+        audible = self.audible(pcm, frame.duration)
+        self._marks.append((frame.duration, audible and self.steady and self.level >= NOISY_LINE_RMS))
+        if audible:
             if self._learnt_for >= LEARNT_S - 1e-9:
                 self._hangover = HANGOVER_S
             return frame

@@ -194,18 +194,20 @@ def coughs(seconds: float, every_s: tuple[float, float] = (3.0, 6.0), seed: int 
 def _sox(
     args: list[str], pcm: bytes = b"", rate_in: int = CALLER_RATE, rate_out: int = CALLER_RATE, *, dither: bool = True
 ) -> bytes:
-    """Run sox on raw PCM16 mono (or from nothing, `-n`, when `pcm` is empty)."""
+    """Run sox on raw PCM16 mono (or from nothing, `-n`, when `pcm` is empty), repeatably (`-R`): its
+    white noise and its dither are the same on every run, so a test or a benchmark hears the same line
+    each time."""
     raw = ["-e", "signed-integer", "-b", "16", "-c", "1", "-L"]
     source = ["-t", "raw", "-r", str(rate_in), *raw, "-"] if pcm else ["-n"]
-    options = [] if dither else ["-D"]
+    options = ["-R"] if dither else ["-R", "-D"]
     return subprocess.run(["sox", "-q", *options, *source, "-t", "raw", "-r", str(rate_out), *raw, "-", *args],
                           input=pcm or None, capture_output=True, check=True, timeout=120).stdout  # fmt: skip
 
 
 def resample(pcm: bytes, rate_in: int, rate_out: int, *, dither: bool = True) -> bytes:
-    """Raw PCM16 mono from one rate to another. sox dithers by default: its random low bits differ from
-    run to run, and in a digitally silent pause they moved the end-of-turn models' answers (up to 0.47
-    for Smart Turn); `dither=False` keeps silence silent and the output the same every time."""
+    """Raw PCM16 mono from one rate to another. sox dithers by default: random low bits (now the same on
+    every run), which in a digitally silent pause moved the end-of-turn models' answers (up to 0.47 for
+    Smart Turn between two runs); `dither=False` keeps silence silent."""
     return _sox([], pcm, rate_in, rate_out, dither=dither)
 
 

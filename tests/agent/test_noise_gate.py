@@ -159,3 +159,37 @@ async def test_a_number_dictated_over_steady_noise_is_heard_as_on_a_quiet_line(l
     for (_, end), (start, _) in zip(heard, heard[1:], strict=False):
         pause = next((p for p, (a, b) in zip(pauses, zip(spans, spans[1:], strict=False), strict=True) if end < b[0] and start > a[1]), None)
         assert start - end <= (0.25 if pause is None else pause + 0.25), (heard, spans)
+
+
+@pytest.mark.usefixtures("recorded_voice")
+async def test_a_soft_letter_after_a_long_pause_over_hiss_is_heard_where_it_begins() -> None:
+    """A confirmation code spelled in the human voice with pauses of 2.05 and 2.48 s, each followed by a
+    soft "u", over hiss 20 dB under the caller: the VAD hears each pause at most 0.3 s longer than it
+    is. With Silero's usual activation threshold the hiss kept the "u" under it: both pauses were heard
+    0.6-0.75 s longer, the second past the 3 s that a dictated code's pause may last before it is
+    answered (DICTATION_HOLD_SECONDS), so the agent spoke into the caller's code."""
+    from simulator.recordings import recorded_speech
+
+    groups = [recorded_speech(g, CALLER_RATE) for g in ("a w", "u k", "u eight")]
+    pauses = [2.05, 2.48]
+    said, spans = _on_the_line(groups, pauses, "hiss 20 dB")
+    heard = await _speech_stretches(said)
+    for pause, (before, after) in zip(pauses, zip(spans, spans[1:], strict=False), strict=True):
+        silences = [b[0] - a[1] for a, b in zip(heard, heard[1:], strict=False) if a[1] < after[0] and b[0] > before[1]]
+        assert silences and max(silences) <= pause + 0.3, (pause, heard, spans)
+
+
+@pytest.mark.parametrize("floor_rms", [60.0, 150.0])  # -61 and -53 dBFS once through the phone band
+async def test_a_cough_on_a_quiet_line_with_a_faint_steady_floor_is_not_speech(floor_rms: float) -> None:
+    """A quiet line is rarely digital silence: comfort noise or a room's hum sits around -60 dBFS,
+    steady. A cough or a bump of the handset on it is far more than NOISE_GATE_DB above that floor,
+    and still no speech: only over a noise the caller has to talk over (NOISY_LINE_RMS) does a sound
+    well above the background count as the caller's voice whatever Silero says."""
+    from bench.audio import coughs
+
+    seconds = 20.0
+    floor = np.random.default_rng(11).standard_normal(int(seconds * CALLER_RATE)) * floor_rms
+    line = np.frombuffer(phone_line(np.clip(floor, -32768, 32767).astype(np.int16).tobytes()), dtype=np.int16)
+    bursts = np.frombuffer(phone_line(coughs(seconds)), dtype=np.int16)
+    said = np.clip(line.astype(np.int32) + bursts[: len(line)], -32768, 32767).astype(np.int16).tobytes()
+    assert await _speech_stretches(said) == []
