@@ -135,8 +135,8 @@ def own_vad(shared: Any, *, noise_gate_db: float = 0.0, min_silence: float | Non
         return silero.VAD(session=shared._onnx_session, opts=opts)
 
     class VoiceOverSteadyNoise:
-        """Silero's model for one stream, which also takes for speech a window in which the caller's
-        voice stood well above a steady noise (LineBackground.voice_over_steady_noise)."""
+        """Silero's model for one stream, which also takes for speech a window in which the caller,
+        going on after a pause, stood well above a steady noise (LineBackground.voice_over_steady_noise)."""
 
         def __init__(self, model: onnx_model.OnnxModel, background: LineBackground) -> None:
             self._model, self._background = model, background
@@ -147,7 +147,7 @@ def own_vad(shared: Any, *, noise_gate_db: float = 0.0, min_silence: float | Non
 
         def __call__(self, window: Any) -> float:
             p = self._model(window)
-            if self._background.voice_over_steady_noise(self._window_s):
+            if self._background.voice_over_steady_noise(self._window_s, p >= VOICE_OVER_STEADY_NOISE_P):
                 return max(p, VOICE_OVER_STEADY_NOISE_P)
             return p
 

@@ -15,8 +15,8 @@ hiss, a fan, continuous music) is no speech to Silero, which hears it with the g
 line. So the gate stands aside while the line's background is steady, its quieter frames within
 STEADY_DB of each other, and gates only an uneven one: voices, a TV, a clatter. Over a steady noise
 Silero still misses the caller's soft sounds however loud they are (a spelled "u" after a pause), so
-there a stretch of the line NOISE_GATE_DB above the noise is the caller's voice, whatever Silero makes
-of it (VOICE_OVER_STEADY_NOISE_P). Only what the VAD hears changes: the model receives the caller's
+there, as the caller goes on after a pause, a stretch of the line NOISE_GATE_DB above the noise is
+their voice, whatever Silero makes of it (VOICE_OVER_STEADY_NOISE_P). Only what the VAD hears changes: the model receives the caller's
 audio untouched. The VAD object that applies it is made in agent/livekit_internals.py (`own_vad`).
 """
 
@@ -57,6 +57,10 @@ _STEADY_RATIO = 10 ** (STEADY_DB / 20)
 # NOISE_GATE_DB above it is still Silero's to judge.
 VOICE_OVER_STEADY_NOISE_P = 0.6
 NOISY_LINE_RMS = 100.0  # about -50 dBFS; car noise and hiss 15-20 dB under a caller at -20 dBFS: -34 to -39
+# ... and only as the caller goes on: within this long (a dictated code's longest pause, the dictation
+# hold) of Silero itself hearing their voice. A cough or a bump is as loud as a voice over the noise:
+# read at any time, coughs over hiss paused the agent's replies 13 times a minute (bench.barge_in).
+RESUME_S = 3.0
 MARKS_KEPT = 1000  # 10-20 s of frames
 
 
@@ -78,6 +82,8 @@ class LineBackground:
         # it (voice_over_steady_noise); bounded, should the loop ever stop reading
         self._marks: deque[tuple[float, bool]] = deque(maxlen=MARKS_KEPT)
         self._into_mark = 0.0  # seconds of the oldest mark already read
+        self._read_s = 0.0  # seconds of the line read back so far
+        self._voice_read_at = -math.inf  # ... when Silero last heard the caller's voice in it
 
     def audible(self, pcm: np.ndarray, duration_s: float) -> bool:
         rms = float(np.sqrt(np.mean(np.square(pcm, dtype=np.float64)))) if pcm.size else 0.0
@@ -120,10 +126,14 @@ class LineBackground:
 
         return at(positions[0]), at(positions[1])
 
-    def voice_over_steady_noise(self, window_s: float) -> bool:
-        """Did the caller's voice stand above a steady noise anywhere in the next `window_s` seconds of
-        the line? Frames are marked as they are heard and read back here in order, window after window,
-        as Silero's loop takes them (later, and in windows of its own length)."""
+    def voice_over_steady_noise(self, window_s: float, silero_heard_voice: bool) -> bool:
+        """Is the next `window_s` seconds of the line the caller going on after a pause, over a steady
+        noise: a frame in it stood NOISE_GATE_DB above that noise, and Silero itself heard their voice
+        within RESUME_S before it? Frames are marked as they are heard and read back here in order,
+        window after window, as Silero's loop takes them (later, and in windows of its own length)."""
+        self._read_s += window_s
+        if silero_heard_voice:
+            self._voice_read_at = self._read_s
         voiced, left = False, window_s
         while self._marks and left > 1e-9:
             duration, mark = self._marks[0]
@@ -134,7 +144,7 @@ class LineBackground:
             if self._into_mark >= duration - 1e-9:
                 self._marks.popleft()
                 self._into_mark = 0.0
-        return voiced
+        return voiced and self._read_s - self._voice_read_at <= RESUME_S
 
     def heard(self, frame: rtc.AudioFrame) -> rtc.AudioFrame:
         """The frame as the VAD should hear it: itself, or silence of its length."""
