@@ -142,8 +142,12 @@ def own_vad(shared: Any, *, noise_gate_db: float = 0.0, min_silence: float | Non
             self._model, self._background = model, background
             self._window_s = model.window_size_samples / model.sample_rate
 
-        def __getattr__(self, name: str) -> Any:  # the model's window size, sample rate, reset()
+        def __getattr__(self, name: str) -> Any:  # the model's window size and sample rate
             return getattr(self._model, name)
+
+        def reset(self) -> None:  # Silero's loop reached a flush, and dropped what it had not read
+            self._model.reset()
+            self._background.forget_unread()
 
         def __call__(self, window: Any) -> float:
             p = self._model(window)
@@ -160,6 +164,10 @@ def own_vad(shared: Any, *, noise_gate_db: float = 0.0, min_silence: float | Non
 
         def push_frame(self, frame: Any) -> None:
             super().push_frame(self.background.heard(frame))
+
+        def flush(self) -> None:
+            self.background.mark_flush()
+            super().flush()
 
     class GatedVAD(silero.VAD):
         def stream(self) -> GatedStream:  # as silero.VAD.stream, with the gated stream

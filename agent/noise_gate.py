@@ -62,6 +62,7 @@ NOISY_LINE_RMS = 100.0  # about -50 dBFS; car noise and hiss 15-20 dB under a ca
 # read at any time, coughs over hiss paused the agent's replies 13 times a minute (bench.barge_in).
 RESUME_S = 3.0
 MARKS_KEPT = 1000  # 10-20 s of frames
+_FLUSHED = (0.0, False)  # a mark of its own: where the stream was flushed
 
 
 class LineBackground:
@@ -135,7 +136,7 @@ class LineBackground:
         if silero_heard_voice:
             self._voice_read_at = self._read_s
         voiced, left = False, window_s
-        while self._marks and left > 1e-9:
+        while self._marks and left > 1e-9 and self._marks[0] is not _FLUSHED:
             duration, mark = self._marks[0]
             voiced |= mark
             taken = min(left, duration - self._into_mark)
@@ -145,6 +146,17 @@ class LineBackground:
                 self._marks.popleft()
                 self._into_mark = 0.0
         return voiced and self._read_s - self._voice_read_at <= RESUME_S
+
+    def mark_flush(self) -> None:
+        """The stream was flushed here: Silero's loop drops the frames it has not read yet, up to this
+        point, and starts again (forget_unread, as it does)."""
+        self._marks.append(_FLUSHED)
+
+    def forget_unread(self) -> None:
+        """Silero's loop reached a flush: the marks of the frames it dropped go with them."""
+        while self._marks and self._marks.popleft() is not _FLUSHED:
+            pass
+        self._into_mark = 0.0
 
     def heard(self, frame: rtc.AudioFrame) -> rtc.AudioFrame:
         """The frame as the VAD should hear it: itself, or silence of its length."""

@@ -202,3 +202,36 @@ async def test_coughs_over_hiss_with_no_caller_voice_before_them_are_not_speech(
     from bench.audio import NOISES
 
     assert await _speech_stretches(phone_line(NOISES["hiss 20 dB, coughs"](20.0))) == []
+
+
+def test_after_a_flush_silero_reads_the_marks_of_the_frames_after_it() -> None:
+    """The gate marks each frame where the caller stood above a steady noise as it is pushed; Silero's
+    loop reads the marks later, window by window. A flush (LiveKit's pipeline sends one on an
+    out-of-band end of turn) makes the loop drop the frames it has not read: their marks go too, or
+    every later window would be judged by a frame 60 ms older."""
+    from agent.noise_gate import LineBackground
+
+    rng = np.random.default_rng(5)
+
+    def frame(rms: float) -> rtc.AudioFrame:
+        return rtc.AudioFrame((rng.standard_normal(480) * rms).astype(np.int16).tobytes(), CALLER_RATE, 1, 480)
+
+    def line(flushed: bool) -> LineBackground:
+        gate = LineBackground(load_settings(openai_api_key="sim").noise_gate_db)
+        for _ in range(150):
+            gate.heard(frame(400))  # 3 s of hiss at about -38 dBFS: steady, and a noise to talk over
+        for _ in range(3):
+            gate.heard(frame(4000))  # the caller, 20 dB above it
+        if flushed:
+            gate.mark_flush()
+        for _ in range(10):
+            gate.heard(frame(400))
+        assert not any(gate.voice_over_steady_noise(0.02, True) for _ in range(150))
+        return gate
+
+    unflushed = line(False)
+    assert [unflushed.voice_over_steady_noise(0.02, True) for _ in range(4)] == [True, True, True, False]
+    flushed = line(True)
+    flushed.forget_unread()  # Silero's loop reached the flush with the caller's three frames unread
+    flushed.heard(frame(4000))  # the caller again, after the ten frames of hiss since the flush
+    assert [flushed.voice_over_steady_noise(0.02, True) for _ in range(11)] == [False] * 10 + [True]
