@@ -191,7 +191,7 @@ def coughs(seconds: float, every_s: tuple[float, float] = (3.0, 6.0), seed: int 
     return _pcm(x)
 
 
-def _mixed(*tracks: bytes) -> bytes:
+def mixed(*tracks: bytes) -> bytes:
     """PCM16 tracks of one length played together."""
     total = sum(np.frombuffer(t, dtype=np.int16).astype(np.int32) for t in tracks)
     return np.clip(total, -32768, 32767).astype(np.int16).tobytes()
@@ -269,6 +269,6 @@ NOISES = {
     "music 15 dB": hold_music,
     "cough": coughs,
     # a cough or a bump over a steady noise, where the caller's voice well above the noise counts as speech
-    "hiss 20 dB, coughs": lambda s: _mixed(hiss(s), coughs(s)),
+    "hiss 20 dB, coughs": lambda s: mixed(hiss(s), coughs(s)),
 }
 CALLER_SOUNDS = {**NOISES, "backchannels": backchannels}

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -257,7 +258,12 @@ def noise_bed(name: str, speech_rms: float) -> bytes:
     """NOISE_BEDS[name] through the phone channel, at CALLER_RATE, then its SNR below `speech_rms` (the
     corpus's phone-channel speech): what is left of it in the phone's band, at that level. (The band
     takes most of a car's rumble: set before it, "15 dB" came out 34 dB below the speech.)"""
-    make, snr_db = NOISE_BEDS[name]
+    return phone_bed(*NOISE_BEDS[name], speech_rms)
+
+
+def phone_bed(make: Callable[..., bytes], snr_db: float, speech_rms: float) -> bytes:
+    """BED_SECONDS of `make(seconds, snr_db=...)` set `snr_db` below `speech_rms` after the phone channel,
+    as noise_bed sets each of NOISE_BEDS."""
     x = np.frombuffer(phone_line(make(BED_SECONDS, snr_db=snr_db)), dtype=np.int16).astype(np.float64)
     x *= speech_rms * 10 ** (-snr_db / 20) / (float(np.sqrt(np.mean(x * x))) or 1.0)
     return np.clip(x, -32767, 32767).astype(np.int16).tobytes()

@@ -31,7 +31,7 @@ from agent import noise_gate
 from agent.livekit_internals import own_vad
 from agent.settings import load_settings
 from bench import audio, open_turns, report, turn_corpus
-from bench.turn_taking import NOISE_BEDS, _to_caller_rate, noise_bed
+from bench.turn_taking import NOISE_BEDS, _to_caller_rate, noise_bed, phone_bed
 
 LEAD_S, TAIL_S = 3.0, 1.0  # the line alone before the caller speaks (the gate learns it), and after
 MUSIC_SNR_DB = 15.0
@@ -43,15 +43,13 @@ def _beds(speech_rms: float) -> dict[str, np.ndarray | None]:
     for name in NOISE_BEDS:
         beds[name] = np.frombuffer(noise_bed(name, speech_rms), dtype=np.int16)
     # music behind the caller, set after the phone channel at its SNR as noise_bed sets the others
-    music = np.frombuffer(audio.phone_line(audio.hold_music(60.0, snr_db=MUSIC_SNR_DB)), dtype=np.int16)
-    music = music.astype(np.float64) * speech_rms * 10 ** (-MUSIC_SNR_DB / 20) / (float(np.sqrt(np.mean(music.astype(np.float64) ** 2))) or 1.0)
-    beds[f"music {MUSIC_SNR_DB:.0f} dB"] = np.clip(music, -32767, 32767).astype(np.int16)
+    beds[f"music {MUSIC_SNR_DB:.0f} dB"] = np.frombuffer(phone_bed(audio.hold_music, MUSIC_SNR_DB, speech_rms), dtype=np.int16)
     # what reading the caller's voice over a steady noise costs: a cough or a bump of the handset every
     # 3-6 s over car noise is as loud as a voice over it
     car = beds["car 15 dB"]
     assert car is not None
-    bumps = np.frombuffer(audio.phone_line(audio.coughs(len(car) / audio.CALLER_RATE)), dtype=np.int16)
-    beds["car 15 dB, coughs"] = np.clip(car.astype(np.int32) + bumps[: len(car)], -32768, 32767).astype(np.int16)
+    bumps = audio.phone_line(audio.coughs(len(car) / audio.CALLER_RATE))[: 2 * len(car)]
+    beds["car 15 dB, coughs"] = np.frombuffer(audio.mixed(car.tobytes(), bumps), dtype=np.int16)
     return beds
 
 
