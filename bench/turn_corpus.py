@@ -163,9 +163,10 @@ def splice(turn: CorpusTurn, rate: int = RECORDED_RATE) -> bytes:
 
 
 def phone_channel(pcm: bytes, rate: int = RECORDED_RATE) -> bytes:
-    """What a PSTN leg delivers: 300-3400 Hz band-pass (sox), then an 8-bit G.711 mu-law round trip."""
+    """What a PSTN leg delivers: 300-3400 Hz band-pass (sox, repeatably: its dither the same on every
+    run), then an 8-bit G.711 mu-law round trip."""
     banded = subprocess.run(
-        ["sox", "-q", "-t", "raw", "-r", str(rate), "-e", "signed-integer", "-b", "16", "-c", "1", "-L", "-",
+        ["sox", "-q", "-R", "-t", "raw", "-r", str(rate), "-e", "signed-integer", "-b", "16", "-c", "1", "-L", "-",
          "-t", "raw", "-r", "8000", "-e", "signed-integer", "-b", "16", "-c", "1", "-L", "-", "sinc", "300-3400"],
         input=pcm, capture_output=True, check=True, timeout=30,
     ).stdout  # fmt: skip
