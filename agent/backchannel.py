@@ -7,6 +7,12 @@ BACKCHANNEL_SECONDS of speech is no turn: nothing is committed to the model (its
 cleared), and the paused reply resumes where it stopped. A real barge-in pauses the reply just as fast
 as before; it is only longer than a backchannel. The price: a one-word "stop" or "no" said over the
 agent is taken for a backchannel too.
+
+The speech is the VAD's own measure, counted in audio windows. The times of the caller's state changes
+measured it before: on a busy worker, whose event loop reads the caller's audio late, an "mhm" grew
+past the bound and cut the reply. That measure also read about 0.15 s short on an idle one (the VAD
+reports speech a few windows after it begins), so the bound moved from 0.6 to 0.8 s with the measure:
+the VAD hears a 0.6 s "mhm" as 0.74 s of speech.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any
 from livekit.agents import AgentSession
 from livekit.agents.voice.events import UserStateChangedEvent
 
-from agent.livekit_internals import drop_turns_when
+from agent.livekit_internals import drop_turns_when, measure_caller_speech
 from agent.model_link import live_session
 
 log = logging.getLogger("receptionist.backchannel")
@@ -26,27 +32,25 @@ log = logging.getLogger("receptionist.backchannel")
 class Backchannels:
     """Drops the caller's short turns over the agent's audible reply, so the reply plays on."""
 
-    def __init__(self, session: AgentSession[Any], *, max_seconds: float, vad_silence: float) -> None:
+    def __init__(self, session: AgentSession[Any], *, max_seconds: float) -> None:
         self.session = session
         self.max_seconds = max_seconds
-        self.vad_silence = vad_silence  # the VAD reports the end of speech this long after the last sound
         self.heard = 0  # backchannels let through this call
         self._over_reply = False  # the caller's open turn began while the agent's reply was audible
         self._turn_open = False
-        self._speaking_since: float | None = None
-        self._speech_s = 0.0  # the caller's speech in the open turn
+        self._speech_s = 0.0  # the caller's speech in the open turn, as the VAD measured it
         session.on("user_state_changed", self._on_user_state)
+        measure_caller_speech(session, self._on_speech)
         drop_turns_when(session, self._backchannel)
 
     def _on_user_state(self, ev: UserStateChangedEvent) -> None:
-        if ev.new_state == "speaking":
-            if not self._turn_open:
-                self._turn_open, self._speech_s = True, 0.0
-                self._over_reply = self.session.agent_state == "speaking" and self._reply_playing()
-            self._speaking_since = ev.created_at
-        elif ev.old_state == "speaking" and self._speaking_since is not None:
-            self._speech_s += max(0.0, ev.created_at - self._speaking_since - self.vad_silence)
-            self._speaking_since = None
+        if ev.new_state == "speaking" and not self._turn_open:
+            self._turn_open, self._speech_s = True, 0.0
+            self._over_reply = self.session.agent_state == "speaking" and self._reply_playing()
+
+    def _on_speech(self, seconds: float) -> None:
+        if self._turn_open:
+            self._speech_s += seconds
 
     def _reply_playing(self) -> bool:
         speech = self.session.current_speech
@@ -56,7 +60,7 @@ class Backchannels:
         """At the end of the caller's turn: was it only a backchannel over a reply still to be resumed?"""
         over_reply, speech_s = self._over_reply, self._speech_s
         self._turn_open, self._over_reply, self._speech_s = False, False, 0.0
-        if not (over_reply and speech_s <= self.max_seconds and self._reply_playing()):
+        if not (over_reply and speech_s < self.max_seconds and self._reply_playing()):
             log.debug("a turn (%.0f ms of speech, over the reply: %s)", speech_s * 1000, over_reply)
             return False
         live = live_session(self.session.llm)

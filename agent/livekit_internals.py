@@ -34,6 +34,7 @@ from livekit.agents.inference.eot.base import (
 )
 from livekit.agents.inference.eot.languages import ThresholdOptions
 from livekit.agents.llm._realtime.openai import SAMPLE_RATE, _ResponseGeneration
+from livekit.agents.vad import VADEvent
 from livekit.agents.voice.transcription._speaking_rate import SpeakingRateEvent
 from livekit.plugins.openai.realtime.realtime_model import RealtimeSession, _DiscardedGeneration
 
@@ -203,6 +204,31 @@ def drop_turns_when(session: AgentSession[Any], drop: Callable[[], bool]) -> Non
 
     on_end_of_turn.drops_turns = True  # type: ignore[attr-defined]
     AgentActivity.on_end_of_turn = on_end_of_turn  # type: ignore[method-assign]
+
+
+_SPEECH_MEASURES: weakref.WeakKeyDictionary[AgentSession[Any], Callable[[float], None]] = weakref.WeakKeyDictionary()
+
+
+def measure_caller_speech(session: AgentSession[Any], heard: Callable[[float], None]) -> None:
+    """Call `heard(seconds)` as each stretch of the caller's speech in `session` ends, with the VAD's
+    own measure of it: counted in audio windows, so an event loop held up while the caller spoke does
+    not lengthen it (the times of the user_state_changed events would). Called before the session's
+    user state turns to "listening". Installed on AgentActivity's class once, as `drop_turns_when`."""
+    from livekit.agents.voice.agent_activity import AgentActivity
+
+    _SPEECH_MEASURES[session] = heard
+    if getattr(AgentActivity.on_end_of_speech, "measures_speech", False):
+        return
+    original = AgentActivity.on_end_of_speech
+
+    def on_end_of_speech(self: Any, ev: Any) -> None:
+        heard = _SPEECH_MEASURES.get(self._session)
+        if heard is not None and ev is not None:  # None: an end of speech the VAD did not hear
+            heard(float(ev.speech_duration))
+        original(self, ev)
+
+    on_end_of_speech.measures_speech = True  # type: ignore[attr-defined]
+    AgentActivity.on_end_of_speech = on_end_of_speech  # type: ignore[method-assign]
 
 
 def recheck_end_of_turn(session: AgentSession[Any]) -> bool:
@@ -399,6 +425,10 @@ def missing() -> list[str]:
         gone.append("_EndOfTurnInfo.skip_reply")
     if "self._session" not in inspect.getsource(AgentActivity.__init__):
         gone.append("AgentActivity._session")
+    if list(inspect.signature(AgentActivity.on_end_of_speech).parameters) != ["self", "ev"]:
+        gone.append("AgentActivity.on_end_of_speech(self, ev)")
+    if "speech_duration" not in {f.name for f in dataclasses.fields(VADEvent)}:
+        gone.append("VADEvent.speech_duration")
     from livekit.agents.voice.audio_recognition import AudioRecognition
 
     eou = inspect.getsource(AudioRecognition._run_eou_detection)

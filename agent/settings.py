@@ -174,9 +174,9 @@ class Settings(BaseSettings):
         0.2, ge=0.0, le=5.0, description="Caller speech (s) needed to interrupt the agent"
     )
     backchannel_seconds: float = Field(
-        0.6, ge=0.0, le=3.0,
-        description="Caller speech shorter than this (s) over the agent's reply (\"mhm\", \"okay\") is a backchannel: "
-        "the reply resumes where it paused and nothing is answered (0 = off: every sound is a turn)",
+        0.8, ge=0.0, le=3.0,
+        description="Caller speech shorter than this (s, as the VAD measures it) over the agent's reply (\"mhm\", "
+        "\"okay\") is a backchannel: the reply resumes where it paused and nothing is answered (0 = off: every sound is a turn)",
     )
     noise_gate_db: float = Field(
         15.0, ge=0.0, le=40.0,

@@ -1,18 +1,26 @@
 """A backchannel over the agent's long reply, on the real audio path (espeak-ng caller, Silero VAD, the
 Realtime simulator): "mhm" said into the reply leaves it whole, heard to its end and kept in the
-transcript, with no turn answered. That a real sentence said over a reply still cuts it is
+transcript, with no turn answered, also while the worker's event loop is held up. That a real sentence
+said over a reply still cuts it is
 tests/calls/test_audio_call.py::test_barge_in_stops_agent_and_truncates_at_what_was_heard."""
 
 from __future__ import annotations
 
-from simulator.runner import format_report, simulate
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from livekit.agents import AgentSession
+
+from simulator.runner import CallReport, format_report, simulate
 from simulator.scenario import Scenario
 
 GREETING = "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"
 LONG_REPLY = "We can send a plumber tomorrow between eight and noon. The visit fee is eighty nine dollars."
 
 
-async def test_a_backchannel_over_the_reply_leaves_it_whole(shared_sim) -> None:
+async def _mhm_over_the_reply(sim: Any) -> CallReport:
     scenario = Scenario.model_validate({
         "name": "backchannel",
         "brain": "brains/plumbing.yaml",
@@ -26,7 +34,10 @@ async def test_a_backchannel_over_the_reply_leaves_it_whole(shared_sim) -> None:
             {"pause_before_ms": 200, "hangup": True},
         ],
     })  # fmt: skip
-    report = await simulate(scenario, audio=True, sim=shared_sim)
+    return await simulate(scenario, audio=True, sim=sim)
+
+
+def _assert_reply_whole(report: CallReport) -> None:
     over = report.spoken[-1]
     heard = next(h for h in report.heard if h["started"] <= over["started"]
                  and (h["ended"] is None or h["ended"] > over["started"]))  # fmt: skip
@@ -36,3 +47,27 @@ async def test_a_backchannel_over_the_reply_leaves_it_whole(shared_sim) -> None:
     # "mhm" was no turn: nothing the caller said after their question reached the model
     caller = report.caller_said
     assert caller == ["My kitchen sink is leaking, can someone come out?"], report.transcript
+
+
+async def test_a_backchannel_over_the_reply_leaves_it_whole(shared_sim) -> None:
+    _assert_reply_whole(await _mhm_over_the_reply(shared_sim))
+
+
+async def test_a_backchannel_on_a_busy_worker_still_leaves_the_reply_whole(
+    shared_sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker with many calls, or a garbage collection, holds its event loop up: here for 0.6 s,
+    0.25 s after the caller starts their "mhm". The audio that came meanwhile is read late, all at once.
+    The "mhm" lasted no longer on the line, so it is still no turn."""
+    update = AgentSession._update_user_state
+    stalls = []
+
+    def stalling_update(self: AgentSession, state: str, **kw: Any) -> None:
+        if state == "speaking" and self.agent_state == "speaking":
+            stalls.append(asyncio.get_running_loop().call_later(0.25, time.sleep, 0.6))
+        update(self, state, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(AgentSession, "_update_user_state", stalling_update)
+    report = await _mhm_over_the_reply(shared_sim)
+    assert stalls, "the caller was never heard over the agent's reply"
+    _assert_reply_whole(report)
