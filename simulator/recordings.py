@@ -111,7 +111,7 @@ def _recording(word: str) -> Path:
 def _word(word: str, rate: int) -> bytes:
     """One recorded word as PCM16 mono at `rate`, without the silence around it."""
     pcm = subprocess.run(
-        ["sox", "-q", str(_recording(word)), "-t", "raw", "-r", str(rate), "-e", "signed-integer",
+        ["sox", "-q", "-R", str(_recording(word)), "-t", "raw", "-r", str(rate), "-e", "signed-integer",
          "-b", "16", "-c", "1", "-L", "-"],
         capture_output=True, check=True, timeout=30,
     ).stdout  # fmt: skip
@@ -128,7 +128,7 @@ def recording(path: Path, sample_rate: int) -> bytes:
     if not path.is_file():
         raise FileNotFoundError(f"no recording at {path}")
     return subprocess.run(
-        ["sox", "-q", str(path), "-t", "raw", "-r", str(sample_rate), "-e", "signed-integer", "-b", "16", "-c", "1",
+        ["sox", "-q", "-R", str(path), "-t", "raw", "-r", str(sample_rate), "-e", "signed-integer", "-b", "16", "-c", "1",
          "-L", "-"],
         capture_output=True, check=True, timeout=30,
     ).stdout  # fmt: skip

@@ -65,6 +65,7 @@ def _espeak(text: str, rate: int, voice: str) -> bytes:
         [
             "sox",
             "-q",
+            "-R",
             "-t",
             "wav",
             "-",

@@ -22,7 +22,7 @@ SENTENCE = "sorry-youre-having-problems.wav"  # "I'm sorry you are having proble
 
 def _pcm(recorded_voice: Path, name: str, rate: int) -> np.ndarray:
     raw = subprocess.run(
-        ["sox", str(recorded_voice / name), "-t", "raw", "-r", str(rate), "-e", "signed-integer", "-b", "16",
+        ["sox", "-R", str(recorded_voice / name), "-t", "raw", "-r", str(rate), "-e", "signed-integer", "-b", "16",
          "-c", "1", "-"], capture_output=True, check=True, timeout=30,
     ).stdout  # fmt: skip
     return np.frombuffer(raw, dtype=np.int16)

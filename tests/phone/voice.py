@@ -31,6 +31,7 @@ def wav_to_pcm(path: Path) -> bytes:
         [
             sox,
             "-q",
+            "-R",
             str(path),
             "-t",
             "raw",
