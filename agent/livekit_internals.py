@@ -189,21 +189,30 @@ def drop_turns_when(session: AgentSession[Any], drop: Callable[[], bool]) -> Non
     reply, and a reply the caller's sound paused resumes (its false-interruption path). The session's
     AgentActivity (one per agent it runs) takes the decision with no public hook, so the hook is
     installed on the class once and looks the session up."""
+    _TURN_DROPPERS[session] = drop
+
+    def hooked(original: Callable[..., bool]) -> Callable[..., bool]:
+        def on_end_of_turn(self: Any, info: Any) -> bool:
+            drop = _TURN_DROPPERS.get(self._session)
+            if drop is not None and not info.skip_reply and drop():
+                info.skip_reply = True
+            return bool(original(self, info))
+
+        return on_end_of_turn
+
+    _hook_activity("on_end_of_turn", hooked)
+
+
+def _hook_activity(method: str, hooked: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Replace AgentActivity.`method` with `hooked(original)`, once per process: AgentActivity is
+    made by the session, so a per-session hook has to live on the class and look its session up."""
     from livekit.agents.voice.agent_activity import AgentActivity
 
-    _TURN_DROPPERS[session] = drop
-    if getattr(AgentActivity.on_end_of_turn, "drops_turns", False):
+    if getattr(getattr(AgentActivity, method), "receptionist_hook", False):
         return
-    original = AgentActivity.on_end_of_turn
-
-    def on_end_of_turn(self: Any, info: Any) -> bool:
-        drop = _TURN_DROPPERS.get(self._session)
-        if drop is not None and not info.skip_reply and drop():
-            info.skip_reply = True
-        return bool(original(self, info))
-
-    on_end_of_turn.drops_turns = True  # type: ignore[attr-defined]
-    AgentActivity.on_end_of_turn = on_end_of_turn  # type: ignore[method-assign]
+    replacement = hooked(getattr(AgentActivity, method))
+    replacement.receptionist_hook = True  # type: ignore[attr-defined]
+    setattr(AgentActivity, method, replacement)
 
 
 _SPEECH_MEASURES: weakref.WeakKeyDictionary[AgentSession[Any], Callable[[float], None]] = weakref.WeakKeyDictionary()
@@ -213,22 +222,19 @@ def measure_caller_speech(session: AgentSession[Any], heard: Callable[[float], N
     """Call `heard(seconds)` as each stretch of the caller's speech in `session` ends, with the VAD's
     own measure of it: counted in audio windows, so an event loop held up while the caller spoke does
     not lengthen it (the times of the user_state_changed events would). Called before the session's
-    user state turns to "listening". Installed on AgentActivity's class once, as `drop_turns_when`."""
-    from livekit.agents.voice.agent_activity import AgentActivity
-
+    user state turns to "listening"."""
     _SPEECH_MEASURES[session] = heard
-    if getattr(AgentActivity.on_end_of_speech, "measures_speech", False):
-        return
-    original = AgentActivity.on_end_of_speech
 
-    def on_end_of_speech(self: Any, ev: Any) -> None:
-        heard = _SPEECH_MEASURES.get(self._session)
-        if heard is not None and ev is not None:  # None: an end of speech the VAD did not hear
-            heard(float(ev.speech_duration))
-        original(self, ev)
+    def hooked(original: Callable[..., None]) -> Callable[..., None]:
+        def on_end_of_speech(self: Any, ev: Any) -> None:
+            heard = _SPEECH_MEASURES.get(self._session)
+            if heard is not None and ev is not None:  # None: an end of speech the VAD did not hear
+                heard(float(ev.speech_duration))
+            original(self, ev)
 
-    on_end_of_speech.measures_speech = True  # type: ignore[attr-defined]
-    AgentActivity.on_end_of_speech = on_end_of_speech  # type: ignore[method-assign]
+        return on_end_of_speech
+
+    _hook_activity("on_end_of_speech", hooked)
 
 
 def recheck_end_of_turn(session: AgentSession[Any]) -> bool:
