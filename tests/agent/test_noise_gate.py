@@ -12,7 +12,7 @@ from livekit.plugins import silero
 
 from agent.livekit_internals import own_vad
 from agent.settings import load_settings
-from bench.audio import CALLER_RATE, FRAME, babble, phone_line, speech, speech_level
+from bench.audio import CALLER_RATE, FRAME, babble, mixed, phone_line, speech, speech_level
 from bench.turn_taking import noise_bed
 
 BABBLE_ONLY_S = 8.0
@@ -39,12 +39,11 @@ async def _speech_starts(pcm: bytes) -> list[float]:
 async def test_background_voices_are_not_speech_but_the_caller_over_them_is(snr_db: float) -> None:
     line = speech("Sorry, can I ask you something else?", "en-us")
     seconds = BABBLE_ONLY_S + len(line) / 2 / CALLER_RATE + 1.0
-    background = np.frombuffer(babble(seconds, snr_db=snr_db), dtype=np.int16).astype(np.int32)
-    caller = np.zeros_like(background)
+    background = babble(seconds, snr_db=snr_db)
+    caller = np.zeros(len(background) // 2, dtype=np.int16)
     at = int(BABBLE_ONLY_S * CALLER_RATE)
     caller[at : at + len(line) // 2] = np.frombuffer(line, dtype=np.int16)
-    mixed = phone_line(np.clip(background + caller, -32768, 32767).astype(np.int16).tobytes())
-    starts = await _speech_starts(mixed)
+    starts = await _speech_starts(phone_line(mixed(background, caller.tobytes())))
     assert starts and all(t > BABBLE_ONLY_S - 0.3 for t in starts), starts
 
 
@@ -105,9 +104,7 @@ def _on_the_line(phrases: list[bytes], pauses: list[float], line: str) -> tuple[
     said = phone_line(np.concatenate(parts).astype(np.int16).tobytes())
     if line != "quiet":
         # set after the phone channel, as a caller's line has it (the band takes most of a car's rumble)
-        bed = np.frombuffer(noise_bed(line, speech_level(said)), dtype=np.int16)[: len(said) // 2]
-        mixed = np.frombuffer(said, dtype=np.int16).astype(np.int32) + bed
-        said = np.clip(mixed, -32768, 32767).astype(np.int16).tobytes()
+        said = mixed(said, noise_bed(line, speech_level(said))[: len(said)])
     return said, spans
 
 
@@ -190,8 +187,7 @@ async def test_a_cough_on_a_quiet_line_with_a_faint_steady_floor_is_not_speech(f
     seconds = 20.0
     floor = np.random.default_rng(11).standard_normal(int(seconds * CALLER_RATE)) * floor_rms
     line = np.frombuffer(phone_line(np.clip(floor, -32768, 32767).astype(np.int16).tobytes()), dtype=np.int16)
-    bursts = np.frombuffer(phone_line(coughs(seconds)), dtype=np.int16)
-    said = np.clip(line.astype(np.int32) + bursts[: len(line)], -32768, 32767).astype(np.int16).tobytes()
+    said = mixed(line.tobytes(), phone_line(coughs(seconds))[: 2 * len(line)])
     assert await _speech_stretches(said) == []
 
 
