@@ -121,7 +121,7 @@ def build_session(
         user_away_timeout=float(calls.silence_prompt_seconds),
     )
     if vad_model is not None and settings.backchannel_seconds > 0:
-        Backchannels(session, max_seconds=settings.backchannel_seconds)
+        Backchannels(session, max_seconds=settings.backchannel_seconds, after=settings.backchannel_after_seconds)
     if isinstance(model, SpeculativeRealtimeModel) and vad_model is not None:
         Speculator(
             session, model, lead=settings.speculation_lead, vad_silence=settings.vad_min_silence_duration

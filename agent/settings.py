@@ -178,6 +178,12 @@ class Settings(BaseSettings):
         description="Caller speech shorter than this (s, as the VAD measures it) over the agent's reply (\"mhm\", "
         "\"okay\") is a backchannel: the reply resumes where it paused and nothing is answered (0 = off: every sound is a turn)",
     )
+    backchannel_after_seconds: float = Field(
+        1.2, ge=0.0, le=5.0,
+        description="A short sound over the agent's reply to the caller's turn is a backchannel only this long (s) "
+        "after the reply became audible; before, it is the caller's sentence going on (\"...water heater\" - the agent "
+        "answers - \"Tuesday\"): the agent stops and the model hears it (0 = a backchannel at any time)",
+    )
     noise_gate_db: float = Field(
         15.0, ge=0.0, le=40.0,
         description="The VAD hears only caller sound this many dB above the line's background (the 25th "

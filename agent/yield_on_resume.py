@@ -18,15 +18,10 @@ import logging
 from typing import Any
 
 from livekit.agents import AgentSession, llm
-from livekit.agents.metrics import EOUMetrics
 from livekit.agents.voice import SpeechHandle
-from livekit.agents.voice.events import (
-    AgentStateChangedEvent,
-    ConversationItemAddedEvent,
-    MetricsCollectedEvent,
-    UserStateChangedEvent,
-)
+from livekit.agents.voice.events import ConversationItemAddedEvent, UserStateChangedEvent
 
+from agent.audible_reply import AudibleReply
 from agent.livekit_internals import forget_chat_item
 from agent.model_link import live_session
 
@@ -41,14 +36,9 @@ class ReplyYield:
         self.session = session
         self.window = window
         self.yielded = 0  # replies stopped this call
-        self._answers: set[str] = set()  # speech ids of replies to a caller's turn
-        # the latest reply to become audible, and when it first did (a resume after a false
-        # interruption does not restart its window)
-        self._audible: tuple[str, float] | None = None
+        self.replies = AudibleReply(session)
         self._dropping: SpeechHandle | None = None
         self._dropped: set[str] = set()  # ids of the messages of stopped replies
-        session.on("metrics_collected", self._on_metrics)
-        session.on("agent_state_changed", self._on_agent_state)
         session.on("user_state_changed", self._on_user_state)
         session.on("conversation_item_added", self._on_item)
 
@@ -60,29 +50,16 @@ class ReplyYield:
         speech = self._dropping
         return speech is not None and any(i.id == item.id for i in speech.chat_items)
 
-    def _on_metrics(self, ev: MetricsCollectedEvent) -> None:
-        # LiveKit reports each end of a caller's turn with the speech that answers it
-        if isinstance(ev.metrics, EOUMetrics) and ev.metrics.speech_id:
-            self._answers.add(ev.metrics.speech_id)
-
-    def _on_agent_state(self, ev: AgentStateChangedEvent) -> None:
-        speech = self.session.current_speech
-        if ev.new_state == "speaking" and speech is not None:
-            if self._audible is None or self._audible[0] != speech.id:
-                self._audible = (speech.id, ev.created_at)
-
     def _on_user_state(self, ev: UserStateChangedEvent) -> None:
-        if ev.new_state != "speaking" or self._audible is None or self.session.agent_state != "speaking":
+        heard = self.replies.answer(ev.created_at) if ev.new_state == "speaking" else None
+        if heard is None:
             return
-        speech_id, since = self._audible
-        speech = self.session.current_speech
-        if speech is None or speech.id != speech_id or speech_id not in self._answers:
-            return
-        if speech.interrupted or not speech.allow_interruptions or ev.created_at - since > self.window:
+        speech, after_s = heard
+        if speech.interrupted or not speech.allow_interruptions or after_s > self.window:
             return
         if any(isinstance(item, llm.FunctionCall) for item in speech.chat_items):
             return  # it has begun acting (a booking, a transfer): not taken back, the usual barge-in
-        self._stop(speech, ev.created_at - since)
+        self._stop(speech, after_s)
 
     def _stop(self, speech: SpeechHandle, after_s: float) -> None:
         live = live_session(self.session.llm)

@@ -71,3 +71,27 @@ async def test_a_backchannel_on_a_busy_worker_still_leaves_the_reply_whole(
     report = await _mhm_over_the_reply(shared_sim)
     assert stalls, "the caller was never heard over the agent's reply"
     _assert_reply_whole(report)
+
+
+async def test_the_short_end_of_the_callers_sentence_over_the_reply_is_a_turn(shared_sim) -> None:
+    """The caller pauses mid-sentence long enough to be answered, and finishes it ("Tuesday", as
+    short as an "mhm") 0.7 s into the reply: past the yield window, so the reply is not taken back, but
+    early enough that it is their sentence going on, not a backchannel. The agent stops and their words
+    reach the model, where a backchannel's are dropped."""
+    first = "Can someone come out to fix my water heater"
+    report = await simulate(Scenario.model_validate({
+        "name": "sentence-end-over-the-reply",
+        "brain": "brains/plumbing.yaml",
+        "clock": "2026-11-24T10:00:00-08:00",
+        "greeting": [{"say": GREETING}],
+        "turns": [
+            {"caller": first, "model": [{"say": LONG_REPLY}]},
+            {"caller": "Tuesday", "barge_in_ms": 700,
+             "model": [{"say": "Tuesday works. We can come between eight and noon."}]},
+            {"pause_before_ms": 200, "hangup": True},
+        ],
+    }), audio=True, sim=shared_sim)  # fmt: skip
+    # the transcript puts both parts of the sentence in one caller turn, as the model heard them
+    assert report.caller_said == [f"{first} Tuesday"], format_report(report)
+    assert report.transcript[-1] == {**report.transcript[-1], "role": "agent",
+                                     "text": "Tuesday works. We can come between eight and noon."}, report.transcript  # fmt: skip
