@@ -1,0 +1,128 @@
+"""Short caller sounds over the first seconds of a reply: `python -m bench.short_overlaps [--quick]`.
+
+A caller who pauses mid-sentence long enough to be answered and then finishes it in a word or two
+("...fix my water heater" - the agent answers - "Tuesday") says as little as a caller who says "mhm"
+to the answer. Past YIELD_WINDOW both were backchannels: the reply went on and the sentence's end was
+dropped. BACKCHANNEL_AFTER_SECONDS makes a short sound in a reply's first 1.2 s a turn. Each call
+here: the caller's first part, the agent's reply, then a short sound 0.6-1.8 s into it (the VAD hears
+it ~0.1 s later), either the end of the caller's sentence or a backchannel. For the default and for
+0 (a backchannel at any time, the rule before it), it counts:
+
+- sentence ends whose words reached the model (committed in the caller's turn before the next answer);
+- backchannels that cut the reply (the agent stopped and the model answered the sound).
+
+Real sessions, Silero VAD, espeak-ng's en-gb caller on a clean line, the Realtime simulator at a 300 ms
+model delay, in real time, one call at a time. Writes bench/results/short_overlaps[-quick].json.
+
+What it cannot show: when real callers finish a sentence over the agent, or backchannel, in its first
+second; the offsets here are spread evenly to show the rule's edge, not drawn from calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+from typing import Any
+
+from agent.settings import load_settings
+from bench import report
+from bench.calls import quiet_logs
+from simulator.runner import simulate
+from simulator.scenario import Scenario
+from simulator.server import RealtimeSimulator
+
+GREETING = "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"
+REPLY = "We can send a plumber tomorrow between eight and noon. The visit fee is eighty nine dollars."
+ANSWER = "Got it, thank you."
+# a sentence's first part, and a short end (each under BACKCHANNEL_SECONDS of speech)
+SENTENCES = [
+    ("Can someone come out to fix my water heater", "Tuesday"),
+    ("I'd like to book a drain cleaning", "at noon"),
+    ("Could you send someone to look at the leak", "today"),
+    ("My water bill doubled and I think it's the toilet", "upstairs"),
+    ("Do you have anyone free to install a dishwasher", "Friday"),
+    ("I need a quote for a new water heater", "gas"),
+]
+BACKCHANNELS = ["mhm", "okay", "right", "yeah", "I see", "uh huh"]
+OFFSETS_MS = (600, 1800)
+SETTINGS = {"default (1.2 s)": 1.2, "0 (a backchannel at any time)": 0.0}
+
+
+def scenario(first: str, sound: str, offset_ms: int) -> Scenario:
+    return Scenario.model_validate({
+        "name": f"short overlap {sound!r} at {offset_ms} ms",
+        "brain": "brains/plumbing.yaml",
+        "clock": "2026-11-24T10:00:00-08:00",
+        "greeting": [{"say": GREETING}],
+        "turns": [
+            {"caller": first, "model": [{"say": REPLY}]},
+            # answered only if the sound was a turn; a backchannel leaves this unasked for
+            {"caller": sound, "barge_in_ms": offset_ms, "model": [{"say": ANSWER}]},
+            {"pause_before_ms": 300, "hangup": True},
+        ],
+    })  # fmt: skip
+
+
+async def one_call(sim: RealtimeSimulator, kind: str, first: str, sound: str, offset_ms: int, after: float) -> dict[str, Any]:
+    settings = load_settings(openai_api_key="sim", backchannel_after_seconds=after)
+    call = await simulate(scenario(first, sound, offset_ms), audio=True, sim=sim, settings=settings)
+    replies = [t for t in call.transcript if t["role"] == "agent" and t["text"] == REPLY]
+    said = " ".join(call.caller_said)
+    return {
+        "kind": kind,
+        "sound": sound,
+        "offset_ms": offset_ms,
+        "reply_cut": bool(replies) and bool(replies[0]["interrupted"]),
+        "heard_by_model": said.endswith(sound),
+    }
+
+
+async def run(quick: bool, *, seed: int = 21) -> dict[str, Any]:
+    quiet_logs()
+    rng = random.Random(seed)
+    plan = [("sentence end", first, end) for first, end in SENTENCES]
+    plan += [("backchannel", SENTENCES[i % len(SENTENCES)][0], b) for i, b in enumerate(BACKCHANNELS)]
+    if quick:
+        plan = plan[::3]
+    offsets = [rng.randint(*OFFSETS_MS) for _ in plan]
+    points = []
+    async with RealtimeSimulator(model_delay_ms=300) as sim:
+        for name, after in SETTINGS.items():
+            calls = []
+            for (kind, first, sound), offset in zip(plan, offsets, strict=True):
+                calls.append(await one_call(sim, kind, first, sound, offset, after))
+                print(f"  {name}: {calls[-1]}", flush=True)
+            ends = [c for c in calls if c["kind"] == "sentence end"]
+            chans = [c for c in calls if c["kind"] == "backchannel"]
+            points.append({
+                "setting": name,
+                "backchannel_after_seconds": after,
+                "sentence_ends": len(ends),
+                "sentence_ends_heard": sum(c["heard_by_model"] for c in ends),
+                "backchannels": len(chans),
+                "backchannels_cutting_the_reply": sum(c["reply_cut"] for c in chans),
+                "each": calls,
+            })  # fmt: skip
+    report.table(
+        "short sounds 0.6-1.8 s into the reply (espeak en-gb caller, model 300 ms)",
+        ["BACKCHANNEL_AFTER_SECONDS", "sentence ends the model heard", "backchannels that cut the reply"],
+        [[p["setting"], f"{p['sentence_ends_heard']}/{p['sentence_ends']}",
+          f"{p['backchannels_cutting_the_reply']}/{p['backchannels']}"] for p in points],
+    )  # fmt: skip
+    return {"model_delay_ms": 300, "offsets_ms": list(OFFSETS_MS), "points": points}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="every third call")
+    args = ap.parse_args()
+    t0 = time.monotonic()
+    result = asyncio.run(run(args.quick))
+    print("wrote", report.write("short_overlaps", result, quick=args.quick))
+    print(f"\nshort_overlaps: done in {time.monotonic() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
