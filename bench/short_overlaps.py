@@ -4,7 +4,8 @@ A caller who pauses mid-sentence long enough to be answered and then finishes it
 ("...fix my water heater" - the agent answers - "Tuesday") says as little as a caller who says "mhm"
 to the answer. Past YIELD_WINDOW both were backchannels: the reply went on and the sentence's end was
 dropped. BACKCHANNEL_AFTER_SECONDS makes a short sound in a reply's first 1.2 s a turn. Each call
-here: the caller's first part, the agent's reply, then a short sound 0.6-1.8 s into it (the VAD hears
+here: the caller's first part, the agent's reply, then a short sound 0.6-1.8 s into it (each kind
+spread evenly) (the VAD hears
 it ~0.1 s later), either the end of the caller's sentence or a backchannel. For the default and for
 0 (a backchannel at any time, the rule before it), it counts:
 
@@ -47,6 +48,7 @@ SENTENCES = [
 ]
 BACKCHANNELS = ["mhm", "okay", "right", "yeah", "I see", "uh huh"]
 OFFSETS_MS = (600, 1800)
+EDGE_MS = 1100  # the default's 1.2 s, less the VAD's ~0.1 s to hear the sound begin
 SETTINGS = {"default (1.2 s)": 1.2, "0 (a backchannel at any time)": 0.0}
 
 
@@ -68,7 +70,8 @@ def scenario(first: str, sound: str, offset_ms: int) -> Scenario:
 async def one_call(sim: RealtimeSimulator, kind: str, first: str, sound: str, offset_ms: int, after: float) -> dict[str, Any]:
     settings = load_settings(openai_api_key="sim", backchannel_after_seconds=after)
     call = await simulate(scenario(first, sound, offset_ms), audio=True, sim=sim, settings=settings)
-    replies = [t for t in call.transcript if t["role"] == "agent" and t["text"] == REPLY]
+    # an interrupted reply is kept as far as it was heard
+    replies = [t for t in call.transcript if t["role"] == "agent" and t["text"] and REPLY.startswith(t["text"])]
     said = " ".join(call.caller_said)
     return {
         "kind": kind,
@@ -81,12 +84,16 @@ async def one_call(sim: RealtimeSimulator, kind: str, first: str, sound: str, of
 
 async def run(quick: bool, *, seed: int = 21) -> dict[str, Any]:
     quiet_logs()
+    # each kind's sounds spread evenly over the offsets, in a shuffled order
     rng = random.Random(seed)
-    plan = [("sentence end", first, end) for first, end in SENTENCES]
-    plan += [("backchannel", SENTENCES[i % len(SENTENCES)][0], b) for i, b in enumerate(BACKCHANNELS)]
+    plan, offsets = [], []
+    for kind, items in (("sentence end", SENTENCES), ("backchannel", list(zip([f for f, _ in SENTENCES], BACKCHANNELS, strict=True)))):
+        spread = [OFFSETS_MS[0] + round(i * (OFFSETS_MS[1] - OFFSETS_MS[0]) / (len(items) - 1)) for i in range(len(items))]
+        rng.shuffle(spread)
+        plan += [(kind, first, sound) for first, sound in items]
+        offsets += spread
     if quick:
-        plan = plan[::3]
-    offsets = [rng.randint(*OFFSETS_MS) for _ in plan]
+        plan, offsets = plan[::3], offsets[::3]
     points = []
     async with RealtimeSimulator(model_delay_ms=300) as sim:
         for name, after in SETTINGS.items():
@@ -94,22 +101,21 @@ async def run(quick: bool, *, seed: int = 21) -> dict[str, Any]:
             for (kind, first, sound), offset in zip(plan, offsets, strict=True):
                 calls.append(await one_call(sim, kind, first, sound, offset, after))
                 print(f"  {name}: {calls[-1]}", flush=True)
-            ends = [c for c in calls if c["kind"] == "sentence end"]
-            chans = [c for c in calls if c["kind"] == "backchannel"]
-            points.append({
-                "setting": name,
-                "backchannel_after_seconds": after,
-                "sentence_ends": len(ends),
-                "sentence_ends_heard": sum(c["heard_by_model"] for c in ends),
-                "backchannels": len(chans),
-                "backchannels_cutting_the_reply": sum(c["reply_cut"] for c in chans),
-                "each": calls,
-            })  # fmt: skip
+            point: dict[str, Any] = {"setting": name, "backchannel_after_seconds": after}
+            for early, span in ((True, "early"), (False, "late")):
+                part = [c for c in calls if (c["offset_ms"] < EDGE_MS) == early]
+                ends = [c for c in part if c["kind"] == "sentence end"]
+                chans = [c for c in part if c["kind"] == "backchannel"]
+                point[span] = {"sentence_ends": len(ends), "sentence_ends_heard": sum(c["heard_by_model"] for c in ends),
+                               "backchannels": len(chans),
+                               "backchannels_cutting_the_reply": sum(c["reply_cut"] for c in chans)}  # fmt: skip
+            points.append({**point, "each": calls})
     report.table(
-        "short sounds 0.6-1.8 s into the reply (espeak en-gb caller, model 300 ms)",
+        f"short sounds {OFFSETS_MS[0]}-{OFFSETS_MS[1]} ms into the reply, before / after {EDGE_MS} ms (espeak en-gb caller, model 300 ms)",
         ["BACKCHANNEL_AFTER_SECONDS", "sentence ends the model heard", "backchannels that cut the reply"],
-        [[p["setting"], f"{p['sentence_ends_heard']}/{p['sentence_ends']}",
-          f"{p['backchannels_cutting_the_reply']}/{p['backchannels']}"] for p in points],
+        [[p["setting"], " / ".join(f"{p[s]['sentence_ends_heard']} of {p[s]['sentence_ends']}" for s in ("early", "late")),
+          " / ".join(f"{p[s]['backchannels_cutting_the_reply']} of {p[s]['backchannels']}" for s in ("early", "late"))]
+         for p in points],
     )  # fmt: skip
     return {"model_delay_ms": 300, "offsets_ms": list(OFFSETS_MS), "points": points}
 
