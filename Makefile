@@ -65,6 +65,8 @@ bench: setup stack
 	$(PY) -m bench.eot_sweep
 	$(PY) -m bench.fleet
 	$(PY) -m bench.yield_on_resume
+	$(PY) -m bench.backchannel_lengths
+	$(PY) -m bench.short_overlaps
 	$(PY) -m bench.noise_gate
 	$(PY) -m bench.flow_switch
 
