@@ -33,6 +33,7 @@ def settings_for_brain(settings: Settings, brain: Brain) -> Settings:
         "min_interruption_duration": c.interruption_seconds,
         "speculative_reply": c.speculative_reply,
         "backchannel_seconds": c.backchannel_seconds,
+        "backchannel_after_seconds": c.backchannel_after_seconds,
         "noise_gate_db": c.noise_gate_db,
         "turn_model": c.turn_model,
     }

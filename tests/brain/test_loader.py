@@ -682,13 +682,14 @@ def test_turn_taking_in_the_brain_overrides_the_workers_settings() -> None:
     settings = load_settings(openai_api_key="sim", _env_file=None)
     brain = parse_brain(variant(lambda d: d["calls"].update(
         endpointing_seconds=0.7, interruption_seconds=0.3, speculative_reply=False, backchannel_seconds=0,
-        noise_gate_db=20, turn_model="v1-mini", unfinished_hold_seconds=0)), "ok.yaml")  # fmt: skip
+        backchannel_after_seconds=2.0, noise_gate_db=20, turn_model="v1-mini", unfinished_hold_seconds=0)), "ok.yaml")  # fmt: skip
     chosen = settings_for_brain(settings, brain)
     assert (chosen.min_endpointing_delay, chosen.min_interruption_duration, chosen.speculative_reply) == (
         0.7, 0.3, False)  # fmt: skip
     assert chosen.turn_model == "v1-mini" and settings.turn_model == "none"
     # 0 is a choice (the rule off), not "left out"
     assert (chosen.backchannel_seconds, chosen.noise_gate_db, chosen.unfinished_hold_seconds) == (0, 20, 0)
+    assert (chosen.backchannel_after_seconds, settings.backchannel_after_seconds) == (2.0, 1.2)
     # what the brain leaves out stays as the worker has it
     assert chosen.dictation_endpointing_delay == settings.dictation_endpointing_delay
     plain = parse_brain(variant(lambda d: None), "ok.yaml")

@@ -39,7 +39,8 @@ class Calls(Model):
     silence_hangup_seconds: int = Field(default=12, ge=1, le=600)
     # turn taking for this business's callers; left out, the worker's settings apply
     # (MIN_ENDPOINTING_DELAY, DICTATION_ENDPOINTING_DELAY, DICTATION_HOLD_SECONDS, UNFINISHED_HOLD_SECONDS,
-    # MIN_INTERRUPTION_DURATION, SPECULATIVE_REPLY, BACKCHANNEL_SECONDS, NOISE_GATE_DB, TURN_MODEL)
+    # MIN_INTERRUPTION_DURATION, SPECULATIVE_REPLY, BACKCHANNEL_SECONDS, BACKCHANNEL_AFTER_SECONDS, NOISE_GATE_DB,
+    # TURN_MODEL)
     endpointing_seconds: float | None = Field(default=None, ge=0.1, le=3.0)
     dictation_endpointing_seconds: float | None = Field(default=None, ge=0.1, le=5.0)
     dictation_hold_seconds: float | None = Field(default=None, ge=0.0, le=5.0)
@@ -47,6 +48,7 @@ class Calls(Model):
     interruption_seconds: float | None = Field(default=None, ge=0.05, le=2.0)
     speculative_reply: bool | None = None
     backchannel_seconds: float | None = Field(default=None, ge=0.0, le=3.0)
+    backchannel_after_seconds: float | None = Field(default=None, ge=0.0, le=5.0)
     noise_gate_db: float | None = Field(default=None, ge=0.0, le=40.0)
     turn_model: Literal["none", "v1-mini", "smart-turn"] | None = None
     model_down: ModelDown = ModelDown()
