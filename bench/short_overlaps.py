@@ -2,21 +2,23 @@
 
 A caller who pauses mid-sentence long enough to be answered and then finishes it in a word or two
 ("...fix my water heater" - the agent answers - "Tuesday") says as little as a caller who says "mhm"
-to the answer. Past YIELD_WINDOW both were backchannels: the reply went on and the sentence's end was
-dropped. BACKCHANNEL_AFTER_SECONDS makes a short sound in a reply's first 1.2 s a turn. Each call
-here: the caller's first part, the agent's reply, then a short sound 0.6-1.8 s into it (each kind
-spread evenly) (the VAD hears
-it ~0.1 s later), either the end of the caller's sentence or a backchannel. For the default and for
-0 (a backchannel at any time, the rule before it), it counts:
+to the answer, or "no". Past YIELD_WINDOW all three were backchannels: the reply went on and the
+caller's words were dropped. BACKCHANNEL_AFTER_SECONDS makes a short sound in a reply's first 1.2 s a
+turn, and the sound's words, once transcribed, tell the rest apart. Each call here: the caller's first
+part, the agent's reply, then a short sound 0.6-1.8 s into it (the VAD hears it ~0.1 s later; each
+kind spread evenly over the range): the end of the caller's sentence, a backchannel or a short
+barge-in. For the default and for 0 (a backchannel at any time), it counts, before and after 1.1 s:
 
 - sentence ends whose words reached the model (committed in the caller's turn before the next answer);
-- backchannels that cut the reply (the agent stopped and the model answered the sound).
+- backchannels that cut the reply (the agent stopped and the model answered the sound);
+- short barge-ins ("no", "stop", "wait", "hold on") that stopped the reply and were answered.
 
 Real sessions, Silero VAD, espeak-ng's en-gb caller on a clean line, the Realtime simulator at a 300 ms
-model delay, in real time, one call at a time. Writes bench/results/short_overlaps[-quick].json.
+model delay and a 500 ms transcriber, in real time, one call at a time. Writes bench/results/short_overlaps[-quick].json.
 
 What it cannot show: when real callers finish a sentence over the agent, or backchannel, in its first
-second; the offsets here are spread evenly to show the rule's edge, not drawn from calls.
+second; the offsets here are spread evenly to show the rule's edge, not drawn from calls. The simulator
+transcribes each sound as said; a real transcriber can mishear a short word or make one of a cough.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ SENTENCES = [
     ("I need a quote for a new water heater", "gas"),
 ]
 BACKCHANNELS = ["mhm", "okay", "right", "yeah", "I see", "uh huh"]
+STOPS = ["no", "stop", "wait", "hold on"]  # short barge-ins: each under BACKCHANNEL_SECONDS too
 OFFSETS_MS = (600, 1800)
+TRANSCRIPTION_MS = 500  # the Realtime API's transcriber, as bench.turn_sip assumes
 EDGE_MS = 1100  # the default's 1.2 s, less the VAD's ~0.1 s to hear the sound begin
 SETTINGS = {"default (1.2 s)": 1.2, "0 (a backchannel at any time)": 0.0}
 
@@ -87,7 +91,9 @@ async def run(quick: bool, *, seed: int = 21) -> dict[str, Any]:
     # each kind's sounds spread evenly over the offsets, in a shuffled order
     rng = random.Random(seed)
     plan, offsets = [], []
-    for kind, items in (("sentence end", SENTENCES), ("backchannel", list(zip([f for f, _ in SENTENCES], BACKCHANNELS, strict=True)))):
+    firsts = [f for f, _ in SENTENCES]
+    for kind, items in (("sentence end", SENTENCES), ("backchannel", list(zip(firsts, BACKCHANNELS, strict=True))),
+                        ("short barge-in", list(zip(firsts, STOPS, strict=False)))):  # fmt: skip
         spread = [OFFSETS_MS[0] + round(i * (OFFSETS_MS[1] - OFFSETS_MS[0]) / (len(items) - 1)) for i in range(len(items))]
         rng.shuffle(spread)
         plan += [(kind, first, sound) for first, sound in items]
@@ -95,7 +101,7 @@ async def run(quick: bool, *, seed: int = 21) -> dict[str, Any]:
     if quick:
         plan, offsets = plan[::3], offsets[::3]
     points = []
-    async with RealtimeSimulator(model_delay_ms=300) as sim:
+    async with RealtimeSimulator(model_delay_ms=300, transcription_delay_ms=TRANSCRIPTION_MS) as sim:
         for name, after in SETTINGS.items():
             calls = []
             for (kind, first, sound), offset in zip(plan, offsets, strict=True):
@@ -106,18 +112,23 @@ async def run(quick: bool, *, seed: int = 21) -> dict[str, Any]:
                 part = [c for c in calls if (c["offset_ms"] < EDGE_MS) == early]
                 ends = [c for c in part if c["kind"] == "sentence end"]
                 chans = [c for c in part if c["kind"] == "backchannel"]
+                stops = [c for c in part if c["kind"] == "short barge-in"]
                 point[span] = {"sentence_ends": len(ends), "sentence_ends_heard": sum(c["heard_by_model"] for c in ends),
                                "backchannels": len(chans),
-                               "backchannels_cutting_the_reply": sum(c["reply_cut"] for c in chans)}  # fmt: skip
+                               "backchannels_cutting_the_reply": sum(c["reply_cut"] for c in chans),
+                               "short_barge_ins": len(stops),
+                               "short_barge_ins_answered": sum(c["reply_cut"] and c["heard_by_model"] for c in stops)}  # fmt: skip
             points.append({**point, "each": calls})
     report.table(
-        f"short sounds {OFFSETS_MS[0]}-{OFFSETS_MS[1]} ms into the reply, before / after {EDGE_MS} ms (espeak en-gb caller, model 300 ms)",
-        ["BACKCHANNEL_AFTER_SECONDS", "sentence ends the model heard", "backchannels that cut the reply"],
+        f"short sounds {OFFSETS_MS[0]}-{OFFSETS_MS[1]} ms into the reply, before / after {EDGE_MS} ms (espeak en-gb caller, model 300 ms, transcriber 500 ms)",
+        ["BACKCHANNEL_AFTER_SECONDS", "sentence ends the model heard", "backchannels that cut the reply",
+         "short barge-ins that stopped it, answered"],
         [[p["setting"], " / ".join(f"{p[s]['sentence_ends_heard']} of {p[s]['sentence_ends']}" for s in ("early", "late")),
-          " / ".join(f"{p[s]['backchannels_cutting_the_reply']} of {p[s]['backchannels']}" for s in ("early", "late"))]
+          " / ".join(f"{p[s]['backchannels_cutting_the_reply']} of {p[s]['backchannels']}" for s in ("early", "late")),
+          " / ".join(f"{p[s]['short_barge_ins_answered']} of {p[s]['short_barge_ins']}" for s in ("early", "late"))]
          for p in points],
     )  # fmt: skip
-    return {"model_delay_ms": 300, "offsets_ms": list(OFFSETS_MS), "points": points}
+    return {"model_delay_ms": 300, "transcription_delay_ms": TRANSCRIPTION_MS, "offsets_ms": list(OFFSETS_MS), "points": points}
 
 
 def main() -> None:
