@@ -21,6 +21,7 @@ from livekit import rtc
 from livekit.agents import APIError, llm
 from livekit.plugins import openai
 from livekit.plugins.openai.realtime.realtime_model import OPENAI_BASE_URL, process_base_url
+from openai.types.realtime import ConversationItemDeleteEvent
 
 from agent.livekit_internals import SAMPLE_RATE, ResponseGeneration, current_generation
 from agent.settings import Settings, SettingsError
@@ -87,6 +88,33 @@ class LinkedSession(openai.realtime.RealtimeSession):
         self.dropping_reply = False
         self._held_ms: dict[str, int] = {}  # reply item -> ms of hold line played before its audio
         self._sent_instructions: str | None = None  # what the last session.update carried
+        # the caller's short sounds over a reply, committed as items of their own so that their words
+        # tell an "mhm" from a "no, stop" (agent/backchannel.py): one on its way, and their item ids
+        self._aside_pending = False
+        self.asides: set[str] = set()
+        self.forgotten_asides: set[str] = set()  # those whose words were only a backchannel's
+        self.on("remote_item_added", self._on_remote_item)
+
+    def commit_aside(self) -> bool:
+        """Commit the caller's audio so far as an item of its own and ask for no reply: its transcript
+        says what the short sound over the agent's reply was. False when it cannot be committed now
+        (a reply still generating, or too little audio)."""
+        if not self.commit_heard():
+            return False
+        self._aside_pending = True
+        return True
+
+    def forget_aside(self, item_id: str) -> None:
+        """Delete a backchannel's item from the model's conversation: an "mhm" is nothing to answer,
+        and it stays out of the call's transcript as it always did."""
+        self.forgotten_asides.add(item_id)
+        self.send_event(ConversationItemDeleteEvent(type="conversation.item.delete", item_id=item_id))
+
+    def _on_remote_item(self, ev: llm.RemoteItemAddedEvent) -> None:
+        item = ev.item
+        if self._aside_pending and item.type == "message" and item.role == "user":
+            self._aside_pending = False
+            self.asides.add(item.id)
 
     def commit_heard(self) -> bool:
         """Commit the caller's audio so far and ask for no reply: its transcript comes back while they

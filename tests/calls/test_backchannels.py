@@ -95,3 +95,27 @@ async def test_the_short_end_of_the_callers_sentence_over_the_reply_is_a_turn(sh
     assert report.caller_said == [f"{first} Tuesday"], format_report(report)
     assert report.transcript[-1] == {**report.transcript[-1], "role": "agent",
                                      "text": "Tuesday works. We can come between eight and noon."}, report.transcript  # fmt: skip
+
+
+async def test_a_short_stop_over_the_reply_stops_it_by_its_words(shared_sim) -> None:
+    """"Stop" is as short as an "mhm", and said 1.5 s into the reply it is let through like one; its
+    transcript then says it was none: the agent stops and the model answers it."""
+    question = "My kitchen sink is leaking, can someone come out?"
+    report = await simulate(Scenario.model_validate({
+        "name": "stop-over-the-reply",
+        "brain": "brains/plumbing.yaml",
+        "clock": "2026-11-24T10:00:00-08:00",
+        "greeting": [{"say": GREETING}],
+        "turns": [
+            {"caller": question, "model": [{"say": LONG_REPLY}]},
+            {"caller": "stop", "barge_in_ms": 1500, "model": [{"say": "Sorry, go ahead."}]},
+            {"pause_before_ms": 200, "hangup": True},
+        ],
+    }), audio=True, sim=shared_sim)  # fmt: skip
+    rows = [(t["role"], t["text"], t["interrupted"]) for t in report.transcript]
+    reply = next(r for r in rows if r[0] == "agent" and r[1] and LONG_REPLY.startswith(r[1]))
+    assert reply[2] and reply[1] != LONG_REPLY, format_report(report)  # cut where the caller heard it
+    assert ("caller", "stop", False) in rows, rows
+    assert rows[-1] == ("agent", "Sorry, go ahead.", False), rows
+    answered = [a for a in shared_sim.asked if a.key == report.sim_key and a.said == "Sorry, go ahead."]
+    assert len(answered) == 1 and answered[0].items[-1]["text"] == "stop", answered
