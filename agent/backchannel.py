@@ -141,4 +141,7 @@ class Backchannels:
         speech = self.session.current_speech
         if speech is not None and not speech.done() and speech.allow_interruptions:
             speech.interrupt()
-        self.session.generate_reply()
+        try:
+            self.session.generate_reply()
+        except RuntimeError:
+            log.debug("the session is closing: the caller's words are kept, unanswered")
