@@ -3,6 +3,8 @@ and the date, and PNG plots the README embeds."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import functools
 import hashlib
 import json
@@ -11,7 +13,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -105,6 +107,18 @@ def _fmt(v: Any) -> str:
 def plot_path(name: str, *, quick: bool) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     return RESULTS / f"{name}{'-quick' if quick else ''}.png"
+
+
+def main(name: str, doc: str | None, run: Callable[[bool], Coroutine[Any, Any, dict[str, Any]]], *, quick: str) -> None:
+    """A bench program's command line: `--quick` (what `quick` says it plays), the run, its results
+    written as bench/results/`name`[-quick].json, and how long it took."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help=quick)
+    args = ap.parse_args()
+    t0 = time.monotonic()
+    result = asyncio.run(run(args.quick))
+    print("wrote", write(name, result, quick=args.quick))
+    print(f"\n{name}: done in {time.monotonic() - t0:.0f} s")
 
 
 def plot_if_possible(plot: Callable[..., None]) -> Callable[..., None]:

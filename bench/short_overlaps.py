@@ -23,10 +23,7 @@ transcribes each sound as said; a real transcriber can mishear a short word or m
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import random
-import time
 from typing import Any
 
 from agent.settings import load_settings
@@ -132,13 +129,7 @@ async def run(quick: bool, *, seed: int = 21) -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="every third call")
-    args = ap.parse_args()
-    t0 = time.monotonic()
-    result = asyncio.run(run(args.quick))
-    print("wrote", report.write("short_overlaps", result, quick=args.quick))
-    print(f"\nshort_overlaps: done in {time.monotonic() - t0:.0f} s")
+    report.main("short_overlaps", __doc__, run, quick="every third call")
 
 
 if __name__ == "__main__":

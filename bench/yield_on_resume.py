@@ -19,10 +19,7 @@ are the corpus's, capped at 0.8 s so that only the planned pause ends the turn).
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import random
-import time
 from typing import Any
 
 from agent.settings import load_settings
@@ -127,13 +124,7 @@ def print_rows(points: list[dict[str, Any]]) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="every fourth corpus turn")
-    args = ap.parse_args()
-    t0 = time.monotonic()
-    result = asyncio.run(run(args.quick))
-    print("wrote", report.write("yield_on_resume", result, quick=args.quick))
-    print(f"\nyield_on_resume: done in {time.monotonic() - t0:.0f} s")
+    report.main("yield_on_resume", __doc__, run, quick="every fourth corpus turn")
 
 
 if __name__ == "__main__":

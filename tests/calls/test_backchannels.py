@@ -20,21 +20,29 @@ GREETING = "Thanks for calling Rose City Plumbing, this is the AI assistant. How
 LONG_REPLY = "We can send a plumber tomorrow between eight and noon. The visit fee is eighty nine dollars."
 
 
-async def _mhm_over_the_reply(sim: Any) -> CallReport:
-    scenario = Scenario.model_validate({
-        "name": "backchannel",
+QUESTION = "My kitchen sink is leaking, can someone come out?"
+
+
+async def _over_the_reply(sim: Any, sound: str, into_ms: int, *, first: str = QUESTION,
+                          answer: str = "Sorry, go ahead.") -> CallReport:  # fmt: skip
+    """The caller's `first` words, the agent's long reply, and `sound` said `into_ms` into it; the
+    model answers with `answer` if the sound is a turn (unanswered, the line is quiet long enough for
+    the agent's check on the caller to take it instead)."""
+    return await simulate(Scenario.model_validate({
+        "name": f"{sound!r} over the reply",
         "brain": "brains/plumbing.yaml",
         "clock": "2026-11-24T10:00:00-08:00",
         "greeting": [{"say": GREETING}],
         "turns": [
-            {"caller": "My kitchen sink is leaking, can someone come out?", "model": [{"say": LONG_REPLY}]},
-            # were "mhm" a turn, the model would answer it with this, cutting the reply (unanswered, the
-            # line is quiet long enough for the agent's check on the caller to take it instead)
-            {"caller": "mhm", "barge_in_ms": 1500, "model": [{"say": "Sorry, go ahead."}]},
+            {"caller": first, "model": [{"say": LONG_REPLY}]},
+            {"caller": sound, "barge_in_ms": into_ms, "model": [{"say": answer}]},
             {"pause_before_ms": 200, "hangup": True},
         ],
-    })  # fmt: skip
-    return await simulate(scenario, audio=True, sim=sim)
+    }), audio=True, sim=sim)  # fmt: skip
+
+
+async def _mhm_over_the_reply(sim: Any) -> CallReport:
+    return await _over_the_reply(sim, "mhm", 1500)
 
 
 def _assert_reply_whole(report: CallReport) -> None:
@@ -46,7 +54,7 @@ def _assert_reply_whole(report: CallReport) -> None:
     assert len(replies) == 1 and not replies[0]["interrupted"], report.transcript
     # "mhm" was no turn: nothing the caller said after their question reached the model
     caller = report.caller_said
-    assert caller == ["My kitchen sink is leaking, can someone come out?"], report.transcript
+    assert caller == [QUESTION], report.transcript
 
 
 async def test_a_backchannel_over_the_reply_leaves_it_whole(shared_sim) -> None:
@@ -79,18 +87,8 @@ async def test_the_short_end_of_the_callers_sentence_over_the_reply_is_a_turn(sh
     early enough that it is their sentence going on, not a backchannel. The agent stops and their words
     reach the model, where a backchannel's are dropped."""
     first = "Can someone come out to fix my water heater"
-    report = await simulate(Scenario.model_validate({
-        "name": "sentence-end-over-the-reply",
-        "brain": "brains/plumbing.yaml",
-        "clock": "2026-11-24T10:00:00-08:00",
-        "greeting": [{"say": GREETING}],
-        "turns": [
-            {"caller": first, "model": [{"say": LONG_REPLY}]},
-            {"caller": "Tuesday", "barge_in_ms": 700,
-             "model": [{"say": "Tuesday works. We can come between eight and noon."}]},
-            {"pause_before_ms": 200, "hangup": True},
-        ],
-    }), audio=True, sim=shared_sim)  # fmt: skip
+    report = await _over_the_reply(shared_sim, "Tuesday", 700, first=first,
+                                   answer="Tuesday works. We can come between eight and noon.")  # fmt: skip
     # the transcript puts both parts of the sentence in one caller turn, as the model heard them
     assert report.caller_said == [f"{first} Tuesday"], format_report(report)
     assert report.transcript[-1] == {**report.transcript[-1], "role": "agent",
@@ -100,18 +98,7 @@ async def test_the_short_end_of_the_callers_sentence_over_the_reply_is_a_turn(sh
 async def test_a_short_stop_over_the_reply_stops_it_by_its_words(shared_sim) -> None:
     """"Stop" is as short as an "mhm", and said 1.5 s into the reply it is let through like one; its
     transcript then says it was none: the agent stops and the model answers it."""
-    question = "My kitchen sink is leaking, can someone come out?"
-    report = await simulate(Scenario.model_validate({
-        "name": "stop-over-the-reply",
-        "brain": "brains/plumbing.yaml",
-        "clock": "2026-11-24T10:00:00-08:00",
-        "greeting": [{"say": GREETING}],
-        "turns": [
-            {"caller": question, "model": [{"say": LONG_REPLY}]},
-            {"caller": "stop", "barge_in_ms": 1500, "model": [{"say": "Sorry, go ahead."}]},
-            {"pause_before_ms": 200, "hangup": True},
-        ],
-    }), audio=True, sim=shared_sim)  # fmt: skip
+    report = await _over_the_reply(shared_sim, "stop", 1500)
     rows = [(t["role"], t["text"], t["interrupted"]) for t in report.transcript]
     reply = next(r for r in rows if r[0] == "agent" and r[1] and LONG_REPLY.startswith(r[1]))
     assert reply[2] and reply[1] != LONG_REPLY, format_report(report)  # cut where the caller heard it
