@@ -29,18 +29,14 @@ acknowledges what they have heard, and the agent has said two or three words by 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from livekit.agents import AgentSession
-from livekit.agents.voice.events import (
-    ConversationItemAddedEvent,
-    UserInputTranscribedEvent,
-    UserStateChangedEvent,
-)
+from livekit.agents.voice.events import UserInputTranscribedEvent, UserStateChangedEvent
 
 from agent.audible_reply import AudibleReply
-from agent.livekit_internals import drop_turns_when, forget_chat_item, measure_caller_speech
+from agent.brain.languages import words_of
+from agent.livekit_internals import drop_turns_when, measure_caller_speech
 from agent.model_link import live_session
 
 log = logging.getLogger("receptionist.backchannel")
@@ -57,8 +53,7 @@ si sí vale claro aja ajá bueno ya entiendo oui ouais d'accord bon ah
 def backchannel_words(transcript: str) -> bool:
     """Whether every word of a transcript is one a listener says to let the speaker go on (an empty
     transcript too: a cough, a breath)."""
-    words = re.findall(r"[\w'-]+", transcript.lower())
-    return all(w.strip("'-") in _GO_ON for w in words)
+    return all(w in _GO_ON for w in words_of(transcript))
 
 
 class Backchannels:
@@ -70,7 +65,6 @@ class Backchannels:
         self.max_seconds = max_seconds
         self.after = after  # before this (s) into a reply to the caller's turn, a short sound is their sentence
         self.heard = 0  # backchannels let through this call
-        self.taken_up = 0  # short sounds let through whose words then said they were no backchannel
         self.replies = AudibleReply(session)
         self._over_reply = False  # the caller's open turn began while the agent's reply was audible
         self._into_answer: float | None = None  # ... this far (s) into a reply to their turn
@@ -78,7 +72,6 @@ class Backchannels:
         self._speech_s = 0.0  # the caller's speech in the open turn, as the VAD measured it
         session.on("user_state_changed", self._on_user_state)
         session.on("user_input_transcribed", self._on_transcript)
-        session.on("conversation_item_added", self._on_item)
         measure_caller_speech(session, self._on_speech)
         drop_turns_when(session, self._backchannel)
 
@@ -110,30 +103,20 @@ class Backchannels:
             return False
         live = live_session(self.session.llm)
         # its words are read once transcribed; it must not become the start of the caller's next turn
-        if live is not None and not live.commit_aside():
+        if live is not None and not live.commit_aside(backchannel_words):
             log.debug("a reply is still being generated: the sound is cleared, its words unread")
             live.clear_audio()
         self.heard += 1
         log.info("backchannel (%.0f ms of speech) over the reply: it goes on", speech_s * 1000)
         return True
 
-    def _on_item(self, ev: ConversationItemAddedEvent) -> None:
-        # LiveKit adds the transcript to the agent's own conversation too: the backchannel leaves it
-        live = live_session(self.session.llm)
-        if live is not None and ev.item.id in live.forgotten_asides:
-            forget_chat_item(self.session.current_agent, ev.item.id)
-
     def _on_transcript(self, ev: UserInputTranscribedEvent) -> None:
-        """The words of a short sound let through as a backchannel: an "mhm" stays one; a "no", a
-        "wait" or the end of the caller's sentence stops the agent, and the model answers it."""
+        """The words of a short sound let through as a backchannel, which were none (an "mhm" never
+        surfaces: agent/model_link.py deletes it): a "no", a "wait" or the end of the caller's
+        sentence stops the agent, and the model answers it."""
         live = live_session(self.session.llm)
         if not ev.is_final or live is None or ev.item_id not in live.asides:
             return
-        if backchannel_words(ev.transcript):
-            live.forget_aside(ev.item_id)
-            return
-        self.heard -= 1
-        self.taken_up += 1
         log.info("the caller's short sound over the reply was %d words, not a backchannel: answered",
                  len(ev.transcript.split()))  # fmt: skip
         if self.session.user_state == "speaking":

@@ -27,7 +27,7 @@ from agent.call import CallContext
 from agent.call_end import finish_call
 from agent.fallback import FallbackAudio, ModelFailover
 from agent.metrics import realtime_error
-from agent.model_link import LinkedRealtimeModel, live_session
+from agent.model_link import LinkedRealtimeModel
 from agent.playout_guard import PlayoutGuard
 from agent.recording import CallRecording
 from agent.settings import Settings
@@ -114,9 +114,6 @@ class CallKeeper:
         text = item.text_content or ""
         if not text.strip():
             return
-        live = live_session(self.session.llm)
-        if live is not None and item.id in live.forgotten_asides:
-            return  # a backchannel over the agent (agent/backchannel.py): no turn, not in the record
         metrics = item.metrics or {}
         started = metrics.get("started_speaking_at") or item.created_at
         ended = metrics.get("stopped_speaking_at") or time.time()

@@ -76,6 +76,9 @@ REALTIME_SESSION_HOOKS = (
     "_handle_response_done",
     "_handle_response_output_item_added",
     "_handle_response_audio_delta",
+    "_handle_conversion_item_input_audio_transcription_delta",
+    "_handle_conversion_item_input_audio_transcription_completed",
+    "_emit_transcription_metrics",
     "_emit_error",
     "_convert_tools_to_oai",
 )

@@ -89,32 +89,40 @@ class LinkedSession(openai.realtime.RealtimeSession):
         self._held_ms: dict[str, int] = {}  # reply item -> ms of hold line played before its audio
         self._sent_instructions: str | None = None  # what the last session.update carried
         # the caller's short sounds over a reply, committed as items of their own so that their words
-        # tell an "mhm" from a "no, stop" (agent/backchannel.py): one on its way, and their item ids
+        # tell an "mhm" from a "no, stop" (agent/backchannel.py): the judge of those words, one on its
+        # way, and their item ids
+        self._aside_is_backchannel: Callable[[str], bool] = lambda _words: False
         self._aside_pending = False
         self.asides: set[str] = set()
-        self.forgotten_asides: set[str] = set()  # those whose words were only a backchannel's
         self.on("remote_item_added", self._on_remote_item)
 
-    def commit_aside(self) -> bool:
-        """Commit the caller's audio so far as an item of its own and ask for no reply: its transcript
-        says what the short sound over the agent's reply was. False when it cannot be committed now
-        (a reply still generating, or too little audio)."""
+    def commit_aside(self, is_backchannel: Callable[[str], bool]) -> bool:
+        """Commit the caller's audio so far as an item of its own and ask for no reply, so that its
+        transcript says what the short sound over the agent's reply was. Words `is_backchannel` of are
+        deleted from the model's conversation and never surface (no caller turn, nothing recorded);
+        others surface as any transcript does. False when it cannot be committed now (a reply still
+        generating, or too little audio)."""
         if not self.commit_heard():
             return False
-        self._aside_pending = True
+        self._aside_is_backchannel, self._aside_pending = is_backchannel, True
         return True
-
-    def forget_aside(self, item_id: str) -> None:
-        """Delete a backchannel's item from the model's conversation: an "mhm" is nothing to answer,
-        and it stays out of the call's transcript as it always did."""
-        self.forgotten_asides.add(item_id)
-        self.send_event(ConversationItemDeleteEvent(type="conversation.item.delete", item_id=item_id))
 
     def _on_remote_item(self, ev: llm.RemoteItemAddedEvent) -> None:
         item = ev.item
         if self._aside_pending and item.type == "message" and item.role == "user":
             self._aside_pending = False
             self.asides.add(item.id)
+
+    def _handle_conversion_item_input_audio_transcription_delta(self, event: Any) -> None:
+        if event.item_id not in self.asides:  # an aside's words surface once judged, whole
+            super()._handle_conversion_item_input_audio_transcription_delta(event)
+
+    def _handle_conversion_item_input_audio_transcription_completed(self, event: Any) -> None:
+        if event.item_id in self.asides and self._aside_is_backchannel(event.transcript or ""):
+            self._emit_transcription_metrics(event)  # transcribed, and billed, all the same
+            self.send_event(ConversationItemDeleteEvent(type="conversation.item.delete", item_id=event.item_id))
+            return
+        super()._handle_conversion_item_input_audio_transcription_completed(event)
 
     def commit_heard(self) -> bool:
         """Commit the caller's audio so far and ask for no reply: its transcript comes back while they

@@ -179,9 +179,6 @@ class DictationPacing:
         if not ev.is_final or not ev.transcript.strip():
             return
         self._recent.append(ev.transcript.strip())
-        live = live_session(self.session.llm)
-        if live is not None and ev.item_id in live.forgotten_asides:
-            return  # a backchannel over the agent's reply (agent/backchannel.py), no part of a turn
         if (
             self.pause_words is not None
             and self.session.user_state != "speaking"
