@@ -58,7 +58,8 @@ class DictationPacing:
         self.languages = list(languages) or ["en"]  # the business's, its first the one it answers in
         self.asked: Asked | None = None
         self.heard = Heard.PART  # of the value asked for, in the caller's turn so far
-        self._parts: list[str] = []  # the transcripts of the caller's turn, part by part
+        self._parts: list[str] = []  # the transcripts of the value dictated in the caller's turn, part by part
+        self._said: list[str] = []  # the transcripts of the caller's turn since the agent last spoke
         self._recent: deque[str] = deque(maxlen=_RECENT_PARTS)  # the caller's last words, for names
         self.names: frozenset[str] = frozenset()  # what a spelling asked for may be of
         self._spoke_since_asked = False
@@ -87,6 +88,7 @@ class DictationPacing:
         self.names = names_heard(agent_text, list(self._recent)) if self.asked is Asked.SPELLING else frozenset()
         self.heard = Heard.PART
         self._parts = []
+        self._said = []
         self._spoke_since_asked = False
         self.pause_words = None
         self._set_delay()
@@ -179,12 +181,15 @@ class DictationPacing:
         if not ev.is_final or not ev.transcript.strip():
             return
         self._recent.append(ev.transcript.strip())
+        self._said.append(ev.transcript.strip())
         if (
             self.pause_words is not None
             and self.session.user_state != "speaking"
             and not self._before_the_pause(ev.item_id)
         ):
-            words = "unfinished" if sounds_unfinished(ev.transcript, self._callers_language()) else "finished"
+            # the turn so far, not this pause's part alone: "Hi," then "yeah," has not begun to say anything
+            so_far = " ".join(self._said)
+            words = "unfinished" if sounds_unfinished(so_far, self._callers_language()) else "finished"
             if words != self.pause_words:
                 self.pause_words = words
                 log.debug("the caller's pause ends %s: %r", words, ev.transcript[-40:])

@@ -15,6 +15,19 @@ in a question (which a transcriber writes with its question mark) or not at all:
   "avec", "sans" end colloquial sentences ("Je fais avec."). "le", "la" and "les" after a hyphen are
   an imperative's pronoun ("Envoyez-le."), which ends one.
 
+Three shapes say it in more than one word, each read on the caller's whole turn so far:
+
+- A turn of openers alone ("Hi,", "So,", "Hi, yeah,", "Okay, well"; "Hola, buenos días", "Alors"):
+  the caller has greeted or taken the floor and said nothing yet. A "yeah" or an "okay" alone is an
+  answer, so at least one word must be one that only opens ("hi", "hello", "so", "well"). A greeting
+  said as a question ("Hello?", a caller checking the line) ends the turn as any question does.
+- A noun that announces what follows, then "is" ("So the thing is", "My question is", "What I need is";
+  "El problema es", "Le souci c'est"): the sentence has told the listener its content comes next. After
+  a pronoun ("Yes, it is.", "I know where it is.") it ends one.
+- "On", "in" or "at" after a word of place ("she lives over on", "he's out at", "based in"): left out
+  alone for "hold on", "come in" and "where it's at", but after "over", "up", "down" or "out" they
+  still want the place.
+
 One list is read at a time, the caller's language's: the lists together would hold a caller who ends
 on "car" or "pour" in English. In any language without a list here only the silence decides.
 """
@@ -46,15 +59,50 @@ UNFINISHED: dict[str, frozenset[str]] = {
         "à de pour dans chez".split()
     ),
 }
+# words that open a turn and say nothing yet; OPENING the ones that only open (a "yeah" alone answers)
+OPENING: dict[str, frozenset[str]] = {
+    "en": frozenset("hi hello hey hiya so well morning afternoon evening".split()),
+    "es": frozenset("hola buenas buenos pues entonces mire oiga oye".split()),
+    "fr": frozenset("bonjour allô allo alors donc ben bah".split()),
+}
+_OPENERS: dict[str, frozenset[str]] = {
+    "en": OPENING["en"] | frozenset("there good yeah yes yep okay ok oh um uh umm uhm er erm".split()),
+    "es": OPENING["es"] | frozenset("días tardes sí si bueno eh em este".split()),
+    "fr": OPENING["fr"] | frozenset("oui bon eh euh heu".split()),
+}
+# a noun (or a verb of wanting) that announces what follows "is": "the thing is", "what I need is"
+_ANNOUNCING: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "en": (frozenset("""thing problem issue question reason point deal truth trouble situation story
+        concern worry catch plan idea fact request need needed want wanted happened happens mean meant
+        asking wondering hoping""".split()), frozenset({"is", "was"})),
+    "es": (frozenset("problema cosa tema asunto pregunta razón verdad pasa pasó necesito quiero".split()),
+           frozenset({"es", "era"})),
+    "fr": (frozenset("problème truc chose souci question raison fait passe veux voudrais".split()),
+           frozenset({"c'est", "c’est", "est", "était"})),
+}
+_PLACE = ("en", frozenset("over up down out located based".split()), frozenset({"on", "in", "at"}))
 _IMPERATIVE_PRONOUN = re.compile(r"-(le|la|les)$")  # French "Envoyez-le": the sentence is whole
 
 
 def sounds_unfinished(transcript: str, language: str = "en") -> bool:
     """Whether the caller's words so far stop where a sentence in `language` cannot end: the last word
-    is on its list and the transcriber did not hear a question. False in a language without a list."""
+    is on its list, the turn is openers alone, or it ends on an announcing "is" or a place's "on", and
+    the transcriber did not hear a question. False in a language without a list."""
     words = UNFINISHED.get(language)
     text = transcript.strip().rstrip(".,;:!…-– \u2014").lower()
     if not words or not text or text.endswith("?") or _IMPERATIVE_PRONOUN.search(text):
         return False
     found = words_of(text)
-    return bool(found) and found[-1] in words
+    if not found:
+        return False
+    if found[-1] in words:
+        return True
+    if all(w in _OPENERS[language] for w in found) and any(w in OPENING[language] for w in found):
+        return True
+    if len(found) < 2:
+        return False
+    heads, verbs = _ANNOUNCING[language]
+    if found[-1] in verbs and found[-2] in heads:
+        return True
+    place_language, places, prepositions = _PLACE
+    return language == place_language and found[-1] in prepositions and found[-2] in places

@@ -1,7 +1,8 @@
 """The words before a caller's pause decide whether it ends their turn (agent/turn_pacing.py,
 agent/unfinished.py), on recorded caller sentences (tests/fixtures/open_sentences, cut at their
-pauses): with the shipped defaults a caller who stops after "uh" or "a question about" is not answered
-until the sentence is over, and the answer is asked for with the whole sentence committed; the same
+pauses): with the shipped defaults a caller who stops after "uh", "a question about" or an opening "So"
+is not answered until the sentence is over, and the answer is asked for with the whole sentence
+committed; the same
 long pause after a finished sentence is answered, so it is the words, not the silence, that hold."""
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ PAUSE_AFTER = {
                          [CLIPS / "open-16-2.wav", CLIPS / "open-16-4.wav"], [2200]),
     "sent-me": ("the bill you sent me. ... So",
                 [CLIPS / "open-16-4.wav", CLIPS / "open-16-1.wav"], [2200]),
+    # "So" alone opens a turn and says nothing yet, though a sentence may end on it ("I think so.")
+    "so": ("So ... I have a question about ... uh ... the bill you sent me.",
+           [CLIPS / f"open-16-{i}.wav" for i in (1, 2, 3, 4)], [2200, 400, 1600]),
 }  # fmt: skip
 
 
@@ -45,6 +49,11 @@ async def test_a_pause_after_uh_is_not_answered_by_default(name: str) -> None:
 async def test_a_pause_after_a_preposition_is_not_answered() -> None:
     report, sim = await _call("a-question-about", *PAUSE_AFTER["a-question-about"])
     answered_once_after_the_whole_sentence(report, sim, PAUSE_AFTER["a-question-about"][0])
+
+
+async def test_a_pause_after_an_opening_so_is_not_answered() -> None:
+    report, sim = await _call("so", *PAUSE_AFTER["so"])
+    answered_once_after_the_whole_sentence(report, sim, PAUSE_AFTER["so"][0])
 
 
 async def test_the_same_pause_after_a_finished_sentence_is_answered() -> None:
