@@ -20,17 +20,30 @@ import phonenumbers
 from agent.store.appointments import CODE_LENGTH
 from agent.tools.spoken import DIGIT_WORDS, REPEAT_WORDS, spoken_digits
 
-# the agent just asked for something callers say in groups, with pauses between them
+# the agent just asked for something callers say in groups, with pauses between them (in English,
+# Spanish or French: the agent asks in the caller's language)
 _DICTATION = re.compile(
     r"\b(phone|number|digits?|address|zip|postcode|postal code|spell|spelling|e-?mail|"
-    r"confirmation code|code|date of birth|card)\b[^.!]*\?|\bspell\b",
+    r"confirmation code|code|date of birth|card|"
+    r"teléfono|telefono|número|numero|dígitos|dirección|direccion|código|codigo|correo|deletre\w*|"
+    r"escribe|tarjeta|"
+    r"téléphone|numéro|chiffres|adresse|courriel|épel\w*|s'écrit|carte)\b[^.!]*\?|\b(spell|deletre\w*|épel\w*)\b",
     re.IGNORECASE,
 )
-_CODE = re.compile(r"\b(confirmation )?code\b", re.IGNORECASE)
-_PHONE = re.compile(r"\b(phone|cell|mobile|callback|call back|reach you)\b|\bnumber\b", re.IGNORECASE)
-_EMAIL = re.compile(r"\be-?mail\b", re.IGNORECASE)
-_SPELL = re.compile(r"\bspell(ed|ing)?\b", re.IGNORECASE)
-_NOT_PHONE = re.compile(r"\b(house|street|address|card|zip|postcode|postal|policy|account)\b", re.IGNORECASE)
+_CODE = re.compile(r"\b(confirmation )?code\b|\bc[óo]digo\b", re.IGNORECASE)
+_PHONE = re.compile(
+    r"\b(phone|cell|mobile|callback|call back|reach you|teléfono|telefono|celular|móvil|movil|"
+    r"téléphone|portable|joindre)\b|\b(number|número|numero|numéro)\b",
+    re.IGNORECASE,
+)
+_EMAIL = re.compile(r"\be-?mail\b|\bcorreo\b|\bcourriel\b", re.IGNORECASE)
+_SPELL = re.compile(r"\bspell(ed|ing)?\b|\bdeletre\w*|\bescribe\b|\bépel\w*|\bs'écrit\b", re.IGNORECASE)
+_NOT_PHONE = re.compile(
+    r"\b(house|street|address|card|zip|postcode|postal|policy|account|"
+    r"casa|calle|dirección|direccion|tarjeta|cuenta|póliza|poliza|"
+    r"maison|rue|adresse|carte|compte|contrat)\b",
+    re.IGNORECASE,
+)
 
 
 class Asked(Enum):
@@ -70,16 +83,20 @@ def asked_for(agent_text: str) -> Asked | None:
 
 def _questions(text: str) -> list[str]:
     """The last question first: 'Thanks. And your phone number?' asks for the number."""
-    parts = re.findall(r"[^.!?]*\?", text) or ([text] if re.search(r"\bspell\b", text, re.IGNORECASE) else [])
+    spell = re.search(r"\b(spell|deletre\w*|épel\w*)\b", text, re.IGNORECASE)
+    parts = re.findall(r"[^.!?]*\?", text) or ([text] if spell else [])
     return [p.strip() for p in reversed(parts)]
 
 
 # words that lead into a value not yet said ("my number is", "the code's", "um", "let me find it"): a
 # pause after them is the caller looking for it. "Yes" and "sure" are not among them: they answer
-# "is this the best number for you?" whole.
+# "is this the best number for you?" whole (nor "sí", "bueno", "oui", "d'accord"). Spanish: "mi número
+# es", "eh", "a ver", "un momento", "déjeme ver"; French: "c'est", "euh", "attendez", "un instant".
 _LEAD_IN = re.compile(
     r"(\b(is|it's|its|code's|number's|are|um+|uh+|er+m?|hmm+|so|well|wait)|\blet me (see|check|think|find|"
-    r"look|grab|get)( (it|that|them|up|for it))?|\b(hold|hang) on|\b(one|a|just a) (sec|second|moment|minute))"
+    r"look|grab|get)( (it|that|them|up|for it))?|\b(hold|hang) on|\b(one|a|just a) (sec|second|moment|minute)|"
+    r"\b(es|son|eh+|este|pues|a ver|espere|un (momento|segundo)|d[ée]j[ea]me (ver|buscar\w*))|"
+    r"(\bc'|\b)(est|euh+|alors|attendez|voyons|un (instant|moment)|une seconde|laissez-moi (voir|chercher)))"
     r"[\s,.…-]*$",
     re.IGNORECASE,
 )
@@ -223,7 +240,7 @@ def code_characters(transcript: str) -> str:
     words = 0
     repeat = 1
     text = _AS_IN.sub(" ", transcript.lower().replace("-", " "))  # 'b as in boy' is one b
-    for token in re.findall(r"[a-z0-9']+", text):
+    for token in re.findall(r"(?:[^\W_]|')+", text):
         if token in REPEAT_WORDS:
             repeat = REPEAT_WORDS[token]
             continue

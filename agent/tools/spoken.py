@@ -17,6 +17,12 @@ from agent.brain.schema.fields import WEEKDAYS
 DIGIT_WORDS = {
     "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
     "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+    # Spanish and French, as a transcriber writes a caller's digits said one by one ("un", "une" and
+    # "una" are left out: they are articles far more often than a digit)
+    "cero": "0", "uno": "1", "dos": "2", "tres": "3", "cuatro": "4", "cinco": "5", "seis": "6",
+    "siete": "7", "ocho": "8", "nueve": "9",
+    "zéro": "0", "deux": "2", "trois": "3", "quatre": "4", "cinq": "5", "sept": "7", "huit": "8",
+    "neuf": "9",
 }
 REPEAT_WORDS = {"double": 2, "triple": 3}  # "double five" is 55
 
@@ -73,15 +79,31 @@ def clean_text(value: str, limit: int) -> str:
     return " ".join((value or "").translate(_CONTROL).split())[:limit]
 
 
+# "un", "une" and "una" are a digit only among digits ("zéro un huit"), an article anywhere else
+_ONE_OR_ARTICLE = frozenset({"un", "une", "una"})
+
+
 def spoken_digits(text: str) -> str:
-    """'five five five, double two' -> '55522'; digits pass through; other words are dropped."""
+    """'five five five, double two' -> '55522' ('cinco cinco', 'cinq cinq' too); digits pass through;
+    other words are dropped."""
+    tokens = re.findall(r"[^\W\d_]+|\d|\+", text.lower())
+
+    def digit_of(i: int) -> str | None:
+        token = tokens[i]
+        if token.isdigit() or token == "+":
+            return token
+        if token in _ONE_OR_ARTICLE:
+            beside = [tokens[j] for j in (i - 1, i + 1) if 0 <= j < len(tokens)]
+            return "1" if any(t.isdigit() or t in DIGIT_WORDS for t in beside) else None
+        return DIGIT_WORDS.get(token)
+
     out: list[str] = []
     repeat = 1
-    for token in re.findall(r"[a-z]+|\d|\+", text.lower()):
+    for i, token in enumerate(tokens):
         if token in REPEAT_WORDS:
             repeat = REPEAT_WORDS[token]
             continue
-        digit = token if token.isdigit() or token == "+" else DIGIT_WORDS.get(token)
+        digit = digit_of(i)
         if digit is None:
             repeat = 1
             continue

@@ -54,6 +54,23 @@ def test_an_answer_that_is_not_the_value_is_not_waited_for(asked: Asked, said: s
     assert judge(asked, said, "US") is Heard.OTHER
 
 
+@pytest.mark.parametrize(("said", "heard"), [
+    ("cinco cero tres", Heard.PART), ("cinco cero tres, cinco cinco cinco, cero uno ocho siete", Heard.WHOLE),
+    ("cinq zéro trois, cinq cinq cinq, zéro un huit sept", Heard.WHOLE),
+    ("mi número es", Heard.PART), ("cinco cero tres, eh", Heard.PART), ("a ver, un momento", Heard.PART),
+    ("déjeme ver", Heard.PART), ("c'est", Heard.PART), ("euh", Heard.PART), ("attendez, un instant", Heard.PART),
+    ("sí", Heard.OTHER), ("bueno", Heard.OTHER), ("oui", Heard.OTHER), ("d'accord", Heard.OTHER),
+])  # fmt: skip
+def test_a_number_said_in_spanish_or_french_is_judged_as_in_english(said: str, heard: Heard) -> None:
+    assert judge(Asked.PHONE, said, "US") is heard
+
+
+def test_a_code_said_in_spanish_or_french_is_counted_as_in_english() -> None:
+    assert judge(Asked.CODE, "k siete p", "US") is Heard.PART
+    assert judge(Asked.CODE, "k siete p cuatro m dos", "US") is Heard.WHOLE
+    assert code_characters("k sept p quatre m deux") == "k7p4m2"
+
+
 def test_a_number_of_another_country_is_judged_by_its_own_length() -> None:
     assert judge(Asked.PHONE, "oh two oh seven nine four six", "GB") is Heard.PART
     assert judge(Asked.PHONE, "oh two oh seven nine four six oh one two three", "GB") is Heard.WHOLE

@@ -41,6 +41,21 @@ def test_dictation_is_recognised_from_the_agents_question() -> None:
         assert asked_for(said) is None, said
 
 
+@pytest.mark.parametrize(("question", "asked"), [
+    ("Claro. ¿Cuál es el mejor número para comunicarnos con usted?", Asked.PHONE),
+    ("¿Me da su número de teléfono?", Asked.PHONE), ("¿Tiene su código de confirmación?", Asked.CODE),
+    ("¿Cuál es su correo electrónico?", Asked.EMAIL), ("¿Cómo se escribe su apellido?", Asked.SPELLING),
+    ("Por favor, deletree su apellido.", Asked.SPELLING), ("¿Cuál es la dirección de la visita?", Asked.OPEN),
+    ("¿Y el código postal?", Asked.OPEN), ("¿Qué día le conviene?", None), ("Su número está en el archivo.", None),
+    ("D'accord. Quel est le meilleur numéro pour vous joindre?", Asked.PHONE),
+    ("Avez-vous votre code de confirmation?", Asked.CODE), ("Quelle est votre adresse e-mail?", Asked.EMAIL),
+    ("Pouvez-vous épeler votre nom?", Asked.SPELLING), ("Comment s'écrit votre nom?", Asked.SPELLING),
+    ("Quelle est l'adresse de l'intervention?", Asked.OPEN), ("Quel jour vous convient?", None),
+])  # fmt: skip
+def test_what_a_question_in_spanish_or_french_asked_for(question: str, asked: Asked | None) -> None:
+    assert asked_for(question) is asked
+
+
 def test_what_the_question_asked_for() -> None:
     assert asked_for("Thanks. What's your email address?") is Asked.EMAIL
     assert asked_for("Sure. What's the best number to reach you?") is Asked.PHONE
@@ -165,3 +180,35 @@ async def test_a_spelling_of_a_name_not_heard_is_paced_by_the_dictation_delay() 
     async with RealtimeSimulator(model_delay_ms=600, transcription_delay_ms=400) as sim:
         report = await simulate(scenario, audio=True, sim=sim)
         assert _mid_turn(report), (report.heard, format_report(report))
+
+
+# the same number dictated in Spanish (espeak-ng's Spanish voice) to a business that speaks English and
+# Spanish, after the agent asked for it in Spanish, with pauses longer than the 1.2 s dictation delay:
+# before the question was read in Spanish, the words before the first pause ("tres") ended the turn at
+# the usual delay
+SPANISH = {
+    "brain_overrides": {"languages": ["en", "es"]},
+    "caller_voice": "es",
+    "model_voice": "es",  # the greeting in English, the business's first language; the rest in Spanish
+}  # fmt: skip
+
+
+async def test_a_number_dictated_in_spanish_is_not_answered_mid_way() -> None:
+    dictated = "cinco cero tres ... cinco cinco cinco ... cero uno ocho siete"
+    answer = "Gracias, tengo cinco cero tres, cinco cinco cinco, cero uno ocho siete."
+    scenario = Scenario.model_validate({
+        **SCENARIO,
+        **SPANISH,
+        "name": "dictated-number-spanish",
+        "turns": [
+            {"caller": "Necesito que alguien me devuelva la llamada.",
+             "model": [{"say": "Claro. ¿Cuál es el mejor número para comunicarnos con usted?"}]},
+            {"caller": dictated, "pauses_ms": [2000, 1500], "model": [{"say": answer}]},
+            {"pause_before_ms": 1500, "hangup": True},
+        ],
+    })  # fmt: skip
+    async with RealtimeSimulator(model_delay_ms=600, transcription_delay_ms=400) as sim:
+        report = await simulate(scenario, audio=True, sim=sim)
+        assert not _mid_turn(report), (report.heard, format_report(report))
+        assert _answered_with(report, sim, answer) == dictated.replace(" ...", ""), format_report(report)
+    assert report.passed, format_report(report)

@@ -121,6 +121,12 @@ def test_parse_start_refuses_times_at_the_edge_of_the_calendar(said: str) -> Non
         ("double hello five", "5"),  # a repeat does not survive an unrelated word
         ("call someone", ""),  # 'one' inside a word is not a digit
         ("", ""),
+        # Spanish and French digits; "un", "une", "una" are a 1 only among digits
+        ("cinco cero tres, cinco cinco cinco", "503555"),
+        ("uno dos, nueve ocho siete", "12987"),
+        ("cinq zéro trois, zéro un huit sept", "5030187"),
+        ("j'ai un numéro, c'est deux", "2"),
+        ("una casa", ""),
     ],
 )
 def test_spoken_digits(said: str, digits: str) -> None:
