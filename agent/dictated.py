@@ -185,14 +185,18 @@ def names_heard(agent_text: str, caller_said: list[str]) -> frozenset[str]:
 
 
 # the endings an address is finished at: 'dot co' may go on ('dot co dot uk'), so it is not one
-_LAST_DOMAIN = re.compile(r"@[a-z0-9-]+(\.[a-z0-9-]+)*\.(com|org|net|edu|gov|io|us|uk|ca|au|de|fr|ie|nz|info)$")
-_EMAIL_WORDS = {"at": "@", "dot": ".", "underscore": "_", "dash": "-", "hyphen": "-"}
+_LAST_DOMAIN = re.compile(r"@[a-z0-9-]+(\.[a-z0-9-]+)*\.(com|org|net|edu|gov|io|us|uk|ca|au|de|fr|ie|nz|info|es|mx)$")
+_EMAIL_WORDS = {
+    "at": "@", "dot": ".", "underscore": "_", "dash": "-", "hyphen": "-",
+    "arroba": "@", "punto": ".", "guion": "-",  # Spanish
+    "arobase": "@", "point": ".", "tiret": "-",  # French
+}  # fmt: skip
 
 
 def _email(transcript: str) -> Heard:
     """'o k a at n g u dot c o m' and 'oka@ngu.com' are whole; 'o k a at n g u' is part of one."""
     tokens = re.findall(r"[a-z0-9@._+-]+", transcript.lower().replace("'", ""))
-    if not any(t in ("at", "@") or "@" in t or (len(t) == 1 and t != "i") for t in tokens):
+    if not any(_EMAIL_WORDS.get(t) == "@" or "@" in t or (len(t) == 1 and t != "i") for t in tokens):
         return Heard.OTHER  # no letter spelled, no 'at': not an address being given
     address = "".join(_EMAIL_WORDS.get(t, t) for t in tokens).rstrip(".")
     return Heard.WHOLE if _LAST_DOMAIN.search(address) else Heard.PART

@@ -71,6 +71,13 @@ def test_a_code_said_in_spanish_or_french_is_counted_as_in_english() -> None:
     assert code_characters("k sept p quatre m deux") == "k7p4m2"
 
 
+def test_an_email_address_said_in_spanish_or_french_is_whole_at_its_domain() -> None:
+    assert judge(Asked.EMAIL, "o k a arroba n g u", "US") is Heard.PART
+    assert judge(Asked.EMAIL, "o k a arroba n g u punto c o m", "US") is Heard.WHOLE
+    assert judge(Asked.EMAIL, "o k a arobase n g u point f r", "US") is Heard.WHOLE
+    assert judge(Asked.EMAIL, "oka arroba hotmail punto es", "US") is Heard.WHOLE
+
+
 def test_a_number_of_another_country_is_judged_by_its_own_length() -> None:
     assert judge(Asked.PHONE, "oh two oh seven nine four six", "GB") is Heard.PART
     assert judge(Asked.PHONE, "oh two oh seven nine four six oh one two three", "GB") is Heard.WHOLE
