@@ -293,9 +293,10 @@ class ModelFailover:
         self.call.record(
             MessageRecord(
                 call_id=self.call.call_id, business=self.call.brain.business.name,
-                body=f"Voicemail ({seconds:.0f} s, taken while the AI assistant was unreachable): {path}",
+                body=f"Voicemail ({seconds:.0f} s, taken while the AI assistant was unreachable):"
+                " play it on the call's page in the console",
                 phone=self.call.caller_number, callback_requested=self.call.caller_number is not None,
-                urgency="soon",
+                urgency="soon", audio_path=str(path),
             )
         )  # fmt: skip
         self.call.extras["voicemail"] = {"path": str(path), "seconds": round(seconds, 1)}

@@ -109,6 +109,7 @@ def create_app(config: ConsoleConfig) -> Starlette:
             Route("/calls/{call_id}/recording", pages.call_recording),
             Route("/messages", pages.messages_page),
             Route("/messages/{message_id}/called-back", pages.called_back, methods=["POST"]),
+            Route("/messages/{message_id}/audio", pages.message_audio),
             Route("/quality", pages.quality_page),
             Route("/brain", pages.brain_page),
             Route("/calendar/{token}.ics", calendar_feed),

@@ -144,6 +144,21 @@ async def call_recording(request: Request) -> Response:
 
 
 @signed_in
+async def message_audio(request: Request) -> Response:
+    """A voicemail for the messages' audio players: the same scope as the message."""
+    who = viewer(request)
+    message_id = path_id(request, "message_id", "message")
+    found = await console.message_audio(request.app.state.pool, who, message_id)
+    path, call_id = found if found is not None else (None, None)
+    # only the worker's own file name for the message's call: a path in the row reaches no other file
+    if path is None or call_id is None or Path(path).name != f"{call_id}.wav":
+        raise HTTPException(404, "There is no such voicemail.")
+    if not await asyncio.to_thread(Path(path).is_file):
+        raise HTTPException(404, "There is no such voicemail.")
+    return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "private, no-store"})
+
+
+@signed_in
 async def messages_page(request: Request) -> Response:
     who = viewer(request)
     awaiting = narrowed(request, "awaiting")

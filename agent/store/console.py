@@ -118,7 +118,8 @@ async def call_detail(pool: AsyncConnectionPool, viewer: Viewer, call_id: uuid.U
             params)).fetchall()  # fmt: skip
         call["messages"] = await (await cur.execute(
             "SELECT m.id, caller_name, phone, body, callback_requested, urgency, called_back_at, u.email AS"
-            " called_back_by FROM messages m LEFT JOIN users u ON u.id = m.called_back_by"
+            " called_back_by, m.audio_path IS NOT NULL AS has_audio"
+            " FROM messages m LEFT JOIN users u ON u.id = m.called_back_by"
             f" WHERE m.call_id = %(id)s AND {_in_scope('m')}", params)).fetchall()  # fmt: skip
     return call
 
@@ -134,9 +135,23 @@ async def call_recording(pool: AsyncConnectionPool, viewer: Viewer, call_id: uui
     return row[0] if row else None
 
 
+async def message_audio(
+    pool: AsyncConnectionPool, viewer: Viewer, message_id: uuid.UUID
+) -> tuple[str, uuid.UUID | None] | None:
+    """Where a message's audio (a voicemail) is, and its call; None when the message has none or is
+    not among the viewer's businesses."""
+    params = _scope(viewer) | {"id": message_id}
+    async with pool.connection() as conn:
+        row = await (await conn.execute(
+            f"SELECT m.audio_path, m.call_id FROM messages m WHERE m.id = %(id)s AND m.audio_path IS NOT NULL"
+            f" AND {_in_scope('m')}", params
+        )).fetchone()  # fmt: skip
+    return (row[0], row[1]) if row else None
+
+
 _MESSAGE_COLUMNS = """
 m.id, m.call_id, m.business, m.caller_name, m.phone, m.body, m.callback_requested, m.urgency,
-m.created_at, m.called_back_at, u.email AS called_back_by
+m.created_at, m.called_back_at, u.email AS called_back_by, m.audio_path IS NOT NULL AS has_audio
 """
 
 

@@ -34,7 +34,7 @@ BATCH_ROWS = 1000
 _RETENTION_LOCK = zlib.crc32(b"receptionist.retention")
 # every table personal data lives in, in the order a sweep or an erasure reaches them (a call row
 # last, so an interrupted run finds its calls' records again next time)
-TABLES = ("recordings", "transcript_turns", "tool_calls", "violations", "leads", "messages", "appointments", "outbox",
+TABLES = ("recordings", "voicemails", "transcript_turns", "tool_calls", "violations", "leads", "messages", "appointments", "outbox",
           "calls")
 
 # the call report's fields that say who called or what they said (`agent/call_report.py`; the
@@ -75,23 +75,36 @@ async def _erase_recordings(
     A recording holds every word and the voice itself, so it goes with the first of the call's
     records. Run where RECORDINGS_DIR is (the worker's volume): a file not found here is counted
     `missing` and its path logged, so an operator can remove it where it lives."""
+    return await _erase_audio(conn, "calls", "recording_path", ", recording_seconds = NULL", where, params, dry_run)
+
+
+async def _erase_voicemails(
+    conn: psycopg.AsyncConnection[Any], where: str, params: tuple[Any, ...], dry_run: bool
+) -> dict[str, int]:
+    """Delete the voicemails (the caller's voice) of the messages matching `where`, before the
+    messages themselves go; the same rules as recordings (VOICEMAIL_DIR)."""
+    return await _erase_audio(conn, "messages", "audio_path", "", where, params, dry_run)
+
+
+async def _erase_audio(
+    conn: psycopg.AsyncConnection[Any], table: str, column: str, also_set: str, where: str,
+    params: tuple[Any, ...], dry_run: bool,
+) -> dict[str, int]:  # fmt: skip
     cur = await conn.execute(
-        f"SELECT id, recording_path FROM calls WHERE recording_path IS NOT NULL AND ({where})", params
+        f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL AND ({where})", params
     )
     rows = await cur.fetchall()
     if dry_run:
         return {"deleted": len(rows)} if rows else {}
     deleted = missing = 0
-    for call_id, path in rows:
+    for row_id, path in rows:
         try:
             await asyncio.to_thread(Path(path).unlink)
             deleted += 1
         except FileNotFoundError:
             missing += 1
-            log.warning("recording of call %s not found here (%s): delete it where RECORDINGS_DIR is", call_id, path)
-        await conn.execute(
-            "UPDATE calls SET recording_path = NULL, recording_seconds = NULL WHERE id = %s", (call_id,)
-        )
+            log.warning("audio of %s %s not found here (%s): delete it where the worker keeps it", table, row_id, path)
+        await conn.execute(f"UPDATE {table} SET {column} = NULL{also_set} WHERE id = %s", (row_id,))
     return {k: n for k, n in (("deleted", deleted), ("missing", missing)) if n}
 
 
@@ -238,7 +251,12 @@ async def sweep(
                 " AND (a.customer_phone IS NOT NULL OR a.customer_name IS NOT NULL)",
                 (policy.business, cutoff),
             )
+            # the voice before its message row, which the steps delete
+            voicemails = await _erase_voicemails(
+                conn, "business = %s AND created_at < %s", (policy.business, cutoff), dry_run
+            )
             counts = await _apply(conn, _retention_steps(policy.business, cutoff), dry_run)
+            counts["voicemails"] = voicemails
             if synced:
                 queued = len(synced) if dry_run else await _queue_calendar_updates(conn, synced)
                 counts["outbox"]["queued"] = queued
@@ -359,15 +377,19 @@ async def forget(dsn: str, e164: str, requested_by: str) -> ErasureResult:
         # before the words go: their calls, and another caller's call that said or booked under the
         # number (the audio cannot be cut like a transcript, so the whole recording goes)
         written = written_forms(e164)
-        recordings = await _erase_recordings(
-            conn,
+        spoken = (
             "caller_number = %s OR id IN (SELECT call_id FROM transcript_turns WHERE text ~ %s)"
-            " OR id IN (SELECT call_id FROM tool_calls WHERE (arguments::text || ' ' || coalesce(result, '')) ~ %s)",
-            (e164, written, written),
-            dry_run=False,
+            " OR id IN (SELECT call_id FROM tool_calls WHERE (arguments::text || ' ' || coalesce(result, '')) ~ %s)"
+        )
+        recordings = await _erase_recordings(conn, spoken, (e164, written, written), dry_run=False)
+        # voicemails left on those calls or from their number (a voice cannot be cut either), before
+        # the message rows naming them go
+        voicemails = await _erase_voicemails(
+            conn, f"call_id IN (SELECT id FROM calls WHERE {spoken}) OR phone = %s",
+            (e164, written, written, e164), dry_run=False,
         )
         counts = await _apply(conn, _erasure_steps(e164), dry_run=False)
-        counts["recordings"] = recordings
+        counts["recordings"], counts["voicemails"] = recordings, voicemails
         # after the outbox step, which deletes the rows about their calls (the old calendar rows too)
         if synced:
             counts["outbox"]["queued"] = await _queue_calendar_updates(conn, synced)

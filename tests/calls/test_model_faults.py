@@ -146,8 +146,9 @@ async def test_an_unreachable_model_after_hours_takes_a_voicemail(
     report = await _call("down-voicemail", tmp_path, call_stores, shared_sim)
     assert report.line_actions == [("hang_up", "model_unreachable")]
     [message] = report.db["messages"]
-    path = Path(message["body"].rsplit(": ", 1)[1])
-    assert path.parent == (tmp_path / "voicemail").resolve(), message["body"]
+    path = Path(message["audio_path"])
+    assert path.parent == (tmp_path / "voicemail").resolve(), message
+    assert message["body"].startswith("Voicemail (") and str(path) not in message["body"]
     recorded_s = _wav_seconds(path)
     said_s = report.spoken[-1]["ended"] - report.spoken[-1]["started"]
     assert recorded_s >= said_s, (recorded_s, said_s)  # the caller's whole message is on file

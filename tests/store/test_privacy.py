@@ -28,6 +28,7 @@ def assert_call_stripped(rows: dict, *, appointment_kept_personal: bool = False)
     # the recording, every word and the voice itself, is gone from the disk and the row
     assert (call["recording_path"], call["recording_seconds"]) == (None, None)
     assert not (RECORDINGS / f"{call['id']}.ogg").exists()
+    assert not (RECORDINGS / f"{call['id']}.wav").exists()  # the voicemail they left: their voice too
     assert call["personal_erased_at"] is not None
     # what the business measures stays
     assert (call["outcome"], call["end_reason"], call["dialed_number"]) == ("booked", "caller_hangup", "+15035550100")
@@ -71,9 +72,10 @@ async def test_retention_strips_only_what_is_past_each_businesses_retention(db_u
     assert (kept["appointments"][0]["customer_name"], kept["appointments"][0]["customer_phone"]) == ("Dana Reyes", SAM)
     for call, before in untouched.items():
         assert rows_of_call(db_url, call.id) == before
-        assert call.recording.exists()
+        assert call.recording.exists() and call.voicemail.exists()
     assert result.counts[PLUMBING]["transcript_turns"] == {"deleted": 4}
     assert result.counts[PLUMBING]["calls"] == {"anonymised": 2}
+    assert result.counts[PLUMBING]["voicemails"] == {"deleted": 2}
     assert result.counts[PLUMBING]["appointments"] == {"anonymised": 1}
     assert result.counts[BAKERY]["leads"] == {"deleted": 1}
     assert DENTAL not in result.counts
@@ -170,15 +172,20 @@ async def test_forget_erases_everything_personal_of_that_number_and_nothing_of_a
     alex = rows_of_call(db_url, alex_for_dana.id)
     assert alex["calls"][0]["caller_number"] == ALEX
     assert [t["role"] for t in alex["transcript_turns"]] == ["agent"]
-    assert alex["tool_calls"] == [] and alex["leads"] == [] and alex["messages"] == []
+    assert alex["tool_calls"] == [] and alex["leads"] == []
+    # his callback message for her is gone; his voicemail on that call, like its recording, cannot be
+    # cut, so its audio goes and the row saying he left one stays
+    assert [(m["body"][:9], m["audio_path"]) for m in alex["messages"]] == [("Voicemail", None)]
+    assert not alex_for_dana.voicemail.exists()
     assert "callback_number" not in alex["calls"][0]["summary"]["message"]
     assert alex["appointments"][0]["customer_phone"] is None
     # her number is in the words of Alex's call, so its recording (which cannot be cut) is gone too
     assert not alex_for_dana.recording.exists() and alex["calls"][0]["recording_path"] is None
     assert result.counts["recordings"] == {"deleted": 3}
+    assert result.counts["voicemails"] == {"deleted": 3}
     # Sam is untouched
     assert rows_of_call(db_url, sam.id) == sam_before
-    assert sam.recording.exists()
+    assert sam.recording.exists() and sam.voicemail.exists()
     # Dana's number is nowhere, in any form
     everything = json.dumps(dump(db_url))
     assert "5550111" not in everything

@@ -187,6 +187,47 @@ async def test_an_owner_plays_her_calls_recording_and_no_one_elses(
     assert (await console.get(f"/calls/{mine}/recording")).status_code == 303
 
 
+async def test_an_owner_plays_a_voicemail_left_for_her_and_no_one_elses(
+    console: httpx.AsyncClient, add_user: Callable[..., str], db_url: str, tmp_path: Path
+) -> None:
+    """A voicemail taken while the model was unreachable: the message's row names the caller's audio,
+    and the owner plays it from her messages and from the call's page."""
+    t0 = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
+    mine = await _insert_call(db_url, PLUMBING, at=t0, outcome="message")
+    theirs = await _insert_call(db_url, DENTAL, at=t0, outcome="message")
+    messages: dict[str, str] = {}
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        for cid, business in ((mine, PLUMBING), (theirs, DENTAL)):
+            path = tmp_path / f"{cid}.wav"
+            path.write_bytes(b"RIFF" + cid.encode())
+            messages[cid] = str(uuid.uuid4())
+            await conn.execute(
+                "INSERT INTO messages (id, call_id, business, phone, body, callback_requested, audio_path, created_at)"
+                " VALUES (%s, %s, %s, '+15035550123', 'Voicemail (9 s, taken while the AI assistant was unreachable)',"
+                " true, %s, %s)", (messages[cid], cid, business, str(path), t0))  # fmt: skip
+        # a row pointing anywhere but the worker's file for its call plays nothing
+        stray = str(uuid.uuid4())
+        await conn.execute(
+            "INSERT INTO messages (id, call_id, business, body, audio_path, created_at)"
+            " VALUES (%s, %s, %s, 'Voicemail', '/etc/passwd', %s)", (stray, mine, PLUMBING, t0))  # fmt: skip
+    add_user("ann@rosecity.example", PLUMBING)
+    await log_in(console, "ann@rosecity.example")
+
+    player = f'<audio controls preload="none" src="/messages/{messages[mine]}/audio">'
+    assert player in (await console.get("/messages")).text
+    assert player in (await console.get(f"/calls/{mine}")).text
+    played = await console.get(f"/messages/{messages[mine]}/audio")
+    assert played.status_code == 200 and played.headers["content-type"] == "audio/wav"
+    assert played.content == b"RIFF" + mine.encode()
+    assert (await console.get(f"/messages/{messages[theirs]}/audio")).status_code == 404
+    assert (await console.get(f"/messages/{stray}/audio")).status_code == 404
+    assert (await console.get("/messages/not-a-uuid/audio")).status_code == 404
+    (tmp_path / f"{mine}.wav").unlink()
+    assert (await console.get(f"/messages/{messages[mine]}/audio")).status_code == 404
+    console.cookies.clear()
+    assert (await console.get(f"/messages/{messages[mine]}/audio")).status_code == 303
+
+
 async def test_a_turn_the_caller_said_in_parts_reads_as_one_line(
     console: httpx.AsyncClient, add_user: Callable[..., str], db_url: str, tmp_path: Path
 ) -> None:

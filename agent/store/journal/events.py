@@ -92,6 +92,7 @@ class MessageRecord:
     phone: str | None = None
     callback_requested: bool = False
     urgency: str | None = None
+    audio_path: str | None = None  # a voicemail: the caller's voice, on the worker's disk
     created_at: datetime = field(default_factory=_utcnow)
     id: uuid.UUID = field(default_factory=_new_id)
 

@@ -49,10 +49,10 @@ EVENT_SQL: dict[str, tuple[str, Callable[[Any], Sequence[Any]]]] = {
     ),
     "message": (
         "INSERT INTO messages (id, call_id, business, caller_name, phone, body,"
-        " callback_requested, urgency, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT DO NOTHING",
+        " callback_requested, urgency, audio_path, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
         lambda e: (e.id, e.call_id, e.business, e.caller_name, e.phone, e.body,
-                   e.callback_requested, e.urgency, e.created_at),
+                   e.callback_requested, e.urgency, e.audio_path, e.created_at),
     ),
     "violation": (
         "INSERT INTO violations (id, call_id, turn_seq, kind, claim, correction, created_at)"

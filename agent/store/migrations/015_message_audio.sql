@@ -1,0 +1,7 @@
+-- A message the caller left as audio (a voicemail taken while the model was unreachable) names its
+-- file here, so that erasing the caller's data or the retention sweep deletes the voice with the
+-- words, and the owner's console can play it. Before this column the path was only written at the
+-- end of the message's body: those messages are read back once.
+ALTER TABLE messages ADD COLUMN audio_path text;
+UPDATE messages SET audio_path = substring(body FROM ': (/[^ ]+\.wav)$')
+ WHERE audio_path IS NULL AND body LIKE 'Voicemail (%' AND body ~ ': /[^ ]+\.wav$';
