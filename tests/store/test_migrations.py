@@ -74,3 +74,30 @@ def test_an_unreachable_database_does_not_stop_a_start_but_a_malformed_url_does(
     assert "could not check the database schema" in caplog.text
     with pytest.raises(DatabaseUrlInvalid):
         require_current_schema("postgres//postgres:pw@db.example/receptionist")
+
+
+async def test_a_voicemail_recorded_before_its_column_is_read_back_into_it(pg_server, tmp_path):
+    """Before 015 a voicemail's path was written only at the end of its message's text; the migration
+    reads it into messages.audio_path, where erasure and retention find it."""
+    name = f"m_{uuid.uuid4().hex[:10]}"
+    dsn = pg_server.create_database(name)
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in migration_files():
+        if path.name < "015":
+            (before / path.name).write_text(path.read_text())
+    try:
+        await migrate(dsn, before)
+        call_id = uuid.uuid4()
+        old = f"Voicemail (12 s, taken while the AI assistant was unreachable): /app/var/voicemail/{call_id}.wav"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for body in (old, "Call me back about the invoice: /not/a/voicemail.wav", "Voicemail (3 s): gone"):
+                conn.execute("INSERT INTO messages (id, business, body, created_at) VALUES (%s, 'B', %s, now())",
+                             (uuid.uuid4(), body))  # fmt: skip
+        assert await migrate(dsn) == ["015_message_audio.sql"]
+        with psycopg.connect(dsn) as conn:
+            rows = dict(conn.execute("SELECT body, audio_path FROM messages").fetchall())
+        assert rows[old] == f"/app/var/voicemail/{call_id}.wav"
+        assert [p for body, p in rows.items() if body != old] == [None, None]
+    finally:
+        pg_server.drop_database(name)
