@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -143,6 +143,17 @@ class Settings(BaseSettings):
         Path("var/recordings"),
         description="Where calls are recorded (<call id>.ogg, caller left, agent right) for brains with recording on",
     )
+    audio_bucket: str | None = Field(
+        None,
+        description="s3://bucket/prefix: recordings and voicemails move there from the worker's disk once "
+        "their rows are written (agent/store/audio.py); none: they stay on the worker's disk",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="An S3-compatible service's URL (MinIO, R2, B2, ...); none: AWS S3"
+    )
+    s3_region: str | None = Field(None, description="The bucket's region (none: the service's default)")
+    s3_access_key_id: str | None = Field(None, description="S3 access key (none: boto3's own chain)")
+    s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret key")
     caller_rate_limit: int = Field(
         20, ge=0, description="Calls allowed per caller number per hour (0 = unlimited)"
     )
@@ -324,6 +335,20 @@ class Settings(BaseSettings):
             as_of=self.prices_as_of,
             telephony_per_minute=self.twilio_trunk_per_minute + self.livekit_sip_per_minute,
         )
+
+    @field_validator("audio_bucket")
+    @classmethod
+    def _bucket(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        from agent.store.audio import AudioBucket, AudioBucketInvalid
+
+        try:
+            AudioBucket.parse(v)
+        except AudioBucketInvalid:
+            raise ValueError("write s3://bucket or s3://bucket/prefix (a bucket name is 3-63 lower-case "
+                             "letters, digits, dots and dashes)") from None  # fmt: skip
+        return v
 
     def livekit_secret(self) -> str:
         return self.livekit_api_secret.get_secret_value() if self.livekit_api_secret else ""

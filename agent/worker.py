@@ -198,6 +198,7 @@ class ReceptionistServer(AgentServer):
             log.info("takes up to %d calls at once (%s)", self.settings.worker_max_calls,
                      max_calls_basis(self.settings))  # fmt: skip
         sweeping = self._sweep_lost_calls()
+        moving = self._move_call_audio()
         health = None
         try:
             if self.settings is not None and self.settings.health_port is not None and not unregistered:
@@ -212,6 +213,8 @@ class ReceptionistServer(AgentServer):
                 self.worker_metrics.close()
             if sweeping is not None:
                 sweeping.cancel()
+            if moving is not None:
+                moving.cancel()
             if health is not None:
                 await health.cleanup()
 
@@ -222,6 +225,19 @@ class ReceptionistServer(AgentServer):
         except OSError as e:
             # not WORKER_PORT's message (startup_failure): name the setting that holds this port
             raise RuntimeError(f"HEALTH_PORT {port} is unavailable ({e.strerror}); set a free port") from e
+
+    def _move_call_audio(self) -> asyncio.Task[None] | None:
+        """With AUDIO_BUCKET, recordings and voicemails leave this worker's disk for the bucket."""
+        settings = self.settings
+        if settings is None or not settings.audio_bucket or not settings.database_url:
+            return None
+        from agent.store.audio import AudioMover, AudioStore
+
+        store = AudioStore.from_settings(settings)
+        assert store is not None
+        mover = AudioMover(store, settings.database_url, recordings_dir=settings.recordings_dir,
+                           voicemail_dir=settings.voicemail_dir)  # fmt: skip
+        return asyncio.create_task(mover.run(), name="call-audio")
 
     def _sweep_lost_calls(self) -> asyncio.Task[None] | None:
         """Every running replica ends the calls of replicas (or job processes) that died."""

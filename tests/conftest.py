@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.pgbouncer",
     "tests.fixtures.radicale",
     "tests.fixtures.redis",
+    "tests.fixtures.s3",
     "tests.fixtures.simulator",
     "tests.fixtures.twilio_fake",
     "tests.fixtures.stack",

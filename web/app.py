@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from agent.store.audio import AudioStore
 from agent.store.db import open_pool
 from web import api, pages
 from web.auth import login, logout
@@ -44,6 +45,8 @@ class ConsoleConfig:
     secure_cookies: bool = False
     # the brain files: timezones, the Brain page, the hours an owner's move keeps to, the calendar feeds
     brain_path: Path | None = None
+    # where the workers move call audio (AUDIO_BUCKET): recordings and voicemails are read from there
+    audio: AudioStore | None = None
 
 
 def _for_api(request: Request) -> bool:

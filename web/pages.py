@@ -23,6 +23,7 @@ from agent.quality_report import ReportArgsError, charts, headline, window
 from agent.store import appointments as booking
 from agent.store import console, outbox
 from agent.store.accounts import Viewer
+from agent.store.audio import stored
 from agent.store.kpis import business_kpis
 from web.auth import signed_in, viewer
 from web.brains import brain_files, brain_of
@@ -136,11 +137,8 @@ async def call_recording(request: Request) -> Response:
     """The call's recording for the page's audio player: the same scope as the call's page."""
     who = viewer(request)
     call_id = path_id(request, "call_id", "recording")
-    path = await console.call_recording(request.app.state.pool, who, call_id)
-    # only the worker's own file name for this call: a path in the row can never reach another file
-    if path is None or Path(path).name != f"{call_id}.ogg" or not await asyncio.to_thread(Path(path).is_file):
-        raise HTTPException(404, "There is no such recording.")
-    return FileResponse(path, media_type="audio/ogg", headers={"Cache-Control": "private, no-store"})
+    location = await console.call_recording(request.app.state.pool, who, call_id)
+    return await _audio(request, location, f"{call_id}.ogg", "audio/ogg", "recording")
 
 
 @signed_in
@@ -149,13 +147,25 @@ async def message_audio(request: Request) -> Response:
     who = viewer(request)
     message_id = path_id(request, "message_id", "message")
     found = await console.message_audio(request.app.state.pool, who, message_id)
-    path, call_id = found if found is not None else (None, None)
-    # only the worker's own file name for the message's call: a path in the row reaches no other file
-    if path is None or call_id is None or Path(path).name != f"{call_id}.wav":
-        raise HTTPException(404, "There is no such voicemail.")
-    if not await asyncio.to_thread(Path(path).is_file):
-        raise HTTPException(404, "There is no such voicemail.")
-    return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "private, no-store"})
+    location, call_id = found if found is not None else (None, None)
+    return await _audio(request, location if call_id else None, f"{call_id}.wav", "audio/wav", "voicemail")
+
+
+async def _audio(request: Request, location: str | None, file_name: str, media_type: str, what: str) -> Response:
+    """The audio a row names, from the worker's disk or the bucket the workers move it to. Only the
+    worker's own file name for the call: a location in a row can never reach another file or object."""
+    headers = {"Cache-Control": "private, no-store"}
+    if location is None or location.rsplit("/", 1)[-1] != file_name:
+        raise HTTPException(404, f"There is no such {what}.")
+    if stored(location):
+        store = request.app.state.config.audio
+        body = await store.read(location) if store is not None else None
+        if body is None:
+            raise HTTPException(404, f"There is no such {what}.")
+        return Response(body, media_type=media_type, headers=headers)
+    if not await asyncio.to_thread(Path(location).is_file):
+        raise HTTPException(404, f"There is no such {what}.")
+    return FileResponse(location, media_type=media_type, headers=headers)
 
 
 @signed_in

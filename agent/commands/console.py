@@ -14,6 +14,7 @@ from agent.commands.refused import Refused
 def serve_console(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from agent.store.audio import AudioStore
     from web.app import ConsoleConfig, create_app
 
     settings = current_database()
@@ -22,6 +23,7 @@ def serve_console(args: argparse.Namespace) -> int:
             settings.database_url,
             secure_cookies=settings.web_secure_cookies,
             brain_path=settings.brain_path,
+            audio=AudioStore.from_settings(settings),
         )
     )
     print(f"the owner's console: http://{args.host}:{args.port}/", flush=True)

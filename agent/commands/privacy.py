@@ -20,7 +20,10 @@ def run_retention(args: argparse.Namespace) -> int:
     except BrainError as e:
         raise Refused(str(e)) from None
     policies = [RetentionPolicy(b.business.name, b.privacy.retain_days) for b in brains.all]
-    result = asyncio.run(sweep(settings.database_url, policies, dry_run=args.dry_run))
+    from agent.store.audio import AudioStore
+
+    audio = AudioStore.from_settings(settings)
+    result = asyncio.run(sweep(settings.database_url, policies, dry_run=args.dry_run, audio=audio))
     if not result.ran:
         print(f"retention: {result.why_not}; nothing done")
         return 0
@@ -56,7 +59,9 @@ def forget_number(args: argparse.Namespace) -> int:
         ) from None
     settings = current_database()
     by = args.by or getpass.getuser()
-    result = asyncio.run(forget(settings.database_url, e164, requested_by=by))
+    from agent.store.audio import AudioStore
+
+    result = asyncio.run(forget(settings.database_url, e164, requested_by=by, audio=AudioStore.from_settings(settings)))
     print(
         f"forgot {result.number_masked} (requested by {by}; audit row {result.audit_id} in erasures)"
     )

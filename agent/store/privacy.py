@@ -26,6 +26,7 @@ import phonenumbers
 import psycopg
 
 from agent.log_privacy import mask_numbers
+from agent.store.audio import AudioStore, stored
 
 log = logging.getLogger(__name__)
 
@@ -68,27 +69,32 @@ class _Step:
 
 
 async def _erase_recordings(
-    conn: psycopg.AsyncConnection[Any], where: str, params: tuple[Any, ...], dry_run: bool
-) -> dict[str, int]:
+    conn: psycopg.AsyncConnection[Any], where: str, params: tuple[Any, ...], dry_run: bool,
+    audio: AudioStore | None = None,
+) -> dict[str, int]:  # fmt: skip
     """Delete the audio files of the calls matching `where` and unlink them from their rows.
 
     A recording holds every word and the voice itself, so it goes with the first of the call's
-    records. Run where RECORDINGS_DIR is (the worker's volume): a file not found here is counted
-    `missing` and its path logged, so an operator can remove it where it lives."""
-    return await _erase_audio(conn, "calls", "recording_path", ", recording_seconds = NULL", where, params, dry_run)
+    records. A file on a worker's disk is deleted where this runs (RECORDINGS_DIR): one not found here
+    is counted `missing` and its path logged, so an operator can remove it where it lives (a worker
+    moving audio to a bucket deletes it within the hour, agent/store/audio.py); an object in the bucket
+    is deleted there."""
+    return await _erase_audio(conn, "calls", "recording_path", ", recording_seconds = NULL", where, params,
+                              dry_run, audio)  # fmt: skip
 
 
 async def _erase_voicemails(
-    conn: psycopg.AsyncConnection[Any], where: str, params: tuple[Any, ...], dry_run: bool
-) -> dict[str, int]:
+    conn: psycopg.AsyncConnection[Any], where: str, params: tuple[Any, ...], dry_run: bool,
+    audio: AudioStore | None = None,
+) -> dict[str, int]:  # fmt: skip
     """Delete the voicemails (the caller's voice) of the messages matching `where`, before the
     messages themselves go; the same rules as recordings (VOICEMAIL_DIR)."""
-    return await _erase_audio(conn, "messages", "audio_path", "", where, params, dry_run)
+    return await _erase_audio(conn, "messages", "audio_path", "", where, params, dry_run, audio)
 
 
 async def _erase_audio(
     conn: psycopg.AsyncConnection[Any], table: str, column: str, also_set: str, where: str,
-    params: tuple[Any, ...], dry_run: bool,
+    params: tuple[Any, ...], dry_run: bool, audio: AudioStore | None,
 ) -> dict[str, int]:  # fmt: skip
     cur = await conn.execute(
         f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL AND ({where})", params
@@ -97,15 +103,37 @@ async def _erase_audio(
     if dry_run:
         return {"deleted": len(rows)} if rows else {}
     deleted = missing = 0
-    for row_id, path in rows:
-        try:
-            await asyncio.to_thread(Path(path).unlink)
-            deleted += 1
-        except FileNotFoundError:
-            missing += 1
-            log.warning("audio of %s %s not found here (%s): delete it where the worker keeps it", table, row_id, path)
-        await conn.execute(f"UPDATE {table} SET {column} = NULL{also_set} WHERE id = %s", (row_id,))
+    for row_id, location in rows:
+        gone = False
+        while location is not None:
+            gone = await _delete_audio(table, row_id, location, audio) or gone
+            unlinked = await conn.execute(
+                f"UPDATE {table} SET {column} = NULL{also_set} WHERE id = %s AND {column} = %s", (row_id, location)
+            )
+            if unlinked.rowcount:
+                break
+            # a worker moved it to the bucket meanwhile: delete it where the row says it is now
+            now = await (await conn.execute(f"SELECT {column} FROM {table} WHERE id = %s", (row_id,))).fetchone()
+            location = now[0] if now else None
+        deleted, missing = (deleted + 1, missing) if gone else (deleted, missing + 1)
     return {k: n for k, n in (("deleted", deleted), ("missing", missing)) if n}
+
+
+async def _delete_audio(table: str, row_id: Any, location: str, audio: AudioStore | None) -> bool:
+    """Delete a row's audio where it is: an object in the bucket, or a file here. False when it could
+    not be reached from here (logged, for an operator to delete where it is)."""
+    if stored(location):
+        if audio is not None and await audio.delete(location):
+            return True
+        log.warning("audio of %s %s is in a bucket this command cannot reach (%s): set AUDIO_BUCKET and the "
+                    "S3_* settings as the workers have them, or delete it there", table, row_id, location)  # fmt: skip
+        return False
+    try:
+        await asyncio.to_thread(Path(location).unlink)
+        return True
+    except FileNotFoundError:
+        log.warning("audio of %s %s not found here (%s): delete it where the worker keeps it", table, row_id, location)
+        return False
 
 
 def _empty_counts() -> Counts:
@@ -223,7 +251,8 @@ def _retention_steps(business: str, cutoff: datetime) -> list[_Step]:
 
 
 async def sweep(
-    dsn: str, policies: list[RetentionPolicy], *, dry_run: bool = False, now: datetime | None = None
+    dsn: str, policies: list[RetentionPolicy], *, dry_run: bool = False, now: datetime | None = None,
+    audio: AudioStore | None = None,
 ) -> SweepResult:
     """Strip what each business keeps past its retention; at most one real run a day for the fleet.
 
@@ -253,7 +282,7 @@ async def sweep(
             )
             # the voice before its message row, which the steps delete
             voicemails = await _erase_voicemails(
-                conn, "business = %s AND created_at < %s", (policy.business, cutoff), dry_run
+                conn, "business = %s AND created_at < %s", (policy.business, cutoff), dry_run, audio
             )
             counts = await _apply(conn, _retention_steps(policy.business, cutoff), dry_run)
             counts["voicemails"] = voicemails
@@ -261,7 +290,7 @@ async def sweep(
                 queued = len(synced) if dry_run else await _queue_calendar_updates(conn, synced)
                 counts["outbox"]["queued"] = queued
             counts["recordings"] = await _erase_recordings(
-                conn, "business = %s AND started_at < %s", (policy.business, cutoff), dry_run
+                conn, "business = %s AND started_at < %s", (policy.business, cutoff), dry_run, audio
             )
             result.counts[policy.business] = counts
         if not dry_run:
@@ -356,7 +385,7 @@ def _erasure_steps(e164: str) -> list[_Step]:
     ]
 
 
-async def forget(dsn: str, e164: str, requested_by: str) -> ErasureResult:
+async def forget(dsn: str, e164: str, requested_by: str, audio: AudioStore | None = None) -> ErasureResult:
     """Erase one phone number's personal data everywhere, then write the audit row (also when
     nothing was left to erase, so every request is on record).
 
@@ -381,12 +410,12 @@ async def forget(dsn: str, e164: str, requested_by: str) -> ErasureResult:
             "caller_number = %s OR id IN (SELECT call_id FROM transcript_turns WHERE text ~ %s)"
             " OR id IN (SELECT call_id FROM tool_calls WHERE (arguments::text || ' ' || coalesce(result, '')) ~ %s)"
         )
-        recordings = await _erase_recordings(conn, spoken, (e164, written, written), dry_run=False)
+        recordings = await _erase_recordings(conn, spoken, (e164, written, written), dry_run=False, audio=audio)
         # voicemails left on those calls or from their number (a voice cannot be cut either), before
         # the message rows naming them go
         voicemails = await _erase_voicemails(
             conn, f"call_id IN (SELECT id FROM calls WHERE {spoken}) OR phone = %s",
-            (e164, written, written, e164), dry_run=False,
+            (e164, written, written, e164), dry_run=False, audio=audio,
         )
         counts = await _apply(conn, _erasure_steps(e164), dry_run=False)
         counts["recordings"], counts["voicemails"] = recordings, voicemails

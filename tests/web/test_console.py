@@ -15,7 +15,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from agent.store.audio import AudioStore
 from tests.web.conftest import ROOT, csrf_of, log_in, receptionist
+from web.app import ConsoleConfig, create_app
 
 PLUMBING, DENTAL = "Rose City Plumbing", "Lakeview Family Dental"
 
@@ -226,6 +228,43 @@ async def test_an_owner_plays_a_voicemail_left_for_her_and_no_one_elses(
     assert (await console.get(f"/messages/{messages[mine]}/audio")).status_code == 404
     console.cookies.clear()
     assert (await console.get(f"/messages/{messages[mine]}/audio")).status_code == 303
+
+
+async def test_audio_the_workers_moved_to_the_bucket_plays_from_there(
+    add_user: Callable[..., str], db_url: str, s3: AudioStore
+) -> None:
+    t0 = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
+    mine = await _insert_call(db_url, PLUMBING, at=t0, outcome="message")
+    elsewhere = await _insert_call(db_url, PLUMBING, at=t0, outcome="message")
+    client = s3._s3()
+    for key in (f"rose-city/recordings/{mine}.ogg", f"rose-city/voicemails/{mine}.wav",
+                f"{elsewhere}.ogg"):  # fmt: skip
+        client.put_object(Bucket=s3.bucket.name, Key=key, Body=key.encode())
+    voicemail = str(uuid.uuid4())
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        await conn.execute("UPDATE calls SET recording_path = %s, recording_seconds = 12 WHERE id = %s",
+                           (s3.bucket.url(f"rose-city/recordings/{mine}.ogg"), mine))  # fmt: skip
+        # a row naming an object outside the workers' prefix reaches nothing
+        await conn.execute("UPDATE calls SET recording_path = %s, recording_seconds = 12 WHERE id = %s",
+                           (s3.bucket.url(f"{elsewhere}.ogg"), elsewhere))  # fmt: skip
+        await conn.execute(
+            "INSERT INTO messages (id, call_id, business, body, audio_path, created_at)"
+            " VALUES (%s, %s, %s, 'Voicemail (9 s)', %s, %s)",
+            (voicemail, mine, PLUMBING, s3.bucket.url(f"rose-city/voicemails/{mine}.wav"), t0))  # fmt: skip
+    add_user("ann@rosecity.example", PLUMBING)
+    app = create_app(ConsoleConfig(db_url, audio=s3))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://console.test"
+    ) as console:
+        await log_in(console, "ann@rosecity.example")
+        played = await console.get(f"/calls/{mine}/recording")
+        assert played.status_code == 200 and played.headers["content-type"] == "audio/ogg"
+        assert played.content == f"rose-city/recordings/{mine}.ogg".encode()
+        heard = await console.get(f"/messages/{voicemail}/audio")
+        assert heard.status_code == 200 and heard.content == f"rose-city/voicemails/{mine}.wav".encode()
+        assert (await console.get(f"/calls/{elsewhere}/recording")).status_code == 404
+        client.delete_object(Bucket=s3.bucket.name, Key=f"rose-city/recordings/{mine}.ogg")
+        assert (await console.get(f"/calls/{mine}/recording")).status_code == 404
 
 
 async def test_a_turn_the_caller_said_in_parts_reads_as_one_line(
