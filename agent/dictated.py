@@ -36,8 +36,11 @@ _PHONE = re.compile(
     r"téléphone|portable|joindre)\b|\b(number|número|numero|numéro)\b",
     re.IGNORECASE,
 )
-_EMAIL = re.compile(r"\be-?mail\b|\bcorreo\b|\bcourriel\b", re.IGNORECASE)
+_EMAIL = re.compile(r"\be-?mail\b|\bcorreo\b|\bcourriel\b|\badresse (e-?)?mail\b", re.IGNORECASE)
 _SPELL = re.compile(r"\bspell(ed|ing)?\b|\bdeletre\w*|\bescribe\b|\bépel\w*|\bs'écrit\b", re.IGNORECASE)
+# a phone named outright: "the phone number on the account", "el teléfono de casa" ask for one
+_PHONE_NAMED = re.compile(r"\b(phone|cell|mobile|teléfono|telefono|celular|móvil|movil|téléphone|portable)\b",
+                          re.IGNORECASE)  # fmt: skip
 _NOT_PHONE = re.compile(
     r"\b(house|street|address|card|zip|postcode|postal|policy|account|"
     r"casa|calle|dirección|direccion|tarjeta|cuenta|póliza|poliza|"
@@ -73,7 +76,7 @@ def asked_for(agent_text: str) -> Asked | None:
             return Asked.EMAIL
         if _CODE.search(question) and not _NOT_PHONE.search(question):
             return Asked.CODE
-        if _PHONE.search(question) and not _NOT_PHONE.search(question):
+        if _PHONE.search(question) and (_PHONE_NAMED.search(question) or not _NOT_PHONE.search(question)):
             return Asked.PHONE
         if _SPELL.search(question):
             return Asked.SPELLING
@@ -95,7 +98,7 @@ def _questions(text: str) -> list[str]:
 _LEAD_IN = re.compile(
     r"(\b(is|it's|its|code's|number's|are|um+|uh+|er+m?|hmm+|so|well|wait)|\blet me (see|check|think|find|"
     r"look|grab|get)( (it|that|them|up|for it))?|\b(hold|hang) on|\b(one|a|just a) (sec|second|moment|minute)|"
-    r"\b(es|son|eh+|este|pues|a ver|espere|un (momento|segundo)|d[ée]j[ea]me (ver|buscar\w*))|"
+    r"\b(es|eh+|este|pues|a ver|espere|un (momento|segundo)|d[ée]j[ea]me (ver|buscar\w*))|"
     r"(\bc'|\b)(est|euh+|alors|attendez|voyons|un (instant|moment)|une seconde|laissez-moi (voir|chercher)))"
     r"[\s,.…-]*$",
     re.IGNORECASE,

@@ -21,9 +21,11 @@ Three shapes say it in more than one word, each read on the caller's whole turn 
   the caller has greeted or taken the floor and said nothing yet. A "yeah" or an "okay" alone is an
   answer, so at least one word must be one that only opens ("hi", "hello", "so", "well"). A greeting
   said as a question ("Hello?", a caller checking the line) ends the turn as any question does.
-- A noun that announces what follows, then "is" ("So the thing is", "My question is", "What I need is";
-  "El problema es", "Le souci c'est"): the sentence has told the listener its content comes next. After
-  a pronoun ("Yes, it is.", "I know where it is.") it ends one.
+- A noun that announces what follows, then "is" ("So the thing is", "My question is"; "El problema es",
+  "Le souci c'est"), or "what" and a verb of wanting or happening ("What I need is", "what happened
+  was"): the sentence has told the listener its content comes next. After a pronoun ("Yes, it is.",
+  "I know where it is.") or a question word ("I don't know what the problem is.") it ends one.
+- "Good morning," opens as "Hi," does; "Morning." alone answers "morning or afternoon?".
 - "On", "in" or "at" after a word of place ("she lives over on", "he's out at", "based in"): left out
   alone for "hold on", "come in" and "where it's at", but after "over", "up", "down" or "out" they
   still want the place.
@@ -61,7 +63,7 @@ UNFINISHED: dict[str, frozenset[str]] = {
 }
 # words that open a turn and say nothing yet; OPENING the ones that only open (a "yeah" alone answers)
 OPENING: dict[str, frozenset[str]] = {
-    "en": frozenset("hi hello hey hiya so well morning afternoon evening".split()),
+    "en": frozenset("hi hello hey hiya so well".split()),
     "es": frozenset("hola buenas buenos pues entonces mire oiga oye".split()),
     "fr": frozenset("bonjour allô allo alors donc ben bah".split()),
 }
@@ -70,16 +72,25 @@ _OPENERS: dict[str, frozenset[str]] = {
     "es": OPENING["es"] | frozenset("días tardes sí si bueno eh em este".split()),
     "fr": OPENING["fr"] | frozenset("oui bon eh euh heu".split()),
 }
-# a noun (or a verb of wanting) that announces what follows "is": "the thing is", "what I need is"
-_ANNOUNCING: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+# a greeting of two words, read as one opening word: "Good morning," opens, "Morning." alone answers
+# "morning or afternoon?"
+_GREETINGS = {("good", "morning"), ("good", "afternoon"), ("good", "evening")}
+# a noun that announces what follows "is" ("the thing is"), or a verb of wanting or happening after
+# "what" ("what I need is", "what happened was"), and the "is" itself
+_ANNOUNCING: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
     "en": (frozenset("""thing problem issue question reason point deal truth trouble situation story
-        concern worry catch plan idea fact request need needed want wanted happened happens mean meant
-        asking wondering hoping""".split()), frozenset({"is", "was"})),
-    "es": (frozenset("problema cosa tema asunto pregunta razón verdad pasa pasó necesito quiero".split()),
-           frozenset({"es", "era"})),
-    "fr": (frozenset("problème truc chose souci question raison fait passe veux voudrais".split()),
-           frozenset({"c'est", "c’est", "est", "était"})),
+        concern worry catch plan idea fact request""".split()),
+           frozenset("need needed want wanted happened happens mean meant asking wondering hoping".split()),
+           frozenset({"is", "was"})),
+    "es": (frozenset("problema cosa tema asunto pregunta razón verdad".split()),
+           frozenset("pasa pasó necesito quiero".split()), frozenset({"es", "era"})),
+    "fr": (frozenset("problème truc chose souci question raison fait".split()),
+           frozenset("passe veux voudrais".split()), frozenset({"c'est", "est", "était"})),
 }
+# a noun head after one of these says what is not known or asked ("I don't know what the problem is"):
+# the sentence is whole
+_ASKED = {"en": frozenset("what how where why who which whatever whether if".split()),
+          "es": frozenset("qué cuál cómo dónde".split()), "fr": frozenset("quel quelle quoi comment où".split())}
 _PLACE = ("en", frozenset("over up down out located based".split()), frozenset({"on", "in", "at"}))
 _IMPERATIVE_PRONOUN = re.compile(r"-(le|la|les)$")  # French "Envoyez-le": the sentence is whole
 
@@ -97,12 +108,25 @@ def sounds_unfinished(transcript: str, language: str = "en") -> bool:
         return False
     if found[-1] in words:
         return True
-    if all(w in _OPENERS[language] for w in found) and any(w in OPENING[language] for w in found):
+    if _openers_alone(found, language):
         return True
     if len(found) < 2:
         return False
-    heads, verbs = _ANNOUNCING[language]
-    if found[-1] in verbs and found[-2] in heads:
+    nouns, verbs, copulas = _ANNOUNCING[language]
+    if found[-1] in copulas and found[-2] in verbs:
         return True
+    if found[-1] in copulas and found[-2] in nouns:
+        return not _ASKED[language] & set(found[-6:-2])
     place_language, places, prepositions = _PLACE
     return language == place_language and found[-1] in prepositions and found[-2] in places
+
+
+def _openers_alone(found: list[str], language: str) -> bool:
+    """A turn of words that open one, at least one of which does nothing else ("Hi, yeah,")."""
+    words: list[str] = []
+    for w in found:
+        if words and (words[-1], w) in _GREETINGS:
+            words[-1] = "hi"
+        else:
+            words.append(w)
+    return all(w in _OPENERS[language] for w in words) and any(w in OPENING[language] for w in words)

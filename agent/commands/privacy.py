@@ -12,7 +12,7 @@ from agent.commands.refused import Refused
 
 def run_retention(args: argparse.Namespace) -> int:
     from agent.brain import BrainError, load_brains
-    from agent.store.privacy import RetentionPolicy, format_counts, sweep
+    from agent.store.privacy import AudioUnreachable, RetentionPolicy, format_counts, sweep
 
     settings = current_database()
     try:
@@ -23,7 +23,10 @@ def run_retention(args: argparse.Namespace) -> int:
     from agent.store.audio import AudioStore
 
     audio = AudioStore.from_settings(settings)
-    result = asyncio.run(sweep(settings.database_url, policies, dry_run=args.dry_run, audio=audio))
+    try:
+        result = asyncio.run(sweep(settings.database_url, policies, dry_run=args.dry_run, audio=audio))
+    except AudioUnreachable as e:
+        raise Refused(f"retention: {e}") from None
     if not result.ran:
         print(f"retention: {result.why_not}; nothing done")
         return 0
@@ -47,7 +50,7 @@ def forget_number(args: argparse.Namespace) -> int:
 
     from livekit.agents import ToolError
 
-    from agent.store.privacy import forget, format_counts
+    from agent.store.privacy import AudioUnreachable, forget, format_counts
     from agent.tools.spoken import normalise_phone
 
     try:
@@ -61,7 +64,10 @@ def forget_number(args: argparse.Namespace) -> int:
     by = args.by or getpass.getuser()
     from agent.store.audio import AudioStore
 
-    result = asyncio.run(forget(settings.database_url, e164, requested_by=by, audio=AudioStore.from_settings(settings)))
+    try:
+        result = asyncio.run(forget(settings.database_url, e164, requested_by=by, audio=AudioStore.from_settings(settings)))
+    except AudioUnreachable as e:
+        raise Refused(f"forget: {e}") from None
     print(
         f"forgot {result.number_masked} (requested by {by}; audit row {result.audit_id} in erasures)"
     )

@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -97,6 +99,7 @@ class AudioStore:
             "aws_secret_access_key": secret_access_key or None,
         }
         self._client: Any = None
+        self._building = threading.Lock()  # boto3's default session builds one client at a time
 
     @classmethod
     def from_settings(cls, settings: Any) -> AudioStore | None:
@@ -110,46 +113,48 @@ class AudioStore:
         )  # fmt: skip
 
     def _s3(self) -> Any:
-        if self._client is None:
-            import boto3
-            from botocore.config import Config
+        """The client (thread-safe once built); call it from a thread: the first use imports boto3."""
+        with self._building:
+            if self._client is None:
+                import boto3
+                from botocore.config import Config
 
-            # a storage that does not answer fails this round quickly; the file waits for the next
-            config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"})
-            self._client = boto3.client("s3", config=config, **self._options)
-        return self._client
+                # a storage that does not answer fails this round quickly; the file waits for the next
+                config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"})
+                self._client = boto3.client("s3", config=config, **self._options)
+            return self._client
 
     async def put(self, path: Path, key: str, content_type: str) -> str:
         """Store the file under `key`; its url once stored (a PUT replaces, so a retry is harmless)."""
         await asyncio.to_thread(
-            self._s3().upload_file, str(path), self.bucket.name, key, ExtraArgs={"ContentType": content_type}
+            lambda: self._s3().upload_file(str(path), self.bucket.name, key, ExtraArgs={"ContentType": content_type})
         )
         return self.bucket.url(key)
 
     async def read(self, url: str) -> bytes | None:
         """The object's bytes; None when it is not one of this bucket's, or not there."""
-        from botocore.exceptions import ClientError
-
         key = self.bucket.key_of(url)
         if key is None:
             return None
 
-        def get() -> bytes:
-            return self._s3().get_object(Bucket=self.bucket.name, Key=key)["Body"].read()
+        def get() -> bytes | None:
+            from botocore.exceptions import ClientError
 
-        try:
-            return await asyncio.to_thread(get)
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise
+            try:
+                return self._s3().get_object(Bucket=self.bucket.name, Key=key)["Body"].read()
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    return None
+                raise
+
+        return await asyncio.to_thread(get)
 
     async def delete(self, url: str) -> bool:
         """Delete the object (already gone is fine); False when the url is not this bucket's."""
         key = self.bucket.key_of(url)
         if key is None:
             return False
-        await asyncio.to_thread(self._s3().delete_object, Bucket=self.bucket.name, Key=key)
+        await asyncio.to_thread(lambda: self._s3().delete_object(Bucket=self.bucket.name, Key=key))
         return True
 
 
@@ -208,27 +213,43 @@ class AudioMover:
 
     async def _move(self, conn: psycopg.AsyncConnection[Any], kind: str, path: Path) -> str:
         table, column, _, content_type = _KINDS[kind]
+        try:
+            call_id = uuid.UUID(path.stem)
+        except ValueError:
+            return "waiting"  # not a file a job process wrote: left alone
+        by_call = "id" if table == "calls" else "call_id"
         # the row names the file as the job process wrote it: from the settings' directory (maybe
         # relative to the worker's directory) or resolved
         names = [str(path), str(await asyncio.to_thread(path.resolve))]
-        row = await (await conn.execute(f"SELECT id FROM {table} WHERE {column} = ANY(%s) LIMIT 1", (names,))).fetchone()
+        find = f"SELECT id FROM {table} WHERE {by_call} = %s AND {column} = ANY(%s) LIMIT 1"
+        row = await (await conn.execute(find, (call_id, names))).fetchone()
+        if row is None and kind == "voicemails":
+            # a worker of the code before messages.audio_path named it in the message's text alone
+            await conn.execute(
+                "UPDATE messages SET audio_path = %s WHERE call_id = %s AND audio_path IS NULL"
+                " AND body LIKE 'Voicemail (%%' AND right(body, length(%s) + 2) = ': ' || %s",
+                (names[1], call_id, names[1], names[1]),
+            )
+            row = await (await conn.execute(find, (call_id, names))).fetchone()
         if row is None:
-            return await self._unnamed(conn, path)
+            return await self._unnamed(conn, call_id, path)
         url = await self.store.put(path, self.store.bucket.key(kind, path.name), content_type)
         cur = await conn.execute(f"UPDATE {table} SET {column} = %s WHERE id = %s AND {column} = ANY(%s)",
                                  (url, row[0], names))  # fmt: skip
         if cur.rowcount == 0:
-            # erased while it was being stored (forget, retention): the object goes with it
-            await self.store.delete(url)
-            log.info("%s was erased as it was stored: the object is deleted too", path.name)
+            now = await (await conn.execute(f"SELECT {column} FROM {table} WHERE id = %s", (row[0],))).fetchone()
+            if now is None or now[0] != url:  # not another worker's mover of this same disk, done first
+                # erased while it was being stored (forget, retention): the object goes with it
+                await self.store.delete(url)
+                log.info("%s was erased as it was stored: the object is deleted too", path.name)
         await asyncio.to_thread(path.unlink, missing_ok=True)
         return "moved"
 
-    async def _unnamed(self, conn: psycopg.AsyncConnection[Any], path: Path) -> str:
+    async def _unnamed(self, conn: psycopg.AsyncConnection[Any], call_id: uuid.UUID, path: Path) -> str:
         """A file no row names: its call still going on or not yet in Postgres (it waits), or erased or
         never linked, once the call ended long enough ago (it goes)."""
         row = await (await conn.execute(
-            "SELECT ended_at < now() - %s FROM calls WHERE id::text = %s", (ORPHANED_AFTER, path.stem)
+            "SELECT ended_at < now() - %s FROM calls WHERE id = %s", (ORPHANED_AFTER, call_id)
         )).fetchone()  # fmt: skip
         if row is None or not row[0]:
             return "waiting"

@@ -92,6 +92,29 @@ async def _erase_voicemails(
     return await _erase_audio(conn, "messages", "audio_path", "", where, params, dry_run, audio)
 
 
+class AudioUnreachable(Exception):
+    """Audio to erase is in a bucket this command cannot reach: nothing is changed, so that no row stops
+    leading to a caller's voice that is still stored."""
+
+
+async def _require_reachable(
+    conn: psycopg.AsyncConnection[Any], audio: AudioStore | None, *where: tuple[str, str, str, tuple[Any, ...]]
+) -> None:
+    """Refuse before anything is changed when a row to erase names an object outside `audio`'s bucket
+    (or when no bucket is set here): its row would be emptied and the voice kept where nobody finds it."""
+    for table, column, condition, params in where:
+        rows = await (await conn.execute(
+            f"SELECT {column} FROM {table} WHERE {column} LIKE 's3://%%' AND ({condition})", params
+        )).fetchall()  # fmt: skip
+        away = [loc for (loc,) in rows if audio is None or audio.bucket.key_of(loc) is None]
+        if away:
+            raise AudioUnreachable(
+                f"{len(away)} of the {'recordings' if table == 'calls' else 'voicemails'} to erase are in a "
+                f"bucket this command cannot reach ({away[0]}): set AUDIO_BUCKET and the S3_* settings as "
+                "the workers have them; nothing was changed"
+            )
+
+
 async def _erase_audio(
     conn: psycopg.AsyncConnection[Any], table: str, column: str, also_set: str, where: str,
     params: tuple[Any, ...], dry_run: bool, audio: AudioStore | None,
@@ -262,6 +285,14 @@ async def sweep(
     conn = await _connect(dsn)
     try:
         if not dry_run:
+            for policy in policies:
+                if policy.retain_days is not None:
+                    cutoff = now - timedelta(days=policy.retain_days)
+                    await _require_reachable(
+                        conn, audio,
+                        ("calls", "recording_path", "business = %s AND started_at < %s", (policy.business, cutoff)),
+                        ("messages", "audio_path", "business = %s AND created_at < %s", (policy.business, cutoff)),
+                    )  # fmt: skip
             got = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (_RETENTION_LOCK,))).fetchone()
             if not (got and got[0]):
                 return SweepResult(ran=False, why_not="another retention sweep is running")
@@ -395,6 +426,15 @@ async def forget(dsn: str, e164: str, requested_by: str, audio: AudioStore | Non
     """
     conn = await _connect(dsn)
     try:
+        written = written_forms(e164)
+        spoken = (
+            "caller_number = %s OR id IN (SELECT call_id FROM transcript_turns WHERE text ~ %s)"
+            " OR id IN (SELECT call_id FROM tool_calls WHERE (arguments::text || ' ' || coalesce(result, '')) ~ %s)"
+        )
+        left = (f"call_id IN (SELECT id FROM calls WHERE {spoken}) OR phone = %s", (e164, written, written, e164))
+        await _require_reachable(
+            conn, audio, ("calls", "recording_path", spoken, (e164, written, written)), ("messages", "audio_path", *left)
+        )
         synced = await _synced_events(conn, "a.customer_phone = %s", (e164,))
         cur = await conn.execute(
             "UPDATE appointments SET status = 'cancelled', updated_at = now(), " + _STRIP_APPOINTMENT
@@ -405,18 +445,10 @@ async def forget(dsn: str, e164: str, requested_by: str, audio: AudioStore | Non
         cancelled = [CancelledBooking(*row) for row in await cur.fetchall()]
         # before the words go: their calls, and another caller's call that said or booked under the
         # number (the audio cannot be cut like a transcript, so the whole recording goes)
-        written = written_forms(e164)
-        spoken = (
-            "caller_number = %s OR id IN (SELECT call_id FROM transcript_turns WHERE text ~ %s)"
-            " OR id IN (SELECT call_id FROM tool_calls WHERE (arguments::text || ' ' || coalesce(result, '')) ~ %s)"
-        )
         recordings = await _erase_recordings(conn, spoken, (e164, written, written), dry_run=False, audio=audio)
         # voicemails left on those calls or from their number (a voice cannot be cut either), before
         # the message rows naming them go
-        voicemails = await _erase_voicemails(
-            conn, f"call_id IN (SELECT id FROM calls WHERE {spoken}) OR phone = %s",
-            (e164, written, written, e164), dry_run=False, audio=audio,
-        )
+        voicemails = await _erase_voicemails(conn, *left, dry_run=False, audio=audio)
         counts = await _apply(conn, _erasure_steps(e164), dry_run=False)
         counts["recordings"], counts["voicemails"] = recordings, voicemails
         # after the outbox step, which deletes the rows about their calls (the old calendar rows too)

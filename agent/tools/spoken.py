@@ -79,7 +79,8 @@ def clean_text(value: str, limit: int) -> str:
     return " ".join((value or "").translate(_CONTROL).split())[:limit]
 
 
-# "un", "une" and "una" are a digit only among digits ("zéro un huit"), an article anywhere else
+# "un", "une" and "una" are a digit only after one ("zéro un huit"), an article anywhere else ("c'est un
+# 06...")
 _ONE_OR_ARTICLE = frozenset({"un", "une", "una"})
 
 
@@ -93,8 +94,8 @@ def spoken_digits(text: str) -> str:
         if token.isdigit() or token == "+":
             return token
         if token in _ONE_OR_ARTICLE:
-            beside = [tokens[j] for j in (i - 1, i + 1) if 0 <= j < len(tokens)]
-            return "1" if any(t.isdigit() or t in DIGIT_WORDS for t in beside) else None
+            before = tokens[i - 1] if i else ""
+            return "1" if before.isdigit() or before in DIGIT_WORDS else None
         return DIGIT_WORDS.get(token)
 
     out: list[str] = []

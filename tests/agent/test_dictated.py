@@ -60,6 +60,7 @@ def test_an_answer_that_is_not_the_value_is_not_waited_for(asked: Asked, said: s
     ("mi número es", Heard.PART), ("cinco cero tres, eh", Heard.PART), ("a ver, un momento", Heard.PART),
     ("déjeme ver", Heard.PART), ("c'est", Heard.PART), ("euh", Heard.PART), ("attendez, un instant", Heard.PART),
     ("sí", Heard.OTHER), ("bueno", Heard.OTHER), ("oui", Heard.OTHER), ("d'accord", Heard.OTHER),
+    ("it's for my son", Heard.OTHER),  # "son" is no Spanish lead-in here
 ])  # fmt: skip
 def test_a_number_said_in_spanish_or_french_is_judged_as_in_english(said: str, heard: Heard) -> None:
     assert judge(Asked.PHONE, said, "US") is heard

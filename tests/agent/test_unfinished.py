@@ -34,7 +34,8 @@ def test_a_sentence_does_not_end_on_these(words: str) -> None:
     # answers, questions and particles that end a sentence
     "Yeah.", "Okay", "Hello?", "Hi, is this the plumber?", "So so?", "Yes, it is.",
     "I know where the shop is", "That's what it is", "Hang on", "Come on in", "The heater is on",
-    "I'd rather stay in", "Good", "Well done",
+    "I'd rather stay in", "Good", "Well done", "Morning.", "Yes, morning.", "Afternoon",
+    "I don't know what the problem is.", "Not sure what the issue is", "That's the plan",
 ])  # fmt: skip
 def test_these_may_end_a_sentence(words: str) -> None:
     assert not sounds_unfinished(words)

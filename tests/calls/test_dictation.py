@@ -51,6 +51,8 @@ def test_dictation_is_recognised_from_the_agents_question() -> None:
     ("Avez-vous votre code de confirmation?", Asked.CODE), ("Quelle est votre adresse e-mail?", Asked.EMAIL),
     ("Pouvez-vous épeler votre nom?", Asked.SPELLING), ("Comment s'écrit votre nom?", Asked.SPELLING),
     ("Quelle est l'adresse de l'intervention?", Asked.OPEN), ("Quel jour vous convient?", None),
+    ("Quelle est votre adresse mail?", Asked.EMAIL), ("¿Cuál es el teléfono de casa?", Asked.PHONE),
+    ("¿Cuál es el número de su casa?", Asked.OPEN), ("What's the phone number on the account?", Asked.PHONE),
 ])  # fmt: skip
 def test_what_a_question_in_spanish_or_french_asked_for(question: str, asked: Asked | None) -> None:
     assert asked_for(question) is asked

@@ -13,7 +13,7 @@ import pytest
 
 from agent.settings import SettingsError, load_settings
 from agent.store.audio import AudioBucket, AudioBucketInvalid, AudioMover, AudioStore
-from agent.store.privacy import RetentionPolicy, forget, sweep
+from agent.store.privacy import AudioUnreachable, RetentionPolicy, forget, sweep
 from tests.fixtures.personal_data import seed_call
 from tests.fixtures.s3 import BUCKET, objects, store_at
 
@@ -141,15 +141,55 @@ async def test_forget_and_retention_delete_the_objects_where_they_are(db_url: st
         assert _locations(db_url, call_id) == (None, None)
 
 
-async def test_forget_without_the_bucket_says_what_it_could_not_reach(db_url: str, tmp_path: Path, s3) -> None:
+async def test_forget_or_retention_where_the_bucket_is_not_set_change_nothing(db_url: str, tmp_path: Path, s3) -> None:
     dana, _, _ = _on_a_worker(db_url, tmp_path)
     await _mover(s3, db_url, tmp_path).move_round()
+    before = _locations(db_url, dana)
+    elsewhere = store_at(s3._options["endpoint_url"], "s3://other-bucket")
 
-    erased = await forget(db_url, DANA, requested_by="alice")  # AUDIO_BUCKET not set where it ran
+    for audio in (None, elsewhere):  # AUDIO_BUCKET not set where it runs, or another bucket
+        with pytest.raises(AudioUnreachable, match="set AUDIO_BUCKET.*nothing was changed"):
+            await forget(db_url, DANA, requested_by="alice", audio=audio)
+        with pytest.raises(AudioUnreachable, match="nothing was changed"):
+            await sweep(db_url, [RetentionPolicy(PLUMBING, 0)], audio=audio)
 
-    # counted missing (and logged) for an operator to delete there; the rows no longer lead to them
-    assert erased.counts["recordings"] == {"missing": 1} and erased.counts["voicemails"] == {"missing": 1}
-    assert _locations(db_url, dana) == (None, None)
+    # no row stopped leading to her voice, which is still stored; and the day's retention is unclaimed
+    assert _locations(db_url, dana) == before and len(objects(s3)) == 2
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM retention_runs").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM erasures").fetchone() == (0,)
+
+
+async def test_a_voicemail_an_older_worker_named_in_its_text_only_is_moved(db_url: str, tmp_path: Path, s3) -> None:
+    call_id, _, voicemail = _on_a_worker(db_url, tmp_path)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("UPDATE messages SET audio_path = NULL, body = body || ': ' || %s WHERE call_id = %s"
+                     " AND audio_path IS NOT NULL", (str(voicemail.resolve()), call_id))  # fmt: skip
+
+    await _mover(s3, db_url, tmp_path).move_round()
+
+    assert _locations(db_url, call_id)[1] == f"s3://{BUCKET}/rose-city/voicemails/{call_id}.wav"
+    assert not voicemail.exists()
+
+
+async def test_two_movers_of_one_disk_leave_the_object_the_first_stored(
+    db_url: str, tmp_path: Path, s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call_id, recording, _ = _on_a_worker(db_url, tmp_path)
+    put = s3.put
+
+    async def the_other_mover_first(path: Path, key: str, content_type: str) -> str:
+        url = await put(path, key, content_type)
+        if path == recording:  # another worker process on this disk stored it and named it just before
+            with psycopg.connect(db_url, autocommit=True) as conn:
+                conn.execute("UPDATE calls SET recording_path = %s WHERE id = %s", (url, call_id))
+        return url
+
+    monkeypatch.setattr(s3, "put", the_other_mover_first)
+    await _mover(s3, db_url, tmp_path).move_round()
+
+    key = f"rose-city/recordings/{call_id}.ogg"
+    assert key in objects(s3) and _locations(db_url, call_id)[0] == f"s3://{BUCKET}/{key}"
 
 
 @pytest.mark.parametrize("url", ["s3://call-audio", "s3://call-audio/", "s3://call-audio/rose/city/"])

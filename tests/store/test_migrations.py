@@ -78,7 +78,7 @@ def test_an_unreachable_database_does_not_stop_a_start_but_a_malformed_url_does(
 
 async def test_a_voicemail_recorded_before_its_column_is_read_back_into_it(pg_server, tmp_path):
     """Before 015 a voicemail's path was written only at the end of its message's text; the migration
-    reads it into messages.audio_path, where erasure and retention find it."""
+    reads it into messages.audio_path, where erasure and retention find it, when it is the call's own."""
     name = f"m_{uuid.uuid4().hex[:10]}"
     dsn = pg_server.create_database(name)
     before = tmp_path / "before"
@@ -89,15 +89,18 @@ async def test_a_voicemail_recorded_before_its_column_is_read_back_into_it(pg_se
     try:
         await migrate(dsn, before)
         call_id = uuid.uuid4()
-        old = f"Voicemail (12 s, taken while the AI assistant was unreachable): /app/var/voicemail/{call_id}.wav"
+        old = f"Voicemail (12 s, taken while the AI assistant was unreachable): /app/var/my voicemail/{call_id}.wav"
+        other = f"Voicemail (4 s, taken while the AI assistant was unreachable): /app/var/voicemail/{uuid.uuid4()}.wav"
         with psycopg.connect(dsn, autocommit=True) as conn:
-            for body in (old, "Call me back about the invoice: /not/a/voicemail.wav", "Voicemail (3 s): gone"):
-                conn.execute("INSERT INTO messages (id, business, body, created_at) VALUES (%s, 'B', %s, now())",
-                             (uuid.uuid4(), body))  # fmt: skip
+            conn.execute("INSERT INTO calls (id, business, started_at) VALUES (%s, 'B', now())", (call_id,))
+            for body in (old, other, "Call me back about the invoice: /not/a/voicemail.wav", "Voicemail (3 s): gone"):
+                conn.execute("INSERT INTO messages (id, call_id, business, body, created_at)"
+                             " VALUES (%s, %s, 'B', %s, now())", (uuid.uuid4(), call_id, body))  # fmt: skip
         assert await migrate(dsn) == ["015_message_audio.sql"]
         with psycopg.connect(dsn) as conn:
             rows = dict(conn.execute("SELECT body, audio_path FROM messages").fetchall())
-        assert rows[old] == f"/app/var/voicemail/{call_id}.wav"
-        assert [p for body, p in rows.items() if body != old] == [None, None]
+        assert rows[old] == f"/app/var/my voicemail/{call_id}.wav"  # spaces in a path too
+        # a path that is not this call's file (a model's words, another call's) is not taken
+        assert [p for body, p in rows.items() if body != old] == [None, None, None]
     finally:
         pg_server.drop_database(name)

@@ -126,6 +126,7 @@ def test_parse_start_refuses_times_at_the_edge_of_the_calendar(said: str) -> Non
         ("uno dos, nueve ocho siete", "12987"),
         ("cinq zéro trois, zéro un huit sept", "5030187"),
         ("j'ai un numéro, c'est deux", "2"),
+        ("c'est un 06 12 34 56 78", "0612345678"),
         ("una casa", ""),
     ],
 )
