@@ -129,8 +129,15 @@ class LinkedSession(openai.realtime.RealtimeSession):
         may still be talking, for the dictation pacing to judge (agent/turn_pacing.py)."""
         if self.has_active_generation or self._pushed_duration_s < MIN_COMMIT_S:
             return False
+        self._aside_pending = False
         openai.realtime.RealtimeSession.commit_audio(self)
         return True
+
+    def commit_audio(self) -> None:
+        # an aside whose item never came (the server refused its commit) must not make this commit's
+        # item, the caller's turn, an aside: a real "yes" would be deleted as an "mhm"
+        self._aside_pending = False
+        super().commit_audio()
 
     async def update_instructions(self, instructions: str) -> None:
         # a task that keeps the receptionist's instructions (the hand-over to a person) changes
