@@ -51,6 +51,22 @@ def _locations(db_url: str, call_id: uuid.UUID) -> tuple[str | None, str | None]
     return (recording[0] if recording else None), (voicemail[0] if voicemail else None)
 
 
+def _once_stored(
+    monkeypatch: pytest.MonkeyPatch, store: AudioStore, path: Path, db_url: str, sql: str, call_id: uuid.UUID
+) -> None:
+    """Run `sql` (with the object's %(url)s and the call's %(id)s) just as `path` has been stored."""
+    put = store.put
+
+    async def stored_then(stored_path: Path, key: str, content_type: str) -> str:
+        url = await put(stored_path, key, content_type)
+        if stored_path == path:
+            with psycopg.connect(db_url, autocommit=True) as conn:
+                conn.execute(sql, {"url": url, "id": call_id})
+        return url
+
+    monkeypatch.setattr(store, "put", stored_then)
+
+
 async def test_a_finished_calls_recording_and_voicemail_move_to_the_bucket(db_url: str, tmp_path: Path, s3) -> None:
     call_id, recording, voicemail = _on_a_worker(db_url, tmp_path)
     audio = {"recording": recording.read_bytes(), "voicemail": voicemail.read_bytes()}
@@ -103,26 +119,6 @@ async def test_audio_no_row_names_waits_for_its_row_or_goes_once_its_call_ended_
     assert objects(s3) == {}
 
 
-async def test_a_row_erased_while_its_file_is_stored_takes_the_object_with_it(
-    db_url: str, tmp_path: Path, s3, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    call_id, recording, _ = _on_a_worker(db_url, tmp_path)
-    put = s3.put
-
-    async def stored_then_erased(path: Path, key: str, content_type: str) -> str:
-        url = await put(path, key, content_type)
-        if path == recording:  # `forget` runs elsewhere as the upload finishes
-            with psycopg.connect(db_url, autocommit=True) as conn:
-                conn.execute("UPDATE calls SET recording_path = NULL WHERE id = %s", (call_id,))
-        return url
-
-    monkeypatch.setattr(s3, "put", stored_then_erased)
-    await _mover(s3, db_url, tmp_path).move_round()
-
-    assert list(objects(s3)) == [f"rose-city/voicemails/{call_id}.wav"]
-    assert not recording.exists() and _locations(db_url, call_id)[0] is None
-
-
 async def test_forget_and_retention_delete_the_objects_where_they_are(db_url: str, tmp_path: Path, s3) -> None:
     dana, _, _ = _on_a_worker(db_url, tmp_path)
     old, _, _ = _on_a_worker(db_url, tmp_path, caller=SAM, at=NOW - timedelta(days=40))
@@ -172,24 +168,29 @@ async def test_a_voicemail_an_older_worker_named_in_its_text_only_is_moved(db_ur
     assert not voicemail.exists()
 
 
-async def test_two_movers_of_one_disk_leave_the_object_the_first_stored(
-    db_url: str, tmp_path: Path, s3, monkeypatch: pytest.MonkeyPatch
+# what happens to the row just as its recording has been stored
+AS_IT_IS_STORED = {
+    # `forget` runs elsewhere: the object goes with the row
+    "erased": ("UPDATE calls SET recording_path = NULL WHERE id = %(id)s", False),
+    # another worker process on this disk stored it and named it just before: the object stays
+    "named by another mover": ("UPDATE calls SET recording_path = %(url)s WHERE id = %(id)s", True),
+}
+
+
+@pytest.mark.parametrize("meanwhile", list(AS_IT_IS_STORED))
+async def test_a_row_changed_as_its_file_is_stored_decides_whether_the_object_stays(
+    db_url: str, tmp_path: Path, s3, monkeypatch: pytest.MonkeyPatch, meanwhile: str
 ) -> None:
+    sql, kept = AS_IT_IS_STORED[meanwhile]
     call_id, recording, _ = _on_a_worker(db_url, tmp_path)
-    put = s3.put
+    _once_stored(monkeypatch, s3, recording, db_url, sql, call_id)
 
-    async def the_other_mover_first(path: Path, key: str, content_type: str) -> str:
-        url = await put(path, key, content_type)
-        if path == recording:  # another worker process on this disk stored it and named it just before
-            with psycopg.connect(db_url, autocommit=True) as conn:
-                conn.execute("UPDATE calls SET recording_path = %s WHERE id = %s", (url, call_id))
-        return url
-
-    monkeypatch.setattr(s3, "put", the_other_mover_first)
     await _mover(s3, db_url, tmp_path).move_round()
 
     key = f"rose-city/recordings/{call_id}.ogg"
-    assert key in objects(s3) and _locations(db_url, call_id)[0] == f"s3://{BUCKET}/{key}"
+    assert (key in objects(s3)) is kept and not recording.exists()
+    assert _locations(db_url, call_id)[0] == (f"s3://{BUCKET}/{key}" if kept else None)
+    assert f"rose-city/voicemails/{call_id}.wav" in objects(s3)
 
 
 @pytest.mark.parametrize("url", ["s3://call-audio", "s3://call-audio/", "s3://call-audio/rose/city/"])
