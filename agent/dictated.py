@@ -31,16 +31,14 @@ _DICTATION = re.compile(
     re.IGNORECASE,
 )
 _CODE = re.compile(r"\b(confirmation )?code\b|\bc[óo]digo\b", re.IGNORECASE)
+# a phone named outright: "the phone number on the account", "el teléfono de casa" ask for one
+_PHONES = r"phone|cell|mobile|teléfono|telefono|celular|móvil|movil|téléphone|portable"
+_PHONE_NAMED = re.compile(rf"\b({_PHONES})\b", re.IGNORECASE)
 _PHONE = re.compile(
-    r"\b(phone|cell|mobile|callback|call back|reach you|teléfono|telefono|celular|móvil|movil|"
-    r"téléphone|portable|joindre)\b|\b(number|número|numero|numéro)\b",
-    re.IGNORECASE,
+    rf"\b({_PHONES}|callback|call back|reach you|joindre)\b|\b(number|número|numero|numéro)\b", re.IGNORECASE
 )
 _EMAIL = re.compile(r"\be-?mail\b|\bcorreo\b|\bcourriel\b|\badresse (e-?)?mail\b", re.IGNORECASE)
 _SPELL = re.compile(r"\bspell(ed|ing)?\b|\bdeletre\w*|\bescribe\b|\bépel\w*|\bs'écrit\b", re.IGNORECASE)
-# a phone named outright: "the phone number on the account", "el teléfono de casa" ask for one
-_PHONE_NAMED = re.compile(r"\b(phone|cell|mobile|teléfono|telefono|celular|móvil|movil|téléphone|portable)\b",
-                          re.IGNORECASE)  # fmt: skip
 _NOT_PHONE = re.compile(
     r"\b(house|street|address|card|zip|postcode|postal|policy|account|"
     r"casa|calle|dirección|direccion|tarjeta|cuenta|póliza|poliza|"

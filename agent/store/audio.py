@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -38,9 +38,22 @@ MOVE_EVERY_S = 15.0
 # up on a row after as long): a file still unnamed by then was erased or never linked
 ORPHANED_AFTER = timedelta(hours=1)
 _URL = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(.*))?")
-_KINDS = {  # the files a worker leaves: kind -> (table, column, suffix, content type)
-    "recordings": ("calls", "recording_path", ".ogg", "audio/ogg"),
-    "voicemails": ("messages", "audio_path", ".wav", "audio/wav"),
+
+
+class Kind(NamedTuple):
+    """One kind of audio a worker leaves, and the row that names it."""
+
+    table: str
+    column: str  # where the row names it: a path on a worker's disk, or an s3:// url
+    call_column: str  # the row's call (the file is named after it)
+    suffix: str
+    content_type: str
+    clear_also: str = ""  # what else the row says of the audio, emptied with it
+
+
+KINDS = {
+    "recordings": Kind("calls", "recording_path", "id", ".ogg", "audio/ogg", ", recording_seconds = NULL"),
+    "voicemails": Kind("messages", "audio_path", "call_id", ".wav", "audio/wav"),
 }
 
 
@@ -188,9 +201,8 @@ class AudioMover:
 
     def _files(self) -> Iterator[tuple[str, Path]]:
         for kind, directory in self.dirs.items():
-            suffix = _KINDS[kind][2]
             if directory.is_dir():
-                for path in sorted(directory.glob(f"*{suffix}")):
+                for path in sorted(directory.glob(f"*{KINDS[kind].suffix}")):
                     yield kind, path
 
     async def move_round(self) -> MoveRound:
@@ -212,12 +224,11 @@ class AudioMover:
         return done
 
     async def _move(self, conn: psycopg.AsyncConnection[Any], kind: str, path: Path) -> str:
-        table, column, _, content_type = _KINDS[kind]
+        table, column, by_call, _, content_type, _ = KINDS[kind]
         try:
             call_id = uuid.UUID(path.stem)
         except ValueError:
             return "waiting"  # not a file a job process wrote: left alone
-        by_call = "id" if table == "calls" else "call_id"
         # the row names the file as the job process wrote it: from the settings' directory (maybe
         # relative to the worker's directory) or resolved
         names = [str(path), str(await asyncio.to_thread(path.resolve))]

@@ -26,7 +26,7 @@ import phonenumbers
 import psycopg
 
 from agent.log_privacy import mask_numbers
-from agent.store.audio import AudioStore, stored
+from agent.store.audio import KINDS, AudioStore, stored
 
 log = logging.getLogger(__name__)
 
@@ -68,57 +68,42 @@ class _Step:
         return "deleted" if self.set_sql is None else "anonymised"
 
 
-async def _erase_recordings(
-    conn: psycopg.AsyncConnection[Any], where: str, params: tuple[Any, ...], dry_run: bool,
-    audio: AudioStore | None = None,
-) -> dict[str, int]:  # fmt: skip
-    """Delete the audio files of the calls matching `where` and unlink them from their rows.
-
-    A recording holds every word and the voice itself, so it goes with the first of the call's
-    records. A file on a worker's disk is deleted where this runs (RECORDINGS_DIR): one not found here
-    is counted `missing` and its path logged, so an operator can remove it where it lives (a worker
-    moving audio to a bucket deletes it within the hour, agent/store/audio.py); an object in the bucket
-    is deleted there."""
-    return await _erase_audio(conn, "calls", "recording_path", ", recording_seconds = NULL", where, params,
-                              dry_run, audio)  # fmt: skip
-
-
-async def _erase_voicemails(
-    conn: psycopg.AsyncConnection[Any], where: str, params: tuple[Any, ...], dry_run: bool,
-    audio: AudioStore | None = None,
-) -> dict[str, int]:  # fmt: skip
-    """Delete the voicemails (the caller's voice) of the messages matching `where`, before the
-    messages themselves go; the same rules as recordings (VOICEMAIL_DIR)."""
-    return await _erase_audio(conn, "messages", "audio_path", "", where, params, dry_run, audio)
-
-
 class AudioUnreachable(Exception):
     """Audio to erase is in a bucket this command cannot reach: nothing is changed, so that no row stops
     leading to a caller's voice that is still stored."""
 
 
-async def _require_reachable(
-    conn: psycopg.AsyncConnection[Any], audio: AudioStore | None, *where: tuple[str, str, str, tuple[Any, ...]]
-) -> None:
+Audio = dict[str, tuple[str, tuple[Any, ...]]]  # a kind of audio (agent/store/audio.py) -> its rows' where
+
+
+async def _require_reachable(conn: psycopg.AsyncConnection[Any], audio: AudioStore | None, rows: Audio) -> None:
     """Refuse before anything is changed when a row to erase names an object outside `audio`'s bucket
     (or when no bucket is set here): its row would be emptied and the voice kept where nobody finds it."""
-    for table, column, condition, params in where:
-        rows = await (await conn.execute(
-            f"SELECT {column} FROM {table} WHERE {column} LIKE 's3://%%' AND ({condition})", params
+    for kind, (where, params) in rows.items():
+        table, column = KINDS[kind].table, KINDS[kind].column
+        found = await (await conn.execute(
+            f"SELECT {column} FROM {table} WHERE {column} LIKE 's3://%%' AND ({where})", params
         )).fetchall()  # fmt: skip
-        away = [loc for (loc,) in rows if audio is None or audio.bucket.key_of(loc) is None]
+        away = [loc for (loc,) in found if audio is None or audio.bucket.key_of(loc) is None]
         if away:
             raise AudioUnreachable(
-                f"{len(away)} of the {'recordings' if table == 'calls' else 'voicemails'} to erase are in a "
-                f"bucket this command cannot reach ({away[0]}): set AUDIO_BUCKET and the S3_* settings as "
-                "the workers have them; nothing was changed"
+                f"{len(away)} of the {kind} to erase are in a bucket this command cannot reach ({away[0]}): "
+                "set AUDIO_BUCKET and the S3_* settings as the workers have them; nothing was changed"
             )
 
 
 async def _erase_audio(
-    conn: psycopg.AsyncConnection[Any], table: str, column: str, also_set: str, where: str,
-    params: tuple[Any, ...], dry_run: bool, audio: AudioStore | None,
+    conn: psycopg.AsyncConnection[Any], kind: str, where: str, params: tuple[Any, ...], dry_run: bool,
+    audio: AudioStore | None,
 ) -> dict[str, int]:  # fmt: skip
+    """Delete the audio (recordings, voicemails) of the rows matching `where` and unlink it from them.
+
+    A recording or a voicemail holds every word and the voice itself, so it goes with the first of the
+    call's records (a voicemail before its message row). A file on a worker's disk is deleted where this
+    runs (RECORDINGS_DIR, VOICEMAIL_DIR): one not found here is counted `missing` and its path logged,
+    so an operator can remove it where it lives (a worker moving audio to a bucket deletes it within
+    the hour, agent/store/audio.py); an object in the bucket is deleted there."""
+    table, column, clear_also = KINDS[kind].table, KINDS[kind].column, KINDS[kind].clear_also
     cur = await conn.execute(
         f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL AND ({where})", params
     )
@@ -131,7 +116,7 @@ async def _erase_audio(
         while location is not None:
             gone = await _delete_audio(table, row_id, location, audio) or gone
             unlinked = await conn.execute(
-                f"UPDATE {table} SET {column} = NULL{also_set} WHERE id = %s AND {column} = %s", (row_id, location)
+                f"UPDATE {table} SET {column} = NULL{clear_also} WHERE id = %s AND {column} = %s", (row_id, location)
             )
             if unlinked.rowcount:
                 break
@@ -273,6 +258,12 @@ def _retention_steps(business: str, cutoff: datetime) -> list[_Step]:
     ]
 
 
+def _audio_past(business: str, cutoff: datetime) -> Audio:
+    """A business's audio past its retention: calls by their start, messages by when they were left."""
+    return {"recordings": ("business = %s AND started_at < %s", (business, cutoff)),
+            "voicemails": ("business = %s AND created_at < %s", (business, cutoff))}  # fmt: skip
+
+
 async def sweep(
     dsn: str, policies: list[RetentionPolicy], *, dry_run: bool = False, now: datetime | None = None,
     audio: AudioStore | None = None,
@@ -284,15 +275,10 @@ async def sweep(
     now = now or datetime.now(UTC)
     conn = await _connect(dsn)
     try:
+        cutoffs = {p.business: now - timedelta(days=p.retain_days) for p in policies if p.retain_days is not None}
         if not dry_run:
-            for policy in policies:
-                if policy.retain_days is not None:
-                    cutoff = now - timedelta(days=policy.retain_days)
-                    await _require_reachable(
-                        conn, audio,
-                        ("calls", "recording_path", "business = %s AND started_at < %s", (policy.business, cutoff)),
-                        ("messages", "audio_path", "business = %s AND created_at < %s", (policy.business, cutoff)),
-                    )  # fmt: skip
+            for business, cutoff in cutoffs.items():
+                await _require_reachable(conn, audio, _audio_past(business, cutoff))
             got = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (_RETENTION_LOCK,))).fetchone()
             if not (got and got[0]):
                 return SweepResult(ran=False, why_not="another retention sweep is running")
@@ -300,30 +286,24 @@ async def sweep(
             if not await _claim_day(conn, day):
                 return SweepResult(ran=False, why_not=f"already ran today ({day}, UTC)")
         result = SweepResult(ran=True)
-        for policy in policies:
-            if policy.retain_days is None:
-                continue
-            cutoff = now - timedelta(days=policy.retain_days)
-            result.cutoffs[policy.business] = cutoff
+        for business, cutoff in cutoffs.items():
+            result.cutoffs[business] = cutoff
+            past = _audio_past(business, cutoff)
             synced = await _synced_events(
                 conn,
                 "a.business = %s AND upper(a.during) < %s"
                 " AND (a.customer_phone IS NOT NULL OR a.customer_name IS NOT NULL)",
-                (policy.business, cutoff),
+                (business, cutoff),
             )
             # the voice before its message row, which the steps delete
-            voicemails = await _erase_voicemails(
-                conn, "business = %s AND created_at < %s", (policy.business, cutoff), dry_run, audio
-            )
-            counts = await _apply(conn, _retention_steps(policy.business, cutoff), dry_run)
+            voicemails = await _erase_audio(conn, "voicemails", *past["voicemails"], dry_run, audio)
+            counts = await _apply(conn, _retention_steps(business, cutoff), dry_run)
             counts["voicemails"] = voicemails
             if synced:
                 queued = len(synced) if dry_run else await _queue_calendar_updates(conn, synced)
                 counts["outbox"]["queued"] = queued
-            counts["recordings"] = await _erase_recordings(
-                conn, "business = %s AND started_at < %s", (policy.business, cutoff), dry_run, audio
-            )
-            result.counts[policy.business] = counts
+            counts["recordings"] = await _erase_audio(conn, "recordings", *past["recordings"], dry_run, audio)
+            result.counts[business] = counts
         if not dry_run:
             await conn.execute(
                 "UPDATE retention_runs SET finished_at = now(), counts = %s WHERE day = %s",
@@ -431,10 +411,14 @@ async def forget(dsn: str, e164: str, requested_by: str, audio: AudioStore | Non
             "caller_number = %s OR id IN (SELECT call_id FROM transcript_turns WHERE text ~ %s)"
             " OR id IN (SELECT call_id FROM tool_calls WHERE (arguments::text || ' ' || coalesce(result, '')) ~ %s)"
         )
-        left = (f"call_id IN (SELECT id FROM calls WHERE {spoken}) OR phone = %s", (e164, written, written, e164))
-        await _require_reachable(
-            conn, audio, ("calls", "recording_path", spoken, (e164, written, written)), ("messages", "audio_path", *left)
-        )
+        # their calls, and another caller's call that said or booked under the number (the audio cannot
+        # be cut like a transcript, so the whole recording goes), and voicemails left on those calls or
+        # from their number (a voice cannot be cut either)
+        theirs: Audio = {
+            "recordings": (spoken, (e164, written, written)),
+            "voicemails": (f"call_id IN (SELECT id FROM calls WHERE {spoken}) OR phone = %s", (e164, written, written, e164)),
+        }  # fmt: skip
+        await _require_reachable(conn, audio, theirs)
         synced = await _synced_events(conn, "a.customer_phone = %s", (e164,))
         cur = await conn.execute(
             "UPDATE appointments SET status = 'cancelled', updated_at = now(), " + _STRIP_APPOINTMENT
@@ -443,12 +427,9 @@ async def forget(dsn: str, e164: str, requested_by: str, audio: AudioStore | Non
             (e164,),
         )
         cancelled = [CancelledBooking(*row) for row in await cur.fetchall()]
-        # before the words go: their calls, and another caller's call that said or booked under the
-        # number (the audio cannot be cut like a transcript, so the whole recording goes)
-        recordings = await _erase_recordings(conn, spoken, (e164, written, written), dry_run=False, audio=audio)
-        # voicemails left on those calls or from their number (a voice cannot be cut either), before
-        # the message rows naming them go
-        voicemails = await _erase_voicemails(conn, *left, dry_run=False, audio=audio)
+        # before the words and the message rows naming them go
+        recordings = await _erase_audio(conn, "recordings", *theirs["recordings"], False, audio)
+        voicemails = await _erase_audio(conn, "voicemails", *theirs["voicemails"], False, audio)
         counts = await _apply(conn, _erasure_steps(e164), dry_run=False)
         counts["recordings"], counts["voicemails"] = recordings, voicemails
         # after the outbox step, which deletes the rows about their calls (the old calendar rows too)
