@@ -231,3 +231,44 @@ def test_after_a_flush_silero_reads_the_marks_of_the_frames_after_it() -> None:
     flushed.forget_unread()  # Silero's loop reached the flush with the caller's three frames unread
     flushed.heard(frame(4000))  # the caller again, after the ten frames of hiss since the flush
     assert [flushed.voice_over_steady_noise(0.02, True) for _ in range(11)] == [False] * 10 + [True]
+
+
+async def test_the_calls_vad_runs_silero_on_its_own_loop_and_hears_what_silero_does() -> None:
+    """The call's VAD runs each window's inference on the call's event loop, not on a thread of its
+    executor, gated or not; ungated, it hears a caller as LiveKit's own Silero stream does: the same
+    events at the same audio times, and the same probabilities within what two runs of Silero's own
+    stream on the same audio differ by (up to ~0.02)."""
+    import threading
+
+    pcm = phone_line(speech("Hi, I'd like to book a drain cleaning.", "en-us") + bytes(CALLER_RATE)
+                     + speech("Tomorrow morning, if you can.", "en-us") + bytes(CALLER_RATE))  # fmt: skip
+    shared = silero.VAD.load(min_silence_duration=0.15)
+
+    async def events(vad_obj: vad.VAD, threads: set[str] | None = None) -> list[tuple[str, float, float]]:
+        stream = vad_obj.stream()
+        if threads is not None:
+            model = stream._model
+
+            class Watched:  # the stream's model, noting the thread each window's inference runs on
+                def __getattr__(self, name: str) -> object:
+                    return getattr(model, name)
+
+                def __call__(self, window: np.ndarray) -> float:
+                    threads.add(threading.current_thread().name)
+                    return model(window)
+
+            stream._model = Watched()
+        for i in range(0, len(pcm) // 2 - FRAME + 1, FRAME):
+            stream.push_frame(rtc.AudioFrame(pcm[2 * i : 2 * (i + FRAME)], CALLER_RATE, 1, FRAME))
+        stream.end_input()
+        return [(ev.type.name, round(ev.timestamp, 4), round(ev.probability, 6)) async for ev in stream]
+
+    ran_on: set[str] = set()
+    gated = await events(own_vad(shared, noise_gate_db=6.0), ran_on)
+    ours = await events(own_vad(shared, noise_gate_db=0.0), ran_on)
+    theirs = await events(silero.VAD(session=shared._onnx_session, opts=shared._opts))
+    assert ran_on == {threading.current_thread().name}
+    assert "START_OF_SPEECH" in [e[0] for e in gated]
+    assert [e[0] for e in ours].count("START_OF_SPEECH") == 2
+    assert [e[:2] for e in ours] == [e[:2] for e in theirs]
+    assert max(abs(a[2] - b[2]) for a, b in zip(ours, theirs, strict=True)) < 0.05
