@@ -126,7 +126,7 @@ def _loop_wakeups(pid: int, seconds: float) -> float | None:
     return round(calls / seconds, 1)
 
 
-async def main(calls: int, seconds: float, env: dict[str, str]) -> dict[str, Any]:
+async def main(calls: int, seconds: float, env: dict[str, str], keep: bool = False) -> dict[str, Any]:
     run_dir = Path(tempfile.mkdtemp(prefix="held-bench-"))
     pg = PgServer()
     pg.start()
@@ -160,7 +160,10 @@ async def main(calls: int, seconds: float, env: dict[str, str]) -> dict[str, Any
                     }  # fmt: skip
     finally:
         pg.destroy()
-        shutil.rmtree(run_dir, ignore_errors=True)
+        if keep:
+            print(f"logs kept in {run_dir}")
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def cli() -> None:
@@ -181,6 +184,7 @@ def cli() -> None:
         metavar="NAME=VALUE",
         help="a setting for the worker (repeatable), to compare one change",
     )
+    parser.add_argument("--keep", action="store_true", help="keep the stack's and the worker's logs")
     args = parser.parse_args()
     if args.calls < 1 or args.seconds <= 0:
         parser.error("--calls must be at least 1 and --seconds above 0")
@@ -190,7 +194,7 @@ def cli() -> None:
         if not eq or not name:
             parser.error(f"--env wants NAME=VALUE, got {item!r}")
         env[name] = value
-    result = asyncio.run(main(args.calls, args.seconds, env))
+    result = asyncio.run(main(args.calls, args.seconds, env, keep=args.keep))
     path = write(args.name, result, quick=False)
     held, greeted = result["held"], result["greeted"]
     print(
