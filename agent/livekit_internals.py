@@ -61,6 +61,7 @@ __all__ = [
     "missing",
     "new_generation",
     "own_vad",
+    "CallSlotsLoad",
     "recheck_end_of_turn",
     "set_current_generation",
     "typed_turn_running",
@@ -120,6 +121,25 @@ def forget_chat_item(agent: Agent, item_id: str) -> None:
     there (each caller turn, each reply cut by a barge-in)."""
     items = agent._chat_ctx.items
     items[:] = [item for item in items if item.id != item_id]
+
+
+class CallSlotsLoad:
+    """For an AgentServer whose load is its calls over `call_slots` (agent/worker.py): a call it has
+    said yes to but not yet started counts as one call more. LiveKit's own count of those assumes, on
+    a worker with no call yet, that each costs its whole load threshold over its warm processes: with
+    2 warm processes, two calls arriving at once filled the worker, and a third in the same instant
+    was refused and, on a one-worker fleet, never dispatched (livekit-server: "no workers with
+    sufficient capacity"; the caller heard ringing for 30 s, then SIP 486 from livekit-sip). Between a
+    call's process taking it and its request finishing it counts twice, for an instant, as it does in
+    LiveKit's own count."""
+
+    call_slots: int | None = None
+
+    def _get_effective_load(self) -> float:
+        if self.call_slots is None:
+            return super()._get_effective_load()  # type: ignore[misc, no-any-return]
+        calls = len(self.active_jobs) + self._reserved_slots  # type: ignore[attr-defined]
+        return min(1.0, calls / self.call_slots)
 
 
 class _InferenceInline:
@@ -449,6 +469,14 @@ def missing() -> list[str]:
         gone.append("silero.VADStream._loop")
     if "await self._loop.run_in_executor(None, self._model," not in inspect.getsource(silero.VADStream._main_task):
         gone.append("silero.VADStream._main_task: its model run by self._loop.run_in_executor")
+    from livekit.agents import AgentServer
+
+    if not callable(getattr(AgentServer, "_get_effective_load", None)):
+        gone.append("AgentServer._get_effective_load")
+    gone += [f"AgentServer.{m}: self._get_effective_load()" for m in ("_is_available", "_update_worker_status")
+             if "self._get_effective_load()" not in inspect.getsource(getattr(AgentServer, m))]  # fmt: skip
+    if "self._reserved_slots += 1" not in inspect.getsource(AgentServer._answer_availability):
+        gone.append("AgentServer._reserved_slots")
     if "_opts.user_away_timeout" not in inspect.getsource(AgentSession._set_user_away_timer):
         gone.append("AgentSession._opts.user_away_timeout")
     if not callable(getattr(AgentSession, "_cancel_user_away_timer", None)):

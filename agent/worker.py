@@ -173,7 +173,7 @@ def job_process_environment() -> None:
     os.environ.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
 
 
-class ReceptionistServer(AgentServer):
+class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
     """An AgentServer that keeps the error that stopped it: LiveKit's CLI logs it with a traceback
     and exits 0, which a supervisor takes for a clean stop, so main() turns it into one line and a
     non-zero exit."""
@@ -300,6 +300,8 @@ def build_server(
     if worker_metrics is not None:
         options |= worker_metrics.server_options()
     server = ReceptionistServer(**options)
+    if settings is not None:
+        server.call_slots = settings.worker_max_calls
     server.worker_metrics = worker_metrics
     server.settings = settings
     server.setup_fnc = prewarm
