@@ -197,9 +197,11 @@ def cli() -> None:
     result = asyncio.run(main(args.calls, args.seconds, env, keep=args.keep))
     path = write(args.name, result, quick=False)
     held, greeted = result["held"], result["greeted"]
+    for failure in result["failures"]:
+        print(f"not greeted: {failure.splitlines()[0]}")
     print(
         f"greeting (INVITE -> first loud packet) {result['greeting_ms']} ms; a call's job process by the greeting's "
-        f"end: {greeted['total_s']} s of CPU: "
+        f"end ({greeted['process_alive_s']} s after it started): {greeted['total_s']} s of CPU: "
         + ", ".join(f"{k} {v:.3f}" for k, v in greeted["by_thread_s"].items() if v >= 0.005)
     )
     print(
