@@ -29,7 +29,6 @@ import signal
 import statistics
 import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ import psutil
 
 from agent.live import LiveState
 from bench.report import table, write
-from simulator.postgres import PgServer
+from simulator.postgres import migrated_database
 from simulator.server import DEFAULT_KEY, RealtimeSimulator
 from tests.fixtures.stack import PhoneStack, running_stack
 from tests.phone.harness import Call, CallFailed, place_call
@@ -212,14 +211,8 @@ async def _held_cpu(workers: list[Any], calls: int, sim_port: int, seconds: floa
 
 async def main(calls: int, turns: int) -> dict[str, Any]:
     run_dir = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
-    pg = PgServer()
-    pg.start()
     phases: dict[str, Any] = {}
-    try:
-        dsn = pg.create_database(f"fleet_{uuid.uuid4().hex[:6]}")
-        from agent.store.db import migrate
-
-        await migrate(dsn)
+    async with migrated_database("fleet") as dsn:
         async with RealtimeSimulator(model_delay_ms=MODEL_DELAY_MS) as sim:
             sim.add_script(DEFAULT_KEY, [{"say": LINE}] * (3 * calls * (turns + 2) + 20))
             with running_stack(run_dir) as stack, contextlib.ExitStack() as workers:
@@ -273,8 +266,6 @@ async def main(calls: int, turns: int) -> dict[str, Any]:
                                                       "load_before": load, "load_after": _load()}  # fmt: skip
                 finally:
                     await live.aclose()
-    finally:
-        pg.destroy()
     return {
         "what": "3 worker replicas (start mode, shipped defaults) behind livekit-server + livekit-sip on "
                 "loopback; sipp callers; greeting = INVITE sent -> first loud greeting RTP at the caller; "

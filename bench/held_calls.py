@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from bench.fleet import (
     _thread_seconds,
 )
 from bench.report import write
-from simulator.postgres import PgServer
+from simulator.postgres import migrated_database
 from simulator.server import DEFAULT_KEY, RealtimeSimulator
 from tests.fixtures.stack import running_stack
 from tests.phone.harness import place_call
@@ -128,14 +127,8 @@ def _loop_wakeups(pid: int, seconds: float) -> float | None:
 
 async def main(calls: int, seconds: float, env: dict[str, str], keep: bool = False) -> dict[str, Any]:
     run_dir = Path(tempfile.mkdtemp(prefix="held-bench-"))
-    pg = PgServer()
-    pg.start()
     try:
-        dsn = pg.create_database(f"held_{uuid.uuid4().hex[:6]}")
-        from agent.store.db import migrate
-
-        await migrate(dsn)
-        async with RealtimeSimulator(model_delay_ms=MODEL_DELAY_MS) as sim:
+        async with migrated_database("held") as dsn, RealtimeSimulator(model_delay_ms=MODEL_DELAY_MS) as sim:
             sim.add_script(DEFAULT_KEY, [{"say": LINE}] * (calls + 5))
             with running_stack(run_dir) as stack, receptionist_worker(
                 stack, agent_name=AGENT_NAME, openai_base_url=sim.base_url, database_url=dsn,
@@ -159,7 +152,6 @@ async def main(calls: int, seconds: float, env: dict[str, str], keep: bool = Fal
                         "job_loop_epoll_waits_per_s": wakeups, "load_before": load, "load_after": _load(),
                     }  # fmt: skip
     finally:
-        pg.destroy()
         if keep:
             print(f"logs kept in {run_dir}")
         else:

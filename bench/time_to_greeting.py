@@ -18,13 +18,12 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from agent.settings import Settings
 from bench.report import write
-from simulator.postgres import PgServer
+from simulator.postgres import migrated_database
 from simulator.server import DEFAULT_KEY, RealtimeSimulator
 from tests.fixtures.stack import running_stack
 from tests.phone.harness import place_call
@@ -111,13 +110,7 @@ async def main(calls: int, bursts: list[int], idle: int, executor: str) -> dict[
     run_dir = Path(tempfile.mkdtemp(prefix="ttg-"))
     # other work on a shared machine moves these figures: the load says how much there was
     load_before = [round(x, 2) for x in os.getloadavg()]
-    pg = PgServer()
-    pg.start()
-    try:
-        dsn = pg.create_database(f"ttg_{uuid.uuid4().hex[:6]}")
-        from agent.store.db import migrate
-
-        await migrate(dsn)
+    async with migrated_database("ttg") as dsn:
         async with RealtimeSimulator(model_delay_ms=MODEL_DELAY_MS) as sim:
             # every call asks for one greeting; give each its own step
             sim.add_script(DEFAULT_KEY, [{"say": GREETING}] * (calls + sum(bursts) + 5))
@@ -146,8 +139,6 @@ async def main(calls: int, bursts: list[int], idle: int, executor: str) -> dict[
                     burst = await _burst(stack, size, 100 * (n + 1))
                     burst["worker_cpu_s_per_call"] = round((_worker_cpu_s() - cpu_before) / size, 2)
                     concurrent.append(burst)
-    finally:
-        pg.destroy()
     result = {
         "load_average": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},
         "model_delay_ms": MODEL_DELAY_MS,

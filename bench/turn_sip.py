@@ -25,7 +25,6 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from bench.audio import resample
 from bench.calls import SimulatorThread, quiet_logs, vad_model
 from bench.report import table, write
 from bench.turn_corpus import CorpusTurn, prompt, turn_audio
-from simulator.postgres import PgServer
+from simulator.postgres import migrated_database
 from simulator.script import to_steps
 from simulator.server import DEFAULT_KEY, RealtimeSimulator
 from tests.fixtures.stack import PhoneStack, running_stack
@@ -154,14 +153,8 @@ async def main(per_material: int, turn_model: str | None) -> dict[str, Any]:
     turns = subset(per_material)
     rng = random.Random(14)
     run_dir = Path(tempfile.mkdtemp(prefix="turn-sip-"))
-    pg = PgServer()
-    pg.start()
     rows: list[dict[str, Any]] = []
-    try:
-        dsn = pg.create_database(f"turnsip_{uuid.uuid4().hex[:6]}")
-        from agent.store.db import migrate
-
-        await migrate(dsn)
+    async with migrated_database("turnsip") as dsn:
         env = {"LOG_LEVEL": "INFO", **({"TURN_MODEL": turn_model} if turn_model else {})}
         async with RealtimeSimulator(model_delay_ms=MODEL_DELAY_MS, transcription_delay_ms=TRANSCRIPTION_MS) as sim:
             sim.add_script(DEFAULT_KEY, [])
@@ -178,8 +171,6 @@ async def main(per_material: int, turn_model: str | None) -> dict[str, Any]:
                     rows.append({"material": material, **row})
                     print(f"{material:9s} {turn.name:12s} cut_after={row['cut_after_s']} gap_ms={row['gap_ms']}",
                           flush=True)
-    finally:
-        pg.destroy()
     baseline = await in_process(turns, turn_model)
     compared = []
     for r in rows:

@@ -3,6 +3,7 @@ and tests. It runs as the `postgres` OS user when started as root (initdb refuse
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -10,6 +11,8 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psycopg
@@ -146,3 +149,19 @@ class PgServer:
 
     def drop_database(self, name: str) -> None:
         self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(prefix: str) -> AsyncIterator[str]:
+    """A throwaway cluster with one database on the current schema: its DSN, for a benchmark's
+    worker; the cluster is destroyed at the end."""
+    from agent.store.db import migrate
+
+    pg = PgServer()
+    pg.start()
+    try:
+        dsn = pg.create_database(f"{prefix}_{uuid.uuid4().hex[:6]}")
+        await migrate(dsn)
+        yield dsn
+    finally:
+        pg.destroy()
