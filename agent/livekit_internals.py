@@ -4,9 +4,10 @@ renames or reshapes one is caught by `missing()` in a test, before a caller meet
 
 Used by: speculative replies and the late-reply hold line (subclasses of the plugin's
 RealtimeSession: they override its event handlers and read its current generation), one VAD object
-per call over a shared Silero model, the console's view of the agent's own turns, a caller on hold
-for a warm transfer (no "are you still there?"), and yield on resume (a reply dropped from the agent's
-own copy of the conversation), backchannels (a caller's end of turn that is no turn at all), a
+per call over a shared Silero model (its inference run on the call's loop), the worker's count of
+calls it has accepted but not yet started (agent/worker.py), the console's view of the agent's own
+turns, a caller on hold for a warm transfer (no "are you still there?"), and yield on resume (a reply
+dropped from the agent's own copy of the conversation), backchannels (a caller's end of turn that is no turn at all), a
 dictated number heard whole (the end-of-turn wait under way, shortened), a console that exits on
 a second Ctrl-C, the transcript synchronizer's speaking-rate estimate (agent/speaking_rate.py), and
 an audio end-of-turn model in LiveKit's streaming turn-detection path (agent/smart_turn.py: its base
