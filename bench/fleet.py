@@ -221,7 +221,7 @@ async def main(calls: int, turns: int) -> dict[str, Any]:
                     log = run_dir / f"worker-{n}.log"
                     proc = workers.enter_context(receptionist_worker(
                         stack, agent_name=AGENT_NAME, openai_base_url=sim.base_url, database_url=dsn, log=log,
-                        extra_env={"LOG_LEVEL": "INFO"}, within=180,
+                        extra_env={"LOG_LEVEL": "INFO", "RECORDINGS_DIR": str(run_dir / "recordings")}, within=180,
                     ))  # fmt: skip
                     found = re.search(r'registered worker.*?"id": "(AW_\w+)"', log.read_text())
                     procs.append(proc)

@@ -133,6 +133,7 @@ async def main(calls: int, seconds: float, env: dict[str, str], keep: bool = Fal
             with running_stack(run_dir) as stack, receptionist_worker(
                 stack, agent_name=AGENT_NAME, openai_base_url=sim.base_url, database_url=dsn,
                 log=run_dir / "worker.log", extra_env={"LOG_LEVEL": "INFO", "WORKER_MAX_CALLS": str(calls + 2),
+                           "RECORDINGS_DIR": str(run_dir / "recordings"),
                            "BRAIN_PATH": str(_quiet_brains(run_dir)), **env},
                 within=180,
             ) as proc:  # fmt: skip

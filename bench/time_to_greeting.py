@@ -120,6 +120,7 @@ async def main(calls: int, bursts: list[int], idle: int, executor: str) -> dict[
                 # a burst is offered to one worker whole: more slots than the burst, as every earlier
                 # run had (the default, 5 a core, would refuse half of a burst of 20 on 2 cores)
                 extra_env={"WORKER_IDLE_PROCESSES": str(idle), "WORKER_JOB_EXECUTOR": executor,
+                           "RECORDINGS_DIR": str(run_dir / "recordings"),
                            "WORKER_MAX_CALLS": str(max([25, *bursts]))},
             ):  # fmt: skip
                 await asyncio.sleep(SETTLE_S)  # the warm pool filled

@@ -155,7 +155,8 @@ async def main(per_material: int, turn_model: str | None) -> dict[str, Any]:
     run_dir = Path(tempfile.mkdtemp(prefix="turn-sip-"))
     rows: list[dict[str, Any]] = []
     async with migrated_database("turnsip") as dsn:
-        env = {"LOG_LEVEL": "INFO", **({"TURN_MODEL": turn_model} if turn_model else {})}
+        env = {"LOG_LEVEL": "INFO", "RECORDINGS_DIR": str(run_dir / "recordings"),
+               **({"TURN_MODEL": turn_model} if turn_model else {})}
         async with RealtimeSimulator(model_delay_ms=MODEL_DELAY_MS, transcription_delay_ms=TRANSCRIPTION_MS) as sim:
             sim.add_script(DEFAULT_KEY, [])
             with running_stack(run_dir) as stack, receptionist_worker(
