@@ -182,6 +182,10 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
     worker_metrics: WorkerMetrics | None = None
     settings: Settings | None = None
 
+    @property
+    def call_slots(self) -> int | None:  # CallSlotsLoad: the calls its load counts, WORKER_MAX_CALLS
+        return self.settings.worker_max_calls if self.settings is not None else None
+
     async def run(self, *, devmode: bool = False, unregistered: bool = False) -> None:
         if self.settings is not None and self.settings.log_format == "json":
             json_logs()
@@ -300,8 +304,6 @@ def build_server(
     if worker_metrics is not None:
         options |= worker_metrics.server_options()
     server = ReceptionistServer(**options)
-    if settings is not None:
-        server.call_slots = settings.worker_max_calls
     server.worker_metrics = worker_metrics
     server.settings = settings
     server.setup_fnc = prewarm
