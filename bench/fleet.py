@@ -93,19 +93,21 @@ async def _turns(call: Call, turns: int, gaps: list[float]) -> None:
         gaps.append((await _first_voice_after(call, spoke_until) - spoke_until) * 1000)
 
 
-async def _wave(stack: PhoneStack, first: int, calls: int, held: contextlib.AsyncExitStack) -> tuple[list[Call], list[float], int]:
-    """`calls` calls at once; returns those answered (still up), their times to greeting, failures."""
+async def _wave(
+    stack: PhoneStack, first: int, calls: int, held: contextlib.AsyncExitStack
+) -> tuple[list[Call], list[float], list[str]]:
+    """`calls` calls at once: those answered (still up), their times to greeting, why the others failed."""
     placed = [await held.enter_async_context(place_call(stack, to=PLUMBING, from_=f"+1503555{first + i:04d}",
                                                         max_seconds=900)) for i in range(calls)]  # fmt: skip
     results = await asyncio.gather(*(c.wait_for_voice(within=120) for c in placed), return_exceptions=True)
-    up, ttg, failed = [], [], 0
+    up, ttg, failures = [], [], []
     for call, got in zip(placed, results, strict=True):
         if isinstance(got, BaseException):
-            failed += 1
+            failures.append(f"{call.from_}: {type(got).__name__}: {str(got)[:300]}")
         else:
             up.append(call)
             ttg.append((got - call.invite_sent_at) * 1000)
-    return up, ttg, failed
+    return up, ttg, failures
 
 
 async def _talk(calls: list[Call], turns: int) -> tuple[list[float], list[str]]:
@@ -230,14 +232,14 @@ async def main(calls: int, turns: int) -> dict[str, Any]:
                 try:
                     async with contextlib.AsyncExitStack() as held:
                         load = _load()
-                        up, ttg, failed = await _wave(stack, 1000, calls, held)
+                        up, ttg, failures = await _wave(stack, 1000, calls, held)
                         talk_before, talk_t0 = _cpu_seconds(procs), time.monotonic()
                         gaps, lost = await _talk(up, turns)
                         talk_after, talk_s = _cpu_seconds(procs), time.monotonic() - talk_t0
                         talking = {"seconds": round(talk_s, 1), "calls": len(up),
                                    "core_per_call": _per_call(talk_before, talk_after, talk_s, len(up))}
                         held_cpu = await _held_cpu(procs, len(up), sim.port)
-                        phases["all up"] = {**_summary(ttg, gaps, failed), "turns_failed": len(lost), "talk_failures": lost,
+                        phases["all up"] = {**_summary(ttg, gaps, len(failures)), "turns_failed": len(lost), "talk_failures": lost,
                                             "held": held_cpu, "talking": talking, "load_before": load, "load_after": _load()}  # fmt: skip
 
                         # the replica with most of these calls dies while they are up
@@ -248,9 +250,9 @@ async def main(calls: int, turns: int) -> dict[str, Any]:
                         victim.send_signal(signal.SIGKILL)
                         # its callers are lost (a survivor ends their legs); the others talk on
                         survivors = [c for c in up if hosts.get(c.from_) != busiest]
-                        later, ttg, failed = await _wave(stack, 2000, calls, held)
+                        later, ttg, failures = await _wave(stack, 2000, calls, held)
                         gaps, lost = await _talk(survivors + later, turns)
-                        phases["one killed"] = {**_summary(ttg, gaps, failed), "turns_failed": len(lost), "talk_failures": lost,
+                        phases["one killed"] = {**_summary(ttg, gaps, len(failures)), "turns_failed": len(lost), "talk_failures": lost,
                                                 "calls_lost_with_it": len(up) - len(survivors),
                                                 "load_before": load, "load_after": _load()}  # fmt: skip
                         for c in up + later:
@@ -260,9 +262,9 @@ async def main(calls: int, turns: int) -> dict[str, Any]:
                         load = _load()
                         drained = next(p for p in procs if p is not victim)
                         drained.send_signal(signal.SIGTERM)
-                        last, ttg, failed = await _wave(stack, 3000, calls, held)
+                        last, ttg, failures = await _wave(stack, 3000, calls, held)
                         gaps, lost = await _talk(last, turns)
-                        phases["killed + drained"] = {**_summary(ttg, gaps, failed), "turns_failed": len(lost), "talk_failures": lost,
+                        phases["killed + drained"] = {**_summary(ttg, gaps, len(failures)), "turns_failed": len(lost), "talk_failures": lost,
                                                       "load_before": load, "load_after": _load()}  # fmt: skip
                 finally:
                     await live.aclose()

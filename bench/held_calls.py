@@ -34,17 +34,16 @@ from bench.fleet import (
     AGENT_NAME,
     LINE,
     MODEL_DELAY_MS,
-    PLUMBING,
     _held_cpu,
     _load,
     _on_calls,
     _thread_seconds,
+    _wave,
 )
 from bench.report import write
 from simulator.postgres import migrated_database
 from simulator.server import DEFAULT_KEY, RealtimeSimulator
 from tests.fixtures.stack import running_stack
-from tests.phone.harness import place_call
 from tests.phone.worker import receptionist_worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,25 +62,6 @@ def _quiet_brains(run_dir: Path) -> Path:
             raise SystemExit(f"brains/plumbing.yaml: no calls.{field} to move")
     plumbing.write_text(text)
     return brains
-
-
-async def _greet(
-    stack: Any, calls: int, held: contextlib.AsyncExitStack
-) -> tuple[list[Any], list[float], list[str]]:
-    """`calls` calls placed at once: those greeted, their times to greeting (ms), why the others failed."""
-    placed = [await held.enter_async_context(place_call(stack, to=PLUMBING, from_=f"+1503555{1000 + i:04d}",
-                                                        max_seconds=900)) for i in range(calls)]  # fmt: skip
-    results = await asyncio.gather(
-        *(c.wait_for_voice(within=60) for c in placed), return_exceptions=True
-    )
-    up, ttg, failures = [], [], []
-    for call, got in zip(placed, results, strict=True):
-        if isinstance(got, BaseException):
-            failures.append(f"{call.from_}: {type(got).__name__}: {str(got)[:300]}")
-        else:
-            up.append(call)
-            ttg.append((got - call.invite_sent_at) * 1000)
-    return up, ttg, failures
 
 
 def _greeting_cost(jobs: list[int]) -> dict[str, Any]:
@@ -139,7 +119,7 @@ async def main(calls: int, seconds: float, env: dict[str, str], keep: bool = Fal
             ) as proc:  # fmt: skip
                 async with contextlib.AsyncExitStack() as held:
                     load = _load()
-                    up, ttg, failures = await _greet(stack, calls, held)
+                    up, ttg, failures = await _wave(stack, 1000, calls, held)
                     await asyncio.gather(*(c.wait_agent_done(quiet_s=1.0, within=60) for c in up))
                     jobs = _on_calls([proc], sim.port)
                     greeted = _greeting_cost(jobs)
