@@ -357,6 +357,68 @@ def _free_media_pair() -> int:
     raise RuntimeError("no free UDP port pair for sipp")
 
 
+@dataclass(frozen=True)
+class _SippPorts:
+    sip: int
+    control: int
+    media: int  # sipp binds this and media + 2
+
+
+def _udp_ports_held_by(pid: int) -> set[int]:
+    """The UDP ports process `pid` has bound (its socket inodes matched in /proc/net/udp)."""
+    inodes: set[str] = set()
+    with contextlib.suppress(OSError):
+        for fd in os.scandir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd.path)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    ports: set[int] = set()
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.read().splitlines()[1:]:
+                fields = line.split()
+                if fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+async def _start_sipp(
+    argv: Callable[[_SippPorts], list[str]], work_dir: Path, *, sip_port: int | None = None
+) -> asyncio.subprocess.Process:
+    """Start sipp on ports free a moment ago and return once it holds them all.
+
+    A port found free can be taken by another process (a worker's WebRTC, another sipp) before
+    sipp binds it; sipp then exits at once ("Unable to bind ... Address already in use") before
+    sending or taking anything, so it is started again on fresh ports.
+    """
+    errors = work_dir / "errors.log"
+    for _ in range(5):
+        ports = _SippPorts(
+            sip=sip_port or free_port(tcp=False, udp=True),
+            control=free_port(tcp=False, udp=True),
+            media=_free_media_pair(),
+        )
+        errors.unlink(missing_ok=True)
+        with (work_dir / "sipp.out").open("wb") as out:
+            proc = await asyncio.create_subprocess_exec(
+                *argv(ports), stdin=asyncio.subprocess.DEVNULL, stdout=out,
+                stderr=asyncio.subprocess.STDOUT, cwd=work_dir, env={**os.environ, "TERM": "dumb"},
+            )  # fmt: skip
+        wanted = {ports.sip, ports.control, ports.media, ports.media + 2}
+        deadline = time.monotonic() + 10
+        while proc.returncode is None and time.monotonic() < deadline:
+            if wanted <= await asyncio.to_thread(_udp_ports_held_by, proc.pid):
+                return proc
+            await asyncio.sleep(0.02)
+        if proc.returncode is None:
+            return proc  # not seen holding its ports, but running: the call's own waits judge it
+        reason = errors.read_text(errors="replace") if errors.exists() else ""
+        if "Unable to bind" not in reason or (sip_port is not None and f"port {sip_port}" in reason):
+            return proc  # exited for a reason a new port does not cure: the call reports it
+    return proc
+
+
 @contextlib.asynccontextmanager
 async def place_call(
     stack: SipTarget,
@@ -387,37 +449,32 @@ async def place_call(
     call.sip_call_id = f"harness-{uuid.uuid4().hex}@127.0.0.1"
     call.rtp = RtpEndpoint(port=free_port(tcp=False, udp=True))
     await call.rtp.open()
-    call._sipp_port = free_port(tcp=False, udp=True)
     extra = "".join(f"\r\n{name}: {value}" for name, value in (headers or {}).items())
-    options = [
-        ("-sf", str(SCENARIO)),
-        ("-i", "127.0.0.1"),  # sipp would otherwise pick the host's address
-        ("-p", str(call._sipp_port)),  # never 5060: that may be livekit-sip's
-        ("-cp", str(free_port(tcp=False, udp=True))),  # control port, 8888 by default
-        ("-mp", str(_free_media_pair())),
-        ("-m", "1"),
-        ("-timeout", f"{int(max_seconds)}s"),
-        ("-s", to),
-        ("-cid_str", call.sip_call_id),
-        ("-key", "from_user", from_),
-        ("-key", "rtp_port", str(call.rtp.port)),
-        ("-key", "events_file", str(events)),
-        ("-key", "extra_headers", extra),
-        ("-message_file", str(work_dir / "messages.log")),
-        ("-error_file", str(work_dir / "errors.log")),
-    ]
-    flags = ["-nostdin", "-timeout_error", "-trace_msg", "-trace_err"]
-    argv = [sipp, f"{stack.sip_host}:{stack.sip_port}", *chain.from_iterable(options), *flags]
-    with (work_dir / "sipp.out").open("wb") as out:
-        call._sipp = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=out,
-            stderr=asyncio.subprocess.STDOUT,
-            cwd=work_dir,
-            env={**os.environ, "TERM": "dumb"},
-        )
-    call.invite_sent_at = time.time()
+
+    def argv(ports: _SippPorts) -> list[str]:
+        call._sipp_port = ports.sip
+        call.invite_sent_at = time.time()
+        options = [
+            ("-sf", str(SCENARIO)),
+            ("-i", "127.0.0.1"),  # sipp would otherwise pick the host's address
+            ("-p", str(ports.sip)),  # never 5060: that may be livekit-sip's
+            ("-cp", str(ports.control)),  # control port, 8888 by default
+            ("-mp", str(ports.media)),
+            ("-m", "1"),
+            ("-timeout", f"{int(max_seconds)}s"),
+            ("-s", to),
+            ("-cid_str", call.sip_call_id),
+            ("-key", "from_user", from_),
+            ("-key", "rtp_port", str(call.rtp.port)),
+            ("-key", "events_file", str(events)),
+            ("-key", "extra_headers", extra),
+            ("-message_file", str(work_dir / "messages.log")),
+            ("-error_file", str(work_dir / "errors.log")),
+        ]
+        flags = ["-nostdin", "-timeout_error", "-trace_msg", "-trace_err"]
+        return [sipp, f"{stack.sip_host}:{stack.sip_port}", *chain.from_iterable(options), *flags]
+
+    call._sipp = await _start_sipp(argv, work_dir)
     follower = asyncio.create_task(_follow_events(call, events))
     try:
         yield call
@@ -452,25 +509,26 @@ async def receive_call(
     call = Call(to="", from_="", work_dir=work_dir, _pending_audio=list(audio_script))
     call.rtp = RtpEndpoint(port=free_port(tcp=False, udp=True))
     await call.rtp.open()
-    options = [
-        ("-sf", str(PERSON_SCENARIOS[answer])),
-        ("-i", "127.0.0.1"),
-        ("-p", str(port)),
-        ("-cp", str(free_port(tcp=False, udp=True))),
-        ("-mp", str(_free_media_pair())),
-        ("-m", "1"),
-        ("-timeout", f"{int(max_seconds)}s"),
-        ("-key", "rtp_port", str(call.rtp.port)),
-        ("-key", "events_file", str(events)),
-        ("-message_file", str(work_dir / "messages.log")),
-        ("-error_file", str(work_dir / "errors.log")),
-    ]
-    flags = ["-nostdin", "-timeout_error", "-trace_msg", "-trace_err"]
-    with (work_dir / "sipp.out").open("wb") as out:
-        call._sipp = await asyncio.create_subprocess_exec(
-            sipp, *chain.from_iterable(options), *flags, stdin=asyncio.subprocess.DEVNULL, stdout=out,
-            stderr=asyncio.subprocess.STDOUT, cwd=work_dir, env={**os.environ, "TERM": "dumb"},
-        )  # fmt: skip
+
+    def argv(ports: _SippPorts) -> list[str]:
+        options = [
+            ("-sf", str(PERSON_SCENARIOS[answer])),
+            ("-i", "127.0.0.1"),
+            ("-p", str(port)),
+            ("-cp", str(ports.control)),
+            ("-mp", str(ports.media)),
+            ("-m", "1"),
+            ("-timeout", f"{int(max_seconds)}s"),
+            ("-key", "rtp_port", str(call.rtp.port)),
+            ("-key", "events_file", str(events)),
+            ("-message_file", str(work_dir / "messages.log")),
+            ("-error_file", str(work_dir / "errors.log")),
+        ]
+        flags = ["-nostdin", "-timeout_error", "-trace_msg", "-trace_err"]
+        return [sipp, *chain.from_iterable(options), *flags]
+
+    # listening before it returns, so livekit-sip never rings a phone not yet there
+    call._sipp = await _start_sipp(argv, work_dir, sip_port=port)
     follower = asyncio.create_task(_follow_events(call, events))
     try:
         yield call
