@@ -1,9 +1,11 @@
-"""Recorded human speech for simulated callers: Asterisk's core sounds (one professional voice, the
-Debian package asterisk-core-sounds-en-wav, CC-BY-SA-3.0), fetched once into a cache outside the
-repository and spliced word by word into what a caller dictates ("five oh three", "b seven k").
+"""Recorded human speech for simulated callers: Asterisk's core sounds (professional voices, the
+Debian packages asterisk-core-sounds-{en,es,fr}-wav, CC-BY-SA-3.0), fetched once into a cache outside
+the repository and spliced word by word into what a caller dictates ("five oh three", "b seven k";
+"cinco cero tres"; "cinq un quatre").
 
 A synthetic voice's prosody is not a caller's; these are real recordings of the words callers pause
-between when they give a number, a code or a spelling.
+between when they give a number, a code or a spelling. English is Allison Smith (en_US), Spanish her
+Mexican Spanish recordings (es_MX), French June Wallack (fr_CA).
 """
 
 from __future__ import annotations
@@ -12,30 +14,90 @@ import functools
 import os
 import subprocess
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-PACKAGE = "asterisk-core-sounds-en-wav"
-VOICE_DIR = Path("usr/share/asterisk/sounds/en_US_f_Allison")  # inside the package
 RECORDED_RATE = 8000
 
-_DIGIT_WORDS = {
-    "zero": "0", "oh": "oh", "one": "1", "two": "2", "three": "3", "four": "4",
-    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+
+@dataclass(frozen=True)
+class RecordedVoice:
+    """One language's recordings: the Debian package, the voice's directory inside it, and which
+    file says each word a caller dictates with."""
+
+    language: str
+    package: str
+    voice_dir: Path  # inside the package
+    digits: dict[str, str]  # word -> digits/<file>.wav: digits, then the numbers of house numbers
+    symbols: dict[str, str] = field(default_factory=dict)  # word -> letters/<file>.wav ("at", "dot")
+    lead_in: dict[str, str] = field(default_factory=dict)  # word -> <file>.wav ("number is ...")
+
+    @property
+    def cache_name(self) -> str:
+        """The cache directory's prefix; English keeps the name it had before other languages."""
+        return "asterisk-sounds-" if self.language == "en" else f"asterisk-sounds-{self.language}-"
+
+    def words(self) -> list[str]:
+        return [*self.digits, *self.symbols, *self.lead_in]
+
+
+VOICES = {
+    "en": RecordedVoice(
+        "en", "asterisk-core-sounds-en-wav", Path("usr/share/asterisk/sounds/en_US_f_Allison"),
+        digits={
+            "zero": "0", "oh": "oh", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+            "seven": "7", "eight": "8", "nine": "9",
+            # house numbers ("four hundred twelve")
+            "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15",
+            "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19", "twenty": "20", "thirty": "30",
+            "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
+            "hundred": "hundred", "thousand": "thousand",
+        },
+        symbols={"at": "at", "dot": "dot", "dash": "dash"},
+        lead_in={"number": "number", "is": "is", "your": "your"},
+    ),
+    "es": RecordedVoice(
+        "es", "asterisk-core-sounds-es-wav", Path("usr/share/asterisk/sounds/es_MX_f_Allison"),
+        digits={
+            "cero": "0", "uno": "1", "dos": "2", "tres": "3", "cuatro": "4", "cinco": "5", "seis": "6",
+            "siete": "7", "ocho": "8", "nueve": "9", "diez": "10", "once": "11", "doce": "12", "veinte": "20",
+            "treinta": "30", "cuarenta": "40", "cincuenta": "50",
+        },
+        symbols={"arroba": "at", "punto": "dot", "guion": "dash"},
+    ),
+    "fr": RecordedVoice(
+        "fr", "asterisk-core-sounds-fr-wav", Path("usr/share/asterisk/sounds/fr_CA_f_June"),
+        digits={
+            "zéro": "0", "zero": "0", "un": "1", "deux": "2", "trois": "3", "quatre": "4", "cinq": "5", "six": "6",
+            "sept": "7", "huit": "8", "neuf": "9", "dix": "10", "onze": "11", "douze": "12", "vingt": "20",
+            "trente": "30", "quarante": "40", "cinquante": "50",
+        },
+        symbols={"arobase": "at", "point": "dot", "tiret": "dash"},
+    ),
 }  # fmt: skip
-# the other words a caller dictates with: house numbers ("four hundred twelve"), emails ("at", "dot")
-_NUMBER_WORDS = {
-    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15",
-    "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19", "twenty": "20", "thirty": "30",
-    "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
-    "hundred": "hundred", "thousand": "thousand",
-}  # fmt: skip
-_SYMBOL_WORDS = {"at": "at", "dot": "dot", "dash": "dash"}
-# words a caller leads into a number with ("number is ...")
-_LEAD_IN_WORDS = {"number": "number", "is": "is", "your": "your"}
 # the recordings start and end in digital silence; anything above this is the voice, fricatives included
 _SILENCE_RMS = 30.0
+
+
+def voice_for(language: str) -> RecordedVoice:
+    """The recorded voice of `language` ("es", or an espeak-ng voice name such as "en-gb" or "fr-fr")."""
+    voice = VOICES.get(language.split("-")[0].lower())
+    if voice is None:
+        raise ValueError(f"no recorded voice speaks {language!r}: recorded voices are {', '.join(VOICES)}")
+    return voice
+
+
+def unknown(text: str, language: str, where: str = "") -> None:
+    """Raise ValueError if the recorded voice of `language` has no recording of a word of `text`."""
+    voice = voice_for(language)
+    for word in text.replace(",", " ").lower().split():
+        if word not in voice.digits and word not in voice.symbols and word not in voice.lead_in and not (
+            len(word) == 1 and word.isascii() and word.isalnum()
+        ):
+            raise ValueError(f"{where + ': ' if where else ''}no recording of {word!r} in {voice.language}: the "
+                             f"recorded voice knows letters (b, k), digits (0-9) and {', '.join(voice.words())}")
 
 
 def cache_root() -> Path:
@@ -43,9 +105,9 @@ def cache_root() -> Path:
     return Path(base) / "receptionist"
 
 
-def _apt_download(into: str) -> None:
+def _apt_download(package: str, into: str) -> None:
     """`apt-get download`, refreshing the package lists once when a fresh machine has none."""
-    download = ["apt-get", "download", PACKAGE]
+    download = ["apt-get", "download", package]
     try:
         subprocess.run(download, cwd=into, check=True, capture_output=True, timeout=300)
     except subprocess.CalledProcessError:
@@ -54,24 +116,26 @@ def _apt_download(into: str) -> None:
         subprocess.run(download, cwd=into, check=True, capture_output=True, timeout=300)
 
 
-def asterisk_sounds() -> Path:
-    """The English voice's directory (digits/, letters/, ...), downloaded and extracted on first use.
+def asterisk_sounds(language: str = "en") -> Path:
+    """The voice's directory (digits/, letters/, ...), downloaded and extracted on first use.
 
     `apt-get download` fetches the package without installing it and `dpkg -x` unpacks it into
-    ~/.cache/receptionist/asterisk-sounds-<version>; later calls (and other processes) reuse it.
+    ~/.cache/receptionist/asterisk-sounds-[<language>-]<version>; later calls (and other processes)
+    reuse it.
     """
+    voice = voice_for(language)
     root = cache_root()
-    found = sorted(root.glob("asterisk-sounds-*/" + str(VOICE_DIR)))
+    found = sorted(root.glob(f"{voice.cache_name}[0-9]*/{voice.voice_dir}"))
     if found:
         return found[-1]
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".fetching-", dir=root) as tmp:
         try:
-            _apt_download(tmp)
+            _apt_download(voice.package, tmp)
         except (OSError, subprocess.CalledProcessError) as e:
             detail = getattr(e, "stderr", b"") or b""
             raise RuntimeError(
-                f"cannot fetch the recorded caller voice: `apt-get download {PACKAGE}` failed "
+                f"cannot fetch the recorded caller voice: `apt-get download {voice.package}` failed "
                 f"(run `apt-get update` first on a fresh machine): {detail.decode(errors='replace').strip() or e}"
             ) from e
         deb = next(Path(tmp).glob("*.deb"))
@@ -80,38 +144,35 @@ def asterisk_sounds() -> Path:
         ).stdout.strip()
         unpacked = Path(tmp) / "unpacked"
         subprocess.run(["dpkg", "-x", str(deb), str(unpacked)], check=True, timeout=300)
-        final = root / f"asterisk-sounds-{version}"
+        final = root / f"{voice.cache_name}{version}"
         try:
             # a rename is atomic: a concurrent test process either wins or finds the directory there
             unpacked.rename(final)
         except OSError:
-            if not (final / VOICE_DIR).is_dir():
+            if not (final / voice.voice_dir).is_dir():
                 raise
-    return final / VOICE_DIR
+    return final / voice.voice_dir
 
 
-def _recording(word: str) -> Path:
+def _recording(word: str, language: str) -> Path:
+    voice = voice_for(language)
     w = word.lower()
-    if w in _DIGIT_WORDS:
-        return asterisk_sounds() / "digits" / f"{_DIGIT_WORDS[w]}.wav"
-    if w in _NUMBER_WORDS:
-        return asterisk_sounds() / "digits" / f"{_NUMBER_WORDS[w]}.wav"
-    if w in _SYMBOL_WORDS:
-        return asterisk_sounds() / "letters" / f"{_SYMBOL_WORDS[w]}.wav"
-    if w in _LEAD_IN_WORDS:
-        return asterisk_sounds() / f"{_LEAD_IN_WORDS[w]}.wav"
-    if len(w) == 1 and (w.isalpha() or w.isdigit()):
-        folder = "letters" if w.isalpha() else "digits"
-        return asterisk_sounds() / folder / f"{w}.wav"
-    raise ValueError(f"no recording of {word!r}: the recorded voice knows digits (five, oh), numbers "
-                     f"(twelve, forty, hundred), letters (b, k), at, dot, dash and number, is, your")
+    if w in voice.digits:
+        return asterisk_sounds(language) / "digits" / f"{voice.digits[w]}.wav"
+    if w in voice.symbols:
+        return asterisk_sounds(language) / "letters" / f"{voice.symbols[w]}.wav"
+    if w in voice.lead_in:
+        return asterisk_sounds(language) / f"{voice.lead_in[w]}.wav"
+    unknown(w, language)
+    folder = "letters" if w.isalpha() else "digits"
+    return asterisk_sounds(language) / folder / f"{w}.wav"
 
 
 @functools.lru_cache(maxsize=256)
-def _word(word: str, rate: int) -> bytes:
+def _word(word: str, rate: int, language: str = "en") -> bytes:
     """One recorded word as PCM16 mono at `rate`, without the silence around it."""
     pcm = subprocess.run(
-        ["sox", "-q", "-R", str(_recording(word)), "-t", "raw", "-r", str(rate), "-e", "signed-integer",
+        ["sox", "-q", "-R", str(_recording(word, language)), "-t", "raw", "-r", str(rate), "-e", "signed-integer",
          "-b", "16", "-c", "1", "-L", "-"],
         capture_output=True, check=True, timeout=30,
     ).stdout  # fmt: skip
@@ -134,10 +195,12 @@ def recording(path: Path, sample_rate: int) -> bytes:
     ).stdout  # fmt: skip
 
 
-def recorded_speech(text: str, sample_rate: int) -> bytes:
-    """A phrase of digits and letters in the recorded human voice, the words run together as one
-    group is said ("five oh three"), as PCM16 mono at `sample_rate` (blocking; cached per word)."""
+def recorded_speech(text: str, sample_rate: int, language: str = "en") -> bytes:
+    """A phrase of digits and letters in the recorded human voice of `language`, the words run
+    together as one group is said ("five oh three"), as PCM16 mono at `sample_rate` (blocking; cached
+    per word)."""
     words = text.replace(",", " ").split()
     if not words:
         raise ValueError("nothing to say")
-    return b"".join(_word(w, sample_rate) for w in words)
+    language = voice_for(language).language
+    return b"".join(_word(w, sample_rate, language) for w in words)

@@ -412,8 +412,8 @@ class _ScenarioCall:
         if turn.audio is not None:
             return [recording(self.scenario.file(p), self.caller_rate) for p in turn.audio]
         if turn.voice == "recorded":
-            # spliced from recordings without the silence around each word
-            return [recorded_speech(p, self.caller_rate) for p in turn.phrases]
+            # spliced from recordings without the silence around each word, in the caller's language
+            return [recorded_speech(p, self.caller_rate, self.scenario.caller_voice) for p in turn.phrases]
         pieces = [render_speech(p, self.caller_rate, voice=self.scenario.caller_voice) for p in turn.phrases]
         if len(pieces) > 1:
             # a pause of exactly the scenario's length between phrases, not espeak's padding on top of it

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agent.brain.loader import duplicate_keys
 from simulator.faults import Fault
+from simulator.recordings import unknown, voice_for
 from simulator.script import ModelStep
 from simulator.speech import CALLER_VOICE, MODEL_VOICE
 
@@ -46,7 +47,7 @@ class CallerTurn(_Strict):
     voice: Literal["espeak", "recorded"] = Field(
         "espeak",
         description="audio runs: espeak-ng, or a human voice's recordings of digits and letters "
-        "spliced word by word (simulator/recordings.py)",
+        "spliced word by word, in the language of `caller_voice` (en, es or fr: simulator/recordings.py)",
     )
     audio: list[Path] | None = Field(
         None,
@@ -184,6 +185,16 @@ class Scenario(_Strict):
         if v.tzinfo is None:
             raise ValueError("clock needs a UTC offset, e.g. 2026-11-24T10:00:00-08:00")
         return v
+
+    @model_validator(mode="after")
+    def _recorded_voice_speaks_the_callers_language(self) -> Scenario:
+        if any(t.voice == "recorded" for t in self.turns):
+            voice_for(self.caller_voice)  # raises, naming the languages there are recordings of
+            for i, turn in enumerate(self.turns):
+                if turn.voice == "recorded":
+                    for phrase in turn.phrases:
+                        unknown(phrase, self.caller_voice, f"turns[{i}].caller")
+        return self
 
     def brain_path(self) -> Path:
         return self.file(self.brain)

@@ -12,6 +12,7 @@ import pytest
 
 from agent.dictated import Asked, asked_for
 from agent.settings import load_settings
+from simulator.recordings import asterisk_sounds
 from simulator.runner import CallReport, format_report, simulate
 from simulator.scenario import Scenario
 from simulator.server import RealtimeSimulator
@@ -119,11 +120,12 @@ LONG_PAUSES = {
 
 
 async def _heard_only_after_the_last_group(name: str, before: str, question: str, dictated: str, pauses: list[int],
-                                           answer: str, settings: Any = None) -> None:
+                                           answer: str, settings: Any = None, **overrides: Any) -> None:
     """The caller says `before`, the agent asks `question`, the caller dictates in the recorded voice with
     `pauses`: no agent voice until the last group, then one answer, asked for with every group committed."""
     scenario = Scenario.model_validate({
         **SCENARIO,
+        **overrides,
         "name": name,
         "turns": [
             {"caller": before, "model": [{"say": question}]},
@@ -184,33 +186,25 @@ async def test_a_spelling_of_a_name_not_heard_is_paced_by_the_dictation_delay() 
         assert _mid_turn(report), (report.heard, format_report(report))
 
 
-# the same number dictated in Spanish (espeak-ng's Spanish voice) to a business that speaks English and
-# Spanish, after the agent asked for it in Spanish, with pauses longer than the 1.2 s dictation delay:
-# before the question was read in Spanish, the words before the first pause ("tres") ended the turn at
-# the usual delay
-SPANISH = {
-    "brain_overrides": {"languages": ["en", "es"]},
-    "caller_voice": "es",
-    "model_voice": "es",  # the greeting in English, the business's first language; the rest in Spanish
+# the same number in the recorded human voices of a Spanish and a French caller (Asterisk's es_MX and fr_CA
+# recordings: a Mexican Spanish and a Canadian French voice, digit by digit as a North American number is
+# said there), to a business that speaks English and their language, after the agent asked in it
+IN_THEIR_LANGUAGE = {
+    "es": ("Necesito que alguien me devuelva la llamada.",
+           "Claro. ¿Cuál es el mejor número para comunicarnos con usted?",
+           "cinco cero tres ... cinco cinco cinco ... cero uno ocho siete",
+           "Gracias, tengo cinco cero tres, cinco cinco cinco, cero uno ocho siete."),
+    "fr": ("J'aimerais qu'on me rappelle.", "D'accord. Quel est le meilleur numéro pour vous joindre?",
+           "cinq zéro trois ... cinq cinq cinq ... zéro un huit sept",
+           "Merci, j'ai cinq zéro trois, cinq cinq cinq, zéro un huit sept."),
 }  # fmt: skip
 
 
-async def test_a_number_dictated_in_spanish_is_not_answered_mid_way() -> None:
-    dictated = "cinco cero tres ... cinco cinco cinco ... cero uno ocho siete"
-    answer = "Gracias, tengo cinco cero tres, cinco cinco cinco, cero uno ocho siete."
-    scenario = Scenario.model_validate({
-        **SCENARIO,
-        **SPANISH,
-        "name": "dictated-number-spanish",
-        "turns": [
-            {"caller": "Necesito que alguien me devuelva la llamada.",
-             "model": [{"say": "Claro. ¿Cuál es el mejor número para comunicarnos con usted?"}]},
-            {"caller": dictated, "pauses_ms": [2000, 1500], "model": [{"say": answer}]},
-            {"pause_before_ms": 1500, "hangup": True},
-        ],
-    })  # fmt: skip
-    async with RealtimeSimulator(model_delay_ms=600, transcription_delay_ms=400) as sim:
-        report = await simulate(scenario, audio=True, sim=sim)
-        assert not _mid_turn(report), (report.heard, format_report(report))
-        assert _answered_with(report, sim, answer) == dictated.replace(" ...", ""), format_report(report)
-    assert report.passed, format_report(report)
+@pytest.mark.parametrize("language", list(IN_THEIR_LANGUAGE))
+async def test_a_number_dictated_by_a_spanish_or_french_human_voice_is_not_answered_mid_way(language: str) -> None:
+    asterisk_sounds(language)  # fetched before the call, not while the caller speaks
+    before, question, dictated, answer = IN_THEIR_LANGUAGE[language]
+    await _heard_only_after_the_last_group(
+        f"dictated-number-recorded-{language}", before, question, dictated, [2000, 1500], answer,
+        brain_overrides={"languages": ["en", language]}, caller_voice=language, model_voice=language,
+    )

@@ -85,3 +85,35 @@ def test_a_missing_recording_is_named() -> None:
 
     with pytest.raises(FileNotFoundError, match="no recording at /nowhere/one.wav"):
         recording(Path("/nowhere/one.wav"), 24000)
+
+
+SPELLED = """\
+name: spelled
+brain: brains/plumbing.yaml
+clock: "2026-11-24T10:00:00-08:00"
+caller_voice: VOICE
+greeting:
+  - say: "Hi there"
+turns:
+  - caller: "WORDS"
+    voice: recorded
+"""
+
+
+@pytest.mark.parametrize(("voice", "words", "refused"), [
+    ("es", "cinco cero ... tres", None),
+    ("fr-fr", "cinq zéro ... arobase", None),
+    ("es", "cinco ... five", "turns[0].caller: no recording of 'five' in es"),
+    ("de", "eins", "no recorded voice speaks 'de': recorded voices are en, es, fr"),
+])  # fmt: skip
+def test_a_recorded_caller_says_only_words_their_languages_voice_recorded(
+    tmp_path: Path, voice: str, words: str, refused: str | None
+) -> None:
+    path = tmp_path / "spelled.yaml"
+    path.write_text(SPELLED.replace("VOICE", voice).replace("WORDS", words))
+    if refused is None:
+        assert load_scenario(path).turns[0].phrases == [p.strip() for p in words.split("...")]
+        return
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(path)
+    assert refused in str(e.value)
