@@ -183,11 +183,15 @@ _BRAIN: Brain | None = None
 _VADS: dict[float | None, Any] = {}
 
 
-def brain() -> Brain:
+def brain(also_speaks: str | None = None) -> Brain:
+    """The bench's business (brains/dental.yaml); `also_speaks`: the same business speaking English
+    and that language too (`languages: [en, <it>]`), as a US practice with Spanish-speaking callers."""
     global _BRAIN
     if _BRAIN is None:
         _BRAIN = load_brain(ROOT / "brains" / "dental.yaml")
-    return _BRAIN
+    if also_speaks is None or also_speaks in _BRAIN.languages:
+        return _BRAIN
+    return _BRAIN.model_validate({**_BRAIN.model_dump(), "languages": [*_BRAIN.languages, also_speaks]})
 
 
 def vad_model(min_silence: float | None) -> Any:
@@ -222,10 +226,11 @@ class BenchCall:
 
     def __init__(
         self, sim: SimulatorThread, flavour: Flavour, steps: list[dict[str, Any]], *, mic_rate: int = CALLER_RATE,
-        background: bytes = b"",
+        background: bytes = b"", business: Brain | None = None,
     ) -> None:
         self.simt = sim
         self.flavour = flavour
+        self.business = business or brain()
         self.key = uuid.uuid4().hex[:12]
         self.steps = steps
         self.mic_rate = mic_rate
@@ -244,10 +249,10 @@ class BenchCall:
         self.model = realtime_model(f.settings, base_url=url)
         if f.kind == "ours":
             call = CallContext(
-                brain=brain(),
+                brain=self.business,
                 room=f"bench-{self.key}",
                 caller_number="+15555550100",
-                dialed_number=brain().business.numbers[0] if brain().business.numbers else None,
+                dialed_number=self.business.business.numbers[0] if self.business.business.numbers else None,
                 line=SimulatedLine(),
             )
             call.start()
@@ -266,7 +271,7 @@ class BenchCall:
                 self.session.update_options(turn_detection=SmartTurnDetector(**threshold))
             self.keeper = CallKeeper(self.session, call, f.settings)
             call.line_ready.set()  # the simulated line is up at once, as in simulator/runner.py
-            agent: Agent = Receptionist(brain())
+            agent: Agent = Receptionist(self.business)
         else:
             kwargs: dict[str, Any] = {}
             if f.livekit_turn_detection:

@@ -1,14 +1,19 @@
-"""Caller turns in a recorded human voice for the turn-taking sweep: `python -m bench.turn_corpus`.
+"""Caller turns in a recorded human voice for the turn-taking sweep: `python -m bench.turn_corpus
+[--language en|es|fr]`.
 
-Asterisk's core sounds (one professional voice, Debian `asterisk-core-sounds-en-wav`, CC-BY-SA-3.0,
-8 kHz) spliced word by word into dictated phone numbers, confirmation codes, spellings, emails and house
-numbers, with the pauses between groups drawn from 0.2-2.5 s (mid-turn pauses reach 2.5 s at p95 in
+Asterisk's core sounds (professional voices, Debian `asterisk-core-sounds-{en,es,fr}-wav`,
+CC-BY-SA-3.0, 8 kHz) spliced word by word into dictated phone numbers, confirmation codes, spellings,
+emails and (English only) house numbers, with the pauses between groups drawn from 0.2-2.5 s (mid-turn pauses reach 2.5 s at p95 in
 call-centre audio). Each turn exists twice: `clean` (the recording as is) and `phone` (300-3400 Hz
 band-pass, then G.711 mu-law, as a PSTN leg delivers it). Every silence of at least 100 ms is labelled
 `hold` (the caller goes on) or `end` (the turn is over).
 
-The audio goes to ~/.cache/receptionist/turn-corpus/<CORPUS_VERSION>-asterisk-<package version>/, never
-into the repository; only the labels (bench/results/turn_corpus_labels.json) are committed.
+The audio goes to ~/.cache/receptionist/turn-corpus/<CORPUS_VERSION>-[<language>-]<package version>/,
+never into the repository; only the labels (bench/results/turn_corpus_labels[_<language>].json) are
+committed. Spanish (es_MX) and French (fr_CA) callers dictate the same kinds of turns as English ones,
+drawn with the same seed, in their own digit words ("cinco cero tres", "cinq zéro trois"; a
+North American number digit by digit, as in Canada), letters, "arroba"/"arobase" and
+"punto"/"point", after the agent's question in their language.
 
 What it cannot show: one voice reading isolated IVR words (no fillers, no "wait, actually", no
 co-articulation between words, no rising "unfinished" intonation), only dictation-style turns (no open
@@ -36,9 +41,16 @@ PAUSE_RANGE_S = (0.2, 2.5)
 MIN_SILENCE_MS = 100  # every silence this long is labelled, as livekit/eot-bench scores them
 CHANNELS = ("clean", "phone")
 LABELS = Path(__file__).resolve().parent / "results" / "turn_corpus_labels.json"
+LANGUAGES = ("en", "es", "fr")
 
 _SILENCE_RMS = 30.0  # as simulator.recordings: the recordings' silence is digital, anything above is voice
 _DIGITS = ["oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+# what a caller says for 0-9, "@" and "." in each language (simulator/recordings.py has each recorded)
+_SPOKEN = {
+    "en": (_DIGITS, "at", "dot"),
+    "es": (["cero", "uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve"], "arroba", "punto"),
+    "fr": (["zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf"], "arobase", "point"),
+}  # fmt: skip
 _LETTERS = list("abcdefghjkmnprstuvwxyz")  # what a code generator uses: no i, l, o, q
 _NAMES = ["kowalski", "nguyen", "okafor", "schmidt", "fitzgerald", "delacroix"]
 _UNITS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -53,15 +65,24 @@ PROMPTS = {
     "address": "What's the house number for the visit address?",
     "open": "How can I help you today?",  # bench/open_turns.py: open sentences, no dictation
 }
+# the same questions in Spanish and French; "{name}" is the name being spelled
+PROMPTS_IN = {
+    "en": {**PROMPTS, "spelling": "Thanks. How do you spell {name}?"},
+    "es": {"phone": "¿Cuál es el mejor número para comunicarnos con usted?",
+           "code": "¿Tiene su código de confirmación?", "spelling": "Gracias. ¿Cómo se escribe {name}?",
+           "email": "¿Cuál es su correo electrónico?"},
+    "fr": {"phone": "Quel est le meilleur numéro pour vous joindre?", "code": "Avez-vous votre code de confirmation?",
+           "spelling": "Merci. Comment s'écrit {name}?", "email": "Quelle est votre adresse courriel?"},
+}  # fmt: skip
 
 
 def prompt(turn: CorpusTurn) -> str:
-    """What the receptionist asks before `turn`. A spelling's question names the name as the agent
-    heard it, as the brain's instructions tell it to ("How do you spell Kowalski?"): the spelling is
-    then paced towards it. Without a name, PROMPTS["spelling"], a 1.2 s pause ends it."""
-    if turn.kind == "spelling":
-        return f"Thanks. How do you spell {''.join(turn.groups).replace(' ', '').capitalize()}?"
-    return PROMPTS[turn.kind]
+    """What the receptionist asks before `turn`, in the caller's language. A spelling's question names
+    the name as the agent heard it, as the brain's instructions tell it to ("How do you spell
+    Kowalski?"): the spelling is then paced towards it. Without a name, PROMPTS["spelling"], a 1.2 s
+    pause ends it."""
+    asked = PROMPTS_IN[turn.language][turn.kind]
+    return asked.format(name="".join(turn.groups).replace(" ", "").capitalize())
 
 
 @dataclass
@@ -81,19 +102,21 @@ class CorpusTurn:
     pauses_ms: list[int]  # drawn, between consecutive groups
     seconds: float = 0.0
     silences: list[Silence] = field(default_factory=list)
+    language: str = "en"
 
     @property
     def text(self) -> str:
         return " ".join(self.groups)
 
 
-def _groups(kind: str, rng: random.Random) -> list[str]:
+def _groups(kind: str, rng: random.Random, language: str = "en") -> list[str]:
+    digits, at, dot = _SPOKEN[language]
     if kind == "phone":
-        d = [rng.choice(_DIGITS) for _ in range(10)]
+        d = [rng.choice(digits) for _ in range(10)]
         return [" ".join(d[:3]), " ".join(d[3:6]), " ".join(d[6:])]
     if kind == "code":
         sizes = rng.choice([(2, 2, 2), (3, 3), (2, 3, 2), (4, 2)])
-        chars = [rng.choice(_LETTERS + _DIGITS[1:]) for _ in range(sum(sizes))]
+        chars = [rng.choice(_LETTERS + digits[1:]) for _ in range(sum(sizes))]
         out, i = [], 0
         for n in sizes:
             out.append(" ".join(chars[i : i + n]))
@@ -106,7 +129,7 @@ def _groups(kind: str, rng: random.Random) -> list[str]:
     if kind == "email":
         user = rng.choice(_NAMES)[: rng.randint(3, 5)]
         host = rng.choice(_NAMES)[: rng.randint(3, 4)]
-        return [" ".join(user), f"at {' '.join(host)}", "dot c o m"]
+        return [" ".join(user), f"{at} {' '.join(host)}", f"{dot} c o m"]
     if kind == "address":
         house = f"{rng.choice(_UNITS)} hundred {rng.choice(_TENS)} {rng.choice(_UNITS)}"
         return [house, f"{rng.choice(_UNITS)} {rng.choice('abcd')}"]  # then the flat: "three b"
@@ -116,15 +139,18 @@ def _groups(kind: str, rng: random.Random) -> list[str]:
 _MIX = [("phone", 8), ("code", 6), ("spelling", 4), ("email", 2), ("address", 2)]
 
 
-def plan(seed: int = SEED) -> list[CorpusTurn]:
-    """The turns and their drawn pauses (seeded: the same corpus on every machine)."""
+def plan(seed: int = SEED, language: str = "en") -> list[CorpusTurn]:
+    """The turns and their drawn pauses (seeded: the same corpus on every machine). In Spanish and
+    French, no house numbers: their recordings have no hundreds to say them with."""
     rng = random.Random(seed)
     turns = []
     for kind, n in _MIX:
+        if kind == "address" and language != "en":
+            continue
         for i in range(n):
-            groups = _groups(kind, rng)
+            groups = _groups(kind, rng, language)
             pauses = [round(1000 * rng.uniform(*PAUSE_RANGE_S)) for _ in groups[1:]]
-            turns.append(CorpusTurn(f"{kind} {i + 1}", kind, groups, pauses))
+            turns.append(CorpusTurn(f"{kind} {i + 1}", kind, groups, pauses, language=language))
     return turns
 
 
@@ -155,7 +181,7 @@ def silences(pcm: bytes, rate: int, floor: float = _SILENCE_RMS) -> list[Silence
 
 def splice(turn: CorpusTurn, rate: int = RECORDED_RATE) -> bytes:
     """The turn's groups in the recorded voice joined by its drawn pauses, PCM16 mono at `rate`."""
-    pieces = [recorded_speech(g, rate) for g in turn.groups]
+    pieces = [recorded_speech(g, rate, turn.language) for g in turn.groups]
     out = pieces[0]
     for pause, piece in zip(turn.pauses_ms, pieces[1:], strict=True):
         out += bytes(2 * int(rate * pause / 1000)) + piece
@@ -191,28 +217,44 @@ def read_wav(path: Path) -> tuple[bytes, int]:
         return w.readframes(w.getnframes()), w.getframerate()
 
 
-def cache_dir() -> Path:
-    """Keyed by the corpus version and the Asterisk package version the audio was spliced from."""
-    package = next(p for p in asterisk_sounds().parents if p.name.startswith("asterisk-sounds-"))
+def cache_dir(language: str = "en") -> Path:
+    """Keyed by the corpus version and the Asterisk package (language and version) the audio was
+    spliced from."""
+    package = next(p for p in asterisk_sounds(language).parents if p.name.startswith("asterisk-sounds-"))
     return package.parent / "turn-corpus" / f"{CORPUS_VERSION}-{package.name.removeprefix('asterisk-sounds-')}"
 
 
-def build(*, force: bool = False) -> tuple[Path, list[CorpusTurn]]:
-    """Build the corpus into the cache (or reuse it) and return its directory and labelled turns."""
-    root = cache_dir()
+def labels_path(language: str = "en") -> Path:
+    """Where a corpus's labels are committed: English keeps the name it had before other languages."""
+    return LABELS if language == "en" else LABELS.with_name(f"{LABELS.stem}_{language}.json")
+
+
+SOURCES = {
+    "en": "Debian asterisk-core-sounds-en-wav (en_US_f_Allison), CC-BY-SA-3.0",
+    "es": "Debian asterisk-core-sounds-es-wav (es_MX_f_Allison), CC-BY-SA-3.0",
+    "fr": "Debian asterisk-core-sounds-fr-wav (fr_CA_f_June), CC-BY-SA-3.0",
+}
+
+
+def build(*, force: bool = False, language: str = "en") -> tuple[Path, list[CorpusTurn]]:
+    """Build the corpus of `language` into the cache (or reuse it) and return its directory and
+    labelled turns."""
+    if language not in LANGUAGES:
+        raise ValueError(f"no recorded corpus in {language!r}: choose one of {', '.join(LANGUAGES)}")
+    root = cache_dir(language)
     labels = root / "labels.json"
     if labels.exists() and not force:
         return root, [turn_from(d) for d in json.loads(labels.read_text())["turns"]]
     for ch in CHANNELS:
         (root / ch).mkdir(parents=True, exist_ok=True)
-    turns = plan()
+    turns = plan(language=language)
     for t in turns:
         pcm = splice(t)
         t.seconds = round(len(pcm) / 2 / RECORDED_RATE, 2)
         t.silences = silences(pcm, RECORDED_RATE)
         write_wav(root / "clean" / f"{_slug(t.name)}.wav", pcm, RECORDED_RATE)
         write_wav(root / "phone" / f"{_slug(t.name)}.wav", phone_channel(pcm), RECORDED_RATE)
-    doc = labels_doc(turns)
+    doc = labels_doc(turns, source=SOURCES[language])
     labels.write_text(json.dumps(doc, indent=1) + "\n")
     return root, turns
 
@@ -243,7 +285,7 @@ def labels_doc(
 
 def turn_from(d: dict[str, Any]) -> CorpusTurn:
     return CorpusTurn(d["name"], d["kind"], d["groups"], d["pauses_ms"], d["seconds"],
-                      [Silence(**s) for s in d["silences"]])  # fmt: skip
+                      [Silence(**s) for s in d["silences"]], d.get("language", "en"))  # fmt: skip
 
 
 def _slug(name: str) -> str:
@@ -257,9 +299,10 @@ def turn_audio(root: Path, turn: CorpusTurn, channel: str) -> tuple[bytes, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--force", action="store_true", help="rebuild even if the cache has this version")
+    ap.add_argument("--language", choices=LANGUAGES, default="en", help="the caller's language")
     args = ap.parse_args()
-    root, turns = build(force=args.force)
-    publish_labels(root, turns, LABELS)
+    root, turns = build(force=args.force, language=args.language)
+    publish_labels(root, turns, labels_path(args.language))
 
 
 def publish_labels(root: Path, turns: list[CorpusTurn], into: Path) -> None:

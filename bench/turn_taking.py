@@ -1,4 +1,5 @@
-"""Turn taking on caller speech: `python -m bench.turn_taking [--material dictation|open] [--quick | --words | --noise]`.
+"""Turn taking on caller speech: `python -m bench.turn_taking [--material dictation|open] [--quick | --words | --noise]
+[--language en|es|fr]`.
 
 Two materials, each clean and through a simulated phone channel, with 0.2-2.5 s pauses inside turns:
 `dictation` (bench/turn_corpus.py: one human voice dictating numbers, codes, spellings) and `open`
@@ -9,7 +10,9 @@ each commit holds TRANSCRIPTION_MS after it, as the real API transcribes each co
 each detector setting and model delay: the false cut-off rate (agent voice at the caller's ear while
 they are still mid-turn) against the gap the caller hears (end of their speech to the first agent
 voice, model delay included). `--noise`: the same with car noise, background voices or hiss under the
-calls. Writes bench/results/turn_taking[_open][_words|_noise][-quick].json and .png.
+calls. `--language es|fr`: dictation by a Spanish or French human voice, after the agent's question in
+that language, to the business speaking English and that language. Writes
+bench/results/turn_taking[_open][_words|_noise][_es|_fr][-quick].json and .png.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from bench.calls import (
     BenchCall,
     Flavour,
     SimulatorThread,
+    brain,
     quiet_logs,
     settings_for,
     speculation_counts,
@@ -53,6 +57,8 @@ MODEL_DELAYS_MS = (300, 600, 900)
 _ONSET_SLACK_S = 0.05  # agent voice this close to the caller's last syllable is an answer, not a cut
 READBACK = "Thanks, I have that."
 GO_ON = "Anything else?"  # after the last turn
+READBACKS = {"en": READBACK, "es": "Gracias, ya lo tengo.", "fr": "Merci, c'est noté."}
+GO_ONS = {"en": GO_ON, "es": "¿Algo más?", "fr": "Autre chose?"}
 
 
 def _vad_only(silence: float, delay: float) -> Flavour:
@@ -117,8 +123,12 @@ def _to_caller_rate(pcm: bytes, rate: int) -> bytes:
 def warm_script_voice(turns: list[CorpusTurn]) -> None:
     """Render every line the script may say around these turns before the clock starts."""
     prompts = {prompt(t) for t in turns}
-    warm_model_voice([GREETING, READBACK, GO_ON, f"{READBACK} {GO_ON}", *prompts, *(f"{READBACK} {p}" for p in prompts),
-                      *(f"{GREETING} {p}" for p in prompts)])  # fmt: skip
+    lines = {GREETING}
+    for language in {t.language for t in turns}:
+        readback, go_on = READBACKS[language], GO_ONS[language]
+        lines |= {readback, go_on, f"{readback} {go_on}", *prompts, *(f"{readback} {p}" for p in prompts),
+                  *(f"{GREETING} {p}" for p in prompts)}  # fmt: skip
+    warm_model_voice(sorted(lines))
 
 
 def _script(turns: list[CorpusTurn]) -> list[dict[str, Any]]:
@@ -126,19 +136,19 @@ def _script(turns: list[CorpusTurn]) -> list[dict[str, Any]]:
     return [{"say": f"{GREETING} {prompt(turns[0])}"}]
 
 
-def _ask_next(call: BenchCall, question: str) -> None:
+def _ask_next(call: BenchCall, question: str, language: str = "en") -> None:
     """Whatever the model says from now on (the read-back, or a reply that cut the caller off) asks the
     next turn's question, so the next turn is paced for what it dictates however many replies this one
     took."""
     script = call.simt.sim.script(call.key)
-    script.steps[script.cursor :] = to_steps([{"say": f"{READBACK} {question}"}] * 8)
+    script.steps[script.cursor :] = to_steps([{"say": f"{READBACKS[language]} {question}"}] * 8)
 
 
 async def _caller(call: BenchCall, turns: list[tuple[CorpusTurn, bytes]], rng: random.Random) -> list[dict[str, Any]]:
     await call.start()
     said = []
     for i, (turn, pcm) in enumerate(turns):
-        _ask_next(call, prompt(turns[i + 1][0]) if i + 1 < len(turns) else GO_ON)
+        _ask_next(call, prompt(turns[i + 1][0]) if i + 1 < len(turns) else GO_ONS[turn.language], turn.language)
         await asyncio.sleep(rng.uniform(0.4, 0.8))
         parts = [(group, s.at_s) for group, s in zip(turn.groups, turn.silences, strict=True)]
         t = await call.say(turn.text, pcm, answer_within=6.0, parts=parts)
@@ -192,7 +202,12 @@ async def run_point(
     with `background` (the line's noise) under the whole of each call."""
     rng = random.Random(seed)
     shares = [audio[i::calls] for i in range(calls)]
-    bench_calls = [BenchCall(simt, flavour, _script([t for t, _ in s]), background=background) for s in shares]
+    spoken = {t.language for t, _ in audio}
+    business = brain(*(spoken - {"en"})) if len(spoken - {"en"}) <= 1 else None
+    if business is None:
+        raise ValueError(f"one language besides English at a time, not {sorted(spoken)}")
+    bench_calls = [BenchCall(simt, flavour, _script([t for t, _ in s]), background=background, business=business)
+                   for s in shares]  # fmt: skip
 
     async def one(c: BenchCall, turns: list[tuple[CorpusTurn, bytes]], delay: float) -> list[dict[str, Any]]:
         await asyncio.sleep(delay)
@@ -276,7 +291,7 @@ def _channel(ch: str) -> tuple[str, str | None]:
 
 
 def _grid(
-    quick: bool, material: str = "dictation", words: bool = False, noise: bool = False
+    quick: bool, material: str = "dictation", words: bool = False, noise: bool = False, language: str = "en"
 ) -> list[tuple[str, int, int, Flavour]]:
     """(channel, model delay, transcription delay, flavour): every setting on the phone channel at 600
     ms, ours at 300 and 900 ms, with a slower transcriber and on the clean recording, one point at a
@@ -286,8 +301,12 @@ def _grid(
     ms and on the clean recording. --words: ours with and without the words before a pause read, and
     with v1-mini, at 600 ms, with the usual transcriber and one twice as slow (its transcript then
     comes after the model's first audio). --noise: ours on a quiet phone line and with each of NOISE_BEDS
-    under the calls, and with the noise gate off under background voices."""
+    under the calls, and with the noise gate off under background voices. --language es|fr: ours, the
+    fixed dictation delay and the VAD alone on the phone channel, and ours on the clean recording, at
+    600 ms."""
     t = TRANSCRIPTION_MS
+    if language != "en":
+        return [("phone", 600, t, f) for f in (OURS, OURS_FIXED, VAD_ONLY[1])] + [("clean", 600, t, OURS)]
     if noise:
         return ([("phone", 600, t, OURS)] + [(f"phone+{bed}", 600, t, OURS) for bed in NOISE_BEDS]
                 + [("phone+babble 20 dB", 600, t, OURS_NO_GATE)])  # fmt: skip
@@ -305,11 +324,11 @@ def _grid(
 
 async def run(
     quick: bool, *, material: str = "dictation", calls: int = 6, parallel: int = 1, words: bool = False,
-    noise: bool = False,
+    noise: bool = False, language: str = "en",
 ) -> dict[str, Any]:
     quiet_logs()
-    root, corpus = MATERIALS[material]()
-    grid = _grid(quick, material, words, noise)
+    root, corpus = turn_corpus.build(language=language) if material == "dictation" else MATERIALS[material]()
+    grid = _grid(quick, material, words, noise, language)
     audio = {ch: [(t, _to_caller_rate(*turn_audio(root, t, ch))) for t in corpus]
              for ch in {_channel(ch)[0] for ch, _, _, _ in grid}}  # fmt: skip
     level = speech_level(b"".join(pcm for _, pcm in audio["phone"])) if noise else 0.0
@@ -343,6 +362,7 @@ async def run(
     print_rows(out)
     return {
         "material": material,
+        "language": language,
         "corpus": {"root": str(root), "turns": len(corpus), "seconds_per_channel": round(sum(t.seconds for t in corpus), 1),
                    "holds": sum(s.label == "hold" for t in corpus for s in t.silences)},  # fmt: skip
         "calls_per_point": calls,
@@ -363,9 +383,9 @@ def print_rows(rows: list[dict[str, Any]], title: str = "turn taking on human sp
     )
 
 
-def _name(material: str, words: bool = False, noise: bool = False) -> str:
+def _name(material: str, words: bool = False, noise: bool = False, language: str = "en") -> str:
     name = "turn_taking" if material == "dictation" else f"turn_taking_{material}"
-    return name + ("_words" if words else "") + ("_noise" if noise else "")
+    return name + ("_words" if words else "") + ("_noise" if noise else "") + ("" if language == "en" else f"_{language}")
 
 
 @report.plot_if_possible
@@ -387,7 +407,8 @@ def plot(result: dict[str, Any], *, quick: bool, name: str) -> None:
         a.scatter([], [], marker=m, color="grey", label=f"model {d} ms")
     a.set_xlabel("caller-heard gap p50, end of speech -> first agent voice (ms, model delay included)")
     a.set_ylabel(f"% of {result['material']} turns with agent voice mid-turn")
-    a.set_title("Turn taking on a recorded human voice (filled: phone channel, hollow: clean)")
+    spoken = {"en": "", "es": ", Spanish", "fr": ", French"}[result.get("language", "en")]
+    a.set_title(f"Turn taking on a recorded human voice{spoken} (filled: phone channel, hollow: clean)")
     a.set_ylim(0, 100)
     a.legend(fontsize=7, loc="upper right")
     a.grid(alpha=0.3)
@@ -407,12 +428,19 @@ def main() -> None:
     ap.add_argument("--noise", action="store_true",
                     help="ours on a quiet phone line and with car noise, background voices or hiss under the "
                     "calls (and the noise gate off under the voices)")
+    ap.add_argument("--language", choices=turn_corpus.LANGUAGES, default="en",
+                    help="dictation in a Spanish or French human voice after the agent's question in it, to a "
+                    "business that speaks English and that language (the open sentences are English)")
     args = ap.parse_args()
     if args.words and args.noise:
         ap.error("--words and --noise are two different runs: choose one")
+    if args.language != "en" and (args.material != "dictation" or args.words or args.noise or args.quick):
+        ap.error("--language es|fr runs the dictation material with its own settings: no --material open, "
+                 "--words, --noise or --quick")
     t0 = time.monotonic()
-    result = asyncio.run(run(args.quick, material=args.material, words=args.words, noise=args.noise))
-    name = _name(args.material, args.words, args.noise)
+    result = asyncio.run(run(args.quick, material=args.material, words=args.words, noise=args.noise,
+                             language=args.language))
+    name = _name(args.material, args.words, args.noise, args.language)
     print("wrote", report.write(name, result, quick=args.quick))
     plot(result, quick=args.quick, name=name)
     print(f"\nturn_taking: done in {time.monotonic() - t0:.0f} s")
