@@ -188,6 +188,21 @@ def splice(turn: CorpusTurn, rate: int = RECORDED_RATE) -> bytes:
     return out
 
 
+def transcribed_parts(turn: CorpusTurn) -> list[tuple[str, float]]:
+    """Each group and where its voice ends (s from the turn's first voice), for the simulator to
+    transcribe the groups each commit holds. A silence follows each group; where a voice also pauses
+    inside its words (the French recordings' stops in "sept", "quatre"), the groups' ends are counted
+    from the recorded words' lengths and the drawn pauses instead."""
+    if len(turn.silences) == len(turn.groups):
+        return [(group, s.at_s) for group, s in zip(turn.groups, turn.silences, strict=True)]
+    ends, t = [], 0.0
+    for group, pause_ms in zip(turn.groups, [*turn.pauses_ms, 0], strict=True):
+        t += len(recorded_speech(group, RECORDED_RATE, turn.language)) / 2 / RECORDED_RATE
+        ends.append((group, round(t, 2)))
+        t += pause_ms / 1000
+    return ends
+
+
 def phone_channel(pcm: bytes, rate: int = RECORDED_RATE) -> bytes:
     """What a PSTN leg delivers: 300-3400 Hz band-pass (sox, repeatably: its dither the same on every
     run), then an 8-bit G.711 mu-law round trip."""

@@ -33,7 +33,7 @@ from bench import turn_taking as tt
 from bench.audio import resample
 from bench.calls import SimulatorThread, quiet_logs, vad_model
 from bench.report import table, write
-from bench.turn_corpus import CorpusTurn, prompt, turn_audio
+from bench.turn_corpus import CorpusTurn, prompt, transcribed_parts, turn_audio
 from simulator.postgres import migrated_database
 from simulator.script import to_steps
 from simulator.server import DEFAULT_KEY, RealtimeSimulator
@@ -95,7 +95,7 @@ async def one_turn(
         await call.wait_agent_done(quiet_s=1.0, within=60)
         await asyncio.sleep(rng.uniform(0.4, 0.8))
         end_s = next(s.at_s for s in turn.silences if s.label == "end")
-        parts = [(group, s.at_s) for group, s in zip(turn.groups, turn.silences, strict=True)]
+        parts = transcribed_parts(turn)
         sim.queue_transcript(turn.text, key=DEFAULT_KEY, parts=parts)
         assert call.rtp is not None
         await call.rtp.wait_sent()  # only the silence clock is running: the turn starts on the next packet

@@ -49,7 +49,7 @@ from bench.calls import (
     vad_model,
     warm_model_voice,
 )
-from bench.turn_corpus import CorpusTurn, prompt, turn_audio
+from bench.turn_corpus import CorpusTurn, prompt, transcribed_parts, turn_audio
 from simulator.script import to_steps
 from simulator.server import RecordedEvent
 
@@ -150,7 +150,7 @@ async def _caller(call: BenchCall, turns: list[tuple[CorpusTurn, bytes]], rng: r
     for i, (turn, pcm) in enumerate(turns):
         _ask_next(call, prompt(turns[i + 1][0]) if i + 1 < len(turns) else GO_ONS[turn.language], turn.language)
         await asyncio.sleep(rng.uniform(0.4, 0.8))
-        parts = [(group, s.at_s) for group, s in zip(turn.groups, turn.silences, strict=True)]
+        parts = transcribed_parts(turn)
         t = await call.say(turn.text, pcm, answer_within=6.0, parts=parts)
         heard = [s.first_voice for s in call.ear.segments if s.first_voice is not None
                  and t.start <= s.first_voice < t.end - _ONSET_SLACK_S]  # fmt: skip
