@@ -18,7 +18,13 @@ from enum import Enum
 import phonenumbers
 
 from agent.store.appointments import CODE_LENGTH
-from agent.tools.spoken import DIGIT_WORDS, REPEAT_WORDS, spoken_digits
+from agent.tools.spoken import (
+    DIGIT_WORDS,
+    ONE_OR_ARTICLE,
+    REPEAT_WORDS,
+    one_or_article,
+    spoken_digits,
+)
 
 # the agent just asked for something callers say in groups, with pauses between them (in English,
 # Spanish or French: the agent asks in the caller's language)
@@ -237,6 +243,10 @@ _LETTER_WORDS = {
 _AS_IN = re.compile(r"\b(as|like) in [a-z]+")
 
 
+def _a_code_character(token: str) -> bool:
+    return token.isdigit() or token in DIGIT_WORDS or (len(token) == 1 and token != "i") or token in _LETTER_WORDS
+
+
 def code_characters(transcript: str) -> str:
     """The letters and digits a caller said, one per spoken character: 'k seven p, 4 m 2' -> 'k7p4m2'.
     Digits, digit words, single letters and the phonetic alphabet count; other words ('it's', 'my',
@@ -245,14 +255,19 @@ def code_characters(transcript: str) -> str:
     words = 0
     repeat = 1
     text = _AS_IN.sub(" ", transcript.lower().replace("-", " "))  # 'b as in boy' is one b
-    for token in re.findall(r"(?:[^\W_]|')+", text):
+    tokens = re.findall(r"(?:[^\W_]|')+", text)
+    counted = False  # the token before was read as a character
+    for i, token in enumerate(tokens):
         if token in REPEAT_WORDS:
             repeat = REPEAT_WORDS[token]
             continue
+        counted, was_counted = True, counted
         if token.isdigit():
             chars = token
         elif token in DIGIT_WORDS:
             chars = DIGIT_WORDS[token]
+        elif token in ONE_OR_ARTICLE and one_or_article(tokens, i, was_counted, _a_code_character):
+            chars = "1"  # French "un" among a code's characters ("neuf r a n, un w")
         elif (len(token) == 1 and token != "i") or token in _LETTER_WORDS:  # 'i' is the caller
             chars = token[0]
         elif any(c.isdigit() for c in token) and len(token) <= CODE_LENGTH and "'" not in token:
@@ -260,6 +275,7 @@ def code_characters(transcript: str) -> str:
         else:
             words += 1
             repeat = 1
+            counted = False
             continue
         out.append(chars[0] * repeat + chars[1:])
         repeat = 1

@@ -6,6 +6,7 @@ Every parser raises ToolError with a sentence the model can act on; none returns
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -79,32 +80,47 @@ def clean_text(value: str, limit: int) -> str:
     return " ".join((value or "").translate(_CONTROL).split())[:limit]
 
 
-# "un", "une" and "una" are a digit only after one ("zéro un huit"), an article anywhere else ("c'est un
-# 06...")
-_ONE_OR_ARTICLE = frozenset({"un", "une", "una"})
+# "un", "une" and "una" are a digit or an article: a digit after a digit ("zéro un huit", "un un neuf")
+# or before one ("un neuf huit" opening the number), an article before a noun ("j'ai un numéro") and
+# after "est", "ai" or "es" even before digits ("c'est un 06...", "es una 5...": "it's a 06 number")
+ONE_OR_ARTICLE = frozenset({"un", "une", "una"})
+_ARTICLE_AFTER = frozenset(
+    {"est", "c'est", "ai", "j'ai", "as", "a", "avez", "avons", "ont", "sont", "es", "tengo", "tiene", "son"}
+)
+
+
+def one_or_article(tokens: list[str], i: int, after_a_digit: bool, is_digit: Callable[[str], bool]) -> bool:
+    """Whether tokens[i], an "un", "une" or "una", is the digit 1: after a digit (`after_a_digit`), or
+    before one (`is_digit` of the next token) unless a verb before it makes it an article."""
+    if after_a_digit:
+        return True
+    after = tokens[i + 1] if i + 1 < len(tokens) else ""
+    before = tokens[i - 1] if i else ""
+    return (is_digit(after) or after in ONE_OR_ARTICLE) and before not in _ARTICLE_AFTER
+
+
+def _a_digit(token: str) -> bool:
+    return token.isdigit() or token in DIGIT_WORDS
 
 
 def spoken_digits(text: str) -> str:
     """'five five five, double two' -> '55522' ('cinco cinco', 'cinq cinq' too); digits pass through;
     other words are dropped."""
     tokens = re.findall(r"[^\W\d_]+|\d|\+", text.lower())
-
-    def digit_of(i: int) -> str | None:
-        token = tokens[i]
-        if token.isdigit() or token == "+":
-            return token
-        if token in _ONE_OR_ARTICLE:
-            before = tokens[i - 1] if i else ""
-            return "1" if before.isdigit() or before in DIGIT_WORDS else None
-        return DIGIT_WORDS.get(token)
-
     out: list[str] = []
     repeat = 1
+    counted = False  # the token before was read as a digit
     for i, token in enumerate(tokens):
         if token in REPEAT_WORDS:
             repeat = REPEAT_WORDS[token]
             continue
-        digit = digit_of(i)
+        if token.isdigit() or token == "+":
+            digit: str | None = token
+        elif token in ONE_OR_ARTICLE:
+            digit = "1" if one_or_article(tokens, i, counted, _a_digit) else None
+        else:
+            digit = DIGIT_WORDS.get(token)
+        counted = digit is not None
         if digit is None:
             repeat = 1
             continue

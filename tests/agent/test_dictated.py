@@ -70,6 +70,9 @@ def test_a_code_said_in_spanish_or_french_is_counted_as_in_english() -> None:
     assert judge(Asked.CODE, "k siete p", "US") is Heard.PART
     assert judge(Asked.CODE, "k siete p cuatro m dos", "US") is Heard.WHOLE
     assert code_characters("k sept p quatre m deux") == "k7p4m2"
+    assert code_characters("neuf r a n, un w") == "9ran1w"  # French "un" among the characters
+    assert judge(Asked.CODE, "neuf r a n, un w", "US") is Heard.WHOLE
+    assert code_characters("c'est un k sept p quatre m deux") == "k7p4m2"  # "un" the article
 
 
 def test_an_email_address_said_in_spanish_or_french_is_whole_at_its_domain() -> None:

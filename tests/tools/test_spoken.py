@@ -121,13 +121,20 @@ def test_parse_start_refuses_times_at_the_edge_of_the_calendar(said: str) -> Non
         ("double hello five", "5"),  # a repeat does not survive an unrelated word
         ("call someone", ""),  # 'one' inside a word is not a digit
         ("", ""),
-        # Spanish and French digits; "un", "une", "una" are a 1 only among digits
+        # Spanish and French digits; "un", "une", "una" are a 1 only among digits, or before them
         ("cinco cero tres, cinco cinco cinco", "503555"),
         ("uno dos, nueve ocho siete", "12987"),
         ("cinq zéro trois, zéro un huit sept", "5030187"),
         ("j'ai un numéro, c'est deux", "2"),
         ("c'est un 06 12 34 56 78", "0612345678"),
         ("una casa", ""),
+        # a French number that opens with "un", or says it twice: each is a 1 (recorded fr_CA callers'
+        # numbers lost them, and a whole number waited the 3 s hold as if unfinished)
+        ("un neuf huit, trois quatre quatre", "198344"),
+        ("quatre deux zéro, un un neuf", "420119"),
+        ("oui, un cinq un quatre", "1514"),
+        ("c'est un zéro six, douze", "06"),
+        ("un instant", ""),
     ],
 )
 def test_spoken_digits(said: str, digits: str) -> None:
