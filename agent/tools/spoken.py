@@ -103,16 +103,85 @@ def _a_digit(token: str) -> bool:
     return token.isdigit() or token in DIGIT_WORDS
 
 
+# a number said in pairs or as tens ("five five five, twenty-one fifty"; "zéro six, douze, trente-quatre";
+# "cincuenta y cinco"): each is its two digits. Not the Spanish "once" (11): in English it is a word
+# callers say in any sentence ("once I get home")
+_TEENS = {
+    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19,
+    "diez": 10, "doce": 12, "trece": 13, "catorce": 14, "quince": 15, "dieciséis": 16,
+    "dieciseis": 16, "diecisiete": 17, "dieciocho": 18, "diecinueve": 19, "veintiuno": 21, "veintiún": 21,
+    "veintidós": 22, "veintidos": 22, "veintitrés": 23, "veintitres": 23, "veinticuatro": 24,
+    "veinticinco": 25, "veintiséis": 26, "veintiseis": 26, "veintisiete": 27, "veintiocho": 28,
+    "veintinueve": 29,
+    "dix": 10, "onze": 11, "douze": 12, "treize": 13, "quatorze": 14, "quinze": 15, "seize": 16,
+}  # fmt: skip
+_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+    "veinte": 20, "treinta": 30, "cuarenta": 40, "cincuenta": 50, "sesenta": 60, "setenta": 70, "ochenta": 80,
+    "noventa": 90,
+    "vingt": 20, "vingts": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60, "septante": 70,
+    "huitante": 80, "octante": 80, "nonante": 90,
+}  # fmt: skip
+_TENS_AND = frozenset({"y", "et"})  # "cincuenta y cinco", "vingt et un"
+
+
+def _unit(token: str) -> int | None:
+    digit = DIGIT_WORDS.get(token) or ("1" if token in ONE_OR_ARTICLE else None)
+    return int(digit) if digit is not None and digit != "0" else None
+
+
+def _teen(tokens: list[str], i: int) -> tuple[int, int] | None:
+    """A 10-19 (or Spanish 21-29) at tokens[i], French "dix-sept" to "dix-neuf" included: (value, tokens)."""
+    value = _TEENS.get(tokens[i])
+    if value is None:
+        return None
+    if value == 10 and tokens[i] == "dix" and i + 1 < len(tokens) and tokens[i + 1] in ("sept", "huit", "neuf"):
+        return 10 + int(DIGIT_WORDS[tokens[i + 1]]), 2
+    return value, 1
+
+
+def _tens(tokens: list[str], i: int) -> tuple[int, int] | None:
+    """A number of 20-99 said as tens at tokens[i] ("twenty one", "trente-quatre", "soixante et onze",
+    "quatre-vingt-dix-sept", "cincuenta y cinco"): (value, tokens it took), or None."""
+    n = len(tokens)
+    if tokens[i] == "quatre" and i + 1 < n and tokens[i + 1] in ("vingt", "vingts"):
+        value, j = 80, i + 2  # quatre-vingts
+    elif tokens[i] in _TENS:
+        value, j = _TENS[tokens[i]], i + 1
+    else:
+        return None
+    if j < n and tokens[j] in _TENS_AND:
+        j += 1
+        if j >= n or (_unit(tokens[j]) is None and _teen(tokens, j) is None):
+            return value, j - i - 1  # "cincuenta y": the "y" is not the number's
+    if j < n and value in (60, 80) and (teen := _teen(tokens, j)) is not None and teen[0] < 20:
+        return value + teen[0], j - i + teen[1]  # soixante-dix, quatre-vingt-douze
+    if j < n and (unit := _unit(tokens[j])) is not None:
+        return value + unit, j - i + 1
+    return value, j - i
+
+
 def spoken_digits(text: str) -> str:
-    """'five five five, double two' -> '55522' ('cinco cinco', 'cinq cinq' too); digits pass through;
-    other words are dropped."""
+    """'five five five, double two' -> '55522' ('cinco cinco', 'cinq cinq' too); tens and teens are their
+    two digits ('twenty-one fifty' -> '2150', 'zéro six, douze' -> '0612'); digits pass through; other
+    words are dropped."""
     tokens = re.findall(r"[^\W\d_]+|\d|\+", text.lower())
     out: list[str] = []
     repeat = 1
     counted = False  # the token before was read as a digit
-    for i, token in enumerate(tokens):
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
         if token in REPEAT_WORDS:
             repeat = REPEAT_WORDS[token]
+            i += 1
+            continue
+        pair = _tens(tokens, i) or _teen(tokens, i)
+        if pair is not None:
+            out.append(str(pair[0]) * repeat)
+            repeat, counted = 1, True
+            i += pair[1]
             continue
         if token.isdigit() or token == "+":
             digit: str | None = token
@@ -121,6 +190,7 @@ def spoken_digits(text: str) -> str:
         else:
             digit = DIGIT_WORDS.get(token)
         counted = digit is not None
+        i += 1
         if digit is None:
             repeat = 1
             continue

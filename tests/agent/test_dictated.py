@@ -82,6 +82,13 @@ def test_an_email_address_said_in_spanish_or_french_is_whole_at_its_domain() -> 
     assert judge(Asked.EMAIL, "oka arroba hotmail punto es", "US") is Heard.WHOLE
 
 
+def test_a_number_said_in_pairs_is_judged_by_its_digits() -> None:
+    assert judge(Asked.PHONE, "five oh three, five five five, twenty-one", "US") is Heard.PART
+    assert judge(Asked.PHONE, "five oh three, five five five, twenty-one fifty", "US") is Heard.WHOLE
+    assert judge(Asked.PHONE, "zéro six, douze, trente-quatre", "FR") is Heard.PART
+    assert judge(Asked.PHONE, "zéro six, douze, trente-quatre, cinquante-six, soixante-dix-huit", "FR") is Heard.WHOLE
+
+
 def test_a_number_of_another_country_is_judged_by_its_own_length() -> None:
     assert judge(Asked.PHONE, "oh two oh seven nine four six", "GB") is Heard.PART
     assert judge(Asked.PHONE, "oh two oh seven nine four six oh one two three", "GB") is Heard.WHOLE

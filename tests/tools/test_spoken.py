@@ -133,8 +133,17 @@ def test_parse_start_refuses_times_at_the_edge_of_the_calendar(said: str) -> Non
         ("un neuf huit, trois quatre quatre", "198344"),
         ("quatre deux zéro, un un neuf", "420119"),
         ("oui, un cinq un quatre", "1514"),
-        ("c'est un zéro six, douze", "06"),
+        ("c'est un zéro six, douze", "0612"),
         ("un instant", ""),
+        # tens and teens, as numbers are said in pairs in France or the last four as two pairs in the US
+        ("five five five, twenty-one fifty", "5552150"),
+        ("twenty oh five", "2005"),
+        ("zéro six, douze, trente-quatre, cinquante-six, soixante-dix-huit", "0612345678"),
+        ("zéro un, quatre-vingt-dix-sept, soixante et onze, quatre-vingts, vingt et un", "0197718021"),
+        ("dix-neuf, dix", "1910"),
+        ("cincuenta y cinco, veintidós, dieciséis", "552216"),
+        ("noventa y", "90"),
+        ("once I get home", ""),  # the Spanish 11 is left out: an English word in any sentence
     ],
 )
 def test_spoken_digits(said: str, digits: str) -> None:
