@@ -123,11 +123,10 @@ def _to_caller_rate(pcm: bytes, rate: int) -> bytes:
 def warm_script_voice(turns: list[CorpusTurn]) -> None:
     """Render every line the script may say around these turns before the clock starts."""
     prompts = {prompt(t) for t in turns}
-    lines = {GREETING}
+    lines = {GREETING, *prompts, *(f"{GREETING} {p}" for p in prompts)}
     for language in {t.language for t in turns}:
         readback, go_on = READBACKS[language], GO_ONS[language]
-        lines |= {readback, go_on, f"{readback} {go_on}", *prompts, *(f"{readback} {p}" for p in prompts),
-                  *(f"{GREETING} {p}" for p in prompts)}  # fmt: skip
+        lines |= {readback, go_on, f"{readback} {go_on}", *(f"{readback} {p}" for p in prompts)}
     warm_model_voice(sorted(lines))
 
 
@@ -202,10 +201,10 @@ async def run_point(
     with `background` (the line's noise) under the whole of each call."""
     rng = random.Random(seed)
     shares = [audio[i::calls] for i in range(calls)]
-    spoken = {t.language for t, _ in audio}
-    business = brain(*(spoken - {"en"})) if len(spoken - {"en"}) <= 1 else None
-    if business is None:
-        raise ValueError(f"one language besides English at a time, not {sorted(spoken)}")
+    others = sorted({t.language for t, _ in audio} - {"en"})
+    if len(others) > 1:
+        raise ValueError(f"one language besides English at a time, not {others}")
+    business = brain(*others)
     bench_calls = [BenchCall(simt, flavour, _script([t for t, _ in s]), background=background, business=business)
                    for s in shares]  # fmt: skip
 

@@ -39,8 +39,18 @@ class RecordedVoice:
         """The cache directory's prefix; English keeps the name it had before other languages."""
         return "asterisk-sounds-" if self.language == "en" else f"asterisk-sounds-{self.language}-"
 
-    def words(self) -> list[str]:
-        return [*self.digits, *self.symbols, *self.lead_in]
+    def file(self, word: str) -> str | None:
+        """The recording of `word` inside the voice's directory ("digits/5.wav"), or None."""
+        w = word.lower()
+        if w in self.digits:
+            return f"digits/{self.digits[w]}.wav"
+        if w in self.symbols:
+            return f"letters/{self.symbols[w]}.wav"
+        if w in self.lead_in:
+            return f"{self.lead_in[w]}.wav"
+        if len(w) == 1 and w.isascii() and w.isalnum():
+            return f"{'letters' if w.isalpha() else 'digits'}/{w}.wav"
+        return None
 
 
 VOICES = {
@@ -89,15 +99,14 @@ def voice_for(language: str) -> RecordedVoice:
     return voice
 
 
-def unknown(text: str, language: str, where: str = "") -> None:
+def check_words(text: str, language: str, where: str = "") -> None:
     """Raise ValueError if the recorded voice of `language` has no recording of a word of `text`."""
     voice = voice_for(language)
-    for word in text.replace(",", " ").lower().split():
-        if word not in voice.digits and word not in voice.symbols and word not in voice.lead_in and not (
-            len(word) == 1 and word.isascii() and word.isalnum()
-        ):
-            raise ValueError(f"{where + ': ' if where else ''}no recording of {word!r} in {voice.language}: the "
-                             f"recorded voice knows letters (b, k), digits (0-9) and {', '.join(voice.words())}")
+    for word in text.replace(",", " ").split():
+        if voice.file(word) is None:
+            known = ", ".join([*voice.digits, *voice.symbols, *voice.lead_in])
+            raise ValueError(f"{where + ': ' if where else ''}no recording of {word.lower()!r} in {voice.language}: "
+                             f"the recorded voice knows letters (b, k), digits (0-9) and {known}")
 
 
 def cache_root() -> Path:
@@ -155,17 +164,8 @@ def asterisk_sounds(language: str = "en") -> Path:
 
 
 def _recording(word: str, language: str) -> Path:
-    voice = voice_for(language)
-    w = word.lower()
-    if w in voice.digits:
-        return asterisk_sounds(language) / "digits" / f"{voice.digits[w]}.wav"
-    if w in voice.symbols:
-        return asterisk_sounds(language) / "letters" / f"{voice.symbols[w]}.wav"
-    if w in voice.lead_in:
-        return asterisk_sounds(language) / f"{voice.lead_in[w]}.wav"
-    unknown(w, language)
-    folder = "letters" if w.isalpha() else "digits"
-    return asterisk_sounds(language) / folder / f"{w}.wav"
+    check_words(word, language)
+    return asterisk_sounds(language) / str(voice_for(language).file(word))
 
 
 @functools.lru_cache(maxsize=256)

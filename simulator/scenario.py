@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agent.brain.loader import duplicate_keys
 from simulator.faults import Fault
-from simulator.recordings import unknown, voice_for
+from simulator.recordings import check_words, voice_for
 from simulator.script import ModelStep
 from simulator.speech import CALLER_VOICE, MODEL_VOICE
 
@@ -193,7 +193,7 @@ class Scenario(_Strict):
             for i, turn in enumerate(self.turns):
                 if turn.voice == "recorded":
                     for phrase in turn.phrases:
-                        unknown(phrase, self.caller_voice, f"turns[{i}].caller")
+                        check_words(phrase, self.caller_voice, f"turns[{i}].caller")
         return self
 
     def brain_path(self) -> Path:
