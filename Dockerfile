@@ -12,9 +12,11 @@ COPY brains ./brains
 # the Silero VAD model ships inside livekit-plugins-silero: nothing to download at build time
 RUN pip install --no-cache-dir .
 # not root: the worker needs no privilege, only its own var/ (spill files, voicemail, recordings,
-# rendered fallback lines; mount a volume at /app/var/spill so spilled records outlive the container)
+# rendered fallback lines, kept greetings; mount a volume at /app/var/spill so spilled records
+# outlive the container)
 RUN useradd --system --uid 10001 --home-dir /app --no-create-home receptionist \
     && mkdir -p /app/var/spill /app/var/voicemail /app/var/recordings /app/var/fallback-audio \
+       /app/var/greetings \
     && chown -R receptionist:receptionist /app/var
 USER 10001
 ENV BRAIN_PATH=/app/brains LOG_LEVEL=INFO HEALTH_PORT=8091

@@ -14,6 +14,7 @@ from livekit.agents import NOT_GIVEN, AgentSession, llm, vad
 from agent.call import CallContext
 from agent.call_keeper import CallKeeper
 from agent.fallback_audio import FallbackLibrary
+from agent.kept_greeting import shelf_for
 from agent.receptionist import Receptionist, RepeatCaller, UnknownNumber
 from agent.session import build_session, settings_for_brain
 from agent.settings import Settings
@@ -68,7 +69,7 @@ async def answer(
         call.end_reason = "rate_limited"
         agent = RepeatCaller(call.brain)
     else:
-        agent = Receptionist(call.brain)
+        agent = Receptionist(call.brain, greeting=shelf_for(opened.settings, call.brain))
     start: dict[str, Any] = {"room": room, "room_options": room_options} if room is not None else {}
     # LiveKit's recording uploads to LiveKit Cloud; ours stays here (start_recording)
     await session.start(agent=agent, record=False, **start)

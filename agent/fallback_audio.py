@@ -37,14 +37,18 @@ class FallbackAudio:
     pcm: dict[str, bytes]
     rate: int
 
-    async def frames(self, line: Line) -> AsyncIterator[rtc.AudioFrame]:
-        samples = self.rate * FRAME_MS // 1000
-        data = self.pcm[line]
-        step = samples * 2
-        for i in range(0, len(data), step):
-            chunk = data[i : i + step]
-            chunk += bytes(step - len(chunk))
-            yield rtc.AudioFrame(chunk, self.rate, 1, samples)
+    def frames(self, line: Line) -> AsyncIterator[rtc.AudioFrame]:
+        return pcm_frames(self.pcm[line], self.rate)
+
+
+async def pcm_frames(pcm: bytes, rate: int) -> AsyncIterator[rtc.AudioFrame]:
+    """PCM16 mono as 20 ms frames, the last padded with silence: audio `session.say` can play."""
+    samples = rate * FRAME_MS // 1000
+    step = samples * 2
+    for i in range(0, len(pcm), step):
+        chunk = pcm[i : i + step]
+        chunk += bytes(step - len(chunk))
+        yield rtc.AudioFrame(chunk, rate, 1, samples)
 
 
 def _line_texts(down: ModelDown) -> dict[str, str]:

@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import AsyncIterable
 from typing import Any
 
-from livekit.agents import Agent
+from livekit import rtc
+from livekit.agents import Agent, ModelSettings, llm
+from livekit.agents.voice import SpeechHandle
 
 from agent.brain import Brain, BrainDirectory, greeting_instructions, render_instructions
 from agent.flows.appointments import manage_appointment
 from agent.flows.booking import start_booking
+from agent.kept_greeting import GreetingShelf, GreetingTake
 from agent.playout_guard import GuardedVoice
 from agent.tools import common_tools
 from agent.tools.call_control import end_call
 from agent.tools.leads import take_message
 
 LINE_READY_TIMEOUT_S = 30.0
+log = logging.getLogger("receptionist.greeting")
 
 
 async def _line_ready(agent: Agent) -> None:
@@ -33,15 +39,48 @@ def receptionist_tools(brain: Brain) -> list[Any]:
 
 
 class Receptionist(GuardedVoice):
-    def __init__(self, brain: Brain) -> None:
+    def __init__(self, brain: Brain, greeting: GreetingShelf | None = None) -> None:
         # rendered once per call: the prompt stays byte-stable, volatile facts come through tools
         super().__init__(instructions=render_instructions(brain), tools=receptionist_tools(brain))
         self.brain = brain
+        self.greeting = greeting  # where the model's audio of the greeting is kept (agent/kept_greeting.py)
+        self._take: GreetingTake | None = None
+        self._greeting_speech: SpeechHandle | None = None
+        self._keeping: asyncio.Task[None] | None = None
 
     async def on_enter(self) -> None:
-        # greet only once the caller can hear it; through the model, so the voice never changes
+        # greet only once the caller can hear it, in the model's voice: its own audio of the greeting
+        # when a call before this one kept it, else through the model (and kept, when whole)
+        kept = await asyncio.to_thread(self.greeting.load) if self.greeting is not None else None
         await _line_ready(self)
-        self.session.generate_reply(instructions=greeting_instructions(self.brain))
+        if kept is not None:
+            self.session.say(kept.text, audio=kept.frames())
+            return
+        handle = self.session.generate_reply(instructions=greeting_instructions(self.brain))
+        if self.greeting is not None:
+            self._take, self._greeting_speech = GreetingTake(), handle
+            self._keeping = asyncio.create_task(self._keep(self.greeting, handle, self._take))
+
+    def realtime_audio_output_node(
+        self, audio: AsyncIterable[rtc.AudioFrame], model_settings: ModelSettings
+    ) -> Any:
+        take = self._take
+        if take is not None and not take.started and self.session.current_speech is self._greeting_speech:
+            audio = take.tee(audio)
+        return super().realtime_audio_output_node(audio, model_settings)
+
+    async def _keep(self, shelf: GreetingShelf, handle: SpeechHandle, take: GreetingTake) -> None:
+        """Once the model's greeting has been heard: keep its audio if it was heard whole."""
+        await handle.wait_for_playout()
+        self._take = None
+        said = " ".join(m.text_content or "" for m in handle.chat_items
+                        if isinstance(m, llm.ChatMessage) and m.role == "assistant")  # fmt: skip
+        if handle.interrupted or not take.whole or not take.frames:
+            return
+        try:
+            await asyncio.to_thread(shelf.keep, said, take.frames)
+        except OSError:
+            log.exception("cannot keep the greeting's audio in %s", shelf.directory)
 
 
 class RepeatCaller(Agent):

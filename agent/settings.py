@@ -136,6 +136,15 @@ class Settings(BaseSettings):
         Path("var/fallback-audio"),
         description="Where each brain's model-free lines (apology, hold line) are rendered at worker start",
     )
+    greeting_audio: bool = Field(
+        True,
+        description="Play each brain's greeting from the model's own audio of it, kept from the first call "
+        "that greeted whole and word for word, so callers hear it without the model's latency (false: the "
+        "model says every greeting)",
+    )
+    greeting_audio_dir: Path = Field(
+        Path("var/greetings"), description="Where the kept greetings are (a WAV per greeting, model and voice)"
+    )
     voicemail_dir: Path = Field(
         Path("var/voicemail"), description="Where callers' recorded messages are kept when the model is down"
     )

@@ -144,7 +144,9 @@ class _ScenarioCall:
         self.caller_rate = caller_rate
         self.scenario = scenario
         self.audio = audio
-        self.settings = settings
+        # a scenario scripts the model's greeting: it is asked of the model on every run, never replayed
+        # from a greeting an earlier run kept (agent/kept_greeting.py)
+        self.settings = settings.model_copy(update={"greeting_audio": False})
         self.sim = sim
         self.stores = stores
         self.key = uuid.uuid4().hex[:12]

@@ -55,6 +55,9 @@ def receptionist_workers(
         "LOG_LEVEL": "DEBUG",
         "WORKER_IDLE_PROCESSES": "1",
         "WORKER_PORT": "0",  # several workers (tests, benches, other checkouts) share this host
+        # each test scripts the model's greeting as its first response; tests/phone/test_kept_greeting.py
+        # turns the kept greeting on
+        "GREETING_AUDIO": "false",
     }
     provision = subprocess.run(
         [sys.executable, "-m", "sip.provision", "--only", "livekit", "--brains", str(ROOT / "brains")],

@@ -1,0 +1,136 @@
+"""The greeting as the model said it, kept and played again, so a caller hears it as soon as the line is
+up instead of after the model's latency (the whole of that latency was the caller's wait: 300 ms of the
+benchmark's second, and OpenAI's first audio often takes longer).
+
+The first call a worker answers for a brain greets through the model, as before. Its audio is kept
+(GREETING_AUDIO_DIR/<key>.wav) when it was heard to its end and the model's words were the brain's
+greeting, word for word: a model that added or changed anything is not recorded, and the next call asks
+the model again. The key is a digest of the words, the model and the voice, so a brain whose greeting
+or voice changes, or a new model, greets through the model once more. Later calls play the file with
+`session.say`; LiveKit adds the greeting to the model's conversation once it has been heard, so the model
+knows it greeted and how far (a caller who talks over it cuts the text where the audio stopped, as on
+the model's own greeting). A file that cannot be read is skipped with a warning: the model greets.
+
+Nothing of a caller is in it: the greeting is the brain's words in the model's voice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import wave
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from livekit import rtc
+
+from agent.brain import Brain
+from agent.brain.languages import words_of
+from agent.fallback_audio import pcm_frames
+from agent.settings import Settings
+
+log = logging.getLogger("receptionist.greeting")
+
+FORMAT = 1  # bump when what is kept changes: every key changes with it
+MAX_SECONDS = 60.0  # a greeting longer than this is not a greeting: nothing is kept
+
+
+def same_words(said: str, text: str) -> bool:
+    """Whether the model said the greeting's words, in order, punctuation and case aside."""
+    return bool(words_of(text)) and words_of(said) == words_of(text)
+
+
+@dataclass(frozen=True)
+class KeptGreeting:
+    text: str
+    pcm: bytes  # PCM16 mono
+    rate: int
+
+    @property
+    def seconds(self) -> float:
+        return len(self.pcm) / 2 / self.rate
+
+    def frames(self) -> AsyncIterator[rtc.AudioFrame]:
+        return pcm_frames(self.pcm, self.rate)
+
+
+@dataclass(frozen=True)
+class GreetingShelf:
+    """Where one brain's greeting, in one model's voice, is kept."""
+
+    directory: Path
+    text: str
+    model: str
+    voice: str
+
+    @property
+    def path(self) -> Path:
+        digest = hashlib.sha256(json.dumps([FORMAT, self.model, self.voice, self.text]).encode())
+        return self.directory / f"{digest.hexdigest()[:24]}.wav"
+
+    def load(self) -> KeptGreeting | None:
+        """The kept greeting, or None when there is none yet or its file cannot be used."""
+        try:
+            with wave.open(str(self.path), "rb") as w:
+                if w.getnchannels() != 1 or w.getsampwidth() != 2 or not w.getnframes():
+                    raise ValueError(f"{w.getnchannels()} channels, {w.getsampwidth()}-byte samples, "
+                                     f"{w.getnframes()} frames")  # fmt: skip
+                return KeptGreeting(self.text, w.readframes(w.getnframes()), w.getframerate())
+        except FileNotFoundError:
+            return None
+        except (OSError, EOFError, ValueError, wave.Error) as e:
+            log.warning("kept greeting %s cannot be played (%s); the model greets", self.path, e)
+            return None
+
+    def keep(self, said: str, frames: list[rtc.AudioFrame]) -> bool:
+        """Keep the model's greeting audio when its words were the greeting's; whether it was kept."""
+        if not same_words(said, self.text):
+            log.info("the model's greeting was not the brain's words (%r); not kept", said)
+            return False
+        rates = {(f.sample_rate, f.num_channels) for f in frames}
+        if len(rates) != 1 or next(iter(rates))[1] != 1:
+            log.info("the greeting's audio is not one mono stream (%s); not kept", sorted(rates))
+            return False
+        rate = frames[0].sample_rate
+        pcm = b"".join(bytes(f.data) for f in frames)
+        if len(pcm) / 2 / rate > MAX_SECONDS:
+            return False
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # whole files only: another job process may be reading, or keeping the same greeting
+        partial = self.path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.partial")
+        with wave.open(str(partial), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(pcm)
+        partial.replace(self.path)
+        log.info("kept the greeting's audio (%.1f s) at %s", len(pcm) / 2 / rate, self.path)
+        return True
+
+
+def shelf_for(settings: Settings, brain: Brain) -> GreetingShelf | None:
+    """Where this call's greeting is kept, or None when GREETING_AUDIO is off."""
+    if not settings.greeting_audio:
+        return None
+    return GreetingShelf(settings.greeting_audio_dir, brain.greeting_text(), settings.openai_realtime_model,
+                         settings.openai_voice)  # fmt: skip
+
+
+@dataclass
+class GreetingTake:
+    """The model's audio of one greeting, as it streams to the caller."""
+
+    frames: list[rtc.AudioFrame] = field(default_factory=list)
+    started: bool = False
+    whole: bool = False  # the model's audio stream ran to its end
+
+    async def tee(self, audio: AsyncIterable[rtc.AudioFrame]) -> AsyncIterator[rtc.AudioFrame]:
+        self.started = True
+        async for frame in audio:
+            self.frames.append(frame)
+            yield frame
+        self.whole = True

@@ -1,0 +1,105 @@
+"""What is kept of the model's greeting, and when: only its audio of the brain's own words, found again
+only by the same words, model and voice; a file that cannot be played is passed over (the model greets).
+The call over SIP is tests/phone/test_kept_greeting.py."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from livekit import rtc
+
+from agent.brain import load_brain
+from agent.kept_greeting import GreetingShelf, GreetingTake, same_words, shelf_for
+from agent.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+TEXT = "Thanks for calling Rose City Plumbing, you've reached the AI assistant. How can I help you today?"
+
+
+def frames(seconds: float, rate: int = 24000, seed: int = 1) -> list[rtc.AudioFrame]:
+    samples = (np.random.default_rng(seed).normal(0, 3000, int(seconds * rate))).astype(np.int16)
+    step = rate // 50
+    return [rtc.AudioFrame(samples[i : i + step].tobytes(), rate, 1, len(samples[i : i + step]))
+            for i in range(0, len(samples), step)]  # fmt: skip
+
+
+def shelf(tmp_path: Path, text: str = TEXT, voice: str = "alloy", model: str = "gpt-realtime") -> GreetingShelf:
+    return GreetingShelf(tmp_path / "greetings", text, model, voice)
+
+
+def test_the_models_words_must_be_the_greetings_punctuation_and_case_aside() -> None:
+    assert same_words(TEXT.lower().replace(",", "").replace("?", "."), TEXT)
+    assert not same_words("Hi! " + TEXT, TEXT)
+    assert not same_words(TEXT.replace("How can I help you today", "What can I do for you"), TEXT)
+    assert not same_words(TEXT.rsplit(".", 1)[0], TEXT)  # cut short
+    assert not same_words("", "")
+
+
+async def test_a_kept_greeting_is_played_back_sample_for_sample(tmp_path: Path) -> None:
+    said = frames(2.5)
+    assert shelf(tmp_path).load() is None
+    assert shelf(tmp_path).keep("thanks for calling rose city plumbing, you've reached the AI assistant. "
+                                "How can I help you today", said)  # fmt: skip
+    kept = shelf(tmp_path).load()
+    assert kept is not None and kept.text == TEXT and kept.rate == 24000
+    assert kept.pcm == b"".join(bytes(f.data) for f in said)
+    played = [f async for f in kept.frames()]
+    assert b"".join(bytes(f.data) for f in played)[: len(kept.pcm)] == kept.pcm
+    assert {f.sample_rate for f in played} == {24000}
+
+
+def test_other_words_are_not_kept_and_nothing_is_written(tmp_path: Path) -> None:
+    assert not shelf(tmp_path).keep("Hello, thanks for calling. How can I help?", frames(1.0))
+    assert not (tmp_path / "greetings").exists()
+
+
+def test_a_new_greeting_voice_or_model_is_not_served_the_old_audio(tmp_path: Path) -> None:
+    assert shelf(tmp_path).keep(TEXT, frames(1.0))
+    assert shelf(tmp_path).load() is not None
+    assert shelf(tmp_path, text=TEXT.replace("today", "this evening")).load() is None
+    assert shelf(tmp_path, voice="marin").load() is None
+    assert shelf(tmp_path, model="gpt-realtime-mini").load() is None
+
+
+def test_audio_of_two_rates_or_too_long_is_not_kept(tmp_path: Path) -> None:
+    assert not shelf(tmp_path).keep(TEXT, frames(0.5) + frames(0.5, rate=48000))
+    assert not shelf(tmp_path).keep(TEXT, frames(61.0, rate=8000))
+    assert shelf(tmp_path).load() is None
+
+
+def test_a_file_that_cannot_be_played_is_passed_over_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert shelf(tmp_path).keep(TEXT, frames(1.0))
+    shelf(tmp_path).path.write_bytes(b"RIFF\x00\x00")
+    with caplog.at_level(logging.WARNING, logger="receptionist.greeting"):
+        assert shelf(tmp_path).load() is None
+    assert "cannot be played" in caplog.text
+
+
+async def test_the_take_holds_what_streamed_and_knows_whether_it_ran_to_its_end() -> None:
+    said = frames(0.2)
+
+    async def stream():  # noqa: ANN202
+        for f in said:
+            yield f
+
+    take = GreetingTake()
+    passed = [f async for f in take.tee(stream())]
+    assert passed == said and take.frames == said and take.whole
+    cut = GreetingTake()
+    async for _ in cut.tee(stream()):
+        break
+    assert cut.started and not cut.whole and len(cut.frames) == 1
+
+
+def test_each_brain_and_voice_has_its_shelf_and_the_setting_turns_it_off(tmp_path: Path) -> None:
+    brain = load_brain(ROOT / "brains" / "plumbing.yaml")
+    settings = load_settings(openai_api_key="x", greeting_audio_dir=tmp_path, openai_voice="ash")
+    found = shelf_for(settings, brain)
+    assert found is not None and found.text == brain.greeting_text() and found.voice == "ash"
+    assert found.path.parent == tmp_path
+    assert shelf_for(settings.model_copy(update={"greeting_audio": False}), brain) is None

@@ -1,0 +1,199 @@
+"""The greeting kept from the model's own audio, over a real phone call: the first call greets through
+the model and its audio is kept; the next caller hears that audio without the model being asked, and
+the model then answers with the greeting in its conversation. A greeting whose words were not the
+brain's is never kept. Asserted on what crosses SIP, what the simulator was asked and what lands in
+Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.brain import load_brain
+from agent.kept_greeting import GreetingShelf
+from agent.settings import Settings
+from simulator.server import DEFAULT_KEY, RealtimeSimulator
+from tests.fixtures.postgres import TEMPLATE_DB, PgServer
+from tests.fixtures.recording_audio import turns
+from tests.fixtures.stack import ROOT, PhoneStack
+from tests.phone.harness import Call, place_call
+from tests.phone.rtp import SAMPLE_RATE
+from tests.phone.test_receptionist_call import call_row, rows
+from tests.phone.worker import WorkerFailed, receptionist_worker
+
+PLUMBING, DENTAL = "+15035550100", "+13125550142"
+AGENT_NAME = "receptionist-kept-greeting"
+GREETING = load_brain(ROOT / "brains" / "plumbing.yaml").greeting_text()
+DENTAL_GREETING = load_brain(ROOT / "brains" / "dental.yaml").greeting_text()
+ASKS_GREETING = "Greet the caller now"  # the model's instruction for the greeting (greeting_instructions)
+
+
+@pytest.fixture(scope="module")
+async def sim() -> AsyncIterator[RealtimeSimulator]:
+    async with RealtimeSimulator(model_delay_ms=300) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def db(pg_cluster: PgServer) -> Iterator[str]:
+    name = f"kept_{uuid.uuid4().hex[:8]}"
+    yield pg_cluster.create_database(name, template=TEMPLATE_DB)
+    pg_cluster.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def greetings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("greetings")
+
+
+@pytest.fixture(scope="module")
+def worker(phone_stack: PhoneStack, sim: RealtimeSimulator, db: str, greetings: Path) -> Iterator[Path]:
+    log = phone_stack.run_dir / "kept-greeting-worker.log"
+    try:
+        with receptionist_worker(
+            phone_stack, agent_name=AGENT_NAME, openai_base_url=sim.base_url, database_url=db, log=log,
+            extra_env={"GREETING_AUDIO": "true", "GREETING_AUDIO_DIR": str(greetings),
+                       "RECORDINGS_DIR": str(phone_stack.run_dir / "kept-greeting-recordings")},
+        ):  # fmt: skip
+            yield log
+    except WorkerFailed as e:
+        pytest.fail(str(e))
+
+
+def voiced_seconds(call: Call) -> float:
+    """From the first to the last voice the caller has heard so far."""
+    pcm = np.frombuffer(call.received_audio, dtype=np.int16).astype(np.float32) / 32768
+    spans = turns(pcm, SAMPLE_RATE)
+    assert spans, "the caller heard nothing"
+    return spans[-1][1] - spans[0][0]
+
+
+def connections_since(sim: RealtimeSimulator, t: float) -> set[int]:
+    return {e.connection for e in sim.recorded(key=DEFAULT_KEY) if e.t >= t}
+
+
+def greetings_asked(sim: RealtimeSimulator, connection: int) -> int:
+    return sum(ASKS_GREETING in str(e.event.get("response", {}).get("instructions", ""))
+               for e in sim.recorded(key=DEFAULT_KEY, connection=connection, type="response.create"))  # fmt: skip
+
+
+async def wait_kept(directory: Path, besides: set[Path] = frozenset(), within: float = 15) -> set[Path]:
+    """The greetings kept in `directory` other than `besides`, once there is one."""
+    deadline = time.monotonic() + within
+    while not (kept := set(await asyncio.to_thread(directory.glob, "*.wav")) - besides):
+        assert time.monotonic() < deadline, f"no greeting kept in {directory}"
+        await asyncio.sleep(0.2)
+    return kept
+
+
+async def test_the_next_caller_hears_the_kept_greeting_without_the_model_being_asked(
+    phone_stack: PhoneStack, sim: RealtimeSimulator, db: str, worker: Path, greetings: Path
+) -> None:
+    sim.add_script(DEFAULT_KEY, [{"say": GREETING}, {"say": "Yes, we come out on weekends."}])
+    sim.queue_transcript("Do you come out on weekends?")
+    # the first call: the model greets, word for word, and its audio is kept
+    started = time.monotonic()
+    async with place_call(phone_stack, to=PLUMBING, from_="+15035550111") as first:
+        await first.wait_for_voice(within=60)
+        await first.wait_agent_done()
+        first_heard = voiced_seconds(first)
+        await first.hangup()
+    [first_conn] = connections_since(sim, started)
+    assert greetings_asked(sim, first_conn) == 1
+    kept = await wait_kept(greetings)
+    assert len(kept) == 1
+
+    # the second call: the greeting is heard, and the model was never asked for it
+    started = time.monotonic()
+    async with place_call(phone_stack, to=PLUMBING, from_="+15035550112") as second:
+        await second.wait_for_voice(within=60)
+        await second.wait_agent_done()
+        second_heard = voiced_seconds(second)
+        asked_before = len(sim.asked)
+        second.say("Do you come out on weekends?")
+        await second.wait_sent()
+        await second.wait_agent_done(after=time.time())
+        await second.hangup()
+    [second_conn] = connections_since(sim, started)
+    assert greetings_asked(sim, second_conn) == 0
+    # the same audio, to the packet's length: the kept file, not a new rendering
+    assert abs(second_heard - first_heard) < 0.2, (first_heard, second_heard)
+    # the model answered the caller knowing it had greeted: the greeting, then the caller's turn
+    reply = next(a for a in sim.asked[asked_before:] if a.said == "Yes, we come out on weekends.")
+    roles = [(i["role"], i["text"]) for i in reply.items if i["role"] in ("assistant", "user")]
+    assert roles and roles[0] == ("assistant", GREETING), roles
+    assert [r for r, _ in roles][1:] == ["user"], roles
+    # the call's record has the greeting as the agent's first turn, as any call does
+    row = await call_row(db, "+15035550112")
+    said = await rows(db, "SELECT role, text FROM transcript_turns WHERE call_id = %s ORDER BY seq", row["id"])
+    assert [(t["role"], t["text"]) for t in said][:2] == [("agent", GREETING), ("caller", "Do you come out on weekends?")]
+
+
+async def test_a_greeting_not_in_the_brains_words_is_not_kept(
+    phone_stack: PhoneStack, sim: RealtimeSimulator, worker: Path, greetings: Path
+) -> None:
+    before = set(await asyncio.to_thread(greetings.glob, "*.wav"))
+    said = DENTAL_GREETING.replace("How can I help", "What can I do for you")
+    assert said != DENTAL_GREETING
+    sim.add_script(DEFAULT_KEY, [{"say": said}, {"say": DENTAL_GREETING}])
+    for caller in ("+13125550171", "+13125550172"):
+        started = time.monotonic()
+        async with place_call(phone_stack, to=DENTAL, from_=caller) as call:
+            await call.wait_for_voice(within=60)
+            await call.wait_agent_done()
+            await call.hangup()
+        # not kept, so each caller's greeting is the model's
+        [conn] = connections_since(sim, started)
+        assert greetings_asked(sim, conn) == 1, caller
+    # the second greeting was the brain's words, and is kept
+    assert len(await wait_kept(greetings, besides=before)) == 1
+
+
+async def test_a_caller_who_talks_over_the_kept_greeting_stops_it_and_the_model_hears_how_far_it_got(
+    phone_stack: PhoneStack, sim: RealtimeSimulator, db: str, worker: Path, greetings: Path
+) -> None:
+    reply = "I can get someone out today. What's the address?"
+    turn = "Hi, I need someone to look at a leak under my sink today, it's dripping everywhere."
+    if not await asyncio.to_thread(kept_shelf(greetings).path.exists):  # run alone: a first call keeps it
+        sim.add_script(DEFAULT_KEY, [{"say": GREETING}])
+        async with place_call(phone_stack, to=PLUMBING, from_="+15035550113") as first:
+            await first.wait_agent_done(within=60)
+            await first.hangup()
+        await wait_kept(greetings)
+    kept = kept_shelf(greetings).load()
+    assert kept is not None
+    sim.add_script(DEFAULT_KEY, [{"say": reply}])
+    sim.queue_transcript(turn)
+    started = time.monotonic()
+    async with place_call(phone_stack, to=PLUMBING, from_="+15035550114") as call:
+        await call.wait_for_voice(within=60)
+        await asyncio.sleep(2.0)  # two seconds into the greeting
+        call.say(turn)
+        await call.wait_sent()
+        await call.wait_agent_done(after=time.time())
+        await call.hangup()
+    [conn] = connections_since(sim, started)
+    assert greetings_asked(sim, conn) == 0
+    answered = next(a for a in sim.asked if a.said == reply)
+    items = [(i["role"], i["text"]) for i in answered.items if i["role"] in ("assistant", "user")]
+    # the model was told the greeting as far as the caller heard it, then the caller's turn
+    assert [r for r, _ in items] == ["assistant", "user"], items
+    heard = items[0][1]
+    assert heard and GREETING.startswith(heard.rstrip(" .,")) and len(heard) < len(GREETING) / 2, heard
+    row = await call_row(db, "+15035550114")
+    said = await rows(db, "SELECT role, text, interrupted FROM transcript_turns WHERE call_id = %s ORDER BY seq",
+                      row["id"])  # fmt: skip
+    assert said[0]["role"] == "agent" and said[0]["interrupted"] and said[0]["text"] == heard, said
+    assert [t["role"] for t in said[1:3]] == ["caller", "agent"], said
+
+
+def kept_shelf(directory: Path) -> GreetingShelf:
+    """Where the worker keeps the plumber's greeting: its settings' model and voice are the defaults."""
+    fields = Settings.model_fields
+    return GreetingShelf(directory, GREETING, fields["openai_realtime_model"].default, fields["openai_voice"].default)
