@@ -5,11 +5,14 @@ benchmark's second, and OpenAI's first audio often takes longer).
 The first call a worker answers for a brain greets through the model, as before. Its audio is kept
 (GREETING_AUDIO_DIR/<key>.wav) when it was heard to its end and the model's words were the brain's
 greeting, word for word: a model that added or changed anything is not recorded, and the next call asks
-the model again. The key is a digest of the words, the model and the voice, so a brain whose greeting
-or voice changes, or a new model, greets through the model once more. Later calls play the file with
-`session.say`; LiveKit adds the greeting to the model's conversation once it has been heard, so the model
-knows it greeted and how far (a caller who talks over it cuts the text where the audio stopped, as on
-the model's own greeting). A file that cannot be read is skipped with a warning: the model greets.
+the model again, as does a greeting with a hold line or a reconnect in it. The key is a digest of the
+words, the model and the voice, so a brain whose greeting or voice changes, or a new model, greets
+through the model once more (delete the file to have the next call greet through the model). Later
+calls play the file with `session.say` and record it as the agent's first turn. It is not put in the
+model's conversation, where an assistant message given as text can turn the model to answering in text
+(agent/receptionist.py): the instructions say every call opens with the greeting, and a caller who
+talked over it is named in them with what they heard. A file that cannot be read is skipped with a
+warning: the model greets.
 
 Nothing of a caller is in it: the greeting is the brain's words in the model's voice.
 """
@@ -20,7 +23,8 @@ import hashlib
 import json
 import logging
 import os
-import threading
+import re
+import tempfile
 import wave
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
@@ -29,7 +33,6 @@ from pathlib import Path
 from livekit import rtc
 
 from agent.brain import Brain
-from agent.brain.languages import words_of
 from agent.fallback_audio import pcm_frames
 from agent.settings import Settings
 
@@ -39,9 +42,25 @@ FORMAT = 1  # bump when what is kept changes: every key changes with it
 MAX_SECONDS = 60.0  # a greeting longer than this is not a greeting: nothing is kept
 
 
+def _words(text: str) -> list[str]:
+    """Words and numbers, case and punctuation aside ("don’t" is "don't")."""
+    return _WORD.findall(text.casefold().replace("\u2019", "'"))
+
+
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+
+
 def same_words(said: str, text: str) -> bool:
-    """Whether the model said the greeting's words, in order, punctuation and case aside."""
-    return bool(words_of(text)) and words_of(said) == words_of(text)
+    """Whether the model said the greeting's words and numbers, in order, punctuation and case aside."""
+    return bool(_words(text)) and _words(said) == _words(text)
+
+
+def greeting_cut_short(heard: str) -> str:
+    """What the model is told when the caller talked over the kept greeting (in its instructions: the
+    greeting itself is not in its conversation)."""
+    return ("# Your greeting was cut short\n"
+            f'The caller talked over your greeting; they heard only: "{heard}". If that did not say you '
+            "are an AI assistant, say so in your next reply.")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,12 @@ class KeptGreeting:
 
     def frames(self) -> AsyncIterator[rtc.AudioFrame]:
         return pcm_frames(self.pcm, self.rate)
+
+    def words_in(self, seconds: float) -> str:
+        """The greeting's words heard in its first `seconds`, at its average pace (when the playout
+        could not say which were heard)."""
+        words = self.text.split()
+        return " ".join(words[: round(len(words) * min(1.0, max(0.0, seconds / self.seconds)))])
 
 
 @dataclass(frozen=True)
@@ -98,16 +123,22 @@ class GreetingShelf:
         rate = frames[0].sample_rate
         pcm = b"".join(bytes(f.data) for f in frames)
         if len(pcm) / 2 / rate > MAX_SECONDS:
+            log.info("the greeting's audio is over %.0f s; not kept", MAX_SECONDS)
             return False
         self.directory.mkdir(parents=True, exist_ok=True)
-        # whole files only: another job process may be reading, or keeping the same greeting
-        partial = self.path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.partial")
-        with wave.open(str(partial), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(rate)
-            w.writeframes(pcm)
-        partial.replace(self.path)
+        # whole files only: another job process (or replica, on a shared volume) may be reading, or
+        # keeping the same greeting
+        fd, name = tempfile.mkstemp(dir=self.directory, suffix=".partial")
+        try:
+            with os.fdopen(fd, "wb") as out, wave.open(out, "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(rate)
+                w.writeframes(pcm)
+            os.replace(name, self.path)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
         log.info("kept the greeting's audio (%.1f s) at %s", len(pcm) / 2 / rate, self.path)
         return True
 

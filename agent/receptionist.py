@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterable
 from typing import Any
 
 from livekit import rtc
 from livekit.agents import Agent, ModelSettings, llm
 from livekit.agents.voice import SpeechHandle
+from livekit.agents.voice.io import PlaybackFinishedEvent
 
 from agent.brain import Brain, BrainDirectory, greeting_instructions, render_instructions
 from agent.flows.appointments import manage_appointment
 from agent.flows.booking import start_booking
-from agent.kept_greeting import GreetingShelf, GreetingTake
+from agent.kept_greeting import GreetingShelf, GreetingTake, KeptGreeting, greeting_cut_short
 from agent.playout_guard import GuardedVoice
 from agent.tools import common_tools
 from agent.tools.call_control import end_call
@@ -54,12 +56,52 @@ class Receptionist(GuardedVoice):
         kept = await asyncio.to_thread(self.greeting.load) if self.greeting is not None else None
         await _line_ready(self)
         if kept is not None:
-            self.session.say(kept.text, audio=kept.frames())
+            self._keeping = asyncio.create_task(self._play_kept(kept))
             return
+        link = getattr(self.session.llm, "link", None)
+        faults = (link.late_replies, link.reconnects) if link is not None else None
         handle = self.session.generate_reply(instructions=greeting_instructions(self.brain))
         if self.greeting is not None:
             self._take, self._greeting_speech = GreetingTake(), handle
-            self._keeping = asyncio.create_task(self._keep(self.greeting, handle, self._take))
+            self._keeping = asyncio.create_task(self._keep(self.greeting, handle, self._take, faults))
+
+    async def _play_kept(self, kept: KeptGreeting) -> None:
+        """The kept greeting, played without the model, and recorded as the agent's first turn.
+
+        It is not put in the model's conversation: an assistant message given as text can turn the
+        Realtime model to answering in text, which the caller never hears (openai/openai-realtime-api-
+        beta#72, livekit/agents#2471). The instructions say every call opens with the greeting; a
+        caller who talked over it is named in them, with what they heard."""
+        audio = self.session.output.audio
+        finished: asyncio.Future[PlaybackFinishedEvent | None] = asyncio.get_running_loop().create_future()
+
+        def on_finished(ev: PlaybackFinishedEvent) -> None:
+            if not finished.done():
+                finished.set_result(ev)
+
+        if audio is not None:
+            audio.on("playback_finished", on_finished)
+        started = time.time()
+        try:
+            handle = self.session.say(kept.text, audio=kept.frames(), add_to_chat_ctx=False)
+            # its end as the caller heard it: a caller who talks over it stops the audio at once, and
+            # is a turn before the speech itself is done (which waits on their turn to end)
+            handle.add_done_callback(lambda _: finished.done() or finished.set_result(None))
+            ev = await finished
+        except RuntimeError:  # the session is closing: the caller has gone
+            return
+        finally:
+            if audio is not None:
+                audio.off("playback_finished", on_finished)
+        cut = ev.interrupted if ev is not None else handle.interrupted
+        heard = kept.text
+        if cut:
+            heard = (ev.synchronized_transcript if ev is not None and ev.synchronized_transcript is not None
+                     else kept.words_in(ev.playback_position if ev is not None else 0.0))  # fmt: skip
+        self.session.userdata.record_turn(role="agent", text=heard, started_at=started, ended_at=time.time(),
+                                          interrupted=cut)  # fmt: skip
+        if cut:
+            await self.update_instructions(self.instructions + "\n\n" + greeting_cut_short(heard))
 
     def realtime_audio_output_node(
         self, audio: AsyncIterable[rtc.AudioFrame], model_settings: ModelSettings
@@ -69,13 +111,20 @@ class Receptionist(GuardedVoice):
             audio = take.tee(audio)
         return super().realtime_audio_output_node(audio, model_settings)
 
-    async def _keep(self, shelf: GreetingShelf, handle: SpeechHandle, take: GreetingTake) -> None:
-        """Once the model's greeting has been heard: keep its audio if it was heard whole."""
+    async def _keep(
+        self, shelf: GreetingShelf, handle: SpeechHandle, take: GreetingTake, faults: tuple[int, int] | None
+    ) -> None:
+        """Once the model's greeting has been heard: keep its audio if it was heard whole, and all of it
+        was the model's (no hold line played into it for a late first audio, no reconnect cutting it)."""
         await handle.wait_for_playout()
         self._take = None
         said = " ".join(m.text_content or "" for m in handle.chat_items
                         if isinstance(m, llm.ChatMessage) and m.role == "assistant")  # fmt: skip
         if handle.interrupted or not take.whole or not take.frames:
+            return
+        link = getattr(self.session.llm, "link", None)
+        if link is not None and faults != (link.late_replies, link.reconnects):
+            log.info("the greeting's audio had a hold line or a reconnect in it; not kept")
             return
         try:
             await asyncio.to_thread(shelf.keep, said, take.frames)

@@ -201,7 +201,9 @@ def render_instructions(brain: Brain) -> str:
         f"# Who you are\n"
         f"You are the AI phone receptionist for {name}. You are an AI assistant, not a person: say so in "
         f"the first sentence of your greeting, and say so truthfully whenever a caller asks. You answer "
-        f"questions, book appointments, take messages and pass callers to a person when needed.",
+        f"questions, book appointments, take messages and pass callers to a person when needed.\n"
+        f'Every call opens with your greeting: "{brain.greeting_text()}" Once it has been said, do not '
+        f"greet the caller again.",
         "# How you speak\n"
         "This is a phone call. Keep replies short: one or two short sentences, then stop.\n"
         "Ask one question at a time and wait for the answer.\n"

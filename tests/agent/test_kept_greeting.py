@@ -12,7 +12,14 @@ import pytest
 from livekit import rtc
 
 from agent.brain import load_brain
-from agent.kept_greeting import GreetingShelf, GreetingTake, same_words, shelf_for
+from agent.kept_greeting import (
+    GreetingShelf,
+    GreetingTake,
+    KeptGreeting,
+    greeting_cut_short,
+    same_words,
+    shelf_for,
+)
 from agent.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +43,9 @@ def test_the_models_words_must_be_the_greetings_punctuation_and_case_aside() -> 
     assert not same_words(TEXT.replace("How can I help you today", "What can I do for you"), TEXT)
     assert not same_words(TEXT.rsplit(".", 1)[0], TEXT)  # cut short
     assert not same_words("", "")
+    # numbers count, and a curly apostrophe is an apostrophe
+    assert not same_words("We're open 10 to 6.", "We're open 9 to 5.")
+    assert same_words("Thanks for calling, you’ve reached the AI assistant.", "Thanks for calling, you've reached the AI assistant.")
 
 
 async def test_a_kept_greeting_is_played_back_sample_for_sample(tmp_path: Path) -> None:
@@ -103,3 +113,11 @@ def test_each_brain_and_voice_has_its_shelf_and_the_setting_turns_it_off(tmp_pat
     assert found is not None and found.text == brain.greeting_text() and found.voice == "ash"
     assert found.path.parent == tmp_path
     assert shelf_for(settings.model_copy(update={"greeting_audio": False}), brain) is None
+
+
+def test_a_greeting_cut_short_says_what_was_heard_and_asks_for_the_disclosure_if_it_was_not() -> None:
+    kept = KeptGreeting(TEXT, bytes(2 * 24000 * 8), 24000)  # 8 s
+    assert kept.words_in(0.0) == "" and kept.words_in(8.0) == TEXT and kept.words_in(99.0) == TEXT
+    assert kept.words_in(2.0) == "Thanks for calling Rose"  # a quarter of its 16 words
+    note = greeting_cut_short("Thanks for calling Rose City Plumbing,")
+    assert 'they heard only: "Thanks for calling Rose City Plumbing,"' in note and "AI assistant" in note

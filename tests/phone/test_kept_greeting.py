@@ -1,7 +1,8 @@
 """The greeting kept from the model's own audio, over a real phone call: the first call greets through
 the model and its audio is kept; the next caller hears that audio without the model being asked, and
-the model then answers with the greeting in its conversation. A greeting whose words were not the
-brain's is never kept. Asserted on what crosses SIP, what the simulator was asked and what lands in
+the model answers them from its instructions, which say the call opened with the greeting (and what a
+caller who talked over it heard), never from an assistant text in its conversation. A greeting whose
+words were not the brain's is never kept. Asserted on what crosses SIP, what the simulator was asked and what lands in
 Postgres."""
 
 from __future__ import annotations
@@ -124,11 +125,13 @@ async def test_the_next_caller_hears_the_kept_greeting_without_the_model_being_a
     assert greetings_asked(sim, second_conn) == 0
     # the same audio, to the packet's length: the kept file, not a new rendering
     assert abs(second_heard - first_heard) < 0.2, (first_heard, second_heard)
-    # the model answered the caller knowing it had greeted: the greeting, then the caller's turn
+    # the model answered the caller's turn, alone in its conversation: no assistant text before it (which
+    # can turn the real model to answering in text); its instructions say the call opened with the greeting
     reply = next(a for a in sim.asked[asked_before:] if a.said == "Yes, we come out on weekends.")
-    roles = [(i["role"], i["text"]) for i in reply.items if i["role"] in ("assistant", "user")]
-    assert roles and roles[0] == ("assistant", GREETING), roles
-    assert [r for r, _ in roles][1:] == ["user"], roles
+    assert [i["role"] for i in reply.items if i["role"] in ("assistant", "user")] == ["user"], reply.items
+    told = [e.event["session"]["instructions"] for e in sim.recorded(key=DEFAULT_KEY, connection=second_conn,
+            type="session.update") if "instructions" in e.event.get("session", {})]  # fmt: skip
+    assert told and f'Every call opens with your greeting: "{GREETING}"' in told[-1]
     # the call's record has the greeting as the agent's first turn, as any call does
     row = await call_row(db, "+15035550112")
     said = await rows(db, "SELECT role, text FROM transcript_turns WHERE call_id = %s ORDER BY seq", row["id"])
@@ -181,16 +184,21 @@ async def test_a_caller_who_talks_over_the_kept_greeting_stops_it_and_the_model_
     [conn] = connections_since(sim, started)
     assert greetings_asked(sim, conn) == 0
     answered = next(a for a in sim.asked if a.said == reply)
-    items = [(i["role"], i["text"]) for i in answered.items if i["role"] in ("assistant", "user")]
-    # the model was told the greeting as far as the caller heard it, then the caller's turn
-    assert [r for r, _ in items] == ["assistant", "user"], items
-    heard = items[0][1]
-    assert heard and GREETING.startswith(heard.rstrip(" .,")) and len(heard) < len(GREETING) / 2, heard
+    assert [i["role"] for i in answered.items if i["role"] in ("assistant", "user")] == ["user"], answered.items
+    # the call's record has the greeting as far as the caller heard it, cut short
     row = await call_row(db, "+15035550114")
     said = await rows(db, "SELECT role, text, interrupted FROM transcript_turns WHERE call_id = %s ORDER BY seq",
                       row["id"])  # fmt: skip
-    assert said[0]["role"] == "agent" and said[0]["interrupted"] and said[0]["text"] == heard, said
+    heard = said[0]["text"]
+    assert said[0]["role"] == "agent" and said[0]["interrupted"], said
+    assert heard and GREETING.startswith(heard.rstrip(" .,")) and len(heard) < len(GREETING) / 2, heard
     assert [t["role"] for t in said[1:3]] == ["caller", "agent"], said
+    # and the model was told, before it answered, what the caller heard of it
+    told = [e for e in sim.recorded(key=DEFAULT_KEY, connection=conn, type="session.update")
+            if "cut short" in e.event.get("session", {}).get("instructions", "")]  # fmt: skip
+    assert told and f'they heard only: "{heard}"' in told[0].event["session"]["instructions"]
+    asked_at = next(e.t for e in sim.recorded(key=DEFAULT_KEY, connection=conn, type="response.create"))
+    assert told[0].t < asked_at
 
 
 def kept_shelf(directory: Path) -> GreetingShelf:
