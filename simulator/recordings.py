@@ -52,6 +52,22 @@ class RecordedVoice:
             return f"{'letters' if w.isalpha() else 'digits'}/{w}.wav"
         return None
 
+    def files(self, word: str) -> list[str] | None:
+        """The recordings that say `word`, in order: its own, or a compound number's pieces, the longest
+        piece at the end first, as the voice's own numbers are put together ("twenty-one": 20 then 1;
+        "soixante-dix-huit": 60 then 18; "quatre-vingt-onze": 80 then 11); None if a piece has none."""
+        parts = word.lower().split("-")
+        out: list[str] = []
+        end = len(parts)
+        while end:
+            start, found = next(((i, f) for i in range(end) if (f := self.file("-".join(parts[i:end])))),
+                                (0, None))  # fmt: skip
+            if found is None:
+                return None
+            out.insert(0, found)
+            end = start
+        return out
+
 
 VOICES = {
     "en": RecordedVoice(
@@ -74,6 +90,11 @@ VOICES = {
             "cero": "0", "uno": "1", "dos": "2", "tres": "3", "cuatro": "4", "cinco": "5", "seis": "6",
             "siete": "7", "ocho": "8", "nueve": "9", "diez": "10", "once": "11", "doce": "12", "veinte": "20",
             "treinta": "30", "cuarenta": "40", "cincuenta": "50",
+            # numbers said in pairs ("cuarenta y cinco, sesenta y siete")
+            "trece": "13", "catorce": "14", "quince": "15", "dieciséis": "16", "diecisiete": "17", "dieciocho": "18",
+            "diecinueve": "19", "veintiuno": "21", "veintidós": "22", "veintitrés": "23", "veinticuatro": "24",
+            "veinticinco": "25", "veintiséis": "26", "veintisiete": "27", "veintiocho": "28", "veintinueve": "29",
+            "sesenta": "60", "setenta": "70", "ochenta": "80", "noventa": "90", "y": "and",
         },
         symbols={"arroba": "at", "punto": "dot", "guion": "dash"},
     ),
@@ -83,6 +104,11 @@ VOICES = {
             "zéro": "0", "zero": "0", "un": "1", "deux": "2", "trois": "3", "quatre": "4", "cinq": "5", "six": "6",
             "sept": "7", "huit": "8", "neuf": "9", "dix": "10", "onze": "11", "douze": "12", "vingt": "20",
             "trente": "30", "quarante": "40", "cinquante": "50",
+            # numbers said in pairs ("douze, trente-quatre, soixante-dix-huit"): the rest of 13-99 is put
+            # together from these (files)
+            "treize": "13", "quatorze": "14", "quinze": "15", "seize": "16", "dix-sept": "17", "dix-huit": "18",
+            "dix-neuf": "19", "soixante": "60", "soixante-dix": "70", "quatre-vingt": "80", "quatre-vingts": "80",
+            "quatre-vingt-dix": "90", "et": "et",
         },
         symbols={"arobase": "at", "point": "dot", "tiret": "dash"},
     ),
@@ -103,7 +129,7 @@ def check_words(text: str, language: str, where: str = "") -> None:
     """Raise ValueError if the recorded voice of `language` has no recording of a word of `text`."""
     voice = voice_for(language)
     for word in text.replace(",", " ").split():
-        if voice.file(word) is None:
+        if voice.files(word) is None:
             known = ", ".join([*voice.digits, *voice.symbols, *voice.lead_in])
             raise ValueError(f"{where + ': ' if where else ''}no recording of {word.lower()!r} in {voice.language}: "
                              f"the recorded voice knows letters (b, k), digits (0-9) and {known}")
@@ -163,16 +189,17 @@ def asterisk_sounds(language: str = "en") -> Path:
     return final / voice.voice_dir
 
 
-def _recording(word: str, language: str) -> Path:
+def _word(word: str, rate: int, language: str = "en") -> bytes:
+    """One word as PCM16 mono at `rate`: its recording, or a compound number's pieces run together."""
     check_words(word, language)
-    return asterisk_sounds(language) / str(voice_for(language).file(word))
+    return b"".join(_piece(f, rate, language) for f in voice_for(language).files(word) or [])
 
 
 @functools.lru_cache(maxsize=256)
-def _word(word: str, rate: int, language: str = "en") -> bytes:
-    """One recorded word as PCM16 mono at `rate`, without the silence around it."""
+def _piece(file: str, rate: int, language: str) -> bytes:
+    """One recording of the voice as PCM16 mono at `rate`, without the silence around it."""
     pcm = subprocess.run(
-        ["sox", "-q", "-R", str(_recording(word, language)), "-t", "raw", "-r", str(rate), "-e", "signed-integer",
+        ["sox", "-q", "-R", str(asterisk_sounds(language) / file), "-t", "raw", "-r", str(rate), "-e", "signed-integer",
          "-b", "16", "-c", "1", "-L", "-"],
         capture_output=True, check=True, timeout=30,
     ).stdout  # fmt: skip

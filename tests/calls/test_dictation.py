@@ -208,3 +208,28 @@ async def test_a_number_dictated_by_a_spanish_or_french_human_voice_is_not_answe
         f"dictated-number-recorded-{language}", before, question, dictated, [2000, 1500], answer,
         brain_overrides={"languages": ["en", language]}, caller_voice=language, model_voice=language,
     )
+
+
+# the last four digits said in pairs, as callers often do ("twenty-one fifty"), each pair its own group: after
+# the first pair the number is two digits short, so that pause is not its end. Each pair is the voice's own
+# recordings put together as it says numbers ("soixante-dix-huit": 60 then 18)
+IN_PAIRS = {
+    "en": ("I'd like a call back, please.", "Sure. What's the best number to reach you?",
+           "five oh three ... five five five ... twenty-one ... fifty",
+           "Thanks, I have five oh three, five five five, two one five oh."),
+    "es": (*IN_THEIR_LANGUAGE["es"][:2], "cinco cero tres ... cinco cinco cinco ... cuarenta y cinco ... sesenta y siete",
+           "Gracias, tengo cinco cero tres, cinco cinco cinco, cuatro cinco seis siete."),
+    "fr": (*IN_THEIR_LANGUAGE["fr"][:2], "cinq un quatre ... cinq cinq cinq ... soixante-dix-huit ... quatre-vingt-onze",
+           "Merci, j'ai cinq un quatre, cinq cinq cinq, sept huit neuf un."),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("language", list(IN_PAIRS))
+async def test_a_number_whose_last_digits_a_human_voice_says_in_pairs_is_not_answered_mid_way(language: str) -> None:
+    asterisk_sounds(language)
+    before, question, dictated, answer = IN_PAIRS[language]
+    languages = {"brain_overrides": {"languages": ["en", language]}} if language != "en" else {}
+    await _heard_only_after_the_last_group(
+        f"number-in-pairs-recorded-{language}", before, question, dictated, [2000, 1500, 1500], answer,
+        caller_voice=language, model_voice=language, **languages,
+    )
