@@ -19,6 +19,7 @@ import pytest
 from agent.brain import load_brain
 from agent.kept_greeting import GreetingShelf
 from agent.settings import Settings
+from simulator.faults import Fault
 from simulator.server import DEFAULT_KEY, RealtimeSimulator
 from tests.fixtures.postgres import TEMPLATE_DB, PgServer
 from tests.fixtures.recording_audio import turns
@@ -138,23 +139,33 @@ async def test_the_next_caller_hears_the_kept_greeting_without_the_model_being_a
     assert [(t["role"], t["text"]) for t in said][:2] == [("agent", GREETING), ("caller", "Do you come out on weekends?")]
 
 
-async def test_a_greeting_not_in_the_brains_words_is_not_kept(
+async def test_a_greeting_not_in_the_brains_words_or_behind_the_hold_line_is_not_kept(
     phone_stack: PhoneStack, sim: RealtimeSimulator, worker: Path, greetings: Path
 ) -> None:
     before = set(await asyncio.to_thread(greetings.glob, "*.wav"))
     said = DENTAL_GREETING.replace("How can I help", "What can I do for you")
     assert said != DENTAL_GREETING
-    sim.add_script(DEFAULT_KEY, [{"say": said}, {"say": DENTAL_GREETING}])
-    for caller in ("+13125550171", "+13125550172"):
+    sim.add_script(DEFAULT_KEY, [{"say": said}, {"say": DENTAL_GREETING}, {"say": DENTAL_GREETING}])
+    # other words; the right words with their audio 2 s late, so the caller first heard the hold line
+    # (HOLD_AFTER 0.7 s) in the greeting's own audio; the right words in time
+    for caller, late in (("+13125550171", False), ("+13125550172", True), ("+13125550173", False)):
+        if late:  # the key's next response.create is this call's greeting
+            n = len(sim.recorded(key=DEFAULT_KEY, type="response.create")) + 1
+            sim.set_fault(DEFAULT_KEY, Fault(kind="late_audio", at_response=n, delay_s=2.0))
         started = time.monotonic()
-        async with place_call(phone_stack, to=DENTAL, from_=caller) as call:
-            await call.wait_for_voice(within=60)
-            await call.wait_agent_done()
-            await call.hangup()
-        # not kept, so each caller's greeting is the model's
+        try:
+            async with place_call(phone_stack, to=DENTAL, from_=caller) as call:
+                await call.wait_for_voice(within=60)
+                await call.wait_agent_done()
+                await call.hangup()
+        finally:
+            sim.set_fault(DEFAULT_KEY, None)
+        if late:
+            assert sim.faults_fired(DEFAULT_KEY), "the greeting's audio was not late"
+        # nothing kept before, so each caller's greeting is the model's
         [conn] = connections_since(sim, started)
         assert greetings_asked(sim, conn) == 1, caller
-    # the second greeting was the brain's words, and is kept
+    # only the third greeting was the brain's words and the model's audio alone, and it is kept
     assert len(await wait_kept(greetings, besides=before)) == 1
 
 
