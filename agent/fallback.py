@@ -18,7 +18,6 @@ import contextlib
 import logging
 import math
 import time
-import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from livekit.agents.voice.events import ErrorEvent
 
 from agent.brain import departments
 from agent.call import CallContext, TransferFailed
-from agent.fallback_audio import FRAME_MS, FallbackAudio, Line
+from agent.fallback_audio import FallbackAudio, Line, pcm_frames, write_wav
 from agent.model_link import ModelLink
 
 log = logging.getLogger("receptionist.fallback")
@@ -279,11 +278,7 @@ class ModelFailover:
     def _write_wav(self, pcm: bytes, rate: int) -> Path:
         self.voicemail_dir.mkdir(parents=True, exist_ok=True)
         path = (self.voicemail_dir / f"{self.call.call_id}.wav").resolve()
-        with wave.open(str(path), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(rate)
-            w.writeframes(pcm)
+        write_wav(str(path), pcm, rate)
         return path
 
     def _keep_message(self, path: Path, seconds: float) -> None:
@@ -318,15 +313,7 @@ class ModelFailover:
 
     async def _play_pcm(self, pcm: bytes) -> None:
         assert self.audio is not None
-        rate = self.audio.rate
-
-        async def frames() -> AsyncIterator[rtc.AudioFrame]:
-            samples = rate * FRAME_MS // 1000
-            for i in range(0, len(pcm), samples * 2):
-                chunk = pcm[i : i + samples * 2]
-                yield rtc.AudioFrame(chunk + bytes(samples * 2 - len(chunk)), rate, 1, samples)
-
-        await self._play_frames("", frames())
+        await self._play_frames("", pcm_frames(pcm, self.audio.rate))
 
     async def _play_frames(self, text: str, frames: AsyncIterator[rtc.AudioFrame]) -> None:
         try:

@@ -12,10 +12,10 @@ import shutil
 import subprocess
 import threading
 import wave
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from livekit import rtc
 
@@ -41,14 +41,29 @@ class FallbackAudio:
         return pcm_frames(self.pcm[line], self.rate)
 
 
-async def pcm_frames(pcm: bytes, rate: int) -> AsyncIterator[rtc.AudioFrame]:
-    """PCM16 mono as 20 ms frames, the last padded with silence: audio `session.say` can play."""
+def frames_of(pcm: bytes, rate: int) -> Iterator[rtc.AudioFrame]:
+    """PCM16 mono as 20 ms frames, the last padded with silence."""
     samples = rate * FRAME_MS // 1000
     step = samples * 2
     for i in range(0, len(pcm), step):
         chunk = pcm[i : i + step]
         chunk += bytes(step - len(chunk))
         yield rtc.AudioFrame(chunk, rate, 1, samples)
+
+
+async def pcm_frames(pcm: bytes, rate: int) -> AsyncIterator[rtc.AudioFrame]:
+    """`frames_of` as audio `session.say` can play."""
+    for frame in frames_of(pcm, rate):
+        yield frame
+
+
+def write_wav(into: str | BinaryIO, pcm: bytes, rate: int) -> None:
+    """PCM16 mono as a WAV file, at a path or into an open binary file."""
+    with wave.open(into, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
 
 
 def _line_texts(down: ModelDown) -> dict[str, str]:

@@ -33,7 +33,7 @@ from pathlib import Path
 from livekit import rtc
 
 from agent.brain import Brain
-from agent.fallback_audio import pcm_frames
+from agent.fallback_audio import pcm_frames, write_wav
 from agent.settings import Settings
 
 log = logging.getLogger("receptionist.greeting")
@@ -42,12 +42,13 @@ FORMAT = 1  # bump when what is kept changes: every key changes with it
 MAX_SECONDS = 60.0  # a greeting longer than this is not a greeting: nothing is kept
 
 
+# unlike agent.brain.languages.words_of, numbers count: "open 9 to 5" is not "open 10 to 6"
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+
+
 def _words(text: str) -> list[str]:
     """Words and numbers, case and punctuation aside ("don’t" is "don't")."""
     return _WORD.findall(text.casefold().replace("\u2019", "'"))
-
-
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 
 def same_words(said: str, text: str) -> bool:
@@ -130,11 +131,8 @@ class GreetingShelf:
         # keeping the same greeting
         fd, name = tempfile.mkstemp(dir=self.directory, suffix=".partial")
         try:
-            with os.fdopen(fd, "wb") as out, wave.open(out, "wb") as w:
-                w.setnchannels(1)
-                w.setsampwidth(2)
-                w.setframerate(rate)
-                w.writeframes(pcm)
+            with os.fdopen(fd, "wb") as out:
+                write_wav(out, pcm, rate)
             os.replace(name, self.path)
         except BaseException:
             Path(name).unlink(missing_ok=True)

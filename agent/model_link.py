@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from livekit import rtc
 from livekit.agents import APIError, llm
 from livekit.plugins import openai
 from livekit.plugins.openai.realtime.realtime_model import OPENAI_BASE_URL, process_base_url
 from openai.types.realtime import ConversationItemDeleteEvent
 
+from agent.fallback_audio import frames_of
 from agent.livekit_internals import SAMPLE_RATE, ResponseGeneration, current_generation
 from agent.settings import Settings, SettingsError
 
@@ -178,11 +178,8 @@ class LinkedSession(openai.realtime.RealtimeSession):
                 return
         else:
             message.modalities.set_result(["audio", "text"])
-        samples = SAMPLE_RATE // 50  # 20 ms frames
-        for i in range(0, len(pcm), samples * 2):
-            chunk = pcm[i : i + samples * 2]
-            chunk += bytes(samples * 2 - len(chunk))
-            message.audio_ch.send_nowait(rtc.AudioFrame(chunk, SAMPLE_RATE, 1, samples))
+        for frame in frames_of(pcm, SAMPLE_RATE):
+            message.audio_ch.send_nowait(frame)
         self._voiced.add(item_id)
         self._held_ms[item_id] = len(pcm) // 2 * 1000 // SAMPLE_RATE
         self.link.late_replies += 1
