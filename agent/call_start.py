@@ -69,7 +69,7 @@ async def answer(
         call.end_reason = "rate_limited"
         agent = RepeatCaller(call.brain)
     else:
-        agent = Receptionist(call.brain, greeting=shelf_for(opened.settings, call.brain))
+        agent = Receptionist(call.brain, greeting=shelf_for(opened.settings, call.brain, call.pool))
     start: dict[str, Any] = {"room": room, "room_options": room_options} if room is not None else {}
     # LiveKit's recording uploads to LiveKit Cloud; ours stays here (start_recording)
     await session.start(agent=agent, record=False, **start)

@@ -7,8 +7,13 @@ The first call a worker answers for a brain greets through the model, as before.
 greeting, word for word: a model that added or changed anything is not recorded, and the next call asks
 the model again, as does a greeting with a hold line or a reconnect in it. The key is a digest of the
 words, the model and the voice, so a brain whose greeting or voice changes, or a new model, greets
-through the model once more (delete the file to have the next call greet through the model). Later
-calls play the file with `session.say` and record it as the agent's first turn. It is not put in the
+through the model once more. Later calls play the file with `session.say` and record it as the agent's
+first turn.
+
+With Postgres (DATABASE_URL) the kept greeting is the fleet's: it is also stored in `kept_greetings`,
+and a worker with no file for it (another replica kept it, or this pod's disk went with the pod) plays
+that copy and writes its own file from it, instead of greeting through the model. To have the model
+say a greeting afresh, delete its row and the workers' files. It is not put in the
 model's conversation, where an assistant message given as text can turn the model to answering in text
 (agent/receptionist.py): the instructions say every call opens with the greeting, and a caller who
 talked over it is named in them with what they heard. A file that cannot be read is skipped with a
@@ -19,6 +24,7 @@ Nothing of a caller is in it: the greeting is the brain's words in the model's v
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -31,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from livekit import rtc
+from psycopg_pool import AsyncConnectionPool
 
 from agent.brain import Brain
 from agent.fallback_audio import pcm_frames, write_wav
@@ -40,6 +47,8 @@ log = logging.getLogger("receptionist.greeting")
 
 FORMAT = 1  # bump when what is kept changes: every key changes with it
 MAX_SECONDS = 60.0  # a greeting longer than this is not a greeting: nothing is kept
+# the fleet's copy is looked for while the caller's leg comes up; past this the model greets
+FETCH_TIMEOUT_S = 1.0
 
 
 # unlike agent.brain.languages.words_of, numbers count: "open 9 to 5" is not "open 10 to 6"
@@ -86,20 +95,25 @@ class KeptGreeting:
 
 @dataclass(frozen=True)
 class GreetingShelf:
-    """Where one brain's greeting, in one model's voice, is kept."""
+    """Where one brain's greeting, in one model's voice, is kept: a file, and the fleet's row when
+    there is a pool."""
 
     directory: Path
     text: str
     model: str
     voice: str
+    pool: AsyncConnectionPool | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps([FORMAT, self.model, self.voice, self.text]).encode()).hexdigest()[:24]
 
     @property
     def path(self) -> Path:
-        digest = hashlib.sha256(json.dumps([FORMAT, self.model, self.voice, self.text]).encode())
-        return self.directory / f"{digest.hexdigest()[:24]}.wav"
+        return self.directory / f"{self.key}.wav"
 
     def load(self) -> KeptGreeting | None:
-        """The kept greeting, or None when there is none yet or its file cannot be used."""
+        """This worker's file of the greeting, or None when there is none yet or it cannot be used."""
         try:
             with wave.open(str(self.path), "rb") as w:
                 if w.getnchannels() != 1 or w.getsampwidth() != 2 or not w.getnframes():
@@ -112,41 +126,92 @@ class GreetingShelf:
             log.warning("kept greeting %s cannot be played (%s); the model greets", self.path, e)
             return None
 
-    def keep(self, said: str, frames: list[rtc.AudioFrame]) -> bool:
-        """Keep the model's greeting audio when its words were the greeting's; whether it was kept."""
+    async def find(self) -> KeptGreeting | None:
+        """The kept greeting: this worker's file, else the fleet's copy (written to the file for the
+        next call). None when neither is there, or Postgres cannot say within FETCH_TIMEOUT_S."""
+        kept = await asyncio.to_thread(self.load)
+        if kept is not None or self.pool is None:
+            return kept
+        try:
+            async with asyncio.timeout(FETCH_TIMEOUT_S):
+                async with self.pool.connection(timeout=FETCH_TIMEOUT_S) as conn:
+                    cur = await conn.execute("SELECT rate, pcm FROM kept_greetings WHERE key = %s", (self.key,))
+                    row = await cur.fetchone()
+        except Exception as e:  # noqa: BLE001 - down, slow or not migrated: the model greets
+            log.warning("the fleet's kept greeting cannot be read (%s); the model greets", e or type(e).__name__)
+            return None
+        if row is None:
+            return None
+        kept = KeptGreeting(self.text, bytes(row[1]), row[0])
+        try:
+            await asyncio.to_thread(self._write, kept)
+        except OSError as e:
+            log.warning("cannot keep the fleet's greeting in %s (%s); playing it anyway", self.directory, e)
+        return kept
+
+    def take(self, said: str, frames: list[rtc.AudioFrame]) -> KeptGreeting | None:
+        """The model's greeting audio as a kept greeting, when its words were the greeting's."""
         if not same_words(said, self.text):
             log.info("the model's greeting was not the brain's words (%r); not kept", said)
-            return False
+            return None
         rates = {(f.sample_rate, f.num_channels) for f in frames}
         if len(rates) != 1 or next(iter(rates))[1] != 1:
             log.info("the greeting's audio is not one mono stream (%s); not kept", sorted(rates))
-            return False
-        rate = frames[0].sample_rate
-        pcm = b"".join(bytes(f.data) for f in frames)
-        if len(pcm) / 2 / rate > MAX_SECONDS:
+            return None
+        kept = KeptGreeting(self.text, b"".join(bytes(f.data) for f in frames), frames[0].sample_rate)
+        if kept.seconds > MAX_SECONDS:
             log.info("the greeting's audio is over %.0f s; not kept", MAX_SECONDS)
+            return None
+        return kept
+
+    async def keep(self, said: str, frames: list[rtc.AudioFrame]) -> bool:
+        """Keep the model's greeting audio, in the file and for the fleet, when its words were the
+        greeting's; whether it was kept (in either)."""
+        kept = self.take(said, frames)
+        if kept is None:
             return False
+        on_disk = shared = False
+        try:
+            await asyncio.to_thread(self._write, kept)
+            on_disk = True
+        except OSError:
+            log.exception("cannot keep the greeting's audio in %s", self.directory)
+        if self.pool is not None:
+            try:
+                async with self.pool.connection() as conn:
+                    await conn.execute(
+                        "INSERT INTO kept_greetings (key, text, model, voice, rate, pcm)"
+                        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
+                        (self.key, self.text, self.model, self.voice, kept.rate, kept.pcm),
+                    )
+                shared = True
+            except Exception as e:  # noqa: BLE001 - the file still serves this worker
+                log.warning("the kept greeting is not shared with the fleet (%s)", e or type(e).__name__)
+        log.info("kept the greeting's audio (%.1f s)%s%s", kept.seconds, f" at {self.path}" * on_disk,
+                 " for the fleet" * shared)  # fmt: skip
+        return on_disk or shared
+
+    def _write(self, kept: KeptGreeting) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         # whole files only: another job process (or replica, on a shared volume) may be reading, or
         # keeping the same greeting
         fd, name = tempfile.mkstemp(dir=self.directory, suffix=".partial")
         try:
             with os.fdopen(fd, "wb") as out:
-                write_wav(out, pcm, rate)
+                write_wav(out, kept.pcm, kept.rate)
             os.replace(name, self.path)
         except BaseException:
             Path(name).unlink(missing_ok=True)
             raise
-        log.info("kept the greeting's audio (%.1f s) at %s", len(pcm) / 2 / rate, self.path)
-        return True
 
 
-def shelf_for(settings: Settings, brain: Brain) -> GreetingShelf | None:
-    """Where this call's greeting is kept, or None when GREETING_AUDIO is off."""
+def shelf_for(settings: Settings, brain: Brain, pool: AsyncConnectionPool | None = None) -> GreetingShelf | None:
+    """Where this call's greeting is kept (the fleet's copy through `pool`, the process's Postgres
+    pool), or None when GREETING_AUDIO is off."""
     if not settings.greeting_audio:
         return None
     return GreetingShelf(settings.greeting_audio_dir, brain.greeting_text(), settings.openai_realtime_model,
-                         settings.openai_voice)  # fmt: skip
+                         settings.openai_voice, pool)  # fmt: skip
 
 
 @dataclass

@@ -53,7 +53,7 @@ class Receptionist(GuardedVoice):
     async def on_enter(self) -> None:
         # greet only once the caller can hear it, in the model's voice: its own audio of the greeting
         # when a call before this one kept it, else through the model (and kept, when whole)
-        kept = await asyncio.to_thread(self.greeting.load) if self.greeting is not None else None
+        kept = await self.greeting.find() if self.greeting is not None else None
         await _line_ready(self)
         if kept is not None:
             self._keeping = asyncio.create_task(self._play_kept(kept))
@@ -126,10 +126,7 @@ class Receptionist(GuardedVoice):
         if link is not None and faults != (link.late_replies, link.reconnects):
             log.info("the greeting's audio had a hold line or a reconnect in it; not kept")
             return
-        try:
-            await asyncio.to_thread(shelf.keep, said, take.frames)
-        except OSError:
-            log.exception("cannot keep the greeting's audio in %s", shelf.directory)
+        await shelf.keep(said, take.frames)
 
 
 class RepeatCaller(Agent):

@@ -1,9 +1,9 @@
 """The greeting kept from the model's own audio, over a real phone call: the first call greets through
-the model and its audio is kept; the next caller hears that audio without the model being asked, and
-the model answers them from its instructions, which say the call opened with the greeting (and what a
-caller who talked over it heard), never from an assistant text in its conversation. A greeting whose
-words were not the brain's is never kept. Asserted on what crosses SIP, what the simulator was asked and what lands in
-Postgres."""
+the model and its audio is kept, for the fleet too; the next caller hears that audio without the model
+being asked (on a worker whose disk lacks it, from Postgres), and the model answers them from its
+instructions, which say the call opened with the greeting (and what a caller who talked over it heard),
+never from an assistant text in its conversation. A greeting whose words were not the brain's is never
+kept. Asserted on what crosses SIP, what the simulator was asked and what lands in Postgres."""
 
 from __future__ import annotations
 
@@ -113,6 +113,16 @@ async def test_the_next_caller_hears_the_kept_greeting_without_the_model_being_a
     assert greetings_asked(sim, first_conn) == 1
     kept = await wait_kept(greetings)
     assert len(kept) == 1
+    # and for the fleet: a replica that never answered this brain, or a pod whose disk went with it, has
+    # no file; this worker's is removed, so the next call is such a replica's
+    deadline = time.monotonic() + 15  # the row is written after the file
+    while not (shared := await rows(db, "SELECT text, voice FROM kept_greetings")):
+        assert time.monotonic() < deadline, "the kept greeting was not shared with the fleet"
+        await asyncio.sleep(0.2)
+    [(text, voice)] = [(r["text"], r["voice"]) for r in shared]
+    assert text == GREETING and voice == Settings.model_fields["openai_voice"].default
+    for path in kept:
+        path.unlink()
 
     # the second call: the greeting is heard, and the model was never asked for it
     started = time.monotonic()
@@ -127,6 +137,7 @@ async def test_the_next_caller_hears_the_kept_greeting_without_the_model_being_a
         await second.hangup()
     [second_conn] = connections_since(sim, started)
     assert greetings_asked(sim, second_conn) == 0
+    assert await wait_kept(greetings) == kept  # written again from the fleet's copy
     # the same audio, to the packet's length: the kept file, not a new rendering
     assert abs(second_heard - first_heard) < 0.2, (first_heard, second_heard)
     # the model answered the caller's turn, alone in its conversation: no assistant text before it (which

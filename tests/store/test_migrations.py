@@ -96,7 +96,7 @@ async def test_a_voicemail_recorded_before_its_column_is_read_back_into_it(pg_se
             for body in (old, other, "Call me back about the invoice: /not/a/voicemail.wav", "Voicemail (3 s): gone"):
                 conn.execute("INSERT INTO messages (id, call_id, business, body, created_at)"
                              " VALUES (%s, %s, 'B', %s, now())", (uuid.uuid4(), call_id, body))  # fmt: skip
-        assert await migrate(dsn) == ["015_message_audio.sql"]
+        assert (await migrate(dsn))[0] == "015_message_audio.sql"
         with psycopg.connect(dsn) as conn:
             rows = dict(conn.execute("SELECT body, audio_path FROM messages").fetchall())
         assert rows[old] == f"/app/var/my voicemail/{call_id}.wav"  # spaces in a path too
