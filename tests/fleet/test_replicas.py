@@ -128,9 +128,9 @@ def running_fleet(
 
 
 @pytest.fixture
-def fleet(running_fleet: Fleet, fleet_sim: RealtimeSimulator) -> list[Replica]:
+async def fleet(running_fleet: Fleet, fleet_sim: RealtimeSimulator) -> list[Replica]:
     fleet_sim.add_script(DEFAULT_KEY, [{"say": GREETING}] * (2 * FLEET_CALLS))
-    return running_fleet.top_up()
+    return await asyncio.to_thread(running_fleet.top_up)  # the loop serves the simulator meanwhile
 
 
 def registered_id(log: Path) -> str:

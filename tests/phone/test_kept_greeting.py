@@ -27,7 +27,7 @@ from tests.fixtures.stack import ROOT, PhoneStack
 from tests.phone.harness import Call, place_call
 from tests.phone.rtp import SAMPLE_RATE
 from tests.phone.test_receptionist_call import call_row, rows
-from tests.phone.worker import WorkerFailed, receptionist_worker
+from tests.phone.worker import WorkerFailed, off_the_loop, receptionist_worker
 
 PLUMBING, DENTAL = "+15035550100", "+13125550142"
 AGENT_NAME = "receptionist-kept-greeting"
@@ -55,14 +55,14 @@ def greetings(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def worker(phone_stack: PhoneStack, sim: RealtimeSimulator, db: str, greetings: Path) -> Iterator[Path]:
+async def worker(phone_stack: PhoneStack, sim: RealtimeSimulator, db: str, greetings: Path) -> AsyncIterator[Path]:
     log = phone_stack.run_dir / "kept-greeting-worker.log"
     try:
-        with receptionist_worker(
+        async with off_the_loop(receptionist_worker(
             phone_stack, agent_name=AGENT_NAME, openai_base_url=sim.base_url, database_url=db, log=log,
             extra_env={"GREETING_AUDIO": "true", "GREETING_AUDIO_DIR": str(greetings),
                        "RECORDINGS_DIR": str(phone_stack.run_dir / "kept-greeting-recordings")},
-        ):  # fmt: skip
+        )):  # fmt: skip
             yield log
     except WorkerFailed as e:
         pytest.fail(str(e))

@@ -26,7 +26,7 @@ from tests.phone.test_receptionist_call import (
     rows,
     script,
 )
-from tests.phone.worker import WorkerFailed, receptionist_worker
+from tests.phone.worker import WorkerFailed, off_the_loop, receptionist_worker
 
 AGENT_NAME = "receptionist-metrics"
 CALLER = "+15035550174"
@@ -48,26 +48,24 @@ def metrics_db(pg_cluster: PgServer) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def scraped_worker(
+async def scraped_worker(
     phone_stack: PhoneStack, metrics_sim: RealtimeSimulator, metrics_db: str
-) -> Iterator[Prometheus]:
+) -> AsyncIterator[Prometheus]:
     """The receptionist worker serving METRICS_PORT, and a Prometheus scraping it every second with
     the shipped alert rules loaded."""
     port = free_port()
     run_dir = phone_stack.run_dir / f"metrics-{uuid.uuid4().hex[:6]}"
     run_dir.mkdir()
     try:
-        with (
-            receptionist_worker(
-                phone_stack, agent_name=AGENT_NAME, openai_base_url=metrics_sim.base_url,
-                database_url=metrics_db, log=run_dir / "worker.log", extra_env={"METRICS_PORT": str(port)},
-            ),
-            running_prometheus(
+        async with off_the_loop(receptionist_worker(
+            phone_stack, agent_name=AGENT_NAME, openai_base_url=metrics_sim.base_url,
+            database_url=metrics_db, log=run_dir / "worker.log", extra_env={"METRICS_PORT": str(port)},
+        )):  # fmt: skip
+            with running_prometheus(
                 [f"127.0.0.1:{port}"], run_dir / "prometheus",
                 rule_files=[ROOT / "deploy" / "prometheus" / "alerts.yaml"],
-            ) as prometheus,
-        ):  # fmt: skip
-            yield prometheus
+            ) as prometheus:  # fmt: skip
+                yield prometheus
     except WorkerFailed as e:
         pytest.fail(str(e))
 

@@ -23,7 +23,7 @@ from tests.fixtures.postgres import TEMPLATE_DB, PgServer
 from tests.fixtures.recording_audio import channels, turns
 from tests.fixtures.stack import ROOT, PhoneStack
 from tests.phone.harness import place_call
-from tests.phone.worker import WorkerFailed
+from tests.phone.worker import WorkerFailed, off_the_loop
 from tests.phone.worker import receptionist_worker as run_worker
 
 PLUMBING = "+15035550100"
@@ -68,16 +68,16 @@ def brains_billing_always_open(tmp_path_factory: pytest.TempPathFactory) -> Path
 
 
 @pytest.fixture(scope="module")
-def receptionist_worker(
+async def receptionist_worker(
     phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, recordings: Path,
     brains_billing_always_open: Path,
-) -> Iterator[Path]:  # fmt: skip
+) -> AsyncIterator[Path]:  # fmt: skip
     log = phone_stack.run_dir / "receptionist-worker.log"
     try:
-        with run_worker(
+        async with off_the_loop(run_worker(
             phone_stack, agent_name=AGENT_NAME, openai_base_url=phone_sim.base_url, database_url=phone_db, log=log,
             extra_env={"RECORDINGS_DIR": str(recordings), "BRAIN_PATH": str(brains_billing_always_open)},
-        ):
+        )):
             yield log
     except WorkerFailed as e:
         pytest.fail(str(e))

@@ -93,8 +93,8 @@ def outage_workers(
 
 
 @pytest.fixture
-def outage_worker(outage_workers: OutageWorker) -> subprocess.Popen[bytes]:
-    return outage_workers.alive()
+async def outage_worker(outage_workers: OutageWorker) -> subprocess.Popen[bytes]:
+    return await asyncio.to_thread(outage_workers.alive)  # the loop serves the simulator meanwhile
 
 
 def of_call(events: list[Event], caller: str) -> list[Event]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import wave
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from tests.fixtures.stack import ROOT, PhoneStack, free_port
 from tests.phone.harness import find_sip_participant, place_call, receive_call
 from tests.phone.rtp import SAMPLE_RATE
 from tests.phone.test_receptionist_call import GREETING, PLUMBING, call_row, phone_db, script  # noqa: F401
-from tests.phone.worker import WorkerFailed
+from tests.phone.worker import WorkerFailed, off_the_loop
 from tests.phone.worker import receptionist_worker as run_worker
 
 AGENT_NAME = "receptionist-warm"
@@ -61,10 +61,10 @@ def brains_billing_warm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def warm_worker(
+async def warm_worker(
     phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, brains_billing_warm: Path,  # noqa: F811
     billing_port: int,
-) -> Iterator[Path]:  # fmt: skip
+) -> AsyncIterator[Path]:  # fmt: skip
     log = phone_stack.run_dir / "warm-transfer-worker.log"
     env = {
         "BRAIN_PATH": str(brains_billing_warm),
@@ -74,10 +74,10 @@ def warm_worker(
         "WARM_TRANSFER_RING_SECONDS": "3",  # billing away from the phone: the caller waits this long
     }
     try:
-        with run_worker(
+        async with off_the_loop(run_worker(
             phone_stack, agent_name=AGENT_NAME, openai_base_url=phone_sim.base_url, database_url=phone_db,
             log=log, extra_env=env,
-        ):  # fmt: skip
+        )):  # fmt: skip
             yield log
     except WorkerFailed as e:
         pytest.fail(str(e))

@@ -1,23 +1,46 @@
 """Runs the real receptionist worker against a local phone stack: routing made by sip.provision, the
 model played by a Realtime simulator, calls recorded in Postgres. Used by the end-to-end tests and by
-bench/time_to_greeting.py."""
+bench/time_to_greeting.py.
+
+A worker checks the model's key as it starts (agent.model_link.check_model_key), and the simulator
+that answers runs on the caller's event loop: start workers through `off_the_loop` from async code,
+or the check waits out its 5 s timeout while the loop is blocked waiting for the registration."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from tests.fixtures.stack import ROOT, PhoneStack
 
 
 class WorkerFailed(RuntimeError):
     pass
+
+
+T = TypeVar("T")
+
+
+@contextlib.asynccontextmanager
+async def off_the_loop(cm: contextlib.AbstractContextManager[T]) -> AsyncIterator[T]:
+    """A blocking context manager (a worker's start waits for its registration, its stop for its
+    exit) entered and left in a thread, so this loop goes on serving the simulator meanwhile."""
+    value = await asyncio.to_thread(cm.__enter__)
+    try:
+        yield value
+    except BaseException as e:
+        if not await asyncio.to_thread(cm.__exit__, type(e), e, e.__traceback__):
+            raise
+    else:
+        await asyncio.to_thread(cm.__exit__, None, None, None)
 
 
 @contextlib.contextmanager
