@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import threading
 import wave
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -99,6 +99,14 @@ def render_fallback_audio(
     return FallbackAudio(lines=texts, pcm=pcm, rate=MODEL_RATE)
 
 
+def _in_the_models_voice(rendered: FallbackAudio, voiced: Callable[[str], bytes | None]) -> FallbackAudio:
+    """The lines in the model's voice when all of them are kept, else as rendered."""
+    found = {line: voiced(text) for line, text in rendered.lines.items()}
+    if any(pcm is None for pcm in found.values()):
+        return rendered
+    return FallbackAudio(lines=rendered.lines, pcm={k: v for k, v in found.items() if v is not None}, rate=MODEL_RATE)
+
+
 def _to_model_rate(pcm: bytes, rate: int) -> bytes:
     """espeak-ng speaks at 22,050 Hz; the hold line joins the model's 24 kHz audio stream."""
     if rate == MODEL_RATE:
@@ -135,10 +143,19 @@ def _espeak_to_wav(text: str, voice: str, path: Path) -> None:
 
 class FallbackLibrary:
     """Every brain's rendered lines, found by the brain's `calls.model_down`; the default lines too,
-    for the generic brain that answers numbers no brain claims."""
+    for the generic brain that answers numbers no brain claims.
 
-    def __init__(self, brains: Iterable[Brain], directory: Path) -> None:
+    `voiced`: the model's own audio of a line (PCM16 mono at 24 kHz) when one is kept
+    (agent/voiced_lines.py). A brain's four lines are the model's when all four are, so a call never
+    switches voice between them; else espeak-ng's. Looked for again at each call until found: the
+    worker has the model read them after this process may have started."""
+
+    def __init__(
+        self, brains: Iterable[Brain], directory: Path, voiced: Callable[[str], bytes | None] | None = None
+    ) -> None:
         self._by_lines: dict[str, FallbackAudio] = {}
+        self._voiced = voiced
+        self._in_models_voice: set[str] = set()
         self._default = ModelDown().model_dump_json()
         self._by_lines[self._default] = render_fallback_audio(ModelDown(), directory)
         for brain in brains:
@@ -150,4 +167,11 @@ class FallbackLibrary:
 
     def for_brain(self, brain: Brain) -> FallbackAudio:
         key = brain.calls.model_down.model_dump_json()
-        return self._by_lines.get(key) or self._by_lines[self._default]
+        if key not in self._by_lines:
+            key = self._default
+        if self._voiced is not None and key not in self._in_models_voice:
+            voiced = _in_the_models_voice(self._by_lines[key], self._voiced)
+            if voiced is not self._by_lines[key]:
+                self._by_lines[key] = voiced
+                self._in_models_voice.add(key)
+        return self._by_lines[key]

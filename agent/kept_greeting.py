@@ -10,7 +10,7 @@ words, the model and the voice, so a brain whose greeting or voice changes, or a
 through the model once more. Later calls play the file with `session.say` and record it as the agent's
 first turn.
 
-With Postgres (DATABASE_URL) the kept greeting is the fleet's: it is also stored in `kept_greetings`,
+With Postgres (DATABASE_URL) the kept greeting is the fleet's: it is also stored in `kept_lines`,
 and a worker with no file for it (another replica kept it, or this pod's disk went with the pod) plays
 that copy and writes its own file from it, instead of greeting through the model. To have the model
 say a greeting afresh, delete its row and the workers' files. It is not put in the
@@ -19,7 +19,10 @@ model's conversation, where an assistant message given as text can turn the mode
 talked over it is named in them with what they heard. A file that cannot be read is skipped with a
 warning: the model greets.
 
-Nothing of a caller is in it: the greeting is the brain's words in the model's voice.
+The same shelf keeps any of the brain's fixed lines the model has read (agent/voiced_lines.py: the
+greeting and the model-down lines, read as a worker starts), each by its own words.
+
+Nothing of a caller is in it: the brain's words in the model's voice.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import os
 import re
 import tempfile
 import wave
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +43,7 @@ from livekit import rtc
 from psycopg_pool import AsyncConnectionPool
 
 from agent.brain import Brain
-from agent.fallback_audio import pcm_frames, write_wav
+from agent.fallback_audio import MODEL_RATE, pcm_frames, write_wav
 from agent.settings import Settings
 
 log = logging.getLogger("receptionist.greeting")
@@ -74,7 +77,7 @@ def greeting_cut_short(heard: str) -> str:
 
 
 @dataclass(frozen=True)
-class KeptGreeting:
+class KeptLine:
     text: str
     pcm: bytes  # PCM16 mono
     rate: int
@@ -94,7 +97,7 @@ class KeptGreeting:
 
 
 @dataclass(frozen=True)
-class GreetingShelf:
+class LineShelf:
     """Where one brain's greeting, in one model's voice, is kept: a file, and the fleet's row when
     there is a pool."""
 
@@ -112,21 +115,21 @@ class GreetingShelf:
     def path(self) -> Path:
         return self.directory / f"{self.key}.wav"
 
-    def load(self) -> KeptGreeting | None:
+    def load(self) -> KeptLine | None:
         """This worker's file of the greeting, or None when there is none yet or it cannot be used."""
         try:
             with wave.open(str(self.path), "rb") as w:
                 if w.getnchannels() != 1 or w.getsampwidth() != 2 or not w.getnframes():
                     raise ValueError(f"{w.getnchannels()} channels, {w.getsampwidth()}-byte samples, "
                                      f"{w.getnframes()} frames")  # fmt: skip
-                return KeptGreeting(self.text, w.readframes(w.getnframes()), w.getframerate())
+                return KeptLine(self.text, w.readframes(w.getnframes()), w.getframerate())
         except FileNotFoundError:
             return None
         except (OSError, EOFError, ValueError, wave.Error) as e:
             log.warning("kept greeting %s cannot be played (%s); the model greets", self.path, e)
             return None
 
-    async def find(self) -> KeptGreeting | None:
+    async def find(self) -> KeptLine | None:
         """The kept greeting: this worker's file, else the fleet's copy (written to the file for the
         next call). None when neither is there, or Postgres cannot say within FETCH_TIMEOUT_S."""
         kept = await asyncio.to_thread(self.load)
@@ -135,21 +138,21 @@ class GreetingShelf:
         try:
             async with asyncio.timeout(FETCH_TIMEOUT_S):
                 async with self.pool.connection(timeout=FETCH_TIMEOUT_S) as conn:
-                    cur = await conn.execute("SELECT rate, pcm FROM kept_greetings WHERE key = %s", (self.key,))
+                    cur = await conn.execute("SELECT rate, pcm FROM kept_lines WHERE key = %s", (self.key,))
                     row = await cur.fetchone()
         except Exception as e:  # noqa: BLE001 - down, slow or not migrated: the model greets
             log.warning("the fleet's kept greeting cannot be read (%s); the model greets", e or type(e).__name__)
             return None
         if row is None:
             return None
-        kept = KeptGreeting(self.text, bytes(row[1]), row[0])
+        kept = KeptLine(self.text, bytes(row[1]), row[0])
         try:
             await asyncio.to_thread(self._write, kept)
         except OSError as e:
             log.warning("cannot keep the fleet's greeting in %s (%s); playing it anyway", self.directory, e)
         return kept
 
-    def take(self, said: str, frames: list[rtc.AudioFrame]) -> KeptGreeting | None:
+    def take(self, said: str, frames: list[rtc.AudioFrame]) -> KeptLine | None:
         """The model's greeting audio as a kept greeting, when its words were the greeting's."""
         if not same_words(said, self.text):
             log.info("the model's greeting was not the brain's words (%r); not kept", said)
@@ -158,7 +161,7 @@ class GreetingShelf:
         if len(rates) != 1 or next(iter(rates))[1] != 1:
             log.info("the greeting's audio is not one mono stream (%s); not kept", sorted(rates))
             return None
-        kept = KeptGreeting(self.text, b"".join(bytes(f.data) for f in frames), frames[0].sample_rate)
+        kept = KeptLine(self.text, b"".join(bytes(f.data) for f in frames), frames[0].sample_rate)
         if kept.seconds > MAX_SECONDS:
             log.info("the greeting's audio is over %.0f s; not kept", MAX_SECONDS)
             return None
@@ -168,8 +171,11 @@ class GreetingShelf:
         """Keep the model's greeting audio, in the file and for the fleet, when its words were the
         greeting's; whether it was kept (in either)."""
         kept = self.take(said, frames)
-        if kept is None:
-            return False
+        return kept is not None and await self.keep_line(kept)
+
+    async def keep_line(self, kept: KeptLine) -> bool:
+        """Keep the model's audio of this line in the file and for the fleet; whether it was kept (in
+        either)."""
         on_disk = shared = False
         try:
             await asyncio.to_thread(self._write, kept)
@@ -180,18 +186,18 @@ class GreetingShelf:
             try:
                 async with self.pool.connection() as conn:
                     await conn.execute(
-                        "INSERT INTO kept_greetings (key, text, model, voice, rate, pcm)"
+                        "INSERT INTO kept_lines (key, text, model, voice, rate, pcm)"
                         " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
                         (self.key, self.text, self.model, self.voice, kept.rate, kept.pcm),
                     )
                 shared = True
             except Exception as e:  # noqa: BLE001 - the file still serves this worker
-                log.warning("the kept greeting is not shared with the fleet (%s)", e or type(e).__name__)
-        log.info("kept the greeting's audio (%.1f s)%s%s", kept.seconds, f" at {self.path}" * on_disk,
-                 " for the fleet" * shared)  # fmt: skip
+                log.warning("the kept line is not shared with the fleet (%s)", e or type(e).__name__)
+        log.info("kept the model's audio of %r (%.1f s)%s%s", kept.text[:40], kept.seconds,
+                 f" at {self.path}" * on_disk, " for the fleet" * shared)  # fmt: skip
         return on_disk or shared
 
-    def _write(self, kept: KeptGreeting) -> None:
+    def _write(self, kept: KeptLine) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         # whole files only: another job process (or replica, on a shared volume) may be reading, or
         # keeping the same greeting
@@ -205,13 +211,27 @@ class GreetingShelf:
             raise
 
 
-def shelf_for(settings: Settings, brain: Brain, pool: AsyncConnectionPool | None = None) -> GreetingShelf | None:
+def shelf_for(settings: Settings, brain: Brain, pool: AsyncConnectionPool | None = None) -> LineShelf | None:
     """Where this call's greeting is kept (the fleet's copy through `pool`, the process's Postgres
     pool), or None when GREETING_AUDIO is off."""
     if not settings.greeting_audio:
         return None
-    return GreetingShelf(settings.greeting_audio_dir, brain.greeting_text(), settings.openai_realtime_model,
+    return LineShelf(settings.greeting_audio_dir, brain.greeting_text(), settings.openai_realtime_model,
                          settings.openai_voice, pool)  # fmt: skip
+
+
+def voiced_line(settings: Settings) -> Callable[[str], bytes | None] | None:
+    """The model's kept audio of a line, by its words, from this worker's disk (24 kHz PCM16), for the
+    model-down lines (agent/fallback_audio.py); None when GREETING_AUDIO is off."""
+    if not settings.greeting_audio:
+        return None
+
+    def find(text: str) -> bytes | None:
+        kept = LineShelf(settings.greeting_audio_dir, text, settings.openai_realtime_model,
+                         settings.openai_voice).load()  # fmt: skip
+        return kept.pcm if kept is not None and kept.rate == MODEL_RATE else None
+
+    return find
 
 
 @dataclass

@@ -18,7 +18,7 @@ from livekit.agents.voice.io import PlaybackFinishedEvent
 from agent.brain import Brain, BrainDirectory, greeting_instructions, render_instructions
 from agent.flows.appointments import manage_appointment
 from agent.flows.booking import start_booking
-from agent.kept_greeting import GreetingShelf, GreetingTake, KeptGreeting, greeting_cut_short
+from agent.kept_greeting import GreetingTake, KeptLine, LineShelf, greeting_cut_short
 from agent.playout_guard import GuardedVoice
 from agent.tools import common_tools
 from agent.tools.call_control import end_call
@@ -41,7 +41,7 @@ def receptionist_tools(brain: Brain) -> list[Any]:
 
 
 class Receptionist(GuardedVoice):
-    def __init__(self, brain: Brain, greeting: GreetingShelf | None = None) -> None:
+    def __init__(self, brain: Brain, greeting: LineShelf | None = None) -> None:
         # rendered once per call: the prompt stays byte-stable, volatile facts come through tools
         super().__init__(instructions=render_instructions(brain), tools=receptionist_tools(brain))
         self.brain = brain
@@ -65,7 +65,7 @@ class Receptionist(GuardedVoice):
             self._take, self._greeting_speech = GreetingTake(), handle
             self._keeping = asyncio.create_task(self._keep(self.greeting, handle, self._take, faults))
 
-    async def _play_kept(self, kept: KeptGreeting) -> None:
+    async def _play_kept(self, kept: KeptLine) -> None:
         """The kept greeting, played without the model, and recorded as the agent's first turn.
 
         It is not put in the model's conversation: an assistant message given as text can turn the
@@ -112,7 +112,7 @@ class Receptionist(GuardedVoice):
         return super().realtime_audio_output_node(audio, model_settings)
 
     async def _keep(
-        self, shelf: GreetingShelf, handle: SpeechHandle, take: GreetingTake, faults: tuple[int, int] | None
+        self, shelf: LineShelf, handle: SpeechHandle, take: GreetingTake, faults: tuple[int, int] | None
     ) -> None:
         """Once the model's greeting has been heard: keep its audio if it was heard whole, and all of it
         was the model's (no hold line played into it for a late first audio, no reconnect cutting it)."""

@@ -143,7 +143,14 @@ class Settings(BaseSettings):
         "model says every greeting)",
     )
     greeting_audio_dir: Path = Field(
-        Path("var/greetings"), description="Where the kept greetings are (a WAV per greeting, model and voice)"
+        Path("var/greetings"),
+        description="Where the kept greetings and voiced lines are (a WAV per line, model and voice)",
+    )
+    voiced_lines: bool = Field(
+        True,
+        description="With GREETING_AUDIO: at worker start, have the model read each brain's greeting and "
+        "model-down lines once (per fleet, model and voice), so the fleet's first caller hears the kept "
+        "greeting and the hold line and apology are in the model's voice, not espeak-ng's",
     )
     voicemail_dir: Path = Field(
         Path("var/voicemail"), description="Where callers' recorded messages are kept when the model is down"

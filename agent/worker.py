@@ -34,6 +34,7 @@ from agent.call_start import answer, open_call
 from agent.console_view import show_the_agents_own_turns
 from agent.fallback_audio import FallbackLibrary
 from agent.health import WorkerHealth
+from agent.kept_greeting import voiced_line
 from agent.metrics import WorkerMetrics, follow_journal
 from agent.model_link import check_model_key
 from agent.receptionist import brain_for_call
@@ -62,7 +63,9 @@ def prewarm(proc: JobProcess) -> None:
     for brain in ready.brains.all:  # an audio turn model (TURN_MODEL, or a brain's), loaded once here
         turn_model.warm(settings_for_brain(ready.settings, brain))
     # what callers hear when the model is down, rendered before any call (cached on disk)
-    proc.userdata["fallback"] = FallbackLibrary(ready.brains.all, ready.settings.fallback_audio_dir)
+    # in the model's own voice when the worker had it read them (agent/voiced_lines.py)
+    proc.userdata["fallback"] = FallbackLibrary(ready.brains.all, ready.settings.fallback_audio_dir,
+                                                voiced=voiced_line(ready.settings))  # fmt: skip
 
 
 async def entrypoint(ctx: JobContext) -> None:
@@ -203,6 +206,7 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
                      max_calls_basis(self.settings))  # fmt: skip
         sweeping = self._sweep_lost_calls()
         moving = self._move_call_audio()
+        voicing = self._voice_lines() if not unregistered else None
         health = None
         try:
             if self.settings is not None and self.settings.health_port is not None and not unregistered:
@@ -219,6 +223,8 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
                 sweeping.cancel()
             if moving is not None:
                 moving.cancel()
+            if voicing is not None:
+                voicing.cancel()
             if health is not None:
                 await health.cleanup()
 
@@ -242,6 +248,17 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
         mover = AudioMover(store, settings.database_url, recordings_dir=settings.recordings_dir,
                            voicemail_dir=settings.voicemail_dir)  # fmt: skip
         return asyncio.create_task(mover.run(), name="call-audio")
+
+    def _voice_lines(self) -> asyncio.Task[dict[str, bool]] | None:
+        """Each brain's greeting and model-down lines read by the model, once per fleet (GREETING_AUDIO
+        and VOICED_LINES): calls after it hear them in the model's voice."""
+        settings = self.settings
+        if settings is None or not (settings.greeting_audio and settings.voiced_lines):
+            return None
+        from agent.voiced_lines import voice_every_brain
+
+        brains = load_brains(settings.brain_path).all
+        return asyncio.create_task(voice_every_brain(settings, brains), name="voiced-lines")
 
     def _sweep_lost_calls(self) -> asyncio.Task[None] | None:
         """Every running replica ends the calls of replicas (or job processes) that died."""

@@ -14,9 +14,9 @@ from livekit import rtc
 
 from agent.brain import load_brain
 from agent.kept_greeting import (
-    GreetingShelf,
     GreetingTake,
-    KeptGreeting,
+    KeptLine,
+    LineShelf,
     greeting_cut_short,
     same_words,
     shelf_for,
@@ -36,8 +36,8 @@ def frames(seconds: float, rate: int = 24000, seed: int = 1) -> list[rtc.AudioFr
             for i in range(0, len(samples), step)]  # fmt: skip
 
 
-def shelf(tmp_path: Path, text: str = TEXT, voice: str = "alloy", model: str = "gpt-realtime") -> GreetingShelf:
-    return GreetingShelf(tmp_path / "greetings", text, model, voice)
+def shelf(tmp_path: Path, text: str = TEXT, voice: str = "alloy", model: str = "gpt-realtime") -> LineShelf:
+    return LineShelf(tmp_path / "greetings", text, model, voice)
 
 
 def test_the_models_words_must_be_the_greetings_punctuation_and_case_aside() -> None:
@@ -119,7 +119,7 @@ def test_each_brain_and_voice_has_its_shelf_and_the_setting_turns_it_off(tmp_pat
 
 
 def test_a_greeting_cut_short_says_what_was_heard_and_asks_for_the_disclosure_if_it_was_not() -> None:
-    kept = KeptGreeting(TEXT, bytes(2 * 24000 * 8), 24000)  # 8 s
+    kept = KeptLine(TEXT, bytes(2 * 24000 * 8), 24000)  # 8 s
     assert kept.words_in(0.0) == "" and kept.words_in(8.0) == TEXT and kept.words_in(99.0) == TEXT
     assert kept.words_in(2.0) == "Thanks for calling Rose"  # a quarter of its 16 words
     note = greeting_cut_short("Thanks for calling Rose City Plumbing,")
@@ -133,19 +133,19 @@ async def test_a_worker_without_the_file_plays_the_greeting_another_kept_for_the
     try:
         said = frames(1.5)
         # one replica keeps it; another, with nothing on its disk, finds it and writes its own file
-        assert await GreetingShelf(tmp_path / "a", TEXT, "gpt-realtime", "alloy", pool).keep(TEXT, said)
-        other = GreetingShelf(tmp_path / "b", TEXT, "gpt-realtime", "alloy", pool)
+        assert await LineShelf(tmp_path / "a", TEXT, "gpt-realtime", "alloy", pool).keep(TEXT, said)
+        other = LineShelf(tmp_path / "b", TEXT, "gpt-realtime", "alloy", pool)
         assert other.load() is None
         found = await other.find()
         assert found is not None and found.pcm == b"".join(bytes(f.data) for f in said) and found.rate == 24000
         assert other.load() == found  # the next call reads the file
         # keeping it again (a replica that greeted through the model meanwhile) is not an error, and
         # another voice has no copy
-        assert await GreetingShelf(tmp_path / "c", TEXT, "gpt-realtime", "alloy", pool).keep(TEXT, frames(1.0, seed=2))
+        assert await LineShelf(tmp_path / "c", TEXT, "gpt-realtime", "alloy", pool).keep(TEXT, frames(1.0, seed=2))
         async with pool.connection() as conn:
-            rows = await (await conn.execute("SELECT text, voice, rate, length(pcm) FROM kept_greetings")).fetchall()
+            rows = await (await conn.execute("SELECT text, voice, rate, length(pcm) FROM kept_lines")).fetchall()
         assert rows == [(TEXT, "alloy", 24000, 2 * 36000)]
-        assert await GreetingShelf(tmp_path / "d", TEXT, "gpt-realtime", "marin", pool).find() is None
+        assert await LineShelf(tmp_path / "d", TEXT, "gpt-realtime", "marin", pool).find() is None
     finally:
         await pool.close()
 
@@ -157,9 +157,9 @@ async def test_with_postgres_down_the_model_greets_and_the_file_still_serves(
     try:
         pg_server.stop("immediate")
         with caplog.at_level(logging.WARNING, logger="receptionist.greeting"):
-            assert await GreetingShelf(tmp_path / "b", TEXT, "gpt-realtime", "alloy", pool).find() is None
+            assert await LineShelf(tmp_path / "b", TEXT, "gpt-realtime", "alloy", pool).find() is None
             # kept on this worker's disk though not for the fleet
-            kept = GreetingShelf(tmp_path / "a", TEXT, "gpt-realtime", "alloy", pool)
+            kept = LineShelf(tmp_path / "a", TEXT, "gpt-realtime", "alloy", pool)
             assert await kept.keep(TEXT, frames(1.0))
         assert "cannot be read" in caplog.text and "not shared with the fleet" in caplog.text
         assert (await kept.find()) is not None

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.brain import load_brain
-from agent.kept_greeting import GreetingShelf
+from agent.brain import load_brain, load_brains
+from agent.kept_greeting import LineShelf
 from agent.settings import Settings
+from agent.voiced_lines import lines_to_voice
 from simulator.faults import Fault
 from simulator.server import DEFAULT_KEY, RealtimeSimulator
 from tests.fixtures.postgres import TEMPLATE_DB, PgServer
@@ -116,7 +117,7 @@ async def test_the_next_caller_hears_the_kept_greeting_without_the_model_being_a
     # and for the fleet: a replica that never answered this brain, or a pod whose disk went with it, has
     # no file; this worker's is removed, so the next call is such a replica's
     deadline = time.monotonic() + 15  # the row is written after the file
-    while not (shared := await rows(db, "SELECT text, voice FROM kept_greetings")):
+    while not (shared := await rows(db, "SELECT text, voice FROM kept_lines")):
         assert time.monotonic() < deadline, "the kept greeting was not shared with the fleet"
         await asyncio.sleep(0.2)
     [(text, voice)] = [(r["text"], r["voice"]) for r in shared]
@@ -226,7 +227,47 @@ async def test_a_caller_who_talks_over_the_kept_greeting_stops_it_and_the_model_
     assert told and f'they heard only: "{heard}"' in told[0].event["session"]["instructions"]
 
 
-def kept_shelf(directory: Path) -> GreetingShelf:
+def kept_shelf(directory: Path) -> LineShelf:
     """Where the worker keeps the plumber's greeting: its settings' model and voice are the defaults."""
     fields = Settings.model_fields
-    return GreetingShelf(directory, GREETING, fields["openai_realtime_model"].default, fields["openai_voice"].default)
+    return LineShelf(directory, GREETING, fields["openai_realtime_model"].default, fields["openai_voice"].default)
+
+
+async def test_the_fleets_first_caller_hears_the_greeting_the_model_read_as_the_worker_started(
+    phone_stack: PhoneStack, sim: RealtimeSimulator, pg_cluster: PgServer, tmp_path: Path
+) -> None:
+    """A fleet that has never answered a call (its own database and disk): the worker has the model read
+    the brain's greeting and model-down lines as it starts, so even its first caller hears the greeting
+    without the model being asked. Runs last: its worker takes the numbers' routing."""
+    brains = tmp_path / "brains"
+    brains.mkdir()
+    (brains / "plumbing.yaml").symlink_to(ROOT / "brains" / "plumbing.yaml")
+    lines = lines_to_voice(load_brains(brains).all)
+    assert lines[0] == GREETING
+    sim.add_script(DEFAULT_KEY, [{"say": text} for text in lines])
+    name = f"voiced_{uuid.uuid4().hex[:8]}"
+    fresh = pg_cluster.create_database(name, template=TEMPLATE_DB)
+    try:
+        async with off_the_loop(receptionist_worker(
+            phone_stack, agent_name=f"{AGENT_NAME}-voiced", openai_base_url=sim.base_url, database_url=fresh,
+            log=tmp_path / "worker.log",
+            extra_env={"GREETING_AUDIO": "true", "VOICED_LINES": "true", "BRAIN_PATH": str(brains),
+                       "GREETING_AUDIO_DIR": str(tmp_path / "greetings")},
+        )):  # fmt: skip
+            deadline = time.monotonic() + 60
+            while len(kept := await rows(fresh, "SELECT text FROM kept_lines")) < len(lines):
+                assert time.monotonic() < deadline, f"lines kept at start: {kept}"
+                await asyncio.sleep(0.2)
+            assert {r["text"] for r in kept} == set(lines)
+            started = time.monotonic()
+            async with place_call(phone_stack, to=PLUMBING, from_="+15035550115") as call:
+                await call.wait_for_voice(within=60)
+                await call.wait_agent_done()
+                await call.hangup()
+            [conn] = connections_since(sim, started)
+            assert greetings_asked(sim, conn) == 0
+            row = await call_row(fresh, "+15035550115")
+            said = await rows(fresh, "SELECT role, text FROM transcript_turns WHERE call_id = %s", row["id"])
+            assert [(t["role"], t["text"]) for t in said] == [("agent", GREETING)]
+    finally:
+        pg_cluster.drop_database(name)

@@ -79,8 +79,10 @@ def receptionist_workers(
         "WORKER_IDLE_PROCESSES": "1",
         "WORKER_PORT": "0",  # several workers (tests, benches, other checkouts) share this host
         # each test scripts the model's greeting as its first response; tests/phone/test_kept_greeting.py
-        # turns the kept greeting on
+        # turns the kept greeting on, and the lines the model reads at start (which would take steps
+        # of a test's script)
         "GREETING_AUDIO": "false",
+        "VOICED_LINES": "false",
     }
     provision = subprocess.run(
         [sys.executable, "-m", "sip.provision", "--only", "livekit", "--brains", str(ROOT / "brains")],

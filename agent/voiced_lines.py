@@ -1,0 +1,152 @@
+"""The brain's fixed lines read by the model itself, once, when a worker starts: the greeting and the
+model-down lines (hold, transfer, message, goodbye). Rendered with espeak-ng alone, the hold line that
+covers a slow first audio and the apology when the model is unreachable were a robot's voice in the
+middle of a call in the model's; read by the model, the caller hears one voice throughout, and the
+fleet's very first caller hears the kept greeting too.
+
+Each line is asked of the Realtime endpoint on a connection of its own (no caller is on it), with
+instructions to read the text word for word. Its audio is kept (agent/kept_greeting.py: a file under
+GREETING_AUDIO_DIR and a `kept_lines` row for the fleet) only when the model's words were the line's,
+numbers included; a line read otherwise, or not at all, keeps espeak-ng's rendering. A line the fleet
+already has is not asked for again, so this costs a few seconds of audio per brain, once per fleet and
+per model and voice. Nothing on a call waits on it: it runs in the worker's main process, and the
+model-free path still needs no network (the lines are on disk before any call needs them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+
+import aiohttp
+from livekit.plugins.openai.realtime.realtime_model import OPENAI_BASE_URL, process_base_url
+from psycopg_pool import AsyncConnectionPool
+
+from agent.brain import Brain
+from agent.brain.schema.calls import ModelDown
+from agent.fallback_audio import MODEL_RATE
+from agent.kept_greeting import KeptLine, LineShelf, same_words
+from agent.settings import Settings
+
+log = logging.getLogger("receptionist.voiced_lines")
+
+READ_ALOUD = (
+    "You are the voice of a business's phone receptionist, recording one line for its phone system. "
+    "Read aloud exactly the text the user sends, word for word, in a warm, natural, unhurried voice, in "
+    "the text's own language. Say nothing else: no greeting, no comment, no question."
+)
+LINE_TIMEOUT_S = 30.0
+
+
+def fixed_lines(brain: Brain) -> list[str]:
+    """What a call of this brain says word for word: its greeting, then its model-down lines."""
+    down = brain.calls.model_down
+    return [brain.greeting_text(), down.hold_line, down.transfer_line, down.message_line, down.goodbye_line]
+
+
+def default_lines() -> list[str]:
+    """The model-down lines of the generic brain that answers numbers no brain claims."""
+    down = ModelDown()
+    return [down.hold_line, down.transfer_line, down.message_line, down.goodbye_line]
+
+
+async def read_aloud(settings: Settings, text: str, *, timeout_s: float = LINE_TIMEOUT_S) -> tuple[str, bytes]:
+    """The model's words and audio (PCM16 mono at 24 kHz) for `text`, from one Realtime connection.
+
+    Raises on a connection, protocol or model failure (an `error` event, a response that did not
+    complete)."""
+    url = process_base_url(settings.openai_base_url or OPENAI_BASE_URL, settings.openai_realtime_model)
+    headers = {"Authorization": f"Bearer {settings.openai_api_key.get_secret_value()}",
+               "User-Agent": "receptionist voiced lines"}  # fmt: skip
+    item = f"item_{uuid.uuid4().hex[:20]}"
+    said: list[str] = []
+    audio = bytearray()
+    async with asyncio.timeout(timeout_s), aiohttp.ClientSession() as http:
+        async with http.ws_connect(url, headers=headers) as ws:
+            for event in (
+                {"type": "session.update", "session": {
+                    "type": "realtime", "output_modalities": ["audio"], "instructions": READ_ALOUD,
+                    "audio": {"input": {"turn_detection": None},
+                              "output": {"format": {"type": "audio/pcm", "rate": MODEL_RATE},
+                                         "voice": settings.openai_voice}}}},
+                {"type": "conversation.item.create", "previous_item_id": "root", "item": {
+                    "id": item, "type": "message", "role": "user",
+                    "content": [{"type": "input_text", "text": text}]}},
+                {"type": "response.create", "response": {"metadata": {"client_event_id": item}}},
+            ):  # fmt: skip
+                await ws.send_str(json.dumps(event))
+            async for message in ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    raise ConnectionError(f"the connection ended ({message.type.name})")
+                event = json.loads(message.data)
+                kind = event.get("type")
+                if kind == "error":
+                    raise RuntimeError(f"the model refused: {event.get('error', {}).get('message', event)}")
+                if kind == "response.output_audio.delta":
+                    audio += base64.b64decode(event["delta"])
+                elif kind == "response.output_audio_transcript.delta":
+                    said.append(event["delta"])
+                elif kind == "response.done":
+                    status = event.get("response", {}).get("status")
+                    if status != "completed":
+                        raise RuntimeError(f"the model's reading ended {status}")
+                    return "".join(said), bytes(audio)
+    raise ConnectionError("the connection closed before the reading was done")
+
+
+async def voice_lines(
+    settings: Settings, texts: Iterable[str], pool: AsyncConnectionPool | None
+) -> dict[str, bool]:
+    """Each line kept in the model's voice, asked of the model unless this worker or the fleet has it:
+    text -> whether it is kept now. One line at a time; a failure is logged and leaves that line to
+    espeak-ng (and the greeting to the first call)."""
+    kept: dict[str, bool] = {}
+    for text in dict.fromkeys(t for t in texts if t.strip()):
+        shelf = LineShelf(settings.greeting_audio_dir, text, settings.openai_realtime_model,
+                          settings.openai_voice, pool)  # fmt: skip
+        if await shelf.find() is not None:
+            kept[text] = True
+            continue
+        try:
+            said, pcm = await read_aloud(settings, text)
+        except (aiohttp.ClientError, OSError, TimeoutError, RuntimeError, ValueError, KeyError) as e:
+            log.warning("the model did not read %r (%s); espeak-ng's rendering stays", text[:60],
+                        e or type(e).__name__)  # fmt: skip
+            kept[text] = False
+            continue
+        if not pcm or not same_words(said, text):
+            log.warning("the model read %r as %r; not kept", text[:60], said[:80])
+            kept[text] = False
+            continue
+        kept[text] = await shelf.keep_line(KeptLine(text, pcm, MODEL_RATE))
+    return kept
+
+
+def lines_to_voice(brains: Iterable[Brain]) -> list[str]:
+    """Every brain's fixed lines, then the default model-down lines, each once, in the order asked."""
+    return list(dict.fromkeys([line for brain in brains for line in fixed_lines(brain)] + default_lines()))
+
+
+async def voice_every_brain(settings: Settings, brains: Iterable[Brain]) -> dict[str, bool]:
+    """At worker start (GREETING_AUDIO and VOICED_LINES on): every brain's fixed lines and the default
+    model-down lines, kept for the fleet when Postgres is configured."""
+    texts = lines_to_voice(brains)
+    pool = None
+    if settings.database_url:
+        from agent.store.db import open_pool
+
+        try:
+            pool = await open_pool(settings.database_url, min_size=1, max_size=1, name="voiced-lines")
+        except Exception as e:  # noqa: BLE001 - the files still serve this worker
+            log.warning("Postgres unreachable (%s): the voiced lines are kept on this worker only", e)
+    try:
+        kept = await voice_lines(settings, texts, pool)
+    finally:
+        if pool is not None:
+            await pool.close()
+    log.info("the model's voice for %d of %d fixed lines", sum(kept.values()), len(kept))
+    return kept
