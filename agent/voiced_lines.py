@@ -26,7 +26,7 @@ import aiohttp
 from livekit.plugins.openai.realtime.realtime_model import OPENAI_BASE_URL, process_base_url
 from psycopg_pool import AsyncConnectionPool
 
-from agent.brain import Brain
+from agent.brain import Brain, BrainError, load_brains
 from agent.brain.schema.calls import ModelDown
 from agent.fallback_audio import MODEL_RATE
 from agent.kept_greeting import KeptLine, LineShelf, same_words
@@ -40,6 +40,8 @@ READ_ALOUD = (
     "the text's own language. Say nothing else: no greeting, no comment, no question."
 )
 LINE_TIMEOUT_S = 30.0
+RECHECK_S = 600.0  # the brain files read again for lines without the model's audio
+MAX_TRIES = 3  # a line the model did not read word for word, asked for again at most this often
 
 
 def fixed_lines(brain: Brain) -> list[str]:
@@ -131,10 +133,12 @@ def lines_to_voice(brains: Iterable[Brain]) -> list[str]:
     return list(dict.fromkeys([line for brain in brains for line in fixed_lines(brain)] + default_lines()))
 
 
-async def voice_every_brain(settings: Settings, brains: Iterable[Brain]) -> dict[str, bool]:
-    """At worker start (GREETING_AUDIO and VOICED_LINES on): every brain's fixed lines and the default
-    model-down lines, kept for the fleet when Postgres is configured."""
-    texts = lines_to_voice(brains)
+async def voice_every_brain(
+    settings: Settings, brains: Iterable[Brain], *, texts: list[str] | None = None
+) -> dict[str, bool]:
+    """Every brain's fixed lines and the default model-down lines (or `texts`), kept for the fleet when
+    Postgres is configured: text -> whether it is kept."""
+    texts = lines_to_voice(brains) if texts is None else texts
     pool = None
     if settings.database_url:
         from agent.store.db import open_pool
@@ -150,3 +154,25 @@ async def voice_every_brain(settings: Settings, brains: Iterable[Brain]) -> dict
             await pool.close()
     log.info("the model's voice for %d of %d fixed lines", sum(kept.values()), len(kept))
     return kept
+
+
+async def keep_lines_voiced(settings: Settings, *, every_s: float = RECHECK_S) -> None:
+    """The worker's main process, for as long as it runs (GREETING_AUDIO and VOICED_LINES on): every
+    brain's lines voiced as it starts, then every `every_s` the brain files read again, and a line
+    without the model's audio yet (edited since, or not read before) asked for, MAX_TRIES times at most
+    (a line the model keeps reading otherwise, "Dr." as "Doctor", stays espeak-ng's)."""
+    voiced: set[str] = set()
+    tries: dict[str, int] = {}
+    while True:
+        try:
+            brains = load_brains(settings.brain_path).all
+        except BrainError as e:  # a brain being edited: the next round reads it again
+            log.warning("brains not read (%s); the lines are voiced at the next round", e)
+        else:
+            wanted = [t for t in lines_to_voice(brains) if t not in voiced and tries.get(t, 0) < MAX_TRIES]
+            if wanted:
+                kept = await voice_every_brain(settings, [], texts=wanted)
+                voiced |= {t for t, ok in kept.items() if ok}
+                for text, ok in kept.items():
+                    tries[text] = tries.get(text, 0) + (not ok)
+        await asyncio.sleep(every_s)

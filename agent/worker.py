@@ -249,16 +249,16 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
                            voicemail_dir=settings.voicemail_dir)  # fmt: skip
         return asyncio.create_task(mover.run(), name="call-audio")
 
-    def _voice_lines(self) -> asyncio.Task[dict[str, bool]] | None:
+    def _voice_lines(self) -> asyncio.Task[None] | None:
         """Each brain's greeting and model-down lines read by the model, once per fleet (GREETING_AUDIO
-        and VOICED_LINES): calls after it hear them in the model's voice."""
+        and VOICED_LINES), and a line edited since, every 10 minutes: calls after it hear them in the
+        model's voice."""
         settings = self.settings
         if settings is None or not (settings.greeting_audio and settings.voiced_lines):
             return None
-        from agent.voiced_lines import voice_every_brain
+        from agent.voiced_lines import keep_lines_voiced
 
-        brains = load_brains(settings.brain_path).all
-        return asyncio.create_task(voice_every_brain(settings, brains), name="voiced-lines")
+        return asyncio.create_task(keep_lines_voiced(settings), name="voiced-lines")
 
     def _sweep_lost_calls(self) -> asyncio.Task[None] | None:
         """Every running replica ends the calls of replicas (or job processes) that died."""

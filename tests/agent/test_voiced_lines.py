@@ -5,17 +5,26 @@ once the fleet has it; the model-down lines then play in the model's voice, all 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
 import pytest
+import yaml
 
-from agent.brain import load_brain
+from agent.brain import load_brain, load_brains
 from agent.fallback_audio import FallbackLibrary
 from agent.kept_greeting import LineShelf, voiced_line
 from agent.settings import load_settings
 from agent.store.db import open_pool
-from agent.voiced_lines import READ_ALOUD, default_lines, fixed_lines, voice_lines
+from agent.voiced_lines import (
+    READ_ALOUD,
+    default_lines,
+    fixed_lines,
+    keep_lines_voiced,
+    lines_to_voice,
+    voice_lines,
+)
 from simulator.server import DEFAULT_KEY, RealtimeSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,3 +113,32 @@ async def test_a_model_that_cannot_be_reached_leaves_every_line_to_espeak(
     assert kept == dict.fromkeys(default_lines(), False)
     assert "espeak-ng's rendering stays" in caplog.text
     assert not (tmp_path / "greetings").exists()  # nothing kept
+
+
+async def test_a_line_edited_in_the_brain_is_read_by_the_model_at_the_next_round(tmp_path: Path) -> None:
+    brains = tmp_path / "brains"
+    brains.mkdir()
+    data = yaml.safe_load((ROOT / "brains" / "plumbing.yaml").read_text())
+    (brains / "plumbing.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    first = lines_to_voice([PLUMBING])
+    async with RealtimeSimulator(model_delay_ms=0) as sim:
+        sim.add_script(DEFAULT_KEY, [{"say": text} for text in first])
+        ours = settings(tmp_path, sim).model_copy(update={"brain_path": brains})
+        found = voiced_line(ours)
+        assert found is not None
+        running = asyncio.create_task(keep_lines_voiced(ours, every_s=0.2))
+        try:
+            await sim.wait_for(lambda: all(found(t) is not None for t in first), within=60)
+            # the owner rewords the hold line: the worker has the model read it, and only it
+            edited = "One moment please, I'm checking that for you."
+            data["calls"]["model_down"] = {"hold_line": edited}
+            sim.add_script(DEFAULT_KEY, [{"say": edited}])
+            asked = len(texts_asked(sim))
+            (brains / "plumbing.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+            await sim.wait_for(lambda: found(edited) is not None, within=60)
+            assert texts_asked(sim)[asked:] == [edited]
+        finally:
+            running.cancel()
+    library = FallbackLibrary(load_brains(brains).all, tmp_path / "espeak", voiced=found)
+    audio = library.for_brain(load_brains(brains).all[0])
+    assert audio.lines["hold"] == edited and audio.pcm["hold"] == found(edited)
