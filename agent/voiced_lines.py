@@ -170,9 +170,12 @@ async def keep_lines_voiced(settings: Settings, *, every_s: float = RECHECK_S) -
             log.warning("brains not read (%s); the lines are voiced at the next round", e)
         else:
             wanted = [t for t in lines_to_voice(brains) if t not in voiced and tries.get(t, 0) < MAX_TRIES]
-            if wanted:
-                kept = await voice_every_brain(settings, [], texts=wanted)
-                voiced |= {t for t, ok in kept.items() if ok}
-                for text, ok in kept.items():
-                    tries[text] = tries.get(text, 0) + (not ok)
+            try:
+                kept = await voice_every_brain(settings, [], texts=wanted) if wanted else {}
+            except Exception:  # noqa: BLE001 - never the end of the worker's voicing: the next round tries
+                log.exception("voicing the brains' lines failed")
+                kept = {}
+            voiced |= {t for t, ok in kept.items() if ok}
+            for text, ok in kept.items():
+                tries[text] = tries.get(text, 0) + (not ok)
         await asyncio.sleep(every_s)
