@@ -6,7 +6,6 @@ Every tool reaches these through `RunContext[CallContext].userdata`, so the mode
 from __future__ import annotations
 
 import asyncio
-import bisect
 import logging
 import time
 import uuid
@@ -199,10 +198,7 @@ class CallContext:
         from agent.store.journal import events as j
 
         seq = len(self.transcript) + 1
-        # kept in the order the turns were said: a greeting the caller talked over ("Hello?") is known
-        # to be over when they are, and its turn may be recorded after theirs (its seq says so)
-        bisect.insort(self.transcript, TurnLog(seq, role, text, started_at, ended_at, interrupted),
-                      key=lambda t: t.started_at)  # fmt: skip
+        self.transcript.append(TurnLog(seq, role, text, started_at, ended_at, interrupted))
         self._journal(
             j.TranscriptTurn(
                 call_id=self.call_id,

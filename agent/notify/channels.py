@@ -131,8 +131,7 @@ class EmailChannel:
         # the call's turns were journaled before its notifications, so they are all here
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT role, text FROM transcript_turns WHERE call_id = %s ORDER BY started_at, seq",
-                (n.call_id,),
+                "SELECT role, text FROM transcript_turns WHERE call_id = %s ORDER BY seq", (n.call_id,)
             )
             return [(role, text) for role, text in await cur.fetchall()]
 

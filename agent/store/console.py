@@ -102,7 +102,7 @@ async def call_detail(pool: AsyncConnectionPool, viewer: Viewer, call_id: uuid.U
         # the call is in scope, so what hangs off it is too
         call["turns"] = await (await cur.execute(
             "SELECT seq, role, text, started_at, ended_at, interrupted FROM transcript_turns"
-            " WHERE call_id = %(id)s ORDER BY started_at, seq", params)).fetchall()  # fmt: skip
+            " WHERE call_id = %(id)s ORDER BY seq", params)).fetchall()  # fmt: skip
         call["tool_calls"] = await (await cur.execute(
             "SELECT seq, name, arguments, result, error, latency_ms, created_at FROM tool_calls"
             " WHERE call_id = %(id)s ORDER BY seq", params)).fetchall()  # fmt: skip

@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 # table -> (column that links it to a call, ordering)
 _TABLES: dict[str, tuple[str, str]] = {
     "calls": ("id", "started_at, id"),
-    "transcript_turns": ("call_id", "call_id, started_at, seq"),  # as said: a turn may be recorded late
+    "transcript_turns": ("call_id", "call_id, seq"),
     "tool_calls": ("call_id", "call_id, seq"),
     "appointments": ("call_id", "created_at, id"),
     "leads": ("call_id", "created_at, id"),

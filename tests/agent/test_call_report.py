@@ -118,20 +118,6 @@ def test_a_long_call_without_an_outcome_and_a_hang_up_during_the_greeting() -> N
     )
 
 
-def test_a_greeting_the_caller_talked_over_reads_before_them_though_recorded_after() -> None:
-    """A caller who says "Hello?" over the greeting: the greeting is known to be over when they are, and
-    may be recorded after their turn. The call reads in the order it was said."""
-    call = _call([
-        ("caller", "Hello? Is this the plumber?", 1.5, 3.0, False),
-        ("agent", "Thanks for calling Rose City", 0.0, 1.6, True),
-        ("agent", "Yes, this is Rose City Plumbing's AI assistant. How can I help?", 3.4, 6.0, False),
-    ])  # fmt: skip
-    assert [(t.seq, t.role) for t in call.transcript] == [(2, "agent"), (1, "caller"), (3, "agent")]
-    timing = build_report(call)["timing"]
-    assert timing["to_greeting_s"] == 1.0 and timing["barge_ins"] == 1
-    assert timing["response_gap_s"]["each"] == [0.4]
-
-
 def test_the_report_is_written_with_the_call_end_and_a_broken_report_loses_nothing(monkeypatch) -> None:
     ended: list[Any] = []
     call = _call([GREETING], outcome=None)
