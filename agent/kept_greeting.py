@@ -130,27 +130,36 @@ class LineShelf:
             return None
 
     async def find(self) -> KeptLine | None:
-        """The kept greeting: this worker's file, else the fleet's copy (written to the file for the
-        next call). None when neither is there, or Postgres cannot say within FETCH_TIMEOUT_S."""
+        """The kept line: this worker's file, else the fleet's copy (written to the file for the next
+        call). None when neither is there, or Postgres cannot say within FETCH_TIMEOUT_S."""
         kept = await asyncio.to_thread(self.load)
         if kept is not None or self.pool is None:
             return kept
+        # not cancelled at the timeout but left to end by itself: psycopg waits on a query it cancels
+        fetch = asyncio.ensure_future(self._fetch(self.pool))
+        done, _ = await asyncio.wait({fetch}, timeout=FETCH_TIMEOUT_S)
+        if not done:
+            fetch.add_done_callback(_retrieve)
+            log.warning("the fleet's kept line did not come within %.1f s; not played", FETCH_TIMEOUT_S)
+            return None
         try:
-            async with asyncio.timeout(FETCH_TIMEOUT_S):
-                async with self.pool.connection(timeout=FETCH_TIMEOUT_S) as conn:
-                    cur = await conn.execute("SELECT rate, pcm FROM kept_lines WHERE key = %s", (self.key,))
-                    row = await cur.fetchone()
-        except Exception as e:  # noqa: BLE001 - down, slow or not migrated: the model greets
-            log.warning("the fleet's kept greeting cannot be read (%s); the model greets", e or type(e).__name__)
+            kept = fetch.result()
+        except Exception as e:  # noqa: BLE001 - down or not migrated: the model says it
+            log.warning("the fleet's kept line cannot be read (%s); not played", e or type(e).__name__)
             return None
-        if row is None:
+        if kept is None:
             return None
-        kept = KeptLine(self.text, bytes(row[1]), row[0])
         try:
             await asyncio.to_thread(self._write, kept)
         except OSError as e:
-            log.warning("cannot keep the fleet's greeting in %s (%s); playing it anyway", self.directory, e)
+            log.warning("cannot keep the fleet's line in %s (%s); playing it anyway", self.directory, e)
         return kept
+
+    async def _fetch(self, pool: AsyncConnectionPool) -> KeptLine | None:
+        async with pool.connection(timeout=FETCH_TIMEOUT_S) as conn:
+            cur = await conn.execute("SELECT rate, pcm FROM kept_lines WHERE key = %s", (self.key,))
+            row = await cur.fetchone()
+        return KeptLine(self.text, bytes(row[1]), row[0]) if row is not None else None
 
     def take(self, said: str, frames: list[rtc.AudioFrame]) -> KeptLine | None:
         """The model's greeting audio as a kept greeting, when its words were the greeting's."""
@@ -174,25 +183,32 @@ class LineShelf:
         return kept is not None and await self.keep_line(kept)
 
     async def keep_line(self, kept: KeptLine) -> bool:
-        """Keep the model's audio of this line in the file and for the fleet; whether it was kept (in
-        either)."""
-        on_disk = shared = False
+        """Keep the model's audio of this line for the fleet and in the file; whether it was kept (in
+        either). When another replica (or call) kept the line first, theirs is the fleet's and this
+        worker's file too, so every replica plays the same audio."""
+        shared = False
+        if self.pool is not None:
+            try:
+                async with self.pool.connection() as conn:
+                    cur = await conn.execute(
+                        "INSERT INTO kept_lines (key, text, model, voice, rate, pcm)"
+                        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING RETURNING key",
+                        (self.key, self.text, self.model, self.voice, kept.rate, kept.pcm),
+                    )
+                    if await cur.fetchone() is None:
+                        cur = await conn.execute("SELECT rate, pcm FROM kept_lines WHERE key = %s", (self.key,))
+                        row = await cur.fetchone()
+                        if row is not None:
+                            kept = KeptLine(self.text, bytes(row[1]), row[0])
+                shared = True
+            except Exception as e:  # noqa: BLE001 - the file still serves this worker
+                log.warning("the kept line is not shared with the fleet (%s)", e or type(e).__name__)
+        on_disk = False
         try:
             await asyncio.to_thread(self._write, kept)
             on_disk = True
         except OSError:
-            log.exception("cannot keep the greeting's audio in %s", self.directory)
-        if self.pool is not None:
-            try:
-                async with self.pool.connection() as conn:
-                    await conn.execute(
-                        "INSERT INTO kept_lines (key, text, model, voice, rate, pcm)"
-                        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
-                        (self.key, self.text, self.model, self.voice, kept.rate, kept.pcm),
-                    )
-                shared = True
-            except Exception as e:  # noqa: BLE001 - the file still serves this worker
-                log.warning("the kept line is not shared with the fleet (%s)", e or type(e).__name__)
+            log.exception("cannot keep the line's audio in %s", self.directory)
         log.info("kept the model's audio of %r (%.1f s)%s%s", kept.text[:40], kept.seconds,
                  f" at {self.path}" * on_disk, " for the fleet" * shared)  # fmt: skip
         return on_disk or shared
@@ -220,10 +236,15 @@ def shelf_for(settings: Settings, brain: Brain, pool: AsyncConnectionPool | None
                          settings.openai_voice, pool)  # fmt: skip
 
 
+def _retrieve(task: asyncio.Future[object]) -> None:
+    if not task.cancelled():
+        task.exception()  # a fetch given up on: its failure was already reported as a timeout
+
+
 def voiced_line(settings: Settings) -> Callable[[str], bytes | None] | None:
     """The model's kept audio of a line, by its words, from this worker's disk (24 kHz PCM16), for the
-    model-down lines (agent/fallback_audio.py); None when GREETING_AUDIO is off."""
-    if not settings.greeting_audio:
+    model-down lines (agent/fallback_audio.py); None unless GREETING_AUDIO and VOICED_LINES are on."""
+    if not (settings.greeting_audio and settings.voiced_lines):
         return None
 
     def find(text: str) -> bytes | None:

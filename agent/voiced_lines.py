@@ -102,11 +102,12 @@ async def read_aloud(settings: Settings, text: str, *, timeout_s: float = LINE_T
 
 async def voice_lines(
     settings: Settings, texts: Iterable[str], pool: AsyncConnectionPool | None
-) -> dict[str, bool]:
+) -> dict[str, bool | None]:
     """Each line kept in the model's voice, asked of the model unless this worker or the fleet has it:
-    text -> whether it is kept now. One line at a time; a failure is logged and leaves that line to
-    espeak-ng (and the greeting to the first call)."""
-    kept: dict[str, bool] = {}
+    text -> True (kept), False (the model read other words) or None (not read: the model could not be
+    reached, refused, or the line could not be kept). One line at a time; a line not kept is logged and
+    left to espeak-ng (and the greeting to the first call)."""
+    kept: dict[str, bool | None] = {}
     for text in dict.fromkeys(t for t in texts if t.strip()):
         shelf = LineShelf(settings.greeting_audio_dir, text, settings.openai_realtime_model,
                           settings.openai_voice, pool)  # fmt: skip
@@ -118,13 +119,13 @@ async def voice_lines(
         except (aiohttp.ClientError, OSError, TimeoutError, RuntimeError, ValueError, KeyError) as e:
             log.warning("the model did not read %r (%s); espeak-ng's rendering stays", text[:60],
                         e or type(e).__name__)  # fmt: skip
-            kept[text] = False
+            kept[text] = None
             continue
         if not pcm or not same_words(said, text):
             log.warning("the model read %r as %r; not kept", text[:60], said[:80])
             kept[text] = False
             continue
-        kept[text] = await shelf.keep_line(KeptLine(text, pcm, MODEL_RATE))
+        kept[text] = await shelf.keep_line(KeptLine(text, pcm, MODEL_RATE)) or None
     return kept
 
 
@@ -135,7 +136,7 @@ def lines_to_voice(brains: Iterable[Brain]) -> list[str]:
 
 async def voice_every_brain(
     settings: Settings, brains: Iterable[Brain], *, texts: list[str] | None = None
-) -> dict[str, bool]:
+) -> dict[str, bool | None]:
     """Every brain's fixed lines and the default model-down lines (or `texts`), kept for the fleet when
     Postgres is configured: text -> whether it is kept."""
     texts = lines_to_voice(brains) if texts is None else texts
@@ -144,7 +145,8 @@ async def voice_every_brain(
         from agent.store.db import open_pool
 
         try:
-            pool = await open_pool(settings.database_url, min_size=1, max_size=1, name="voiced-lines")
+            pool = await open_pool(settings.database_url, min_size=1, max_size=1, name="voiced-lines",
+                                   pgbouncer=settings.database_pgbouncer)  # fmt: skip
         except Exception as e:  # noqa: BLE001 - the files still serve this worker
             log.warning("Postgres unreachable (%s): the voiced lines are kept on this worker only", e)
     try:
@@ -152,15 +154,15 @@ async def voice_every_brain(
     finally:
         if pool is not None:
             await pool.close()
-    log.info("the model's voice for %d of %d fixed lines", sum(kept.values()), len(kept))
+    log.info("the model's voice for %d of %d fixed lines", sum(ok is True for ok in kept.values()), len(kept))
     return kept
 
 
 async def keep_lines_voiced(settings: Settings, *, every_s: float = RECHECK_S) -> None:
     """The worker's main process, for as long as it runs (GREETING_AUDIO and VOICED_LINES on): every
     brain's lines voiced as it starts, then every `every_s` the brain files read again, and a line
-    without the model's audio yet (edited since, or not read before) asked for, MAX_TRIES times at most
-    (a line the model keeps reading otherwise, "Dr." as "Doctor", stays espeak-ng's)."""
+    without the model's audio yet (edited since, or not read before) asked for; a line the model keeps
+    reading in other words ("Dr." as "Doctor") MAX_TRIES times at most, then it stays espeak-ng's."""
     voiced: set[str] = set()
     tries: dict[str, int] = {}
     while True:
@@ -176,6 +178,6 @@ async def keep_lines_voiced(settings: Settings, *, every_s: float = RECHECK_S) -
                 log.exception("voicing the brains' lines failed")
                 kept = {}
             voiced |= {t for t, ok in kept.items() if ok}
-            for text, ok in kept.items():
-                tries[text] = tries.get(text, 0) + (not ok)
+            for text, ok in kept.items():  # only a reading in other words counts as a try
+                tries[text] = tries.get(text, 0) + (ok is False)
         await asyncio.sleep(every_s)

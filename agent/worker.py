@@ -225,6 +225,7 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
                 moving.cancel()
             if voicing is not None:
                 voicing.cancel()
+                await asyncio.gather(voicing, return_exceptions=True)  # its pool closed
             if health is not None:
                 await health.cleanup()
 

@@ -140,8 +140,11 @@ async def test_a_worker_without_the_file_plays_the_greeting_another_kept_for_the
         assert found is not None and found.pcm == b"".join(bytes(f.data) for f in said) and found.rate == 24000
         assert other.load() == found  # the next call reads the file
         # keeping it again (a replica that greeted through the model meanwhile) is not an error, and
-        # another voice has no copy
-        assert await LineShelf(tmp_path / "c", TEXT, "gpt-realtime", "alloy", pool).keep(TEXT, frames(1.0, seed=2))
+        # that replica plays the fleet's audio from then on, as every replica does; another voice has
+        # no copy
+        third = LineShelf(tmp_path / "c", TEXT, "gpt-realtime", "alloy", pool)
+        assert await third.keep(TEXT, frames(1.0, seed=2))
+        assert third.load() == found
         async with pool.connection() as conn:
             rows = await (await conn.execute("SELECT text, voice, rate, length(pcm) FROM kept_lines")).fetchall()
         assert rows == [(TEXT, "alloy", 24000, 2 * 36000)]
@@ -161,7 +164,7 @@ async def test_with_postgres_down_the_model_greets_and_the_file_still_serves(
             # kept on this worker's disk though not for the fleet
             kept = LineShelf(tmp_path / "a", TEXT, "gpt-realtime", "alloy", pool)
             assert await kept.keep(TEXT, frames(1.0))
-        assert "cannot be read" in caplog.text and "not shared with the fleet" in caplog.text
+        assert "the fleet's kept line" in caplog.text and "not shared with the fleet" in caplog.text
         assert (await kept.find()) is not None
     finally:
         await pool.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -110,7 +111,7 @@ async def test_a_model_that_cannot_be_reached_leaves_every_line_to_espeak(
                                 greeting_audio_dir=tmp_path / "greetings")  # fmt: skip
     with caplog.at_level(logging.WARNING, logger="receptionist.voiced_lines"):
         kept = await voice_lines(unreachable, default_lines(), None)
-    assert kept == dict.fromkeys(default_lines(), False)
+    assert kept == dict.fromkeys(default_lines())  # None: not read (unlike a misreading, not a try)
     assert "espeak-ng's rendering stays" in caplog.text
     assert not (tmp_path / "greetings").exists()  # nothing kept
 
@@ -134,7 +135,9 @@ async def test_a_line_edited_in_the_brain_is_read_by_the_model_at_the_next_round
             data["calls"]["model_down"] = {"hold_line": edited}
             sim.add_script(DEFAULT_KEY, [{"say": edited}])
             asked = len(texts_asked(sim))
-            (brains / "plumbing.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+            # saved as an editor does, whole: the worker never reads half a file
+            (brains / "plumbing.yaml.new").write_text(yaml.safe_dump(data, sort_keys=False))
+            os.replace(brains / "plumbing.yaml.new", brains / "plumbing.yaml")
             await sim.wait_for(lambda: found(edited) is not None, within=60)
             assert texts_asked(sim)[asked:] == [edited]
         finally:
