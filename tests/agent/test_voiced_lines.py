@@ -47,7 +47,7 @@ async def test_each_line_is_read_by_the_model_and_kept_for_the_fleet_once(tmp_pa
     greeting, hold, transfer, message, goodbye = lines
     pool = await open_pool(db_url, min_size=1, max_size=2)
     try:
-        async with RealtimeSimulator(model_delay_ms=0) as sim:
+        async with RealtimeSimulator(model_delay_ms=0, voice_mode="tone", pace=50.0) as sim:
             # the model reads the transfer line with words of its own
             sim.add_script(DEFAULT_KEY, [{"say": greeting}, {"say": hold}, {"say": "Sorry, one second."},
                                          {"say": message}, {"say": goodbye}])  # fmt: skip
@@ -88,7 +88,7 @@ async def test_each_line_is_read_by_the_model_and_kept_for_the_fleet_once(tmp_pa
 
 async def test_with_a_line_not_kept_all_four_model_down_lines_stay_espeaks(tmp_path: Path) -> None:
     down = fixed_lines(PLUMBING)[1:]
-    async with RealtimeSimulator(model_delay_ms=0) as sim:
+    async with RealtimeSimulator(model_delay_ms=0, voice_mode="tone", pace=50.0) as sim:
         sim.add_script(DEFAULT_KEY, [{"say": down[0]}, {"say": down[1]}, {"say": down[2]}, {"say": "Bye now."}])
         ours = settings(tmp_path, sim)
         kept = await voice_lines(ours, down, None)  # no Postgres: this worker's disk only
@@ -122,7 +122,7 @@ async def test_a_line_edited_in_the_brain_is_read_by_the_model_at_the_next_round
     data = yaml.safe_load((ROOT / "brains" / "plumbing.yaml").read_text())
     (brains / "plumbing.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     first = lines_to_voice([PLUMBING])
-    async with RealtimeSimulator(model_delay_ms=0) as sim:
+    async with RealtimeSimulator(model_delay_ms=0, voice_mode="tone", pace=50.0) as sim:
         sim.add_script(DEFAULT_KEY, [{"say": text} for text in first])
         ours = settings(tmp_path, sim).model_copy(update={"brain_path": brains})
         found = voiced_line(ours)
