@@ -38,8 +38,10 @@ import wave
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from livekit import rtc
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from agent.brain import Brain
@@ -98,14 +100,19 @@ class KeptLine:
 
 @dataclass(frozen=True)
 class LineShelf:
-    """Where one brain's greeting, in one model's voice, is kept: a file, and the fleet's row when
-    there is a pool."""
+    """Where one of a brain's fixed lines (the greeting, a model-down line), in one model's voice, is
+    kept: a file, and the fleet's row when there is a pool."""
 
     directory: Path
     text: str
     model: str
     voice: str
     pool: AsyncConnectionPool | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, settings: Settings, text: str, pool: AsyncConnectionPool | None = None) -> LineShelf:
+        """The shelf of `text` in the model and voice `settings` name, under GREETING_AUDIO_DIR."""
+        return cls(settings.greeting_audio_dir, text, settings.openai_realtime_model, settings.openai_voice, pool)
 
     @property
     def key(self) -> str:
@@ -126,7 +133,7 @@ class LineShelf:
         except FileNotFoundError:
             return None
         except (OSError, EOFError, ValueError, wave.Error) as e:
-            log.warning("kept greeting %s cannot be played (%s); the model greets", self.path, e)
+            log.warning("kept line %s cannot be played (%s); not played", self.path, e)
             return None
 
     async def find(self) -> KeptLine | None:
@@ -157,8 +164,12 @@ class LineShelf:
 
     async def _fetch(self, pool: AsyncConnectionPool) -> KeptLine | None:
         async with pool.connection(timeout=FETCH_TIMEOUT_S) as conn:
-            cur = await conn.execute("SELECT rate, pcm FROM kept_lines WHERE key = %s", (self.key,))
-            row = await cur.fetchone()
+            return await self._read(conn)
+
+    async def _read(self, conn: AsyncConnection[Any]) -> KeptLine | None:
+        """The fleet's row of this line."""
+        cur = await conn.execute("SELECT rate, pcm FROM kept_lines WHERE key = %s", (self.key,))
+        row = await cur.fetchone()
         return KeptLine(self.text, bytes(row[1]), row[0]) if row is not None else None
 
     def take(self, said: str, frames: list[rtc.AudioFrame]) -> KeptLine | None:
@@ -196,10 +207,7 @@ class LineShelf:
                         (self.key, self.text, self.model, self.voice, kept.rate, kept.pcm),
                     )
                     if await cur.fetchone() is None:
-                        cur = await conn.execute("SELECT rate, pcm FROM kept_lines WHERE key = %s", (self.key,))
-                        row = await cur.fetchone()
-                        if row is not None:
-                            kept = KeptLine(self.text, bytes(row[1]), row[0])
+                        kept = await self._read(conn) or kept
                 shared = True
             except Exception as e:  # noqa: BLE001 - the file still serves this worker
                 log.warning("the kept line is not shared with the fleet (%s)", e or type(e).__name__)
@@ -232,8 +240,7 @@ def shelf_for(settings: Settings, brain: Brain, pool: AsyncConnectionPool | None
     pool), or None when GREETING_AUDIO is off."""
     if not settings.greeting_audio:
         return None
-    return LineShelf(settings.greeting_audio_dir, brain.greeting_text(), settings.openai_realtime_model,
-                         settings.openai_voice, pool)  # fmt: skip
+    return LineShelf.of(settings, brain.greeting_text(), pool)
 
 
 def _retrieve(task: asyncio.Future[object]) -> None:
@@ -248,8 +255,7 @@ def voiced_line(settings: Settings) -> Callable[[str], bytes | None] | None:
         return None
 
     def find(text: str) -> bytes | None:
-        kept = LineShelf(settings.greeting_audio_dir, text, settings.openai_realtime_model,
-                         settings.openai_voice).load()  # fmt: skip
+        kept = LineShelf.of(settings, text).load()
         return kept.pcm if kept is not None and kept.rate == MODEL_RATE else None
 
     return find

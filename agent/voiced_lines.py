@@ -109,8 +109,7 @@ async def voice_lines(
     left to espeak-ng (and the greeting to the first call)."""
     kept: dict[str, bool | None] = {}
     for text in dict.fromkeys(t for t in texts if t.strip()):
-        shelf = LineShelf(settings.greeting_audio_dir, text, settings.openai_realtime_model,
-                          settings.openai_voice, pool)  # fmt: skip
+        shelf = LineShelf.of(settings, text, pool)
         if await shelf.find() is not None:
             kept[text] = True
             continue
