@@ -276,14 +276,18 @@ class ModelReach:
         return self.refusal is None and self.error is None
 
 
+def realtime_endpoint(settings: Settings, user_agent: str) -> tuple[str, dict[str, str]]:
+    """The Realtime WebSocket URL the plugin would open for `settings`, and the headers for a
+    connection of our own to it (the key check, the voiced lines)."""
+    url = process_base_url(settings.openai_base_url or OPENAI_BASE_URL, settings.openai_realtime_model)
+    key = settings.openai_api_key.get_secret_value()
+    return url, {"Authorization": f"Bearer {key}", "User-Agent": user_agent}
+
+
 async def reach_model(settings: Settings, timeout_s: float = 5.0) -> ModelReach:
     """Open (and close) one Realtime WebSocket with the configured key: the start-up key check and the
     worker's health endpoint. Opening a session bills nothing; no audio or text is sent."""
-    url = process_base_url(
-        settings.openai_base_url or OPENAI_BASE_URL, settings.openai_realtime_model
-    )
-    key = settings.openai_api_key.get_secret_value()
-    headers = {"Authorization": f"Bearer {key}", "User-Agent": "receptionist key check"}
+    url, headers = realtime_endpoint(settings, "receptionist key check")
     try:
         async with aiohttp.ClientSession() as http:
             async with asyncio.timeout(timeout_s):

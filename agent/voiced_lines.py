@@ -23,13 +23,13 @@ import uuid
 from collections.abc import Iterable
 
 import aiohttp
-from livekit.plugins.openai.realtime.realtime_model import OPENAI_BASE_URL, process_base_url
 from psycopg_pool import AsyncConnectionPool
 
 from agent.brain import Brain, BrainError, load_brains
 from agent.brain.schema.calls import ModelDown
 from agent.fallback_audio import MODEL_RATE
 from agent.kept_greeting import KeptLine, LineShelf, same_words
+from agent.model_link import realtime_endpoint
 from agent.settings import Settings
 
 log = logging.getLogger("receptionist.voiced_lines")
@@ -61,9 +61,7 @@ async def read_aloud(settings: Settings, text: str, *, timeout_s: float = LINE_T
 
     Raises on a connection, protocol or model failure (an `error` event, a response that did not
     complete)."""
-    url = process_base_url(settings.openai_base_url or OPENAI_BASE_URL, settings.openai_realtime_model)
-    headers = {"Authorization": f"Bearer {settings.openai_api_key.get_secret_value()}",
-               "User-Agent": "receptionist voiced lines"}  # fmt: skip
+    url, headers = realtime_endpoint(settings, "receptionist voiced lines")
     item = f"item_{uuid.uuid4().hex[:20]}"
     said: list[str] = []
     audio = bytearray()
