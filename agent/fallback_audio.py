@@ -100,11 +100,15 @@ def render_fallback_audio(
 
 
 def _in_the_models_voice(rendered: FallbackAudio, voiced: Callable[[str], bytes | None]) -> FallbackAudio:
-    """The lines in the model's voice when all of them are kept, else as rendered."""
-    found = {line: voiced(text) for line, text in rendered.lines.items()}
-    if any(pcm is None for pcm in found.values()):
-        return rendered
-    return FallbackAudio(lines=rendered.lines, pcm={k: v for k, v in found.items() if v is not None}, rate=MODEL_RATE)
+    """The lines in the model's voice when all of them are kept, else as rendered. Runs as a call
+    starts, until they are: the first line without the model's audio ends the look (no more files read)."""
+    found: dict[str, bytes] = {}
+    for line, text in rendered.lines.items():
+        pcm = voiced(text)
+        if pcm is None:
+            return rendered
+        found[line] = pcm
+    return FallbackAudio(lines=rendered.lines, pcm=found, rate=MODEL_RATE)
 
 
 def _to_model_rate(pcm: bytes, rate: int) -> bytes:
