@@ -89,6 +89,17 @@ class ProvisionSettings(BaseSettings):
     twilio_trunk_domain: str | None = None  # <name>.pstn.twilio.com, needed only for termination
     twilio_termination_username: str | None = None
     twilio_termination_password: SecretStr | None = None
+    # the public URL of `receptionist notify inbound`'s /twilio/voice: the trunk's disaster-recovery URL,
+    # where Twilio sends the calls livekit-sip does not take (agent/twilio_fallback.py)
+    twilio_voice_fallback_url: str | None = None
+
+    @field_validator("twilio_voice_fallback_url")
+    @classmethod
+    def _check_fallback_url(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"https?://[^/\s]+(/\S*)?/twilio/voice", value):
+            raise ValueError("give the http(s) URL at which Twilio reaches `receptionist notify inbound`,"
+                             " ending in /twilio/voice")  # fmt: skip
+        return value or None
 
     @field_validator("sip_allowed_cidrs", mode="before")
     @classmethod

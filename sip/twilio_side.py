@@ -1,5 +1,6 @@
-"""The Twilio half of provisioning: an Elastic SIP trunk whose origination URL points at livekit-sip,
-every business number associated with it, and optional termination credentials."""
+"""The Twilio half of provisioning: an Elastic SIP trunk whose origination URL points at livekit-sip
+(and, with TWILIO_VOICE_FALLBACK_URL, whose disaster-recovery URL answers the calls livekit-sip does not
+take), every business number associated with it, and optional termination credentials."""
 
 from __future__ import annotations
 
@@ -72,6 +73,8 @@ def _trunk_view(trunk: Any) -> dict[str, Any]:
         "transfer_mode": trunk.transfer_mode,
         "transfer_caller_id": trunk.transfer_caller_id,
         "domain_name": trunk.domain_name,
+        "disaster_recovery_url": trunk.disaster_recovery_url,
+        "disaster_recovery_method": trunk.disaster_recovery_method,
     }
 
 
@@ -101,6 +104,10 @@ def reconcile_twilio(
     }
     if settings.twilio_trunk_domain:
         want_trunk["domain_name"] = settings.twilio_trunk_domain
+    if settings.twilio_voice_fallback_url:
+        # calls livekit-sip cannot take: Twilio answers them from our TwiML (agent/twilio_fallback.py)
+        want_trunk["disaster_recovery_url"] = settings.twilio_voice_fallback_url
+        want_trunk["disaster_recovery_method"] = "POST"
 
     found = [
         t

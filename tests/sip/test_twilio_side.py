@@ -225,3 +225,31 @@ def test_missing_twilio_settings_are_named(
     clean_env.setenv("SIP_HOST", SIP_HOST)
     assert run(twilio_fake) == 2
     assert "missing setting TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN" in capsys.readouterr().err
+
+
+def test_the_fallback_url_becomes_the_trunks_disaster_recovery_url(
+    account: TwilioFake, clean_env: pytest.MonkeyPatch, capsys
+) -> None:
+    # a trunk made before the setting: the next run adds the URL, and then keeps it
+    assert run(account) == 0
+    [trunk] = account.state.trunks.values()
+    assert trunk["disaster_recovery_url"] is None
+    clean_env.setenv("TWILIO_VOICE_FALLBACK_URL", "https://hooks.example.com/twilio/voice")
+    capsys.readouterr()
+
+    assert run(account, "--check") == 1
+    assert ("disaster_recovery_url: null -> 'https://hooks.example.com/twilio/voice'"
+            in capsys.readouterr().out)  # fmt: skip
+    assert run(account) == 0
+    assert (trunk["disaster_recovery_url"], trunk["disaster_recovery_method"]) == (
+        "https://hooks.example.com/twilio/voice", "POST")  # fmt: skip
+    assert run(account, "--check") == 0
+
+
+def test_a_fallback_url_that_is_not_notify_inbounds_is_refused(
+    account: TwilioFake, clean_env: pytest.MonkeyPatch, capsys
+) -> None:
+    clean_env.setenv("TWILIO_VOICE_FALLBACK_URL", "https://hooks.example.com/voice")
+    assert run(account) == 2
+    assert "ending in /twilio/voice" in capsys.readouterr().err
+    assert account.state.trunks == {}
