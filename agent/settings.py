@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -306,6 +307,11 @@ class Settings(BaseSettings):
         None, description="The exact URL set as the numbers' SMS webhook, when a proxy in front of "
         "`receptionist notify inbound` changes it (Twilio signs that URL); none: the URL requests reach",
     )
+    twilio_voice_fallback_url: str | None = Field(
+        None, description="The public URL of `receptionist notify inbound`'s /twilio/voice: sip.provision "
+        "makes it the Twilio trunk's disaster-recovery URL, where Twilio sends calls no worker can take "
+        "(Twilio signs that URL, and the TwiML's other requests go to its host); none: not set on the trunk",
+    )
     notify_webhook_secret: SecretStr | None = Field(
         None, description="HMAC-SHA256 key that signs webhook notifications (required for webhooks)"
     )
@@ -351,6 +357,15 @@ class Settings(BaseSettings):
             as_of=self.prices_as_of,
             telephony_per_minute=self.twilio_trunk_per_minute + self.livekit_sip_per_minute,
         )
+
+    @field_validator("twilio_voice_fallback_url")
+    @classmethod
+    def _fallback_url(cls, v: str | None) -> str | None:
+        # the TwiML's own requests go to the paths beside it (agent/twilio_fallback.py)
+        if v and not re.fullmatch(r"https?://[^/\s]+(/\S*)?/twilio/voice", v):
+            raise ValueError("give the http(s) URL at which Twilio reaches `receptionist notify inbound`,"
+                             " ending in /twilio/voice")  # fmt: skip
+        return v or None
 
     @field_validator("audio_bucket")
     @classmethod

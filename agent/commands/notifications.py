@@ -137,26 +137,39 @@ def _run_notify(args: argparse.Namespace) -> int:
 
 
 def _serve_inbound(settings: Any, host: str, port: int) -> int:
-    """Twilio's SMS webhook (STOP / START) until SIGTERM; see agent/notify/inbound.py."""
+    """Twilio's SMS webhook (STOP / START) and the trunk's disaster-recovery URL until SIGTERM; see
+    agent/notify/inbound.py."""
     import signal
 
     from aiohttp import web
 
+    from agent.brain import BrainError, load_brains
     from agent.notify.inbound import SMS_PATH, inbound_app
+    from agent.store.audio import AudioStore
     from agent.store.db import open_pool
+    from agent.twilio_fallback import VOICE_PATH, TwilioFallback
 
     if settings.twilio_auth_token is None:
         raise Refused(
             "notify inbound needs TWILIO_AUTH_TOKEN: it checks that each request comes from Twilio"
         )
+    try:
+        # the calls Twilio answers when no worker can: each hears its own business's lines
+        brains = load_brains(settings.brain_path)
+    except BrainError as e:
+        raise Refused(str(e)) from None
+    token = settings.twilio_auth_token.get_secret_value()
 
     async def serve() -> None:
         pool = await open_pool(
             settings.database_url, min_size=1, max_size=2, name="receptionist-inbound"
         )
-        app = inbound_app(
-            pool, settings.twilio_auth_token.get_secret_value(), settings.twilio_sms_webhook_url
-        )
+        calls = TwilioFallback(
+            pool, brains, account_sid=settings.twilio_account_sid, auth_token=token,
+            voicemail_dir=settings.voicemail_dir, audio=AudioStore.from_settings(settings),
+        )  # fmt: skip
+        app = inbound_app(pool, token, settings.twilio_sms_webhook_url, calls=calls,
+                          voice_url=settings.twilio_voice_fallback_url)  # fmt: skip
         runner = web.AppRunner(app, access_log=None)  # an access log would hold callers' numbers
         await runner.setup()
         try:
@@ -165,7 +178,9 @@ def _serve_inbound(settings: Any, host: str, port: int) -> int:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 asyncio.get_running_loop().add_signal_handler(sig, stop.set)
             print(f"inbound SMS webhook on http://{host}:{port}{SMS_PATH}"
-                  f" (signed for {settings.twilio_sms_webhook_url or 'the URL each request reaches'})",
+                  f" (signed for {settings.twilio_sms_webhook_url or 'the URL each request reaches'});"
+                  f" calls no worker can take on http://{host}:{port}{VOICE_PATH}"
+                  f" (signed for {settings.twilio_voice_fallback_url or 'the URL each request reaches'})",
                   flush=True)  # fmt: skip
             await stop.wait()
         finally:

@@ -1,12 +1,14 @@
-"""Twilio's inbound SMS webhook: a text saying STOP (or UNSUBSCRIBE, or another of the carriers'
+"""Twilio's webhooks. The inbound SMS one: a text saying STOP (or UNSUBSCRIBE, or another of the carriers'
 opt-out words) puts its sender on the STOP list for the number it was sent to; START takes them off.
-Only requests that carry Twilio's valid signature are read. Served by `receptionist notify inbound`,
-its own small process, so the owner's webhook URL never depends on a sender being up."""
+The trunk's disaster-recovery URL: the calls no worker can take (agent/twilio_fallback.py). Only
+requests that carry Twilio's valid signature are read. Served by `receptionist notify inbound`, its own
+small process, so neither URL depends on a sender, or a worker, being up."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
@@ -14,6 +16,13 @@ from twilio.request_validator import RequestValidator
 
 from agent.log_privacy import mask_numbers
 from agent.store.opt_outs import opt_in, opt_out
+from agent.twilio_fallback import (
+    DIAL_ENDED_PATH,
+    MESSAGE_ENDED_PATH,
+    RECORDING_PATH,
+    VOICE_PATH,
+    TwilioFallback,
+)
 
 log = logging.getLogger("receptionist.notify")
 
@@ -30,16 +39,26 @@ def keyword(body: str) -> str:
     return re.sub(r"[^A-Z]", "", body.upper())
 
 
-def inbound_app(pool: AsyncConnectionPool, auth_token: str, public_url: str | None = None) -> web.Application:
-    """The webhook. `public_url`: the exact URL set on the Twilio number (what Twilio signs), when a
-    proxy in front makes the request's own URL differ from it."""
+def inbound_app(
+    pool: AsyncConnectionPool, auth_token: str, public_url: str | None = None, *,
+    calls: TwilioFallback | None = None, voice_url: str | None = None,
+) -> web.Application:  # fmt: skip
+    """The webhooks. `public_url`: the exact URL set on the Twilio number (what Twilio signs), when a
+    proxy in front makes the request's own URL differ from it. `calls`: the TwiML for calls Twilio
+    answers when no worker can (agent/twilio_fallback.py), at `voice_url` (TWILIO_VOICE_FALLBACK_URL,
+    whose host the action URLs share) or at the request's own address."""
     validator = RequestValidator(auth_token)
 
-    async def sms(request: web.Request) -> web.Response:
+    async def signed_form(request: web.Request, url: str) -> dict[str, str] | None:
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-        url = public_url or str(request.url)
         if not validator.validate(url, form, request.headers.get("X-Twilio-Signature", "")):
-            log.warning("inbound SMS refused: no valid Twilio signature for %s", url)
+            log.warning("request refused: no valid Twilio signature for %s", url)
+            return None
+        return form
+
+    async def sms(request: web.Request) -> web.Response:
+        form = await signed_form(request, public_url or str(request.url))
+        if form is None:
             return web.Response(status=403, text="invalid signature")
         sender, to, word = form.get("From", ""), form.get("To", ""), keyword(form.get("Body", ""))
         if sender and to and word in OPT_OUT_WORDS:
@@ -55,4 +74,44 @@ def inbound_app(pool: AsyncConnectionPool, auth_token: str, public_url: str | No
     app = web.Application()
     app.router.add_post(SMS_PATH, sms)
     app.router.add_get("/", health)
+    if calls is not None:
+        _voice_routes(app, calls, signed_form, voice_url)
     return app
+
+
+def _voice_routes(
+    app: web.Application, calls: TwilioFallback,
+    signed_form: Callable[[web.Request, str], Awaitable[dict[str, str] | None]], voice_url: str | None,
+) -> None:  # fmt: skip
+    """POST /twilio/voice and the three requests its TwiML makes Twilio send back."""
+    public_base = voice_url[: -len(VOICE_PATH)] if voice_url and voice_url.endswith(VOICE_PATH) else None
+
+    def base_of(request: web.Request) -> str:
+        return public_base or str(request.url.origin())
+
+    def step(answer: Callable[[dict[str, str], str], Awaitable[str | None]]):  # noqa: ANN202
+        async def handle(request: web.Request) -> web.Response:
+            base = base_of(request)
+            form = await signed_form(request, base + request.path)
+            if form is None:
+                return web.Response(status=403, text="invalid signature")
+            twiml = await answer(form, base)
+            return web.Response(text=twiml or EMPTY_TWIML, content_type="text/xml")
+
+        return handle
+
+    async def recording(form: dict[str, str], base: str) -> None:
+        await calls.recording(form)
+
+    async def message_ended(form: dict[str, str], base: str) -> str:
+        return await calls.message_ended(form)
+
+    app.router.add_post(VOICE_PATH, step(calls.answer))
+    app.router.add_post(DIAL_ENDED_PATH, step(calls.dial_ended))
+    app.router.add_post(MESSAGE_ENDED_PATH, step(message_ended))
+    app.router.add_post(RECORDING_PATH, step(recording))
+
+    async def close(app: web.Application) -> None:
+        await calls.aclose()
+
+    app.on_cleanup.append(close)

@@ -1,0 +1,237 @@
+"""Calls none of our workers can take: Twilio answers them itself, from the TwiML served here.
+
+Twilio's Elastic SIP trunk sends a call to its disaster-recovery URL (set by `sip.provision` from
+TWILIO_VOICE_FALLBACK_URL) when it cannot deliver it to livekit-sip: LiveKit or the whole fleet is down,
+unreachable, or refuses the call. The caller then hears the brain's own model-down lines, read by
+Twilio: a transfer to the business's people when a department is open, otherwise (or when nobody
+answers) a voicemail after the tone. Each such call is a `calls` row (end reason `fleet_unreachable`)
+and a voicemail a `messages` row, so the owner sees and is told of them like any other; the audio is
+fetched from Twilio into VOICEMAIL_DIR (or AUDIO_BUCKET), then deleted at Twilio, so a caller's voice
+is kept in one place, under the retention and `forget` rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+from psycopg_pool import AsyncConnectionPool
+from twilio.twiml.voice_response import VoiceResponse
+
+from agent.brain import departments
+from agent.brain.loader import BrainDirectory
+from agent.brain.schema import Brain
+from agent.log_privacy import mask_numbers
+from agent.store import twilio_answered as answered
+from agent.store.audio import AudioStore
+
+log = logging.getLogger("receptionist.twilio_fallback")
+
+VOICE_PATH = "/twilio/voice"
+DIAL_ENDED_PATH = "/twilio/voice/dial-ended"
+MESSAGE_ENDED_PATH = "/twilio/voice/message-ended"
+RECORDING_PATH = "/twilio/voice/recording"
+DIAL_TIMEOUT_S = 20  # rings before the person counts as not answering and the caller gets the voicemail
+MESSAGE_SILENCE_S = 3  # the caller's silence that ends a voicemail (Twilio counts whole seconds)
+FETCH_TRIES = 3
+NO_BUSINESS_LINE = "Sorry, this number cannot take calls right now. Please try again later."
+# Twilio's <Say> languages for a brain whose model-down voice names no country
+_SAY_LANGUAGES = {"en": "en-US", "es": "es-MX", "fr": "fr-FR", "de": "de-DE", "it": "it-IT", "pt": "pt-BR",
+                  "nl": "nl-NL", "pl": "pl-PL", "sv": "sv-SE", "da": "da-DK", "nb": "nb-NO", "ja": "ja-JP",
+                  "ko": "ko-KR", "zh": "cmn-CN", "ru": "ru-RU", "tr": "tr-TR"}  # fmt: skip
+
+
+def say_language(brain: Brain) -> str:
+    """The language Twilio reads the brain's lines in: its model-down voice's ("en-gb" is en-GB), else
+    its first language's."""
+    voice = brain.calls.model_down.voice.lower()
+    found = re.fullmatch(r"([a-z]{2})-([a-z]{2})", voice)
+    if found:
+        return f"{found[1]}-{found[2].upper()}"
+    return _SAY_LANGUAGES.get(brain.languages[0], _SAY_LANGUAGES.get(voice[:2], "en-US"))
+
+
+class TwilioFallback:
+    """The TwiML for each step of a call Twilio answers for us, and what each step leaves in Postgres.
+
+    `base`: the public URL Twilio reaches these paths under (what it signs), e.g.
+    `https://example.com`; the action URLs in the TwiML are built from it."""
+
+    def __init__(
+        self, pool: AsyncConnectionPool, brains: BrainDirectory, *, account_sid: str | None, auth_token: str,
+        voicemail_dir: Path, audio: AudioStore | None = None, clock: Callable[[], datetime] | None = None,
+    ) -> None:  # fmt: skip
+        self.pool, self.brains = pool, brains
+        # Twilio's media and REST URLs take the account's basic auth
+        self._auth = ({"Authorization": "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()}
+                      if account_sid else None)  # fmt: skip
+        self.voicemail_dir, self.audio = voicemail_dir, audio
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._http: aiohttp.ClientSession | None = None
+        self.fetch_retry_s = 1.0  # the wait before the second try at the recording, doubled before the third
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    # -- Twilio's requests ------------------------------------------------------------------------
+    async def answer(self, form: dict[str, str], base: str) -> str:
+        """The call's first request: the brain of the number dialed, its people if open, else a voicemail."""
+        call_sid, caller, dialed = form.get("CallSid", ""), form.get("From") or None, form.get("To") or None
+        brain = self.brains.for_number(dialed) or self.brains.default
+        reply = VoiceResponse()
+        if brain is None or not call_sid:
+            log.warning("Twilio answered a call to %s for us, and no brain claims that number", dialed)
+            reply.say(NO_BUSINESS_LINE, language="en-US")
+            reply.hangup()
+            return str(reply)
+        now = self.clock()
+        await answered.open_call(self.pool, call_sid, business=brain.business.name, caller=caller,
+                                 dialed=dialed, at=now)  # fmt: skip
+        log.warning("no worker took the call from %s to %s: Twilio answers it (%s)",
+                    mask_numbers(caller or "an unknown number"), brain.business.name, call_sid)  # fmt: skip
+        open_now = departments.route(brain, "explicit_request", now.astimezone(brain.tz)).department
+        down, language = brain.calls.model_down, say_language(brain)
+        if open_now is None:
+            return self._voicemail(brain, base, reply)
+        reply.say(down.transfer_line, language=language)
+        dial = reply.dial(action=base + DIAL_ENDED_PATH, timeout=DIAL_TIMEOUT_S)
+        to = open_now.transfer_to
+        if to.startswith("tel:"):
+            dial.number(to[4:])
+        else:
+            dial.sip(to)
+        return str(reply)
+
+    async def dial_ended(self, form: dict[str, str], base: str) -> str:
+        """The person answered (the call is theirs and over), or not: the caller leaves a voicemail."""
+        call_sid, status = form.get("CallSid", ""), form.get("DialCallStatus", "")
+        reply = VoiceResponse()
+        found = await answered.call_of(self.pool, call_sid)
+        if status in ("completed", "answered"):
+            await answered.end_call(self.pool, call_sid, outcome="escalated", at=self.clock())
+            reply.hangup()
+            return str(reply)
+        brain = self._brain_of(found[1]) if found else None
+        if brain is None:
+            reply.hangup()
+            return str(reply)
+        log.info("the transfer of %s was not answered (%s): voicemail", call_sid, status or "no status")
+        return self._voicemail(brain, base, reply)
+
+    async def message_ended(self, form: dict[str, str]) -> str:
+        """The caller finished their message: it is kept, and they hear the goodbye."""
+        reply = VoiceResponse()
+        brain = await self._keep(form)
+        if brain is not None:
+            reply.say(brain.calls.model_down.goodbye_line, language=say_language(brain))
+        reply.hangup()
+        return str(reply)
+
+    async def recording(self, form: dict[str, str]) -> None:
+        """The voicemail's audio is ready at Twilio (the caller may have hung up before the end of the
+        message, so this may be the first word of it): kept, then fetched."""
+        if form.get("RecordingStatus", "completed") != "completed":
+            log.warning("Twilio could not record the voicemail of %s: %s", form.get("CallSid"),
+                        form.get("ErrorCode") or form.get("RecordingStatus"))  # fmt: skip
+            return
+        if await self._keep(form) is not None:
+            await self._fetch_audio(form.get("CallSid", ""), form.get("RecordingUrl", ""))
+
+    # -- what the call leaves ---------------------------------------------------------------------
+    async def _keep(self, form: dict[str, str]) -> Brain | None:
+        call_sid = form.get("CallSid", "")
+        found = await answered.call_of(self.pool, call_sid)
+        if found is None:
+            log.warning("a voicemail for %s, a call we have no record of: not kept", call_sid or "no CallSid")
+            return None
+        _, business, phone = found
+        seconds = form.get("RecordingDuration") or "?"
+        recording = form.get("RecordingSid") or "unknown"
+        await answered.keep_voicemail(
+            self.pool, call_sid, business=business, phone=phone, at=self.clock(),
+            body=f"Voicemail ({seconds} s), left with Twilio while no receptionist could take calls"
+            f" (Twilio recording {recording}): play it on the call's page in the console",
+        )  # fmt: skip
+        return self._brain_of(business)
+
+    async def _fetch_audio(self, call_sid: str, recording_url: str) -> None:
+        """Twilio's recording, as WAV, into VOICEMAIL_DIR (or the bucket), named by the message row,
+        then deleted at Twilio. Left at Twilio (the row names the recording) when it cannot be fetched."""
+        if await answered.voicemail_audio(self.pool, call_sid) is not None:
+            return  # a repeated request: kept already
+        if self._auth is None or not recording_url:
+            log.error("voicemail of %s left at Twilio: %s", call_sid,
+                      "TWILIO_ACCOUNT_SID is not set" if recording_url else "no RecordingUrl")  # fmt: skip
+            return
+        call_id = answered.call_id_of(call_sid)
+        http = self._session()
+        body: bytes | None = None
+        for attempt in range(1, FETCH_TRIES + 1):
+            try:
+                async with http.get(recording_url + ".wav", headers=self._auth) as resp:
+                    if resp.status == 200:
+                        body = await resp.read()
+                        break
+                    problem = f"HTTP {resp.status}"
+            except (aiohttp.ClientError, TimeoutError) as e:
+                problem = str(e) or type(e).__name__
+            log.warning("voicemail of %s: fetch %d of %d failed: %s", call_sid, attempt, FETCH_TRIES, problem)
+            if attempt < FETCH_TRIES:
+                await asyncio.sleep(self.fetch_retry_s * attempt)
+        if body is None:
+            log.error("voicemail of %s left at Twilio (%s)", call_sid, recording_url)
+            return
+        path = await asyncio.to_thread(self._write, f"{call_id}.wav", body)
+        location = str(path)
+        if self.audio is not None:
+            location = await self.audio.put(path, self.audio.bucket.key("voicemails", path.name), "audio/wav")
+        if not await answered.name_voicemail_audio(self.pool, call_sid, location):
+            log.warning("voicemail of %s erased while it was fetched: not kept", call_sid)
+            if self.audio is not None:
+                await self.audio.delete(location)
+            path.unlink(missing_ok=True)
+            return
+        if self.audio is not None:
+            path.unlink(missing_ok=True)
+        try:
+            async with http.delete(recording_url + ".json", headers=self._auth) as resp:
+                if resp.status not in (200, 204, 404):
+                    log.warning("voicemail of %s kept, and Twilio's copy not deleted: HTTP %d", call_sid, resp.status)
+        except (aiohttp.ClientError, TimeoutError) as e:
+            log.warning("voicemail of %s kept, and Twilio's copy not deleted: %s", call_sid, e)
+
+    def _write(self, name: str, body: bytes) -> Path:
+        self.voicemail_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.voicemail_dir, prefix=".fetch-", suffix=".wav")
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        path = (self.voicemail_dir / name).resolve()
+        os.replace(tmp, path)
+        return path
+
+    def _voicemail(self, brain: Brain, base: str, reply: VoiceResponse) -> str:
+        down = brain.calls.model_down
+        reply.say(down.message_line, language=say_language(brain))
+        reply.record(action=base + MESSAGE_ENDED_PATH, max_length=down.message_seconds, timeout=MESSAGE_SILENCE_S,
+                     play_beep=True, trim="trim-silence", recording_status_callback=base + RECORDING_PATH,
+                     recording_status_callback_event="completed")  # fmt: skip
+        reply.hangup()  # nothing was said: no message, nothing to thank them for
+        return str(reply)
+
+    def _brain_of(self, business: str) -> Brain | None:
+        return next((b for b in self.brains.all if b.business.name == business), None)
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        return self._http
+

@@ -1,0 +1,232 @@
+"""Calls no worker can take: Twilio's trunk sends them to its disaster-recovery URL, served by `notify
+inbound`. Requests are signed the way Twilio signs them (its own RequestValidator), in the order Twilio
+sends them for each path a caller takes; the recording is fetched from the local Twilio fake."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+from xml.etree import ElementTree
+
+import aiohttp
+import psycopg
+import pytest
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+from agent.brain import load_brains
+from agent.notify.inbound import inbound_app
+from agent.twilio_fallback import (
+    DIAL_ENDED_PATH,
+    MESSAGE_ENDED_PATH,
+    RECORDING_PATH,
+    VOICE_PATH,
+    TwilioFallback,
+)
+from tests.fixtures.twilio_fake import TwilioFake
+
+BRAINS = Path(__file__).resolve().parents[2] / "brains"
+PLUMBING, DENTAL = "+15035550100", "+13125550142"  # numbers the repository's brains claim
+CALLER = "+15035550123"
+WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(64))  # what the fake serves as the caller's voice
+# a Tuesday: 10:00 in Chicago (the dental office is open), and 23:30 there (closed)
+DAYTIME = datetime(2026, 12, 1, 16, 0, tzinfo=UTC)
+NIGHT = datetime(2026, 12, 2, 5, 30, tzinfo=UTC)
+
+
+class Line:
+    """Twilio's side of one call: its requests, signed, to the public URL the trunk was given."""
+
+    def __init__(self, base: str, token: str, call_sid: str, dialed: str, caller: str = CALLER) -> None:
+        self.base, self.token = base, token
+        self.call = {"CallSid": call_sid, "AccountSid": "AC" + "0" * 32, "From": caller, "To": dialed,
+                     "Direction": "inbound", "CallStatus": "in-progress"}  # fmt: skip
+
+    async def post(self, path: str, token: str | None = None, **fields: str) -> tuple[int, str]:
+        url = self.base + path
+        form = {**self.call, **fields}
+        signature = RequestValidator(token or self.token).compute_signature(url, form)
+        async with aiohttp.ClientSession() as http, http.post(
+            url, data=urlencode(form), headers={"X-Twilio-Signature": signature,
+                                                "Content-Type": "application/x-www-form-urlencoded"},  # fmt: skip
+        ) as resp:
+            return resp.status, await resp.text()
+
+    async def twiml(self, path: str, **fields: str) -> ElementTree.Element:
+        status, body = await self.post(path, **fields)
+        assert status == 200, body
+        return ElementTree.fromstring(body)
+
+
+def verbs(response: ElementTree.Element) -> list[tuple[str, str]]:
+    """(verb, its text or the number it dials) in order, what the caller's call does."""
+    out = []
+    for verb in response:
+        if verb.tag == "Dial":
+            out += [("Dial", child.text or "") for child in verb]
+        else:
+            out.append((verb.tag, (verb.text or "").strip()))
+    return out
+
+
+@pytest.fixture
+def clock() -> list[datetime]:
+    return [DAYTIME]
+
+
+@pytest.fixture
+async def webhook(pool, twilio_fake: TwilioFake, tmp_path, clock) -> AsyncIterator[tuple[str, TwilioFallback]]:
+    """`notify inbound` on a free port, as Twilio reaches it; yields its base URL."""
+    calls = TwilioFallback(pool, load_brains(BRAINS), account_sid=twilio_fake.account_sid,
+                           auth_token=twilio_fake.auth_token, voicemail_dir=tmp_path / "voicemail",
+                           clock=lambda: clock[0])  # fmt: skip
+    runner = web.AppRunner(inbound_app(pool, twilio_fake.auth_token, calls=calls))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}", calls
+    await runner.cleanup()
+
+
+def kept(audio_path: str) -> bytes:
+    """The voicemail's audio where its row says it is."""
+    return Path(audio_path).read_bytes()
+
+
+def rows(db_url: str, sql: str, *args: object) -> list[tuple]:
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+async def test_the_people_are_rung_and_a_voicemail_is_taken_when_nobody_answers(
+    db_url, webhook, twilio_fake: TwilioFake
+) -> None:
+    base, calls = webhook
+    line = Line(base, twilio_fake.auth_token, "CA" + "1" * 32, PLUMBING)
+
+    answer = await line.twiml(VOICE_PATH)
+    assert verbs(answer) == [
+        ("Say", "I'm sorry, I'm having technical trouble. Let me put you through to a member of our team."),
+        ("Dial", "+15035550188"),  # the on-call plumber, open around the clock
+    ]  # fmt: skip
+    assert answer.find("Dial").get("action") == base + DIAL_ENDED_PATH
+    [call] = rows(db_url, "SELECT business, caller_number, dialed_number, twilio_call_sid, outcome, end_reason"
+                          " FROM calls")  # fmt: skip
+    assert call == ("Rose City Plumbing", CALLER, PLUMBING, line.call["CallSid"], "error", "fleet_unreachable")
+
+    voicemail = await line.twiml(DIAL_ENDED_PATH, DialCallStatus="no-answer")
+    assert [v for v, _ in verbs(voicemail)] == ["Say", "Record", "Hangup"]
+    assert "leave your name, your number and a short message" in verbs(voicemail)[0][1]
+    record = voicemail.find("Record")
+    assert (record.get("action"), record.get("recordingStatusCallback"), record.get("maxLength")) == (
+        base + MESSAGE_ENDED_PATH, base + RECORDING_PATH, "60")  # fmt: skip
+
+    recording_url = twilio_fake.add_recording(WAV)
+    recording_sid = recording_url.rsplit("/", 1)[1]
+    done = await line.twiml(MESSAGE_ENDED_PATH, RecordingUrl=recording_url, RecordingSid=recording_sid,
+                            RecordingDuration="14")  # fmt: skip
+    assert verbs(done) == [("Say", "Thank you, we have your message. Goodbye."), ("Hangup", "")]
+    # then the recording's status callback; Twilio may send it twice
+    for _ in range(2):
+        status, _ = await line.post(RECORDING_PATH, RecordingUrl=recording_url, RecordingSid=recording_sid,
+                                    RecordingDuration="14", RecordingStatus="completed")  # fmt: skip
+        assert status == 200
+
+    [message] = rows(db_url, "SELECT m.business, m.phone, m.callback_requested, m.body, m.audio_path, c.outcome"
+                             " FROM messages m JOIN calls c ON c.id = m.call_id")  # fmt: skip
+    business, phone, callback, body, audio_path, outcome = message
+    assert (business, phone, callback, outcome) == ("Rose City Plumbing", CALLER, True, "message")
+    assert body.startswith("Voicemail (14 s), left with Twilio") and recording_sid in body
+    assert kept(audio_path) == WAV
+    assert Path(audio_path).name == f"{rows(db_url, 'SELECT id FROM calls')[0][0]}.wav"  # the console's name
+    assert recording_sid not in twilio_fake.state.recordings  # the voice is kept in one place: ours
+
+
+async def test_a_caller_who_hangs_up_during_the_message_still_leaves_it(db_url, webhook, twilio_fake, clock) -> None:
+    clock[0] = NIGHT  # the dental office's front desk is closed: straight to the voicemail, in its lines
+    base, _ = webhook
+    line = Line(base, twilio_fake.auth_token, "CA" + "2" * 32, DENTAL)
+    answer = await line.twiml(VOICE_PATH)
+    assert [v for v, _ in verbs(answer)] == ["Say", "Record", "Hangup"]
+
+    # no action request (they hung up): the recording's status callback is the first word of it
+    recording_url = twilio_fake.add_recording(WAV)
+    status, _ = await line.post(RECORDING_PATH, RecordingUrl=recording_url, RecordingSid=recording_url[-34:],
+                                RecordingDuration="6", RecordingStatus="completed")  # fmt: skip
+    assert status == 200
+    [(business, phone, audio_path)] = rows(db_url, "SELECT business, phone, audio_path FROM messages")
+    assert (business, phone) == ("Lakeview Family Dental", CALLER)
+    assert kept(audio_path) == WAV
+    assert rows(db_url, "SELECT outcome FROM calls") == [("message",)]
+
+
+async def test_the_person_answering_ends_it_as_escalated(db_url, webhook, twilio_fake) -> None:
+    base, _ = webhook
+    line = Line(base, twilio_fake.auth_token, "CA" + "3" * 32, DENTAL)
+    answer = await line.twiml(VOICE_PATH)
+    assert verbs(answer)[1] == ("Dial", "sip:frontdesk@lakeviewfamilydental.example")
+    assert verbs(await line.twiml(DIAL_ENDED_PATH, DialCallStatus="completed")) == [("Hangup", "")]
+    assert rows(db_url, "SELECT outcome, end_reason FROM calls") == [("escalated", "fleet_unreachable")]
+    assert rows(db_url, "SELECT count(*) FROM messages") == [(0,)]
+
+
+async def test_a_recording_twilio_cannot_hand_over_stays_named_in_the_message(db_url, webhook, twilio_fake) -> None:
+    base, calls = webhook
+    line = Line(base, twilio_fake.auth_token, "CA" + "4" * 32, PLUMBING)
+    await line.twiml(VOICE_PATH)
+    gone = f"{twilio_fake.add_recording(WAV)[:-34]}RE{'0' * 32}"  # a recording the fake does not hold
+    calls.fetch_retry_s = 0.0
+    status, _ = await line.post(RECORDING_PATH, RecordingUrl=gone, RecordingSid=f"RE{'0' * 32}",
+                                RecordingDuration="9", RecordingStatus="completed")  # fmt: skip
+    assert status == 200
+    [(body, audio_path)] = rows(db_url, "SELECT body, audio_path FROM messages")
+    assert f"Twilio recording RE{'0' * 32}" in body and audio_path is None
+    assert rows(db_url, "SELECT outcome FROM calls") == [("message",)]
+
+
+async def test_unsigned_requests_and_unknown_numbers_leave_nothing(db_url, webhook, twilio_fake) -> None:
+    base, _ = webhook
+    line = Line(base, twilio_fake.auth_token, "CA" + "5" * 32, PLUMBING)
+    status, _ = await line.post(VOICE_PATH, token="someone-elses-token")
+    assert status == 403
+    status, _ = await line.post(RECORDING_PATH, token="someone-elses-token", RecordingStatus="completed",
+                                RecordingUrl=twilio_fake.add_recording(WAV))  # fmt: skip
+    assert status == 403
+    stranger = Line(base, twilio_fake.auth_token, "CA" + "6" * 32, "+16175550199")
+    assert verbs(await stranger.twiml(VOICE_PATH)) == [
+        ("Say", "Sorry, this number cannot take calls right now. Please try again later."), ("Hangup", "")]  # fmt: skip
+    assert rows(db_url, "SELECT count(*) FROM calls") == [(0,)]
+    assert rows(db_url, "SELECT count(*) FROM messages") == [(0,)]
+
+
+
+async def test_behind_a_proxy_twilio_signs_the_public_url_and_is_sent_back_to_it(
+    db_url, pool, twilio_fake: TwilioFake, tmp_path
+) -> None:
+    public = "https://hooks.example.com/receptionist/twilio/voice"  # TWILIO_VOICE_FALLBACK_URL
+    calls = TwilioFallback(pool, load_brains(BRAINS), account_sid=twilio_fake.account_sid,
+                           auth_token=twilio_fake.auth_token, voicemail_dir=tmp_path, clock=lambda: NIGHT)  # fmt: skip
+    runner = web.AppRunner(inbound_app(pool, twilio_fake.auth_token, calls=calls, voice_url=public))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        # the proxy forwards to this address; the signature is the public URL's
+        line = Line(f"http://127.0.0.1:{port}", twilio_fake.auth_token, "CA" + "8" * 32, DENTAL)
+        form = {**line.call}
+        signature = RequestValidator(twilio_fake.auth_token).compute_signature(public, form)
+        async with aiohttp.ClientSession() as http, http.post(
+            line.base + VOICE_PATH, data=urlencode(form),
+            headers={"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"},
+        ) as resp:
+            assert resp.status == 200
+            record = ElementTree.fromstring(await resp.text()).find("Record")
+        assert record.get("action") == "https://hooks.example.com/receptionist" + MESSAGE_ENDED_PATH
+        # signed for the address it reached rather than the public one: refused
+        assert (await line.post(VOICE_PATH))[0] == 403
+    finally:
+        await runner.cleanup()
