@@ -130,7 +130,8 @@ class TwilioFallback:
     async def message_ended(self, form: dict[str, str]) -> str:
         """The caller finished their message: it is kept, and they hear the goodbye."""
         reply = VoiceResponse()
-        brain = await self._keep(form)
+        business = await self._keep(form)
+        brain = self._brain_of(business) if business is not None else None
         if brain is not None:
             reply.say(brain.calls.model_down.goodbye_line, language=say_language(brain))
         reply.hangup()
@@ -147,21 +148,23 @@ class TwilioFallback:
             await self._fetch_audio(form.get("CallSid", ""), form.get("RecordingUrl", ""))
 
     # -- what the call leaves ---------------------------------------------------------------------
-    async def _keep(self, form: dict[str, str]) -> Brain | None:
+    async def _keep(self, form: dict[str, str]) -> str | None:
+        """The voicemail's row; the business it was left with, None when there is no message to keep."""
         call_sid = form.get("CallSid", "")
         found = await answered.call_of(self.pool, call_sid)
         if found is None:
             log.warning("a voicemail for %s, a call we have no record of: not kept", call_sid or "no CallSid")
             return None
         _, business, phone = found
-        seconds = form.get("RecordingDuration") or "?"
-        recording = form.get("RecordingSid") or "unknown"
+        seconds, recording = form.get("RecordingDuration") or "?", form.get("RecordingSid")
+        if not recording or seconds == "0":
+            return None  # the caller said nothing: no message, and nothing to thank them for
         await answered.keep_voicemail(
             self.pool, call_sid, business=business, phone=phone, at=self.clock(),
             body=f"Voicemail ({seconds} s), left with Twilio while no receptionist could take calls"
             f" (Twilio recording {recording}): play it on the call's page in the console",
         )  # fmt: skip
-        return self._brain_of(business)
+        return business
 
     async def _fetch_audio(self, call_sid: str, recording_url: str) -> None:
         """Twilio's recording, as WAV, into VOICEMAIL_DIR (or the bucket), named by the message row,

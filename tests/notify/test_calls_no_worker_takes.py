@@ -173,6 +173,18 @@ async def test_the_person_answering_ends_it_as_escalated(db_url, webhook, twilio
     assert rows(db_url, "SELECT count(*) FROM messages") == [(0,)]
 
 
+async def test_a_caller_who_says_nothing_leaves_no_message(db_url, webhook, twilio_fake, clock) -> None:
+    clock[0] = NIGHT
+    base, _ = webhook
+    line = Line(base, twilio_fake.auth_token, "CA" + "9" * 32, DENTAL)
+    await line.twiml(VOICE_PATH)
+    # Twilio's recording of the silence before the caller hung up, trimmed to nothing
+    assert verbs(await line.twiml(MESSAGE_ENDED_PATH, RecordingUrl=twilio_fake.add_recording(b""),
+                                  RecordingSid="RE" + "9" * 32, RecordingDuration="0")) == [("Hangup", "")]  # fmt: skip
+    assert rows(db_url, "SELECT count(*) FROM messages") == [(0,)]
+    assert rows(db_url, "SELECT outcome, end_reason FROM calls") == [("error", "fleet_unreachable")]
+
+
 async def test_a_recording_twilio_cannot_hand_over_stays_named_in_the_message(db_url, webhook, twilio_fake) -> None:
     base, calls = webhook
     line = Line(base, twilio_fake.auth_token, "CA" + "4" * 32, PLUMBING)
