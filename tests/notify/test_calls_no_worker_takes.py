@@ -242,3 +242,15 @@ async def test_behind_a_proxy_twilio_signs_the_public_url_and_is_sent_back_to_it
         assert (await line.post(VOICE_PATH))[0] == 403
     finally:
         await runner.cleanup()
+
+
+def test_notify_inbound_with_a_bad_brain_file_is_one_line(db_url, monkeypatch, capsys, tmp_path) -> None:
+    from agent.cli import main
+
+    (tmp_path / "cafe.yaml").write_text("business: {name: Corner Cafe, timezone: Mars/Olympus}\n")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "test-token")
+    monkeypatch.setenv("BRAIN_PATH", str(tmp_path))
+    assert main(["notify", "inbound", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("receptionist: ") and "cafe.yaml" in err and "Mars/Olympus" in err
