@@ -89,7 +89,8 @@ class TwilioFallback:
         brain = self.brains.for_number(dialed) or self.brains.default
         reply = VoiceResponse()
         if brain is None or not call_sid:
-            log.warning("Twilio answered a call to %s for us, and no brain claims that number", dialed)
+            log.warning("Twilio answered a call to %s for us, and %s", dialed,
+                        "no brain claims that number" if call_sid else "its request names no CallSid")  # fmt: skip
             reply.say(NO_BUSINESS_LINE, language="en-US")
             reply.hangup()
             return str(reply)
