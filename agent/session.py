@@ -30,6 +30,7 @@ def settings_for_brain(settings: Settings, brain: Brain) -> Settings:
         "dictation_endpointing_delay": c.dictation_endpointing_seconds,
         "dictation_hold_seconds": c.dictation_hold_seconds,
         "unfinished_hold_seconds": c.unfinished_hold_seconds,
+        "cut_off_patience_seconds": c.cut_off_patience_seconds,
         "min_interruption_duration": c.interruption_seconds,
         "speculative_reply": c.speculative_reply,
         "backchannel_seconds": c.backchannel_seconds,

@@ -198,6 +198,13 @@ class Settings(BaseSettings):
         "\"and\", \"the\", \"a quote for\"): the pause waits up to 0.4 s past MIN_ENDPOINTING_DELAY for its transcript, "
         "and while that ends unfinished the turn does not end (0 = off)",
     )
+    cut_off_patience_seconds: float = Field(
+        1.2, ge=0.0, le=3.0,
+        description="Once the agent has answered a caller mid-sentence (they spoke again within "
+        "BACKCHANNEL_AFTER_SECONDS of its reply's first audio), the caller's turns end after the pause they made "
+        "then plus 0.2 s, for the rest of the call, when that is at most this (s); a dictated value keeps its own "
+        "pacing (0 = off: MIN_ENDPOINTING_DELAY throughout)",
+    )
     min_interruption_duration: float = Field(
         0.2, ge=0.0, le=5.0, description="Caller speech (s) needed to interrupt the agent"
     )

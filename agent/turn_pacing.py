@@ -28,6 +28,7 @@ from typing import Any
 from livekit.agents import AgentSession
 from livekit.agents.voice.events import UserInputTranscribedEvent, UserStateChangedEvent
 
+from agent.audible_reply import AudibleReply
 from agent.brain.languages import guess_language
 from agent.dictated import Asked, Heard, asked_for, judge, names_heard
 from agent.livekit_internals import recheck_end_of_turn
@@ -42,6 +43,8 @@ _RECENT_PARTS = 6  # the caller's transcripts a name to spell is looked for in: 
 # a commit while it generates the reply asked for with it, so a transcript that takes no longer than
 # the model's first audio delays nothing; a slow transcriber costs a finished turn at most this.
 WORDS_WAIT_S = 0.4
+# A caller answered mid-sentence gets their pause then, plus this, before their next turns end
+PATIENCE_MARGIN_S = 0.2
 
 
 class DictationPacing:
@@ -66,6 +69,10 @@ class DictationPacing:
         # what the transcript of the caller's pause says, in a turn not dictating a value: None (they
         # are talking, or the pause was not committed), "awaited", "unfinished" or "finished"
         self.pause_words: str | None = None
+        # the end-of-turn delay this caller has shown they need, once answered mid-sentence (0: the usual)
+        self.patience = 0.0
+        self._speech_ended: float | None = None  # when the caller's latest speech ended
+        self._replies = AudibleReply(session) if settings.cut_off_patience_seconds > 0 else None
         session.on("user_state_changed", self._on_user_state)
         session.on("user_input_transcribed", self._on_transcript)
 
@@ -110,15 +117,41 @@ class DictationPacing:
         elif self.asked is not None:
             delay = s.dictation_endpointing_delay
         elif self.pause_words == "awaited":
-            delay = s.min_endpointing_delay + WORDS_WAIT_S
+            delay = self._usual_delay + WORDS_WAIT_S
         elif self.pause_words == "unfinished":
-            delay = max(s.min_endpointing_delay, s.unfinished_hold_seconds)
+            delay = max(self._usual_delay, s.unfinished_hold_seconds)
         else:
-            delay = s.min_endpointing_delay
+            delay = self._usual_delay
         longest = delay if self.listening_for_value else max(delay, s.max_endpointing_delay)
         now = self.session.options.endpointing
         if (delay, longest) != (now.get("min_delay"), now.get("max_delay")):
             self.session.update_options(endpointing_opts={"min_delay": delay, "max_delay": longest})
+
+    @property
+    def _usual_delay(self) -> float:
+        """The silence that ends a turn that is not a dictated value: MIN_ENDPOINTING_DELAY, or this
+        caller's own pauses once the agent has answered one of them."""
+        return max(self.settings.min_endpointing_delay, self.patience)
+
+    def _answered_mid_sentence(self, at: float) -> None:
+        """The caller spoke again as the reply to their turn began (within BACKCHANNEL_AFTER_SECONDS of
+        its first audio, the window in which a short sound is taken for their sentence going on): the
+        reply came in a pause of theirs. Their next turns wait that pause plus a margin, up to
+        CUT_OFF_PATIENCE_SECONDS. A caller who came back later than that would not have been spared by
+        it, and a sound that soon after the reply's first audio is too quick to be a reaction to it."""
+        if self._replies is None or self._speech_ended is None or self.asked is not None:
+            return  # a dictated value's pauses have their own pacing
+        answer = self._replies.answer(at)
+        if answer is None or answer[1] >= self.settings.backchannel_after_seconds:
+            return
+        pause = at - self._speech_ended
+        wanted = pause + PATIENCE_MARGIN_S
+        if wanted > self.settings.cut_off_patience_seconds or wanted <= self._usual_delay:
+            return
+        self.patience = wanted
+        log.info("answered %.0f ms into a %.0f ms pause of the caller's: their turns now end after %.0f ms",
+                 answer[1] * 1000, pause * 1000, wanted * 1000)  # fmt: skip
+        self._set_delay()
 
     @property
     def _paced_by_words(self) -> bool:
@@ -126,7 +159,11 @@ class DictationPacing:
         return self.asked is None and self.settings.unfinished_hold_seconds > 0
 
     def _on_user_state(self, ev: UserStateChangedEvent) -> None:
+        if ev.old_state == "speaking" and ev.new_state == "listening":
+            # the VAD says so once its silence has passed
+            self._speech_ended = ev.created_at - self.settings.vad_min_silence_duration
         if ev.new_state == "speaking":
+            self._answered_mid_sentence(ev.created_at)
             self._spoke_since_asked = True
             if self.pause_words is not None:
                 self.pause_words = None

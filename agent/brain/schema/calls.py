@@ -39,12 +39,13 @@ class Calls(Model):
     silence_hangup_seconds: int = Field(default=12, ge=1, le=600)
     # turn taking for this business's callers; left out, the worker's settings apply
     # (MIN_ENDPOINTING_DELAY, DICTATION_ENDPOINTING_DELAY, DICTATION_HOLD_SECONDS, UNFINISHED_HOLD_SECONDS,
-    # MIN_INTERRUPTION_DURATION, SPECULATIVE_REPLY, BACKCHANNEL_SECONDS, BACKCHANNEL_AFTER_SECONDS, NOISE_GATE_DB,
+    # CUT_OFF_PATIENCE_SECONDS, MIN_INTERRUPTION_DURATION, SPECULATIVE_REPLY, BACKCHANNEL_SECONDS, BACKCHANNEL_AFTER_SECONDS, NOISE_GATE_DB,
     # TURN_MODEL)
     endpointing_seconds: float | None = Field(default=None, ge=0.1, le=3.0)
     dictation_endpointing_seconds: float | None = Field(default=None, ge=0.1, le=5.0)
     dictation_hold_seconds: float | None = Field(default=None, ge=0.0, le=5.0)
     unfinished_hold_seconds: float | None = Field(default=None, ge=0.0, le=5.0)
+    cut_off_patience_seconds: float | None = Field(default=None, ge=0.0, le=3.0)
     interruption_seconds: float | None = Field(default=None, ge=0.05, le=2.0)
     speculative_reply: bool | None = None
     backchannel_seconds: float | None = Field(default=None, ge=0.0, le=3.0)
