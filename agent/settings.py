@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -368,11 +367,10 @@ class Settings(BaseSettings):
     @field_validator("twilio_voice_fallback_url")
     @classmethod
     def _fallback_url(cls, v: str | None) -> str | None:
-        # the TwiML's own requests go to the paths beside it (agent/twilio_fallback.py)
-        if v and not re.fullmatch(r"https?://[^/\s]+(/\S*)?/twilio/voice", v):
-            raise ValueError("give the http(s) URL at which Twilio reaches `receptionist notify inbound`,"
-                             " ending in /twilio/voice")  # fmt: skip
-        return v or None
+        # the provisioning sets it on the trunk: one rule for both
+        from sip.plan import check_voice_fallback_url
+
+        return check_voice_fallback_url(v)
 
     @field_validator("audio_bucket")
     @classmethod

@@ -53,6 +53,15 @@ class ProvisionError(Exception):
     """A problem the operator must fix; the message names the input, setting or service at fault."""
 
 
+def check_voice_fallback_url(value: str | None) -> str | None:
+    """TWILIO_VOICE_FALLBACK_URL (or None): the TwiML's own requests go to the paths beside it, so it
+    must be notify inbound's /twilio/voice as Twilio reaches it."""
+    if value and not re.fullmatch(r"https?://[^/\s]+(/\S*)?/twilio/voice", value):
+        raise ValueError("give the http(s) URL at which Twilio reaches `receptionist notify inbound`,"
+                         " ending in /twilio/voice")  # fmt: skip
+    return value or None
+
+
 class ProvisionSettings(BaseSettings):
     """Environment for `python -m sip.provision`; names match the worker's env vars where shared."""
 
@@ -96,10 +105,7 @@ class ProvisionSettings(BaseSettings):
     @field_validator("twilio_voice_fallback_url")
     @classmethod
     def _check_fallback_url(cls, value: str | None) -> str | None:
-        if value and not re.fullmatch(r"https?://[^/\s]+(/\S*)?/twilio/voice", value):
-            raise ValueError("give the http(s) URL at which Twilio reaches `receptionist notify inbound`,"
-                             " ending in /twilio/voice")  # fmt: skip
-        return value or None
+        return check_voice_fallback_url(value)
 
     @field_validator("sip_allowed_cidrs", mode="before")
     @classmethod
