@@ -16,7 +16,7 @@ from livekit.agents import AgentSession
 from simulator.runner import CallReport, format_report, simulate
 from simulator.scenario import Scenario
 
-GREETING = "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"
+GREETING = "Rose City Plumbing, AI assistant. How can I help?"
 LONG_REPLY = "We can send a plumber tomorrow between eight and noon. The visit fee is eighty nine dollars."
 
 

@@ -120,7 +120,7 @@ async def test_speculative_replies_nobody_heard_are_counted_apart(shared_sim, ca
         "name": "speculation-cost",
         "brain": "brains/plumbing.yaml",
         "clock": "2026-11-24T10:00:00-08:00",
-        "greeting": [{"say": "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"}],
+        "greeting": [{"say": "Rose City Plumbing, AI assistant. How can I help?"}],
         "turns": [
             {"caller": "I'd like to book ... a drain cleaning on Tuesday", "pause_ms": 300,
              "model": [{"say": "Sure, Tuesday works for a drain cleaning."}]},

@@ -22,7 +22,7 @@ SCENARIO = {
     "name": "dictated-number",
     "brain": "brains/plumbing.yaml",
     "clock": "2026-11-24T10:00:00-08:00",
-    "greeting": [{"say": "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"}],
+    "greeting": [{"say": "Rose City Plumbing, AI assistant. How can I help?"}],
     "turns": [
         {"caller": "I need someone to call me back.",
          "model": [{"say": "Sure. What's the best phone number to reach you?"}]},

@@ -13,7 +13,7 @@ from agent.settings import load_settings
 from simulator.runner import caller_turns, format_report, simulate
 from simulator.scenario import Scenario
 
-GREETING = "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"
+GREETING = "Rose City Plumbing, AI assistant. How can I help?"
 ANSWER = "Sure, Tuesday works for a drain cleaning."
 
 

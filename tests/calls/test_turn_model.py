@@ -39,7 +39,7 @@ def sentence_scenario(
         "brain": "brains/plumbing.yaml",
         "brain_overrides": brain,
         "clock": "2026-11-24T10:00:00-08:00",
-        "greeting": [{"say": "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"}],
+        "greeting": [{"say": "Rose City Plumbing, AI assistant. How can I help?"}],
         "turns": [
             # a speculative reply asked for at a pause (and cancelled as the caller goes on) takes a step too
             {"caller": caller, "audio": [str(p) for p in audio], "pauses_ms": pauses, "model": [{"say": ANSWER}] * 4},

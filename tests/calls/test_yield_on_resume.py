@@ -15,7 +15,7 @@ from simulator.runner import CallReport, caller_turns, format_report, simulate
 from simulator.scenario import Scenario
 from simulator.server import ResponseAsked
 
-GREETING = "Thanks for calling Rose City Plumbing, this is the AI assistant. How can I help?"
+GREETING = "Rose City Plumbing, AI assistant. How can I help?"
 QUESTION = "Sure. What's the best number to reach you?"
 # the reply to the first groups alone, long enough to be talked into at any point of the tests
 EARLY_REPLY = "Thanks, I have five oh three, five five five. And the last four digits, please?"
