@@ -75,6 +75,7 @@ OURS_FIXED = Flavour("ours, fixed 1.2 s dictation delay", "ours", settings_for(d
 OURS_NO_SPEC = Flavour("ours, speculation off", "ours", settings_for(speculative_reply=False))
 # the defaults before the words before a pause were read (UNFINISHED_HOLD_SECONDS)
 OURS_NO_WORDS = Flavour("ours, words not read", "ours", settings_for(unfinished_hold_seconds=0))
+OURS_NO_PATIENCE = Flavour("ours, no patience after a cut-off", "ours", settings_for(cut_off_patience_seconds=0))
 OURS_NO_GATE = Flavour("ours, noise gate off", "ours", settings_for(noise_gate_db=0))
 V1_MINI = Flavour("v1-mini ep0.2/sil0.25", "ours", settings_for(
     min_endpointing_delay=0.2, vad_min_silence_duration=0.25, max_endpointing_delay=2.5, dictation_hold_seconds=0,
@@ -290,7 +291,8 @@ def _channel(ch: str) -> tuple[str, str | None]:
 
 
 def _grid(
-    quick: bool, material: str = "dictation", words: bool = False, noise: bool = False, language: str = "en"
+    quick: bool, material: str = "dictation", words: bool = False, noise: bool = False, language: str = "en",
+    patience: bool = False,
 ) -> list[tuple[str, int, int, Flavour]]:
     """(channel, model delay, transcription delay, flavour): every setting on the phone channel at 600
     ms, ours at 300 and 900 ms, with a slower transcriber and on the clean recording, one point at a
@@ -302,8 +304,11 @@ def _grid(
     comes after the model's first audio). --noise: ours on a quiet phone line and with each of NOISE_BEDS
     under the calls, and with the noise gate off under background voices. --language es|fr: ours, the
     fixed dictation delay and the VAD alone on the phone channel, and ours on the clean recording, at
-    600 ms."""
+    600 ms. --patience: ours with and without CUT_OFF_PATIENCE_SECONDS, twice each, interleaved, on
+    the phone channel at 600 ms."""
     t = TRANSCRIPTION_MS
+    if patience:
+        return [("phone", 600, t, f) for _ in range(2) for f in (OURS, OURS_NO_PATIENCE)]
     if language != "en":
         return [("phone", 600, t, f) for f in (OURS, OURS_FIXED, VAD_ONLY[1])] + [("clean", 600, t, OURS)]
     if noise:
@@ -323,11 +328,11 @@ def _grid(
 
 async def run(
     quick: bool, *, material: str = "dictation", calls: int = 6, parallel: int = 1, words: bool = False,
-    noise: bool = False, language: str = "en",
+    noise: bool = False, language: str = "en", patience: bool = False,
 ) -> dict[str, Any]:
     quiet_logs()
     root, corpus = turn_corpus.build(language=language) if material == "dictation" else MATERIALS[material]()
-    grid = _grid(quick, material, words, noise, language)
+    grid = _grid(quick, material, words, noise, language, patience)
     audio = {ch: [(t, _to_caller_rate(*turn_audio(root, t, ch))) for t in corpus]
              for ch in {_channel(ch)[0] for ch, _, _, _ in grid}}  # fmt: skip
     level = speech_level(b"".join(pcm for _, pcm in audio["phone"])) if noise else 0.0
@@ -382,9 +387,10 @@ def print_rows(rows: list[dict[str, Any]], title: str = "turn taking on human sp
     )
 
 
-def _name(material: str, words: bool = False, noise: bool = False, language: str = "en") -> str:
+def _name(material: str, words: bool = False, noise: bool = False, language: str = "en", patience: bool = False) -> str:
     name = "turn_taking" if material == "dictation" else f"turn_taking_{material}"
-    return name + ("_words" if words else "") + ("_noise" if noise else "") + ("" if language == "en" else f"_{language}")
+    return (name + ("_words" if words else "") + ("_noise" if noise else "") + ("_patience" if patience else "")
+            + ("" if language == "en" else f"_{language}"))
 
 
 @report.plot_if_possible
@@ -430,16 +436,20 @@ def main() -> None:
     ap.add_argument("--language", choices=turn_corpus.LANGUAGES, default="en",
                     help="dictation in a Spanish or French human voice after the agent's question in it, to a "
                     "business that speaks English and that language (the open sentences are English)")
+    ap.add_argument("--patience", action="store_true",
+                    help="ours with and without CUT_OFF_PATIENCE_SECONDS (a caller answered mid-sentence gets "
+                    "that pause from then on), twice each, interleaved")
     args = ap.parse_args()
-    if args.words and args.noise:
-        ap.error("--words and --noise are two different runs: choose one")
-    if args.language != "en" and (args.material != "dictation" or args.words or args.noise or args.quick):
+    if sum((args.words, args.noise, args.patience)) > 1:
+        ap.error("--words, --noise and --patience are different runs: choose one")
+    if args.language != "en" and (args.material != "dictation" or args.words or args.noise or args.quick
+                                  or args.patience):
         ap.error("--language es|fr runs the dictation material with its own settings: no --material open, "
                  "--words, --noise or --quick")
     t0 = time.monotonic()
     result = asyncio.run(run(args.quick, material=args.material, words=args.words, noise=args.noise,
-                             language=args.language))
-    name = _name(args.material, args.words, args.noise, args.language)
+                             language=args.language, patience=args.patience))
+    name = _name(args.material, args.words, args.noise, args.language, args.patience)
     print("wrote", report.write(name, result, quick=args.quick))
     plot(result, quick=args.quick, name=name)
     print(f"\nturn_taking: done in {time.monotonic() - t0:.0f} s")
