@@ -254,3 +254,30 @@ def test_notify_inbound_with_a_bad_brain_file_is_one_line(db_url, monkeypatch, c
     assert main(["notify", "inbound", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("receptionist: ") and "cafe.yaml" in err and "Mars/Olympus" in err
+
+
+async def test_with_a_bucket_the_voicemail_goes_there_and_leaves_no_file(db_url, pool, twilio_fake, tmp_path, s3) -> None:
+    from tests.fixtures.s3 import objects
+
+    calls = TwilioFallback(pool, load_brains(BRAINS), account_sid=twilio_fake.account_sid,
+                           auth_token=twilio_fake.auth_token, voicemail_dir=tmp_path / "voicemail", audio=s3,
+                           clock=lambda: NIGHT)  # fmt: skip
+    runner = web.AppRunner(inbound_app(pool, twilio_fake.auth_token, calls=calls))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        line = Line(f"http://127.0.0.1:{port}", twilio_fake.auth_token, "CA" + "a" * 32, DENTAL)
+        await line.twiml(VOICE_PATH)
+        recording_url = twilio_fake.add_recording(WAV)
+        status, _ = await line.post(RECORDING_PATH, RecordingUrl=recording_url, RecordingSid=recording_url[-34:],
+                                    RecordingDuration="5", RecordingStatus="completed")  # fmt: skip
+        assert status == 200
+    finally:
+        await runner.cleanup()
+    [(call_id,)] = rows(db_url, "SELECT id FROM calls")
+    key = f"rose-city/voicemails/{call_id}.wav"
+    assert rows(db_url, "SELECT audio_path FROM messages") == [(f"s3://call-audio/{key}",)]
+    assert objects(s3) == {key: WAV}
+    assert not list((tmp_path / "voicemail").glob("*.wav"))
