@@ -4,6 +4,7 @@ sends them for each path a caller takes; the recording is fetched from the local
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,6 +72,19 @@ def verbs(response: ElementTree.Element) -> list[tuple[str, str]]:
     return out
 
 
+@contextlib.asynccontextmanager
+async def serving(pool, token: str, calls: TwilioFallback, voice_url: str | None = None) -> AsyncIterator[str]:
+    """`notify inbound` on a free port, as Twilio reaches it; yields its base URL."""
+    runner = web.AppRunner(inbound_app(pool, token, calls=calls, voice_url=voice_url))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()
+
+
 @pytest.fixture
 def clock() -> list[datetime]:
     return [DAYTIME]
@@ -82,13 +96,8 @@ async def webhook(pool, twilio_fake: TwilioFake, tmp_path, clock) -> AsyncIterat
     calls = TwilioFallback(pool, load_brains(BRAINS), account_sid=twilio_fake.account_sid,
                            auth_token=twilio_fake.auth_token, voicemail_dir=tmp_path / "voicemail",
                            clock=lambda: clock[0])  # fmt: skip
-    runner = web.AppRunner(inbound_app(pool, twilio_fake.auth_token, calls=calls))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}", calls
-    await runner.cleanup()
+    async with serving(pool, twilio_fake.auth_token, calls) as base:
+        yield base, calls
 
 
 def kept(audio_path: str) -> bytes:
@@ -221,14 +230,9 @@ async def test_behind_a_proxy_twilio_signs_the_public_url_and_is_sent_back_to_it
     public = "https://hooks.example.com/receptionist/twilio/voice"  # TWILIO_VOICE_FALLBACK_URL
     calls = TwilioFallback(pool, load_brains(BRAINS), account_sid=twilio_fake.account_sid,
                            auth_token=twilio_fake.auth_token, voicemail_dir=tmp_path, clock=lambda: NIGHT)  # fmt: skip
-    runner = web.AppRunner(inbound_app(pool, twilio_fake.auth_token, calls=calls, voice_url=public))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serving(pool, twilio_fake.auth_token, calls, voice_url=public) as base:
         # the proxy forwards to this address; the signature is the public URL's
-        line = Line(f"http://127.0.0.1:{port}", twilio_fake.auth_token, "CA" + "8" * 32, DENTAL)
+        line = Line(base, twilio_fake.auth_token, "CA" + "8" * 32, DENTAL)
         form = {**line.call}
         signature = RequestValidator(twilio_fake.auth_token).compute_signature(public, form)
         async with aiohttp.ClientSession() as http, http.post(
@@ -240,8 +244,6 @@ async def test_behind_a_proxy_twilio_signs_the_public_url_and_is_sent_back_to_it
         assert record.get("action") == "https://hooks.example.com/receptionist" + MESSAGE_ENDED_PATH
         # signed for the address it reached rather than the public one: refused
         assert (await line.post(VOICE_PATH))[0] == 403
-    finally:
-        await runner.cleanup()
 
 
 def test_notify_inbound_with_a_bad_brain_file_is_one_line(db_url, monkeypatch, capsys, tmp_path) -> None:
@@ -262,20 +264,13 @@ async def test_with_a_bucket_the_voicemail_goes_there_and_leaves_no_file(db_url,
     calls = TwilioFallback(pool, load_brains(BRAINS), account_sid=twilio_fake.account_sid,
                            auth_token=twilio_fake.auth_token, voicemail_dir=tmp_path / "voicemail", audio=s3,
                            clock=lambda: NIGHT)  # fmt: skip
-    runner = web.AppRunner(inbound_app(pool, twilio_fake.auth_token, calls=calls))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        line = Line(f"http://127.0.0.1:{port}", twilio_fake.auth_token, "CA" + "a" * 32, DENTAL)
+    async with serving(pool, twilio_fake.auth_token, calls) as base:
+        line = Line(base, twilio_fake.auth_token, "CA" + "a" * 32, DENTAL)
         await line.twiml(VOICE_PATH)
         recording_url = twilio_fake.add_recording(WAV)
         status, _ = await line.post(RECORDING_PATH, RecordingUrl=recording_url, RecordingSid=recording_url[-34:],
                                     RecordingDuration="5", RecordingStatus="completed")  # fmt: skip
         assert status == 200
-    finally:
-        await runner.cleanup()
     [(call_id,)] = rows(db_url, "SELECT id FROM calls")
     key = f"rose-city/voicemails/{call_id}.wav"
     assert rows(db_url, "SELECT audio_path FROM messages") == [(f"s3://call-audio/{key}",)]
