@@ -116,11 +116,11 @@ class TwilioFallback:
         """The person answered (the call is theirs and over), or not: the caller leaves a voicemail."""
         call_sid, status = form.get("CallSid", ""), form.get("DialCallStatus", "")
         reply = VoiceResponse()
-        found = await answered.call_of(self.pool, call_sid)
         if status in ("completed", "answered"):
             await answered.end_call(self.pool, call_sid, outcome="escalated", at=self.clock())
             reply.hangup()
             return str(reply)
+        found = await answered.call_of(self.pool, call_sid)
         brain = self._brain_of(found[1]) if found else None
         if brain is None:
             reply.hangup()
