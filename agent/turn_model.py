@@ -36,6 +36,12 @@ def with_vad_silence(settings: Settings) -> Settings:
     return settings.model_copy(update={"vad_min_silence_duration": VAD_SILENCE})
 
 
+def vad_silence(settings: Settings) -> float:
+    """The VAD silence a call with `settings` hears pauses after: raised when it has a turn model."""
+    return with_vad_silence(settings).vad_min_silence_duration if settings.turn_model != "none" \
+        else settings.vad_min_silence_duration  # fmt: skip
+
+
 def detector(settings: Settings) -> Any | None:
     """A new turn detector for one call (the model's weights are shared by the process), or None."""
     threshold = settings.turn_model_threshold

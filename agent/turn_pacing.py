@@ -34,6 +34,7 @@ from agent.dictated import Asked, Heard, asked_for, judge, names_heard
 from agent.livekit_internals import recheck_end_of_turn
 from agent.model_link import live_session
 from agent.settings import Settings
+from agent.turn_model import vad_silence
 from agent.unfinished import sounds_unfinished
 
 log = logging.getLogger("receptionist.turns")
@@ -72,6 +73,7 @@ class DictationPacing:
         # the end-of-turn delay this caller has shown they need, once answered mid-sentence (0: the usual)
         self.patience = 0.0
         self._speech_ended: float | None = None  # when the caller's latest speech ended
+        self._vad_silence = vad_silence(settings)  # the session's VAD runs with it (a turn model raises it)
         self._replies = AudibleReply(session) if settings.cut_off_patience_seconds > 0 else None
         session.on("user_state_changed", self._on_user_state)
         session.on("user_input_transcribed", self._on_transcript)
@@ -161,7 +163,7 @@ class DictationPacing:
     def _on_user_state(self, ev: UserStateChangedEvent) -> None:
         if ev.old_state == "speaking" and ev.new_state == "listening":
             # the VAD says so once its silence has passed
-            self._speech_ended = ev.created_at - self.settings.vad_min_silence_duration
+            self._speech_ended = ev.created_at - self._vad_silence
         if ev.new_state == "speaking":
             self._answered_mid_sentence(ev.created_at)
             self._spoke_since_asked = True
