@@ -41,9 +41,18 @@ stack: setup
 	@command -v go >/dev/null || $(MAKE) --no-print-directory system-packages APT_PACKAGES=golang-go
 	scripts/stack build
 
+# Most of the suite is calls played in real time, which wait far more than they compute: it runs on
+# TEST_WORKERS processes at once (pytest-xdist). The calls over the real phone stack (marker `alone`)
+# start worker processes whose start-up and bursts take both cores, and would delay the others' audio:
+# they run afterwards, one at a time. Both parts always run; either failing fails the target.
+TEST_WORKERS ?= 3
+
 test: setup stack
 	@$(MAKE) --no-print-directory system-packages APT_PACKAGES="$(TEST_APT_PACKAGES)"
-	$(VENV)/bin/pytest
+	status=0; \
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) -m "not alone" || status=$$?; \
+	$(VENV)/bin/pytest -m alone || status=$$?; \
+	exit $$status
 
 lint: venv
 	$(VENV)/bin/ruff check .
