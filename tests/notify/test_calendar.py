@@ -47,6 +47,18 @@ def PINNED() -> datetime:  # noqa: N802 - the refresher's clock: the tools' pinn
     return datetime(2026, 11, 24, 10, 0, tzinfo=TZ)
 
 
+def upcoming_tuesday() -> tuple[str, str]:
+    """10:00 and 14:00 on the first Tuesday two or more days from today (never a closure day in the
+    brain), for what runs on the real clock (the console, `forget`); book it with `a_call(..., clock=TODAY)`."""
+    today = datetime.now(TZ).date()
+    tuesday = today + timedelta(days=2 + (1 - (today + timedelta(days=2)).weekday()) % 7)
+    return f"{tuesday}T10:00", f"{tuesday}T14:00"
+
+
+def TODAY() -> datetime:  # noqa: N802 - a call's clock, for bookings judged by the real clock later
+    return datetime.now(TZ)
+
+
 @pytest.fixture
 async def journal(db_url: str) -> AsyncIterator[CallJournal]:
     journal = CallJournal(db_url, Path(tempfile.mkdtemp(prefix="calendar-spill-")))
@@ -285,11 +297,8 @@ async def test_an_owners_move_and_cancel_in_the_console_reach_the_calendar_too(
     from tests.web.conftest import PASSWORD, csrf_of, log_in, receptionist
     from web.app import ConsoleConfig, create_app
 
-    # the console refuses to change what has begun by the real clock, so this booking is on a Tuesday
-    # still to come (never a closure day in the brain), made by a call on today's clock
-    today = datetime.now(TZ).date()
-    tuesday = today + timedelta(days=2 + (1 - (today + timedelta(days=2)).weekday()) % 7)
-    slot, later = f"{tuesday}T10:00", f"{tuesday}T14:00"
+    # the console refuses to change what has begun by the real clock
+    slot, later = upcoming_tuesday()
     brain = brain_with(radicale)
     brains = tmp_path / "brains"
     brains.mkdir()
@@ -297,7 +306,7 @@ async def test_an_owners_move_and_cancel_in_the_console_reach_the_calendar_too(
     raw["calendar"] = {"caldav": {"url": radicale.calendar_url, "username": OWNER, "password_env": PASSWORD_ENV}}
     (brains / "plumbing.yaml").write_text(yaml.safe_dump(raw))
     sender = calendar_sender(brain, pool)
-    booked = json.loads(await run_tool(book_appointment, a_call(brain, pool, journal, clock=lambda: datetime.now(TZ)),
+    booked = json.loads(await run_tool(book_appointment, a_call(brain, pool, journal, clock=TODAY),
                                        customer_name="Rosa Diaz", service="drain cleaning", start=slot))  # fmt: skip
     assert await journal.flush(timeout=30)
     assert await sender.deliver_due() == 1
@@ -335,8 +344,9 @@ async def test_an_owners_move_and_cancel_in_the_console_reach_the_calendar_too(
 async def test_forgetting_a_caller_deletes_their_booking_from_the_owners_calendar(db_url, pool, journal, radicale):
     brain = brain_with(radicale)
     sender = calendar_sender(brain, pool)
-    await run_tool(book_appointment, a_call(brain, pool, journal), customer_name="Rosa Diaz",
-                   service="drain cleaning", start=SLOT)  # fmt: skip
+    slot, _ = upcoming_tuesday()  # forget cancels the bookings still to come by the real clock
+    await run_tool(book_appointment, a_call(brain, pool, journal, clock=TODAY), customer_name="Rosa Diaz",
+                   service="drain cleaning", start=slot)  # fmt: skip
     assert await journal.flush(timeout=30)
     assert await sender.deliver_due() == 1
     assert len(events_of(radicale)) == 1
