@@ -100,16 +100,11 @@ def _voice_routes(
 
         return handle
 
-    async def recording(form: dict[str, str], base: str) -> None:
-        await calls.recording(form)
-
-    async def message_ended(form: dict[str, str], base: str) -> str:
-        return await calls.message_ended(form)
-
+    # the first two build TwiML with action URLs on `base`; the last two need only the form
     app.router.add_post(VOICE_PATH, step(calls.answer))
     app.router.add_post(DIAL_ENDED_PATH, step(calls.dial_ended))
-    app.router.add_post(MESSAGE_ENDED_PATH, step(message_ended))
-    app.router.add_post(RECORDING_PATH, step(recording))
+    app.router.add_post(MESSAGE_ENDED_PATH, step(lambda form, _base: calls.message_ended(form)))
+    app.router.add_post(RECORDING_PATH, step(lambda form, _base: calls.recording(form)))
 
     async def close(app: web.Application) -> None:
         await calls.aclose()

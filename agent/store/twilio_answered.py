@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 END_REASON = "fleet_unreachable"
@@ -53,10 +54,14 @@ async def call_of(pool: AsyncConnectionPool, call_sid: str) -> tuple[uuid.UUID, 
 async def end_call(pool: AsyncConnectionPool, call_sid: str, *, outcome: str | None, at: datetime) -> None:
     """The call went on until `at`; `outcome` (escalated, message) when it reached one."""
     async with pool.connection() as conn:
-        await conn.execute(
-            "UPDATE calls SET ended_at = greatest(ended_at, %s), outcome = coalesce(%s, outcome) WHERE id = %s",
-            (at, outcome, call_id_of(call_sid)),
-        )
+        await _ended(conn, call_sid, outcome, at)
+
+
+async def _ended(conn: AsyncConnection, call_sid: str, outcome: str | None, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE calls SET ended_at = greatest(ended_at, %s), outcome = coalesce(%s, outcome) WHERE id = %s",
+        (at, outcome, call_id_of(call_sid)),
+    )
 
 
 async def keep_voicemail(
@@ -71,10 +76,7 @@ async def keep_voicemail(
             " VALUES (%s, %s, %s, %s, %s, %s, 'soon', %s) ON CONFLICT (id) DO NOTHING",
             (message_id, call_id_of(call_sid), business, phone, body, phone is not None, at),
         )  # fmt: skip
-        await conn.execute(
-            "UPDATE calls SET outcome = 'message', ended_at = greatest(ended_at, %s) WHERE id = %s",
-            (at, call_id_of(call_sid)),
-        )
+        await _ended(conn, call_sid, "message", at)
     return message_id
 
 
