@@ -23,15 +23,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-from psycopg_pool import AsyncConnectionPool
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from twilio.twiml.voice_response import VoiceResponse
 
 from agent.brain import departments
 from agent.brain.loader import BrainDirectory
 from agent.brain.schema import Brain
+from agent.brain.schema.escalation import Department
 from agent.log_privacy import mask_numbers
+from agent.notify.at_once import notifications
 from agent.store import twilio_answered as answered
 from agent.store.audio import AudioStore
+from agent.store.outbox import queue
 
 log = logging.getLogger("receptionist.twilio_fallback")
 
@@ -57,6 +61,11 @@ def say_language(brain: Brain) -> str:
     if found:
         return f"{found[1]}-{found[2].upper()}"
     return _SAY_LANGUAGES.get(brain.languages[0], _SAY_LANGUAGES.get(voice[:2], "en-US"))
+
+
+def _left_a_message(form: dict[str, str]) -> bool:
+    """Twilio made a recording, and it is not empty."""
+    return bool(form.get("RecordingSid")) and form.get("RecordingDuration") != "0"
 
 
 class TwilioFallback:
@@ -86,7 +95,7 @@ class TwilioFallback:
     async def answer(self, form: dict[str, str], base: str) -> str:
         """The call's first request: the brain of the number dialed, its people if open, else a voicemail."""
         call_sid, caller, dialed = form.get("CallSid", ""), form.get("From") or None, form.get("To") or None
-        brain = self.brains.for_number(dialed) or self.brains.default
+        brain = self._brain_for(form)
         reply = VoiceResponse()
         if brain is None or not call_sid:
             log.warning("Twilio answered a call to %s for us, and %s", dialed,
@@ -95,11 +104,14 @@ class TwilioFallback:
             reply.hangup()
             return str(reply)
         now = self.clock()
-        await answered.open_call(self.pool, call_sid, business=brain.business.name, caller=caller,
-                                 dialed=dialed, at=now)  # fmt: skip
         log.warning("no worker took the call from %s to %s: Twilio answers it (%s)",
                     mask_numbers(caller or "an unknown number"), brain.business.name, call_sid)  # fmt: skip
         open_now = departments.route(brain, "explicit_request", now.astimezone(brain.tz)).department
+        try:
+            await self._record(brain, call_sid, caller, dialed, open_now, now)
+        except (psycopg.Error, PoolTimeout) as e:
+            # the caller is still put through or offered the voicemail; Twilio keeps the recording
+            log.error("the call %s is not recorded, Postgres is unreachable: %s", call_sid, e)
         down, language = brain.calls.model_down, say_language(brain)
         if open_now is None:
             return self._voicemail(brain, base, reply)
@@ -112,16 +124,36 @@ class TwilioFallback:
             dial.sip(to)
         return str(reply)
 
+    async def _record(
+        self, brain: Brain, call_sid: str, caller: str | None, dialed: str | None, department: Department | None,
+        now: datetime,
+    ) -> None:  # fmt: skip
+        """The call's row, and the owner told at once (kind `assistant_unreachable`) where the brain asks."""
+        call_id = await answered.open_call(self.pool, call_sid, business=brain.business.name, caller=caller,
+                                           dialed=dialed, at=now)  # fmt: skip
+        then = (f"it rings your {department.name} line ({department.transfer_to.removeprefix('tel:')}), then"
+                " offers the voicemail if nobody answers" if department else "it offers the voicemail")  # fmt: skip
+        summary = (f"Your assistant could not take a call from {caller or 'an unknown number'}, so the phone"
+                   f" line answered it: {then}.")  # fmt: skip
+        detail = {"then": "transfer" if department else "voicemail",
+                  "department": department.name if department else None}  # fmt: skip
+        call = {"id": str(call_id), "caller_number": caller, "outcome": "error", "end_reason": answered.END_REASON,
+                "ended_at": now.isoformat()}  # fmt: skip
+        await queue(self.pool, notifications(brain, "assistant_unreachable", summary, detail, call_id=call_id,
+                                             call=call, created_at=now))  # fmt: skip
+
     async def dial_ended(self, form: dict[str, str], base: str) -> str:
         """The person answered (the call is theirs and over), or not: the caller leaves a voicemail."""
         call_sid, status = form.get("CallSid", ""), form.get("DialCallStatus", "")
         reply = VoiceResponse()
         if status in ("completed", "answered"):
-            await answered.end_call(self.pool, call_sid, outcome="escalated", at=self.clock())
+            try:
+                await answered.end_call(self.pool, call_sid, outcome="escalated", at=self.clock())
+            except (psycopg.Error, PoolTimeout) as e:
+                log.error("the call %s was answered by a person, and is not recorded so: %s", call_sid, e)
             reply.hangup()
             return str(reply)
-        found = await answered.call_of(self.pool, call_sid)
-        brain = self._brain_of(found[1]) if found else None
+        brain = self._brain_for(form)  # Twilio repeats the call's parameters on each request
         if brain is None:
             reply.hangup()
             return str(reply)
@@ -131,9 +163,14 @@ class TwilioFallback:
     async def message_ended(self, form: dict[str, str]) -> str:
         """The caller finished their message: it is kept, and they hear the goodbye."""
         reply = VoiceResponse()
-        business = await self._keep(form)
-        brain = self._brain_of(business) if business is not None else None
-        if brain is not None:
+        try:
+            kept = await self._keep(form) is not None
+        except (psycopg.Error, PoolTimeout) as e:
+            log.error("voicemail of %s not kept, it stays at Twilio (recording %s): %s", form.get("CallSid"),
+                      form.get("RecordingSid"), e)  # fmt: skip
+            kept = _left_a_message(form)
+        brain = self._brain_for(form)
+        if kept and brain is not None:
             reply.say(brain.calls.model_down.goodbye_line, language=say_language(brain))
         reply.hangup()
         return str(reply)
@@ -158,7 +195,7 @@ class TwilioFallback:
             return None
         _, business, phone = found
         seconds, recording = form.get("RecordingDuration") or "?", form.get("RecordingSid")
-        if not recording or seconds == "0":
+        if not _left_a_message(form):
             return None  # the caller said nothing: no message, and nothing to thank them for
         await answered.keep_voicemail(
             self.pool, call_sid, business=business, phone=phone, at=self.clock(),
@@ -231,8 +268,9 @@ class TwilioFallback:
         reply.hangup()  # nothing was said: no message, nothing to thank them for
         return str(reply)
 
-    def _brain_of(self, business: str) -> Brain | None:
-        return next((b for b in self.brains.all if b.business.name == business), None)
+    def _brain_for(self, form: dict[str, str]) -> Brain | None:
+        """The brain of the number the caller dialed (Twilio's `To`, on every request of the call)."""
+        return self.brains.for_number(form.get("To") or None) or self.brains.default
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None:

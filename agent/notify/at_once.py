@@ -1,6 +1,7 @@
 """What a finished call tells the owner at once: an urgent message, an escalation that reached nobody,
 a hot lead, a grounding violation. Built from the call's report and records when the call ends, and
-journaled right after the call's end, one outbox row per channel and destination.
+journaled right after the call's end, one outbox row per channel and destination. (A call no worker
+could take is told of by agent/twilio_fallback.py as Twilio answers it, through `notifications`.)
 
 Why at the end and not when the cause is recorded: the report is the one place that knows the
 escalation's result (a refused transfer is only known after the hand-off) and every cause at once, the
@@ -12,12 +13,15 @@ urgent message waits for the hang-up, which is moments after the agent took it.
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from agent.brain.schema.notify import NotificationKind
 from agent.store.journal.events import NotificationQueued
 
 if TYPE_CHECKING:
+    from agent.brain.schema import Brain
     from agent.call import CallContext
 
 PAYLOAD_VERSION = 1
@@ -93,34 +97,43 @@ def _causes(call: CallContext, report: dict[str, Any]) -> list[tuple[Notificatio
 def at_once(call: CallContext) -> list[NotificationQueued]:
     """The outbox rows a finished call asks for (empty without a report or a channel)."""
     report = call.report
-    notify = call.brain.notify
     if report is None:
+        return []
+    found = {"id": str(call.call_id), "caller_number": call.caller_number, "outcome": report.get("outcome"),
+             "end_reason": report.get("end_reason"), "ended_at": call.clock().isoformat()}  # fmt: skip
+    events = []
+    for kind, summary, detail in _causes(call, report):
+        events += notifications(call.brain, kind, summary, detail, call_id=call.call_id, call=found)
+    return events
+
+
+def notifications(
+    brain: Brain, kind: NotificationKind, summary: str, detail: dict[str, Any], *, call_id: uuid.UUID,
+    call: dict[str, Any], created_at: datetime | None = None,
+) -> list[NotificationQueued]:  # fmt: skip
+    """One outbox row per channel and destination the brain tells at once of this kind (none when its
+    `at_once` leaves the kind out, or it has no channel)."""
+    notify = brain.notify
+    if kind not in notify.at_once:
         return []
     targets = [("email", a) for a in notify.email] + [("sms", n) for n in notify.sms]
     if notify.webhook:
         targets.append(("webhook", notify.webhook))
-    if not targets:
-        return []
-    business = call.brain.business
-    events = []
-    for kind, summary, detail in _causes(call, report):
-        if kind not in notify.at_once:
-            continue
-        payload = {
-            "version": PAYLOAD_VERSION,
-            "kind": kind,
-            "business": business.name,
-            "business_number": business.numbers[0] if business.numbers else business.phone,
-            "summary": summary,
-            "call": {"id": str(call.call_id), "caller_number": call.caller_number,
-                     "outcome": report.get("outcome"), "end_reason": report.get("end_reason"),
-                     "ended_at": call.clock().isoformat()},  # fmt: skip
-            "detail": detail,
-        }
-        for channel, destination in targets:
-            events.append(NotificationQueued(
-                key=f"{call.call_id}/{kind}/{channel}:{destination}", business=business.name,
-                kind=kind, channel=channel, destination=destination, payload=payload,
-                call_id=call.call_id,
-            ))  # fmt: skip
-    return events
+    business = brain.business
+    payload = {
+        "version": PAYLOAD_VERSION,
+        "kind": kind,
+        "business": business.name,
+        "business_number": business.numbers[0] if business.numbers else business.phone,
+        "summary": summary,
+        "call": call,
+        "detail": detail,
+    }
+    when = {"created_at": created_at} if created_at else {}
+    return [
+        NotificationQueued(
+            key=f"{call_id}/{kind}/{channel}:{destination}", business=business.name, kind=kind, channel=channel,
+            destination=destination, payload=payload, call_id=call_id, **when,
+        )  # fmt: skip
+        for channel, destination in targets
+    ]

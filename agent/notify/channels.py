@@ -39,6 +39,7 @@ _TITLES = {
     "escalation_failed": "A caller could not reach a person",
     "hot_lead": "Hot lead",
     "grounding_violation": "The assistant said something wrong",
+    "assistant_unreachable": "A call your assistant could not take",
     "digest": "Daily digest",
     "calendar_conflict": "Your calendar overlaps a booking",
 }

@@ -276,3 +276,66 @@ async def test_with_a_bucket_the_voicemail_goes_there_and_leaves_no_file(db_url,
     assert rows(db_url, "SELECT audio_path FROM messages") == [(f"s3://call-audio/{key}",)]
     assert objects(s3) == {key: WAV}
     assert not list((tmp_path / "voicemail").glob("*.wav"))
+
+
+OWNER_CELL = "+15035550177"
+
+
+def brains_telling(tmp_path: Path, **at_once: list[str] | None) -> Path:
+    """The repository's brains, each texting the owner's cell; `at_once` narrows a brain's kinds."""
+    import yaml
+
+    folder = tmp_path / "brains"
+    folder.mkdir()
+    for name in ("plumbing", "dental"):
+        raw = yaml.safe_load((BRAINS / f"{name}.yaml").read_text())
+        raw["notify"] = {"sms": [OWNER_CELL]} | ({"at_once": at_once[name]} if at_once.get(name) else {})
+        (folder / f"{name}.yaml").write_text(yaml.safe_dump(raw))
+    return folder
+
+
+async def test_the_owner_is_told_at_once_by_text_that_the_assistant_could_not_take_a_call(
+    db_url, pool, twilio_fake: TwilioFake, tmp_path
+) -> None:
+    from agent.notify.channels import SmsChannel
+    from agent.notify.sender import OutboxSender
+
+    twilio_fake.add_number(PLUMBING)
+    # the dental office wants only urgent messages at once
+    brains = load_brains(brains_telling(tmp_path, dental=["urgent_message"]))
+    calls = TwilioFallback(pool, brains, account_sid=twilio_fake.account_sid, auth_token=twilio_fake.auth_token,
+                           voicemail_dir=tmp_path / "voicemail", clock=lambda: DAYTIME)  # fmt: skip
+    async with serving(pool, twilio_fake.auth_token, calls) as base:
+        line = Line(base, twilio_fake.auth_token, "CA" + "a" * 32, PLUMBING)
+        await line.twiml(VOICE_PATH)
+        await line.twiml(VOICE_PATH)  # Twilio sends a request again when our answer was slow
+        await Line(base, twilio_fake.auth_token, "CA" + "b" * 32, DENTAL).twiml(VOICE_PATH)
+
+    [(business, kind, channel, destination, call_id)] = rows(
+        db_url, "SELECT business, kind, channel, destination, call_id FROM outbox")  # fmt: skip
+    assert (business, kind, channel, destination) == ("Rose City Plumbing", "assistant_unreachable", "sms", OWNER_CELL)
+    assert rows(db_url, "SELECT twilio_call_sid FROM calls WHERE id = %s", call_id) == [(line.call["CallSid"],)]
+    assert await OutboxSender(pool, {"sms": SmsChannel(twilio_fake.client(), pool)}).deliver_due() == 1
+    [sms] = twilio_fake.state.messages
+    assert (sms["to"], sms["from"]) == (OWNER_CELL, PLUMBING)
+    assert sms["body"] == (
+        "Rose City Plumbing: Your assistant could not take a call from +15035550123, so the phone line answered"
+        " it: it rings your on-call plumber line (+15035550188), then offers the voicemail if nobody answers."
+    )
+
+
+async def test_with_postgres_down_too_the_caller_still_reaches_the_people_and_the_voicemail(
+    db_url, webhook, twilio_fake: TwilioFake, pg_server
+) -> None:
+    base, _ = webhook
+    line = Line(base, twilio_fake.auth_token, "CA" + "c" * 32, PLUMBING)
+    pg_server.stop()
+    assert [v for v, _ in verbs(await line.twiml(VOICE_PATH))] == ["Say", "Dial"]
+    assert [v for v, _ in verbs(await line.twiml(DIAL_ENDED_PATH, DialCallStatus="no-answer"))] == [
+        "Say", "Record", "Hangup"]  # fmt: skip
+    recording_url = twilio_fake.add_recording(WAV)
+    done = await line.twiml(MESSAGE_ENDED_PATH, RecordingUrl=recording_url, RecordingDuration="9",
+                            RecordingSid=recording_url.rsplit("/", 1)[1])  # fmt: skip
+    assert verbs(done) == [("Say", "Thank you, we have your message. Goodbye."), ("Hangup", "")]
+    # nothing could be written: the caller's voice stays at Twilio, where the owner can still play it
+    assert twilio_fake.state.recordings == {recording_url.rsplit("/", 1)[1]: WAV}

@@ -22,7 +22,9 @@ from agent.brain.schema.fields import (
 )
 
 # what is sent to the owner at once, without waiting for a digest (README "Notifications")
-NotificationKind = Literal["urgent_message", "escalation_failed", "hot_lead", "grounding_violation"]
+NotificationKind = Literal[
+    "urgent_message", "escalation_failed", "hot_lead", "grounding_violation", "assistant_unreachable"
+]
 NOTIFICATION_KINDS: tuple[NotificationKind, ...] = typing.get_args(NotificationKind)
 
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
