@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--once", action="store_true", help="run: deliver what is due now, then exit")
     p.add_argument("--port", type=int, default=8090, help="inbound: the port to listen on (default 8090)")
     p.add_argument("--host", default="0.0.0.0", help="inbound: the address to listen on (default 0.0.0.0)")
+    p.add_argument("--metrics-port", type=int,
+                   help="inbound: serve GET /metrics for Prometheus on this port too (default: not served)")  # fmt: skip
     p.set_defaults(func=notifications.run_notify)
 
     # provisioning's flags (and its --help) belong to sip.provision's parser, handed over below;

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import Counter, Gauge, Histogram, multiprocess, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
 
 from agent.health import postgres_reachable
 
@@ -64,6 +64,14 @@ REALTIME_ERRORS = Counter(
 JOURNAL_PENDING = Gauge(
     "receptionist_journal_pending_events", "Call records waiting in memory for Postgres",
     multiprocess_mode="livesum",
+)  # fmt: skip
+
+# --- `receptionist notify inbound`, served on its --metrics-port ------------------------------------
+INBOUND = CollectorRegistry()
+FALLBACK_CALLS = Counter(
+    "receptionist_fallback_calls",
+    "Calls Twilio answered from TWILIO_VOICE_FALLBACK_URL because no worker could take them",
+    ["business"], registry=INBOUND,
 )  # fmt: skip
 
 _TOKEN_KINDS = (

@@ -32,6 +32,7 @@ from agent.brain.loader import BrainDirectory
 from agent.brain.schema import Brain
 from agent.brain.schema.escalation import Department
 from agent.log_privacy import mask_numbers
+from agent.metrics import FALLBACK_CALLS
 from agent.notify.at_once import notifications
 from agent.store import twilio_answered as answered
 from agent.store.audio import AudioStore
@@ -108,10 +109,13 @@ class TwilioFallback:
                     mask_numbers(caller or "an unknown number"), brain.business.name, call_sid)  # fmt: skip
         open_now = departments.route(brain, "explicit_request", now.astimezone(brain.tz)).department
         try:
-            await self._record(brain, call_sid, caller, dialed, open_now, now)
+            new = await self._record(brain, call_sid, caller, dialed, open_now, now)
         except (psycopg.Error, PoolTimeout) as e:
             # the caller is still put through or offered the voicemail; Twilio keeps the recording
             log.error("the call %s is not recorded, Postgres is unreachable: %s", call_sid, e)
+            new = True
+        if new:
+            FALLBACK_CALLS.labels(brain.business.name).inc()
         down, language = brain.calls.model_down, say_language(brain)
         if open_now is None:
             return self._voicemail(brain, base, reply)
@@ -127,9 +131,10 @@ class TwilioFallback:
     async def _record(
         self, brain: Brain, call_sid: str, caller: str | None, dialed: str | None, department: Department | None,
         now: datetime,
-    ) -> None:  # fmt: skip
-        """The call's row, and the owner told at once (kind `assistant_unreachable`) where the brain asks."""
-        call_id = await answered.open_call(self.pool, call_sid, business=brain.business.name, caller=caller,
+    ) -> bool:  # fmt: skip
+        """The call's row, and the owner told at once (kind `assistant_unreachable`) where the brain asks;
+        False when Twilio repeated the request."""
+        call_id, new = await answered.open_call(self.pool, call_sid, business=brain.business.name, caller=caller,
                                            dialed=dialed, at=now)  # fmt: skip
         then = (f"it rings your {department.name} line ({department.transfer_to.removeprefix('tel:')}), then"
                 " offers the voicemail if nobody answers" if department else "it offers the voicemail")  # fmt: skip
@@ -141,6 +146,7 @@ class TwilioFallback:
                 "ended_at": now.isoformat()}  # fmt: skip
         await queue(self.pool, notifications(brain, "assistant_unreachable", summary, detail, call_id=call_id,
                                              call=call, created_at=now))  # fmt: skip
+        return new
 
     async def dial_ended(self, form: dict[str, str], base: str) -> str:
         """The person answered (the call is theirs and over), or not: the caller leaves a voicemail."""

@@ -129,7 +129,7 @@ RUN = {
     '.venv/bin/receptionist report --business "Rose City Plumbing" --html report.html': OWNER,
     ".venv/bin/receptionist notify run": OWNER,
     ".venv/bin/receptionist notify run --once": OWNER,
-    ".venv/bin/receptionist notify inbound --port 8090": OWNER,
+    ".venv/bin/receptionist notify inbound --port 8090 --metrics-port 9102": OWNER,
     ".venv/bin/receptionist outbox": OWNER,
     ".venv/bin/receptionist outbox list --status pending --limit 200": OWNER,
     ".venv/bin/receptionist outbox dead": OWNER,
@@ -413,8 +413,11 @@ def test_owner_commands_on_a_database_of_calls(checkout: Path, empty_db_url: str
     sender.terminate()
     assert sender.wait(30) == 0, sender.stdout.read() if sender.stdout else ""
     # Twilio's SMS webhook for STOP: its health check answers (signed requests: tests/notify/test_stop.py)
-    _serves(".venv/bin/receptionist notify inbound --port 8090", checkout, {**env, "TWILIO_AUTH_TOKEN": "test-token"},
-            8090, "/", tmp_path / "inbound.log")  # fmt: skip
+    # ...and Prometheus's counter of the calls Twilio answered for the fleet, on a port of its own
+    with _serving(".venv/bin/receptionist notify inbound --port 8090 --metrics-port 9102", checkout,
+                  {**env, "TWILIO_AUTH_TOKEN": "test-token"}, 8090, "/", tmp_path / "inbound.log"):  # fmt: skip
+        with urllib.request.urlopen("http://127.0.0.1:9102/metrics", timeout=5) as answer:
+            assert "# TYPE receptionist_fallback_calls_total counter" in answer.read().decode()
     for command in (".venv/bin/receptionist outbox", ".venv/bin/receptionist outbox list --status pending --limit 200",
                     ".venv/bin/receptionist outbox dead"):  # fmt: skip
         ok(command)

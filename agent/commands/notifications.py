@@ -93,7 +93,7 @@ def _run_notify(args: argparse.Namespace) -> int:
     settings = current_database()
     log_privacy.install()  # texts' errors name their numbers: logs get the last 4 digits only
     if args.action == "inbound":
-        return _serve_inbound(settings, args.host, args.port)
+        return _serve_inbound(settings, args.host, args.port, args.metrics_port)
     try:
         # each business's digest time and quiet hours; a bad brain stops the sender, as it does a worker
         brains = load_brains(settings.brain_path).all
@@ -136,7 +136,7 @@ def _run_notify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_inbound(settings: Any, host: str, port: int) -> int:
+def _serve_inbound(settings: Any, host: str, port: int, metrics_port: int | None = None) -> int:
     """Twilio's SMS webhook (STOP / START) and the trunk's disaster-recovery URL until SIGTERM; see
     agent/notify/inbound.py."""
     import signal
@@ -144,7 +144,7 @@ def _serve_inbound(settings: Any, host: str, port: int) -> int:
     from aiohttp import web
 
     from agent.brain import BrainError, load_brains
-    from agent.notify.inbound import SMS_PATH, inbound_app
+    from agent.notify.inbound import SMS_PATH, inbound_app, metrics_app
     from agent.store.audio import AudioStore
     from agent.store.db import open_pool
     from agent.twilio_fallback import VOICE_PATH, TwilioFallback
@@ -172,8 +172,13 @@ def _serve_inbound(settings: Any, host: str, port: int) -> int:
                           voice_url=settings.twilio_voice_fallback_url)  # fmt: skip
         runner = web.AppRunner(app, access_log=None)  # an access log would hold callers' numbers
         await runner.setup()
+        metrics = web.AppRunner(metrics_app(), access_log=None)
+        await metrics.setup()
         try:
             await web.TCPSite(runner, host, port).start()
+            if metrics_port is not None:
+                await web.TCPSite(metrics, host, metrics_port).start()
+                print(f"metrics on http://{host}:{metrics_port}/metrics", flush=True)
             stop = asyncio.Event()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 asyncio.get_running_loop().add_signal_handler(sig, stop.set)
@@ -184,13 +189,15 @@ def _serve_inbound(settings: Any, host: str, port: int) -> int:
                   flush=True)  # fmt: skip
             await stop.wait()
         finally:
+            await metrics.cleanup()
             await runner.cleanup()
             await pool.close()
 
     try:
         asyncio.run(serve())
-    except OSError as e:  # the port is taken: one line, non-zero, like every start-up failure
+    except OSError as e:  # a port is taken: one line, non-zero, like every start-up failure
+        ports = f"{port} or {metrics_port}" if metrics_port is not None else str(port)
         raise Refused(
-            f"notify inbound: cannot listen on {host}:{port}: {e.strerror or e}"
+            f"notify inbound: cannot listen on {host}:{ports}: {e.strerror or e}"
         ) from None
     return 0

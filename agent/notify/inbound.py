@@ -11,10 +11,12 @@ import re
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 from twilio.request_validator import RequestValidator
 
 from agent.log_privacy import mask_numbers
+from agent.metrics import INBOUND
 from agent.store.opt_outs import opt_in, opt_out
 from agent.twilio_fallback import (
     DIAL_ENDED_PATH,
@@ -76,6 +78,18 @@ def inbound_app(
     app.router.add_get("/", health)
     if calls is not None:
         _voice_routes(app, calls, signed_form, voice_url)
+    return app
+
+
+def metrics_app() -> web.Application:
+    """GET /metrics: what this process counts (`receptionist_fallback_calls_total`), for Prometheus on a
+    port of its own, never the public one Twilio reaches."""
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(INBOUND), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
     return app
 
 

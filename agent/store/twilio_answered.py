@@ -29,17 +29,18 @@ def message_id_of(call_sid: str) -> uuid.UUID:
 async def open_call(
     pool: AsyncConnectionPool, call_sid: str, *, business: str, caller: str | None, dialed: str | None,
     at: datetime,
-) -> uuid.UUID:  # fmt: skip
-    """The call row, answered and ended now (outcome `error`) until a later request says more."""
+) -> tuple[uuid.UUID, bool]:  # fmt: skip
+    """The call row, answered and ended now (outcome `error`) until a later request says more; True
+    when it is new (not a request Twilio repeated)."""
     call_id = call_id_of(call_sid)
     async with pool.connection() as conn:
-        await conn.execute(
+        cur = await conn.execute(
             "INSERT INTO calls (id, business, twilio_call_sid, caller_number, dialed_number, started_at,"
             " answered_at, ended_at, outcome, end_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'error', %s)"
             " ON CONFLICT (id) DO NOTHING",
             (call_id, business, call_sid, caller, dialed, at, at, at, END_REASON),
         )  # fmt: skip
-    return call_id
+    return call_id, cur.rowcount == 1
 
 
 async def call_of(pool: AsyncConnectionPool, call_sid: str) -> tuple[uuid.UUID, str, str | None] | None:

@@ -294,6 +294,26 @@ def brains_telling(tmp_path: Path, **at_once: list[str] | None) -> Path:
     return folder
 
 
+async def fallback_calls() -> dict[str, float]:
+    """receptionist_fallback_calls_total by business, as `notify inbound --metrics-port` serves it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from agent.notify.inbound import metrics_app
+
+    runner = web.AppRunner(metrics_app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+            text = await resp.text()
+    finally:
+        await runner.cleanup()
+    return {sample.labels["business"]: sample.value for family in text_string_to_metric_families(text)
+            for sample in family.samples if sample.name == "receptionist_fallback_calls_total"}  # fmt: skip
+
+
 async def test_the_owner_is_told_at_once_by_text_that_the_assistant_could_not_take_a_call(
     db_url, pool, twilio_fake: TwilioFake, tmp_path
 ) -> None:
@@ -305,11 +325,15 @@ async def test_the_owner_is_told_at_once_by_text_that_the_assistant_could_not_ta
     brains = load_brains(brains_telling(tmp_path, dental=["urgent_message"]))
     calls = TwilioFallback(pool, brains, account_sid=twilio_fake.account_sid, auth_token=twilio_fake.auth_token,
                            voicemail_dir=tmp_path / "voicemail", clock=lambda: DAYTIME)  # fmt: skip
+    before = await fallback_calls()
     async with serving(pool, twilio_fake.auth_token, calls) as base:
         line = Line(base, twilio_fake.auth_token, "CA" + "a" * 32, PLUMBING)
         await line.twiml(VOICE_PATH)
         await line.twiml(VOICE_PATH)  # Twilio sends a request again when our answer was slow
         await Line(base, twilio_fake.auth_token, "CA" + "b" * 32, DENTAL).twiml(VOICE_PATH)
+    # and the operator's Prometheus counts each call once (the alert ReceptionistFleetUnreachable)
+    after = await fallback_calls()
+    assert {b: after[b] - before.get(b, 0) for b in after} == {"Rose City Plumbing": 1, "Lakeview Family Dental": 1}
 
     [(business, kind, channel, destination, call_id)] = rows(
         db_url, "SELECT business, kind, channel, destination, call_id FROM outbox")  # fmt: skip
