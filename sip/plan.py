@@ -99,7 +99,7 @@ class ProvisionSettings(BaseSettings):
     twilio_termination_username: str | None = None
     twilio_termination_password: SecretStr | None = None
     # the public URL of `receptionist notify inbound`'s /twilio/voice: the trunk's disaster-recovery URL,
-    # where Twilio sends the calls livekit-sip does not take (agent/twilio_fallback.py)
+    # where Twilio sends the calls livekit-sip does not take (agent/notify/voice_fallback.py)
     twilio_voice_fallback_url: str | None = None
 
     @field_validator("twilio_voice_fallback_url")

@@ -105,7 +105,7 @@ def reconcile_twilio(
     if settings.twilio_trunk_domain:
         want_trunk["domain_name"] = settings.twilio_trunk_domain
     if settings.twilio_voice_fallback_url:
-        # calls livekit-sip cannot take: Twilio answers them from our TwiML (agent/twilio_fallback.py)
+        # calls livekit-sip cannot take: Twilio answers them from our TwiML (agent/notify/voice_fallback.py)
         want_trunk["disaster_recovery_url"] = settings.twilio_voice_fallback_url
         want_trunk["disaster_recovery_method"] = "POST"
 

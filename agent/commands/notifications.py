@@ -145,9 +145,9 @@ def _serve_inbound(settings: Any, host: str, port: int, metrics_port: int | None
 
     from agent.brain import BrainError, load_brains
     from agent.notify.inbound import SMS_PATH, inbound_app, metrics_app
+    from agent.notify.voice_fallback import VOICE_PATH, TwilioFallback
     from agent.store.audio import AudioStore
     from agent.store.db import open_pool
-    from agent.twilio_fallback import VOICE_PATH, TwilioFallback
 
     if settings.twilio_auth_token is None:
         raise Refused(

@@ -1,7 +1,7 @@
 """What a finished call tells the owner at once: an urgent message, an escalation that reached nobody,
 a hot lead, a grounding violation. Built from the call's report and records when the call ends, and
 journaled right after the call's end, one outbox row per channel and destination. (A call no worker
-could take is told of by agent/twilio_fallback.py as Twilio answers it, through `notifications`.)
+could take is told of by agent/notify/voice_fallback.py as Twilio answers it, through `notifications`.)
 
 Why at the end and not when the cause is recorded: the report is the one place that knows the
 escalation's result (a refused transfer is only known after the hand-off) and every cause at once, the

@@ -1,6 +1,6 @@
 """Twilio's webhooks. The inbound SMS one: a text saying STOP (or UNSUBSCRIBE, or another of the carriers'
 opt-out words) puts its sender on the STOP list for the number it was sent to; START takes them off.
-The trunk's disaster-recovery URL: the calls no worker can take (agent/twilio_fallback.py). Only
+The trunk's disaster-recovery URL: the calls no worker can take (agent/notify/voice_fallback.py). Only
 requests that carry Twilio's valid signature are read. Served by `receptionist notify inbound`, its own
 small process, so neither URL depends on a sender, or a worker, being up."""
 
@@ -17,14 +17,14 @@ from twilio.request_validator import RequestValidator
 
 from agent.log_privacy import mask_numbers
 from agent.metrics import INBOUND
-from agent.store.opt_outs import opt_in, opt_out
-from agent.twilio_fallback import (
+from agent.notify.voice_fallback import (
     DIAL_ENDED_PATH,
     MESSAGE_ENDED_PATH,
     RECORDING_PATH,
     VOICE_PATH,
     TwilioFallback,
 )
+from agent.store.opt_outs import opt_in, opt_out
 
 log = logging.getLogger("receptionist.notify")
 
@@ -47,7 +47,7 @@ def inbound_app(
 ) -> web.Application:  # fmt: skip
     """The webhooks. `public_url`: the exact URL set on the Twilio number (what Twilio signs), when a
     proxy in front makes the request's own URL differ from it. `calls`: the TwiML for calls Twilio
-    answers when no worker can (agent/twilio_fallback.py), at `voice_url` (TWILIO_VOICE_FALLBACK_URL,
+    answers when no worker can (agent/notify/voice_fallback.py), at `voice_url` (TWILIO_VOICE_FALLBACK_URL,
     whose host the action URLs share) or at the request's own address."""
     validator = RequestValidator(auth_token)
 

@@ -1,4 +1,4 @@
-"""The records of calls Twilio answered for us while none of our workers could (agent/twilio_fallback.py):
+"""The records of calls Twilio answered for us while none of our workers could (agent/notify/voice_fallback.py):
 a call row from Twilio's first request, then the hand-off's result or the caller's voicemail.
 
 Twilio may send a request more than once, and a voicemail is announced twice (the recording's end and

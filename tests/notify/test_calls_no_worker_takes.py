@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator
 
 from agent.brain import load_brains
 from agent.notify.inbound import inbound_app
-from agent.twilio_fallback import (
+from agent.notify.voice_fallback import (
     DIAL_ENDED_PATH,
     MESSAGE_ENDED_PATH,
     RECORDING_PATH,
