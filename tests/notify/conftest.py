@@ -4,6 +4,7 @@ a webhook receiver that verifies signatures."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.message
 import email.policy
@@ -176,16 +177,24 @@ class WebhookReceiver:
         return event
 
 
+@contextlib.asynccontextmanager
+async def served(app: web.Application) -> AsyncIterator[str]:
+    """An aiohttp app on a free loopback port until the block ends; yields its base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()
+
+
 @pytest.fixture
 async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
     receiver = WebhookReceiver(WEBHOOK_SECRET)
     app = web.Application()
     app.router.add_post("/hooks/receptionist", receiver.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    receiver.url = f"http://127.0.0.1:{port}/hooks/receptionist"
-    yield receiver
-    await runner.cleanup()
+    async with served(app) as base:
+        receiver.url = f"{base}/hooks/receptionist"
+        yield receiver

@@ -14,7 +14,6 @@ from xml.etree import ElementTree
 import aiohttp
 import psycopg
 import pytest
-from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from agent.brain import load_brains
@@ -27,6 +26,7 @@ from agent.notify.voice_fallback import (
     TwilioFallback,
 )
 from tests.fixtures.twilio_fake import TwilioFake
+from tests.notify.conftest import served
 
 BRAINS = Path(__file__).resolve().parents[2] / "brains"
 PLUMBING, DENTAL = "+15035550100", "+13125550142"  # numbers the repository's brains claim
@@ -72,17 +72,11 @@ def verbs(response: ElementTree.Element) -> list[tuple[str, str]]:
     return out
 
 
-@contextlib.asynccontextmanager
-async def serving(pool, token: str, calls: TwilioFallback, voice_url: str | None = None) -> AsyncIterator[str]:
-    """`notify inbound` on a free port, as Twilio reaches it; yields its base URL."""
-    runner = web.AppRunner(inbound_app(pool, token, calls=calls, voice_url=voice_url))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    finally:
-        await runner.cleanup()
+def serving(
+    pool, token: str, calls: TwilioFallback, voice_url: str | None = None
+) -> contextlib.AbstractAsyncContextManager[str]:
+    """`notify inbound` on a free port, as Twilio reaches it: `async with` yields its base URL."""
+    return served(inbound_app(pool, token, calls=calls, voice_url=voice_url))
 
 
 @pytest.fixture
@@ -300,16 +294,8 @@ async def fallback_calls() -> dict[str, float]:
 
     from agent.notify.inbound import metrics_app
 
-    runner = web.AppRunner(metrics_app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as resp:
-            text = await resp.text()
-    finally:
-        await runner.cleanup()
+    async with served(metrics_app()) as base, aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as resp:
+        text = await resp.text()
     return {sample.labels["business"]: sample.value for family in text_string_to_metric_families(text)
             for sample in family.samples if sample.name == "receptionist_fallback_calls_total"}  # fmt: skip
 

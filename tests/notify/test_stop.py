@@ -10,14 +10,13 @@ from urllib.parse import urlencode
 import aiohttp
 import psycopg
 import pytest
-from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from agent.notify.channels import SmsChannel
 from agent.notify.inbound import EMPTY_TWIML, SMS_PATH, inbound_app
 from agent.notify.sender import OutboxSender
 from agent.store.outbox import list_notifications
-from tests.notify.conftest import notification, queue
+from tests.notify.conftest import notification, queue, served
 
 AUTH_TOKEN = "twilio-auth-token-test-7c1e"
 CALLER, BUSINESS_NUMBER = "+15035550123", "+15035550100"
@@ -26,13 +25,8 @@ CALLER, BUSINESS_NUMBER = "+15035550123", "+15035550100"
 @pytest.fixture
 async def inbound(pool) -> AsyncIterator[str]:
     """The webhook on a free port; yields its URL."""
-    runner = web.AppRunner(inbound_app(pool, AUTH_TOKEN))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}{SMS_PATH}"
-    await runner.cleanup()
+    async with served(inbound_app(pool, AUTH_TOKEN)) as base:
+        yield base + SMS_PATH
 
 
 async def text_us(url: str, body: str, *, token: str = AUTH_TOKEN, sender: str = CALLER) -> tuple[int, str]:
