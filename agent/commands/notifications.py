@@ -172,11 +172,11 @@ def _serve_inbound(settings: Any, host: str, port: int, metrics_port: int | None
                           voice_url=settings.twilio_voice_fallback_url)  # fmt: skip
         runner = web.AppRunner(app, access_log=None)  # an access log would hold callers' numbers
         await runner.setup()
-        metrics = web.AppRunner(metrics_app(), access_log=None)
-        await metrics.setup()
+        metrics = web.AppRunner(metrics_app(), access_log=None) if metrics_port is not None else None
         try:
             await web.TCPSite(runner, host, port).start()
-            if metrics_port is not None:
+            if metrics is not None:
+                await metrics.setup()
                 await web.TCPSite(metrics, host, metrics_port).start()
                 print(f"metrics on http://{host}:{metrics_port}/metrics", flush=True)
             stop = asyncio.Event()
@@ -189,7 +189,8 @@ def _serve_inbound(settings: Any, host: str, port: int, metrics_port: int | None
                   flush=True)  # fmt: skip
             await stop.wait()
         finally:
-            await metrics.cleanup()
+            if metrics is not None:
+                await metrics.cleanup()
             await runner.cleanup()
             await pool.close()
 

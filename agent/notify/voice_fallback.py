@@ -24,7 +24,7 @@ from pathlib import Path
 
 import aiohttp
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 from twilio.twiml.voice_response import VoiceResponse
 
 from agent.brain import departments
@@ -110,7 +110,7 @@ class TwilioFallback:
         open_now = departments.route(brain, "explicit_request", now.astimezone(brain.tz)).department
         try:
             new = await self._record(brain, call_sid, caller, dialed, open_now, now)
-        except (psycopg.Error, PoolTimeout) as e:
+        except psycopg.Error as e:  # the pool's PoolTimeout too
             # the caller is still put through or offered the voicemail; Twilio keeps the recording
             log.error("the call %s is not recorded, Postgres is unreachable: %s", call_sid, e)
             new = True
@@ -155,7 +155,7 @@ class TwilioFallback:
         if status in ("completed", "answered"):
             try:
                 await answered.end_call(self.pool, call_sid, outcome="escalated", at=self.clock())
-            except (psycopg.Error, PoolTimeout) as e:
+            except psycopg.Error as e:
                 log.error("the call %s was answered by a person, and is not recorded so: %s", call_sid, e)
             reply.hangup()
             return str(reply)
@@ -171,7 +171,7 @@ class TwilioFallback:
         reply = VoiceResponse()
         try:
             kept = await self._keep(form) is not None
-        except (psycopg.Error, PoolTimeout) as e:
+        except psycopg.Error as e:
             log.error("voicemail of %s not kept, it stays at Twilio (recording %s): %s", form.get("CallSid"),
                       form.get("RecordingSid"), e)  # fmt: skip
             kept = _left_a_message(form)
