@@ -73,6 +73,10 @@ FALLBACK_CALLS = Counter(
     "Calls Twilio answered from TWILIO_VOICE_FALLBACK_URL because no worker could take them",
     ["business"], registry=INBOUND,
 )  # fmt: skip
+INBOUND_WAITING = Gauge(
+    "receptionist_inbound_requests_waiting",
+    "Twilio's webhook requests whose writes wait on disk (JOURNAL_SPILL_DIR) for Postgres", registry=INBOUND,
+)  # fmt: skip
 
 _TOKEN_KINDS = (
     "input_text_tokens", "input_audio_tokens", "cached_text_tokens", "cached_audio_tokens",

@@ -30,15 +30,25 @@ def database_settings() -> Any:
     return settings
 
 
-def current_database() -> Any:
+def current_database(*, outage_ok: bool = False) -> Any:
     """Database-only settings, refused in one line when Postgres is unreachable or behind this code's
-    schema (unlike a worker, a command has nothing to do without it)."""
-    from agent.store.db import DatabaseNotReady, pending_migrations, require_current_schema
+    schema (unlike a worker, a command has nothing to do without it). `outage_ok`: a command that
+    serves through an outage (`notify inbound`) goes on when Postgres cannot be reached; its schema is
+    then not checked."""
+    from agent.store.db import (
+        DatabaseNotReady,
+        DatabaseUnreachable,
+        pending_migrations,
+        require_current_schema,
+    )
 
     settings = database_settings()
     try:
         if pending_migrations(settings.database_url, connect_timeout=5):
             require_current_schema(settings.database_url)  # its message names what is missing
+    except DatabaseUnreachable as e:
+        if not outage_ok:
+            raise Refused(str(e)) from None
     except DatabaseNotReady as e:
         raise Refused(str(e)) from None
     return settings

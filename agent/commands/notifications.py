@@ -90,7 +90,7 @@ def _run_notify(args: argparse.Namespace) -> int:
     from agent.notify.sender import sender_from_settings
     from agent.store.db import open_pool
 
-    settings = current_database()
+    settings = current_database(outage_ok=args.action == "inbound")
     log_privacy.install()  # texts' errors name their numbers: logs get the last 4 digits only
     if args.action == "inbound":
         return _serve_inbound(settings, args.host, args.port, args.metrics_port)
@@ -141,6 +141,7 @@ def _serve_inbound(settings: Any, host: str, port: int, metrics_port: int | None
     agent/notify/inbound.py."""
     import signal
 
+    import psycopg
     from aiohttp import web
 
     from agent.brain import BrainError, load_brains
@@ -148,6 +149,7 @@ def _serve_inbound(settings: Any, host: str, port: int, metrics_port: int | None
     from agent.notify.voice_fallback import VOICE_PATH, TwilioFallback
     from agent.store.audio import AudioStore
     from agent.store.db import open_pool
+    from agent.store.webhook_backlog import WebhookBacklog
 
     if settings.twilio_auth_token is None:
         raise Refused(
@@ -161,14 +163,20 @@ def _serve_inbound(settings: Any, host: str, port: int, metrics_port: int | None
     token = settings.twilio_auth_token.get_secret_value()
 
     async def serve() -> None:
-        pool = await open_pool(
-            settings.database_url, min_size=1, max_size=2, name="receptionist-inbound"
-        )
+        try:
+            pool = await open_pool(settings.database_url, min_size=1, max_size=2, name="receptionist-inbound")
+        except psycopg.Error as e:
+            # calls no worker can take are answered all the same: what they write waits on disk
+            print(f"notify inbound: Postgres is unreachable ({e}); what Twilio's requests write waits in"
+                  f" {settings.journal_spill_dir} until it is back", file=sys.stderr, flush=True)  # fmt: skip
+            pool = await open_pool(settings.database_url, min_size=1, max_size=2, name="receptionist-inbound",
+                                   wait=False)  # fmt: skip
+        backlog = WebhookBacklog(settings.journal_spill_dir)
         calls = TwilioFallback(
-            pool, brains, account_sid=settings.twilio_account_sid, auth_token=token,
+            pool, brains, backlog, account_sid=settings.twilio_account_sid, auth_token=token,
             voicemail_dir=settings.voicemail_dir, audio=AudioStore.from_settings(settings),
         )  # fmt: skip
-        app = inbound_app(pool, token, settings.twilio_sms_webhook_url, calls=calls,
+        app = inbound_app(pool, token, settings.twilio_sms_webhook_url, backlog=backlog, calls=calls,
                           voice_url=settings.twilio_voice_fallback_url)  # fmt: skip
         runner = web.AppRunner(app, access_log=None)  # an access log would hold callers' numbers
         await runner.setup()

@@ -2,13 +2,16 @@
 opt-out words) puts its sender on the STOP list for the number it was sent to; START takes them off.
 The trunk's disaster-recovery URL: the calls no worker can take (agent/notify/voice_fallback.py). Only
 requests that carry Twilio's valid signature are read. Served by `receptionist notify inbound`, its own
-small process, so neither URL depends on a sender, or a worker, being up."""
+small process, so neither URL depends on a sender, or a worker, being up; nor on Postgres: what a
+request writes waits on disk while it is down (agent/store/webhook_backlog.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -16,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from twilio.request_validator import RequestValidator
 
 from agent.log_privacy import mask_numbers
-from agent.metrics import INBOUND
+from agent.metrics import INBOUND, INBOUND_WAITING
 from agent.notify.voice_fallback import (
     DIAL_ENDED_PATH,
     MESSAGE_ENDED_PATH,
@@ -25,6 +28,7 @@ from agent.notify.voice_fallback import (
     TwilioFallback,
 )
 from agent.store.opt_outs import opt_in, opt_out
+from agent.store.webhook_backlog import WebhookBacklog
 
 log = logging.getLogger("receptionist.notify")
 
@@ -33,6 +37,7 @@ SMS_PATH = "/twilio/sms"
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
 OPT_IN_WORDS = frozenset({"START", "UNSTOP", "YES"})
 # an empty reply: Twilio itself answers the opt-out words on our numbers, a second reply would be noise
+OPTED_OUT, OPTED_IN = "opted_out", "opted_in"  # what a STOP and a START write (agent/store/webhook_backlog.py)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
@@ -42,14 +47,25 @@ def keyword(body: str) -> str:
 
 
 def inbound_app(
-    pool: AsyncConnectionPool, auth_token: str, public_url: str | None = None, *,
+    pool: AsyncConnectionPool, auth_token: str, public_url: str | None = None, *, backlog: WebhookBacklog,
     calls: TwilioFallback | None = None, voice_url: str | None = None,
 ) -> web.Application:  # fmt: skip
     """The webhooks. `public_url`: the exact URL set on the Twilio number (what Twilio signs), when a
-    proxy in front makes the request's own URL differ from it. `calls`: the TwiML for calls Twilio
-    answers when no worker can (agent/notify/voice_fallback.py), at `voice_url` (TWILIO_VOICE_FALLBACK_URL,
-    whose host the action URLs share) or at the request's own address."""
+    proxy in front makes the request's own URL differ from it. `backlog`: where what a request writes
+    waits while Postgres is down (the same one `calls` writes through), replayed while the app runs.
+    `calls`: the TwiML for calls Twilio answers when no worker can (agent/notify/voice_fallback.py), at
+    `voice_url` (TWILIO_VOICE_FALLBACK_URL, whose host the action URLs share) or at the request's own
+    address."""
     validator = RequestValidator(auth_token)
+
+    async def stopped(form: dict[str, str], at: datetime) -> None:
+        await opt_out(pool, form["From"], form["To"], keyword(form.get("Body", "")), at)
+
+    async def started(form: dict[str, str], at: datetime) -> bool:
+        return await opt_in(pool, form["From"], form["To"])
+
+    backlog.register(OPTED_OUT, stopped)
+    backlog.register(OPTED_IN, started)
 
     async def signed_form(request: web.Request, url: str) -> dict[str, str] | None:
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
@@ -64,10 +80,12 @@ def inbound_app(
             return web.Response(status=403, text="invalid signature")
         sender, to, word = form.get("From", ""), form.get("To", ""), keyword(form.get("Body", ""))
         if sender and to and word in OPT_OUT_WORDS:
-            await opt_out(pool, sender, to, word)
+            await backlog.write(OPTED_OUT, form, datetime.now(UTC))
             log.info("%s texted %s to %s: no more texts to it", mask_numbers(sender), word, to)
-        elif sender and to and word in OPT_IN_WORDS and await opt_in(pool, sender, to):
-            log.info("%s texted %s to %s: texts may go to it again", mask_numbers(sender), word, to)
+        elif sender and to and word in OPT_IN_WORDS:
+            written, had_opted_out = await backlog.write(OPTED_IN, form, datetime.now(UTC))
+            if had_opted_out or not written:
+                log.info("%s texted %s to %s: texts may go to it again", mask_numbers(sender), word, to)
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
     async def health(request: web.Request) -> web.Response:
@@ -78,12 +96,30 @@ def inbound_app(
     app.router.add_get("/", health)
     if calls is not None:
         _voice_routes(app, calls, signed_form, voice_url)
+    app.cleanup_ctx.append(_replaying(backlog))
     return app
 
 
+def _replaying(backlog: WebhookBacklog) -> Callable[[web.Application], AsyncIterator[None]]:
+    """While the app serves: what earlier processes left on disk taken over, and what waits replayed."""
+
+    async def replaying(app: web.Application) -> AsyncIterator[None]:
+        backlog.take_over()
+        INBOUND_WAITING.set_function(lambda: backlog.waiting)
+        stop = asyncio.Event()
+        task = asyncio.create_task(backlog.run(stop))
+        yield
+        stop.set()
+        await task
+        backlog.close()
+
+    return replaying
+
+
 def metrics_app() -> web.Application:
-    """GET /metrics: what this process counts (`receptionist_fallback_calls_total`), for Prometheus on a
-    port of its own, never the public one Twilio reaches."""
+    """GET /metrics: what this process counts (`receptionist_fallback_calls_total`,
+    `receptionist_inbound_requests_waiting`), for Prometheus on a port of its own, never the public one
+    Twilio reaches."""
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(INBOUND), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -7,7 +7,9 @@ Twilio: a transfer to the business's people when a department is open, otherwise
 answers) a voicemail after the tone. Each such call is a `calls` row (end reason `fleet_unreachable`)
 and a voicemail a `messages` row, so the owner sees and is told of them like any other; the audio is
 fetched from Twilio into VOICEMAIL_DIR (or AUDIO_BUCKET), then deleted at Twilio, so a caller's voice
-is kept in one place, under the retention and `forget` rules.
+is kept in one place, under the retention and `forget` rules. With Postgres down too, the caller hears
+the same, and what each request would have written waits on disk until Postgres is back
+(agent/store/webhook_backlog.py).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -37,6 +38,7 @@ from agent.notify.at_once import notifications
 from agent.store import twilio_answered as answered
 from agent.store.audio import AudioStore
 from agent.store.outbox import queue
+from agent.store.webhook_backlog import WebhookBacklog
 
 log = logging.getLogger("receptionist.twilio_fallback")
 
@@ -47,6 +49,8 @@ RECORDING_PATH = "/twilio/voice/recording"
 DIAL_TIMEOUT_S = 20  # rings before the person counts as not answering and the caller gets the voicemail
 MESSAGE_SILENCE_S = 3  # the caller's silence that ends a voicemail (Twilio counts whole seconds)
 FETCH_TRIES = 3
+# the steps of a call that leave something in Postgres (agent/store/webhook_backlog.py)
+ANSWERED, TRANSFER_ANSWERED, MESSAGE_ENDED, RECORDED = "call_answered", "transfer_answered", "message_ended", "recorded"
 NO_BUSINESS_LINE = "Sorry, this number cannot take calls right now. Please try again later."
 # Twilio's <Say> languages for a brain whose model-down voice names no country
 _SAY_LANGUAGES = {"en": "en-US", "es": "es-MX", "fr": "fr-FR", "de": "de-DE", "it": "it-IT", "pt": "pt-BR",
@@ -64,6 +68,11 @@ def say_language(brain: Brain) -> str:
     return _SAY_LANGUAGES.get(brain.languages[0], _SAY_LANGUAGES.get(voice[:2], "en-US"))
 
 
+def _open_department(brain: Brain, at: datetime) -> Department | None:
+    """The department a caller asking for a person is put through to at `at`, None when none is open."""
+    return departments.route(brain, "explicit_request", at.astimezone(brain.tz)).department
+
+
 def _left_a_message(form: dict[str, str]) -> bool:
     """Twilio made a recording, and it is not empty."""
     return bool(form.get("RecordingSid")) and form.get("RecordingDuration") != "0"
@@ -76,10 +85,11 @@ class TwilioFallback:
     `https://example.com`; the action URLs in the TwiML are built from it."""
 
     def __init__(
-        self, pool: AsyncConnectionPool, brains: BrainDirectory, *, account_sid: str | None, auth_token: str,
-        voicemail_dir: Path, audio: AudioStore | None = None, clock: Callable[[], datetime] | None = None,
+        self, pool: AsyncConnectionPool, brains: BrainDirectory, backlog: WebhookBacklog, *,
+        account_sid: str | None, auth_token: str, voicemail_dir: Path, audio: AudioStore | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:  # fmt: skip
-        self.pool, self.brains = pool, brains
+        self.pool, self.brains, self.backlog = pool, brains, backlog
         # Twilio's media and REST URLs take the account's basic auth
         self._auth = ({"Authorization": "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()}
                       if account_sid else None)  # fmt: skip
@@ -87,6 +97,11 @@ class TwilioFallback:
         self.clock = clock or (lambda: datetime.now(UTC))
         self._http: aiohttp.ClientSession | None = None
         self.fetch_retry_s = 1.0  # the wait before the second try at the recording, doubled before the third
+        # what each request leaves in Postgres, written now or, while Postgres is down, once it is back
+        backlog.register(ANSWERED, self._answered)
+        backlog.register(TRANSFER_ANSWERED, self._transfer_answered)
+        backlog.register(MESSAGE_ENDED, self._message_ended)
+        backlog.register(RECORDED, self._recorded)
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -107,14 +122,11 @@ class TwilioFallback:
         now = self.clock()
         log.warning("no worker took the call from %s to %s: Twilio answers it (%s)",
                     mask_numbers(caller or "an unknown number"), brain.business.name, call_sid)  # fmt: skip
-        open_now = departments.route(brain, "explicit_request", now.astimezone(brain.tz)).department
-        try:
-            new = await self._record(brain, call_sid, caller, dialed, open_now, now)
-        except psycopg.Error as e:  # the pool's PoolTimeout too
-            # the caller is still put through or offered the voicemail; Twilio keeps the recording
-            log.error("the call %s is not recorded, Postgres is unreachable: %s", call_sid, e)
-            new = True
-        if new:
+        open_now = _open_department(brain, now)
+        # with Postgres down the caller is still put through or offered the voicemail, and the call is
+        # recorded once it is back; a request Twilio repeats is counted once
+        written, new = await self.backlog.write(ANSWERED, form, now)
+        if new or not written:
             FALLBACK_CALLS.labels(brain.business.name).inc()
         down, language = brain.calls.model_down, say_language(brain)
         if open_now is None:
@@ -128,14 +140,16 @@ class TwilioFallback:
             dial.sip(to)
         return str(reply)
 
-    async def _record(
-        self, brain: Brain, call_sid: str, caller: str | None, dialed: str | None, department: Department | None,
-        now: datetime,
-    ) -> bool:  # fmt: skip
+    async def _answered(self, form: dict[str, str], at: datetime) -> bool:
         """The call's row, and the owner told at once (kind `assistant_unreachable`) where the brain asks;
         False when Twilio repeated the request."""
+        brain = self._brain_for(form)
+        if brain is None:
+            return False
+        call_sid, caller = form.get("CallSid", ""), form.get("From") or None
+        department = _open_department(brain, at)
         call_id, new = await answered.open_call(self.pool, call_sid, business=brain.business.name, caller=caller,
-                                           dialed=dialed, at=now)  # fmt: skip
+                                                dialed=form.get("To") or None, at=at)  # fmt: skip
         then = (f"it rings your {department.name} line ({department.transfer_to.removeprefix('tel:')}), then"
                 " offers the voicemail if nobody answers" if department else "it offers the voicemail")  # fmt: skip
         summary = (f"Your assistant could not take a call from {caller or 'an unknown number'}, so the phone"
@@ -143,40 +157,32 @@ class TwilioFallback:
         detail = {"then": "transfer" if department else "voicemail",
                   "department": department.name if department else None}  # fmt: skip
         call = {"id": str(call_id), "caller_number": caller, "outcome": "error", "end_reason": answered.END_REASON,
-                "ended_at": now.isoformat()}  # fmt: skip
+                "ended_at": at.isoformat()}  # fmt: skip
         await queue(self.pool, notifications(brain, "assistant_unreachable", summary, detail, call_id=call_id,
-                                             call=call, created_at=now))  # fmt: skip
+                                             call=call, created_at=at))  # fmt: skip
         return new
 
     async def dial_ended(self, form: dict[str, str], base: str) -> str:
         """The person answered (the call is theirs and over), or not: the caller leaves a voicemail."""
-        call_sid, status = form.get("CallSid", ""), form.get("DialCallStatus", "")
+        status = form.get("DialCallStatus", "")
         reply = VoiceResponse()
         if status in ("completed", "answered"):
-            try:
-                await answered.end_call(self.pool, call_sid, outcome="escalated", at=self.clock())
-            except psycopg.Error as e:
-                log.error("the call %s was answered by a person, and is not recorded so: %s", call_sid, e)
+            await self.backlog.write(TRANSFER_ANSWERED, form, self.clock())
             reply.hangup()
             return str(reply)
         brain = self._brain_for(form)  # Twilio repeats the call's parameters on each request
         if brain is None:
             reply.hangup()
             return str(reply)
-        log.info("the transfer of %s was not answered (%s): voicemail", call_sid, status or "no status")
+        log.info("the transfer of %s was not answered (%s): voicemail", form.get("CallSid"), status or "no status")
         return self._voicemail(brain, base, reply)
 
     async def message_ended(self, form: dict[str, str]) -> str:
         """The caller finished their message: it is kept, and they hear the goodbye."""
         reply = VoiceResponse()
-        try:
-            kept = await self._keep(form) is not None
-        except psycopg.Error as e:
-            log.error("voicemail of %s not kept, it stays at Twilio (recording %s): %s", form.get("CallSid"),
-                      form.get("RecordingSid"), e)  # fmt: skip
-            kept = _left_a_message(form)
+        written, business = await self.backlog.write(MESSAGE_ENDED, form, self.clock())
         brain = self._brain_for(form)
-        if kept and brain is not None:
+        if (business is not None if written else _left_a_message(form)) and brain is not None:
             reply.say(brain.calls.model_down.goodbye_line, language=say_language(brain))
         reply.hangup()
         return str(reply)
@@ -188,11 +194,13 @@ class TwilioFallback:
             log.warning("Twilio could not record the voicemail of %s: %s", form.get("CallSid"),
                         form.get("ErrorCode") or form.get("RecordingStatus"))  # fmt: skip
             return
-        if await self._keep(form) is not None:
-            await self._fetch_audio(form.get("CallSid", ""), form.get("RecordingUrl", ""))
+        await self.backlog.write(RECORDED, form, self.clock())
 
     # -- what the call leaves ---------------------------------------------------------------------
-    async def _keep(self, form: dict[str, str]) -> str | None:
+    async def _transfer_answered(self, form: dict[str, str], at: datetime) -> None:
+        await answered.end_call(self.pool, form.get("CallSid", ""), outcome="escalated", at=at)
+
+    async def _message_ended(self, form: dict[str, str], at: datetime) -> str | None:
         """The voicemail's row; the business it was left with, None when there is no message to keep."""
         call_sid = form.get("CallSid", "")
         found = await answered.call_of(self.pool, call_sid)
@@ -204,11 +212,16 @@ class TwilioFallback:
         if not _left_a_message(form):
             return None  # the caller said nothing: no message, and nothing to thank them for
         await answered.keep_voicemail(
-            self.pool, call_sid, business=business, phone=phone, at=self.clock(),
+            self.pool, call_sid, business=business, phone=phone, at=at,
             body=f"Voicemail ({seconds} s), left with Twilio while no receptionist could take calls"
             f" (Twilio recording {recording}): play it on the call's page in the console",
         )  # fmt: skip
         return business
+
+    async def _recorded(self, form: dict[str, str], at: datetime) -> None:
+        """The voicemail's row, then its audio fetched from Twilio."""
+        if await self._message_ended(form, at) is not None:
+            await self._fetch_audio(form.get("CallSid", ""), form.get("RecordingUrl", ""))
 
     async def _fetch_audio(self, call_sid: str, recording_url: str) -> None:
         """Twilio's recording, as WAV, into VOICEMAIL_DIR (or the bucket), named by the message row,

@@ -214,8 +214,10 @@ async def open_pool(
     name: str = "receptionist",
     prepare: ConnectionHook | None = None,
     pgbouncer: bool = False,
+    wait: bool = True,
 ) -> AsyncConnectionPool:
-    """An opened pool; raises (fail fast at start-up) if Postgres is unreachable.
+    """An opened pool; raises (fail fast at start-up) if Postgres is unreachable, unless `wait` is False:
+    then it connects as soon as Postgres lets it, and each checkout meanwhile times out.
 
     `prepare` runs on each new connection before it is handed out: a pool that serves callers passes
     `appointments.warm_up`, so a new backend's slow first booking is paid before anyone waits on it.
@@ -256,5 +258,5 @@ async def open_pool(
             **session,
         },
     )
-    await pool.open(wait=True, timeout=max(acquire_timeout, float(connect_timeout) * 2))
+    await pool.open(wait=wait, timeout=max(acquire_timeout, float(connect_timeout) * 2))
     return pool

@@ -17,13 +17,16 @@ class OptOut:
     opted_out_at: datetime
 
 
-async def opt_out(pool: AsyncConnectionPool, phone: str, business_number: str, keyword: str) -> None:
-    """`phone` wants no more texts from `business_number`; a repeated STOP keeps the first date."""
+async def opt_out(
+    pool: AsyncConnectionPool, phone: str, business_number: str, keyword: str, at: datetime | None = None
+) -> None:
+    """`phone` wants no more texts from `business_number` (since `at`, now when not given); a repeated
+    STOP keeps the first date."""
     async with pool.connection() as conn:
         await conn.execute(
-            "INSERT INTO sms_opt_outs (phone, business_number, keyword) VALUES (%s, %s, %s)"
-            " ON CONFLICT (phone, business_number) DO NOTHING",
-            (phone, business_number, keyword),
+            "INSERT INTO sms_opt_outs (phone, business_number, keyword, opted_out_at)"
+            " VALUES (%s, %s, %s, coalesce(%s, now())) ON CONFLICT (phone, business_number) DO NOTHING",
+            (phone, business_number, keyword, at),
         )
 
 

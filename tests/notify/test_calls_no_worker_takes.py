@@ -4,8 +4,15 @@ sends them for each path a caller takes; the recording is fetched from the local
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
@@ -25,10 +32,12 @@ from agent.notify.voice_fallback import (
     VOICE_PATH,
     TwilioFallback,
 )
+from agent.store.webhook_backlog import WebhookBacklog
 from tests.fixtures.twilio_fake import TwilioFake
-from tests.notify.conftest import served
+from tests.notify.conftest import free_port, served
 
-BRAINS = Path(__file__).resolve().parents[2] / "brains"
+REPO = Path(__file__).resolve().parents[2]
+BRAINS = REPO / "brains"
 PLUMBING, DENTAL = "+15035550100", "+13125550142"  # numbers the repository's brains claim
 CALLER = "+15035550123"
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(64))  # what the fake serves as the caller's voice
@@ -76,7 +85,7 @@ def serving(
     pool, token: str, calls: TwilioFallback, voice_url: str | None = None
 ) -> contextlib.AbstractAsyncContextManager[str]:
     """`notify inbound` on a free port, as Twilio reaches it: `async with` yields its base URL."""
-    return served(inbound_app(pool, token, calls=calls, voice_url=voice_url))
+    return served(inbound_app(pool, token, backlog=calls.backlog, calls=calls, voice_url=voice_url))
 
 
 @pytest.fixture
@@ -87,7 +96,7 @@ def clock() -> list[datetime]:
 @pytest.fixture
 async def webhook(pool, twilio_fake: TwilioFake, tmp_path, clock) -> AsyncIterator[tuple[str, TwilioFallback]]:
     """`notify inbound` on a free port, as Twilio reaches it; yields its base URL."""
-    calls = TwilioFallback(pool, load_brains(BRAINS), account_sid=twilio_fake.account_sid,
+    calls = TwilioFallback(pool, load_brains(BRAINS), WebhookBacklog(tmp_path / "spill"), account_sid=twilio_fake.account_sid,
                            auth_token=twilio_fake.auth_token, voicemail_dir=tmp_path / "voicemail",
                            clock=lambda: clock[0])  # fmt: skip
     async with serving(pool, twilio_fake.auth_token, calls) as base:
@@ -222,7 +231,7 @@ async def test_behind_a_proxy_twilio_signs_the_public_url_and_is_sent_back_to_it
     db_url, pool, twilio_fake: TwilioFake, tmp_path
 ) -> None:
     public = "https://hooks.example.com/receptionist/twilio/voice"  # TWILIO_VOICE_FALLBACK_URL
-    calls = TwilioFallback(pool, load_brains(BRAINS), account_sid=twilio_fake.account_sid,
+    calls = TwilioFallback(pool, load_brains(BRAINS), WebhookBacklog(tmp_path / "spill"), account_sid=twilio_fake.account_sid,
                            auth_token=twilio_fake.auth_token, voicemail_dir=tmp_path, clock=lambda: NIGHT)  # fmt: skip
     async with serving(pool, twilio_fake.auth_token, calls, voice_url=public) as base:
         # the proxy forwards to this address; the signature is the public URL's
@@ -255,7 +264,7 @@ def test_notify_inbound_with_a_bad_brain_file_is_one_line(db_url, monkeypatch, c
 async def test_with_a_bucket_the_voicemail_goes_there_and_leaves_no_file(db_url, pool, twilio_fake, tmp_path, s3) -> None:
     from tests.fixtures.s3 import objects
 
-    calls = TwilioFallback(pool, load_brains(BRAINS), account_sid=twilio_fake.account_sid,
+    calls = TwilioFallback(pool, load_brains(BRAINS), WebhookBacklog(tmp_path / "spill"), account_sid=twilio_fake.account_sid,
                            auth_token=twilio_fake.auth_token, voicemail_dir=tmp_path / "voicemail", audio=s3,
                            clock=lambda: NIGHT)  # fmt: skip
     async with serving(pool, twilio_fake.auth_token, calls) as base:
@@ -288,16 +297,20 @@ def brains_telling(tmp_path: Path, **at_once: list[str] | None) -> Path:
     return folder
 
 
-async def fallback_calls() -> dict[str, float]:
-    """receptionist_fallback_calls_total by business, as `notify inbound --metrics-port` serves it."""
+async def inbound_metric(name: str) -> dict[str, float]:
+    """A series of `notify inbound --metrics-port`, by its business label (`` when it has none)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     from agent.notify.inbound import metrics_app
 
     async with served(metrics_app()) as base, aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as resp:
         text = await resp.text()
-    return {sample.labels["business"]: sample.value for family in text_string_to_metric_families(text)
-            for sample in family.samples if sample.name == "receptionist_fallback_calls_total"}  # fmt: skip
+    return {sample.labels.get("business", ""): sample.value for family in text_string_to_metric_families(text)
+            for sample in family.samples if sample.name == name}  # fmt: skip
+
+
+async def fallback_calls() -> dict[str, float]:
+    return await inbound_metric("receptionist_fallback_calls_total")
 
 
 async def test_the_owner_is_told_at_once_by_text_that_the_assistant_could_not_take_a_call(
@@ -309,7 +322,7 @@ async def test_the_owner_is_told_at_once_by_text_that_the_assistant_could_not_ta
     twilio_fake.add_number(PLUMBING)
     # the dental office wants only urgent messages at once
     brains = load_brains(brains_telling(tmp_path, dental=["urgent_message"]))
-    calls = TwilioFallback(pool, brains, account_sid=twilio_fake.account_sid, auth_token=twilio_fake.auth_token,
+    calls = TwilioFallback(pool, brains, WebhookBacklog(tmp_path / "spill"), account_sid=twilio_fake.account_sid, auth_token=twilio_fake.auth_token,
                            voicemail_dir=tmp_path / "voicemail", clock=lambda: DAYTIME)  # fmt: skip
     before = await fallback_calls()
     async with serving(pool, twilio_fake.auth_token, calls) as base:
@@ -334,18 +347,132 @@ async def test_the_owner_is_told_at_once_by_text_that_the_assistant_could_not_ta
     )
 
 
-async def test_with_postgres_down_too_the_caller_still_reaches_the_people_and_the_voicemail(
-    db_url, webhook, twilio_fake: TwilioFake, pg_server
-) -> None:
-    base, _ = webhook
-    line = Line(base, twilio_fake.auth_token, "CA" + "c" * 32, PLUMBING)
-    pg_server.stop()
+async def until(read, within: float = 60.0):
+    """`read()` once it gives something (a wait with a deadline, not a timing)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not (found := read()):
+        assert asyncio.get_running_loop().time() < deadline, "never came"
+        await asyncio.sleep(0.1)
+    return found
+
+
+async def voicemail_call(line: Line, twilio_fake: TwilioFake) -> str:
+    """Twilio's requests for a caller whom nobody answered and who left a voicemail, asserting what the
+    caller hears; the recording's sid."""
     assert [v for v, _ in verbs(await line.twiml(VOICE_PATH))] == ["Say", "Dial"]
     assert [v for v, _ in verbs(await line.twiml(DIAL_ENDED_PATH, DialCallStatus="no-answer"))] == [
         "Say", "Record", "Hangup"]  # fmt: skip
     recording_url = twilio_fake.add_recording(WAV)
+    recording = recording_url.rsplit("/", 1)[1]
     done = await line.twiml(MESSAGE_ENDED_PATH, RecordingUrl=recording_url, RecordingDuration="9",
-                            RecordingSid=recording_url.rsplit("/", 1)[1])  # fmt: skip
+                            RecordingSid=recording)  # fmt: skip
     assert verbs(done) == [("Say", "Thank you, we have your message. Goodbye."), ("Hangup", "")]
-    # nothing could be written: the caller's voice stays at Twilio, where the owner can still play it
-    assert twilio_fake.state.recordings == {recording_url.rsplit("/", 1)[1]: WAV}
+    status, _ = await line.post(RECORDING_PATH, RecordingUrl=recording_url, RecordingSid=recording,
+                                RecordingDuration="9", RecordingStatus="completed")  # fmt: skip
+    assert status == 200
+    return recording
+
+
+def left_by(db_url: str, line: Line) -> list[tuple]:
+    """What the call left: its row, its voicemail (with where its audio is) and the owner's text."""
+    return rows(db_url, "SELECT c.started_at, c.outcome, c.end_reason, m.phone, m.audio_path IS NOT NULL,"
+                        " (SELECT count(*) FROM outbox o WHERE o.call_id = c.id AND o.kind = 'assistant_unreachable')"
+                        " FROM calls c JOIN messages m ON m.call_id = c.id WHERE c.twilio_call_sid = %s"
+                        " AND m.audio_path IS NOT NULL", line.call["CallSid"])  # fmt: skip
+
+
+async def test_with_postgres_down_too_the_call_is_recorded_once_it_is_back(
+    db_url, pool, twilio_fake: TwilioFake, pg_server, tmp_path
+) -> None:
+    backlog = WebhookBacklog(tmp_path / "spill", retry_s=0.2)
+    calls = TwilioFallback(pool, load_brains(brains_telling(tmp_path)), backlog, account_sid=twilio_fake.account_sid,
+                           auth_token=twilio_fake.auth_token, voicemail_dir=tmp_path / "voicemail",
+                           clock=lambda: DAYTIME)  # fmt: skip
+    async with serving(pool, twilio_fake.auth_token, calls) as base:
+        line = Line(base, twilio_fake.auth_token, "CA" + "c" * 32, PLUMBING)
+        pg_server.stop()
+        # the caller is put through, then offered the voicemail, as with Postgres up
+        recording = await voicemail_call(line, twilio_fake)
+        # nothing could be written yet: the caller's voice stays at Twilio, the requests on disk
+        assert twilio_fake.state.recordings == {recording: WAV}
+        # the call's answer, the message's end, the recording's status: the operator sees them wait
+        assert await inbound_metric("receptionist_inbound_requests_waiting") == {"": 3}
+        pg_server.start()
+        [(started, outcome, reason, phone, _, told)] = await until(lambda: left_by(db_url, line))
+    # as if Postgres had never been down: the call at the time it came, the voice fetched, the owner told
+    assert (started, outcome, reason, phone, told) == (DAYTIME, "message", "fleet_unreachable", CALLER, 1)
+    assert twilio_fake.state.recordings == {}
+    assert await inbound_metric("receptionist_inbound_requests_waiting") == {"": 0}
+    assert [p.stat().st_size for p in (tmp_path / "spill").glob("webhook-*.jsonl")] == []
+
+
+async def test_a_call_waiting_on_disk_keeps_its_order_when_postgres_comes_back_mid_call(
+    db_url, pool, twilio_fake: TwilioFake, pg_server, tmp_path
+) -> None:
+    # no replay of its own until the test asks: the voicemail reaches a Postgres that is up before the
+    # call's first request, still on disk, is written
+    backlog = WebhookBacklog(tmp_path / "spill", retry_s=3600)
+    calls = TwilioFallback(pool, load_brains(BRAINS), backlog, account_sid=twilio_fake.account_sid,
+                           auth_token=twilio_fake.auth_token, voicemail_dir=tmp_path / "voicemail",
+                           clock=lambda: DAYTIME)  # fmt: skip
+    async with serving(pool, twilio_fake.auth_token, calls) as base:
+        line = Line(base, twilio_fake.auth_token, "CA" + "d" * 32, PLUMBING)
+        pg_server.stop()
+        assert [v for v, _ in verbs(await line.twiml(VOICE_PATH))] == ["Say", "Dial"]
+        pg_server.start()
+        await until(lambda: rows(db_url, "SELECT 1"))
+        await line.twiml(DIAL_ENDED_PATH, DialCallStatus="no-answer")
+        recording_url = twilio_fake.add_recording(WAV)
+        done = await line.twiml(MESSAGE_ENDED_PATH, RecordingUrl=recording_url, RecordingDuration="9",
+                                RecordingSid=recording_url.rsplit("/", 1)[1])  # fmt: skip
+        assert verbs(done)[0] == ("Say", "Thank you, we have your message. Goodbye.")
+        assert rows(db_url, "SELECT count(*) FROM messages") == [(0,)]  # behind the call's row, on disk
+        assert await backlog.replay() == 2
+    assert rows(db_url, "SELECT c.outcome, m.phone FROM calls c JOIN messages m ON m.call_id = c.id") == [
+        ("message", CALLER)]  # fmt: skip
+
+
+def test_a_notify_inbound_killed_during_an_outage_leaves_the_calls_to_the_next_one(
+    db_url, pg_server, twilio_fake: TwilioFake, tmp_path
+) -> None:
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DATABASE_URL": db_url,
+           "BRAIN_PATH": str(brains_telling(tmp_path)), "TWILIO_ACCOUNT_SID": twilio_fake.account_sid,
+           "TWILIO_AUTH_TOKEN": twilio_fake.auth_token, "JOURNAL_SPILL_DIR": str(tmp_path / "spill"),
+           "VOICEMAIL_DIR": str(tmp_path / "voicemail"), "PYTHONPATH": str(REPO)}  # fmt: skip
+    pg_server.stop()
+    with inbound_process(env, tmp_path / "first.log") as (first, base):
+        # Postgres is down from its start: it serves the calls all the same
+        line = Line(base, twilio_fake.auth_token, "CA" + "e" * 32, PLUMBING)
+        recording = asyncio.run(voicemail_call(line, twilio_fake))
+        first.kill()
+    assert "Postgres is unreachable" in (tmp_path / "first.log").read_text()
+    assert twilio_fake.state.recordings == {recording: WAV}
+    pg_server.start()
+    with inbound_process(env, tmp_path / "second.log"):
+        [(_, outcome, reason, phone, _, told)] = asyncio.run(until(lambda: left_by(db_url, line)))
+    assert (outcome, reason, phone, told) == ("message", "fleet_unreachable", CALLER, 1)
+    assert twilio_fake.state.recordings == {}
+    assert list((tmp_path / "spill").glob("webhook-*.jsonl")) == []
+
+
+@contextlib.contextmanager
+def inbound_process(env: dict[str, str], log: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`receptionist notify inbound` on a free port, once it answers, until the block ends (SIGTERM)."""
+    port = free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "notify", "inbound", "--port", str(port)],
+                                cwd=env["HOME"], env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        yield proc, f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -4,6 +4,7 @@ and a number on the list gets no text, while START lets texts through again."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
@@ -16,6 +17,7 @@ from agent.notify.channels import SmsChannel
 from agent.notify.inbound import EMPTY_TWIML, SMS_PATH, inbound_app
 from agent.notify.sender import OutboxSender
 from agent.store.outbox import list_notifications
+from agent.store.webhook_backlog import WebhookBacklog
 from tests.notify.conftest import notification, queue, served
 
 AUTH_TOKEN = "twilio-auth-token-test-7c1e"
@@ -23,9 +25,9 @@ CALLER, BUSINESS_NUMBER = "+15035550123", "+15035550100"
 
 
 @pytest.fixture
-async def inbound(pool) -> AsyncIterator[str]:
+async def inbound(pool, tmp_path) -> AsyncIterator[str]:
     """The webhook on a free port; yields its URL."""
-    async with served(inbound_app(pool, AUTH_TOKEN)) as base:
+    async with served(inbound_app(pool, AUTH_TOKEN, backlog=WebhookBacklog(tmp_path / "spill"))) as base:
         yield base + SMS_PATH
 
 
@@ -66,6 +68,23 @@ async def test_stop_by_text_is_honoured_and_start_undoes_it(db_url, pool, inboun
     await queue(db_url, tmp_path / "spill", [notification("sms", CALLER, kind="caller_booked", n=2)])
     await sender.deliver_due()
     assert [m["to"] for m in twilio_fake.state.messages] == [CALLER]
+
+
+async def test_a_stop_texted_while_postgres_is_down_is_on_the_list_once_it_is_back(db_url, pool, pg_server, tmp_path):
+    backlog = WebhookBacklog(tmp_path / "spill", retry_s=0.2)
+    async with served(inbound_app(pool, AUTH_TOKEN, backlog=backlog)) as base:
+        pg_server.stop()
+        # in the order they came: the last word of each sender stands
+        assert await text_us(base + SMS_PATH, "STOP") == (200, EMPTY_TWIML)
+        assert await text_us(base + SMS_PATH, "Stop", sender="+15035550144") == (200, EMPTY_TWIML)
+        assert await text_us(base + SMS_PATH, "Start", sender="+15035550144") == (200, EMPTY_TWIML)
+        assert backlog.waiting == 3
+        pg_server.start()
+        deadline = asyncio.get_running_loop().time() + 60
+        while backlog.waiting:
+            assert asyncio.get_running_loop().time() < deadline, "the STOPs were never written"
+            await asyncio.sleep(0.1)
+    assert stop_list(db_url) == [(CALLER, BUSINESS_NUMBER, "STOP")]
 
 
 async def test_a_request_without_twilios_signature_changes_nothing(db_url, inbound):
