@@ -23,6 +23,7 @@ KUBERNETES = "v1.34.2"  # the release whose API the manifests are checked agains
 SCHEMAS = ROOT / "deploy" / "k8s" / "schemas"
 # (group, version, kind) of every object under deploy/k8s/
 KINDS = [
+    ("", "v1", "Service"),  # the core group: apiVersion "v1"
     ("apps", "v1", "Deployment"),
     ("autoscaling", "v2", "HorizontalPodAutoscaler"),
     ("batch", "v1", "CronJob"),
@@ -81,6 +82,15 @@ def standalone(node: Any, definitions: dict[str, Any], seen: tuple[str, ...] = (
     return schema
 
 
+def api_version(group: str, version: str) -> str:
+    return f"{group}/{version}" if group else version
+
+
+def schema_file(group: str, version: str, kind: str) -> Path:
+    """Where validate-k8s looks for it: kubeconform names a core kind's group after its version."""
+    return SCHEMAS / f"{kind.lower()}-{group or version}-{version}.json"
+
+
 def schema_for(group: str, version: str, kind: str, definitions: dict[str, Any]) -> dict[str, Any]:
     [name] = [
         name
@@ -89,7 +99,7 @@ def schema_for(group: str, version: str, kind: str, definitions: dict[str, Any])
         in d.get("x-kubernetes-group-version-kind", [])
     ]
     schema = standalone(definitions[name], definitions, (name,))
-    schema["properties"]["apiVersion"] = {"type": "string", "enum": [f"{group}/{version}"]}
+    schema["properties"]["apiVersion"] = {"type": "string", "enum": [api_version(group, version)]}
     schema["properties"]["kind"] = {"type": "string", "enum": [kind]}
     schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind"})
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
@@ -105,7 +115,7 @@ def main() -> None:
     definitions = json.loads((args.spec or swagger(KUBERNETES)).read_text())["definitions"]
     SCHEMAS.mkdir(parents=True, exist_ok=True)
     for group, version, kind in KINDS:
-        path = SCHEMAS / f"{kind.lower()}-{group}-{version}.json"
+        path = schema_file(group, version, kind)
         path.write_text(
             json.dumps(schema_for(group, version, kind, definitions), sort_keys=True) + "\n"
         )

@@ -6,10 +6,16 @@ autoscaler reads a metric the worker serves."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -34,11 +40,14 @@ def validate(*files: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def objects() -> dict[str, dict]:
+def objects(file: str = "worker.yaml") -> dict[str, dict]:
+    """The objects of one file, by kind, and by kind/name."""
     found = {}
     for path in sorted(K8S.glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
-            found[doc["kind"]] = doc
+            if path.name == file or doc["kind"] not in found:
+                found[doc["kind"]] = doc
+            found[f"{doc['kind']}/{doc['metadata']['name']}"] = doc
     return found
 
 
@@ -128,3 +137,53 @@ async def test_the_autoscaler_scales_on_a_metric_the_worker_serves(
     finally:
         watch.cancel()
     assert scrape(tmp_path)[name] == 3
+
+
+def test_the_owner_side_pods_run_their_commands_and_answer_their_probes(db_url: str, tmp_path: Path) -> None:
+    """Each container of owner-side.yaml, its command and env as written (the image's /app/var a
+    temporary folder), started against a migrated database: ready by its own probe, on its own port;
+    each Service reaches a port its pods name."""
+    shipped = objects("owner-side.yaml")
+    deployments = [d for d in yaml.safe_load_all((K8S / "owner-side.yaml").read_text()) if d["kind"] == "Deployment"]
+    assert {d["metadata"]["name"] for d in deployments} == {
+        "receptionist-notify", "receptionist-inbound", "receptionist-console"}  # fmt: skip
+    for deployment in deployments:
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        command = container["command"]
+        assert command[0] == "receptionist"
+        env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(ROOT), "DATABASE_URL": db_url,
+               "BRAIN_PATH": str(ROOT / "brains"), "TWILIO_AUTH_TOKEN": "test-token",
+               **{e["name"]: e["value"].replace("/app/var", str(tmp_path / "var")) for e in container.get("env", [])}}  # fmt: skip
+        log = tmp_path / f"{deployment['metadata']['name']}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "agent.cli", *command[1:]], cwd=tmp_path, env=env,
+                                    stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            probe = container.get("readinessProbe", {}).get("httpGet")
+            ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, f"{command} exited:\n{log.read_text()}"
+                if probe is None:  # the sender serves nothing: it runs once it delivers
+                    if "delivering notifications by" in log.read_text():
+                        break
+                else:
+                    try:
+                        url = f"http://127.0.0.1:{ports[probe['port']]}{probe['path']}"
+                        with urllib.request.urlopen(url, timeout=5) as answer:
+                            assert answer.status == 200
+                        break
+                    except (urllib.error.URLError, ConnectionError):
+                        pass
+                assert time.monotonic() < deadline, f"{command} never became ready:\n{log.read_text()}"
+                time.sleep(0.2)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        # a clean stop; uvicorn (the console) raises the SIGTERM again once it has stopped serving
+        assert proc.returncode == (-signal.SIGTERM if command[1] == "web" else 0), log.read_text()
+        # its Service, if it has one, sends traffic to a port the pod names
+        service = shipped.get(f"Service/{deployment['metadata']['name']}")
+        if service is not None:
+            assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]
+            assert {p["targetPort"] for p in service["spec"]["ports"]} <= set(ports)
