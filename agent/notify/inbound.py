@@ -62,7 +62,7 @@ def inbound_app(
         await opt_out(pool, form["From"], form["To"], keyword(form.get("Body", "")), at)
 
     async def started(form: dict[str, str], at: datetime) -> bool:
-        return await opt_in(pool, form["From"], form["To"])
+        return await opt_in(pool, form["From"], form["To"], at)
 
     backlog.register(OPTED_OUT, stopped)
     backlog.register(OPTED_IN, started)

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import tempfile
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,11 +146,12 @@ class TwilioFallback:
         False when Twilio repeated the request."""
         brain = self._brain_for(form)
         if brain is None:
+            log.warning("the call %s is not recorded: no brain claims %s any more", form.get("CallSid"),
+                        form.get("To"))  # fmt: skip
             return False
-        call_sid, caller = form.get("CallSid", ""), form.get("From") or None
+        caller = form.get("From") or None
         department = _open_department(brain, at)
-        call_id, new = await answered.open_call(self.pool, call_sid, business=brain.business.name, caller=caller,
-                                                dialed=form.get("To") or None, at=at)  # fmt: skip
+        call_id, new = await self._open_call(brain, form, at)
         then = (f"it rings your {department.name} line ({department.transfer_to.removeprefix('tel:')}), then"
                 " offers the voicemail if nobody answers" if department else "it offers the voicemail")  # fmt: skip
         summary = (f"Your assistant could not take a call from {caller or 'an unknown number'}, so the phone"
@@ -197,26 +199,36 @@ class TwilioFallback:
         await self.backlog.write(RECORDED, form, self.clock())
 
     # -- what the call leaves ---------------------------------------------------------------------
+    async def _open_call(self, brain: Brain, form: dict[str, str], at: datetime) -> tuple[uuid.UUID, bool]:
+        return await answered.open_call(self.pool, form.get("CallSid", ""), business=brain.business.name,
+                                        caller=form.get("From") or None, dialed=form.get("To") or None, at=at)  # fmt: skip
+
     async def _transfer_answered(self, form: dict[str, str], at: datetime) -> None:
+        brain = self._brain_for(form)
+        if brain is not None:  # the call's row, if its first request is not in Postgres yet
+            await self._open_call(brain, form, at)
         await answered.end_call(self.pool, form.get("CallSid", ""), outcome="escalated", at=at)
 
     async def _message_ended(self, form: dict[str, str], at: datetime) -> str | None:
         """The voicemail's row; the business it was left with, None when there is no message to keep."""
         call_sid = form.get("CallSid", "")
-        found = await answered.call_of(self.pool, call_sid)
-        if found is None:
-            log.warning("a voicemail for %s, a call we have no record of: not kept", call_sid or "no CallSid")
+        brain = self._brain_for(form)
+        if brain is None or not call_sid:
+            log.warning("a voicemail for %s to %s, which no brain claims: not kept", call_sid or "no CallSid",
+                        form.get("To"))  # fmt: skip
             return None
-        _, business, phone = found
-        seconds, recording = form.get("RecordingDuration") or "?", form.get("RecordingSid")
         if not _left_a_message(form):
             return None  # the caller said nothing: no message, and nothing to thank them for
+        # the call's row too, if its first request is not in Postgres yet (it may wait on another
+        # process's disk): the voicemail does not wait for it
+        await self._open_call(brain, form, at)
+        seconds, recording = form.get("RecordingDuration") or "?", form.get("RecordingSid")
         await answered.keep_voicemail(
-            self.pool, call_sid, business=business, phone=phone, at=at,
+            self.pool, call_sid, business=brain.business.name, phone=form.get("From") or None, at=at,
             body=f"Voicemail ({seconds} s), left with Twilio while no receptionist could take calls"
             f" (Twilio recording {recording}): play it on the call's page in the console",
         )  # fmt: skip
-        return business
+        return brain.business.name
 
     async def _recorded(self, form: dict[str, str], at: datetime) -> None:
         """The voicemail's row, then its audio fetched from Twilio."""

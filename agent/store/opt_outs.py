@@ -30,12 +30,14 @@ async def opt_out(
         )
 
 
-async def opt_in(pool: AsyncConnectionPool, phone: str, business_number: str) -> bool:
-    """`phone` texted START: texts may go to it again. Returns whether it had opted out."""
+async def opt_in(pool: AsyncConnectionPool, phone: str, business_number: str, at: datetime | None = None) -> bool:
+    """`phone` texted START (at `at`): texts may go to it again, unless it texted STOP after that (a
+    START written late, after an outage, does not undo a newer STOP). Returns whether it had opted out."""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "DELETE FROM sms_opt_outs WHERE phone = %s AND business_number = %s", (phone, business_number)
-        )
+            "DELETE FROM sms_opt_outs WHERE phone = %s AND business_number = %s"
+            " AND opted_out_at <= coalesce(%s, now())", (phone, business_number, at)
+        )  # fmt: skip
         return cur.rowcount > 0
 
 

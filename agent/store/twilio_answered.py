@@ -30,26 +30,21 @@ async def open_call(
     pool: AsyncConnectionPool, call_sid: str, *, business: str, caller: str | None, dialed: str | None,
     at: datetime,
 ) -> tuple[uuid.UUID, bool]:  # fmt: skip
-    """The call row, answered and ended now (outcome `error`) until a later request says more; True
-    when it is new (not a request Twilio repeated)."""
+    """The call row, answered and ended at `at` (outcome `error`) until a later request says more; True
+    when it is new (not a request Twilio repeated). Any request of the call may be the first to reach
+    Postgres (its first one may still wait on another process's disk): the row starts at the
+    earliest `at` given."""
     call_id = call_id_of(call_sid)
     async with pool.connection() as conn:
         cur = await conn.execute(
             "INSERT INTO calls (id, business, twilio_call_sid, caller_number, dialed_number, started_at,"
             " answered_at, ended_at, outcome, end_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'error', %s)"
-            " ON CONFLICT (id) DO NOTHING",
+            " ON CONFLICT (id) DO UPDATE SET started_at = least(calls.started_at, excluded.started_at),"
+            " answered_at = least(calls.answered_at, excluded.answered_at) RETURNING (xmax = 0)",
             (call_id, business, call_sid, caller, dialed, at, at, at, END_REASON),
         )  # fmt: skip
-    return call_id, cur.rowcount == 1
-
-
-async def call_of(pool: AsyncConnectionPool, call_sid: str) -> tuple[uuid.UUID, str, str | None] | None:
-    """(id, business, caller number) of the call Twilio answered for us under this CallSid."""
-    async with pool.connection() as conn:
-        row = await (await conn.execute(
-            "SELECT id, business, caller_number FROM calls WHERE id = %s", (call_id_of(call_sid),)
-        )).fetchone()  # fmt: skip
-    return (row[0], row[1], row[2]) if row else None
+        row = await cur.fetchone()
+    return call_id, bool(row and row[0])
 
 
 async def end_call(pool: AsyncConnectionPool, call_sid: str, *, outcome: str | None, at: datetime) -> None:

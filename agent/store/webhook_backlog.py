@@ -12,6 +12,7 @@ part way through a replay or a crash before the file is cleared, leaves the same
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
@@ -30,6 +31,8 @@ log = logging.getLogger("receptionist.notify")
 # a step: what one of Twilio's requests writes, from its form and the time it came
 Step = Callable[[dict[str, str], datetime], Awaitable[Any]]
 _GLOB = "webhook-*.jsonl"
+REFUSED = "refused-webhooks.jsonl"  # steps that failed otherwise than by Postgres being away: kept, not retried
+LOOK_AROUND_S = 30.0  # how often an idle process looks for files a stopped one left
 
 
 class WebhookBacklog:
@@ -54,62 +57,61 @@ class WebhookBacklog:
         return self._kept
 
     def take_over(self) -> int:
-        """Lock the files of `notify inbound` processes that are gone, to replay them; how many requests
-        they hold."""
+        """Lock the files of `notify inbound` processes that are gone (killed, or stopped with
+        requests still waiting), to replay them; how many requests they hold."""
         found = 0
-        for path in sorted(self.directory.glob(_GLOB), key=lambda p: p.stat().st_mtime):
-            if path == self._own.path:
+        taken = {self._own.path, *(s.path for s in self._left)}
+        for path in self.directory.glob(_GLOB):
+            if path in taken:
                 continue
             left = SpillFile.claim(path)
             if left is None:
-                continue  # a live process's
+                continue  # a live process's, or gone meanwhile
             lines, _ = left.read(0, 1 << 62)
             self._left.append(left)
             found += len(lines)
         self._kept += found
         if found:
             log.warning("%d webhook requests kept by an earlier notify inbound wait for Postgres", found)
-            self._wake.set()
         return found
 
     async def write(self, name: str, form: dict[str, str], at: datetime) -> tuple[bool, Any]:
         """(True, the step's result) once it is in Postgres; (False, None) when it was kept on disk
-        instead, because Postgres failed it or requests kept before it still wait (so one call's
-        steps land in the order Twilio sent them)."""
+        instead, because Postgres failed it or requests kept before it still wait (so this process's
+        requests land in the order Twilio sent them). Never raises for the disk: Twilio's caller is
+        answered all the same, and the log says what was lost."""
         if not self._kept:
             try:
                 return True, await self._steps[name](form, at)
             except psycopg.Error as e:  # the pool's PoolTimeout too
                 log.error("Postgres could not take Twilio's request (%s), kept on disk until it can: %s", name, e)
-        self._keep(name, form, at)
+        try:
+            self._keep(name, form, at)
+        except OSError as e:
+            log.critical("Twilio's request (%s, %s) is lost: neither Postgres nor %s could take it: %s", name,
+                         form.get("CallSid") or form.get("MessageSid"), self.directory, e)  # fmt: skip
         return False, None
 
     def _keep(self, name: str, form: dict[str, str], at: datetime) -> None:
         line = json.dumps({"step": name, "at": at.isoformat(), "form": form}, separators=(",", ":"))
-        self._own.append(line.encode() + b"\n")  # raises OSError when the disk fails it: Twilio gets a 500
+        if self._own.fd is None:
+            self._own = SpillFile(self._own.path, _created_locked(self._own.path))
+        self._own.append(line.encode() + b"\n")
         self._kept += 1
         self._wake.set()
 
     async def replay(self) -> int:
         """Write what was kept, oldest first; how many requests are now in Postgres. Stops at the first
-        one Postgres fails, to try the same ones again later."""
+        one Postgres cannot take now, to try the same ones again later; one it refuses otherwise (a
+        bug, a schema behind this code) is set aside in REFUSED with the error, and the rest go on."""
         async with self._replaying:
             written = 0
             for spill in [*self._left, self._own]:
                 lines, end = spill.read(spill.offset, 1 << 62)
                 if not lines:
                     continue
-                # in the order they came: two requests Postgres failed at once may have been kept the other way
-                kept = sorted((json.loads(line) for line in lines), key=lambda k: datetime.fromisoformat(k["at"]))
-                for item in kept:
-                    step = self._steps.get(item["step"])
-                    if step is None:
-                        log.error("a kept webhook request of an unknown kind (%s) is dropped", item["step"])
-                        continue
-                    try:
-                        await step(item["form"], datetime.fromisoformat(item["at"]))
-                    except psycopg.Error as e:
-                        log.warning("kept webhook requests still wait for Postgres: %s", e)
+                for item in _in_order(lines):
+                    if not await self._replay_one(item):
                         return written
                 # all of them written: each one written again after this would leave the same rows
                 spill.offset = end
@@ -123,16 +125,35 @@ class WebhookBacklog:
                 log.info("%d kept webhook requests written to Postgres", written)
             return written
 
+    async def _replay_one(self, item: dict[str, Any]) -> bool:
+        """False when Postgres cannot take it now."""
+        try:
+            await self._steps[item["step"]](item["form"], datetime.fromisoformat(item["at"]))
+            return True
+        except psycopg.OperationalError as e:  # down, unreachable, the pool's timeout
+            log.warning("kept webhook requests still wait for Postgres: %s", e)
+            return False
+        except Exception as e:  # noqa: BLE001 - one bad request must not hold back the others
+            log.exception("a kept webhook request (%s) was refused; set aside in %s", item.get("step"),
+                          self.directory / REFUSED)  # fmt: skip
+            _set_aside(self.directory / REFUSED, {**item, "error": f"{type(e).__name__}: {e}"})
+            return True
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop`: what earlier processes left replayed at once; what this one keeps, `retry_s`
-        after it is kept (Postgres has just failed it), then every `retry_s` until it is all written."""
+        """Until `stop`: what stopped processes left taken over and replayed (at once, then every
+        LOOK_AROUND_S); what this one keeps replayed `retry_s` after it is kept (Postgres has just
+        failed it), then every `retry_s` until it is all written."""
         while not stop.is_set():
-            if self._kept:
-                await self.replay()
+            try:
+                self.take_over()
+                if self._kept:
+                    await self.replay()
+            except Exception:  # noqa: BLE001 - the next round tries again; requests stay kept meanwhile
+                log.exception("replaying kept webhook requests failed")
             self._wake.clear()
-            if not self._kept and not await _first(stop.wait(), self._wake.wait()):
+            if not self._kept and not await _first(stop, self._wake.wait(), LOOK_AROUND_S):
                 return
-            if not await _first(stop.wait(), asyncio.sleep(self.retry_s)):
+            if not await _first(stop, asyncio.sleep(self.retry_s)):
                 return
 
     def close(self) -> None:
@@ -142,12 +163,43 @@ class WebhookBacklog:
         self._left.clear()
 
 
-async def _first(stop: Awaitable[Any], other: Awaitable[Any]) -> bool:
-    """Wait for either; False when `stop` came first."""
-    tasks = [asyncio.ensure_future(stop), asyncio.ensure_future(other)]
+async def _first(stop: asyncio.Event, other: Awaitable[Any], within: float | None = None) -> bool:
+    """Wait for `other` (or `within` seconds); False when `stop` came first."""
+    tasks = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(other)]
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, timeout=within, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for t in tasks:
             t.cancel()
-    return tasks[0] not in done
+    return not stop.is_set()
+
+
+def _in_order(lines: list[bytes]) -> list[dict[str, Any]]:
+    """The kept requests in the order they came (two that Postgres failed at once may have been kept
+    the other way); a line that cannot be read is logged and skipped."""
+    items = []
+    for line in lines:
+        try:
+            item = json.loads(line)
+            items.append((datetime.fromisoformat(item["at"]), item))
+        except (ValueError, KeyError, TypeError):
+            log.error("an unreadable kept webhook request is skipped: %r", line[:200])
+    return [item for _, item in sorted(items, key=lambda pair: pair[0])]
+
+
+def _created_locked(path: Path) -> int:
+    """A new file at `path`, locked before it appears there (a process starting up must not take a
+    live process's file for a stopped one's)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name("." + path.name)
+    fd = os.open(tmp, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(tmp, path)
+    return fd
+
+
+def _set_aside(path: Path, item: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(item, separators=(",", ":")) + "\n")
+        f.flush()
+        os.fsync(f.fileno())

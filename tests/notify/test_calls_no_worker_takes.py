@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 from xml.etree import ElementTree
@@ -430,6 +430,57 @@ async def test_a_call_waiting_on_disk_keeps_its_order_when_postgres_comes_back_m
         assert await backlog.replay() == 2
     assert rows(db_url, "SELECT c.outcome, m.phone FROM calls c JOIN messages m ON m.call_id = c.id") == [
         ("message", CALLER)]  # fmt: skip
+
+
+async def test_a_call_split_between_two_processes_is_one_call_with_its_voicemail(
+    db_url, pool, twilio_fake: TwilioFake, pg_server, tmp_path
+) -> None:
+    # two `notify inbound` replicas behind one address, each with its own disk: the call's first
+    # request waits on the first one's while the voicemail reaches Postgres through the second
+    def replica(name: str, clock: datetime) -> TwilioFallback:
+        return TwilioFallback(pool, load_brains(brains_telling(tmp_path / name)), WebhookBacklog(tmp_path / name,
+                              retry_s=3600), account_sid=twilio_fake.account_sid, auth_token=twilio_fake.auth_token,
+                              voicemail_dir=tmp_path / "voicemail", clock=lambda: clock)  # fmt: skip
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    first, second = replica("a", DAYTIME), replica("b", DAYTIME + timedelta(seconds=30))
+    async with serving(pool, twilio_fake.auth_token, first) as base_a, \
+            serving(pool, twilio_fake.auth_token, second) as base_b:  # fmt: skip
+        pg_server.stop()
+        line_a = Line(base_a, twilio_fake.auth_token, "CA" + "f" * 32, PLUMBING)
+        assert [v for v, _ in verbs(await line_a.twiml(VOICE_PATH))] == ["Say", "Dial"]
+        pg_server.start()
+        await until(lambda: rows(db_url, "SELECT 1"))
+        line_b = Line(base_b, twilio_fake.auth_token, "CA" + "f" * 32, PLUMBING)
+        await line_b.twiml(DIAL_ENDED_PATH, DialCallStatus="no-answer")
+        recording_url = twilio_fake.add_recording(WAV)
+        recording = recording_url.rsplit("/", 1)[1]
+        done = await line_b.twiml(MESSAGE_ENDED_PATH, RecordingUrl=recording_url, RecordingDuration="9",
+                                  RecordingSid=recording)  # fmt: skip
+        assert verbs(done)[0] == ("Say", "Thank you, we have your message. Goodbye.")
+        await line_b.post(RECORDING_PATH, RecordingUrl=recording_url, RecordingSid=recording,
+                          RecordingDuration="9", RecordingStatus="completed")  # fmt: skip
+        # the voicemail is kept and fetched without waiting for the call's first request...
+        assert twilio_fake.state.recordings == {}
+        assert await first.backlog.replay() == 1  # ...which lands later, into the same call
+    [(started, outcome, reason, phone, _, told)] = left_by(db_url, line_a)
+    assert (started, outcome, reason, phone, told) == (DAYTIME, "message", "fleet_unreachable", CALLER, 1)
+    assert rows(db_url, "SELECT count(*) FROM calls") == [(1,)]
+
+
+async def test_with_postgres_and_the_disk_down_the_caller_still_hears_the_way_on(
+    db_url, pool, twilio_fake: TwilioFake, pg_server, tmp_path
+) -> None:
+    (tmp_path / "not-a-folder").write_text("")  # JOURNAL_SPILL_DIR cannot be written
+    calls = TwilioFallback(pool, load_brains(BRAINS), WebhookBacklog(tmp_path / "not-a-folder"),
+                           account_sid=twilio_fake.account_sid, auth_token=twilio_fake.auth_token,
+                           voicemail_dir=tmp_path / "voicemail", clock=lambda: DAYTIME)  # fmt: skip
+    async with serving(pool, twilio_fake.auth_token, calls) as base:
+        pg_server.stop()
+        line = Line(base, twilio_fake.auth_token, "CA" + "9" * 32, PLUMBING)
+        assert [v for v, _ in verbs(await line.twiml(VOICE_PATH))] == ["Say", "Dial"]
+        assert [v for v, _ in verbs(await line.twiml(DIAL_ENDED_PATH, DialCallStatus="no-answer"))] == [
+            "Say", "Record", "Hangup"]  # fmt: skip
 
 
 def test_a_notify_inbound_killed_during_an_outage_leaves_the_calls_to_the_next_one(

@@ -87,6 +87,20 @@ async def test_a_stop_texted_while_postgres_is_down_is_on_the_list_once_it_is_ba
     assert stop_list(db_url) == [(CALLER, BUSINESS_NUMBER, "STOP")]
 
 
+async def test_a_start_written_late_does_not_undo_a_newer_stop(db_url, pool):
+    from datetime import UTC, datetime, timedelta
+
+    from agent.store.opt_outs import opt_in, opt_out
+
+    start_at = datetime(2026, 12, 1, 16, 0, tzinfo=UTC)
+    await opt_out(pool, CALLER, BUSINESS_NUMBER, "STOP", start_at + timedelta(minutes=1))
+    # a START sent before that STOP, written once Postgres was back: the STOP stands
+    assert not await opt_in(pool, CALLER, BUSINESS_NUMBER, start_at)
+    assert stop_list(db_url) == [(CALLER, BUSINESS_NUMBER, "STOP")]
+    assert await opt_in(pool, CALLER, BUSINESS_NUMBER, start_at + timedelta(minutes=2))
+    assert stop_list(db_url) == []
+
+
 async def test_a_request_without_twilios_signature_changes_nothing(db_url, inbound):
     status, _ = await text_us(inbound, "STOP", token="someone-elses-token")
     assert status == 403
