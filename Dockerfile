@@ -1,6 +1,8 @@
 # The worker image: one process registers with LiveKit and runs calls; scale by adding replicas.
 FROM python:3.11-slim-bookworm
-RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libportaudio2 \
+# espeak-ng renders, as the worker starts, what callers hear when the model is down (a job process
+# refuses to start without it); libportaudio2 is the console's audio
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends espeak-ng libportaudio2 \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -8,8 +8,9 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv postgresql redis-server espeak-ng sox libsox-fmt-all sip-tester \
 	pkg-config libopus-dev libopusfile-dev libsoxr-dev libportaudio2 iproute2
 # the owner's console is tested in a real browser, the operator metrics and alert rules in a real
-# Prometheus (and its promtool), the connection budget through PgBouncer; `make demo` needs none of it
-TEST_APT_PACKAGES := chromium chromium-driver prometheus pgbouncer
+# Prometheus (and its promtool), the connection budget through PgBouncer, the worker image in Docker
+# (on a base made with debootstrap where Docker Hub is out of reach); `make demo` needs none of it
+TEST_APT_PACKAGES := chromium chromium-driver prometheus pgbouncer debootstrap
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages venv demo test stack lint bench report-screenshot clean
@@ -49,6 +50,9 @@ TEST_WORKERS ?= 3
 
 test: setup stack
 	@$(MAKE) --no-print-directory system-packages APT_PACKAGES="$(TEST_APT_PACKAGES)"
+	@# Debian's Docker engine only where the machine has none (never beside a docker-ce install)
+	@command -v dockerd >/dev/null || docker info >/dev/null 2>&1 \
+		|| $(MAKE) --no-print-directory system-packages APT_PACKAGES=docker.io
 	status=0; \
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) -m "not alone" || status=$$?; \
 	$(VENV)/bin/pytest -m alone || status=$$?; \

@@ -3,6 +3,7 @@
 import pytest
 
 pytest_plugins = [
+    "tests.fixtures.docker_engine",
     "tests.fixtures.postgres",
     "tests.fixtures.pgbouncer",
     "tests.fixtures.radicale",
