@@ -20,9 +20,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from tests.fixtures.stack import ROOT, PhoneStack
+from tests.fixtures.docker_engine import DockerEngine
+from tests.fixtures.stack import ROOT, PhoneStack, free_port
 from tests.phone.worker import running_workers
 
 DOCS = ("README.md", "docs/going-live.md")
@@ -45,11 +47,6 @@ ALLOWED = {
     "side of the same plan runs below (--only livekit)",
     "python -m sip.provision": "changes a real Twilio account",
     "python -m sip.provision --check": "reads a real Twilio account",
-    "docker build -t receptionist .": "Docker is not on the test machines; the image's command is "
-    "`python -m agent.worker start`, run below",
-    "docker run --rm --env-file .env receptionist receptionist db migrate": "Docker; "
-    "`receptionist db migrate` runs below",
-    "docker run -d --env-file .env receptionist": "Docker; the worker's `start` runs below",
     "python scripts/k8s_schemas.py": "downloads the whole k8s.io/kubernetes module (an 18 MB zip) to "
     "rewrite schemas that are committed; scripts/validate-k8s, run below, uses them",
     "export DATABASE_URL=postgresql://receptionist@127.0.0.1:5432/receptionist": "an example address "
@@ -111,6 +108,10 @@ RUN = {
     "SIP_HOST=127.0.0.1 .venv/bin/receptionist provision --only livekit --check":
         "test_livekit_provisioning_plans_applies_and_checks",
     ".venv/bin/receptionist db migrate": "test_migrate_then_read_the_call_records",
+    "docker build -t receptionist .": "test_the_image_as_the_readme_builds_and_runs_it",
+    "docker run --rm --network host --env-file .env receptionist receptionist db migrate":
+        "test_the_image_as_the_readme_builds_and_runs_it",
+    "docker run -d --network host --env-file .env receptionist": "test_the_image_as_the_readme_builds_and_runs_it",
     'psql "$DATABASE_URL" -c "SELECT started_at, business, outcome, end_reason FROM calls '
     'ORDER BY started_at DESC LIMIT 20"': "test_migrate_then_read_the_call_records",
     'psql "$DATABASE_URL" -c "SELECT jsonb_pretty(summary) FROM calls ORDER BY started_at DESC '
@@ -244,6 +245,42 @@ def test_worker_registers_with_livekit_in_dev_and_start_mode(
         logs=[tmp_path / f"{command.rsplit(' ', 1)[1]}.log" for command in commands], cwd=checkout,
     ):  # fmt: skip
         pass
+
+
+def test_the_image_as_the_readme_builds_and_runs_it(
+    checkout: Path, phone_stack: PhoneStack, image_base: DockerEngine, empty_db_url: str
+) -> None:
+    """The three docker commands as written, from the checkout with a filled-in .env, on the machine's
+    Docker engine or a private one (tests/fixtures/docker_engine.py): the image migrates the empty
+    database, then its worker registers with LiveKit."""
+    filled_in_env(checkout, phone_stack, empty_db_url, f"readme-image-{uuid.uuid4().hex[:6]}")
+    with (checkout / ".env").open("a") as env_file:
+        env_file.write(f"HEALTH_PORT={free_port()}\n")  # the image's 8091 may be taken on a shared host
+    env = {**newcomer_env(checkout), **{k: v for k, v in image_base.env.items() if k == "DOCKER_HOST"}}
+
+    def docker(command: str) -> subprocess.CompletedProcess[str]:
+        assert command in RUN, f"not a documented command: {command}"
+        out = subprocess.run(["bash", "-c", command], cwd=checkout, env=env, capture_output=True, text=True,
+                             timeout=1800)  # fmt: skip
+        assert out.returncode == 0, f"{command}:\n{out.stdout[-3000:]}{out.stderr[-3000:]}"
+        return out
+
+    docker("docker build -t receptionist .")
+    migrated = docker("docker run --rm --network host --env-file .env receptionist receptionist db migrate")
+    assert "applied: 001_initial.sql" in migrated.stdout + migrated.stderr
+    with psycopg.connect(empty_db_url) as conn:
+        [(applied,)] = conn.execute("SELECT count(*) FROM schema_migrations").fetchall()
+    assert applied == len(list((checkout / "agent" / "store" / "migrations").glob("*.sql")))
+    container = docker("docker run -d --network host --env-file .env receptionist").stdout.strip()
+    try:
+        deadline = time.monotonic() + 120
+        while "registered worker" not in (logs := image_base.run("logs", container)).stdout + logs.stderr:
+            state = image_base.run("inspect", "--format", "{{.State.Status}}", container).stdout.strip()
+            assert state == "running", f"the worker's container is {state}:\n{logs.stdout}{logs.stderr}"
+            assert time.monotonic() < deadline, f"never registered:\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}"
+            time.sleep(0.5)
+    finally:
+        image_base.run("rm", "-f", container, check=False)
 
 
 def test_simulator_serves_the_realtime_api(checkout: Path, tmp_path: Path) -> None:
