@@ -101,10 +101,10 @@ def inbound_app(
 
 
 def _replaying(backlog: WebhookBacklog) -> Callable[[web.Application], AsyncIterator[None]]:
-    """While the app serves: what earlier processes left on disk taken over, and what waits replayed."""
+    """While the app serves: what earlier processes left on disk taken over (`run` looks at once), and
+    what waits replayed."""
 
     async def replaying(app: web.Application) -> AsyncIterator[None]:
-        backlog.take_over()
         INBOUND_WAITING.set_function(lambda: backlog.waiting)
         stop = asyncio.Event()
         task = asyncio.create_task(backlog.run(stop))

@@ -39,11 +39,12 @@ async def open_call(
         cur = await conn.execute(
             "INSERT INTO calls (id, business, twilio_call_sid, caller_number, dialed_number, started_at,"
             " answered_at, ended_at, outcome, end_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'error', %s)"
-            " ON CONFLICT (id) DO UPDATE SET started_at = least(calls.started_at, excluded.started_at),"
-            " answered_at = least(calls.answered_at, excluded.answered_at) RETURNING (xmax = 0)",
+            " ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at,"
+            " answered_at = least(calls.answered_at, excluded.answered_at)"
+            " WHERE excluded.started_at < calls.started_at RETURNING (xmax = 0)",
             (call_id, business, call_sid, caller, dialed, at, at, at, END_REASON),
         )  # fmt: skip
-        row = await cur.fetchone()
+        row = await cur.fetchone()  # none when the row was there already and started no later
     return call_id, bool(row and row[0])
 
 
