@@ -24,6 +24,7 @@ import psycopg
 import pytest
 
 from tests.fixtures.docker_engine import DockerEngine
+from tests.fixtures.processes import answering
 from tests.fixtures.stack import ROOT, PhoneStack, free_port
 from tests.phone.worker import running_workers
 
@@ -354,24 +355,9 @@ def _serves(command: str, checkout: Path, env: dict[str, str], port: int, path: 
 def _serving(command: str, checkout: Path, env: dict[str, str], port: int, path: str, log: Path) -> Iterator[str]:
     """A documented long-running command, once it answers on `port` (its first answer), until the block ends."""
     assert command in RUN
-    with log.open("wb") as out:
-        proc = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=checkout, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"{command} exited with {proc.returncode}:\n{log.read_text()}"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
-                    first_answer = answer.read().decode()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert time.monotonic() < deadline, f"{command} never answered on {port}:\n{log.read_text()}"
-                time.sleep(0.2)
+    with answering(["bash", "-c", f"exec {command}"], url=f"http://127.0.0.1:{port}{path}", log=log, env=env,
+                   cwd=checkout) as (_, first_answer):  # fmt: skip
         yield first_answer
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def test_owner_commands_on_a_database_of_calls(checkout: Path, empty_db_url: str, tmp_path: Path) -> None:

@@ -9,9 +9,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +30,7 @@ from agent.notify.voice_fallback import (
     TwilioFallback,
 )
 from agent.store.webhook_backlog import WebhookBacklog
+from tests.fixtures.processes import answering
 from tests.fixtures.twilio_fake import TwilioFake
 from tests.notify.conftest import free_port, served
 
@@ -508,22 +506,10 @@ def test_a_notify_inbound_killed_during_an_outage_leaves_the_calls_to_the_next_o
 
 @contextlib.contextmanager
 def inbound_process(env: dict[str, str], log: Path) -> Iterator[tuple[subprocess.Popen, str]]:
-    """`receptionist notify inbound` on a free port, once it answers, until the block ends (SIGTERM)."""
+    """`receptionist notify inbound` on a free port, once it answers, until the block ends (SIGTERM);
+    yields the process and its base URL."""
     port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "notify", "inbound", "--port", str(port)],
-                                cwd=env["HOME"], env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
-        yield proc, f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    base = f"http://127.0.0.1:{port}"
+    with answering([sys.executable, "-m", "agent.cli", "notify", "inbound", "--port", str(port)], url=base + "/",
+                   log=log, env=env, cwd=Path(env["HOME"])) as (proc, _):  # fmt: skip
+        yield proc, base
