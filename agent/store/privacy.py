@@ -39,8 +39,10 @@ TABLES = ("recordings", "voicemails", "transcript_turns", "tool_calls", "violati
           "calls")
 
 # the call report's fields that say who called or what they said (`agent/call_report.py`; the
-# prose summary, `agent/call_summary.py`, retells the transcript)
-_REPORT_PERSONAL = ("{message,callback_number}", "{lead,answers}", "{escalation,summary}", "{prose}")
+# prose summary, `agent/call_summary.py`, retells the transcript; a warm transfer's briefing,
+# `agent/warm_transfer.py`, tells the person the caller's number and what they need)
+_REPORT_PERSONAL = ("{message,callback_number}", "{lead,answers}", "{escalation,summary}", "{prose}",
+                    "{escalation,briefing}")  # fmt: skip
 _STRIP_REPORT = "summary" + "".join(f" #- '{path}'" for path in _REPORT_PERSONAL)
 # a call row without its caller: the room name holds the caller's number (LiveKit names a SIP
 # room `call-_<number>_<random>`), and the SIP and Twilio ids lead to provider logs that hold it too
@@ -386,12 +388,14 @@ def _erasure_steps(e164: str) -> list[_Step]:
         ),
         _Step("calls", "caller_number = %s", (e164,), _STRIP_CALL),
         # another caller's call whose report holds this number: as the callback number, or retold
-        # in the prose summary (which then retells the rest of that call too)
+        # in the prose summary, the hand-off's summary or the briefing the person heard (each of which
+        # then retells the rest of that call too)
         _Step(
             "calls",
-            "summary #>> '{message,callback_number}' = %s OR summary #>> '{prose,text}' ~ %s",
-            (e164, written),
-            f"summary = summary #- '{_REPORT_PERSONAL[0]}' #- '{_REPORT_PERSONAL[3]}'",
+            "summary #>> '{message,callback_number}' = %s OR summary #>> '{prose,text}' ~ %s"
+            " OR summary #>> '{escalation,summary}' ~ %s OR summary #>> '{escalation,briefing}' ~ %s",
+            (e164, written, written, written),
+            "summary = summary" + "".join(f" #- '{_REPORT_PERSONAL[n]}'" for n in (0, 2, 3, 4)),
         ),
     ]
 
