@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from agent.settings import PriceTable
     from agent.store.journal.writer import CallJournal
 
+# the end reason of a call the caller hung up before anything of ours ended it (the report's
+# hung_up_during_greeting flag and the owner's figures count it)
+CALLER_HANGUP = "caller_hangup"
+
 
 class TransferFailed(Exception):
     """The far end refused or never answered the transfer."""

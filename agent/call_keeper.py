@@ -23,7 +23,7 @@ from livekit.agents.voice.events import (
     UserStateChangedEvent,
 )
 
-from agent.call import CallContext
+from agent.call import CALLER_HANGUP, CallContext
 from agent.call_end import finish_call
 from agent.fallback import FallbackAudio, ModelFailover
 from agent.metrics import realtime_error
@@ -35,6 +35,14 @@ from agent.speculation import SpeculativeRealtimeModel
 from agent.tools.spoken import region_of
 from agent.turn_pacing import DictationPacing
 from agent.yield_on_resume import ReplyYield
+
+# why LiveKit closed a call's session, in the call row's words, when nothing of ours had said why: the
+# caller's leg left; or the job was shut down from outside (its room deleted or closed, the worker told
+# to stop), which LiveKit reports as "user_initiated", though no user asked
+CLOSED_BY = {
+    CloseReason.PARTICIPANT_DISCONNECTED: CALLER_HANGUP,
+    CloseReason.USER_INITIATED: "job_shutdown",
+}
 
 
 class CallKeeper:
@@ -53,7 +61,7 @@ class CallKeeper:
         self.call = call
         self.settings = settings
         self.closed = asyncio.Event()
-        self.caller_left = False  # the session closed because the caller's leg went (their hang-up)
+        self.caller_left = False  # the caller's leg went (their hang-up, or their line lost)
         self._silence_task: asyncio.Task[None] | None = None
         self._limit_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -229,8 +237,17 @@ class CallKeeper:
             await self.call.line.hang_up(reason)
 
     # -- the end ------------------------------------------------------------------------------
+    def caller_departed(self, why: str) -> None:
+        """The caller's leg left the room (`why`: agent.telephony.why_the_caller_left). Unless the call
+        was ending already (the agent's goodbye, a transfer), that is its end reason, whichever of
+        LiveKit's events closes the session first; and the session closes now even where LiveKit would
+        keep it open (a leg that left other than as a client) until the emptied room closes 20 s later."""
+        self.caller_left = True
+        self.call.end_reason = self.call.end_reason or why
+        self.session.shutdown(drain=False)
+
     def _on_close(self, ev: CloseEvent) -> None:
-        self.caller_left = ev.reason is CloseReason.PARTICIPANT_DISCONNECTED
+        self.caller_left = self.caller_left or ev.reason is CloseReason.PARTICIPANT_DISCONNECTED
         for task in (self._silence_task, self._limit_task):
             if task is not None:
                 task.cancel()
@@ -239,7 +256,7 @@ class CallKeeper:
         if ev.error is not None:
             self.call.set_outcome("error")
             self.call.end_reason = self.call.end_reason or f"error: {ev.error}"
-        finish_call(self.call, reason=self.call.end_reason or str(ev.reason.value))
+        finish_call(self.call, reason=self.call.end_reason or CLOSED_BY.get(ev.reason, ev.reason.value))
         if self.call.recording is None:
             self.closed.set()
             return

@@ -15,6 +15,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from agent.brain.languages import guess_language
+from agent.call import CALLER_HANGUP
 from agent.call_cost import usage_and_cost
 from agent.flows import steps as flows
 
@@ -236,7 +237,7 @@ def _flags(call: CallContext, timing: dict[str, Any], gaps: list[tuple[int, floa
     if duration is not None and duration > NO_OUTCOME_S and call.outcome in (None, "abandoned", "error"):
         flag("no_outcome", [], after_s=duration)
     greeting_cut = not agent or (agent[0].interrupted and not caller)
-    if call.end_reason == "caller_hangup" and not caller and greeting_cut:
+    if call.end_reason == CALLER_HANGUP and not caller and greeting_cut:
         flag("hung_up_during_greeting", [])
     return flags
 

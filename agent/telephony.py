@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from livekit import api, rtc
 
-from agent.call import TransferFailed
+from agent.call import CALLER_HANGUP, TransferFailed
 
 log = logging.getLogger("receptionist.telephony")
 
@@ -45,6 +45,16 @@ class SipCaller:
             twilio_call_sid=a.get(ATTR_TWILIO_SID) or None,
             caller_verstat=a.get(ATTR_VERSTAT) or None,
         )
+
+
+def why_the_caller_left(p: rtc.RemoteParticipant) -> str:
+    """The caller's leg leaving the room, as the call's end reason: their hang-up (livekit-sip marks
+    the leg `hangup` on the caller's BYE, CANCEL or a line gone silent, and leaves as a client; LiveKit
+    does not always tell the agent it left as a client), else the line lost some other way, in
+    LiveKit's words (`line_lost: media_failure`, `line_lost: sip_trunk_failure`, ...)."""
+    if p.attributes.get(ATTR_STATUS) == "hangup" or p.disconnect_reason == rtc.DisconnectReason.CLIENT_INITIATED:
+        return CALLER_HANGUP
+    return f"line_lost: {rtc.DisconnectReason.Name(p.disconnect_reason).lower()}"
 
 
 async def wait_until_active(room: rtc.Room, participant: rtc.RemoteParticipant, within_s: float) -> None:

@@ -14,6 +14,7 @@ import os
 import sys
 
 from aiohttp import web
+from livekit import rtc
 from livekit.agents import (
     NOT_GIVEN,
     AgentServer,
@@ -44,7 +45,7 @@ from agent.store.db import DatabaseNotReady, require_current_schema
 from agent.store.journal.spill_file import spill_files
 from agent.store.journal.writer import replay_spill
 from agent.store.runtime import call_stores
-from agent.telephony import LiveKitLine, SipCaller, wait_until_active
+from agent.telephony import LiveKitLine, SipCaller, wait_until_active, why_the_caller_left
 from agent.warm_transfer import WarmTransferLine
 
 log = logging.getLogger("receptionist.worker")
@@ -117,6 +118,14 @@ async def entrypoint(ctx: JobContext) -> None:
             call.line, caller.identity, call=call, session=opened.session, room=ctx.room, lk=ctx.api,
             settings=opened.settings,
         )  # fmt: skip
+    if caller is not None:
+        caller_identity = caller.identity
+
+        def on_left(p: rtc.RemoteParticipant) -> None:
+            if p.identity == caller_identity:
+                opened.keeper.caller_departed(why_the_caller_left(p))
+
+        ctx.room.on("participant_disconnected", on_left)
     if ctx.is_fake_job():  # console: show the greeting and check-ins, not only replies to typing
         show_the_agents_own_turns(opened.session)
 

@@ -315,7 +315,7 @@ async def test_thirty_calls_stay_within_each_replicas_limit_and_sigterm_drains_o
     ended = await until_rows(fleet_db, everyone, lambda r: r[2] and r[3] >= 1)
     # every call ended as its caller hung up, with its greeting in Postgres
     assert {caller: (r[1], r[2], r[3] >= 1) for caller, r in ended.items()} == {
-        caller: ("participant_disconnected", True, True) for caller in everyone
+        caller: ("caller_hangup", True, True) for caller in everyone
     }
 
 
@@ -357,6 +357,6 @@ async def test_sigkill_ends_the_lost_replicas_calls_and_a_killed_job_its_call(
         c.from_: ("error", "worker_lost", True) for c in gone
     }
     assert {c.from_: rows_now[c.from_][1] for c in kept} == {
-        c.from_: "participant_disconnected" for c in kept
+        c.from_: "caller_hangup" for c in kept
     }
     assert all(rows_now[c.from_][3] >= 1 for c in calls)  # the greetings stayed

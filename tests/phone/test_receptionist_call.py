@@ -272,10 +272,26 @@ async def test_caller_hangs_up_mid_sentence(
         await call.wait_sent()  # hung up right as the words ran out, mid-sentence
         await call.hangup()
     row = await call_row(phone_db, caller)
-    assert row["outcome"] == "abandoned", row
+    assert (row["outcome"], row["end_reason"]) == ("abandoned", "caller_hangup"), row
+    assert "hung_up_during_greeting" not in row["flag_names"], row  # they heard it, then spoke
     turns = await rows(phone_db, "SELECT role, text FROM transcript_turns WHERE call_id = %s ORDER BY seq", row["id"])
     assert turns and turns[0]["role"] == "agent" and "AI assistant" in turns[0]["text"], turns
     # the agent's job ended because the caller hung up, not later when LiveKit closed the emptied room
+    assert await job_ended(receptionist_worker, caller) == "caller hung up"
+
+
+async def test_caller_hanging_up_during_the_greeting_is_flagged_for_the_owner(
+    phone_stack: PhoneStack, phone_sim: RealtimeSimulator, phone_db: str, receptionist_worker: Path
+) -> None:
+    caller = "+15035550156"
+    script(phone_sim, [{"say": GREETING}], [])
+    async with place_call(phone_stack, to=PLUMBING, from_=caller, audio_script=[]) as call:
+        await call.wait_answered(within=60)
+        await call.wait_for_voice()
+        await call.hangup()  # a second into "Thanks for calling...": the AI disclosure put them off
+    row = await call_row(phone_db, caller)
+    assert (row["outcome"], row["end_reason"]) == ("abandoned", "caller_hangup"), row
+    assert "hung_up_during_greeting" in row["flag_names"], row
     assert await job_ended(receptionist_worker, caller) == "caller hung up"
 
 

@@ -104,3 +104,41 @@ async def test_a_voicemail_recorded_before_its_column_is_read_back_into_it(pg_se
         assert [p for body, p in rows.items() if body != old] == [None, None, None]
     finally:
         pg_server.drop_database(name)
+
+
+def test_calls_recorded_with_livekits_close_reasons_read_as_the_receptionists_end_reasons(pg_server, tmp_path):
+    # rows a worker wrote before 017: a hang-up under LiveKit's name, a job LiveKit shut down, another reason
+    earlier = tmp_path / "before-017"
+    earlier.mkdir()
+    for path in migration_files():
+        if path.name < "017":
+            (earlier / path.name).write_text(path.read_text())
+    name = f"m_{uuid.uuid4().hex[:10]}"
+    dsn = pg_server.create_database(name)
+    rows = {
+        uuid.uuid4(): ("participant_disconnected", {"end_reason": "participant_disconnected", "flags": []}),
+        uuid.uuid4(): ("user_initiated", {"end_reason": "user_initiated"}),
+        uuid.uuid4(): ("agent_goodbye", {"end_reason": "agent_goodbye"}),
+        uuid.uuid4(): ("participant_disconnected", None),
+    }
+    try:
+        migrate_sync(dsn, earlier)
+        with psycopg.connect(dsn) as conn:
+            for call_id, (reason, summary) in rows.items():
+                conn.execute(
+                    "INSERT INTO calls (id, business, started_at, ended_at, outcome, end_reason, summary)"
+                    " VALUES (%s, 'Rose City Plumbing', now(), now(), 'abandoned', %s, %s)",
+                    (call_id, reason, psycopg.types.json.Jsonb(summary) if summary is not None else None),
+                )
+        assert migrate_sync(dsn) == ["017_caller_hangup.sql"]
+        with psycopg.connect(dsn) as conn:
+            now = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, end_reason, summary FROM calls")}
+    finally:
+        pg_server.drop_database(name)
+    ids = list(rows)
+    assert now == {
+        ids[0]: ("caller_hangup", {"end_reason": "caller_hangup", "flags": []}),
+        ids[1]: ("job_shutdown", {"end_reason": "job_shutdown"}),
+        ids[2]: ("agent_goodbye", {"end_reason": "agent_goodbye"}),
+        ids[3]: ("caller_hangup", None),
+    }
