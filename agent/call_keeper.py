@@ -25,7 +25,7 @@ from livekit.agents.voice.events import (
 
 from agent.call import CALLER_HANGUP, CallContext
 from agent.call_end import finish_call
-from agent.fallback import FallbackAudio, ModelFailover
+from agent.fallback import FallbackAudio, ModelFailover, error_name
 from agent.metrics import realtime_error
 from agent.model_link import LinkedRealtimeModel
 from agent.playout_guard import PlayoutGuard
@@ -152,7 +152,7 @@ class CallKeeper:
         # counted for the operator (README "Operator metrics"); what the caller hears is failover's job
         if isinstance(ev.error, llm.RealtimeModelError):
             cause = ev.error.error
-            code = getattr(getattr(cause, "body", None), "code", None)
+            code = error_name(cause)
             realtime_error(code or ("connection" if isinstance(cause, APIConnectionError) else "other"))
 
     # -- hang-ups ----------------------------------------------------------------

@@ -33,8 +33,20 @@ from agent.model_link import ModelLink
 
 log = logging.getLogger("receptionist.fallback")
 
-# errors after which the caller's reply will not come on its own
-_LOST_REPLY_CODES = ("rate_limit_exceeded", "server_error", "session_expired")
+# errors after which the caller's reply will not come on its own, by their code or, failing that,
+# their type: OpenAI ends a reply its server failed with the type `server_error` and no code, and
+# a rate limit that strikes a started reply with the code `inference_rate_limit_exceeded`
+_LOST_REPLY_CODES = ("rate_limit_exceeded", "inference_rate_limit_exceeded", "server_error", "session_expired")
+
+
+def error_name(cause: object) -> str | None:
+    """A Realtime error's name: its code, or its type where it has no code (LiveKit's plugin puts the
+    event's error object in an APIError's `body`)."""
+    body = getattr(cause, "body", None)
+    code, type_ = getattr(body, "code", None), getattr(body, "type", None)
+    if isinstance(code, str) and code:
+        return code
+    return type_ if isinstance(type_, str) and type_ else None
 _VOICE_RMS = 500.0  # a 20 ms frame louder than this is the caller talking (telephone speech: 1000+)
 _MESSAGE_ENDS_AFTER_S = 2.0  # the caller's silence that ends a voicemail
 
@@ -151,7 +163,7 @@ class ModelFailover:
         if not isinstance(err, llm.RealtimeModelError) or self.link.lost:
             return
         cause = err.error
-        code = getattr(getattr(cause, "body", None), "code", None)
+        code = error_name(cause)
         dropped = isinstance(cause, APIConnectionError)
         if not dropped and not (isinstance(cause, APIError) and code in _LOST_REPLY_CODES):
             return  # a refused request of ours (a stale truncate, say): nothing the caller waits for

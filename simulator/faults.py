@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 FaultKind = Literal[
-    "drop", "error", "session_expired", "late_audio", "bad_key", "summary_late", "summary_error"
+    "drop", "error", "failed", "session_expired", "late_audio", "bad_key", "summary_late", "summary_error"
 ]
 
 
@@ -22,7 +22,9 @@ class Fault(BaseModel):
 
     kind: FaultKind = Field(
         description="drop: the socket closes after the reply's first audio; error: an `error` event "
-        "answers response.create; session_expired: a session_expired error, then the socket closes; "
+        "answers response.create; failed: the response starts, then ends `failed` in its response.done, "
+        "its error as OpenAI sends it there (code server_error: type `server_error`, code null; code "
+        "inference_rate_limit_exceeded: type `invalid_request_error`); session_expired: a session_expired error, then the socket closes; "
         "late_audio: the reply's first audio comes `delay_s` late; bad_key: HTTP 401 at every upgrade; "
         "summary_late: the call summary's chat completion answers `delay_s` late; summary_error: it "
         "answers HTTP 500 (`code`)"
@@ -35,10 +37,10 @@ class Fault(BaseModel):
     times: int = Field(
         1,
         ge=1,
-        description="error / session_expired / late_audio: this many responses in a row fail",
+        description="error / failed / session_expired / late_audio: this many responses in a row fail",
     )
-    code: Literal["rate_limit_exceeded", "server_error"] = Field(
-        "server_error", description="kinds error, summary_error: the error's code"
+    code: Literal["rate_limit_exceeded", "inference_rate_limit_exceeded", "server_error"] = Field(
+        "server_error", description="kinds error, failed, summary_error: the error's code"
     )
     delay_s: float = Field(
         3.0, ge=0, le=30, description="kinds late_audio, summary_late: how late the answer is"

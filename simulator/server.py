@@ -122,8 +122,16 @@ class ResponseAsked:
 
 _FAULT_MESSAGES = {
     "rate_limit_exceeded": "Rate limit reached for gpt-realtime in organization org-sim on tokens per min.",
+    "inference_rate_limit_exceeded": "Rate limit reached for gpt-realtime in organization org-sim on tokens per min.",
     "server_error": "The server had an error while processing your request. Sorry about that!",
 }
+
+
+def _zeroed(usage: Any) -> Any:
+    """The same counts, each 0."""
+    if isinstance(usage, dict):
+        return {k: _zeroed(v) for k, v in usage.items()}
+    return 0 if isinstance(usage, int | float) and not isinstance(usage, bool) else usage
 
 
 @dataclass
@@ -548,8 +556,11 @@ class _Connection:
             )
             self.problem("response.create while a response was active")
             return
-        fault = self.sim.fault_for(self.key, "error", "session_expired")
+        fault = self.sim.fault_for(self.key, "error", "failed", "session_expired")
         if fault is not None and fault.strikes(self.sim._responses.get(self.key, 0) + 1):
+            if fault.kind == "failed":
+                await self._fail_response(fault, event)
+                return
             self.sim._count_response(self.key)
             await self._refuse_response(fault, event.get("event_id"))
             return
@@ -570,6 +581,28 @@ class _Connection:
             return
         type_ = "server_error" if fault.code == "server_error" else "invalid_request_error"
         await self.error(fault.code, _FAULT_MESSAGES.get(fault.code, fault.code), event_id, type_=type_)
+
+    async def _fail_response(self, fault: Fault, event: dict[str, Any]) -> None:
+        """The injected failure of a response once started, as OpenAI reports an overloaded server or
+        a rate limit that struck mid-reply: response.created, then response.done `failed` (nothing
+        said; the script's step is kept for the reply asked for again)."""
+        self.sim._fault_fired(self.key, fault)
+        params = event.get("response") or {}
+        response = _Response(id=_new_id("resp"), event_id=event.get("event_id"), metadata=params.get("metadata"))
+        response.number = self.sim._count_response(self.key)
+        modalities = params.get("output_modalities") or self.session.get("output_modalities") or ["audio"]
+        await self.send({"type": "response.created",
+                         "response": self._response_body(response, "in_progress", [], None, modalities)})  # fmt: skip
+        # nothing billed, as OpenAI reports a failed response: the usage's shape, every count 0
+        usage = _zeroed(self._usage(params, "", 0, []))
+        body = self._response_body(response, "failed", [], usage, modalities)
+        rate_limited = fault.code != "server_error"
+        body["status_details"] = {"type": "failed", "error": {
+            "type": "invalid_request_error" if rate_limited else "server_error",
+            "code": fault.code if rate_limited else None,
+            "message": _FAULT_MESSAGES.get(fault.code, fault.code),
+        }}  # fmt: skip
+        await self.send({"type": "response.done", "response": body})
 
     def _start_response(self, params: dict[str, Any], event_id: str | None) -> None:
         response = _Response(id=_new_id("resp"), event_id=event_id, metadata=params.get("metadata"))

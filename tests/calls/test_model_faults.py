@@ -62,7 +62,8 @@ async def _call(name: str, tmp_path: Path, call_stores, sim: RealtimeSimulator) 
 
 
 # README "Operator metrics": the Realtime error code each fault adds to what the ReceptionistRealtimeErrors alert counts
-COUNTED_AS = {"server-error": "server_error", "drop-reconnects": "connection"}
+COUNTED_AS = {"server-error": "server_error", "drop-reconnects": "connection", "server-failed": "server_error",
+              "rate-limited-failed": "inference_rate_limit_exceeded"}  # fmt: skip
 RECONNECTS = {"drop-reconnects", "session-expired"}  # the plugin opens a new socket
 
 
@@ -84,8 +85,10 @@ def _assert_replayed(report: CallReport, sim: RealtimeSimulator) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["drop-reconnects", "rate-limited", "server-error", "session-expired"]
-)
+    "name", ["drop-reconnects", "rate-limited", "server-error", "session-expired",
+             # as OpenAI reports a failure that strikes a reply it has started (response.done `failed`)
+             "server-failed", "rate-limited-failed"],
+)  # fmt: skip
 async def test_a_failed_reply_is_covered_by_the_hold_line_then_answered(
     name: str, tmp_path: Path, call_stores, shared_sim
 ) -> None:
