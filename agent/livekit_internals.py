@@ -142,6 +142,12 @@ class CallSlotsLoad:
         calls = len(self.active_jobs) + self._reserved_slots  # type: ignore[attr-defined]
         return min(1.0, calls / self.call_slots)
 
+    def free_slot(self) -> bool:
+        """Whether this worker could take one more call now (not draining, a slot not yet promised)."""
+        if self.call_slots is None or self.draining:  # type: ignore[attr-defined]
+            return False
+        return len(self.active_jobs) + self._reserved_slots < self.call_slots  # type: ignore[attr-defined]
+
 
 class _InferenceInline:
     """A call's event loop as Silero's stream sees it: `run_in_executor` runs the model there and then

@@ -193,6 +193,7 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
     failure: Exception | None = None
     worker_metrics: WorkerMetrics | None = None
     settings: Settings | None = None
+    agent_name: str = ""  # what the dispatch rules name (build_server)
 
     @property
     def call_slots(self) -> int | None:  # CallSlotsLoad: the calls its load counts, WORKER_MAX_CALLS
@@ -214,6 +215,7 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
             log.info("takes up to %d calls at once (%s)", self.settings.worker_max_calls,
                      max_calls_basis(self.settings))  # fmt: skip
         sweeping = self._sweep_lost_calls()
+        answering = self._answer_waiting_calls() if not unregistered else None
         moving = self._move_call_audio()
         voicing = self._voice_lines() if not unregistered else None
         health = None
@@ -230,6 +232,8 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
                 self.worker_metrics.close()
             if sweeping is not None:
                 sweeping.cancel()
+            if answering is not None:
+                answering.cancel()
             if moving is not None:
                 moving.cancel()
             if voicing is not None:
@@ -269,6 +273,20 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
         from agent.voiced_lines import keep_lines_voiced
 
         return asyncio.create_task(keep_lines_voiced(settings), name="voiced-lines")
+
+    def _answer_waiting_calls(self) -> asyncio.Task[None] | None:
+        """A caller the full fleet left ringing is dispatched again once this worker has a free slot."""
+        settings = self.settings
+        if settings is None or not settings.redis_url or not settings.livekit_api_key or not self.agent_name:
+            return None
+        from agent.live import LiveState
+        from agent.live.waiting_calls import WaitingCalls
+
+        waiting = WaitingCalls(
+            LiveState(settings.redis_url), agent_name=self.agent_name, livekit_url=settings.livekit_url,
+            api_key=settings.livekit_api_key, api_secret=settings.livekit_secret(), has_room=self.free_slot,
+        )  # fmt: skip
+        return asyncio.create_task(waiting.run(), name="waiting-calls")
 
     def _sweep_lost_calls(self) -> asyncio.Task[None] | None:
         """Every running replica ends the calls of replicas (or job processes) that died."""
@@ -335,6 +353,7 @@ def build_server(
     server.settings = settings
     server.setup_fnc = prewarm
     server.rtc_session(entrypoint, agent_name=agent_name)
+    server.agent_name = agent_name
     return server
 
 

@@ -307,6 +307,16 @@ class LiveState:
 
         await self._guarded("forget_lost_call", op(), None)
 
+    async def claim_waiting_room(self, room: str, ttl_s: float) -> bool:
+        """This replica dispatches the agent to a caller left ringing in `room` (agent/live/waiting_calls):
+        True for one replica per `ttl_s`; False to all while Redis is away (no replica can be sure it
+        is the only one, and two dispatches would put two agents on one call)."""
+
+        async def op() -> bool:
+            return bool(await self._redis.set(f"{self._p}:waiting:{room}", "1", nx=True, px=int(ttl_s * 1000)))
+
+        return await self._guarded("claim_waiting_room", op(), False)
+
     async def active_calls(self, business: str | None = None) -> list[ActiveCall]:
         """Calls live on any replica (heartbeat within their TTL), oldest first. [] when degraded."""
         index = self._calls_index(business)

@@ -1,0 +1,122 @@
+"""Answers the callers a full fleet left ringing, as soon as a worker has a free slot.
+
+LiveKit offers a call's job to the workers once, as livekit-sip brings the caller into the room. When
+every worker is full then, livekit-server logs "no workers with sufficient capacity" and never offers
+it again: the caller rings until livekit-sip gives up (the trunk's ringing timeout, 30 s) and hears
+SIP 486, while the call that ends a second later frees a slot nobody uses. A burst of calls (a radio
+advert) meets exactly this.
+
+So every worker with a free slot looks, every few seconds, for rooms whose caller is still ringing and
+whose dispatch of this agent got no job at all (LiveKit records a job only once a worker took it), and
+asks LiveKit to dispatch the agent there again, with the dispatch rule's own metadata. The caller hears
+ringing a little longer, as at a busy office, and is then answered like any other. Workers claim a room
+in Redis first, so of several free ones one dispatches it; a dispatch that again finds no free slot
+leaves no job, and the room is tried again once the claim expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from livekit import api
+
+from agent.live.state import LiveState
+
+log = logging.getLogger("receptionist.waiting_calls")
+
+# how long a caller rings before a room with no job counts as passed over: LiveKit's own offer of the
+# job takes well under a second, and a job it gave a worker is in the dispatch's state from then on
+PASSED_OVER_AFTER_S = 3.0
+_SIP = api.ParticipantInfo.Kind.SIP  # type: ignore[attr-defined]
+_AGENT = api.ParticipantInfo.Kind.AGENT  # type: ignore[attr-defined]
+_RINGING = "ringing"  # livekit-sip's sip.callStatus until the agent's audio is subscribed
+
+
+class WaitingCalls:
+    """One per worker process; `run()` looks every `interval_s` while `has_room()` says this worker
+    could take a call."""
+
+    def __init__(
+        self,
+        live: LiveState,
+        *,
+        agent_name: str,
+        livekit_url: str,
+        api_key: str,
+        api_secret: str,
+        has_room: Callable[[], bool],
+        interval_s: float = 2.0,
+        claim_s: float = 4.0,
+    ) -> None:
+        self._live = live
+        self._agent_name = agent_name
+        self._livekit = (livekit_url.replace("ws", "http", 1), api_key, api_secret)
+        self._has_room = has_room
+        self._interval_s = interval_s
+        self._claim_s = claim_s
+
+    async def run(self) -> None:
+        while True:
+            if self._has_room():
+                try:
+                    await self.sweep()
+                except Exception:  # noqa: BLE001 - LiveKit away for a moment: look again next round
+                    log.exception("looking for callers left ringing failed")
+            await asyncio.sleep(self._interval_s)
+
+    async def sweep(self) -> list[str]:
+        """Dispatch the agent again to every room passed over; returns their names."""
+        url, key, secret = self._livekit
+        dispatched: list[str] = []
+        async with api.LiveKitAPI(url, key, secret) as lk:
+            rooms = (await lk.room.list_rooms(api.ListRoomsRequest())).rooms
+            now_s = time.time()
+            for room in rooms:
+                if not self._has_room():
+                    break
+                # a call under way has its caller and an agent: only a room of one is looked into
+                if room.num_participants != 1 or now_s - room.creation_time < PASSED_OVER_AFTER_S:
+                    continue
+                passed_over = await self._passed_over(lk, room.name)
+                if passed_over is None:
+                    continue
+                if not await self._live.claim_waiting_room(room.name, ttl_s=self._claim_s):
+                    continue  # another worker with a free slot has it
+                await self._dispatch_again(lk, room.name, passed_over)
+                dispatched.append(room.name)
+        return dispatched
+
+    async def _passed_over(self, lk: api.LiveKitAPI, room: str) -> list[api.AgentDispatch] | None:
+        """The room's dispatches of this agent when none got a job and its caller has been ringing for
+        PASSED_OVER_AFTER_S; None otherwise (an agent there, no caller ringing, or a job on its way)."""
+        people = (await lk.room.list_participants(api.ListParticipantsRequest(room=room))).participants
+        if any(p.kind == _AGENT for p in people):
+            return None
+        now_ms = time.time() * 1000
+        ringing = [
+            p for p in people
+            if p.kind == _SIP and p.attributes.get("sip.callStatus") == _RINGING
+            and now_ms - (p.joined_at_ms or p.joined_at * 1000) >= PASSED_OVER_AFTER_S * 1000
+        ]  # fmt: skip
+        if not ringing:
+            return None
+        ours = [d for d in await lk.agent_dispatch.list_dispatch(room_name=room) if d.agent_name == self._agent_name]
+        if not ours or any(d.state.jobs for d in ours):
+            return None  # not a room of ours, or a worker took its job and its agent is on its way
+        return ours
+
+    async def _dispatch_again(self, lk: api.LiveKitAPI, room: str, passed_over: list[api.AgentDispatch]) -> None:
+        metadata = passed_over[0].metadata  # the dispatch rule's: the business the number belongs to
+        # the passed-over dispatches go, so the room holds one waiting dispatch at a time
+        for dispatch in passed_over:
+            try:
+                await lk.agent_dispatch.delete_dispatch(dispatch.id, room)
+            except api.TwirpError as e:
+                log.debug("dispatch %s of %s already gone: %s", dispatch.id, room, e.message)
+        await lk.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(agent_name=self._agent_name, room=room, metadata=metadata)
+        )
+        log.warning("a caller rang in %s with every worker full; dispatched the agent again", room)

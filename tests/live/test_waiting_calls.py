@@ -1,0 +1,127 @@
+"""Which rooms a worker with a free slot dispatches the agent to again: a caller ringing alone whose
+dispatch got no job, once across replicas (real Redis claims); never a room with an agent, a job on
+its way, another agent's dispatch, or while this worker is full. LiveKit's API is played by a fake
+holding rooms, participants and dispatches as livekit-server reports them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from livekit import api
+
+from agent.live import LiveState
+from agent.live import waiting_calls as waiting_module
+from agent.live.waiting_calls import WaitingCalls
+
+AGENT = "receptionist"
+SIP, AGENT_KIND = api.ParticipantInfo.Kind.SIP, api.ParticipantInfo.Kind.AGENT  # type: ignore[attr-defined]
+
+
+@dataclass
+class FakeLiveKit:
+    """What livekit-server holds: rooms with their participants and agent dispatches."""
+
+    rooms: dict[str, list[api.ParticipantInfo]] = field(default_factory=dict)
+    dispatches: dict[str, list[api.AgentDispatch]] = field(default_factory=dict)
+    created: list[api.CreateAgentDispatchRequest] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    def add(self, name: str, people: list[api.ParticipantInfo], *, agent: str = AGENT, jobs: int = 0) -> None:
+        self.rooms[name] = people
+        dispatch = api.AgentDispatch(id=f"AD_{name}", agent_name=agent, room=name, metadata='{"business": "plumbing"}')
+        dispatch.state.jobs.extend(api.Job(id=f"AJ_{name}_{n}") for n in range(jobs))
+        self.dispatches[name] = [dispatch]
+
+    # the parts of LiveKitAPI the sweep uses
+    @property
+    def room(self) -> Any:
+        return self
+
+    @property
+    def agent_dispatch(self) -> Any:
+        return self
+
+    async def list_rooms(self, _req: api.ListRoomsRequest) -> api.ListRoomsResponse:
+        old = int(time.time()) - 10
+        return api.ListRoomsResponse(rooms=[
+            api.Room(name=n, num_participants=len(p), creation_time=old) for n, p in self.rooms.items()
+        ])  # fmt: skip
+
+    async def list_participants(self, req: api.ListParticipantsRequest) -> api.ListParticipantsResponse:
+        return api.ListParticipantsResponse(participants=self.rooms[req.room])
+
+    async def list_dispatch(self, room_name: str) -> list[api.AgentDispatch]:
+        return list(self.dispatches.get(room_name, []))
+
+    async def delete_dispatch(self, dispatch_id: str, room_name: str) -> api.AgentDispatch:
+        self.deleted.append(dispatch_id)
+        self.dispatches[room_name] = [d for d in self.dispatches[room_name] if d.id != dispatch_id]
+        return api.AgentDispatch(id=dispatch_id)
+
+    async def create_dispatch(self, req: api.CreateAgentDispatchRequest) -> api.AgentDispatch:
+        self.created.append(req)
+        made = api.AgentDispatch(id=f"AD_again_{len(self.created)}", agent_name=req.agent_name, room=req.room,
+                                 metadata=req.metadata)  # fmt: skip
+        self.dispatches[req.room].append(made)
+        return made
+
+    async def __aenter__(self) -> FakeLiveKit:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
+def caller(status: str = "ringing", rang_s: float = 10) -> api.ParticipantInfo:
+    return api.ParticipantInfo(identity="sip_+15035550161", kind=SIP, attributes={"sip.callStatus": status},
+                               joined_at_ms=int((time.time() - rang_s) * 1000))  # fmt: skip
+
+
+@pytest.fixture
+def livekit(monkeypatch: pytest.MonkeyPatch) -> FakeLiveKit:
+    fake = FakeLiveKit()
+    monkeypatch.setattr(waiting_module.api, "LiveKitAPI", lambda *_a, **_k: fake)
+    return fake
+
+
+@pytest.fixture
+async def live(redis_url: str) -> AsyncIterator[LiveState]:
+    state = LiveState(redis_url)
+    yield state
+    await state.aclose()
+
+
+def worker(live: LiveState, *, free: bool = True) -> WaitingCalls:
+    return WaitingCalls(live, agent_name=AGENT, livekit_url="ws://127.0.0.1:1", api_key="key",
+                        api_secret="secret", has_room=lambda: free, claim_s=30)  # fmt: skip
+
+
+async def test_a_caller_passed_over_is_dispatched_once_across_workers(livekit: FakeLiveKit, live: LiveState) -> None:
+    livekit.add("call-_+15035550161_a", [caller()])
+    first, second = worker(live), worker(live)
+    assert await first.sweep() == ["call-_+15035550161_a"]
+    assert await second.sweep() == []  # the first claimed it: two agents would answer one call
+    [again] = livekit.created
+    assert (again.agent_name, again.room, again.metadata) == (AGENT, "call-_+15035550161_a", '{"business": "plumbing"}')
+    assert livekit.deleted == ["AD_call-_+15035550161_a"]  # one waiting dispatch in the room at a time
+
+
+async def test_rooms_that_are_not_waiting_for_a_free_slot_are_left_alone(livekit: FakeLiveKit, live: LiveState) -> None:
+    agent = api.ParticipantInfo(identity="agent-AJ_1", kind=AGENT_KIND)
+    livekit.add("answered", [caller("active"), agent])
+    livekit.add("agent-on-its-way", [caller()], jobs=1)  # a worker took the job: its agent is joining
+    livekit.add("another-agents", [caller()], agent="survey")
+    livekit.add("just-rang", [caller(rang_s=0.5)])  # LiveKit's own offer may still be under way
+    livekit.add("answered-alone", [caller("active")])  # the agent left after a warm transfer
+    assert await worker(live).sweep() == []
+    assert livekit.created == [] and livekit.deleted == []
+
+
+async def test_a_full_worker_dispatches_nothing(livekit: FakeLiveKit, live: LiveState) -> None:
+    livekit.add("call-_+15035550161_b", [caller()])
+    assert await worker(live, free=False).sweep() == []
+    assert livekit.created == []
