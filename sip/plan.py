@@ -71,6 +71,8 @@ class ProvisionSettings(BaseSettings):
     livekit_api_key: str | None = None
     livekit_api_secret: SecretStr | None = None
     agent_name: str = "receptionist"  # the worker registers under this name (explicit dispatch)
+    # the worker's BRAIN_PATH: the businesses whose numbers are routed, and whose rules are kept
+    brain_path: Path = Path("brains")
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None

@@ -439,7 +439,7 @@ def build_parser(prog: str = "python -m sip.provision") -> argparse.ArgumentPars
         "for every business in the brain files. Safe to run repeatedly.",
     )
     parser.add_argument(
-        "--brains", default="brains", help="brain file or directory (default: brains)"
+        "--brains", help="brain file or directory (default: BRAIN_PATH, as the worker reads it; else brains)"
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
@@ -484,7 +484,7 @@ def main(
     apply = mode == "apply"
     try:
         settings = load_settings()
-        businesses = load_businesses(args.brains)
+        businesses = load_businesses(args.brains or settings.brain_path)
         plan = asyncio.run(
             provision(
                 settings,

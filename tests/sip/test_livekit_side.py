@@ -313,3 +313,22 @@ def test_outbound_address_makes_the_warm_transfer_trunk_once(env, livekit: LiveK
 def test_no_outbound_address_makes_no_outbound_trunk(env, livekit: LiveKitServer) -> None:
     assert run() == 0
     assert outbound_trunks(livekit) == []
+
+
+def test_the_workers_brain_path_is_what_provisioning_routes_when_no_brains_are_named(
+    env, livekit: LiveKitServer, tmp_path: Path, capsys
+) -> None:
+    """Run with the worker's environment from anywhere: BRAIN_PATH, not a `brains` folder in the
+    current directory, says which businesses keep their rules (a stray folder would have had the
+    others' rules deleted, and their calls reach no worker)."""
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    (ours / "northside-plumbing.yaml").write_text((BRAINS / "northside-plumbing.yaml").read_text())
+    stray = tmp_path / "elsewhere" / "brains"
+    stray.mkdir(parents=True)
+    (stray / "bright-smile-dental.yaml").write_text((BRAINS / "bright-smile-dental.yaml").read_text())
+    env.setenv("BRAIN_PATH", str(ours))
+    env.chdir(stray.parent)
+    assert provision.main(["--only", "livekit"]) == 0
+    _, rules = state(livekit)
+    assert [r.name for r in rules] == ["receptionist-fallback", "receptionist-northside-plumbing"]
