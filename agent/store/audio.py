@@ -210,7 +210,11 @@ class AudioMover:
         files = await asyncio.to_thread(lambda: list(self._files()))
         if not files:
             return done
-        async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True, connect_timeout=5) as conn:
+        # never prepared: DATABASE_URL may be PgBouncer in transaction mode, and the same statements
+        # run once per file here (psycopg prepares from the fifth)
+        async with await psycopg.AsyncConnection.connect(
+            self.database_url, autocommit=True, connect_timeout=5, prepare_threshold=None
+        ) as conn:
             for kind, path in files:
                 try:
                     outcome = await self._move(conn, kind, path)
