@@ -1,5 +1,6 @@
 """Caller numbers never reach the logs whole: every log record in a worker process, ours or LiveKit's
-(a SIP participant's identity is "sip_+1503..."), has its phone numbers masked to the last 4 digits."""
+(a SIP participant's identity is "sip_+1503...", a call's room "call-_+1503..._..."), has its phone
+numbers masked to the last 4 digits, in its message and in the fields added to it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import re
 from typing import Any
 
 # E.164, or digits in the groups people write (503-555-0187, (503) 555 0187): 7 to 15 digits in all.
-# Years, ports, durations and uuids stay: fewer than 7 digits in a run, or glued to letters.
-_PHONE = re.compile(r"(?<![\w.:/-])\+?\d(?:[ ().-]{0,2}\d){6,14}(?![\w:])")
+# Years, ports, durations and uuids stay: fewer than 7 digits in a run, or glued to letters. An
+# underscore after it still ends a number: LiveKit names a SIP room `call-_<number>_<random>`.
+_PHONE = re.compile(r"(?<![\w.:/-])\+?\d(?:[ ().-]{0,2}\d){6,14}(?![^\W_]|:)")
 _installed = False
 
 
@@ -46,3 +48,24 @@ def install() -> None:
         return record
 
     logging.setLogRecordFactory(masked_record)
+
+
+class MaskedFields(logging.Filter):
+    """Masks the numbers in a record's added fields, which a record factory runs too early to see:
+    LiveKit's worker adds each job's room name (it holds the caller's number) to every record of that
+    job as it passes them to the handlers, and logs it as an extra field itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in list(record.__dict__.items()):
+            if isinstance(value, str) and key != "msg":
+                masked = mask_numbers(value)
+                if masked != value:
+                    setattr(record, key, masked)
+        return True
+
+
+def mask_handlers() -> None:
+    """Add MaskedFields to the root logger's handlers (idempotent): once LiveKit's CLI has set them up."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, MaskedFields) for f in handler.filters):
+            handler.addFilter(MaskedFields())

@@ -202,6 +202,7 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
     async def run(self, *, devmode: bool = False, unregistered: bool = False) -> None:
         if self.settings is not None and self.settings.log_format == "json":
             json_logs()
+        log_privacy.mask_handlers()  # the room names LiveKit adds to a job's records as fields
         watch: asyncio.Task[None] | None = None
 
         def start_watching() -> None:

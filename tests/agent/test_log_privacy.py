@@ -17,6 +17,9 @@ from agent import log_privacy
         ("no brain for dialed number +15035550100; answering", "no brain for dialed number +*******0100; answering"),
         ("'503-555-0187' is not an E.164 phone number", "'******0187' is not an E.164 phone number"),
         ("call back (503) 555 0187 today", "call back (******0187 today"),
+        # LiveKit's name for a SIP call's room
+        ("hanging up call-_+15035550187_8fkajvTe4baC: agent_goodbye",
+         "hanging up call-_+*******0187_8fkajvTe4baC: agent_goodbye"),
     ],
 )
 def test_numbers_are_masked(said: str, logged: str) -> None:
@@ -31,6 +34,7 @@ def test_numbers_are_masked(said: str, logged: str) -> None:
         "listening on 127.0.0.1:8081",
         "call 2f0c1d2e-4b6a-4c1e-9d3f-123456789012 ended",
         "journal flushed 1000 events in 2026-11-28T08:15:00",
+        "job AJ_1234567_x of worker AW_7654321",
     ],
 )
 def test_other_numbers_stay_readable(kept: str) -> None:
@@ -47,3 +51,17 @@ def test_every_logger_is_masked_once_installed(caplog: pytest.LogCaptureFixture)
             logging.getLogger("receptionist.tools").exception("tool %s failed", "book_appointment")
     text = caplog.text
     assert "5035550187" not in text and "sip_+*******0187" in text and "+*******0187" in text
+
+
+def test_the_fields_livekit_adds_to_a_record_are_masked_too(caplog: pytest.LogCaptureFixture) -> None:
+    """LiveKit's worker adds each job's room (named after the caller) to the job's records as it hands
+    them to the handlers, and passes the room as an extra field of its own lines: past any record
+    factory, so the handlers mask them."""
+    log_privacy.install()
+    caplog.handler.addFilter(log_privacy.MaskedFields())
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("livekit.agents").info(
+            "received job request", extra={"room": "call-_+15035550187_8fkajvTe4baC", "job_id": "AJ_ambeonC3ViTx"}
+        )
+    [record] = caplog.records
+    assert (record.room, record.job_id) == ("call-_+*******0187_8fkajvTe4baC", "AJ_ambeonC3ViTx")  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ caller rings out the trunk's ringing timeout and hears SIP 486."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -75,3 +76,8 @@ async def test_a_caller_ringing_while_the_fleet_is_full_is_answered_once_a_slot_
     assert row["business"] == "Rose City Plumbing", row  # the dispatch rule's business came along
     # one agent answered it, not two: one call row for the second caller
     assert len(await rows(one_slot_db, "SELECT id FROM calls WHERE caller_number = %s", second)) == 1
+    # and the worker's log, LiveKit's lines with their room and participant fields included, names
+    # neither caller whole (README: numbers in logs are masked to their last 4 digits)
+    logged = await asyncio.to_thread(one_slot_worker.read_text)
+    assert "5035550161" not in logged and "5035550162" not in logged
+    assert "call-_+*******0162_" in logged  # the room is still there to grep for, masked
