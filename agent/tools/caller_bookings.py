@@ -71,10 +71,9 @@ async def find_my_appointments(
     context: RunContext[CallContext], confirmation_code: str = "", phone: str = ""
 ) -> str:
     """The caller's upcoming appointments. Privacy: a number the caller merely states is not proof
-    that the bookings under it are theirs. Without a confirmation code, details (name, code, service,
-    time) come back only for the number they are calling from; for any other number only how many
-    appointments it has, and you must ask for the confirmation code. Never guess or repeat details the
-    tool did not return.
+    that the bookings under it are theirs. Without a confirmation code, bookings come back only for the
+    number they are calling from; for any other number nothing, not even whether it has any, and you
+    must ask for the confirmation code. Never guess or repeat details the tool did not return.
 
     Args:
         confirmation_code: The code they were given when booking, if they have it.
@@ -85,6 +84,15 @@ async def find_my_appointments(
     number = _booked_number(call, phone)
     code = confirmation_code.strip() or None
     proven = call.has_proven(number)
+    if code is None and not proven:
+        # not even whether the number has bookings: a stranger could learn that of any number (is
+        # she booked at the clinic?), so the store is not asked, and the answer is the same either way
+        return json.dumps({
+            "details": "withheld: that is not the number the caller is calling from",
+            "next": "Say that for privacy you need the booking's confirmation code to look it up (or, if "
+            "you can text a code to that number, offer that). Do not say or guess whether anything is "
+            "booked under it.",
+        })  # fmt: skip
     try:
         found = await store.find_for_caller(
             call_pool(call), call.brain.business.name, phone=number, code=code, now=call.now()
@@ -93,21 +101,11 @@ async def find_my_appointments(
         raise ToolError(UNAVAILABLE) from None
     if code is not None and not found:
         raise _no_match(call)
-    if not found:
-        if not proven:
-            call.failed_proofs += 1  # a stranger's number probed without a code counts against the call
+    if not found:  # the caller's own number (proven), with nothing booked
         raise ToolError(
             "No upcoming appointment is booked under that number. Ask the caller for the number they "
             "booked with, or the confirmation code."
         )
-    if code is None and not proven:
-        # the count only: the bookings of a number nobody has proven stay private
-        return json.dumps({
-            "appointments_under_that_number": len(found),
-            "details": "withheld: that is not the number the caller is calling from",
-            "next": "Say you found an appointment under that number and need its confirmation code "
-            "to go further. Do not guess its day, time or name.",
-        })  # fmt: skip
     return json.dumps([_appointment_out(call, a) for a in found])
 
 

@@ -84,17 +84,18 @@ THEIRS_UNTOUCHED = {THEIR_CODE: ("booked", "2026-11-30T13:00")}
 
 # --- finding ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("said", [THEM, "503 555 0111", "five oh three five five five oh one one one"])
-async def test_a_stated_number_gets_a_count_not_the_booking(desk: Any, said: str) -> None:
+async def test_a_stated_number_gets_not_even_whether_it_has_bookings(desk: Any, said: str) -> None:
     """The reported hole: 'what's booked under 503 555 0111?' used to return Lee's name, service,
-    time and confirmation code."""
-    out, text = await _run(_call(desk), find_my_appointments, phone=said)
-    assert out == {
-        "appointments_under_that_number": 1,
-        "details": "withheld: that is not the number the caller is calling from",
-        "next": out["next"],
-    }
+    time and confirmation code; and then how many bookings it had, which told anyone whether any number
+    was booked here. A number with bookings and one without get the same answer."""
+    call = _call(desk)
+    out, text = await _run(call, find_my_appointments, phone=said)
+    assert out == {"details": "withheld: that is not the number the caller is calling from", "next": out["next"]}
     assert "confirmation code" in out["next"]
     _assert_nothing_of_theirs(text)
+    nobodys, _ = await _run(call, find_my_appointments, phone="503 555 0199")
+    assert nobodys == out
+    assert call.failed_proofs == 0  # nothing was learnt, so nothing counts against the call
 
 
 async def test_a_stated_number_with_its_code_gets_that_booking(desk: Any) -> None:
@@ -129,14 +130,14 @@ async def test_hidden_caller_id_proves_nothing(desk: Any) -> None:
     out, text = await _run(call, find_my_appointments)
     assert out is None and "confirmation code" in text
     out, text = await _run(call, find_my_appointments, phone=THEM)
-    assert out["appointments_under_that_number"] == 1
+    assert set(out) == {"details", "next"}
     _assert_nothing_of_theirs(text)
 
 
 async def test_a_caller_id_the_carrier_found_forged_is_only_a_claim(desk: Any) -> None:
     forged = _call(desk, caller=THEM, caller_verstat="TN-Validation-Failed")
     out, text = await _run(forged, find_my_appointments)
-    assert out["appointments_under_that_number"] == 1
+    assert set(out) == {"details", "next"}
     _assert_nothing_of_theirs(text)
     # the carrier's verdict "passed" (or no verdict at all) leaves caller ID as proof of the line
     for verstat in ("TN-Validation-Passed-A", None):
