@@ -20,6 +20,8 @@ log = logging.getLogger("receptionist.notify")
 
 # a digest that could not be built (a bug, a bad row) is tried again this much later, not every round
 RETRY_AFTER = timedelta(minutes=1)
+# how long a call's records (its report, its prose summary) may take to land after its time limit
+SETTLE = timedelta(minutes=5)
 
 
 def _local(day: date, at: time, brain: Brain) -> datetime:
@@ -93,7 +95,11 @@ class OwnerSchedule:
             return 0  # queued by another sender, or by this one before a restart
         at = brain.notify.digest_at
         assert at is not None
-        start, end = _local(day - timedelta(days=1), at, brain), _local(day, at, brain)
+        # the calls that started in the day up to as long before the digest's time as a call may last
+        # (the brain's time limit, and SETTLE for its records): each has ended and its report is in, and
+        # a call still going at the digest's time is in the next day's digest, not in neither
+        lag = timedelta(minutes=brain.calls.max_duration_minutes) + SETTLE
+        start, end = _local(day - timedelta(days=1), at, brain) - lag, _local(day, at, brain) - lag
         payload = await build_digest(pool, brain, start, end)
         added = await queue(pool, digest_notifications(brain, day, payload, now))
         if added:

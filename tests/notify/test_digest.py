@@ -201,3 +201,23 @@ async def test_quiet_hours_hold_what_can_wait_and_let_the_urgent_through(
     assert [m["body"] for m in twilio_fake.state.messages][2:] == ["Rose City Plumbing: a hot_lead"]
     assert await outbox.list_notifications(pool, status="pending") == []
     await channels["webhook"].aclose()
+
+
+async def test_a_call_still_going_at_digest_time_is_in_the_next_digest_with_its_report(
+    db_url, pool, webhook_receiver, tmp_path
+):
+    """The digest is built at its time: a call that started just before it had no report yet, and the
+    next day's digest began where this one ended, so its flags and messages reached neither."""
+    brain = brain_with(webhook=webhook_receiver.url, digest_at="07:30")
+    channels = {"webhook": WebhookChannel(WEBHOOK_SECRET.encode())}
+    started, ended = call_events(at(28, 7, 29), {"outcome": "message",
+                                                 "flags": [{"flag": "frustration", "turns": [2]}]})  # fmt: skip
+    await queue(db_url, tmp_path / "spill", [started])
+    await a_sender(pool, brain, Clock(at(28, 7, 30)), channels).deliver_due()
+    await queue(db_url, tmp_path / "spill", [ended])  # it ends at 07:32, its report with it
+    await a_sender(pool, brain, Clock(at(29, 7, 30)), channels).deliver_due()
+    first, second = (d["detail"] for d in webhook_receiver.accepted)
+    assert (first["calls"], first["flagged_calls"]) == (0, [])
+    assert second["calls"] == 1
+    assert [f["flags"] for f in second["flagged_calls"]] == [["frustration"]]
+    await channels["webhook"].aclose()
