@@ -10,9 +10,11 @@ import hashlib
 import hmac
 import html
 import json
+import logging
 import smtplib
 import ssl
 import time
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from twilio.rest import Client
 
     from agent.settings import Settings
+
+log = logging.getLogger("receptionist.notify")
 
 SIGNATURE_HEADER = "X-Receptionist-Signature"
 DELIVERY_HEADER = "X-Receptionist-Delivery"
@@ -202,6 +206,10 @@ class SmsChannel:
         if len(body) > SMS_MAX:
             body = body[: SMS_MAX - 1] + "…"
         try:
+            if notification.attempts and await asyncio.to_thread(self._sent_before, notification, sender, body):
+                log.warning("text %s reached Twilio on an earlier attempt whose answer was lost;"
+                            " not sent again", notification.key)  # fmt: skip
+                return
             await asyncio.to_thread(
                 self._client.messages.create,
                 to=notification.destination,
@@ -215,6 +223,19 @@ class SmsChannel:
             raise DeliveryFailed(why) from exc
         except (TwilioException, OSError) as exc:
             raise DeliveryFailed(f"Twilio unreachable: {exc}") from exc
+
+    def _sent_before(self, notification: Notification, sender: str | None, body: str) -> bool:
+        """Whether Twilio already has this text: an attempt that failed may have been taken all the
+        same (a timeout, a 5xx after Twilio queued it), and Twilio's Messages API has no idempotency
+        key, so a retry asks first. Twilio lists a number's texts newest first; a trial account
+        prefixes the body, hence the ending."""
+        for message in self._client.messages.list(to=notification.destination, from_=sender, limit=20):
+            created = message.date_created
+            if created is not None and created < notification.created_at - timedelta(minutes=1):
+                break
+            if (message.body or "").endswith(body):
+                return True
+        return False
 
     async def aclose(self) -> None:
         pass
@@ -275,9 +296,12 @@ def channels_from_settings(settings: Settings, pool: AsyncConnectionPool) -> dic
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
         )  # fmt: skip
     if settings.twilio_account_sid and settings.twilio_auth_token:
+        from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
-        client = Client(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
+        # a request Twilio does not answer ends before the sender's own limit, so no thread sends late
+        client = Client(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
+                        http_client=TwilioHttpClient(timeout=TIMEOUT_S))  # fmt: skip
         channels["sms"] = SmsChannel(client, pool)
     if settings.notify_webhook_secret:
         channels["webhook"] = WebhookChannel(settings.notify_webhook_secret.get_secret_value().encode())

@@ -103,6 +103,28 @@ async def test_sms_goes_through_twilio_messaging_from_the_business_number(
     assert statuses(db_url) == {"sent": 1, "dead": 1}
 
 
+async def test_a_text_twilio_took_though_its_answer_was_lost_is_not_sent_again(db_url, pool, twilio_fake, tmp_path):
+    """Twilio's Messages API has no idempotency key: a text it queued and then answered with a 500
+    (or not in time) was retried, and the owner got it twice. A retry now asks Twilio first."""
+    twilio_fake.add_number("+15035550100")
+    twilio_fake.state.lost_answers = 1
+    await queue(db_url, tmp_path / "spill", [notification("sms", "+15035550177")])
+    sender = OutboxSender(pool, {"sms": SmsChannel(twilio_fake.client(), pool)}, backoff_s=0.01)
+    assert await sender.deliver_due() == 1
+    assert statuses(db_url) == {"pending": 1}  # failed, as far as the sender knows
+    await asyncio.sleep(0.05)
+    assert await sender.deliver_due() == 1
+    assert statuses(db_url) == {"sent": 1}
+    assert len(twilio_fake.state.messages) == 1  # the owner's phone buzzed once
+    assert len([r for r in twilio_fake.requests("POST") if r.path.endswith("/Messages.json")]) == 1
+    # a text Twilio refused before taking it is sent on its retry, as before
+    twilio_fake.state.refused_texts = 1
+    await queue(db_url, tmp_path / "spill", [notification("sms", "+15035550188")])
+    assert await sender.deliver_due() == 1
+    await asyncio.sleep(0.05)
+    assert await sender.deliver_due() == 1
+    assert [m["to"] for m in twilio_fake.state.messages] == ["+15035550177", "+15035550188"]
+
 async def test_webhook_is_signed_versioned_and_a_replay_or_an_old_timestamp_is_refused(
     db_url, pool, webhook_receiver, tmp_path
 ):
