@@ -254,8 +254,15 @@ def _retention_steps(business: str, cutoff: datetime) -> list[_Step]:
             _STRIP_APPOINTMENT,
         ),
         # what was sent or is still queued (the digest too): it names callers, numbers and words; one
-        # still pending this late has been failing for the whole retention and goes with the rest
-        _Step("outbox", "business = %s AND created_at < %s", by_call),
+        # still pending this late has been failing for the whole retention and goes with the rest. A
+        # booking's calendar rows stay while the booking keeps its caller (a visit booked long ahead):
+        # they say which event of the owner's calendar to strip when the booking is
+        _Step(
+            "outbox",
+            "business = %s AND created_at < %s AND NOT (channel = 'calendar' AND payload->>'appointment_id'"
+            " IN (SELECT id::text FROM appointments WHERE customer_phone IS NOT NULL OR customer_name IS NOT NULL))",
+            by_call,
+        ),
         _Step("calls", "business = %s AND started_at < %s AND personal_erased_at IS NULL", by_call, _STRIP_CALL),
     ]
 

@@ -382,3 +382,33 @@ async def test_retention_strips_a_past_bookings_caller_from_the_owners_calendar(
     description = str(event["description"])
     assert "Rosa" not in description and CALLER[-7:] not in description
     assert booked["confirmation_code"] in description  # the booking itself stays on record
+
+
+async def test_a_booking_made_long_before_its_visit_still_leaves_the_owners_calendar_with_its_caller(
+    db_url, pool, journal, radicale
+):
+    """Retention deleted the booking's calendar row by when it was queued, before the visit was old
+    enough to strip: when it was, nothing said which calendar event to update, and the owner's
+    calendar kept the caller's name and number for good."""
+    brain = brain_with(radicale)
+    sender = calendar_sender(brain, pool)
+    await run_tool(book_appointment, a_call(brain, pool, journal), customer_name="Rosa Diaz",
+                   service="drain cleaning", start=SLOT)  # fmt: skip
+    assert await journal.flush(timeout=30)
+    assert await sender.deliver_due() == 1
+    visit_end = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)  # 10:00-11:00 in Portland, and some
+    with psycopg.connect(db_url, autocommit=True) as conn:  # booked 50 days ahead of the visit
+        conn.execute("UPDATE outbox SET created_at = %s WHERE channel = 'calendar'", (visit_end - timedelta(days=50),))
+    policy = [RetentionPolicy(brain.business.name, 30)]
+
+    # 40 days after the booking: its queue row is past retention, the visit (10 days ahead) is not
+    early = await sweep(db_url, policy, now=visit_end - timedelta(days=10))
+    assert early.counts[brain.business.name]["appointments"]["anonymised"] == 0
+    # 40 days after the visit: the booking loses its caller, and so does the owner's calendar
+    late = await sweep(db_url, policy, now=visit_end + timedelta(days=40))
+    assert late.counts[brain.business.name]["appointments"]["anonymised"] == 1
+    assert late.counts[brain.business.name]["outbox"]["queued"] == 1
+    assert await sender.deliver_due() == 1
+    [item] = radicale.events()
+    description = str(item.icalendar_component["description"])
+    assert "Rosa" not in description and CALLER[-7:] not in description
