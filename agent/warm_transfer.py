@@ -60,6 +60,13 @@ def dial_target(destination: str) -> tuple[str, api.SIPOutboundConfig | None]:
     return user, api.SIPOutboundConfig(hostname=host.split(";", 1)[0])
 
 
+def ring_for(seconds: float) -> Duration:
+    """WARM_TRANSFER_RING_SECONDS as LiveKit takes it, fractions kept (0.5 s is not 0: LiveKit's default)."""
+    ring = Duration()
+    ring.FromNanoseconds(round(seconds * 1e9))
+    return ring
+
+
 def briefing(call: CallContext, escalation: dict[str, Any]) -> str:
     """What the agent is asked to tell the person before the caller is put through: who, why, and
     what the call already tried (from the call's own records, not the model's memory)."""
@@ -278,7 +285,7 @@ class WarmTransferLine:
             sip_call_to=number, room_name=self._room.name, participant_identity=PERSON,
             participant_name=escalation.get("department") or "", sip_number=self._call.dialed_number or "",
             wait_until_answered=True, play_dialtone=False,
-            ringing_timeout=Duration(seconds=int(self._settings.warm_transfer_ring_seconds)),
+            ringing_timeout=ring_for(self._settings.warm_transfer_ring_seconds),
         )  # fmt: skip
         if direct is not None:
             request.trunk.CopyFrom(direct)

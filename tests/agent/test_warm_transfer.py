@@ -3,9 +3,11 @@ itself is tested over SIP in tests/phone/test_warm_transfer.py)."""
 
 from __future__ import annotations
 
+import pytest
+
 from agent.brain import load_brain
 from agent.call import CallContext, ToolCallLog
-from agent.warm_transfer import briefing, dial_target
+from agent.warm_transfer import briefing, dial_target, ring_for
 from tests.fixtures.stack import ROOT
 
 
@@ -29,3 +31,10 @@ def test_the_briefing_says_who_why_what_and_what_was_tried() -> None:
     assert "a dispute about a price" in said and "Charged twice for one visit." in said
     assert "check availability, find my appointment (it failed)" in said
     assert "escalate" not in said
+
+
+@pytest.mark.parametrize(("seconds", "whole", "nanos"), [(20.0, 20, 0), (20.7, 20, 700_000_000), (0.5, 0, 500_000_000)])
+def test_the_persons_phone_rings_as_long_as_set_fractions_kept(seconds: float, whole: int, nanos: int) -> None:
+    """WARM_TRANSFER_RING_SECONDS went to LiveKit as whole seconds: 0.5 became 0, LiveKit's own default."""
+    ring = ring_for(seconds)
+    assert (ring.seconds, ring.nanos) == (whole, nanos)
