@@ -390,8 +390,14 @@ def _erasure_steps(e164: str) -> list[_Step]:
         _Step(
             "outbox",
             "call_id IN (SELECT id FROM calls WHERE caller_number = %s) OR destination = %s"
-            " OR (payload::text) ~ %s",
-            (e164, e164, written),
+            " OR (payload::text) ~ %s"
+            # a daily digest over a time they called: it lists their message (with another callback
+            # number), their lead and their flagged call, without the number the request names
+            " OR (kind = 'digest' AND EXISTS (SELECT 1 FROM calls c WHERE c.caller_number = %s"
+            " AND c.business = outbox.business"
+            " AND c.started_at >= (outbox.payload #>> '{detail,from}')::timestamptz"
+            " AND c.started_at < (outbox.payload #>> '{detail,to}')::timestamptz))",
+            (e164, e164, written, e164),
         ),
         _Step("calls", "caller_number = %s", (e164,), _STRIP_CALL),
         # another caller's call whose report holds this number: as the callback number, or retold

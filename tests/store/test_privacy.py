@@ -224,3 +224,27 @@ def test_written_forms_match_the_number_as_people_write_it_and_nothing_longer(db
             assert matches(text), text
         for text in ("25035550111", "503 555 01112", "+15035550112", "five oh three"):
             assert not matches(text), text
+
+
+def _digest(db_url: str, day: datetime, text: str) -> None:
+    """A daily digest as the sender queued it: the calls started in [day - 1, day)."""
+    payload = {"version": 1, "kind": "digest", "business": PLUMBING, "text": text,
+               "detail": {"from": (day - timedelta(days=1)).isoformat(), "to": day.isoformat()}}  # fmt: skip
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO outbox (key, business, kind, channel, destination, payload, status, created_at)"
+            " VALUES (%s, %s, 'digest', 'email', 'owner@example.com', %s, 'sent', %s)",
+            (f"digest:{PLUMBING}:{day.date()}/email:owner@example.com", PLUMBING, json.dumps(payload), day),
+        )
+
+
+async def test_forget_reaches_the_digest_that_listed_their_message_under_another_number(db_url: str) -> None:
+    """The digest lists a message in the caller's words with the callback number they gave, not their
+    caller ID: nothing in it names the number asked about, and it stayed."""
+    seed_call(db_url, PLUMBING, DANA, days_ago(3), callback_number=SAM)
+    _digest(db_url, days_ago(2.5), "Messages awaiting a callback:\n  Dana Reyes (+15035550222): \"Call me back\"")
+    _digest(db_url, days_ago(1.5), "No calls.")  # a day she did not call keeps its digest
+    await forget(db_url, DANA, requested_by="alice")
+    with psycopg.connect(db_url) as conn:
+        left = conn.execute("SELECT payload->>'text' FROM outbox WHERE kind = 'digest'").fetchall()
+    assert left == [("No calls.",)]
