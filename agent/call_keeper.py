@@ -62,6 +62,7 @@ class CallKeeper:
         self.settings = settings
         self.closed = asyncio.Event()
         self.caller_left = False  # the caller's leg went (their hang-up, or their line lost)
+        self.session_running = False  # set by call_start.answer once session.start() has returned
         self._silence_task: asyncio.Task[None] | None = None
         self._limit_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -244,7 +245,8 @@ class CallKeeper:
         keep it open (a leg that left other than as a client) until the emptied room closes 20 s later."""
         self.caller_left = True
         self.call.end_reason = self.call.end_reason or why
-        self.session.shutdown(drain=False)
+        if self.session_running:  # before it starts, a shutdown would leave it unable ever to close
+            self.session.shutdown(drain=False)
 
     def _on_close(self, ev: CloseEvent) -> None:
         self.caller_left = self.caller_left or ev.reason is CloseReason.PARTICIPANT_DISCONNECTED

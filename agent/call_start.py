@@ -73,6 +73,7 @@ async def answer(
     start: dict[str, Any] = {"room": room, "room_options": room_options} if room is not None else {}
     # LiveKit's recording uploads to LiveKit Cloud; ours stays here (start_recording)
     await session.start(agent=agent, record=False, **start)
+    keeper.session_running = True
     await keeper.start_recording()
     # livekit-sip answers (200 OK) once it has subscribed to our audio track, and our audio output
     # holds frames until that subscription: the greeting can be generated now, overlapping the

@@ -142,11 +142,12 @@ class CallSlotsLoad:
         calls = len(self.active_jobs) + self._reserved_slots  # type: ignore[attr-defined]
         return min(1.0, calls / self.call_slots)
 
-    def free_slot(self) -> bool:
-        """Whether this worker could take one more call now (not draining, a slot not yet promised)."""
-        if self.call_slots is None or self.draining:  # type: ignore[attr-defined]
-            return False
-        return len(self.active_jobs) + self._reserved_slots < self.call_slots  # type: ignore[attr-defined]
+    def free_slots(self) -> int:
+        """How many more calls this worker could take now: none while draining, or before LiveKit's
+        run() has made its process pool (a task started beside it may ask first)."""
+        if self.call_slots is None or self.draining or getattr(self, "_proc_pool", None) is None:  # type: ignore[attr-defined]
+            return 0
+        return max(0, self.call_slots - len(self.active_jobs) - self._reserved_slots)  # type: ignore[attr-defined]
 
 
 class _InferenceInline:

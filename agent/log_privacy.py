@@ -15,16 +15,24 @@ _PHONE = re.compile(r"(?<![\w.:/-])\+?\d(?:[ ().-]{0,2}\d){6,14}(?![^\W_]|:)")
 _installed = False
 
 
+# what looks like a number and is not one: a uuid (a call's id may start with 8 decimal digits) and an
+# ISO date; matched first, and left as they are
+_NOT_A_PHONE = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}|\d{4}-\d{2}-\d{2}(?![\d-])")
+_EITHER = re.compile(f"(?P<kept>{_NOT_A_PHONE.pattern})|{_PHONE.pattern}")
+
+
 def mask_numbers(text: str) -> str:
     """'+15035550187' -> '+*******0187'; anything shorter than a phone number is left alone."""
 
     def mask(m: re.Match[str]) -> str:
+        if m.group("kept"):
+            return m.group()
         digits = re.sub(r"\D", "", m.group())
         if len(digits) < 7:
             return m.group()
         return ("+" if m.group().startswith("+") else "") + "*" * (len(digits) - 4) + digits[-4:]
 
-    return _PHONE.sub(mask, text)
+    return _EITHER.sub(mask, text)
 
 
 def install() -> None:
@@ -56,6 +64,10 @@ class MaskedFields(logging.Filter):
     job as it passes them to the handlers, and logs it as an extra field itself."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            # LiveKit's JSON formatter writes the traceback from exc_info itself, past the masked text
+            record.exc_text = mask_numbers(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
         for key, value in list(record.__dict__.items()):
             if isinstance(value, str) and key != "msg":
                 masked = mask_numbers(value)

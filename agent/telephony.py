@@ -52,9 +52,14 @@ def why_the_caller_left(p: rtc.RemoteParticipant) -> str:
     the leg `hangup` on the caller's BYE, CANCEL or a line gone silent, and leaves as a client; LiveKit
     does not always tell the agent it left as a client), else the line lost some other way, in
     LiveKit's words (`line_lost: media_failure`, `line_lost: sip_trunk_failure`, ...)."""
-    if p.attributes.get(ATTR_STATUS) == "hangup" or p.disconnect_reason == rtc.DisconnectReason.CLIENT_INITIATED:
+    reason = p.disconnect_reason  # None where LiveKit gave none (UNKNOWN_REASON)
+    if p.attributes.get(ATTR_STATUS) == "hangup" or reason == rtc.DisconnectReason.CLIENT_INITIATED:
         return CALLER_HANGUP
-    return f"line_lost: {rtc.DisconnectReason.Name(p.disconnect_reason).lower()}"
+    try:
+        name = rtc.DisconnectReason.Name(reason or rtc.DisconnectReason.UNKNOWN_REASON)
+    except ValueError:  # a reason newer than this SDK
+        name = str(reason)
+    return f"line_lost: {name.lower()}"
 
 
 async def wait_until_active(room: rtc.Room, participant: rtc.RemoteParticipant, within_s: float) -> None:

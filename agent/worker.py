@@ -122,8 +122,12 @@ async def entrypoint(ctx: JobContext) -> None:
         caller_identity = caller.identity
 
         def on_left(p: rtc.RemoteParticipant) -> None:
-            if p.identity == caller_identity:
+            if p.identity != caller_identity:
+                return
+            try:
                 opened.keeper.caller_departed(why_the_caller_left(p))
+            except Exception:  # an error here would stop the room's other handlers of this event
+                log.exception("recording how the caller's leg left failed")
 
         ctx.room.on("participant_disconnected", on_left)
     if ctx.is_fake_job():  # console: show the greeting and check-ins, not only replies to typing
@@ -285,7 +289,7 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
 
         waiting = WaitingCalls(
             LiveState(settings.redis_url), agent_name=self.agent_name, livekit_url=settings.livekit_url,
-            api_key=settings.livekit_api_key, api_secret=settings.livekit_secret(), has_room=self.free_slot,
+            api_key=settings.livekit_api_key, api_secret=settings.livekit_secret(), free_slots=self.free_slots,
         )  # fmt: skip
         return asyncio.create_task(waiting.run(), name="waiting-calls")
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 import phonenumbers
 import yaml
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Twilio Elastic SIP Trunking signalling sources, one /30 per edge (Twilio's "IP addresses" page).
@@ -72,7 +72,7 @@ class ProvisionSettings(BaseSettings):
     livekit_api_secret: SecretStr | None = None
     agent_name: str = "receptionist"  # the worker registers under this name (explicit dispatch)
     # the worker's BRAIN_PATH: the businesses whose numbers are routed, and whose rules are kept
-    brain_path: Path = Path("brains")
+    brain_path: Path = Field(Path("brains"), validation_alias=AliasChoices("brain_path", "brains"))
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None

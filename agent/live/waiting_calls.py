@@ -36,8 +36,8 @@ _RINGING = "ringing"  # livekit-sip's sip.callStatus until the agent's audio is 
 
 
 class WaitingCalls:
-    """One per worker process; `run()` looks every `interval_s` while `has_room()` says this worker
-    could take a call."""
+    """One per worker process; `run()` looks every `interval_s` while `free_slots()` says this worker
+    could take calls, and dispatches the agent to at most that many callers, the longest ringing first."""
 
     def __init__(
         self,
@@ -47,38 +47,42 @@ class WaitingCalls:
         livekit_url: str,
         api_key: str,
         api_secret: str,
-        has_room: Callable[[], bool],
+        free_slots: Callable[[], int],
         interval_s: float = 2.0,
         claim_s: float = 4.0,
     ) -> None:
         self._live = live
         self._agent_name = agent_name
         self._livekit = (livekit_url.replace("ws", "http", 1), api_key, api_secret)
-        self._has_room = has_room
+        self._free_slots = free_slots
         self._interval_s = interval_s
         self._claim_s = claim_s
 
     async def run(self) -> None:
         while True:
-            if self._has_room():
-                try:
+            try:
+                if self._free_slots() > 0 and not self._live.degraded:
                     await self.sweep()
-                except Exception:  # noqa: BLE001 - LiveKit away for a moment: look again next round
-                    log.exception("looking for callers left ringing failed")
+            except Exception:  # noqa: BLE001 - LiveKit away for a moment: look again next round
+                log.exception("looking for callers left ringing failed")
             await asyncio.sleep(self._interval_s)
 
     async def sweep(self) -> list[str]:
-        """Dispatch the agent again to every room passed over; returns their names."""
+        """Dispatch the agent again to the rooms passed over, as many as this worker has free slots;
+        returns their names."""
         url, key, secret = self._livekit
         dispatched: list[str] = []
+        # a room whose call the registry lists has its agent: only the others are looked into (the
+        # room count LiveKit reports leaves agents out, so it cannot tell an answered call from a
+        # waiting one)
+        hosted = {c.room for c in await self._live.active_calls()}
         async with api.LiveKitAPI(url, key, secret) as lk:
             rooms = (await lk.room.list_rooms(api.ListRoomsRequest())).rooms
             now_s = time.time()
-            for room in rooms:
-                if not self._has_room():
+            for room in sorted(rooms, key=lambda r: r.creation_time):  # the longest ringing first
+                if len(dispatched) >= self._free_slots():
                     break
-                # a call under way has its caller and an agent: only a room of one is looked into
-                if room.num_participants != 1 or now_s - room.creation_time < PASSED_OVER_AFTER_S:
+                if room.name in hosted or now_s - room.creation_time < PASSED_OVER_AFTER_S:
                     continue
                 passed_over = await self._passed_over(lk, room.name)
                 if passed_over is None:
@@ -109,13 +113,10 @@ class WaitingCalls:
         return ours
 
     async def _dispatch_again(self, lk: api.LiveKitAPI, room: str, passed_over: list[api.AgentDispatch]) -> None:
+        # the passed-over dispatches stay: deleting one would end a job LiveKit might still be giving
+        # a worker for it (and put a second agent on the call for a moment); without a job they cost
+        # nothing, and the room goes with the call
         metadata = passed_over[0].metadata  # the dispatch rule's: the business the number belongs to
-        # the passed-over dispatches go, so the room holds one waiting dispatch at a time
-        for dispatch in passed_over:
-            try:
-                await lk.agent_dispatch.delete_dispatch(dispatch.id, room)
-            except api.TwirpError as e:
-                log.debug("dispatch %s of %s already gone: %s", dispatch.id, room, e.message)
         await lk.agent_dispatch.create_dispatch(
             api.CreateAgentDispatchRequest(agent_name=self._agent_name, room=room, metadata=metadata)
         )

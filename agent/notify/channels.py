@@ -24,7 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from agent.notify.sender import Channel, DeliveryFailed, DeliveryRefused
 from agent.store.opt_outs import opted_out
-from agent.store.outbox import Notification
+from agent.store.outbox import Notification, attempts_of
 
 if TYPE_CHECKING:
     from twilio.rest import Client
@@ -206,7 +206,7 @@ class SmsChannel:
         if len(body) > SMS_MAX:
             body = body[: SMS_MAX - 1] + "…"
         try:
-            if notification.attempts and await asyncio.to_thread(self._sent_before, notification, sender, body):
+            if notification.attempts and await self._sent_before(notification, sender, body):
                 log.warning("text %s reached Twilio on an earlier attempt whose answer was lost;"
                             " not sent again", notification.key)  # fmt: skip
                 return
@@ -224,18 +224,27 @@ class SmsChannel:
         except (TwilioException, OSError) as exc:
             raise DeliveryFailed(f"Twilio unreachable: {exc}") from exc
 
-    def _sent_before(self, notification: Notification, sender: str | None, body: str) -> bool:
+    async def _sent_before(self, notification: Notification, sender: str | None, body: str) -> bool:
         """Whether Twilio already has this text: an attempt that failed may have been taken all the
         same (a timeout, a 5xx after Twilio queued it), and Twilio's Messages API has no idempotency
-        key, so a retry asks first. Twilio lists a number's texts newest first; a trial account
-        prefixes the body, hence the ending."""
-        for message in self._client.messages.list(to=notification.destination, from_=sender, limit=20):
-            created = message.date_created
-            if created is not None and created < notification.created_at - timedelta(minutes=1):
-                break
-            if (message.body or "").endswith(body):
-                return True
-        return False
+        key, so a retry asks first: a text to that number from that sender with this body, created
+        since this row's first attempt (another row's text, alike in words but sent before, does not
+        count). Twilio lists texts newest first; a trial account prefixes the body, hence the ending."""
+        attempts = await attempts_of(self._pool, notification.id)
+        if not attempts:
+            return False  # its attempts were never recorded: nothing to go by
+        # Twilio's times are in whole seconds, and its clock is not ours
+        since = min(a["started_at"] for a in attempts) - timedelta(seconds=5)
+
+        def listed() -> bool:
+            for message in self._client.messages.list(to=notification.destination, from_=sender, limit=20):
+                if message.date_created is not None and message.date_created < since:
+                    break
+                if (message.body or "").endswith(body):
+                    return True
+            return False
+
+        return await asyncio.to_thread(listed)
 
     async def aclose(self) -> None:
         pass

@@ -88,7 +88,8 @@ async def find_my_appointments(
         # not even whether the number has bookings: a stranger could learn that of any number (is
         # she booked at the clinic?), so the store is not asked, and the answer is the same either way
         return json.dumps({
-            "details": "withheld: that is not the number the caller is calling from",
+            "details": "withheld: that number is not proven on this call (a number the caller stated, or a"
+            " caller ID the carrier could not vouch for)",
             "next": "Say that for privacy you need the booking's confirmation code to look it up (or, if "
             "you can text a code to that number, offer that). Do not say or guess whether anything is "
             "booked under it.",

@@ -15,7 +15,7 @@ R = rtc.DisconnectReason
 
 @dataclass
 class Leg:
-    disconnect_reason: int
+    disconnect_reason: int | None  # None: LiveKit gave no reason
     attributes: dict[str, str] = field(default_factory=dict)
 
 
@@ -29,6 +29,8 @@ class Leg:
         (Leg(R.MEDIA_FAILURE, {"sip.callStatus": "active"}), "line_lost: media_failure"),
         (Leg(R.SIP_TRUNK_FAILURE), "line_lost: sip_trunk_failure"),
         (Leg(R.PARTICIPANT_REMOVED, {"sip.callStatus": "active"}), "line_lost: participant_removed"),
+        (Leg(None, {"sip.callStatus": "active"}), "line_lost: unknown_reason"),
+        (Leg(999), "line_lost: 999"),
     ],
 )
 def test_the_way_the_callers_leg_left_is_the_calls_end_reason(leg: Leg, end_reason: str) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import pytest
 
@@ -35,6 +36,8 @@ def test_numbers_are_masked(said: str, logged: str) -> None:
         "call 2f0c1d2e-4b6a-4c1e-9d3f-123456789012 ended",
         "journal flushed 1000 events in 2026-11-28T08:15:00",
         "job AJ_1234567_x of worker AW_7654321",
+        "call 12345678-1234-4abc-9def-123456789012 ended",  # a call's id may begin with 8 digits
+        "digest of 2025-01-01 12:00 queued",
     ],
 )
 def test_other_numbers_stay_readable(kept: str) -> None:
@@ -65,3 +68,19 @@ def test_the_fields_livekit_adds_to_a_record_are_masked_too(caplog: pytest.LogCa
         )
     [record] = caplog.records
     assert (record.room, record.job_id) == ("call-_+*******0187_8fkajvTe4baC", "AJ_ambeonC3ViTx")  # type: ignore[attr-defined]
+
+
+def test_a_traceback_is_masked_whichever_formatter_writes_it() -> None:
+    """LiveKit's JSON formatter writes a record's traceback from exc_info, not from its text."""
+    from livekit.agents.cli.log import JsonFormatter
+
+    try:
+        raise ValueError("'+15035550187' is not an E.164 phone number")
+    except ValueError:
+        record = logging.getLogger("receptionist.tools").makeRecord(
+            "receptionist.tools", logging.ERROR, __file__, 1, "tool failed", None, sys.exc_info()
+        )
+    assert log_privacy.MaskedFields().filter(record)
+    for formatter in (JsonFormatter(), logging.Formatter()):
+        text = formatter.format(record)
+        assert "5035550187" not in text and "+*******0187" in text and "ValueError" in text

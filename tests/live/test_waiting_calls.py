@@ -26,6 +26,7 @@ class FakeLiveKit:
     """What livekit-server holds: rooms with their participants and agent dispatches."""
 
     rooms: dict[str, list[api.ParticipantInfo]] = field(default_factory=dict)
+    looked_into: list[str] = field(default_factory=list)
     dispatches: dict[str, list[api.AgentDispatch]] = field(default_factory=dict)
     created: list[api.CreateAgentDispatchRequest] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
@@ -46,12 +47,15 @@ class FakeLiveKit:
         return self
 
     async def list_rooms(self, _req: api.ListRoomsRequest) -> api.ListRoomsResponse:
-        old = int(time.time()) - 10
+        # as livekit-server counts them: agents left out; the rooms made one a second, the first oldest
+        first = int(time.time()) - 60
         return api.ListRoomsResponse(rooms=[
-            api.Room(name=n, num_participants=len(p), creation_time=old) for n, p in self.rooms.items()
+            api.Room(name=n, num_participants=len([x for x in p if x.kind != AGENT_KIND]), creation_time=first + i)
+            for i, (n, p) in enumerate(self.rooms.items())
         ])  # fmt: skip
 
     async def list_participants(self, req: api.ListParticipantsRequest) -> api.ListParticipantsResponse:
+        self.looked_into.append(req.room)
         return api.ListParticipantsResponse(participants=self.rooms[req.room])
 
     async def list_dispatch(self, room_name: str) -> list[api.AgentDispatch]:
@@ -95,9 +99,9 @@ async def live(redis_url: str) -> AsyncIterator[LiveState]:
     await state.aclose()
 
 
-def worker(live: LiveState, *, free: bool = True) -> WaitingCalls:
+def worker(live: LiveState, *, free: int = 5) -> WaitingCalls:
     return WaitingCalls(live, agent_name=AGENT, livekit_url="ws://127.0.0.1:1", api_key="key",
-                        api_secret="secret", has_room=lambda: free, claim_s=30)  # fmt: skip
+                        api_secret="secret", free_slots=lambda: free, claim_s=30)  # fmt: skip
 
 
 async def test_a_caller_passed_over_is_dispatched_once_across_workers(livekit: FakeLiveKit, live: LiveState) -> None:
@@ -107,7 +111,8 @@ async def test_a_caller_passed_over_is_dispatched_once_across_workers(livekit: F
     assert await second.sweep() == []  # the first claimed it: two agents would answer one call
     [again] = livekit.created
     assert (again.agent_name, again.room, again.metadata) == (AGENT, "call-_+15035550161_a", '{"business": "plumbing"}')
-    assert livekit.deleted == ["AD_call-_+15035550161_a"]  # one waiting dispatch in the room at a time
+    # the passed-over dispatch stays: deleting it would end a job LiveKit might still be placing
+    assert livekit.deleted == []
 
 
 async def test_rooms_that_are_not_waiting_for_a_free_slot_are_left_alone(livekit: FakeLiveKit, live: LiveState) -> None:
@@ -123,5 +128,18 @@ async def test_rooms_that_are_not_waiting_for_a_free_slot_are_left_alone(livekit
 
 async def test_a_full_worker_dispatches_nothing(livekit: FakeLiveKit, live: LiveState) -> None:
     livekit.add("call-_+15035550161_b", [caller()])
-    assert await worker(live, free=False).sweep() == []
+    assert await worker(live, free=0).sweep() == []
     assert livekit.created == []
+
+
+async def test_one_free_slot_answers_the_longest_ringing_caller_and_a_hosted_call_is_not_looked_into(
+    livekit: FakeLiveKit, live: LiveState
+) -> None:
+    agent = api.ParticipantInfo(identity="agent-AJ_1", kind=AGENT_KIND)
+    livekit.add("call-_+15035550160_under-way", [caller("active"), agent])
+    livekit.add("call-_+15035550161_first", [caller()])
+    livekit.add("call-_+15035550162_second", [caller()])
+    await live.register_call("c-1", "Rose City Plumbing", "+15035550160", "active",
+                             room="call-_+15035550160_under-way", worker="AW_1")  # fmt: skip
+    assert await worker(live, free=1).sweep() == ["call-_+15035550161_first"]
+    assert "call-_+15035550160_under-way" not in livekit.looked_into  # the registry has its call

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import aiohttp
 import psycopg
@@ -124,6 +126,16 @@ async def test_a_text_twilio_took_though_its_answer_was_lost_is_not_sent_again(d
     await asyncio.sleep(0.05)
     assert await sender.deliver_due() == 1
     assert [m["to"] for m in twilio_fake.state.messages] == ["+15035550177", "+15035550188"]
+    # the same words to the same number a minute earlier, for another row (the same caller's second
+    # failed hand-off): not this text, which its retry sends
+    earlier = datetime.now(UTC) - timedelta(seconds=30)
+    twilio_fake.state.messages[0]["date_created"] = format_datetime(earlier)
+    twilio_fake.state.refused_texts = 1
+    await queue(db_url, tmp_path / "spill", [notification("sms", "+15035550177")])
+    assert await sender.deliver_due() == 1
+    await asyncio.sleep(0.05)
+    assert await sender.deliver_due() == 1
+    assert [m["to"] for m in twilio_fake.state.messages] == ["+15035550177", "+15035550188", "+15035550177"]
 
 async def test_webhook_is_signed_versioned_and_a_replay_or_an_old_timestamp_is_refused(
     db_url, pool, webhook_receiver, tmp_path

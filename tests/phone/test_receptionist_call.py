@@ -18,6 +18,7 @@ import yaml
 from psycopg.rows import dict_row
 
 from agent.brain import load_brain, schedule
+from agent.log_privacy import mask_numbers
 from simulator.server import DEFAULT_KEY, RealtimeSimulator
 from tests.fixtures.postgres import TEMPLATE_DB, PgServer
 from tests.fixtures.recording_audio import channels, turns
@@ -300,7 +301,8 @@ async def job_ended(log: Path, caller: str, within: float = 30) -> str:
     deadline = time.monotonic() + within
     while True:
         for line in (await asyncio.to_thread(log.read_text)).splitlines():
-            if '"process exiting"' in line and f"call-_{caller}_" in line:
+            # the room is named after the caller, whose number the log masks to its last 4 digits
+            if '"process exiting"' in line and f"call-_{mask_numbers(caller)}_" in line:
                 return json.loads(line)["reason"]
         if time.monotonic() > deadline:
             raise AssertionError(f"no job for {caller} ended within {within} s")

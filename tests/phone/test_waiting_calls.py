@@ -14,7 +14,7 @@ import pytest
 
 from simulator.server import DEFAULT_KEY, RealtimeSimulator
 from tests.fixtures.postgres import TEMPLATE_DB, PgServer
-from tests.fixtures.stack import PhoneStack
+from tests.fixtures.stack import PhoneStack, free_port
 from tests.phone.harness import find_sip_participant, place_call
 from tests.phone.test_receptionist_call import GREETING, PLUMBING, call_row, rows
 from tests.phone.worker import WorkerFailed, off_the_loop, receptionist_worker
@@ -39,12 +39,13 @@ def one_slot_db(pg_cluster: PgServer) -> Iterator[str]:
 async def one_slot_worker(
     phone_stack: PhoneStack, one_slot_sim: RealtimeSimulator, one_slot_db: str
 ) -> AsyncIterator[Path]:
-    """The whole fleet: one worker that takes one call at a time."""
+    """The whole fleet: one worker that takes one call at a time, with its health endpoint served as
+    the image and the Kubernetes files serve it (its start-up runs beside the waiting callers' task)."""
     log = phone_stack.run_dir / "one-slot-worker.log"
     try:
         async with off_the_loop(receptionist_worker(
             phone_stack, agent_name=AGENT_NAME, openai_base_url=one_slot_sim.base_url, database_url=one_slot_db,
-            log=log, extra_env={"WORKER_MAX_CALLS": "1"},
+            log=log, extra_env={"WORKER_MAX_CALLS": "1", "HEALTH_PORT": str(free_port())},
         )):  # fmt: skip
             yield log
     except WorkerFailed as e:
