@@ -37,6 +37,8 @@ log = logging.getLogger("receptionist.fallback")
 # their type: OpenAI ends a reply its server failed with the type `server_error` and no code, and
 # a rate limit that strikes a started reply with the code `inference_rate_limit_exceeded`
 _LOST_REPLY_CODES = ("rate_limit_exceeded", "inference_rate_limit_exceeded", "server_error", "session_expired")
+_VOICE_RMS = 500.0  # a 20 ms frame louder than this is the caller talking (telephone speech: 1000+)
+_MESSAGE_ENDS_AFTER_S = 2.0  # the caller's silence that ends a voicemail
 
 
 def error_name(cause: object) -> str | None:
@@ -47,8 +49,6 @@ def error_name(cause: object) -> str | None:
     if isinstance(code, str) and code:
         return code
     return type_ if isinstance(type_, str) and type_ else None
-_VOICE_RMS = 500.0  # a 20 ms frame louder than this is the caller talking (telephone speech: 1000+)
-_MESSAGE_ENDS_AFTER_S = 2.0  # the caller's silence that ends a voicemail
 
 
 def _tone(rate: int, seconds: float = 0.4, hz: float = 880.0) -> bytes:

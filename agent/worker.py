@@ -36,6 +36,7 @@ from agent.console_view import show_the_agents_own_turns
 from agent.fallback_audio import FallbackLibrary
 from agent.health import WorkerHealth
 from agent.kept_greeting import voiced_line
+from agent.live import LiveState
 from agent.metrics import WorkerMetrics, follow_journal
 from agent.model_link import check_model_key
 from agent.receptionist import brain_for_call
@@ -219,8 +220,10 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
         if self.settings is not None and not unregistered:
             log.info("takes up to %d calls at once (%s)", self.settings.worker_max_calls,
                      max_calls_basis(self.settings))  # fmt: skip
-        sweeping = self._sweep_lost_calls()
-        answering = self._answer_waiting_calls() if not unregistered else None
+        # the call registry in Redis, shared by the two sweeps below (one connection pool)
+        live = self._live_state()
+        sweeping = self._sweep_lost_calls(live)
+        answering = self._answer_waiting_calls(live) if not unregistered else None
         moving = self._move_call_audio()
         voicing = self._voice_lines() if not unregistered else None
         health = None
@@ -279,33 +282,39 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
 
         return asyncio.create_task(keep_lines_voiced(settings), name="voiced-lines")
 
-    def _answer_waiting_calls(self) -> asyncio.Task[None] | None:
-        """A caller the full fleet left ringing is dispatched again once this worker has a free slot."""
-        settings = self.settings
-        if settings is None or not settings.redis_url or not settings.livekit_api_key or not self.agent_name:
-            return None
-        from agent.live import LiveState
-        from agent.live.waiting_calls import WaitingCalls
-
-        waiting = WaitingCalls(
-            LiveState(settings.redis_url), agent_name=self.agent_name, livekit_url=settings.livekit_url,
-            api_key=settings.livekit_api_key, api_secret=settings.livekit_secret(), free_slots=self.free_slots,
-        )  # fmt: skip
-        return asyncio.create_task(waiting.run(), name="waiting-calls")
-
-    def _sweep_lost_calls(self) -> asyncio.Task[None] | None:
-        """Every running replica ends the calls of replicas (or job processes) that died."""
+    def _live_state(self) -> LiveState | None:
+        """The call registry the worker's own sweeps read: with Redis and LiveKit's API key only."""
         settings = self.settings
         if settings is None or not settings.redis_url or not settings.livekit_api_key:
             return None
-        from agent.live import LiveState
+        return LiveState(settings.redis_url)
+
+    def _answer_waiting_calls(self, live: LiveState | None) -> asyncio.Task[None] | None:
+        """A caller the full fleet left ringing is dispatched again once this worker has a free slot."""
+        settings = self.settings
+        if settings is None or live is None or not self.agent_name:
+            return None
+        from agent.live.waiting_calls import WaitingCalls
+
+        waiting = WaitingCalls(
+            live, agent_name=self.agent_name, livekit_url=settings.livekit_url,
+            api_key=settings.livekit_api_key or "", api_secret=settings.livekit_secret(),
+            free_slots=self.free_slots,
+        )  # fmt: skip
+        return asyncio.create_task(waiting.run(), name="waiting-calls")
+
+    def _sweep_lost_calls(self, live: LiveState | None) -> asyncio.Task[None] | None:
+        """Every running replica ends the calls of replicas (or job processes) that died."""
+        settings = self.settings
+        if settings is None or live is None:
+            return None
         from agent.live.lost_calls import LostCallSweeper
 
         sweeper = LostCallSweeper(
-            LiveState(settings.redis_url),
+            live,
             database_url=settings.database_url,
             livekit_url=settings.livekit_url,
-            api_key=settings.livekit_api_key,
+            api_key=settings.livekit_api_key or "",
             api_secret=settings.livekit_secret(),
         )
         return asyncio.create_task(sweeper.run(), name="lost-calls")

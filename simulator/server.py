@@ -588,8 +588,7 @@ class _Connection:
         said; the script's step is kept for the reply asked for again)."""
         self.sim._fault_fired(self.key, fault)
         params = event.get("response") or {}
-        response = _Response(id=_new_id("resp"), event_id=event.get("event_id"), metadata=params.get("metadata"))
-        response.number = self.sim._count_response(self.key)
+        response = self._new_response(params, event.get("event_id"))
         modalities = params.get("output_modalities") or self.session.get("output_modalities") or ["audio"]
         await self.send({"type": "response.created",
                          "response": self._response_body(response, "in_progress", [], None, modalities)})  # fmt: skip
@@ -604,9 +603,14 @@ class _Connection:
         }}  # fmt: skip
         await self.send({"type": "response.done", "response": body})
 
-    def _start_response(self, params: dict[str, Any], event_id: str | None) -> None:
+    def _new_response(self, params: dict[str, Any], event_id: str | None) -> _Response:
+        """A response to response.create, numbered among the key's responses."""
         response = _Response(id=_new_id("resp"), event_id=event_id, metadata=params.get("metadata"))
         response.number = self.sim._count_response(self.key)
+        return response
+
+    def _start_response(self, params: dict[str, Any], event_id: str | None) -> None:
+        response = self._new_response(params, event_id)
         response.asked = ResponseAsked(self.key, response.number, [
             {"id": i["id"], "role": i.get("role") or i.get("type"), "type": i.get("type"),
              "audio_ms": int(i.get("_audio_ms") or self.audio_ms.get(i["id"], 0)), "text": _item_text(i)}

@@ -42,7 +42,7 @@ class LostCallSweeper:
     ) -> None:
         self._live = live
         self._database_url = database_url
-        self._livekit = (livekit_url.replace("ws", "http", 1), api_key, api_secret)
+        self._livekit = (livekit_url, api_key, api_secret)  # LiveKit's client takes ws(s):// as http(s)://
         self._interval_s = interval_s
         self._retry_after_s = retry_after_s  # a claimed call not ended by then is offered again
 

@@ -53,44 +53,44 @@ class WaitingCalls:
     ) -> None:
         self._live = live
         self._agent_name = agent_name
-        self._livekit = (livekit_url.replace("ws", "http", 1), api_key, api_secret)
+        self._livekit = (livekit_url, api_key, api_secret)  # LiveKit's client takes ws(s):// as http(s)://
         self._free_slots = free_slots
         self._interval_s = interval_s
         self._claim_s = claim_s
 
     async def run(self) -> None:
-        while True:
-            try:
-                if self._free_slots() > 0 and not self._live.degraded:
-                    await self.sweep()
-            except Exception:  # noqa: BLE001 - LiveKit away for a moment: look again next round
-                log.exception("looking for callers left ringing failed")
-            await asyncio.sleep(self._interval_s)
+        url, key, secret = self._livekit
+        async with api.LiveKitAPI(url, key, secret) as lk:  # one client (and its connections) for every round
+            while True:
+                try:
+                    if self._free_slots() > 0 and not self._live.degraded:
+                        await self.sweep(lk)
+                except Exception:  # noqa: BLE001 - LiveKit away for a moment: look again next round
+                    log.exception("looking for callers left ringing failed")
+                await asyncio.sleep(self._interval_s)
 
-    async def sweep(self) -> list[str]:
+    async def sweep(self, lk: api.LiveKitAPI) -> list[str]:
         """Dispatch the agent again to the rooms passed over, as many as this worker has free slots;
         returns their names."""
-        url, key, secret = self._livekit
         dispatched: list[str] = []
         # a room whose call the registry lists has its agent: only the others are looked into (the
         # room count LiveKit reports leaves agents out, so it cannot tell an answered call from a
         # waiting one)
         hosted = {c.room for c in await self._live.active_calls()}
-        async with api.LiveKitAPI(url, key, secret) as lk:
-            rooms = (await lk.room.list_rooms(api.ListRoomsRequest())).rooms
-            now_s = time.time()
-            for room in sorted(rooms, key=lambda r: r.creation_time):  # the longest ringing first
-                if len(dispatched) >= self._free_slots():
-                    break
-                if room.name in hosted or now_s - room.creation_time < PASSED_OVER_AFTER_S:
-                    continue
-                passed_over = await self._passed_over(lk, room.name)
-                if passed_over is None:
-                    continue
-                if not await self._live.claim_waiting_room(room.name, ttl_s=self._claim_s):
-                    continue  # another worker with a free slot has it
-                await self._dispatch_again(lk, room.name, passed_over)
-                dispatched.append(room.name)
+        rooms = (await lk.room.list_rooms(api.ListRoomsRequest())).rooms
+        now_s = time.time()
+        for room in sorted(rooms, key=lambda r: r.creation_time):  # the longest ringing first
+            if len(dispatched) >= self._free_slots():
+                break
+            if room.name in hosted or now_s - room.creation_time < PASSED_OVER_AFTER_S:
+                continue
+            passed_over = await self._passed_over(lk, room.name)
+            if passed_over is None:
+                continue
+            if not await self._live.claim_waiting_room(room.name, ttl_s=self._claim_s):
+                continue  # another worker with a free slot has it
+            await self._dispatch_again(lk, room.name, passed_over)
+            dispatched.append(room.name)
         return dispatched
 
     async def _passed_over(self, lk: api.LiveKitAPI, room: str) -> list[api.AgentDispatch] | None:

@@ -43,7 +43,14 @@ TABLES = ("recordings", "voicemails", "transcript_turns", "tool_calls", "violati
 # `agent/warm_transfer.py`, tells the person the caller's number and what they need)
 _REPORT_PERSONAL = ("{message,callback_number}", "{lead,answers}", "{escalation,summary}", "{prose}",
                     "{escalation,briefing}")  # fmt: skip
-_STRIP_REPORT = "summary" + "".join(f" #- '{path}'" for path in _REPORT_PERSONAL)
+
+
+def _stripped(paths: tuple[str, ...]) -> str:
+    """calls.summary without these fields."""
+    return "summary" + "".join(f" #- '{path}'" for path in paths)
+
+
+_STRIP_REPORT = _stripped(_REPORT_PERSONAL)
 # a call row without its caller: the room name holds the caller's number (LiveKit names a SIP
 # room `call-_<number>_<random>`), and the SIP and Twilio ids lead to provider logs that hold it too
 _STRIP_CALL = (
@@ -408,7 +415,7 @@ def _erasure_steps(e164: str) -> list[_Step]:
             "summary #>> '{message,callback_number}' = %s OR summary #>> '{prose,text}' ~ %s"
             " OR summary #>> '{escalation,summary}' ~ %s OR summary #>> '{escalation,briefing}' ~ %s",
             (e164, written, written, written),
-            "summary = summary" + "".join(f" #- '{_REPORT_PERSONAL[n]}'" for n in (0, 2, 3, 4)),
+            "summary = " + _stripped(tuple(p for p in _REPORT_PERSONAL if p != "{lead,answers}")),
         ),
     ]
 

@@ -14,7 +14,6 @@ import pytest
 from livekit import api
 
 from agent.live import LiveState
-from agent.live import waiting_calls as waiting_module
 from agent.live.waiting_calls import WaitingCalls
 
 AGENT = "receptionist"
@@ -73,12 +72,6 @@ class FakeLiveKit:
         self.dispatches[req.room].append(made)
         return made
 
-    async def __aenter__(self) -> FakeLiveKit:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        return None
-
 
 def caller(status: str = "ringing", rang_s: float = 10) -> api.ParticipantInfo:
     return api.ParticipantInfo(identity="sip_+15035550161", kind=SIP, attributes={"sip.callStatus": status},
@@ -86,10 +79,8 @@ def caller(status: str = "ringing", rang_s: float = 10) -> api.ParticipantInfo:
 
 
 @pytest.fixture
-def livekit(monkeypatch: pytest.MonkeyPatch) -> FakeLiveKit:
-    fake = FakeLiveKit()
-    monkeypatch.setattr(waiting_module.api, "LiveKitAPI", lambda *_a, **_k: fake)
-    return fake
+def livekit() -> FakeLiveKit:
+    return FakeLiveKit()
 
 
 @pytest.fixture
@@ -107,8 +98,8 @@ def worker(live: LiveState, *, free: int = 5) -> WaitingCalls:
 async def test_a_caller_passed_over_is_dispatched_once_across_workers(livekit: FakeLiveKit, live: LiveState) -> None:
     livekit.add("call-_+15035550161_a", [caller()])
     first, second = worker(live), worker(live)
-    assert await first.sweep() == ["call-_+15035550161_a"]
-    assert await second.sweep() == []  # the first claimed it: two agents would answer one call
+    assert await first.sweep(livekit) == ["call-_+15035550161_a"]
+    assert await second.sweep(livekit) == []  # the first claimed it: two agents would answer one call
     [again] = livekit.created
     assert (again.agent_name, again.room, again.metadata) == (AGENT, "call-_+15035550161_a", '{"business": "plumbing"}')
     # the passed-over dispatch stays: deleting it would end a job LiveKit might still be placing
@@ -122,13 +113,13 @@ async def test_rooms_that_are_not_waiting_for_a_free_slot_are_left_alone(livekit
     livekit.add("another-agents", [caller()], agent="survey")
     livekit.add("just-rang", [caller(rang_s=0.5)])  # LiveKit's own offer may still be under way
     livekit.add("answered-alone", [caller("active")])  # the agent left after a warm transfer
-    assert await worker(live).sweep() == []
+    assert await worker(live).sweep(livekit) == []
     assert livekit.created == [] and livekit.deleted == []
 
 
 async def test_a_full_worker_dispatches_nothing(livekit: FakeLiveKit, live: LiveState) -> None:
     livekit.add("call-_+15035550161_b", [caller()])
-    assert await worker(live, free=0).sweep() == []
+    assert await worker(live, free=0).sweep(livekit) == []
     assert livekit.created == []
 
 
@@ -141,5 +132,5 @@ async def test_one_free_slot_answers_the_longest_ringing_caller_and_a_hosted_cal
     livekit.add("call-_+15035550162_second", [caller()])
     await live.register_call("c-1", "Rose City Plumbing", "+15035550160", "active",
                              room="call-_+15035550160_under-way", worker="AW_1")  # fmt: skip
-    assert await worker(live, free=1).sweep() == ["call-_+15035550161_first"]
+    assert await worker(live, free=1).sweep(livekit) == ["call-_+15035550161_first"]
     assert "call-_+15035550160_under-way" not in livekit.looked_into  # the registry has its call
