@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Any
 
@@ -20,6 +21,23 @@ from agent.commands import (
     report,
 )
 from agent.commands.refused import Refused
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# the long-running services log as the worker does; a one-off command prints its answer, and warnings
+_SERVICES = ("web", "notify")
+
+
+def _default_log_level(command: str) -> str:
+    """LOG_LEVEL for a service, as the worker reads it (the process environment, else `.env`, else
+    INFO); WARNING for any other command."""
+    if command not in _SERVICES:
+        return "WARNING"
+    from dotenv import dotenv_values
+
+    level = (os.environ.get("LOG_LEVEL") or dotenv_values(".env").get("LOG_LEVEL") or "INFO").strip().upper()
+    if level not in LEVELS:
+        raise Refused(f"LOG_LEVEL must be one of {', '.join(LEVELS)}, not {level!r}")
+    return level
 
 
 def _provision(args: argparse.Namespace) -> int:
@@ -44,7 +62,10 @@ def _add_installed_commands(sub: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="receptionist", description=__doc__)
-    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--log-level", type=str.upper, choices=LEVELS,
+        help="default: LOG_LEVEL (the environment, else .env) for `web` and `notify`, WARNING for the others",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("check-brain", help="validate brain file(s) or a directory of them")
@@ -137,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         args.provision_args = rest
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args.log_level = args.log_level or _default_log_level(args.command)
+    except Refused as e:
+        parser.error(str(e))
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
     except Refused as e:

@@ -14,10 +14,12 @@ from agent.commands.refused import Refused
 def serve_console(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from agent import log_privacy
     from agent.store.audio import AudioStore
     from web.app import ConsoleConfig, create_app
 
     settings = current_database()
+    log_privacy.install()  # a search or a link may carry a caller's number: logs get its last 4 digits
     app = create_app(
         ConsoleConfig(
             settings.database_url,
