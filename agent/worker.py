@@ -310,12 +310,18 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
             return None
         from agent.live.lost_calls import LostCallSweeper
 
+        try:
+            brains = load_brains(settings.brain_path)  # an urgent message a lost call left is sent at once
+        except BrainError as e:
+            log.error("lost calls are ended without telling their owners: %s", e)
+            brains = None
         sweeper = LostCallSweeper(
             live,
             database_url=settings.database_url,
             livekit_url=settings.livekit_url,
             api_key=settings.livekit_api_key or "",
             api_secret=settings.livekit_secret(),
+            brains=brains,
         )
         return asyncio.create_task(sweeper.run(), name="lost-calls")
 

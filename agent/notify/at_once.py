@@ -49,14 +49,10 @@ def _causes(call: CallContext, report: dict[str, Any]) -> list[tuple[Notificatio
     taken = _last_result(call, "take_message")
     if message and message.get("urgency") in URGENT and taken is not None:
         args, out = taken
-        who = args.get("caller_name") or "a caller"
-        number = out.get("callback_number") or call.caller_number or "no number"
-        found.append((
-            "urgent_message",
-            f"{message['urgency'].capitalize()} message from {who} ({number}): {args.get('message', '')}",
-            {"caller_name": args.get("caller_name"), "callback_number": out.get("callback_number"),
-             "message": args.get("message"), "urgency": message["urgency"],
-             "callback_requested": message.get("callback_requested")},
+        found.append(urgent_message(
+            urgency=message["urgency"], caller_name=args.get("caller_name"), callback_number=out.get("callback_number"),
+            message=args.get("message"), callback_requested=message.get("callback_requested"),
+            caller_number=call.caller_number,
         ))  # fmt: skip
     escalation = report.get("escalation")
     if escalation and escalation.get("result") in ESCALATION_FAILED:
@@ -92,6 +88,45 @@ def _causes(call: CallContext, report: dict[str, Any]) -> list[tuple[Notificatio
             {"violations": list(call.violations)},
         ))  # fmt: skip
     return found
+
+
+def urgent_message(
+    *, urgency: str, caller_name: str | None, callback_number: str | None, message: str | None,
+    callback_requested: bool | None, caller_number: str | None,
+) -> tuple[NotificationKind, str, dict]:  # fmt: skip
+    """(kind, summary, details) of an urgent or emergency message the caller left."""
+    who = caller_name or "a caller"
+    number = callback_number or caller_number or "no number"
+    return (
+        "urgent_message",
+        f"{urgency.capitalize()} message from {who} ({number}): {message or ''}",
+        {"caller_name": caller_name, "callback_number": callback_number, "message": message, "urgency": urgency,
+         "callback_requested": callback_requested},
+    )  # fmt: skip
+
+
+async def of_lost_call(
+    conn: Any, brain: Brain, call_id: uuid.UUID, *, ended_at: datetime, end_reason: str
+) -> list[NotificationQueued]:
+    """What a call whose worker died mid-call still tells the owner at once, from what reached Postgres:
+    its last urgent message. The call's own ending never came, and with it went at_once()."""
+    cur = await conn.execute(
+        "SELECT c.caller_number, m.caller_name, m.phone, m.body, m.callback_requested, m.urgency"
+        " FROM messages m JOIN calls c ON c.id = m.call_id WHERE m.call_id = %s AND m.urgency = ANY(%s)"
+        " ORDER BY m.created_at DESC LIMIT 1",
+        (call_id, list(URGENT)),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return []
+    caller_number, name, phone, body, callback_requested, urgency = row
+    kind, summary, detail = urgent_message(
+        urgency=urgency, caller_name=name, callback_number=phone, message=body,
+        callback_requested=callback_requested, caller_number=caller_number,
+    )  # fmt: skip
+    found = {"id": str(call_id), "caller_number": caller_number, "outcome": "error", "end_reason": end_reason,
+             "ended_at": ended_at.isoformat()}  # fmt: skip
+    return notifications(brain, kind, summary, detail, call_id=call_id, call=found)
 
 
 def at_once(call: CallContext) -> list[NotificationQueued]:

@@ -10,10 +10,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from agent.brain import BrainDirectory, load_brain
+from agent.brain.schema.notify import Notify
 from agent.live import LiveState
 from agent.live.lost_calls import LostCallSweeper
-from agent.store.journal.events import CallEnded, CallStarted
+from agent.store.journal.events import CallEnded, CallStarted, MessageRecord
 from agent.store.journal.writer import CallJournal
+from tests.notify.test_at_once import OWNER
+from tests.tools.conftest import PLUMBING
 
 BIZ = "rose-city-plumbing"
 NO_LIVEKIT = "ws://127.0.0.1:1"  # room deletion fails fast; the row is finalised all the same
@@ -36,7 +40,7 @@ def sweeper(live: LiveState, db_url: str | None) -> LostCallSweeper:
     )  # fmt: skip
 
 
-async def journal(db_url: str, spill: Path, *events: CallStarted | CallEnded) -> None:
+async def journal(db_url: str, spill: Path, *events: CallStarted | CallEnded | MessageRecord) -> None:
     writer = CallJournal(db_url, spill)
     await writer.start()
     for event in events:
@@ -151,3 +155,55 @@ async def test_a_sweeper_that_dies_after_claiming_leaves_the_call_to_another(
         await asyncio.sleep(0.1)
     assert [c.call_id for c in ended] == [str(call)]
     assert row(db_url, call) == ("error", "worker_lost", True)
+
+
+def owned_brains(tmp_path: Path) -> BrainDirectory:
+    """The plumber's brain, whose owner is told of urgent messages at once by email and text."""
+    brain = load_brain(PLUMBING).model_copy(update={"notify": Notify(**OWNER)})
+    return BrainDirectory(by_path={tmp_path / "plumbing.yaml": brain})
+
+
+def outbox(db_url: str, call_id: uuid.UUID) -> list[tuple[object, ...]]:
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(
+            "SELECT kind, channel, destination, payload->>'summary', payload->'call'->>'end_reason' FROM outbox"
+            " WHERE call_id = %s ORDER BY channel", (call_id,),
+        ).fetchall()  # fmt: skip
+
+
+async def test_an_urgent_message_left_before_the_worker_died_reaches_the_owner_once(
+    replicas, db_url: str, tmp_path: Path
+) -> None:  # fmt: skip
+    """The caller left an emergency message, then the worker died before the call's own ending (which
+    is what tells the owner): the survivors that end the call queue it, once for both of them."""
+    host, survivor_a, survivor_b = replicas
+    urgent, ordinary = uuid.uuid4(), uuid.uuid4()
+    name = load_brain(PLUMBING).business.name
+    await journal(
+        db_url, tmp_path,
+        CallStarted(call_id=urgent, business=name, caller_number="+15035550123"),
+        MessageRecord(call_id=urgent, business=name, body="Water is pouring through the ceiling",
+                      caller_name="Ana", urgency="emergency"),
+        CallStarted(call_id=ordinary, business=name, caller_number="+15035550124"),
+        MessageRecord(call_id=ordinary, business=name, body="Call me about a quote", caller_name="Bo",
+                      urgency="normal"),
+    )  # fmt: skip
+    for call in (urgent, ordinary):
+        await host.register_call(call, name, None, "active", ttl_s=1, room=f"room-{call}")
+        await until_expired(survivor_a, call)
+
+    brains = owned_brains(tmp_path)
+    swept = await asyncio.gather(*(
+        LostCallSweeper(live, database_url=db_url, livekit_url=NO_LIVEKIT, api_key="key", api_secret=SECRET,
+                        retry_after_s=0, brains=brains).sweep()
+        for live in (survivor_a, survivor_b)
+    ))  # fmt: skip
+
+    assert sorted(c.call_id for s in swept for c in s) == sorted([str(urgent), str(ordinary)])
+    summary = "Emergency message from Ana (+15035550123): Water is pouring through the ceiling"
+    assert outbox(db_url, urgent) == [
+        ("urgent_message", "email", OWNER["email"][0], summary, "worker_lost"),
+        ("urgent_message", "sms", OWNER["sms"][0], summary, "worker_lost"),
+    ]
+    assert outbox(db_url, ordinary) == []
+    assert row(db_url, urgent) == ("error", "worker_lost", True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from agent.store.journal.encoding import json_default
-from agent.store.journal.events import CallEnded
+from agent.store.journal.events import CallEnded, NotificationQueued
 
 # the Postgres NOTIFY channel on which a call's ending is announced: {"business": ..., "ended_at": ...}
 CALL_ENDED_CHANNEL = "call_ended"
@@ -100,16 +100,21 @@ def _dumps(value: Any) -> str:
 
 
 async def end_lost_call(
-    conn: psycopg.AsyncConnection[Any], call_id: uuid.UUID, *, end_reason: str, ended_at: datetime
-) -> bool | None:
+    conn: psycopg.AsyncConnection[Any], call_id: uuid.UUID, *, end_reason: str, ended_at: datetime,
+    then: Callable[[psycopg.AsyncConnection[Any]], Awaitable[Sequence[NotificationQueued]]] | None = None,
+) -> bool | None:  # fmt: skip
     """Finalise a call whose process died before its own ending (outcome `error`): True if this
     ended it, False if it had ended already, None while its row is not in Postgres yet (its records
-    may still be in a spill file)."""
+    may still be in a spill file). `then` names the notifications the ending sends, queued in the same
+    transaction: once, with the ending."""
     event = CallEnded(call_id=call_id, outcome="error", end_reason=end_reason, ended_at=ended_at)
     sql, params = EVENT_SQL[event.type]
     async with conn.transaction():
         cur = await conn.execute(sql, params(event))
         if cur.rowcount:
+            sql, params = EVENT_SQL["notification"]
+            for note in await then(conn) if then is not None else ():
+                await conn.execute(sql, params(note))
             return True
         cur = await conn.execute("SELECT 1 FROM calls WHERE id = %s", (call_id,))
         found = await cur.fetchone()
