@@ -195,7 +195,8 @@ class Settings(BaseSettings):
         2.5, ge=0.0, le=5.0,
         description="Longest silence (s) after a caller's words that stop where a sentence cannot end (\"um\", "
         "\"and\", \"the\", \"a quote for\"): the pause waits up to 0.4 s past MIN_ENDPOINTING_DELAY for its transcript, "
-        "and while that ends unfinished the turn does not end (0 = off)",
+        "and in any case until the reply asked for at the pause could be heard, and while that ends unfinished the turn "
+        "does not end (0 = off)",
     )
     cut_off_patience_seconds: float = Field(
         1.2, ge=0.0, le=3.0,

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,7 @@ class _Speculation:
     started_at: float
     event_id: str | None  # the response.create's id, echoed back in the response's metadata
     expiry: asyncio.TimerHandle | None = None
+    ready: bool = False  # its first audio came, or it ended without any (a tool call)
 
     @property
     def failed(self) -> bool:
@@ -88,6 +90,7 @@ class SpeculativeSession(LinkedSession):
     def __init__(self, model: SpeculativeRealtimeModel, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
         self.stats = model.stats
+        self._spec_model = model
         self._spec: _Speculation | None = None
         self._max_wait = model.max_wait
         self._cleanups: set[asyncio.Task[None]] = set()
@@ -99,6 +102,26 @@ class SpeculativeSession(LinkedSession):
     @property
     def speculating(self) -> bool:
         return self._spec is not None
+
+    @property
+    def reply_ready(self) -> bool:
+        """Whether ending the caller's turn now would let them hear the speculative reply now: its first
+        audio has come, or it ended without any (a tool call), or it failed; True with none under way."""
+        spec = self._spec
+        return spec is None or spec.ready or spec.failed
+
+    def _spec_response(self, response_id: str | None) -> _Speculation | None:
+        """The speculation under way, if `response_id` is its response."""
+        spec = self._spec
+        if spec is None or not spec.fut.done() or spec.failed or not response_id:
+            return None
+        return spec if spec.fut.result().response_id == response_id else None
+
+    def _reply_now_ready(self) -> None:
+        listener = self._spec_model.on_reply_ready
+        if listener is not None:
+            # never inside the plugin's or LiveKit's own handling of the event
+            asyncio.get_running_loop().call_soon(listener)
 
     def speculate(self) -> bool:
         """Commit the caller's audio so far and request a response that nobody plays yet."""
@@ -132,6 +155,8 @@ class SpeculativeSession(LinkedSession):
             return
         if spec.expiry is not None:
             spec.expiry.cancel()
+        if not spec.ready:
+            self._reply_now_ready()  # none is under way now
         self.stats.abandoned += 1
         self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
         if spec.event_id is not None:
@@ -185,7 +210,18 @@ class SpeculativeSession(LinkedSession):
                 self.stats.abandoned_response_ids.add(event.response.id)
         super()._handle_response_created(event)
 
+    def _handle_response_audio_delta(self, event: Any) -> None:
+        super()._handle_response_audio_delta(event)
+        spec = self._spec_response(getattr(event, "response_id", None))
+        if spec is not None and not spec.ready:
+            spec.ready = True
+            self._reply_now_ready()
+
     def _handle_response_done(self, event: ResponseDoneEvent) -> None:
+        spec = self._spec_response(event.response.id)
+        if spec is not None and not spec.ready:
+            spec.ready = True
+            self._reply_now_ready()
         if isinstance(current_generation(self), DiscardedGeneration):
             # a response abandoned before the server named it is still billed: the plugin skips its
             # response.done, so it runs through as an empty generation and its usage is reported
@@ -260,6 +296,8 @@ class SpeculativeRealtimeModel(LinkedRealtimeModel):
         self.max_wait = max_wait
         self.stats = SpeculationStats()
         self.live: SpeculativeSession | None = None
+        # told (soon after) when a speculative reply could first be heard, or none is under way any more
+        self.on_reply_ready: Callable[[], None] | None = None
 
     def session(self, *, turn_detection_disabled: bool = False) -> SpeculativeSession:
         sess = SpeculativeSession(self, turn_detection_disabled=turn_detection_disabled)

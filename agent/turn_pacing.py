@@ -10,7 +10,9 @@ usual delay, at once if that much silence has passed already (agent/dictated.py 
 
 Any other turn is paced by its words too, the other way round. The speculative reply asked for at a
 pause commits it (SPECULATIVE_REPLY; without it no pause is transcribed before the turn ends), and the
-turn may wait up to WORDS_WAIT_S past the usual delay for the pause's transcript. Words that stop where
+turn may wait up to WORDS_WAIT_S past the usual delay for the pause's transcript, and in any case until
+that reply could be heard (its first audio has come): ending the turn sooner would bring it no sooner.
+Words that stop where
 a sentence cannot end ("I'm calling about, um", "a quote for"; in English, Spanish and French,
 agent/unfinished.py) hold the turn open
 for up to UNFINISHED_HOLD_SECONDS of silence; any others end it at the usual delay, at once if that
@@ -34,6 +36,7 @@ from agent.dictated import Asked, Heard, asked_for, judge, names_heard
 from agent.livekit_internals import recheck_end_of_turn
 from agent.model_link import live_session
 from agent.settings import Settings
+from agent.speculation import SpeculativeRealtimeModel
 from agent.turn_model import vad_silence
 from agent.unfinished import sounds_unfinished
 
@@ -77,6 +80,8 @@ class DictationPacing:
         self._replies = AudibleReply(session) if settings.cut_off_patience_seconds > 0 else None
         session.on("user_state_changed", self._on_user_state)
         session.on("user_input_transcribed", self._on_transcript)
+        if isinstance(session.llm, SpeculativeRealtimeModel):
+            session.llm.on_reply_ready = self._on_reply_ready
 
     @property
     def listening_for_value(self) -> bool:
@@ -118,6 +123,9 @@ class DictationPacing:
             }[self.heard]
         elif self.asked is not None:
             delay = s.dictation_endpointing_delay
+        elif self.pause_words == "awaited" and not self._reply_ready():
+            # ending the turn before the reply can be heard brings it no sooner, and its words may yet come
+            delay = max(self._usual_delay + WORDS_WAIT_S, s.unfinished_hold_seconds)
         elif self.pause_words == "awaited":
             delay = self._usual_delay + WORDS_WAIT_S
         elif self.pause_words == "unfinished":
@@ -197,6 +205,20 @@ class DictationPacing:
         if not getattr(live, "speculating", False):
             return  # no reply was asked for at this pause, so nothing of it is being transcribed
         self.pause_words = "awaited"
+        self._set_delay()
+        recheck_end_of_turn(self.session)
+
+    def _reply_ready(self) -> bool:
+        """Whether the reply asked for at this pause could be heard now (its first audio has come, or it
+        is not under way)."""
+        live = live_session(self.session.llm)
+        return bool(getattr(live, "reply_ready", True))
+
+    def _on_reply_ready(self) -> None:
+        """The reply asked for at the pause can be heard now: a pause whose words have not come waits
+        for them only WORDS_WAIT_S past the usual delay, and ends at once if that has passed."""
+        if self.pause_words != "awaited" or self.session.user_state == "speaking":
+            return
         self._set_delay()
         recheck_end_of_turn(self.session)
 

@@ -103,7 +103,8 @@ async def test_without_dictation_pacing_the_same_caller_is_cut_off(shared_sim) -
 
 
 # pauses longer than the 1.2 s dictation delay, which ended these turns before this change; a model that
-# takes 600 ms and a transcriber 400 ms, both after the commit
+# takes 300 ms (the scenarios' delay: simulate() sets it on the simulator) and a transcriber 400 ms, both
+# after the commit
 LONG_PAUSES = {
     "phone": ("Sure. What's the best number to reach you?",
               "five oh three ... five five five ... oh one eight seven", [2000, 1500],
@@ -133,7 +134,7 @@ async def _heard_only_after_the_last_group(name: str, before: str, question: str
             {"pause_before_ms": 1500, "hangup": True},
         ],
     })  # fmt: skip
-    async with RealtimeSimulator(model_delay_ms=600, transcription_delay_ms=400) as sim:
+    async with RealtimeSimulator(transcription_delay_ms=400) as sim:
         report = await simulate(scenario, audio=True, sim=sim, settings=settings)
         assert not _mid_turn(report), (report.heard, format_report(report))
         said = report.spoken[-1]
@@ -181,7 +182,7 @@ async def test_a_spelling_of_a_name_not_heard_is_paced_by_the_dictation_delay() 
             {"pause_before_ms": 1500, "hangup": True},
         ],
     })  # fmt: skip
-    async with RealtimeSimulator(model_delay_ms=600, transcription_delay_ms=400) as sim:
+    async with RealtimeSimulator(transcription_delay_ms=400) as sim:
         report = await simulate(scenario, audio=True, sim=sim)
         assert _mid_turn(report), (report.heard, format_report(report))
 

@@ -138,6 +138,7 @@ async def test_caller_dictating_a_number_hears_nothing_until_the_whole_number(
 UNEVEN = Scenario.model_validate({
     **DICTATED_NUMBER.model_dump(exclude_unset=True),
     "name": "speculation-dictated-number-uneven",
+    "model_delay_ms": 600,  # simulate() sets the scenario's delay on the simulator
     "turns": [
         DICTATED_NUMBER.turns[0].model_dump(exclude_unset=True),
         {"caller": "five oh three ... five five five ... oh one ... eight seven", "voice": "recorded",
@@ -151,7 +152,7 @@ UNEVEN = Scenario.model_validate({
 async def test_uneven_dictation_with_a_slow_model_is_not_answered_mid_number() -> None:
     from simulator.server import RealtimeSimulator
 
-    async with RealtimeSimulator(model_delay_ms=600) as sim:
+    async with RealtimeSimulator() as sim:
         report = await simulate(UNEVEN, audio=True, sim=sim)
     dictation = report.spoken[-1]
     during = [h for h in report.heard if h["started"] < dictation["ended"]

@@ -39,6 +39,7 @@ def sentence_scenario(
         "brain": "brains/plumbing.yaml",
         "brain_overrides": brain,
         "clock": "2026-11-24T10:00:00-08:00",
+        "model_delay_ms": 600,
         "greeting": [{"say": "Rose City Plumbing, AI assistant. How can I help?"}],
         "turns": [
             # a speculative reply asked for at a pause (and cancelled as the caller goes on) takes a step too
@@ -54,8 +55,9 @@ def _mid_turn(report: CallReport) -> list[dict[str, Any]]:
 
 
 async def call_sentence(scenario: Scenario, **settings: Any) -> tuple[CallReport, RealtimeSimulator]:
-    """The scenario played through a session (600 ms model, 400 ms transcriber) with these settings."""
-    async with RealtimeSimulator(model_delay_ms=600, transcription_delay_ms=400) as sim:
+    """The scenario played through a session (its model's delay, 600 ms from sentence_scenario; a 400 ms
+    transcriber) with these settings."""
+    async with RealtimeSimulator(transcription_delay_ms=400) as sim:
         report = await simulate(scenario, audio=True, sim=sim,
                                 settings=load_settings(openai_api_key="sim", _env_file=None, **settings))  # fmt: skip
     return report, sim

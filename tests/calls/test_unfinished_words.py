@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.runner import CallReport, format_report
+from agent.settings import load_settings
+from simulator.runner import CallReport, format_report, simulate
 from simulator.server import RealtimeSimulator
 from tests.calls.test_turn_model import (
     CLIPS,
@@ -83,3 +84,16 @@ async def test_the_same_words_are_answered_where_the_business_speaks_only_englis
     # "la" is no English word a sentence cannot end on: only the business's languages' lists are read
     report, _ = await _call("en-la", *SPANISH)
     assert _mid_turn(report), (report.heard, format_report(report))
+
+
+async def test_a_transcript_later_than_the_wait_but_before_the_slow_models_audio_still_holds() -> None:
+    """A 1.4 s model and a 0.9 s transcriber: the "uh" pause's words come 0.6 s past the usual delay,
+    but half a second before the reply asked for at that pause could be heard, so they still hold the
+    turn open; ending it at the usual wait would have played that reply into the caller's pause."""
+    caller, audio, pauses = SENTENCES["send-someone"]
+    scenario = sentence_scenario("unfinished-words-slow-model", caller, audio, pauses).model_copy(
+        update={"model_delay_ms": 1400}
+    )
+    async with RealtimeSimulator(transcription_delay_ms=900) as sim:
+        report = await simulate(scenario, audio=True, sim=sim, settings=load_settings(openai_api_key="sim", _env_file=None))
+    answered_once_after_the_whole_sentence(report, sim, caller)
