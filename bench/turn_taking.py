@@ -1,4 +1,4 @@
-"""Turn taking on caller speech: `python -m bench.turn_taking [--material dictation|open] [--quick | --words | --noise]
+"""Turn taking on caller speech: `python -m bench.turn_taking [--material dictation|open] [--quick | --words | --noise | --patience | --slow-model]
 [--language en|es|fr]`.
 
 Two materials, each clean and through a simulated phone channel, with 0.2-2.5 s pauses inside turns:
@@ -12,7 +12,7 @@ they are still mid-turn) against the gap the caller hears (end of their speech t
 voice, model delay included). `--noise`: the same with car noise, background voices or hiss under the
 calls. `--language es|fr`: dictation by a Spanish or French human voice, after the agent's question in
 that language, to the business speaking English and that language. Writes
-bench/results/turn_taking[_open][_words|_noise][_es|_fr][-quick].json and .png.
+bench/results/turn_taking[_open][_words|_noise|_patience|_slow_model][_es|_fr][-quick].json and .png.
 """
 
 from __future__ import annotations
@@ -292,7 +292,7 @@ def _channel(ch: str) -> tuple[str, str | None]:
 
 def _grid(
     quick: bool, material: str = "dictation", words: bool = False, noise: bool = False, language: str = "en",
-    patience: bool = False,
+    patience: bool = False, slow_model: bool = False,
 ) -> list[tuple[str, int, int, Flavour]]:
     """(channel, model delay, transcription delay, flavour): every setting on the phone channel at 600
     ms, ours at 300 and 900 ms, with a slower transcriber and on the clean recording, one point at a
@@ -305,8 +305,12 @@ def _grid(
     under the calls, and with the noise gate off under background voices. --language es|fr: ours, the
     fixed dictation delay and the VAD alone on the phone channel, and ours on the clean recording, at
     600 ms. --patience: ours with and without CUT_OFF_PATIENCE_SECONDS, twice each, interleaved, on
-    the phone channel at 600 ms."""
+    the phone channel at 600 ms. --slow-model: ours with and without the words read, at a 900 ms model
+    and an 800 ms transcriber (a pause's transcript later than the usual wait for it, before the
+    model's first audio), ours twice."""
     t = TRANSCRIPTION_MS
+    if slow_model:
+        return [("phone", 900, 800, f) for f in (OURS, OURS_NO_WORDS, OURS)]
     if patience:
         return [("phone", 600, t, f) for _ in range(2) for f in (OURS, OURS_NO_PATIENCE)]
     if language != "en":
@@ -328,11 +332,11 @@ def _grid(
 
 async def run(
     quick: bool, *, material: str = "dictation", calls: int = 6, parallel: int = 1, words: bool = False,
-    noise: bool = False, language: str = "en", patience: bool = False,
+    noise: bool = False, language: str = "en", patience: bool = False, slow_model: bool = False,
 ) -> dict[str, Any]:
     quiet_logs()
     root, corpus = turn_corpus.build(language=language) if material == "dictation" else MATERIALS[material]()
-    grid = _grid(quick, material, words, noise, language, patience)
+    grid = _grid(quick, material, words, noise, language, patience, slow_model)
     audio = {ch: [(t, _to_caller_rate(*turn_audio(root, t, ch))) for t in corpus]
              for ch in {_channel(ch)[0] for ch, _, _, _ in grid}}  # fmt: skip
     level = speech_level(b"".join(pcm for _, pcm in audio["phone"])) if noise else 0.0
@@ -387,10 +391,13 @@ def print_rows(rows: list[dict[str, Any]], title: str = "turn taking on human sp
     )
 
 
-def _name(material: str, words: bool = False, noise: bool = False, language: str = "en", patience: bool = False) -> str:
+def _name(
+    material: str, words: bool = False, noise: bool = False, language: str = "en", patience: bool = False,
+    slow_model: bool = False,
+) -> str:  # fmt: skip
     name = "turn_taking" if material == "dictation" else f"turn_taking_{material}"
     return (name + ("_words" if words else "") + ("_noise" if noise else "") + ("_patience" if patience else "")
-            + ("" if language == "en" else f"_{language}"))
+            + ("_slow_model" if slow_model else "") + ("" if language == "en" else f"_{language}"))
 
 
 @report.plot_if_possible
@@ -439,17 +446,20 @@ def main() -> None:
     ap.add_argument("--patience", action="store_true",
                     help="ours with and without CUT_OFF_PATIENCE_SECONDS (a caller answered mid-sentence gets "
                     "that pause from then on), twice each, interleaved")
+    ap.add_argument("--slow-model", action="store_true",
+                    help="ours with and without the words before a pause read, at a 900 ms model and an 800 ms "
+                    "transcriber (with --material open)")
     args = ap.parse_args()
-    if sum((args.words, args.noise, args.patience)) > 1:
-        ap.error("--words, --noise and --patience are different runs: choose one")
+    if sum((args.words, args.noise, args.patience, args.slow_model)) > 1:
+        ap.error("--words, --noise, --patience and --slow-model are different runs: choose one")
     if args.language != "en" and (args.material != "dictation" or args.words or args.noise or args.quick
-                                  or args.patience):
+                                  or args.patience or args.slow_model):
         ap.error("--language es|fr runs the dictation material with its own settings: no --material open, "
                  "--words, --noise or --quick")
     t0 = time.monotonic()
     result = asyncio.run(run(args.quick, material=args.material, words=args.words, noise=args.noise,
-                             language=args.language, patience=args.patience))
-    name = _name(args.material, args.words, args.noise, args.language, args.patience)
+                             language=args.language, patience=args.patience, slow_model=args.slow_model))
+    name = _name(args.material, args.words, args.noise, args.language, args.patience, args.slow_model)
     print("wrote", report.write(name, result, quick=args.quick))
     plot(result, quick=args.quick, name=name)
     print(f"\nturn_taking: done in {time.monotonic() - t0:.0f} s")
