@@ -14,7 +14,7 @@ import logging
 import smtplib
 import ssl
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from agent.notify.sender import Channel, DeliveryFailed, DeliveryRefused
 from agent.store.opt_outs import opted_out
-from agent.store.outbox import Notification, attempts_of
+from agent.store.outbox import Notification, first_try, send_begun
 
 if TYPE_CHECKING:
     from twilio.rest import Client
@@ -205,11 +205,13 @@ class SmsChannel:
         body = payload.get("sms") or f"{notification.business}: {payload.get('summary', '')}"
         if len(body) > SMS_MAX:
             body = body[: SMS_MAX - 1] + "…"
+        first = await first_try(self._pool, notification.id)
         try:
-            if notification.attempts and await self._sent_before(notification, sender, body):
+            if first is not None and await self._sent_before(notification, sender, body, first):
                 log.warning("text %s reached Twilio on an earlier attempt whose answer was lost;"
                             " not sent again", notification.key)  # fmt: skip
                 return
+            await send_begun(self._pool, notification.id)  # kept if this sender dies before its commit
             await asyncio.to_thread(
                 self._client.messages.create,
                 to=notification.destination,
@@ -224,17 +226,15 @@ class SmsChannel:
         except (TwilioException, OSError) as exc:
             raise DeliveryFailed(f"Twilio unreachable: {exc}") from exc
 
-    async def _sent_before(self, notification: Notification, sender: str | None, body: str) -> bool:
+    async def _sent_before(self, notification: Notification, sender: str | None, body: str, first: datetime) -> bool:
         """Whether Twilio already has this text: an attempt that failed may have been taken all the
-        same (a timeout, a 5xx after Twilio queued it), and Twilio's Messages API has no idempotency
-        key, so a retry asks first: a text to that number from that sender with this body, created
-        since this row's first attempt (another row's text, alike in words but sent before, does not
-        count). Twilio lists texts newest first; a trial account prefixes the body, hence the ending."""
-        attempts = await attempts_of(self._pool, notification.id)
-        if not attempts:
-            return False  # its attempts were never recorded: nothing to go by
+        same (a timeout, a 5xx after Twilio queued it), a sender may have died after Twilio took it and
+        before its commit, and Twilio's Messages API has no idempotency key, so a later attempt asks
+        first: a text to that number from that sender with this body, created since this row's first
+        try (another row's text, alike in words but sent before, does not count). Twilio lists texts
+        newest first; a trial account prefixes the body, hence the ending."""
         # Twilio's times are in whole seconds, and its clock is not ours
-        since = min(a["started_at"] for a in attempts) - timedelta(seconds=5)
+        since = first - timedelta(seconds=5)
 
         def listed() -> bool:
             for message in self._client.messages.list(to=notification.destination, from_=sender, limit=20):

@@ -8,6 +8,8 @@ transaction it keeps open while it delivers them, and marks each row sent (or sc
 that same transaction. Another sender skips locked rows and never sees a sent one as due. The one gap
 left is a sender that dies after a target accepted a message and before its commit: the row is then
 delivered again, with the same key (email Message-ID, webhook delivery id) so a receiver can drop it.
+A text has no such key, so its send is committed on its own before Twilio is asked (`send_begun`), and
+the next attempt asks Twilio first (agent/notify/channels.py).
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ class Claim:
             " WHERE outbox_id = %s",
             (row.id, sender, started_at, duration_ms, error, row.id),
         )
+        await self.conn.execute("DELETE FROM outbox_sends WHERE outbox_id = %s", (row.id,))  # recorded now
 
 
 @asynccontextmanager
@@ -108,7 +111,8 @@ async def claim_due(
             await cur.execute(
                 f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending'"
                 " AND next_attempt_at <= coalesce(%s, now())"
-                " ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
+                # not FOR UPDATE: a send begun (outbox_sends) references the row from another connection
+                " ORDER BY next_attempt_at, id LIMIT %s FOR NO KEY UPDATE SKIP LOCKED",
                 (now, limit),
             )
             rows = [Notification(**r) for r in await cur.fetchall()]
@@ -174,6 +178,25 @@ async def retry_notification(pool: AsyncConnectionPool, notification_id: int) ->
     if found is None:
         raise NotRetryable(f"no notification with id {notification_id}")
     raise NotRetryable(f"notification {notification_id} was already sent")
+
+
+async def send_begun(pool: AsyncConnectionPool, notification_id: int) -> None:
+    """Commit, apart from the sender's claim, that a delivery is about to be asked for: it stays if the
+    sender dies before recording the attempt."""
+    async with pool.connection() as conn:
+        await conn.execute("INSERT INTO outbox_sends (outbox_id) VALUES (%s)", (notification_id,))
+
+
+async def first_try(pool: AsyncConnectionPool, notification_id: int) -> datetime | None:
+    """When the row's first delivery was asked for, recorded or only begun; None if never."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT least((SELECT min(started_at) FROM outbox_attempts WHERE outbox_id = %s),"
+            " (SELECT min(started_at) FROM outbox_sends WHERE outbox_id = %s))",
+            (notification_id, notification_id),
+        )
+        row = await cur.fetchone()
+    return row[0] if row else None
 
 
 async def attempts_of(pool: AsyncConnectionPool, notification_id: int) -> list[dict[str, Any]]:

@@ -11,13 +11,14 @@ from email.utils import format_datetime
 
 import aiohttp
 import psycopg
+import pytest
 
 from agent.notify.channels import SIGNATURE_HEADER, SmsChannel, channels_from_settings, sign
 from agent.notify.sender import OutboxSender, sender_from_settings
 from agent.settings import load_settings
 from agent.store.db import open_pool
 from agent.store.journal.events import CallStarted, TranscriptTurn
-from agent.store.outbox import attempts_of, list_notifications
+from agent.store.outbox import Claim, attempts_of, list_notifications
 from tests.notify.conftest import WEBHOOK_SECRET, notification, queue
 
 
@@ -136,6 +137,40 @@ async def test_a_text_twilio_took_though_its_answer_was_lost_is_not_sent_again(d
     await asyncio.sleep(0.05)
     assert await sender.deliver_due() == 1
     assert [m["to"] for m in twilio_fake.state.messages] == ["+15035550177", "+15035550188", "+15035550177"]
+
+class _Died(BaseException):
+    """The sender's process ending where it stands: nothing it had not committed is kept."""
+
+
+async def test_a_text_whose_sender_died_before_its_commit_is_not_sent_again(db_url, pool, twilio_fake, tmp_path, monkeypatch):
+    """Twilio took the text, then the sender died before it could record the delivery (a SIGKILL, a
+    lost node): its claim was rolled back, and the row was due again with no attempt recorded. The next
+    sender sent it again; it now finds the text at Twilio and sends nothing."""
+    twilio_fake.add_number("+15035550100")
+    await queue(db_url, tmp_path / "spill", [notification("sms", "+15035550177")])
+
+    async def dies(*_args, **_kwargs) -> None:
+        raise _Died
+
+    monkeypatch.setattr(Claim, "delivered", dies)
+    with pytest.raises(_Died):
+        await OutboxSender(pool, {"sms": SmsChannel(twilio_fake.client(), pool)}).deliver_due()
+    monkeypatch.undo()
+    assert len(twilio_fake.state.messages) == 1
+    assert statuses(db_url) == {"pending": 1}
+    [row] = await list_notifications(pool)
+    assert (row.attempts, await attempts_of(pool, row.id)) == (0, [])  # nothing of that attempt was kept
+
+    assert await OutboxSender(pool, {"sms": SmsChannel(twilio_fake.client(), pool)}).deliver_due() == 1
+    assert statuses(db_url) == {"sent": 1}
+    assert len(twilio_fake.state.messages) == 1  # the owner's phone buzzed once
+    # a text sent whole the first time leaves nothing behind but its attempt
+    await queue(db_url, tmp_path / "spill", [notification("sms", "+15035550188")])
+    assert await OutboxSender(pool, {"sms": SmsChannel(twilio_fake.client(), pool)}).deliver_due() == 1
+    assert [m["to"] for m in twilio_fake.state.messages] == ["+15035550177", "+15035550188"]
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM outbox_sends").fetchone() == (0,)
+
 
 async def test_webhook_is_signed_versioned_and_a_replay_or_an_old_timestamp_is_refused(
     db_url, pool, webhook_receiver, tmp_path

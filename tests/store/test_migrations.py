@@ -130,7 +130,7 @@ def test_calls_recorded_with_livekits_close_reasons_read_as_the_receptionists_en
                     " VALUES (%s, 'Rose City Plumbing', now(), now(), 'abandoned', %s, %s)",
                     (call_id, reason, psycopg.types.json.Jsonb(summary) if summary is not None else None),
                 )
-        assert migrate_sync(dsn) == ["017_caller_hangup.sql"]
+        assert migrate_sync(dsn)[0] == "017_caller_hangup.sql"
         with psycopg.connect(dsn) as conn:
             now = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, end_reason, summary FROM calls")}
     finally:
