@@ -309,19 +309,20 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
         if settings is None or live is None:
             return None
         from agent.live.lost_calls import LostCallSweeper
+        from agent.notify.at_once import LostCallNotices
 
         try:
-            brains = load_brains(settings.brain_path)  # an urgent message a lost call left is sent at once
+            told = LostCallNotices(load_brains(settings.brain_path))  # an urgent message a lost call left
         except BrainError as e:
             log.error("lost calls are ended without telling their owners: %s", e)
-            brains = None
+            told = None
         sweeper = LostCallSweeper(
             live,
             database_url=settings.database_url,
             livekit_url=settings.livekit_url,
             api_key=settings.livekit_api_key or "",
             api_secret=settings.livekit_secret(),
-            brains=brains,
+            owner_told=told,
         )
         return asyncio.create_task(sweeper.run(), name="lost-calls")
 

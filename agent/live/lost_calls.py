@@ -20,15 +20,17 @@ from typing import Any
 import psycopg
 from livekit import api
 
-from agent.brain import BrainDirectory
 from agent.live.state import LiveState, LostCall
-from agent.notify.at_once import of_lost_call
 from agent.store.journal.events import NotificationQueued
 from agent.store.journal.rows import end_lost_call
 
 log = logging.getLogger("receptionist.lost_calls")
 
 END_REASON = "worker_lost"
+# (business, call id, ended at) -> what ending that call queues in its ending's transaction, or None
+OwnerTold = Callable[
+    [str, uuid.UUID, datetime], Callable[[psycopg.AsyncConnection[Any]], Awaitable[list[NotificationQueued]]] | None
+]
 # a lease whose call row never reaches Postgres (no database, records lost with a disk) is dropped
 GIVE_UP_AFTER = timedelta(hours=1)
 
@@ -46,10 +48,10 @@ class LostCallSweeper:
         api_secret: str,
         interval_s: float = 5.0,
         retry_after_s: float = 60.0,
-        brains: BrainDirectory | None = None,
+        owner_told: OwnerTold | None = None,
     ) -> None:
         self._live = live
-        self._brains = brains  # whose owners hear at once of what a lost call left (an urgent message)
+        self._owner_told = owner_told  # what a lost call's ending tells its owner at once (an urgent message)
         self._database_url = database_url
         self._livekit = (livekit_url, api_key, api_secret)  # LiveKit's client takes ws(s):// as http(s)://
         self._interval_s = interval_s
@@ -97,20 +99,6 @@ class LostCallSweeper:
         except Exception as e:  # noqa: BLE001 - the row is still finalised
             log.warning("could not close room %s of lost call %s: %s", call.room, call.call_id, e)
 
-    def _owner_told(
-        self, call: LostCall, ended_at: datetime
-    ) -> Callable[[psycopg.AsyncConnection[Any]], Awaitable[list[NotificationQueued]]] | None:
-        """What ending `call` tells its business's owner at once, or None without its brain."""
-        brains = self._brains.all if self._brains is not None else []
-        brain = next((b for b in brains if b.business.name == call.business), None)  # as the call registered
-        if brain is None:
-            return None
-
-        async def told(conn: psycopg.AsyncConnection[Any]) -> list[NotificationQueued]:
-            return await of_lost_call(conn, brain, uuid.UUID(call.call_id), ended_at=ended_at, end_reason=END_REASON)
-
-        return told
-
     async def _finalise(self, lost: list[LostCall]) -> tuple[list[LostCall], list[LostCall]]:
         """(finalised here, not finalisable yet); the others had ended already."""
         if not self._database_url:
@@ -126,7 +114,8 @@ class LostCallSweeper:
                 for call in lost:
                     done = await end_lost_call(
                         conn, uuid.UUID(call.call_id), end_reason=END_REASON, ended_at=ended_at,
-                        then=self._owner_told(call, ended_at),
+                        then=self._owner_told(call.business, uuid.UUID(call.call_id), ended_at)
+                        if self._owner_told is not None else None,
                     )  # fmt: skip
                     if done is None:  # its records may still be on their way from a spill file
                         waiting.append(call)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from agent.brain.schema.notify import NotificationKind
 from agent.store.journal.events import NotificationQueued
 
 if TYPE_CHECKING:
+    from agent.brain import BrainDirectory
     from agent.brain.schema import Brain
     from agent.call import CallContext
 
@@ -127,6 +129,26 @@ async def of_lost_call(
     found = {"id": str(call_id), "caller_number": caller_number, "outcome": "error", "end_reason": end_reason,
              "ended_at": ended_at.isoformat()}  # fmt: skip
     return notifications(brain, kind, summary, detail, call_id=call_id, call=found)
+
+
+class LostCallNotices:
+    """What ending a lost call tells its owner (agent/live/lost_calls.py), by the business it registered
+    under: the queries to run in the ending's transaction."""
+
+    def __init__(self, brains: BrainDirectory) -> None:
+        self._brains = {b.business.name: b for b in brains.all}
+
+    def __call__(
+        self, business: str, call_id: uuid.UUID, ended_at: datetime
+    ) -> Callable[[Any], Awaitable[list[NotificationQueued]]] | None:
+        brain = self._brains.get(business)
+        if brain is None:
+            return None
+
+        async def told(conn: Any) -> list[NotificationQueued]:
+            return await of_lost_call(conn, brain, call_id, ended_at=ended_at, end_reason="worker_lost")
+
+        return told
 
 
 def at_once(call: CallContext) -> list[NotificationQueued]:

@@ -14,6 +14,7 @@ from agent.brain import BrainDirectory, load_brain
 from agent.brain.schema.notify import Notify
 from agent.live import LiveState
 from agent.live.lost_calls import LostCallSweeper
+from agent.notify.at_once import LostCallNotices
 from agent.store.journal.events import CallEnded, CallStarted, MessageRecord
 from agent.store.journal.writer import CallJournal
 from tests.notify.test_at_once import OWNER
@@ -195,7 +196,7 @@ async def test_an_urgent_message_left_before_the_worker_died_reaches_the_owner_o
     brains = owned_brains(tmp_path)
     swept = await asyncio.gather(*(
         LostCallSweeper(live, database_url=db_url, livekit_url=NO_LIVEKIT, api_key="key", api_secret=SECRET,
-                        retry_after_s=0, brains=brains).sweep()
+                        retry_after_s=0, owner_told=LostCallNotices(brains)).sweep()
         for live in (survivor_a, survivor_b)
     ))  # fmt: skip
 
