@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     except Refused as e:
         parser.error(str(e))
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    if args.log_level != "DEBUG":
+        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # each request, headers and all
     try:
         return int(args.func(args))
     except Refused as e:

@@ -10,8 +10,10 @@ from typing import Any
 
 # E.164, or digits in the groups people write (503-555-0187, (503) 555 0187): 7 to 15 digits in all.
 # Years, ports, durations and uuids stay: fewer than 7 digits in a run, or glued to letters. An
-# underscore after it still ends a number: LiveKit names a SIP room `call-_<number>_<random>`.
-_PHONE = re.compile(r"(?<![\w.:/-])\+?\d(?:[ ().-]{0,2}\d){6,14}(?![^\W_]|:)")
+# underscore after it still ends a number: LiveKit names a SIP room `call-_<number>_<random>`. In a
+# URL's query (an access log, Twilio's client) `+` is `%2B` and a space is `+` or `%20`.
+_PHONE = re.compile(r"(?<![\w.:/-])(?:\+|%2[bB])?\d(?:(?:[ ()+.-]|%20){0,2}\d){6,14}(?![^\W_]|:)")
+_ENCODED_PLUS = "%2B"  # a number's "+" as a URL writes it
 _installed = False
 
 
@@ -27,10 +29,12 @@ def mask_numbers(text: str) -> str:
     def mask(m: re.Match[str]) -> str:
         if m.group("kept"):
             return m.group()
-        digits = re.sub(r"\D", "", m.group())
+        found = m.group()
+        plus = "+" if found.startswith("+") else found[:3] if found[:3].upper() == _ENCODED_PLUS else ""
+        digits = re.sub(r"\D", "", found[len(plus):].replace("%20", " "))
         if len(digits) < 7:
-            return m.group()
-        return ("+" if m.group().startswith("+") else "") + "*" * (len(digits) - 4) + digits[-4:]
+            return found
+        return plus + "*" * (len(digits) - 4) + digits[-4:]
 
     return _EITHER.sub(mask, text)
 

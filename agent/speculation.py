@@ -217,6 +217,15 @@ class SpeculativeSession(LinkedSession):
             spec.ready = True
             self._reply_now_ready()
 
+    def _hold_if_silent(self, item_id: str) -> None:
+        voiced = item_id in self._voiced
+        super()._hold_if_silent(item_id)
+        spec = self._spec
+        if spec is not None and not spec.ready and not voiced and item_id in self._voiced:
+            # the hold line went ahead of a speculative reply still silent: it is heard from now on
+            spec.ready = True
+            self._reply_now_ready()
+
     def _handle_response_done(self, event: ResponseDoneEvent) -> None:
         spec = self._spec_response(event.response.id)
         if spec is not None and not spec.ready:

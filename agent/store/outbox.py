@@ -3,7 +3,7 @@ and the operator's view (list, retry, dead). A call's notifications are written 
 (`NotificationQueued`), so they exist exactly when their cause was recorded; the daily digest, whose
 cause is the clock, is queued by the senders themselves (`queue`), once per business and day by its key.
 
-Exactly once across replicas: a sender claims due rows with `FOR UPDATE SKIP LOCKED` inside a
+Exactly once across replicas: a sender claims due rows with `FOR NO KEY UPDATE SKIP LOCKED` inside a
 transaction it keeps open while it delivers them, and marks each row sent (or schedules its retry) in
 that same transaction. Another sender skips locked rows and never sees a sent one as due. The one gap
 left is a sender that dies after a target accepted a message and before its commit: the row is then

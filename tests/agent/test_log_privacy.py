@@ -21,6 +21,13 @@ from agent import log_privacy
         # LiveKit's name for a SIP call's room
         ("hanging up call-_+15035550187_8fkajvTe4baC: agent_goodbye",
          "hanging up call-_+*******0187_8fkajvTe4baC: agent_goodbye"),
+        # in a URL's query: an access log line, Twilio's client asking for a number's texts
+        ('"GET /api/v1/calls?caller=%2B15035550187 HTTP/1.1" 200',
+         '"GET /api/v1/calls?caller=%2B*******0187 HTTP/1.1" 200'),
+        ("GET /Messages.json?To=%2b15035550187&From=%2B15035550100&PageSize=20",
+         "GET /Messages.json?To=%2b*******0187&From=%2B*******0100&PageSize=20"),
+        ("/calls?q=503+555+0187", "/calls?q=******0187"),
+        ("/calls?q=503%20555%200187", "/calls?q=******0187"),
     ],
 )
 def test_numbers_are_masked(said: str, logged: str) -> None:

@@ -208,3 +208,26 @@ async def test_an_urgent_message_left_before_the_worker_died_reaches_the_owner_o
     ]
     assert outbox(db_url, ordinary) == []
     assert row(db_url, urgent) == ("error", "worker_lost", True)
+
+
+async def test_a_notice_that_cannot_be_made_does_not_keep_the_call_from_ending(
+    replicas, db_url: str, tmp_path: Path
+) -> None:  # fmt: skip
+    """What the ending tells the owner fails (a bug, a row it cannot read): the call is ended all the
+    same, once, rather than offered again every minute."""
+    host, survivor, _ = replicas
+    call = uuid.uuid4()
+    await journal(db_url, tmp_path, CallStarted(call_id=call, business=BIZ))
+    await host.register_call(call, BIZ, None, "active", ttl_s=1, room="room-notice")
+    await until_expired(survivor, call)
+
+    async def broken(conn) -> list:
+        await conn.execute("SELECT no_such_column FROM calls")
+        return []
+
+    told = LostCallSweeper(survivor, database_url=db_url, livekit_url=NO_LIVEKIT, api_key="key", api_secret=SECRET,
+                           retry_after_s=0, owner_told=lambda *_: broken)  # fmt: skip
+    [ended] = await told.sweep()
+    assert ended.call_id == str(call)
+    assert row(db_url, call) == ("error", "worker_lost", True)
+    assert await told.sweep() == []

@@ -4,6 +4,7 @@ the ending a survivor gives a call whose process died."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -14,6 +15,8 @@ from psycopg.types.json import Jsonb
 
 from agent.store.journal.encoding import json_default
 from agent.store.journal.events import CallEnded, NotificationQueued
+
+log = logging.getLogger("receptionist.journal")
 
 # the Postgres NOTIFY channel on which a call's ending is announced: {"business": ..., "ended_at": ...}
 CALL_ENDED_CHANNEL = "call_ended"
@@ -112,10 +115,26 @@ async def end_lost_call(
     async with conn.transaction():
         cur = await conn.execute(sql, params(event))
         if cur.rowcount:
-            sql, params = EVENT_SQL["notification"]
-            for note in await then(conn) if then is not None else ():
-                await conn.execute(sql, params(note))
+            if then is not None:
+                await _queue_notices(conn, call_id, then)
             return True
         cur = await conn.execute("SELECT 1 FROM calls WHERE id = %s", (call_id,))
         found = await cur.fetchone()
     return False if found else None
+
+
+async def _queue_notices(
+    conn: psycopg.AsyncConnection[Any], call_id: uuid.UUID,
+    then: Callable[[psycopg.AsyncConnection[Any]], Awaitable[Sequence[NotificationQueued]]],
+) -> None:  # fmt: skip
+    """The notices an ending sends, in a savepoint of its transaction: a notice that cannot be made
+    (a bug, a row it cannot read) is logged, and the call is ended all the same."""
+    try:
+        async with conn.transaction():
+            sql, params = EVENT_SQL["notification"]
+            for note in await then(conn):
+                await conn.execute(sql, params(note))
+    except (psycopg.OperationalError, psycopg.InterfaceError):
+        raise  # Postgres itself is away: nothing is ended, the call is offered again
+    except Exception:
+        log.exception("call %s ended without its owner's notices", call_id)
