@@ -39,6 +39,11 @@ def mask_numbers(text: str) -> str:
     return _EITHER.sub(mask, text)
 
 
+def _plain(value: object) -> bool:
+    """A log argument masked where it stands: text, or a number too short to be a phone number."""
+    return isinstance(value, str) or (isinstance(value, (int, float)) and abs(value) < 1_000_000)
+
+
 def install() -> None:
     """Mask numbers in every record this process creates (idempotent). A record factory, not a
     handler filter, so it holds whichever handlers LiveKit's CLI or a job process sets up later."""
@@ -54,7 +59,13 @@ def install() -> None:
             message = record.getMessage()
         except Exception:  # a malformed call: let logging report it as it always has
             return record
-        record.msg, record.args = mask_numbers(message), None
+        if isinstance(record.args, tuple) and all(_plain(a) for a in record.args):
+            # plain values keep their places: a formatter may read them (uvicorn's access log unpacks
+            # client, method, path, version and status from them), and each number stands in one
+            record.msg = mask_numbers(str(record.msg))
+            record.args = tuple(mask_numbers(a) if isinstance(a, str) else a for a in record.args)
+        else:
+            record.msg, record.args = mask_numbers(message), None
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = mask_numbers(logging.Formatter().formatException(record.exc_info))
         return record

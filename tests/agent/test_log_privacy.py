@@ -91,3 +91,27 @@ def test_a_traceback_is_masked_whichever_formatter_writes_it() -> None:
     for formatter in (JsonFormatter(), logging.Formatter()):
         text = formatter.format(record)
         assert "5035550187" not in text and "+*******0187" in text and "ValueError" in text
+
+
+def test_a_formatter_that_reads_a_records_arguments_still_can(capsys: pytest.CaptureFixture[str]) -> None:
+    """uvicorn's access log (`receptionist web` at INFO) unpacks client, method, path, version and
+    status from a record's arguments: masked where they stand, not folded into the text, or every
+    request logged a formatting error instead of its line."""
+    from uvicorn.logging import AccessFormatter
+
+    log_privacy.install()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False))
+    access = logging.getLogger("test.uvicorn.access")
+    access.addHandler(handler)
+    access.propagate = False
+    try:
+        access.warning('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/api/v1/calls?caller=%2B15035550187", "1.1", 200)
+    finally:
+        access.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == '127.0.0.1:5000 - "GET /api/v1/calls?caller=%2B*******0187 HTTP/1.1" 200 OK', err
+    assert "Logging error" not in err and "5035550187" not in err
+    # a number passed as a number is no plain value: folded into the text and masked there
+    record = logging.getLogger("test").makeRecord("test", logging.INFO, __file__, 1, "call back %d", (15035550187,), None)
+    assert record.getMessage() == "call back *******0187"
