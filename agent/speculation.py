@@ -123,6 +123,12 @@ class SpeculativeSession(LinkedSession):
             # never inside the plugin's or LiveKit's own handling of the event
             asyncio.get_running_loop().call_soon(listener)
 
+    def _heard_from_now(self, spec: _Speculation | None) -> None:
+        """The speculative reply `spec` (when it is one) could be heard from now on: said once."""
+        if spec is not None and not spec.ready:
+            spec.ready = True
+            self._reply_now_ready()
+
     def speculate(self) -> bool:
         """Commit the caller's audio so far and request a response that nobody plays yet."""
         if self._spec is not None or self.has_active_generation:
@@ -212,25 +218,17 @@ class SpeculativeSession(LinkedSession):
 
     def _handle_response_audio_delta(self, event: Any) -> None:
         super()._handle_response_audio_delta(event)
-        spec = self._spec_response(getattr(event, "response_id", None))
-        if spec is not None and not spec.ready:
-            spec.ready = True
-            self._reply_now_ready()
+        self._heard_from_now(self._spec_response(getattr(event, "response_id", None)))
 
     def _hold_if_silent(self, item_id: str) -> None:
         voiced = item_id in self._voiced
         super()._hold_if_silent(item_id)
-        spec = self._spec
-        if spec is not None and not spec.ready and not voiced and item_id in self._voiced:
+        if not voiced and item_id in self._voiced:
             # the hold line went ahead of a speculative reply still silent: it is heard from now on
-            spec.ready = True
-            self._reply_now_ready()
+            self._heard_from_now(self._spec)
 
     def _handle_response_done(self, event: ResponseDoneEvent) -> None:
-        spec = self._spec_response(event.response.id)
-        if spec is not None and not spec.ready:
-            spec.ready = True
-            self._reply_now_ready()
+        self._heard_from_now(self._spec_response(event.response.id))
         if isinstance(current_generation(self), DiscardedGeneration):
             # a response abandoned before the server named it is still billed: the plugin skips its
             # response.done, so it runs through as an empty generation and its usage is reported

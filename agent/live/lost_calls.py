@@ -13,24 +13,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 from livekit import api
 
 from agent.live.state import LiveState, LostCall
-from agent.store.journal.events import NotificationQueued
-from agent.store.journal.rows import end_lost_call
+from agent.store.journal.rows import Notices, end_lost_call
 
 log = logging.getLogger("receptionist.lost_calls")
 
 END_REASON = "worker_lost"
-# (business, call id, ended at) -> what ending that call queues in its ending's transaction, or None
-OwnerTold = Callable[
-    [str, uuid.UUID, datetime], Callable[[psycopg.AsyncConnection[Any]], Awaitable[list[NotificationQueued]]] | None
-]
+# (business, call id, ended at, end reason) -> what ending that call tells its owner, or None
+OwnerTold = Callable[[str, uuid.UUID, datetime, str], Notices | None]
 # a lease whose call row never reaches Postgres (no database, records lost with a disk) is dropped
 GIVE_UP_AFTER = timedelta(hours=1)
 
@@ -114,7 +110,7 @@ class LostCallSweeper:
                 for call in lost:
                     done = await end_lost_call(
                         conn, uuid.UUID(call.call_id), end_reason=END_REASON, ended_at=ended_at,
-                        then=self._owner_told(call.business, uuid.UUID(call.call_id), ended_at)
+                        then=self._owner_told(call.business, uuid.UUID(call.call_id), ended_at, END_REASON)
                         if self._owner_told is not None else None,
                     )  # fmt: skip
                     if done is None:  # its records may still be on their way from a spill file

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
     from agent.brain import BrainDirectory
     from agent.brain.schema import Brain
     from agent.call import CallContext
+    from agent.store.journal.rows import Notices
 
 PAYLOAD_VERSION = 1
 URGENT = ("urgent", "emergency")  # of agent.tools.leads.Urgency
@@ -138,15 +138,13 @@ class LostCallNotices:
     def __init__(self, brains: BrainDirectory) -> None:
         self._brains = {b.business.name: b for b in brains.all}
 
-    def __call__(
-        self, business: str, call_id: uuid.UUID, ended_at: datetime
-    ) -> Callable[[Any], Awaitable[list[NotificationQueued]]] | None:
+    def __call__(self, business: str, call_id: uuid.UUID, ended_at: datetime, end_reason: str) -> Notices | None:
         brain = self._brains.get(business)
         if brain is None:
             return None
 
         async def told(conn: Any) -> list[NotificationQueued]:
-            return await of_lost_call(conn, brain, call_id, ended_at=ended_at, end_reason="worker_lost")
+            return await of_lost_call(conn, brain, call_id, ended_at=ended_at, end_reason=end_reason)
 
         return told
 

@@ -18,6 +18,9 @@ from agent.store.journal.events import CallEnded, NotificationQueued
 
 log = logging.getLogger("receptionist.journal")
 
+# the notifications a lost call's ending sends, read in its ending's transaction (agent/notify/at_once.py)
+Notices = Callable[[psycopg.AsyncConnection[Any]], Awaitable[Sequence[NotificationQueued]]]
+
 # the Postgres NOTIFY channel on which a call's ending is announced: {"business": ..., "ended_at": ...}
 CALL_ENDED_CHANNEL = "call_ended"
 
@@ -104,7 +107,7 @@ def _dumps(value: Any) -> str:
 
 async def end_lost_call(
     conn: psycopg.AsyncConnection[Any], call_id: uuid.UUID, *, end_reason: str, ended_at: datetime,
-    then: Callable[[psycopg.AsyncConnection[Any]], Awaitable[Sequence[NotificationQueued]]] | None = None,
+    then: Notices | None = None,
 ) -> bool | None:  # fmt: skip
     """Finalise a call whose process died before its own ending (outcome `error`): True if this
     ended it, False if it had ended already, None while its row is not in Postgres yet (its records
@@ -124,9 +127,8 @@ async def end_lost_call(
 
 
 async def _queue_notices(
-    conn: psycopg.AsyncConnection[Any], call_id: uuid.UUID,
-    then: Callable[[psycopg.AsyncConnection[Any]], Awaitable[Sequence[NotificationQueued]]],
-) -> None:  # fmt: skip
+    conn: psycopg.AsyncConnection[Any], call_id: uuid.UUID, then: Notices
+) -> None:
     """The notices an ending sends, in a savepoint of its transaction: a notice that cannot be made
     (a bug, a row it cannot read) is logged, and the call is ended all the same."""
     try:
