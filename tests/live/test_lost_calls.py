@@ -13,7 +13,7 @@ import pytest
 from agent.brain import BrainDirectory, load_brain
 from agent.brain.schema.notify import Notify
 from agent.live import LiveState
-from agent.live.lost_calls import LostCallSweeper
+from agent.live.lost_calls import LostCallSweeper, OwnerTold
 from agent.notify.at_once import LostCallNotices
 from agent.store.journal.events import CallEnded, CallStarted, MessageRecord
 from agent.store.journal.writer import CallJournal
@@ -34,10 +34,11 @@ async def replicas(redis_url: str) -> AsyncIterator[tuple[LiveState, LiveState, 
         await state.aclose()
 
 
-def sweeper(live: LiveState, db_url: str | None) -> LostCallSweeper:
+def sweeper(live: LiveState, db_url: str | None, owner_told: OwnerTold | None = None) -> LostCallSweeper:
     return LostCallSweeper(
         live, database_url=db_url, livekit_url=NO_LIVEKIT, api_key="key", api_secret=SECRET,
         retry_after_s=0,  # a call not ended yet is offered again at the next sweep
+        owner_told=owner_told,
     )  # fmt: skip
 
 
@@ -195,10 +196,8 @@ async def test_an_urgent_message_left_before_the_worker_died_reaches_the_owner_o
 
     brains = owned_brains(tmp_path)
     swept = await asyncio.gather(*(
-        LostCallSweeper(live, database_url=db_url, livekit_url=NO_LIVEKIT, api_key="key", api_secret=SECRET,
-                        retry_after_s=0, owner_told=LostCallNotices(brains)).sweep()
-        for live in (survivor_a, survivor_b)
-    ))  # fmt: skip
+        sweeper(live, db_url, LostCallNotices(brains)).sweep() for live in (survivor_a, survivor_b)
+    ))
 
     assert sorted(c.call_id for s in swept for c in s) == sorted([str(urgent), str(ordinary)])
     summary = "Emergency message from Ana (+15035550123): Water is pouring through the ceiling"
@@ -225,8 +224,7 @@ async def test_a_notice_that_cannot_be_made_does_not_keep_the_call_from_ending(
         await conn.execute("SELECT no_such_column FROM calls")
         return []
 
-    told = LostCallSweeper(survivor, database_url=db_url, livekit_url=NO_LIVEKIT, api_key="key", api_secret=SECRET,
-                           retry_after_s=0, owner_told=lambda *_: broken)  # fmt: skip
+    told = sweeper(survivor, db_url, lambda *_: broken)
     [ended] = await told.sweep()
     assert ended.call_id == str(call)
     assert row(db_url, call) == ("error", "worker_lost", True)
