@@ -206,11 +206,16 @@ class CallKeeper:
             self._silence_task = None
 
     async def _handle_silence(self) -> None:
+        """Ask once whether the caller is still there; `silence_hangup_seconds` after they have heard
+        it (not after it was asked for: a slow model or a long line would eat their time to answer),
+        say goodbye. Speaking at any point cancels this (`_on_user_state`)."""
         calls = self.call.brain.calls
-        self.session.generate_reply(
+        check_in = self.session.generate_reply(
             instructions="The caller has gone quiet. Gently ask whether they are still there.",
             tool_choice="none",
         )
+        with contextlib.suppress(TimeoutError, RuntimeError):
+            await asyncio.wait_for(check_in.wait_for_playout(), timeout=20)
         await asyncio.sleep(calls.silence_hangup_seconds)
         if self.session.user_state == "speaking":
             return
