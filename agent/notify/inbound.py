@@ -156,7 +156,13 @@ def _voice_routes(
     app.router.add_post(MESSAGE_ENDED_PATH, step(lambda form, _base: calls.message_ended(form)))
     app.router.add_post(RECORDING_PATH, step(lambda form, _base: calls.recording(form)))
 
-    async def close(app: web.Application) -> None:
+    async def recordings(app: web.Application) -> AsyncIterator[None]:
+        # voicemails whose audio Twilio still holds, tried again while the app serves
+        stop = asyncio.Event()
+        task = asyncio.create_task(calls.recordings.run(stop))
+        yield
+        stop.set()
+        await task
         await calls.aclose()
 
-    app.on_cleanup.append(close)
+    app.cleanup_ctx.append(recordings)

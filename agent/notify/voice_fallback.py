@@ -6,26 +6,20 @@ unreachable, or refuses the call. The caller then hears the brain's own model-do
 Twilio: a transfer to the business's people when a department is open, otherwise (or when nobody
 answers) a voicemail after the tone. Each such call is a `calls` row (end reason `fleet_unreachable`)
 and a voicemail a `messages` row, so the owner sees and is told of them like any other; the audio is
-fetched from Twilio into VOICEMAIL_DIR (or AUDIO_BUCKET), then deleted at Twilio, so a caller's voice
-is kept in one place, under the retention and `forget` rules. With Postgres down too, the caller hears
+fetched from Twilio and deleted there (agent/notify/twilio_recordings.py). With Postgres down too, the caller hears
 the same, and what each request would have written waits on disk until Postgres is back
 (agent/store/webhook_backlog.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import logging
-import os
 import re
-import tempfile
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
 from psycopg_pool import AsyncConnectionPool
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -36,6 +30,7 @@ from agent.brain.schema.escalation import Department
 from agent.log_privacy import mask_numbers
 from agent.metrics import FALLBACK_CALLS
 from agent.notify.at_once import notifications
+from agent.notify.twilio_recordings import TwilioRecordings
 from agent.store import twilio_answered as answered
 from agent.store.audio import AudioStore
 from agent.store.outbox import queue
@@ -49,7 +44,6 @@ MESSAGE_ENDED_PATH = "/twilio/voice/message-ended"
 RECORDING_PATH = "/twilio/voice/recording"
 DIAL_TIMEOUT_S = 20  # rings before the person counts as not answering and the caller gets the voicemail
 MESSAGE_SILENCE_S = 3  # the caller's silence that ends a voicemail (Twilio counts whole seconds)
-FETCH_TRIES = 3
 # the steps of a call that leave something in Postgres (agent/store/webhook_backlog.py)
 ANSWERED, TRANSFER_ANSWERED, MESSAGE_ENDED, RECORDED = "call_answered", "transfer_answered", "message_ended", "recorded"
 NO_BUSINESS_LINE = "Sorry, this number cannot take calls right now. Please try again later."
@@ -91,13 +85,9 @@ class TwilioFallback:
         clock: Callable[[], datetime] | None = None,
     ) -> None:  # fmt: skip
         self.pool, self.brains, self.backlog = pool, brains, backlog
-        # Twilio's media and REST URLs take the account's basic auth
-        self._auth = ({"Authorization": "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()}
-                      if account_sid else None)  # fmt: skip
-        self.voicemail_dir, self.audio = voicemail_dir, audio
+        self.recordings = TwilioRecordings(pool, account_sid=account_sid, auth_token=auth_token,
+                                           voicemail_dir=voicemail_dir, audio=audio)  # fmt: skip
         self.clock = clock or (lambda: datetime.now(UTC))
-        self._http: aiohttp.ClientSession | None = None
-        self.fetch_retry_s = 1.0  # the wait before the second try at the recording, doubled before the third
         # what each request leaves in Postgres, written now or, while Postgres is down, once it is back
         backlog.register(ANSWERED, self._answered)
         backlog.register(TRANSFER_ANSWERED, self._transfer_answered)
@@ -105,8 +95,7 @@ class TwilioFallback:
         backlog.register(RECORDED, self._recorded)
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.close()
+        await self.recordings.aclose()
 
     # -- Twilio's requests ------------------------------------------------------------------------
     async def answer(self, form: dict[str, str], base: str) -> str:
@@ -233,62 +222,7 @@ class TwilioFallback:
     async def _recorded(self, form: dict[str, str], at: datetime) -> None:
         """The voicemail's row, then its audio fetched from Twilio."""
         if await self._message_ended(form, at) is not None:
-            await self._fetch_audio(form.get("CallSid", ""), form.get("RecordingUrl", ""))
-
-    async def _fetch_audio(self, call_sid: str, recording_url: str) -> None:
-        """Twilio's recording, as WAV, into VOICEMAIL_DIR (or the bucket), named by the message row,
-        then deleted at Twilio. Left at Twilio (the row names the recording) when it cannot be fetched."""
-        if await answered.voicemail_audio(self.pool, call_sid) is not None:
-            return  # a repeated request: kept already
-        if self._auth is None or not recording_url:
-            log.error("voicemail of %s left at Twilio: %s", call_sid,
-                      "TWILIO_ACCOUNT_SID is not set" if recording_url else "no RecordingUrl")  # fmt: skip
-            return
-        call_id = answered.call_id_of(call_sid)
-        http = self._session()
-        body: bytes | None = None
-        for attempt in range(1, FETCH_TRIES + 1):
-            try:
-                async with http.get(recording_url + ".wav", headers=self._auth) as resp:
-                    if resp.status == 200:
-                        body = await resp.read()
-                        break
-                    problem = f"HTTP {resp.status}"
-            except (aiohttp.ClientError, TimeoutError) as e:
-                problem = str(e) or type(e).__name__
-            log.warning("voicemail of %s: fetch %d of %d failed: %s", call_sid, attempt, FETCH_TRIES, problem)
-            if attempt < FETCH_TRIES:
-                await asyncio.sleep(self.fetch_retry_s * attempt)
-        if body is None:
-            log.error("voicemail of %s left at Twilio (%s)", call_sid, recording_url)
-            return
-        path = await asyncio.to_thread(self._write, f"{call_id}.wav", body)
-        location = str(path)
-        if self.audio is not None:
-            location = await self.audio.put(path, self.audio.bucket.key("voicemails", path.name), "audio/wav")
-        if not await answered.name_voicemail_audio(self.pool, call_sid, location):
-            log.warning("voicemail of %s erased while it was fetched: not kept", call_sid)
-            if self.audio is not None:
-                await self.audio.delete(location)
-            path.unlink(missing_ok=True)
-            return
-        if self.audio is not None:
-            path.unlink(missing_ok=True)
-        try:
-            async with http.delete(recording_url + ".json", headers=self._auth) as resp:
-                if resp.status not in (200, 204, 404):
-                    log.warning("voicemail of %s kept, and Twilio's copy not deleted: HTTP %d", call_sid, resp.status)
-        except (aiohttp.ClientError, TimeoutError) as e:
-            log.warning("voicemail of %s kept, and Twilio's copy not deleted: %s", call_sid, e)
-
-    def _write(self, name: str, body: bytes) -> Path:
-        self.voicemail_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.voicemail_dir, prefix=".fetch-", suffix=".wav")
-        with os.fdopen(fd, "wb") as f:
-            f.write(body)
-        path = (self.voicemail_dir / name).resolve()
-        os.replace(tmp, path)
-        return path
+            await self.recordings.recorded(form.get("CallSid", ""), form.get("RecordingUrl", ""))
 
     def _voicemail(self, brain: Brain, base: str, reply: VoiceResponse) -> str:
         down = brain.calls.model_down
@@ -302,9 +236,4 @@ class TwilioFallback:
     def _brain_for(self, form: dict[str, str]) -> Brain | None:
         """The brain of the number the caller dialed (Twilio's `To`, on every request of the call)."""
         return self.brains.for_number(form.get("To") or None) or self.brains.default
-
-    def _session(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        return self._http
 

@@ -93,3 +93,56 @@ async def name_voicemail_audio(pool: AsyncConnectionPool, call_sid: str, locatio
             "UPDATE messages SET audio_path = %s WHERE id = %s", (location, message_id_of(call_sid))
         )
     return cur.rowcount == 1
+
+
+# -- the voicemail's audio while Twilio still holds it (migration 019) ---------------------------------
+async def recording_at_twilio(pool: AsyncConnectionPool, url: str, call_sid: str) -> None:
+    """Twilio holds this call's voicemail audio until it is ours and deleted there; a request Twilio
+    repeats notes it once. Its message is looked up now: one erased already leaves it to be deleted."""
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO twilio_recordings (url, call_sid, message_id)"
+            " SELECT %s, %s, (SELECT id FROM messages WHERE id = %s) ON CONFLICT (url) DO NOTHING",
+            (url, call_sid, message_id_of(call_sid)),
+        )  # fmt: skip
+
+
+async def recording_needs_fetching(pool: AsyncConnectionPool, url: str) -> bool:
+    """True while its message is kept without its audio; False once the audio is ours, or the message
+    is gone (erased): then only Twilio's copy is left to delete."""
+    async with pool.connection() as conn:
+        row = await (await conn.execute(
+            "SELECT m.audio_path IS NULL FROM twilio_recordings r JOIN messages m ON m.id = r.message_id"
+            " WHERE r.url = %s", (url,),
+        )).fetchone()  # fmt: skip
+    return bool(row and row[0])
+
+
+async def recording_done(pool: AsyncConnectionPool, url: str) -> None:
+    """Ours (or erased) and deleted at Twilio: nothing left to do."""
+    async with pool.connection() as conn:
+        await conn.execute("DELETE FROM twilio_recordings WHERE url = %s", (url,))
+
+
+async def recording_failed(pool: AsyncConnectionPool, url: str, problem: str, *, first_wait_s: float) -> float:
+    """Tried and failed: tried again after `first_wait_s`, doubled each time up to 6 hours. Returns the
+    wait."""
+    async with pool.connection() as conn:
+        row = await (await conn.execute(
+            "UPDATE twilio_recordings SET tries = tries + 1, last_error = %s,"
+            " next_at = now() + make_interval(secs => least(%s * power(2, tries), 21600)) WHERE url = %s"
+            " RETURNING extract(epoch FROM next_at - now())", (problem[:500], first_wait_s, url),
+        )).fetchone()  # fmt: skip
+    return float(row[0]) if row else 0.0
+
+
+async def recordings_due(pool: AsyncConnectionPool, limit: int = 20) -> list[tuple[str, str]]:
+    """(url, call_sid) of recordings whose next try is due, each claimed for 10 minutes so another
+    `notify inbound` leaves it alone meanwhile."""
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(
+            "UPDATE twilio_recordings SET next_at = now() + interval '10 minutes' WHERE url IN"
+            " (SELECT url FROM twilio_recordings WHERE next_at <= now() ORDER BY next_at LIMIT %s"
+            " FOR UPDATE SKIP LOCKED) RETURNING url, call_sid", (limit,),
+        )).fetchall()  # fmt: skip
+    return [(r[0], r[1]) for r in rows]

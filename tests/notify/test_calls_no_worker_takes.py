@@ -29,6 +29,7 @@ from agent.notify.voice_fallback import (
     VOICE_PATH,
     TwilioFallback,
 )
+from agent.store.privacy import forget
 from agent.store.webhook_backlog import WebhookBacklog
 from tests.fixtures.processes import answering
 from tests.fixtures.twilio_fake import TwilioFake
@@ -195,18 +196,61 @@ async def test_a_caller_who_says_nothing_leaves_no_message(db_url, webhook, twil
     assert rows(db_url, "SELECT outcome, end_reason FROM calls") == [("error", "fleet_unreachable")]
 
 
-async def test_a_recording_twilio_cannot_hand_over_stays_named_in_the_message(db_url, webhook, twilio_fake) -> None:
-    base, calls = webhook
-    line = Line(base, twilio_fake.auth_token, "CA" + "4" * 32, PLUMBING)
+async def _voicemail_twilio_cannot_hand_over(line: Line, twilio_fake: TwilioFake) -> tuple[str, str, bytes]:
+    """A voicemail whose recording Twilio does not hand over when it announces it: (its url, its sid,
+    the audio Twilio will hand over later)."""
     await line.twiml(VOICE_PATH)
-    gone = f"{twilio_fake.add_recording(WAV)[:-34]}RE{'0' * 32}"  # a recording the fake does not hold
-    calls.fetch_retry_s = 0.0
-    status, _ = await line.post(RECORDING_PATH, RecordingUrl=gone, RecordingSid=f"RE{'0' * 32}",
-                                RecordingDuration="9", RecordingStatus="completed")  # fmt: skip
+    url = twilio_fake.add_recording(WAV)
+    sid = url.rsplit("/", 1)[1]
+    audio = twilio_fake.state.recordings.pop(sid)  # not there yet (404)
+    status, _ = await line.post(RECORDING_PATH, RecordingUrl=url, RecordingSid=sid, RecordingDuration="9",
+                                RecordingStatus="completed")  # fmt: skip
     assert status == 200
-    [(body, audio_path)] = rows(db_url, "SELECT body, audio_path FROM messages")
-    assert f"Twilio recording RE{'0' * 32}" in body and audio_path is None
-    assert rows(db_url, "SELECT outcome FROM calls") == [("message",)]
+    return url, sid, audio
+
+
+async def test_a_recording_twilio_cannot_hand_over_is_fetched_later(db_url, pool, twilio_fake, tmp_path) -> None:
+    calls = TwilioFallback(pool, load_brains(BRAINS), WebhookBacklog(tmp_path / "spill"), account_sid=twilio_fake.account_sid,
+                           auth_token=twilio_fake.auth_token, voicemail_dir=tmp_path / "voicemail",
+                           clock=lambda: DAYTIME)  # fmt: skip
+    # as `notify inbound` runs, with its waits made short: tried again 0.2 s after each failure
+    calls.recordings.fetch_retry_s, calls.recordings.retry_after_s, calls.recordings.retry_every_s = 0.0, 0.2, 0.1
+    async with serving(pool, twilio_fake.auth_token, calls) as base:
+        line = Line(base, twilio_fake.auth_token, "CA" + "4" * 32, PLUMBING)
+        url, sid, audio = await _voicemail_twilio_cannot_hand_over(line, twilio_fake)
+        [(body, audio_path)] = rows(db_url, "SELECT body, audio_path FROM messages")
+        assert f"Twilio recording {sid}" in body and audio_path is None  # the owner can still find it
+        assert rows(db_url, "SELECT outcome FROM calls") == [("message",)]
+        [(tries, error)] = rows(db_url, "SELECT tries, last_error FROM twilio_recordings")
+        assert tries >= 1 and "HTTP 404" in error, error
+
+        twilio_fake.state.recordings[sid] = audio  # Twilio hands it over now
+        for _ in range(100):
+            if not rows(db_url, "SELECT 1 FROM twilio_recordings"):
+                break
+            await asyncio.sleep(0.1)
+        [(audio_path,)] = rows(db_url, "SELECT audio_path FROM messages")
+        assert audio_path is not None and kept(audio_path) == WAV, audio_path
+        assert sid not in twilio_fake.state.recordings  # deleted at Twilio once ours
+        assert rows(db_url, "SELECT 1 FROM twilio_recordings") == []
+
+
+async def test_a_voicemail_erased_while_twilio_holds_it_is_deleted_there(db_url, webhook, twilio_fake) -> None:
+    base, calls = webhook
+    calls.recordings.fetch_retry_s = 0.0
+    line = Line(base, twilio_fake.auth_token, "CA" + "6" * 32, PLUMBING)
+    url, sid, audio = await _voicemail_twilio_cannot_hand_over(line, twilio_fake)
+    result = await forget(db_url, CALLER, "test")  # the caller asks to be forgotten meanwhile
+    assert result.counts["messages"] == {"deleted": 1} and rows(db_url, "SELECT 1 FROM messages") == []
+    twilio_fake.state.recordings[sid] = audio
+    twilio_fake.clear_requests()
+    rows(db_url, "UPDATE twilio_recordings SET next_at = now() RETURNING 1")  # its next try is due
+    assert await calls.recordings.retry_due() == 1
+    # deleted at Twilio without being fetched: the caller's voice is nowhere
+    assert [(r.method, r.path.rsplit("/", 1)[1]) for r in twilio_fake.requests()] == [("DELETE", f"{sid}.json")]
+    assert sid not in twilio_fake.state.recordings
+    assert not (calls.recordings.voicemail_dir.exists() and any(calls.recordings.voicemail_dir.iterdir()))
+    assert rows(db_url, "SELECT 1 FROM twilio_recordings") == []
 
 
 async def test_unsigned_requests_and_unknown_numbers_leave_nothing(db_url, webhook, twilio_fake) -> None:
