@@ -44,12 +44,14 @@ from agent.session import realtime_model, settings_for_brain
 from agent.settings import Settings, SettingsError, load_settings, max_calls_basis, require
 from agent.store.db import DatabaseNotReady, require_current_schema
 from agent.store.journal.spill_file import spill_files
-from agent.store.journal.writer import replay_spill
+from agent.store.journal.writer import keep_replaying_spill, replay_spill
 from agent.store.runtime import call_stores
 from agent.telephony import LiveKitLine, SipCaller, wait_until_active, why_the_caller_left
 from agent.warm_transfer import WarmTransferLine
 
 log = logging.getLogger("receptionist.worker")
+
+SPILL_REPLAY_SECONDS = 10.0  # how often the worker looks for call records ended calls left on disk
 
 
 def prewarm(proc: JobProcess) -> None:
@@ -225,6 +227,7 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
         sweeping = self._sweep_lost_calls(live)
         answering = self._answer_waiting_calls(live) if not unregistered else None
         moving = self._move_call_audio()
+        replaying = self._replay_spilled_records()
         voicing = self._voice_lines() if not unregistered else None
         health = None
         try:
@@ -244,6 +247,8 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
                 answering.cancel()
             if moving is not None:
                 moving.cancel()
+            if replaying is not None:
+                replaying.cancel()
             if voicing is not None:
                 voicing.cancel()
                 await asyncio.gather(voicing, return_exceptions=True)  # its pool closed
@@ -270,6 +275,17 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
         mover = AudioMover(store, settings.database_url, recordings_dir=settings.recordings_dir,
                            voicemail_dir=settings.voicemail_dir)  # fmt: skip
         return asyncio.create_task(mover.run(), name="call-audio")
+
+    def _replay_spilled_records(self) -> asyncio.Task[None] | None:
+        """Call records that ended calls left on disk while Postgres was down reach it within
+        SPILL_REPLAY_SECONDS of its return, whether or not another call comes to this worker."""
+        settings = self.settings
+        if settings is None or not settings.database_url:
+            return None
+        return asyncio.create_task(
+            keep_replaying_spill(settings.database_url, settings.journal_spill_dir, SPILL_REPLAY_SECONDS),
+            name="spill-replay",
+        )
 
     def _voice_lines(self) -> asyncio.Task[None] | None:
         """Each brain's greeting and model-down lines read by the model, once per fleet (GREETING_AUDIO

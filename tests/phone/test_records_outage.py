@@ -123,15 +123,21 @@ async def talk_until_answered(call: Call, spill_dir: Path) -> None:
     assert has(ToolCallRecord, name="get_opening_hours")(spilled), spilled
 
 
-async def assert_replayed_exactly_once(pg: PgServer, db: str, spill_dir: Path, call: list[Event]) -> None:
-    """Postgres back, the next journal replays the spill file: each record of the call lands once."""
+async def assert_replayed_exactly_once(
+    pg: PgServer, db: str, spill_dir: Path, call: list[Event], *, by_the_worker: bool = False
+) -> None:
+    """Postgres back, the next journal replays the spill file (`by_the_worker`: the idle worker's own,
+    nothing here replays it): each record of the call lands once."""
     await asyncio.to_thread(pg.start)
     call_id = call[0].call_id
     # the ended job process may hold its file a moment longer; a journal skips a file still held
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 60
     while records_of(spilled_events(spill_dir), call_id) and loop.time() < deadline:
-        await replay_spill(db, spill_dir)
+        if by_the_worker:
+            await asyncio.sleep(0.5)
+        else:
+            await replay_spill(db, spill_dir)
     with psycopg.connect(db) as conn:
         calls = conn.execute("SELECT count(*), bool_and(ended_at IS NOT NULL) FROM calls WHERE id = %s", (call_id,)).fetchone()
         turns = conn.execute("SELECT role, text FROM transcript_turns WHERE call_id = %s ORDER BY seq", (call_id,)).fetchall()
@@ -155,6 +161,22 @@ async def test_caller_hangs_up_while_postgres_is_down(
         await call.hangup()
     spilled = of_call(await wait_for_spilled(spill_dir, has(CallEnded)), caller)
     await assert_replayed_exactly_once(pg_server, outage_db, spill_dir, spilled)
+
+
+async def test_an_idle_worker_writes_what_its_ended_call_left_on_disk_once_postgres_is_back(
+    phone_stack: PhoneStack, outage_sim: RealtimeSimulator, outage_db: str, pg_server: PgServer,
+    outage_worker: subprocess.Popen[bytes], spill_dir: Path,
+) -> None:  # fmt: skip
+    caller = "+15035550145"
+    outage_sim.add_script(DEFAULT_KEY, HOURS_STEPS)
+    outage_sim.queue_transcript(QUESTION)
+    await asyncio.to_thread(pg_server.stop)
+    async with place_call(phone_stack, to=PLUMBING, from_=caller) as call:
+        await talk_until_answered(call, spill_dir)
+        await call.hangup()
+    spilled = of_call(await wait_for_spilled(spill_dir, has(CallEnded)), caller)
+    # no call comes after it and the worker is not restarted: the owner still sees the call
+    await assert_replayed_exactly_once(pg_server, outage_db, spill_dir, spilled, by_the_worker=True)
 
 
 async def test_agent_hangs_up_while_postgres_is_down(

@@ -346,3 +346,20 @@ async def replay_spill(
     await journal.flush(timeout, until_outage=True)
     await journal.aclose()
     return journal.stats()["replayed"]
+
+
+async def keep_replaying_spill(target: str | AsyncConnectionPool, spill_dir: str | Path, every_s: float) -> None:
+    """Every `every_s`, the spill files of ended processes replayed (replay_spill), so a worker with no
+    call coming writes what its ended calls left on disk soon after Postgres is back, not at its next
+    call. Runs until cancelled; a failed round is logged and the next one tries again."""
+    while True:
+        await asyncio.sleep(every_s)
+        if not spill_files(spill_dir):
+            continue
+        try:
+            replayed = await replay_spill(target, spill_dir, timeout=every_s)
+        except Exception:  # noqa: BLE001 - the files stay; the next round tries again
+            log.warning("call records on disk not replayed this round", exc_info=True)
+            continue
+        if replayed:
+            log.info("%d call records ended calls left on disk are in Postgres", replayed)
