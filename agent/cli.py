@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from typing import Any
 
@@ -32,9 +31,9 @@ def _default_log_level(command: str) -> str:
     INFO); WARNING for any other command."""
     if command not in _SERVICES:
         return "WARNING"
-    from dotenv import dotenv_values
+    from agent.settings import environment
 
-    level = (os.environ.get("LOG_LEVEL") or dotenv_values(".env").get("LOG_LEVEL") or "INFO").strip().upper()
+    level = (environment().get("LOG_LEVEL") or "INFO").strip().upper()
     if level not in LEVELS:
         raise Refused(f"LOG_LEVEL must be one of {', '.join(LEVELS)}, not {level!r}")
     return level

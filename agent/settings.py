@@ -422,6 +422,15 @@ def max_calls_basis(settings: Settings) -> str:
     return f"{CALLS_PER_CORE} a core, {usable_cores():g} cores usable"
 
 
+def environment() -> dict[str, str | None]:
+    """Variables as the settings read them, for those the Settings class does not hold (a CalDAV
+    account's password, named in a brain): the process environment, else `.env`; a variable
+    exported empty is empty, not `.env`'s."""
+    from dotenv import dotenv_values
+
+    return {**dotenv_values(".env"), **os.environ}
+
+
 def _missing(var: str) -> str:
     return f"missing required setting {var} (set it in the environment or .env)"
 

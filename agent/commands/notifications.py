@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from typing import Any
 
 from agent.commands.database import current_database
 from agent.commands.refused import Refused
+from agent.settings import environment
 
 
 def show_outbox(args: argparse.Namespace) -> int:
@@ -75,8 +75,6 @@ def run_notify(args: argparse.Namespace) -> int:
 def _run_notify(args: argparse.Namespace) -> int:
     import signal
 
-    from dotenv import dotenv_values
-
     from agent import log_privacy
     from agent.brain import BrainError, load_brains
     from agent.calendar.caldav_sync import (
@@ -98,7 +96,7 @@ def _run_notify(args: argparse.Namespace) -> int:
         # each business's digest time and quiet hours; a bad brain stops the sender, as it does a worker
         brains = load_brains(settings.brain_path).all
         # the CalDAV passwords, from the environment or .env like every other secret
-        calendars = accounts(brains, {**dotenv_values(".env"), **os.environ})
+        calendars = accounts(brains, environment())
     except (BrainError, CalendarConfigError) as e:
         raise Refused(str(e)) from None
     schedule = OwnerSchedule(brains)
