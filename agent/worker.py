@@ -249,6 +249,7 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
                 moving.cancel()
             if replaying is not None:
                 replaying.cancel()
+                await asyncio.gather(replaying, return_exceptions=True)  # the files it held released
             if voicing is not None:
                 voicing.cancel()
                 await asyncio.gather(voicing, return_exceptions=True)  # its pool closed

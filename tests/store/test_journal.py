@@ -358,3 +358,34 @@ async def test_records_made_during_an_outage_reach_the_disk_before_the_process_e
         assert conn.execute("SELECT count(*) FROM tool_calls WHERE call_id = %s", (call_id,)).fetchone() == (1,)
     assert not list(spill_dir.glob("journal-*.jsonl"))
 
+
+
+def test_a_spill_file_is_never_taken_for_a_dead_journals_as_it_is_made(tmp_path, monkeypatch):
+    """Another process (a journal starting up, the worker's replay) looks for dead journals' files
+    just as this one makes its spill file: it must not find the new file unlocked, take it, find it
+    empty and delete it, leaving the events to a file nobody can find."""
+    from agent.store.journal import spill_file
+    from agent.store.journal.spill_file import SpillFile, spill_files
+
+    path = tmp_path / "journal-live.jsonl"
+    real_flock = spill_file.fcntl.flock
+    looked: list[bool] = []
+
+    def flock(fd: int, op: int) -> None:
+        if op == spill_file.fcntl.LOCK_EX and not looked:  # the owner about to lock its new file
+            other = SpillFile.claim(path)
+            looked.append(other is not None)
+            if other is not None:
+                other.close()  # empty: a replay deletes it
+        real_flock(fd, op)
+
+    monkeypatch.setattr(spill_file.fcntl, "flock", flock)
+    event = TranscriptTurn(call_id=uuid.uuid4(), role="caller", text="my number is 503 555 0187")
+    own = SpillFile(path)
+    own.append_events([(1, event)])
+    monkeypatch.setattr(spill_file.fcntl, "flock", real_flock)
+    assert looked == [False]  # nothing there to take yet
+    assert spill_files(tmp_path) == [path]
+    assert SpillFile.claim(path) is None  # locked by its live journal
+    own.close()  # the journal ends with the event unwritten: it stays for the next one
+    assert [json.loads(line)["event"]["text"] for line in path.read_bytes().splitlines()] == [event.text]

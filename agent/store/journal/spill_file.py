@@ -40,9 +40,8 @@ class SpillFile:
 
     def append(self, data: bytes) -> None:
         if self.fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            self.fd = _open_locked(self.path)
+            self.size = os.fstat(self.fd).st_size
         view = memoryview(data)
         try:
             while view:
@@ -115,6 +114,44 @@ class SpillFile:
         self.fd = None
 
 
+def _open_locked(path: Path) -> int:
+    """The file at `path` for appending, locked before any other process can lock it. A new file is
+    made under a hidden name, locked, then renamed into place: created at its name and locked after, a
+    journal starting up (or the worker's replay) could claim it in between, find it empty and delete
+    it, and the events written next would go to a file nobody can find. A file already there (late
+    events of our own; no other process makes a file of this name) is opened and locked, and taken
+    only if it is still the one at `path` then."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError:
+            tmp = path.with_name(f".{path.name}.new")
+            fd = os.open(tmp, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                os.rename(tmp, path)
+            except BaseException:
+                os.close(fd)
+                tmp.unlink(missing_ok=True)
+                raise
+            return fd
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # replayed and deleted while we waited for the lock: made anew
+
+
 def spill_files(spill_dir: str | Path) -> list[Path]:
-    """The journals' spill files in spill_dir, oldest first (live ones included: they are locked)."""
-    return sorted(Path(spill_dir).glob("journal-*.jsonl"), key=lambda p: p.stat().st_mtime)
+    """The journals' spill files in spill_dir, oldest first (live ones included: they are locked); a
+    file deleted as it is listed (replayed, or its journal done with it) is left out."""
+    found: list[tuple[float, Path]] = []
+    for path in Path(spill_dir).glob("journal-*.jsonl"):
+        try:
+            found.append((path.stat().st_mtime, path))
+        except FileNotFoundError:
+            continue
+    return [path for _, path in sorted(found)]

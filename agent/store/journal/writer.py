@@ -342,9 +342,11 @@ async def replay_spill(
     if not spill_files(spill_dir):
         return 0
     journal = CallJournal(target, spill_dir)
-    await journal.start()
-    await journal.flush(timeout, until_outage=True)
-    await journal.aclose()
+    try:
+        await journal.start()
+        await journal.flush(timeout, until_outage=True)
+    finally:
+        await journal.aclose()  # cancelled too: the files it claimed are released, trimmed to what is left
     return journal.stats()["replayed"]
 
 
@@ -354,9 +356,9 @@ async def keep_replaying_spill(target: str | AsyncConnectionPool, spill_dir: str
     call. Runs until cancelled; a failed round is logged and the next one tries again."""
     while True:
         await asyncio.sleep(every_s)
-        if not spill_files(spill_dir):
-            continue
         try:
+            if not spill_files(spill_dir):
+                continue
             replayed = await replay_spill(target, spill_dir, timeout=every_s)
         except Exception:  # noqa: BLE001 - the files stay; the next round tries again
             log.warning("call records on disk not replayed this round", exc_info=True)
