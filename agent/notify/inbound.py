@@ -8,6 +8,7 @@ request writes waits on disk while it is down (agent/store/webhook_backlog.py)."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -162,7 +163,9 @@ def _voice_routes(
         task = asyncio.create_task(calls.recordings.run(stop))
         yield
         stop.set()
-        await task
+        # a fetch under way may take a minute: it is claimed for 10, and tried again after that
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(task, 5)
         await calls.aclose()
 
     app.cleanup_ctx.append(recordings)

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import aiohttp
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from agent.store import twilio_answered as answered
@@ -65,7 +66,7 @@ class TwilioRecordings:
                       "TWILIO_ACCOUNT_SID is not set" if recording_url else "no RecordingUrl")  # fmt: skip
             return
         await answered.recording_at_twilio(self.pool, recording_url, call_sid)
-        await self._settle(recording_url, call_sid, tries=FETCH_TRIES)
+        await self._try(recording_url, call_sid, tries=FETCH_TRIES)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: every `retry_every_s`, the recordings due tried again."""
@@ -83,8 +84,19 @@ class TwilioRecordings:
         """Each recording whose next try is due, tried once; returns how many were tried."""
         due = await answered.recordings_due(self.pool)
         for url, call_sid in due:
-            await self._settle(url, call_sid, tries=1)
+            await self._try(url, call_sid, tries=1)
         return len(due)
+
+    async def _try(self, url: str, call_sid: str, *, tries: int) -> None:
+        """`_settle`; a failure of our own (the disk, the bucket) is tried again later like Twilio's.
+        Postgres away is left to the caller: its request waits on disk, the loop's next round."""
+        try:
+            await self._settle(url, call_sid, tries=tries)
+        except psycopg.OperationalError:
+            raise
+        except Exception as e:  # noqa: BLE001 - kept for the next try, never lost
+            log.exception("voicemail of %s not kept this time", call_sid)
+            await self._later(url, call_sid, f"{type(e).__name__}: {e}")
 
     async def _settle(self, url: str, call_sid: str, *, tries: int) -> None:
         """Fetched and kept unless it is kept already or its message is erased, then deleted at Twilio;

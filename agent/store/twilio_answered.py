@@ -98,11 +98,13 @@ async def name_voicemail_audio(pool: AsyncConnectionPool, call_sid: str, locatio
 # -- the voicemail's audio while Twilio still holds it (migration 019) ---------------------------------
 async def recording_at_twilio(pool: AsyncConnectionPool, url: str, call_sid: str) -> None:
     """Twilio holds this call's voicemail audio until it is ours and deleted there; a request Twilio
-    repeats notes it once. Its message is looked up now: one erased already leaves it to be deleted."""
+    repeats notes it once. Its message is looked up now: one erased already leaves it to be deleted.
+    Claimed for 10 minutes, as `recordings_due` claims it: the caller is trying it now."""
     async with pool.connection() as conn:
         await conn.execute(
-            "INSERT INTO twilio_recordings (url, call_sid, message_id)"
-            " SELECT %s, %s, (SELECT id FROM messages WHERE id = %s) ON CONFLICT (url) DO NOTHING",
+            "INSERT INTO twilio_recordings (url, call_sid, message_id, next_at)"
+            " SELECT %s, %s, (SELECT id FROM messages WHERE id = %s), now() + interval '10 minutes'"
+            " ON CONFLICT (url) DO NOTHING",
             (url, call_sid, message_id_of(call_sid)),
         )  # fmt: skip
 
@@ -130,7 +132,7 @@ async def recording_failed(pool: AsyncConnectionPool, url: str, problem: str, *,
     async with pool.connection() as conn:
         row = await (await conn.execute(
             "UPDATE twilio_recordings SET tries = tries + 1, last_error = %s,"
-            " next_at = now() + make_interval(secs => least(%s * power(2, tries), 21600)) WHERE url = %s"
+            " next_at = now() + make_interval(secs => least(%s * power(2, least(tries, 16)), 21600)) WHERE url = %s"
             " RETURNING extract(epoch FROM next_at - now())", (problem[:500], first_wait_s, url),
         )).fetchone()  # fmt: skip
     return float(row[0]) if row else 0.0
