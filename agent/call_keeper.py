@@ -184,6 +184,7 @@ class CallKeeper:
     def on_dtmf(self, ev: Any) -> None:
         """Pressing 0 asks for a person, as on any phone menu."""
         digit = getattr(ev, "digit", "")
+        self._cancel_silence()  # a key pressed is a caller still there
         if digit == "0":
             self.session.generate_reply(
                 instructions=(
@@ -197,11 +198,16 @@ class CallKeeper:
         if ev.new_state == "speaking":
             self.call.caller_turns += 1
         if self.model_lost:
-            return  # the model-free path hangs up by itself, and a voicemail has pauses
+            self._cancel_silence()  # the model-free path hangs up by itself, and a voicemail has pauses
+            return
         if ev.new_state == "away":
             if self._silence_task is None or self._silence_task.done():
                 self._silence_task = asyncio.create_task(self._handle_silence())
-        elif ev.new_state == "speaking" and self._silence_task is not None:
+        elif ev.new_state == "speaking":
+            self._cancel_silence()
+
+    def _cancel_silence(self) -> None:
+        if self._silence_task is not None:
             self._silence_task.cancel()
             self._silence_task = None
 
@@ -217,9 +223,9 @@ class CallKeeper:
         with contextlib.suppress(TimeoutError, RuntimeError):
             await asyncio.wait_for(check_in.wait_for_playout(), timeout=20)
         await asyncio.sleep(calls.silence_hangup_seconds)
-        if self.session.user_state == "speaking":
-            return
-        self.call.end_reason = "caller_silent"
+        if self.session.user_state == "speaking" or self.model_lost:
+            return  # the model lost meanwhile: its own path ends the call
+        # the end reason is set once the goodbye is heard: a caller who speaks over it goes on talking
         await self.say_goodbye_and_hang_up(
             "The caller has not answered. Say a short, warm goodbye and that they can call back any time.",
             reason="caller_silent",
