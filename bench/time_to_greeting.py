@@ -9,7 +9,7 @@ default, GREETING_AUDIO: one call greets through the model first, unmeasured) or
 model`, asked of the model on every call.
 
 `python -m bench.time_to_greeting [--calls 20] [--bursts 10 20] [--idle N] [--executor thread]
-[--greeting kept|model] [--name NAME]`; writes bench/results/time_to_greeting.json (or NAME.json) with the commit, the date, a CPU calibration and the load average
+[--greeting kept|model] [--max-calls N|default] [--name NAME]`; writes bench/results/time_to_greeting.json (or NAME.json) with the commit, the date, a CPU calibration and the load average
 before and after.
 """
 
@@ -125,7 +125,9 @@ def _worker_cpu_s() -> float:
     return total
 
 
-async def main(calls: int, bursts: list[int], idle: int, executor: str, greeting: str) -> dict[str, Any]:
+async def main(
+    calls: int, bursts: list[int], idle: int, executor: str, greeting: str, max_calls: int | None
+) -> dict[str, Any]:
     run_dir = Path(tempfile.mkdtemp(prefix="ttg-"))
     # other work on a shared machine moves these figures: the load says how much there was
     load_before = [round(x, 2) for x in os.getloadavg()]
@@ -136,11 +138,12 @@ async def main(calls: int, bursts: list[int], idle: int, executor: str, greeting
             with running_stack(run_dir) as stack, receptionist_worker(
                 stack, agent_name="receptionist-bench", openai_base_url=sim.base_url,
                 database_url=dsn, log=run_dir / "worker.log",
-                # a burst is offered to one worker whole: more slots than the burst, as every earlier
-                # run had (the default, 5 a core, would refuse half of a burst of 20 on 2 cores)
+                # by default a burst is offered to one worker whole: more slots than the burst, as every
+                # earlier run had; `--max-calls default` leaves the shipped default (5 a core), so the
+                # callers past the slots ring until a call ends (agent/live/waiting_calls.py)
                 extra_env={"WORKER_IDLE_PROCESSES": str(idle), "WORKER_JOB_EXECUTOR": executor,
                            "RECORDINGS_DIR": str(run_dir / "recordings"),
-                           "WORKER_MAX_CALLS": str(max([25, *bursts])),
+                           **({"WORKER_MAX_CALLS": str(max_calls)} if max_calls is not None else {}),
                            "GREETING_AUDIO": str(greeting == "kept").lower(),
                            "GREETING_AUDIO_DIR": str(run_dir / "greetings")},
             ):  # fmt: skip
@@ -169,6 +172,7 @@ async def main(calls: int, bursts: list[int], idle: int, executor: str, greeting
         "what": "INVITE sent -> first non-silent greeting RTP at the caller (ms), livekit-server 1.13.5 + "
                 f"livekit-sip 1.8.0 + worker (start mode, {idle} warm processes) on loopback",
         "idle_processes": idle,
+        "worker_max_calls": max_calls if max_calls is not None else "the default (5 a core)",
         "job_executor": executor,
         "greeting": greeting,
         "warm_pool_memory": memory,
@@ -191,9 +195,20 @@ def cli() -> None:
     parser.add_argument("--greeting", choices=["kept", "model"], default="kept",
                         help="the greeting from the audio an earlier call kept (GREETING_AUDIO, the default), "
                         "or asked of the model on every call")  # fmt: skip
+    parser.add_argument("--max-calls", default=None,
+                        help="WORKER_MAX_CALLS for the worker: a number, or `default` for the shipped default "
+                        "(5 a core); left out, 25 or the largest burst, so a burst is taken whole")  # fmt: skip
     parser.add_argument("--name", default="time_to_greeting", help="the results file's name in bench/results")
     args = parser.parse_args()
-    result = asyncio.run(main(args.calls, args.bursts, args.idle, args.executor, args.greeting))
+    if args.max_calls is None:
+        max_calls: int | None = max([25, *args.bursts])
+    elif args.max_calls == "default":
+        max_calls = None
+    elif args.max_calls.isdigit() and int(args.max_calls) > 0:
+        max_calls = int(args.max_calls)
+    else:
+        parser.error(f"--max-calls: a positive number or `default`, not {args.max_calls!r}")
+    result = asyncio.run(main(args.calls, args.bursts, args.idle, args.executor, args.greeting, max_calls))
     # the commit, the date and a CPU calibration beside the figures (bench/report.py)
     write(args.name, result, quick=False)
     s = result["sequential"]
