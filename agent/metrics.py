@@ -178,6 +178,10 @@ class WorkerMetrics:
             "receptionist_journal_spill_bytes", "Call records on disk waiting for Postgres (bytes)"
         )
         spill_files = gauge("receptionist_journal_spill_files", "Spill files holding call records")
+        set_aside = gauge(
+            "receptionist_journal_set_aside_records",
+            "Call records Postgres refused for their data, kept in JOURNAL_SPILL_DIR/rejected-*.jsonl",
+        )
         postgres_up = gauge("receptionist_postgres_up", "1 if the worker reached Postgres at its last probe")
         slots.set(self.settings.worker_max_calls)
         loop = asyncio.get_running_loop()
@@ -187,6 +191,7 @@ class WorkerMetrics:
             spilled = _spilled_sizes(self.settings.journal_spill_dir)
             spill_files.set(len(spilled))
             spill_bytes.set(sum(spilled))
+            set_aside.set(_set_aside_records(self.settings.journal_spill_dir))
             self._forget_ended_processes()
             due = probed_at is None or loop.time() - probed_at >= POSTGRES_PROBE_S
             if self.settings.database_url and due:
@@ -213,6 +218,16 @@ def _spilled_sizes(spill_dir: Path) -> list[int]:
             if size:
                 sizes.append(size)
     return sizes
+
+
+def _set_aside_records(spill_dir: Path) -> int:
+    """Lines of the journals' set-aside files (agent/store/journal/postgres_writes.py): each a record
+    Postgres refused for its data, kept for an operator. Normally there are none, so no file to read."""
+    count = 0
+    for path in spill_dir.glob("rejected-*.jsonl") if spill_dir.is_dir() else []:
+        with contextlib.suppress(FileNotFoundError), open(path, "rb") as f:
+            count += sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 16), b""))
+    return count
 
 
 def _alive(pid: int) -> bool:

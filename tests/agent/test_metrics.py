@@ -36,6 +36,7 @@ async def test_worker_series_show_postgres_down_spilled_records_and_forget_ended
     spill.mkdir()
     (spill / "journal-4242-0badcafe.jsonl").write_bytes(b'{"n": 1}\n' * 3)
     (spill / "journal-4243-00000000.jsonl").write_bytes(b"")  # a live call's journal, nothing spilled
+    (spill / "rejected-journal-4241-feedface.jsonl").write_bytes(b'{"n": 9}\n' * 2)  # refused for their data
     settings = load_settings(
         openai_api_key="test",
         metrics_port=9,
@@ -70,6 +71,7 @@ async def test_worker_series_show_postgres_down_spilled_records_and_forget_ended
     assert seen["receptionist_postgres_up"] == 0
     assert seen["receptionist_journal_spill_bytes"] == len(b'{"n": 1}\n' * 3)
     assert seen["receptionist_journal_spill_files"] == 1
+    assert seen["receptionist_journal_set_aside_records"] == 2
     assert seen["receptionist_active_calls"] == 2
     assert seen["receptionist_call_slots"] == settings.worker_max_calls
     # the ended process's backlog no longer counts
