@@ -148,11 +148,17 @@ async def assert_replayed_exactly_once(
     assert not records_of(spilled_events(spill_dir), call_id)  # replayed, so no longer kept
 
 
+@pytest.mark.parametrize(
+    ("caller", "by_the_worker"),
+    [("+15035550141", False), ("+15035550145", True)],
+    ids=["replayed-by-the-next-journal", "replayed-by-the-idle-worker"],
+)
 async def test_caller_hangs_up_while_postgres_is_down(
     phone_stack: PhoneStack, outage_sim: RealtimeSimulator, outage_db: str, pg_server: PgServer,
-    outage_worker: subprocess.Popen[bytes], spill_dir: Path,
+    outage_worker: subprocess.Popen[bytes], spill_dir: Path, caller: str, by_the_worker: bool,
 ) -> None:  # fmt: skip
-    caller = "+15035550141"
+    """`by_the_worker`: no call comes after it and the worker is not restarted, and the owner still
+    sees the call once Postgres is back."""
     outage_sim.add_script(DEFAULT_KEY, HOURS_STEPS)
     outage_sim.queue_transcript(QUESTION)
     await asyncio.to_thread(pg_server.stop)
@@ -160,23 +166,7 @@ async def test_caller_hangs_up_while_postgres_is_down(
         await talk_until_answered(call, spill_dir)
         await call.hangup()
     spilled = of_call(await wait_for_spilled(spill_dir, has(CallEnded)), caller)
-    await assert_replayed_exactly_once(pg_server, outage_db, spill_dir, spilled)
-
-
-async def test_an_idle_worker_writes_what_its_ended_call_left_on_disk_once_postgres_is_back(
-    phone_stack: PhoneStack, outage_sim: RealtimeSimulator, outage_db: str, pg_server: PgServer,
-    outage_worker: subprocess.Popen[bytes], spill_dir: Path,
-) -> None:  # fmt: skip
-    caller = "+15035550145"
-    outage_sim.add_script(DEFAULT_KEY, HOURS_STEPS)
-    outage_sim.queue_transcript(QUESTION)
-    await asyncio.to_thread(pg_server.stop)
-    async with place_call(phone_stack, to=PLUMBING, from_=caller) as call:
-        await talk_until_answered(call, spill_dir)
-        await call.hangup()
-    spilled = of_call(await wait_for_spilled(spill_dir, has(CallEnded)), caller)
-    # no call comes after it and the worker is not restarted: the owner still sees the call
-    await assert_replayed_exactly_once(pg_server, outage_db, spill_dir, spilled, by_the_worker=True)
+    await assert_replayed_exactly_once(pg_server, outage_db, spill_dir, spilled, by_the_worker=by_the_worker)
 
 
 async def test_agent_hangs_up_while_postgres_is_down(
