@@ -415,10 +415,10 @@ BAD: list[tuple[str, str, str, str]] = [
     ),
     ("hot score", variant(setter("leads.hot_score", 150)), "leads.hot_score", "must be <= 100"),
     (
-        "silence hangup first",
-        variant(setter("calls.silence_hangup_seconds", 5)),
+        "silence hangup zero",
+        variant(setter("calls.silence_hangup_seconds", 0)),
         "calls.silence_hangup_seconds",
-        "longer than silence_prompt_seconds",
+        "must be >= 1",
     ),
     ("currency", variant(setter("currency", "dollars")), "currency", "3-letter currency code"),
     (
@@ -514,6 +514,12 @@ def test_a_call_limit_may_be_a_fraction_of_a_minute() -> None:
     # a scenario reaches the limit in seconds; a whole shop's limit is minutes (15 left out)
     assert parse_brain(variant(setter("calls.max_duration_minutes", 0.25))).calls.max_duration_minutes == 0.25
     assert parse_brain(variant(deleter("calls.max_duration_minutes"))).calls.max_duration_minutes == 15
+
+
+def test_the_silence_hang_up_may_be_shorter_than_the_prompt() -> None:
+    # it counts from when the caller heard "are you still there?", not from their last word
+    calls = parse_brain(variant(setter("calls.silence_hangup_seconds", 5))).calls
+    assert (calls.silence_prompt_seconds, calls.silence_hangup_seconds) == (8, 5)
 
 
 def test_retention_error_names_its_line_and_left_out_means_kept_forever() -> None:

@@ -35,8 +35,8 @@ MODEL_DOWN_LINE_FIELDS = ("hold_line", "transfer_line", "message_line", "goodbye
 class Calls(Model):
     # fractions of a minute too (0.5 is 30 s): a scenario can reach the limit without waiting minutes
     max_duration_minutes: float = Field(default=15, gt=0, le=120)
-    silence_prompt_seconds: int = Field(default=8, ge=1, le=120)
-    silence_hangup_seconds: int = Field(default=12, ge=1, le=600)
+    silence_prompt_seconds: int = Field(default=8, ge=1, le=120)  # the caller's silence before the check-in
+    silence_hangup_seconds: int = Field(default=12, ge=1, le=600)  # then, once it is heard, before the goodbye
     # turn taking for this business's callers; left out, the worker's settings apply
     # (MIN_ENDPOINTING_DELAY, DICTATION_ENDPOINTING_DELAY, DICTATION_HOLD_SECONDS, UNFINISHED_HOLD_SECONDS,
     # CUT_OFF_PATIENCE_SECONDS, MIN_INTERRUPTION_DURATION, SPECULATIVE_REPLY, BACKCHANNEL_SECONDS, BACKCHANNEL_AFTER_SECONDS, NOISE_GATE_DB,
@@ -55,11 +55,7 @@ class Calls(Model):
     model_down: ModelDown = ModelDown()
 
     @model_validator(mode="after")
-    def _prompt_before_hangup(self) -> Calls:
-        if self.silence_hangup_seconds <= self.silence_prompt_seconds:
-            raise FieldProblems(
-                [(("silence_hangup_seconds",), "must be longer than silence_prompt_seconds")]
-            )
+    def _dictation_no_shorter(self) -> Calls:
         if (
             self.endpointing_seconds is not None
             and self.dictation_endpointing_seconds is not None
