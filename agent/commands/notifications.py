@@ -10,7 +10,6 @@ from typing import Any
 
 from agent.commands.database import current_database
 from agent.commands.refused import Refused
-from agent.settings import environment
 
 
 def show_outbox(args: argparse.Namespace) -> int:
@@ -86,6 +85,7 @@ def _run_notify(args: argparse.Namespace) -> int:
     from agent.notify.channels import channels_from_settings
     from agent.notify.schedule import OwnerSchedule
     from agent.notify.sender import sender_from_settings
+    from agent.settings import environment
     from agent.store.db import open_pool
 
     settings = current_database(outage_ok=args.action == "inbound")
