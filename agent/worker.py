@@ -229,6 +229,7 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
         moving = self._move_call_audio()
         replaying = self._replay_spilled_records()
         voicing = self._voice_lines() if not unregistered else None
+        background = [t for t in (sweeping, answering, moving, replaying, voicing) if t is not None]
         health = None
         try:
             if self.settings is not None and self.settings.health_port is not None and not unregistered:
@@ -241,18 +242,10 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
                 watch.cancel()
             if self.worker_metrics is not None:
                 self.worker_metrics.close()
-            if sweeping is not None:
-                sweeping.cancel()
-            if answering is not None:
-                answering.cancel()
-            if moving is not None:
-                moving.cancel()
-            if replaying is not None:
-                replaying.cancel()
-                await asyncio.gather(replaying, return_exceptions=True)  # the files it held released
-            if voicing is not None:
-                voicing.cancel()
-                await asyncio.gather(voicing, return_exceptions=True)  # its pool closed
+            for task in background:
+                task.cancel()
+            # each ends its own way: the replay's files released, the voiced lines' pool closed
+            await asyncio.gather(*background, return_exceptions=True)
             if health is not None:
                 await health.cleanup()
 
