@@ -223,8 +223,10 @@ def _spilled_sizes(spill_dir: Path) -> list[int]:
 def _set_aside_records(spill_dir: Path) -> int:
     """Lines of the journals' set-aside files (agent/store/journal/postgres_writes.py): each a record
     Postgres refused for its data, kept for an operator. Normally there are none, so no file to read."""
+    from agent.store.journal.spill_file import set_aside_files
+
     count = 0
-    for path in spill_dir.glob("rejected-*.jsonl") if spill_dir.is_dir() else []:
+    for path in set_aside_files(spill_dir) if spill_dir.is_dir() else []:
         with contextlib.suppress(FileNotFoundError), open(path, "rb") as f:
             count += sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 16), b""))
     return count

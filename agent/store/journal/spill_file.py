@@ -155,3 +155,13 @@ def spill_files(spill_dir: str | Path) -> list[Path]:
         except FileNotFoundError:
             continue
     return [path for _, path in sorted(found)]
+
+
+def set_aside_path(spill_dir: Path, journal_name: str) -> Path:
+    """Where a journal keeps the records Postgres refused for their data (postgres_writes.py)."""
+    return spill_dir / f"rejected-{journal_name}.jsonl"
+
+
+def set_aside_files(spill_dir: str | Path) -> list[Path]:
+    """Every journal's file of refused records in spill_dir."""
+    return list(Path(spill_dir).glob("rejected-*.jsonl"))

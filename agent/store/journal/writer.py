@@ -29,7 +29,7 @@ from psycopg_pool import AsyncConnectionPool
 from agent.store.journal.encoding import decode_event, encode_event
 from agent.store.journal.events import CallEnded, Event, ToolCallRecord, TranscriptTurn
 from agent.store.journal.postgres_writes import PostgresWrites
-from agent.store.journal.spill_file import SpillFile, spill_files
+from agent.store.journal.spill_file import SpillFile, set_aside_path, spill_files
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class CallJournal:
              "retries"), 0,
         )  # fmt: skip
         self._postgres = PostgresWrites(
-            target, self._spill_dir / f"rejected-{self.name}.jsonl", self._stats,
+            target, set_aside_path(self._spill_dir, self.name), self._stats,
             connect_timeout=connect_timeout, write_timeout=write_timeout,
         )  # fmt: skip
 
