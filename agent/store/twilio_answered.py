@@ -96,6 +96,10 @@ async def name_voicemail_audio(pool: AsyncConnectionPool, call_sid: str, locatio
 
 
 # -- the voicemail's audio while Twilio still holds it (migration 019) ---------------------------------
+# how long a process trying a recording keeps it from the others' retry loops
+_CLAIMED_UNTIL = "now() + interval '10 minutes'"
+
+
 async def recording_at_twilio(pool: AsyncConnectionPool, url: str, call_sid: str) -> None:
     """Twilio holds this call's voicemail audio until it is ours and deleted there; a request Twilio
     repeats notes it once. Its message is looked up now: one erased already leaves it to be deleted.
@@ -103,7 +107,7 @@ async def recording_at_twilio(pool: AsyncConnectionPool, url: str, call_sid: str
     async with pool.connection() as conn:
         await conn.execute(
             "INSERT INTO twilio_recordings (url, call_sid, message_id, next_at)"
-            " SELECT %s, %s, (SELECT id FROM messages WHERE id = %s), now() + interval '10 minutes'"
+            f" SELECT %s, %s, (SELECT id FROM messages WHERE id = %s), {_CLAIMED_UNTIL}"
             " ON CONFLICT (url) DO NOTHING",
             (url, call_sid, message_id_of(call_sid)),
         )  # fmt: skip
@@ -143,7 +147,7 @@ async def recordings_due(pool: AsyncConnectionPool, limit: int = 20) -> list[tup
     `notify inbound` leaves it alone meanwhile."""
     async with pool.connection() as conn:
         rows = await (await conn.execute(
-            "UPDATE twilio_recordings SET next_at = now() + interval '10 minutes' WHERE url IN"
+            f"UPDATE twilio_recordings SET next_at = {_CLAIMED_UNTIL} WHERE url IN"
             " (SELECT url FROM twilio_recordings WHERE next_at <= now() ORDER BY next_at LIMIT %s"
             " FOR UPDATE SKIP LOCKED) RETURNING url, call_sid", (limit,),
         )).fetchall()  # fmt: skip
