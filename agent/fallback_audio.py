@@ -24,8 +24,8 @@ from agent.brain.schema.calls import ModelDown
 
 MODEL_RATE = 24000  # the Realtime model's audio rate
 
-Line = Literal["hold", "transfer", "message", "goodbye"]
-LINES: tuple[Line, ...] = ("hold", "transfer", "message", "goodbye")
+Line = Literal["hold", "transfer", "message", "goodbye", "busy"]
+LINES: tuple[Line, ...] = ("hold", "transfer", "message", "goodbye", "busy")
 FRAME_MS = 20
 
 
@@ -72,6 +72,7 @@ def _line_texts(down: ModelDown) -> dict[str, str]:
         "transfer": down.transfer_line,
         "message": down.message_line,
         "goodbye": down.goodbye_line,
+        "busy": down.busy_line,
     }
 
 
@@ -150,7 +151,7 @@ class FallbackLibrary:
     for the generic brain that answers numbers no brain claims.
 
     `voiced`: the model's own audio of a line (PCM16 mono at 24 kHz) when one is kept
-    (agent/voiced_lines.py). A brain's four lines are the model's when all four are, so a call never
+    (agent/voiced_lines.py). A brain's lines are the model's when all of them are, so a call never
     switches voice between them; else espeak-ng's. Looked for again at each call until found: the
     worker has the model read them after this process may have started."""
 

@@ -26,7 +26,7 @@ import aiohttp
 from psycopg_pool import AsyncConnectionPool
 
 from agent.brain import Brain, BrainError, load_brains
-from agent.brain.schema.calls import ModelDown
+from agent.brain.schema.calls import MODEL_DOWN_LINE_FIELDS, ModelDown
 from agent.fallback_audio import MODEL_RATE
 from agent.kept_greeting import KeptLine, LineShelf, same_words
 from agent.model_link import realtime_endpoint
@@ -47,13 +47,13 @@ MAX_TRIES = 3  # a line the model did not read word for word, asked for again at
 def fixed_lines(brain: Brain) -> list[str]:
     """What a call of this brain says word for word: its greeting, then its model-down lines."""
     down = brain.calls.model_down
-    return [brain.greeting_text(), down.hold_line, down.transfer_line, down.message_line, down.goodbye_line]
+    return [brain.greeting_text(), *(getattr(down, f) for f in MODEL_DOWN_LINE_FIELDS)]
 
 
 def default_lines() -> list[str]:
     """The model-down lines of the generic brain that answers numbers no brain claims."""
     down = ModelDown()
-    return [down.hold_line, down.transfer_line, down.message_line, down.goodbye_line]
+    return [getattr(down, f) for f in MODEL_DOWN_LINE_FIELDS]
 
 
 async def read_aloud(settings: Settings, text: str, *, timeout_s: float = LINE_TIMEOUT_S) -> tuple[str, bytes]:

@@ -77,6 +77,8 @@ MODEL_DOWN_LINES: dict[str, dict[str, str]] = {
         "message_line": "I'm sorry, I'm having technical trouble right now. Please leave your name, your "
         "number and a short message after the tone, and we will call you back.",
         "goodbye_line": "Thank you, we have your message. Goodbye.",
+        "busy_line": "I'm sorry, all our lines are busy right now. Please leave your name, your number "
+        "and a short message after the tone, and we will call you back.",
     },
     "es": {
         "voice": "es",
@@ -85,6 +87,8 @@ MODEL_DOWN_LINES: dict[str, dict[str, str]] = {
         "message_line": "Lo siento, tengo un problema técnico. Deje su nombre, su número y un mensaje "
         "breve después del tono, y le llamaremos.",
         "goodbye_line": "Gracias, tenemos su mensaje. Adiós.",
+        "busy_line": "Lo siento, todas nuestras líneas están ocupadas. Deje su nombre, su número y un "
+        "mensaje breve después del tono, y le llamaremos.",
     },
     "fr": {
         "voice": "fr",
@@ -93,6 +97,8 @@ MODEL_DOWN_LINES: dict[str, dict[str, str]] = {
         "message_line": "Désolé, j'ai un problème technique. Laissez votre nom, votre numéro et un court "
         "message après le bip, et nous vous rappellerons.",
         "goodbye_line": "Merci, nous avons votre message. Au revoir.",
+        "busy_line": "Désolé, toutes nos lignes sont occupées. Laissez votre nom, votre numéro et un court "
+        "message après le bip, et nous vous rappellerons.",
     },
 }
 

@@ -44,26 +44,26 @@ def texts_asked(sim: RealtimeSimulator) -> list[str]:
 
 async def test_each_line_is_read_by_the_model_and_kept_for_the_fleet_once(tmp_path: Path, db_url: str) -> None:
     lines = fixed_lines(PLUMBING)
-    greeting, hold, transfer, message, goodbye = lines
+    greeting, hold, transfer, message, goodbye, busy = lines
     pool = await open_pool(db_url, min_size=1, max_size=2)
     try:
         async with RealtimeSimulator(model_delay_ms=0, voice_mode="tone", pace=50.0) as sim:
             # the model reads the transfer line with words of its own
             sim.add_script(DEFAULT_KEY, [{"say": greeting}, {"say": hold}, {"say": "Sorry, one second."},
-                                         {"say": message}, {"say": goodbye}])  # fmt: skip
+                                         {"say": message}, {"say": goodbye}, {"say": busy}])  # fmt: skip
             kept = await voice_lines(settings(tmp_path, sim), lines, pool)
-            assert kept == {greeting: True, hold: True, transfer: False, message: True, goodbye: True}
+            assert kept == {greeting: True, hold: True, transfer: False, message: True, goodbye: True, busy: True}
             # each line on a connection of its own, told to read it word for word, in the voice set
             assert texts_asked(sim) == lines
             updates = sim.recorded(key=DEFAULT_KEY, type="session.update")
             assert {e.connection for e in updates} == {e.connection for e in sim.recorded(key=DEFAULT_KEY)}
-            assert len({e.connection for e in updates}) == 5
+            assert len({e.connection for e in updates}) == 6
             assert all(e.event["session"]["instructions"] == READ_ALOUD for e in updates)
             assert {e.event["session"]["audio"]["output"]["voice"] for e in updates} == {"marin"}
             async with pool.connection() as conn:
                 stored = {t: (v, n) for t, v, n in await (await conn.execute(
                     "SELECT text, voice, length(pcm) FROM kept_lines")).fetchall()}  # fmt: skip
-            assert set(stored) == {greeting, hold, message, goodbye}
+            assert set(stored) == {greeting, hold, message, goodbye, busy}
             assert all(voice == "marin" and size > 0 for voice, size in stored.values())
 
             # another replica, with nothing on its disk: only the line the fleet lacks is asked for, and
@@ -86,22 +86,23 @@ async def test_each_line_is_read_by_the_model_and_kept_for_the_fleet_once(tmp_pa
         assert audio.pcm[line] == found(text), line
 
 
-async def test_with_a_line_not_kept_all_four_model_down_lines_stay_espeaks(tmp_path: Path) -> None:
+async def test_with_a_line_not_kept_all_model_down_lines_stay_espeaks(tmp_path: Path) -> None:
     down = fixed_lines(PLUMBING)[1:]
     async with RealtimeSimulator(model_delay_ms=0, voice_mode="tone", pace=50.0) as sim:
-        sim.add_script(DEFAULT_KEY, [{"say": down[0]}, {"say": down[1]}, {"say": down[2]}, {"say": "Bye now."}])
+        sim.add_script(DEFAULT_KEY, [{"say": down[0]}, {"say": down[1]}, {"say": down[2]}, {"say": "Bye now."},
+                                     {"say": down[4]}])  # fmt: skip
         ours = settings(tmp_path, sim)
         kept = await voice_lines(ours, down, None)  # no Postgres: this worker's disk only
-    assert list(kept.values()) == [True, True, True, False]
+    assert list(kept.values()) == [True, True, True, False, True]
     espeak = FallbackLibrary([PLUMBING], tmp_path / "espeak").for_brain(PLUMBING)
     found = voiced_line(ours)
     assert found is not None
     mixed = FallbackLibrary([PLUMBING], tmp_path / "espeak", voiced=found).for_brain(PLUMBING)
-    # never a call that switches voice between its lines: all four are espeak-ng's (its resampling
+    # never a call that switches voice between its lines: all of them are espeak-ng's (its resampling
     # dithers, so the same rendering, not the same bytes)
     assert {line: len(pcm) for line, pcm in mixed.pcm.items()} == {line: len(pcm) for line, pcm in espeak.pcm.items()}
-    kept_three = [line for line, text in mixed.lines.items() if found(text) is not None]
-    assert len(kept_three) == 3 and all(mixed.pcm[line] != found(mixed.lines[line]) for line in kept_three)
+    kept_four = [line for line, text in mixed.lines.items() if found(text) is not None]
+    assert len(kept_four) == 4 and all(mixed.pcm[line] != found(mixed.lines[line]) for line in kept_four)
 
 
 async def test_a_model_that_cannot_be_reached_leaves_every_line_to_espeak(

@@ -77,6 +77,8 @@ def test_a_first_language_without_shipped_lines_needs_its_own() -> None:
                    calls={**BASE["calls"], "model_down": written})  # fmt: skip
     )
     assert brain.calls.model_down.hold_line == "Einen Moment, bitte."
+    # written before the busy line existed: a caller of a full fleet hears the brain's own message line
+    assert brain.calls.model_down.busy_line == "Bitte hinterlassen Sie eine Nachricht."
 
 
 def test_the_instructions_carry_the_language_rules() -> None:

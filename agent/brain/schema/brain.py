@@ -55,11 +55,17 @@ class Brain(Model):
         first = (data.get("languages") or [None])[0] if isinstance(data, dict) else None
         shipped = lang.MODEL_DOWN_LINES.get(first) if isinstance(first, str) else None
         calls = data.get("calls", {}) if isinstance(data, dict) else None
-        if shipped is None or first == "en" or not isinstance(calls, dict):
+        if first in (None, "en") or not isinstance(calls, dict):
             return data
         down = calls.get("model_down", {})
         if not isinstance(down, dict):
             return data
+        if shipped is None:
+            # a language we ship no lines for: the busy line came later than the others, so a brain
+            # written before it asks for a message after the tone in its own words, the message line
+            if "busy_line" in down or "message_line" not in down:
+                return data
+            shipped = {"busy_line": down["message_line"]}
         return {**data, "calls": {**calls, "model_down": {**shipped, **down}}}
 
     @field_validator("languages")

@@ -11,8 +11,9 @@ from agent.brain.schema.fields import FieldProblems, Model, Text
 
 
 class ModelDown(Model):
-    """What callers hear when the AI model cannot be reached, in the business's language: rendered to
-    audio at worker start with espeak-ng in `voice`, and played without the model."""
+    """What callers hear without the AI model, in the business's language: when it cannot be reached,
+    and when every line is busy (`busy_line`). Rendered to audio at worker start with espeak-ng in
+    `voice`, and played without the model."""
 
     voice: Text = (
         "en-us"  # an espeak-ng voice (`espeak-ng --voices`): en-us, en-gb, es, fr, de, ...
@@ -26,10 +27,15 @@ class ModelDown(Model):
         "a short message after the tone, and we will call you back."
     )
     goodbye_line: Text = "Thank you, we have your message. Goodbye."
+    # a caller who rang while every worker was full (WORKER_OVERFLOW_CALLS): a message after the tone
+    busy_line: Text = (
+        "I'm sorry, all our lines are busy right now. Please leave your name, your number and a short "
+        "message after the tone, and we will call you back."
+    )
     message_seconds: int = Field(default=60, ge=10, le=300)  # the longest voicemail taken
 
 
-MODEL_DOWN_LINE_FIELDS = ("hold_line", "transfer_line", "message_line", "goodbye_line")
+MODEL_DOWN_LINE_FIELDS = ("hold_line", "transfer_line", "message_line", "goodbye_line", "busy_line")
 
 
 class Calls(Model):
