@@ -39,6 +39,8 @@ from livekit.agents.vad import VADEvent
 from livekit.agents.voice.transcription._speaking_rate import SpeakingRateEvent
 from livekit.plugins.openai.realtime.realtime_model import RealtimeSession, _DiscardedGeneration
 
+from agent.live.waiting_calls import takes_a_message
+
 __all__ = [
     "SAMPLE_RATE",
     "SpeakingRateEvent",
@@ -125,29 +127,73 @@ def forget_chat_item(agent: Agent, item_id: str) -> None:
 
 
 class CallSlotsLoad:
-    """For an AgentServer whose load is its calls over `call_slots` (agent/worker.py): a call it has
-    said yes to but not yet started counts as one call more. LiveKit's own count of those assumes, on
-    a worker with no call yet, that each costs its whole load threshold over its warm processes: with
-    2 warm processes, two calls arriving at once filled the worker, and a third in the same instant
-    was refused and, on a one-worker fleet, never dispatched (livekit-server: "no workers with
-    sufficient capacity"; the caller heard ringing for 30 s, then SIP 486 from livekit-sip). Between a
-    call's process taking it and its request finishing it counts twice, for an instant, as it does in
-    LiveKit's own count."""
+    """For an AgentServer whose load is its calls over its slots (agent/worker.py): `call_slots` for
+    calls with the model, `overflow_slots` for callers a full fleet left ringing, who leave a message
+    (agent/overflow.py). A call it has said yes to but not yet started counts as one call more.
+    LiveKit's own count of those assumes, on a worker with no call yet, that each costs its whole load
+    threshold over its warm processes: with 2 warm processes, two calls arriving at once filled the
+    worker, and a third in the same instant was refused and, on a one-worker fleet, never dispatched
+    (livekit-server: "no workers with sufficient capacity"; the caller heard ringing for 30 s, then SIP
+    486 from livekit-sip). Between a call's process taking it and its request finishing it counts
+    twice, for an instant, as it does in LiveKit's own count.
+
+    LiveKit sees one load over both kinds of slot; `take_or_pass` (the session's request handler)
+    says no to a call whose own kind is full, and LiveKit offers it to another worker."""
 
     call_slots: int | None = None
+    overflow_slots: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._overflow_requests: set[str] = set()  # message requests not yet answered or started
 
     def _get_effective_load(self) -> float:
         if self.call_slots is None:
             return super()._get_effective_load()  # type: ignore[misc, no-any-return]
         calls = len(self.active_jobs) + self._reserved_slots  # type: ignore[attr-defined]
-        return min(1.0, calls / self.call_slots)
+        return min(1.0, calls / (self.call_slots + self.overflow_slots))
+
+    def _slots_in_use(self) -> tuple[int, int]:
+        """(calls with the model, messages taken for a full fleet) this worker holds or has said yes to."""
+        messages = len(self._overflow_requests) + sum(
+            1 for j in self.active_jobs if takes_a_message(j.job.metadata)  # type: ignore[attr-defined]
+        )
+        held = len(self.active_jobs) + self._reserved_slots  # type: ignore[attr-defined]
+        return held - messages, messages
+
+    def _open(self) -> bool:
+        return not self.draining and getattr(self, "_proc_pool", None) is not None  # type: ignore[attr-defined]
 
     def free_slots(self) -> int:
         """How many more calls this worker could take now: none while draining, or before LiveKit's
         run() has made its process pool (a task started beside it may ask first)."""
-        if self.call_slots is None or self.draining or getattr(self, "_proc_pool", None) is None:  # type: ignore[attr-defined]
+        if self.call_slots is None or not self._open():
             return 0
-        return max(0, self.call_slots - len(self.active_jobs) - self._reserved_slots)  # type: ignore[attr-defined]
+        return max(0, self.call_slots - self._slots_in_use()[0])
+
+    def free_overflow_slots(self) -> int:
+        """How many more callers of a full fleet this worker could take a message from now."""
+        if self.call_slots is None or not self._open():
+            return 0
+        return max(0, self.overflow_slots - self._slots_in_use()[1])
+
+    async def take_or_pass(self, request: Any) -> None:
+        """LiveKit's job request: taken while a slot of its kind is free (this request is already
+        among those held), else passed on to another worker."""
+        if self.call_slots is None:
+            await request.accept()
+            return
+        message = takes_a_message(request.job.metadata)
+        if message:
+            self._overflow_requests.add(request.id)  # counted as a message from here, not as a call
+        try:
+            calls, messages = self._slots_in_use()
+            if (messages > self.overflow_slots) if message else (calls > self.call_slots):
+                await request.reject(terminate=False)  # terminate would end the dispatch for good
+            else:
+                await request.accept()
+        finally:
+            self._overflow_requests.discard(request.id)
 
 
 class _InferenceInline:

@@ -266,6 +266,20 @@ class Settings(BaseSettings):
     worker_idle_processes: int = Field(
         2, ge=0, le=64, description="Warm job processes kept ready (Silero loaded) for the next calls"
     )
+    # callers a full fleet leaves ringing (agent/overflow.py): a message taken before they hear busy
+    worker_overflow_calls: int = Field(
+        default_factory=lambda: default_overflow_calls(),
+        ge=0,
+        le=100,
+        description="Callers past WORKER_MAX_CALLS this worker answers without the model once they have rung "
+        "OVERFLOW_AFTER_SECONDS with every worker full: the brain's busy line, then a voicemail. By default "
+        "one for each core this process may use; 0 = none (they ring out and hear busy)",
+    )
+    overflow_after_seconds: float = Field(
+        20.0, ge=3.0, le=120.0,
+        description="How long a caller rings with every worker full before a voicemail takes the call: a "
+        "few seconds under the trunk's ringing timeout (SIP_RINGING_TIMEOUT_SECONDS, 30)",
+    )
     worker_job_executor: Literal["process", "thread"] = Field(
         "process",
         description="Where a call runs: its own job process (forked from a preloaded forkserver), or a "
@@ -413,6 +427,10 @@ def usable_cores() -> float:
 
 def default_max_calls() -> int:
     return max(1, math.floor(CALLS_PER_CORE * usable_cores()))
+
+
+def default_overflow_calls() -> int:
+    return max(1, math.floor(usable_cores()))
 
 
 def max_calls_basis(settings: Settings) -> str:

@@ -31,14 +31,17 @@ from agent import livekit_internals, log_privacy, turn_model
 from agent.brain import BrainError, load_brains
 from agent.call import CallContext
 from agent.call_end import finish_call
+from agent.call_keeper import CallKeeper
 from agent.call_start import answer, open_call
 from agent.console_view import show_the_agents_own_turns
 from agent.fallback_audio import FallbackLibrary
 from agent.health import WorkerHealth
 from agent.kept_greeting import voiced_line
 from agent.live import LiveState
+from agent.live.waiting_calls import takes_a_message
 from agent.metrics import WorkerMetrics, follow_journal
 from agent.model_link import check_model_key
+from agent.overflow import BusyLine
 from agent.receptionist import brain_for_call
 from agent.session import realtime_model, settings_for_brain
 from agent.settings import Settings, SettingsError, load_settings, max_calls_basis, require
@@ -112,11 +115,18 @@ async def entrypoint(ctx: JobContext) -> None:
     # carries them as fields, dev's coloured lines at the end): one call's story is one grep
     ctx.log_context_fields = {"call_id": str(call.call_id), "business": brain.business.name}
 
-    opened = open_call(
-        call, settings, model=realtime_model, vad_model=ctx.proc.userdata["vad"],
-        fallback=ctx.proc.userdata["fallback"],
-    )  # fmt: skip
-    if call.line is not None and caller is not None:
+    # a caller who rang while every worker was full: a message taken without the model
+    keeper: CallKeeper | BusyLine
+    if takes_a_message(ctx.job.metadata):
+        busy, opened = BusyLine(call, settings, ctx.proc.userdata["fallback"].for_brain(brain)), None
+        keeper = busy
+    else:
+        busy, opened = None, open_call(
+            call, settings, model=realtime_model, vad_model=ctx.proc.userdata["vad"],
+            fallback=ctx.proc.userdata["fallback"],
+        )  # fmt: skip
+        keeper = opened.keeper
+    if opened is not None and call.line is not None and caller is not None:
         call.line = WarmTransferLine(
             call.line, caller.identity, call=call, session=opened.session, room=ctx.room, lk=ctx.api,
             settings=opened.settings,
@@ -128,20 +138,20 @@ async def entrypoint(ctx: JobContext) -> None:
             if p.identity != caller_identity:
                 return
             try:
-                opened.keeper.caller_departed(why_the_caller_left(p))
+                keeper.caller_departed(why_the_caller_left(p))
             except Exception:  # an error here would stop the room's other handlers of this event
                 log.exception("recording how the caller's leg left failed")
 
         ctx.room.on("participant_disconnected", on_left)
-    if ctx.is_fake_job():  # console: show the greeting and check-ins, not only replies to typing
+    if opened is not None and ctx.is_fake_job():  # console: the greeting and check-ins, not only replies
         show_the_agents_own_turns(opened.session)
 
     async def end_with_the_caller() -> None:
         # the caller hung up: the job ends now (its record saved first), not when LiveKit closes the
         # emptied room (`departure_timeout`, 20 s by default), so a draining replica exits with its
         # last caller and the call's slot is free at once
-        await opened.keeper.closed.wait()
-        if opened.keeper.caller_left:
+        await keeper.closed.wait()
+        if keeper.caller_left:
             ctx.shutdown(reason="caller hung up")
 
     ending = asyncio.create_task(end_with_the_caller())
@@ -163,19 +173,18 @@ async def entrypoint(ctx: JobContext) -> None:
     async def line_up() -> None:
         if participant is not None:
             await wait_until_active(ctx.room, participant, within_s=30)
-            ctx.room.on("sip_dtmf_received", opened.keeper.on_dtmf)
+            if opened is not None:
+                ctx.room.on("sip_dtmf_received", opened.keeper.on_dtmf)
 
-    await answer(
-        opened,
-        known=known,
-        admit=admit if caller is not None else None,  # console's typed call has no caller to limit
-        room=ctx.room,
-        room_options=room_io.RoomOptions(
-            participant_identity=caller.identity if caller else NOT_GIVEN,
-            close_on_disconnect=True,
-        ),
-        line_up=line_up,
+    room_options = room_io.RoomOptions(
+        participant_identity=caller.identity if caller else NOT_GIVEN, close_on_disconnect=True
     )
+    admitted = admit if caller is not None else None  # console's typed call has no caller to limit
+    if busy is not None:
+        await busy.answer(admit=admitted, room=ctx.room, room_options=room_options, line_up=line_up)
+        return
+    assert opened is not None
+    await answer(opened, known=known, admit=admitted, room=ctx.room, room_options=room_options, line_up=line_up)
 
 
 def json_logs() -> None:
@@ -205,6 +214,10 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
     @property
     def call_slots(self) -> int | None:  # CallSlotsLoad: the calls its load counts, WORKER_MAX_CALLS
         return self.settings.worker_max_calls if self.settings is not None else None
+
+    @property
+    def overflow_slots(self) -> int:  # CallSlotsLoad: messages for a full fleet, WORKER_OVERFLOW_CALLS
+        return self.settings.worker_overflow_calls if self.settings is not None else 0
 
     async def run(self, *, devmode: bool = False, unregistered: bool = False) -> None:
         if self.settings is not None and self.settings.log_format == "json":
@@ -309,7 +322,8 @@ class ReceptionistServer(livekit_internals.CallSlotsLoad, AgentServer):
         waiting = WaitingCalls(
             live, agent_name=self.agent_name, livekit_url=settings.livekit_url,
             api_key=settings.livekit_api_key or "", api_secret=settings.livekit_secret(),
-            free_slots=self.free_slots,
+            free_slots=self.free_slots, free_overflow_slots=self.free_overflow_slots,
+            overflow_after_s=settings.overflow_after_seconds,
         )  # fmt: skip
         return asyncio.create_task(waiting.run(), name="waiting-calls")
 
@@ -342,16 +356,18 @@ def build_server(
 ) -> ReceptionistServer:
     options = {}
     if settings is not None:
-        max_calls = settings.worker_max_calls
+        # a call or a message taken for a full fleet (agent/overflow.py); which of the two may be
+        # taken is ReceptionistServer.take_or_pass's to say
+        slots = settings.worker_max_calls + settings.worker_overflow_calls
 
         def calls_load(server: AgentServer) -> float:
-            # load = share of this worker's call slots in use: predictable for capacity planning,
+            # load = share of this worker's slots in use: predictable for capacity planning,
             # unlike machine-wide CPU, which other tenants of the host also move
-            return min(1.0, len(server.active_jobs) / max_calls)
+            return min(1.0, len(server.active_jobs) / slots)
 
         options = {
             "load_fnc": calls_load,
-            "load_threshold": (max_calls - 0.5) / max_calls,  # full at exactly max_calls
+            "load_threshold": (slots - 0.5) / slots,  # full at exactly its slots
             "num_idle_processes": settings.worker_idle_processes,
             "job_executor_type": JobExecutorType(settings.worker_job_executor),
             # the forkserver imports the receptionist once and every job process inherits it: each
@@ -383,7 +399,7 @@ def build_server(
     server.worker_metrics = worker_metrics
     server.settings = settings
     server.setup_fnc = prewarm
-    server.rtc_session(entrypoint, agent_name=agent_name)
+    server.rtc_session(entrypoint, agent_name=agent_name, on_request=server.take_or_pass)
     server.agent_name = agent_name
     return server
 

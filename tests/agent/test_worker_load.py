@@ -4,18 +4,22 @@ over SIP: tests/phone/test_receptionist_call.py::test_callers_ringing_at_once_ar
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from agent.live.waiting_calls import marked_all_lines_busy
 from agent.settings import load_settings
 from agent.worker import build_server
 
 
-def _idle_worker(max_calls: int, warm: int) -> object:
+def _idle_worker(max_calls: int, warm: int, overflow: int = 0) -> Any:
     """A worker as LiveKit's run() leaves it before its first call: no process holds a call."""
     server = build_server("receptionist", load_settings(
-        openai_api_key="sim", _env_file=None, worker_max_calls=max_calls, worker_idle_processes=warm))  # fmt: skip
+        openai_api_key="sim", _env_file=None, worker_max_calls=max_calls, worker_idle_processes=warm,
+        worker_overflow_calls=overflow))  # fmt: skip
     server._proc_pool = SimpleNamespace(processes=[])
     server._worker_load, server._reserved_slots = 0.0, 0
     server._draining, server._simulation, server._devmode = False, False, False
@@ -41,3 +45,59 @@ def test_a_started_call_and_a_reserved_one_count_the_same() -> None:
     assert server._is_available()
     server._reserved_slots = 2
     assert not server._is_available()
+
+
+@dataclass
+class Request:
+    """LiveKit's JobRequest as the worker's request handler sees it."""
+
+    id: str
+    metadata: str
+    answer: str = ""
+    job: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.job = SimpleNamespace(metadata=self.metadata)
+
+    async def accept(self) -> None:
+        self.answer = "accepted"
+
+    async def reject(self, *, terminate: bool = True) -> None:
+        self.answer = "ended" if terminate else "passed on"
+
+
+async def _offer(server: Any, request: Request) -> str:
+    """LiveKit's offer of a job: refused while the worker reports itself full, else a slot reserved
+    and the request handler asked; an accepted job then runs in one of its processes."""
+    if not server._is_available():
+        return "full"
+    server._reserved_slots += 1
+    try:
+        await server.take_or_pass(request)
+    finally:
+        server._reserved_slots -= 1
+    if request.answer == "accepted":
+        job = SimpleNamespace(job=SimpleNamespace(metadata=request.metadata))
+        server._proc_pool.processes.append(SimpleNamespace(running_job=job))
+    return request.answer
+
+
+async def test_a_full_worker_passes_calls_on_and_takes_messages_in_its_overflow_slots() -> None:
+    server = _idle_worker(2, 2, overflow=1)
+    plain, busy = '{"business": "plumbing"}', marked_all_lines_busy('{"business": "plumbing"}')
+    assert [await _offer(server, Request(f"AJ_{n}", plain)) for n in range(3)] == ["accepted", "accepted", "passed on"]
+    assert (server.free_slots(), server.free_overflow_slots()) == (0, 1)
+    # the caller LiveKit could place nowhere, dispatched again once they have rung long enough
+    assert await _offer(server, Request("AJ_busy", busy)) == "accepted"
+    assert await _offer(server, Request("AJ_busy_2", busy)) == "full"  # every slot of both kinds held
+    # a call ends: its slot is a call's again, not a message's
+    server._proc_pool.processes.pop(0)
+    assert (server.free_slots(), server.free_overflow_slots()) == (1, 0)
+    assert await _offer(server, Request("AJ_busy_3", busy)) == "passed on"
+    assert await _offer(server, Request("AJ_4", plain)) == "accepted"
+
+
+async def test_without_overflow_slots_a_marked_caller_is_passed_on() -> None:
+    server = _idle_worker(1, 1)
+    assert await _offer(server, Request("AJ_busy", marked_all_lines_busy(""))) == "passed on"
+    assert server.free_slots() == 1

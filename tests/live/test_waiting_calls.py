@@ -5,6 +5,7 @@ holding rooms, participants and dispatches as livekit-server reports them."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ import pytest
 from livekit import api
 
 from agent.live import LiveState
-from agent.live.waiting_calls import WaitingCalls
+from agent.live.waiting_calls import WaitingCalls, marked_all_lines_busy, takes_a_message
 
 AGENT = "receptionist"
 SIP, AGENT_KIND = api.ParticipantInfo.Kind.SIP, api.ParticipantInfo.Kind.AGENT  # type: ignore[attr-defined]
@@ -90,9 +91,10 @@ async def live(redis_url: str) -> AsyncIterator[LiveState]:
     await state.aclose()
 
 
-def worker(live: LiveState, *, free: int = 5) -> WaitingCalls:
+def worker(live: LiveState, *, free: int = 5, overflow: int = 0) -> WaitingCalls:
     return WaitingCalls(live, agent_name=AGENT, livekit_url="ws://127.0.0.1:1", api_key="key",
-                        api_secret="secret", free_slots=lambda: free, claim_s=30)  # fmt: skip
+                        api_secret="secret", free_slots=lambda: free, free_overflow_slots=lambda: overflow,
+                        overflow_after_s=20, claim_s=30)  # fmt: skip
 
 
 async def test_a_caller_passed_over_is_dispatched_once_across_workers(livekit: FakeLiveKit, live: LiveState) -> None:
@@ -134,3 +136,35 @@ async def test_one_free_slot_answers_the_longest_ringing_caller_and_a_hosted_cal
                              room="call-_+15035550160_under-way", worker="AW_1")  # fmt: skip
     assert await worker(live, free=1).sweep(livekit) == ["call-_+15035550161_first"]
     assert "call-_+15035550160_under-way" not in livekit.looked_into  # the registry has its call
+
+
+async def test_a_full_worker_takes_a_message_from_a_caller_about_to_hear_busy(
+    livekit: FakeLiveKit, live: LiveState
+) -> None:
+    livekit.add("call-_+15035550161_long", [caller(rang_s=22)])
+    livekit.add("call-_+15035550162_short", [caller(rang_s=8)])  # a call may still end and free a slot
+    livekit.add("call-_+15035550163_longer", [caller(rang_s=25)])
+    full = worker(live, free=0, overflow=1)
+    assert await full.sweep(livekit) == ["call-_+15035550161_long"]  # the longest ringing first
+    [again] = livekit.created
+    assert json.loads(again.metadata) == {"business": "plumbing", "all_lines_busy": True}
+    assert takes_a_message(again.metadata)
+    # a worker with a call slot free answers the next caller as a call, however short their wait, and
+    # takes a message from the one after, who has rung long enough
+    assert await worker(live, free=1, overflow=1).sweep(livekit) == [
+        "call-_+15035550162_short", "call-_+15035550163_longer"]  # fmt: skip
+    assert [takes_a_message(d.metadata) for d in livekit.created[1:]] == [False, True]
+    # and with neither kind of slot free, nobody is dispatched
+    livekit.add("call-_+15035550164_late", [caller(rang_s=24)])
+    assert await worker(live, free=0, overflow=0).sweep(livekit) == []
+
+
+def test_only_a_marked_dispatch_takes_a_message() -> None:
+    assert not takes_a_message('{"business": "plumbing"}')
+    assert not takes_a_message("")
+    assert not takes_a_message('{"all_lines_busy": "yes"}')  # only the mark this worker writes
+    assert not takes_a_message("all_lines_busy")  # not JSON
+    assert takes_a_message(marked_all_lines_busy(""))
+    assert takes_a_message(marked_all_lines_busy("not json"))
+    assert json.loads(marked_all_lines_busy('{"numbers": ["+15035550100"]}')) == {
+        "numbers": ["+15035550100"], "all_lines_busy": True}  # fmt: skip
