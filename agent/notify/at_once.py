@@ -1,5 +1,5 @@
 """What a finished call tells the owner at once: an urgent message, an escalation that reached nobody,
-a hot lead, a grounding violation. Built from the call's report and records when the call ends, and
+a hot lead, a grounding violation, a caller no model heard (every line busy, the model unreachable). Built from the call's report and records when the call ends, and
 journaled right after the call's end, one outbox row per channel and destination. (A call no worker
 could take is told of by agent/notify/voice_fallback.py as Twilio answers it, through `notifications`.)
 
@@ -80,6 +80,9 @@ def _causes(call: CallContext, report: dict[str, Any]) -> list[tuple[Notificatio
              "need": args.get("need"), "phone": args.get("phone") or call.caller_number,
              "urgency": lead.get("urgency"), "answers": lead.get("answers") or {}},
         ))  # fmt: skip
+    unanswered = _answered_without_model(call)
+    if unanswered is not None:
+        found.append(unanswered)
     if call.violations:
         first = call.violations[0]
         more = f" (and {len(call.violations) - 1} more)" if len(call.violations) > 1 else ""
@@ -90,6 +93,27 @@ def _causes(call: CallContext, report: dict[str, Any]) -> list[tuple[Notificatio
             {"violations": list(call.violations)},
         ))  # fmt: skip
     return found
+
+
+def _answered_without_model(call: CallContext) -> tuple[NotificationKind, str, dict] | None:
+    """A caller no model heard: every line was busy (agent/overflow.py), or the model could not be
+    reached (agent/fallback.py). Whatever they left, nobody has judged how urgent it is, so the owner
+    hears of it now; not when the model-free path put them through to a person."""
+    if call.extras.get("all_lines_busy"):
+        why, because = "all_lines_busy", "every line was busy"
+    elif call.extras.get("model_unreachable") and call.outcome != "escalated":
+        why, because = "model_unreachable", "the AI model could not be reached"
+    else:
+        return None
+    voicemail = call.extras.get("voicemail")
+    left = (f"they left a {voicemail['seconds']:.0f} s voicemail: play it on the call's page in the console"
+            if voicemail else "they left no message")  # fmt: skip
+    return (
+        "assistant_unreachable",
+        f"Your assistant could not take a call from {call.caller_number or 'an unknown number'} because "
+        f"{because}; {left}.",
+        {"why": why, "voicemail_seconds": voicemail["seconds"] if voicemail else None},
+    )
 
 
 def urgent_message(

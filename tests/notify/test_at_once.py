@@ -1,5 +1,5 @@
 """What a call sends the owner at once: its causes (an urgent message, an escalation that reached
-nobody, a hot lead, a grounding violation) become outbox rows when the call ends, one per channel,
+nobody, a hot lead, a grounding violation, a caller no model heard) become outbox rows when the call ends, one per channel,
 and reach the owner; an ordinary call sends nothing."""
 
 from __future__ import annotations
@@ -95,6 +95,35 @@ async def test_an_ordinary_call_sends_nothing_at_once(db_url):
         await run_tool(capture_lead, call, name="Bo", need="A faucet quote", answers=COLD)
 
     assert await a_call(db_url, Notify(**OWNER), {"message": soon, "lead": cold}) == []
+
+
+async def test_a_caller_no_model_heard_is_told_of_at_once_with_or_without_a_voicemail(db_url):
+    async def busy_with_a_message(call) -> None:  # as agent/overflow.py and agent/voicemail.py leave it
+        call.extras["all_lines_busy"] = True
+        call.extras["voicemail"] = {"path": "/var/voicemail/x.wav", "seconds": 12.4}
+        call.set_outcome("message")
+
+    async def model_gone_silent_caller(call) -> None:  # as agent/fallback.py leaves it
+        call.extras["model_unreachable"] = "connection refused"
+        call.set_outcome("error")
+
+    async def model_gone_put_through(call) -> None:
+        call.extras["model_unreachable"] = "connection refused"
+        call.set_outcome("escalated")
+
+    sms = Notify(sms=["+15035550177"])
+    [(kind, _, _, payload)] = await a_call(db_url, sms, {"busy": busy_with_a_message}, reason="all_lines_busy")
+    assert kind == "assistant_unreachable"
+    assert payload["summary"] == (
+        "Your assistant could not take a call from +15035550123 because every line was busy; they left a 12 s"
+        " voicemail: play it on the call's page in the console."
+    )
+    assert payload["detail"] == {"why": "all_lines_busy", "voicemail_seconds": 12.4}
+    [(kind, _, _, payload)] = await a_call(db_url, sms, {"down": model_gone_silent_caller})
+    assert kind == "assistant_unreachable" and payload["summary"].endswith(
+        "because the AI model could not be reached; they left no message.")  # fmt: skip
+    # a person took the call: nothing is left for the owner to pick up
+    assert await a_call(db_url, sms, {"down": model_gone_put_through}) == []
 
 
 async def test_the_brain_chooses_which_causes_are_sent_at_once(db_url):
