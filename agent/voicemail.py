@@ -22,6 +22,9 @@ from agent.fallback_audio import FallbackAudio, Line, pcm_frames, write_wav
 
 _VOICE_RMS = 500.0  # a 20 ms frame louder than this is the caller talking (telephone speech: 1000+)
 _MESSAGE_ENDS_AFTER_S = 2.0  # the caller's silence that ends a voicemail
+# a caller who has said nothing this long after the tone leaves none: their line (and a worker's slot)
+# is not held for the brain's longest message
+_NOTHING_SAID_AFTER_S = 10.0
 
 
 def _tone(rate: int, seconds: float = 0.4, hz: float = 880.0) -> bytes:
@@ -111,7 +114,8 @@ class Voicemail:
 
     async def take_message(self, line: Line) -> None:
         """`line` (it asks for a message after the tone), the tone, then the caller's words until they
-        fall silent, hang up, or the brain's longest message is reached; the goodbye once kept."""
+        fall silent, hang up, or the brain's longest message is reached (or nothing for 10 s); the
+        goodbye once kept."""
         assert self.audio is not None and self.tap is not None
         await self.play(line)
         await self._play_pcm(_tone(self.audio.rate))
@@ -122,6 +126,8 @@ class Voicemail:
         while time.monotonic() - started < limit and not self.call_ended:
             last = self.tap.last_voice
             if last is not None and time.monotonic() - last >= _MESSAGE_ENDS_AFTER_S:
+                break
+            if last is None and time.monotonic() - started >= _NOTHING_SAID_AFTER_S:
                 break
             await asyncio.sleep(0.1)  # noqa: ASYNC110 - the caller's silence has no event of its own
         if self.tap.recording:
