@@ -154,12 +154,14 @@ class CallSlotsLoad:
         return min(1.0, calls / (self.call_slots + self.overflow_slots))
 
     def _slots_in_use(self) -> tuple[int, int]:
-        """(calls with the model, messages taken for a full fleet) this worker holds or has said yes to."""
-        messages = len(self._overflow_requests) + sum(
-            1 for j in self.active_jobs if takes_a_message(j.job.metadata)  # type: ignore[attr-defined]
-        )
-        held = len(self.active_jobs) + self._reserved_slots  # type: ignore[attr-defined]
-        return held - messages, messages
+        """(calls with the model, messages taken for a full fleet) this worker holds or has said yes to.
+        A request still being answered is in `_reserved_slots` (a message's in `_overflow_requests`
+        too), and may already be among the active jobs: a message counts once, a call, for that
+        instant, twice (as in LiveKit's own count)."""
+        active = self.active_jobs  # type: ignore[attr-defined]
+        marked = {j.job.id for j in active if takes_a_message(j.job.metadata)}
+        calls = len(active) - len(marked) + self._reserved_slots - len(self._overflow_requests)  # type: ignore[attr-defined]
+        return calls, len(marked | self._overflow_requests)
 
     def _open(self) -> bool:
         return not self.draining and getattr(self, "_proc_pool", None) is not None  # type: ignore[attr-defined]

@@ -60,14 +60,15 @@ class BusyLine:
         """Answer the line and start taking the message (the worker's call_start.answer, without the
         model); returns once the caller can hear the busy line."""
         call = self.call
-        call.extras[ALL_LINES_BUSY] = True
         if admit is not None and not await admit(call):
-            # over the caller's hourly limit: no message either, as a call would take none
+            # over the caller's hourly limit: no message either (a call would take none), and no word
+            # to the owner of a caller the limit is there to stop
             call.set_outcome("error")
             call.end_reason = "rate_limited"
             if call.line is not None:
                 await call.line.hang_up("rate_limited")
             return
+        call.extras[ALL_LINES_BUSY] = True
         if isinstance(room_options, room_io.RoomOptions):
             # no transcript to the room: LiveKit would time it to the audio, a conversation's cost
             room_options = dataclasses.replace(room_options, text_output=False)
@@ -85,12 +86,15 @@ class BusyLine:
         self._taking = asyncio.create_task(self._take_message(), name="busy-line")
 
     async def _take_message(self) -> None:
-        await self.voicemail.take_message("busy")
-        if self.voicemail.call_ended:
-            return
-        self.call.end_reason = self.call.end_reason or ALL_LINES_BUSY  # the call's end reason too
-        if self.call.line is not None:
-            await self.call.line.hang_up(ALL_LINES_BUSY)
+        try:
+            await self.voicemail.take_message("busy")
+        except Exception:  # a voicemail that cannot be kept (a full disk): the caller is not left in silence
+            log.exception("taking the message of a caller to a busy fleet failed")
+        finally:
+            if not self.voicemail.call_ended:
+                self.call.end_reason = self.call.end_reason or ALL_LINES_BUSY  # the call's end reason too
+                if self.call.line is not None:
+                    await self.call.line.hang_up(ALL_LINES_BUSY)
 
     def caller_departed(self, why: str) -> None:
         """The caller's leg left the room (as CallKeeper.caller_departed)."""

@@ -65,6 +65,15 @@ def marked_all_lines_busy(metadata: str) -> str:
     return json.dumps({**found, ALL_LINES_BUSY: True})
 
 
+def _unmarked(metadata: str) -> str:
+    """The metadata a marked dispatch was made from: the dispatch rule's own."""
+    if not takes_a_message(metadata):
+        return metadata
+    found = json.loads(metadata)
+    found.pop(ALL_LINES_BUSY)
+    return json.dumps(found)
+
+
 class WaitingCalls:
     """One per worker process; `run()` looks every `interval_s` while `free_slots()` or
     `free_overflow_slots()` says this worker could take calls, and dispatches the agent to at most that
@@ -117,10 +126,14 @@ class WaitingCalls:
         rooms = (await lk.room.list_rooms(api.ListRoomsRequest())).rooms
         now_s = time.time()
         for room in sorted(rooms, key=lambda r: r.creation_time):  # the longest ringing first
+            # jobs this worker said yes to meanwhile hold slots too
+            calls, messages = min(calls, self._free_slots()), min(messages, self._free_overflow_slots())
             if calls <= 0 and messages <= 0:
                 break
             if room.name in hosted or now_s - room.creation_time < PASSED_OVER_AFTER_S:
                 continue
+            if calls <= 0 and now_s - room.creation_time < self._overflow_after_s:
+                continue  # too soon for a message (the room is made as the caller rings): not looked into
             found = await self._passed_over(lk, room.name)
             if found is None:
                 continue
@@ -171,7 +184,9 @@ class WaitingCalls:
         # the passed-over dispatches stay: deleting one would end a job LiveKit might still be giving
         # a worker for it (and put a second agent on the call for a moment); without a job they cost
         # nothing, and the room goes with the call
-        metadata = passed_over[0].metadata  # the dispatch rule's: the business the number belongs to
+        # the dispatch rule's (the business the number belongs to); a marked dispatch that got no job
+        # may be among them, in any order, and a call is dispatched unmarked
+        metadata = _unmarked(passed_over[0].metadata)
         if take_message:
             metadata = marked_all_lines_busy(metadata)
         await lk.agent_dispatch.create_dispatch(

@@ -144,19 +144,28 @@ async def test_a_full_worker_takes_a_message_from_a_caller_about_to_hear_busy(
     livekit.add("call-_+15035550161_long", [caller(rang_s=22)])
     livekit.add("call-_+15035550162_short", [caller(rang_s=8)])  # a call may still end and free a slot
     livekit.add("call-_+15035550163_longer", [caller(rang_s=25)])
-    full = worker(live, free=0, overflow=1)
-    assert await full.sweep(livekit) == ["call-_+15035550161_long"]  # the longest ringing first
-    [again] = livekit.created
-    assert json.loads(again.metadata) == {"business": "plumbing", "all_lines_busy": True}
-    assert takes_a_message(again.metadata)
-    # a worker with a call slot free answers the next caller as a call, however short their wait, and
-    # takes a message from the one after, who has rung long enough
-    assert await worker(live, free=1, overflow=1).sweep(livekit) == [
-        "call-_+15035550162_short", "call-_+15035550163_longer"]  # fmt: skip
-    assert [takes_a_message(d.metadata) for d in livekit.created[1:]] == [False, True]
+    full = worker(live, free=0, overflow=2)
+    assert await full.sweep(livekit) == ["call-_+15035550161_long", "call-_+15035550163_longer"]
+    assert [json.loads(d.metadata) for d in livekit.created] == [{"business": "plumbing", "all_lines_busy": True}] * 2
+    # a worker with a call slot free answers the caller who rang too short a time for a message
+    assert await worker(live, free=1, overflow=1).sweep(livekit) == ["call-_+15035550162_short"]
+    assert not takes_a_message(livekit.created[-1].metadata)
     # and with neither kind of slot free, nobody is dispatched
     livekit.add("call-_+15035550164_late", [caller(rang_s=24)])
     assert await worker(live, free=0, overflow=0).sweep(livekit) == []
+
+
+async def test_a_caller_a_message_slot_missed_is_dispatched_as_a_call_once_a_call_slot_frees(
+    livekit: FakeLiveKit, live: LiveState
+) -> None:
+    # the marked dispatch found no free message slot; LiveKit lists a room's dispatches in any order
+    livekit.add("call-_+15035550165_missed", [caller(rang_s=23)])
+    missed = api.AgentDispatch(id="AD_marked", agent_name=AGENT, room="call-_+15035550165_missed",
+                               metadata=marked_all_lines_busy('{"business": "plumbing"}'))  # fmt: skip
+    livekit.dispatches["call-_+15035550165_missed"].insert(0, missed)
+    assert await worker(live, free=1).sweep(livekit) == ["call-_+15035550165_missed"]
+    [again] = livekit.created
+    assert json.loads(again.metadata) == {"business": "plumbing"}  # a call, with the rule's own metadata
 
 
 def test_only_a_marked_dispatch_takes_a_message() -> None:
