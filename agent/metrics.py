@@ -40,6 +40,12 @@ RESPONSE_GAP = Histogram(
     "receptionist_response_gap_seconds", "End of a caller turn to the agent's reply, per caller turn",
     ["business"], buckets=(0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
 )  # fmt: skip
+ALL_LINES_BUSY = Counter(
+    "receptionist_all_lines_busy_calls",
+    "Callers answered without the model because every worker was full: the busy line, then a voicemail "
+    "if they left one",
+    ["business"],
+)  # fmt: skip
 TOOL_LATENCY = Histogram(
     "receptionist_tool_latency_seconds", "Tool call latency, by tool", ["tool"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
@@ -94,6 +100,8 @@ def record_call(call: CallContext) -> None:
         return
     business = call.brain.business.name
     CALLS.labels(business, report["outcome"]).inc()
+    if call.extras.get("all_lines_busy"):
+        ALL_LINES_BUSY.labels(business).inc()
     for flag in report["flags"]:
         CALL_FLAGS.labels(business, flag["flag"]).inc()
     timing = report["timing"]

@@ -36,6 +36,8 @@ def test_alert_rules_are_valid() -> None:
         "ReceptionistDeadAir", "ReceptionistSlowGreeting", "ReceptionistCallErrors",
         "ReceptionistSpillBacklog", "ReceptionistPostgresUnreachable",
     } <= shipped  # fmt: skip
+    # callers past a full fleet's slots (issue 13): scale before they hear busy
+    assert "ReceptionistAllLinesBusy" in shipped
 
 
 def test_alerts_fire_as_their_unit_tests_expect() -> None:

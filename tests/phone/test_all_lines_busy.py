@@ -6,23 +6,27 @@ frees in time for)."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time
 import uuid
 import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from agent.brain.schema.calls import ModelDown
 from simulator.server import DEFAULT_KEY, RealtimeSimulator
 from tests.fixtures.postgres import TEMPLATE_DB, PgServer
-from tests.fixtures.stack import PhoneStack
+from tests.fixtures.stack import PhoneStack, free_port
 from tests.phone.harness import find_sip_participant, place_call
 from tests.phone.test_receptionist_call import GREETING, PLUMBING, call_row, rows
 from tests.phone.worker import WorkerFailed, off_the_loop, receptionist_worker
 
 AGENT_NAME = "receptionist-all-busy"
-OVERFLOW_AFTER_S = 5
+OVERFLOW_AFTER_S = 12  # well past the 3 s a waiting caller is first dispatched again after
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +48,13 @@ def voicemail_dir(phone_stack: PhoneStack) -> Path:
 
 
 @pytest.fixture(scope="module")
+def metrics_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
 async def busy_worker(
-    phone_stack: PhoneStack, busy_sim: RealtimeSimulator, busy_db: str, voicemail_dir: Path
+    phone_stack: PhoneStack, busy_sim: RealtimeSimulator, busy_db: str, voicemail_dir: Path, metrics_port: int
 ) -> AsyncIterator[Path]:
     """The whole fleet: one worker with one call slot and one slot for a message."""
     log = phone_stack.run_dir / "all-busy-worker.log"
@@ -54,15 +63,30 @@ async def busy_worker(
             phone_stack, agent_name=AGENT_NAME, openai_base_url=busy_sim.base_url, database_url=busy_db,
             log=log, extra_env={"WORKER_MAX_CALLS": "1", "WORKER_OVERFLOW_CALLS": "1",
                                 "OVERFLOW_AFTER_SECONDS": str(OVERFLOW_AFTER_S),
-                                "VOICEMAIL_DIR": str(voicemail_dir)},
+                                "VOICEMAIL_DIR": str(voicemail_dir), "METRICS_PORT": str(metrics_port)},
         )):  # fmt: skip
             yield log
     except WorkerFailed as e:
         pytest.fail(str(e))
 
 
+async def busy_calls_counted(port: int, within: float = 15) -> float:
+    """The worker's receptionist_all_lines_busy_calls_total for the plumber, once it is counted."""
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as http:
+        while True:
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                text = await r.text()
+            found = re.search(r'^receptionist_all_lines_busy_calls_total\{business="Rose City Plumbing"\} (\S+)$',
+                              text, re.M)  # fmt: skip
+            if found or time.monotonic() > deadline:
+                return float(found.group(1)) if found else 0.0
+            await asyncio.sleep(0.5)
+
+
 async def test_a_caller_the_full_fleet_cannot_answer_leaves_a_message(
-    phone_stack: PhoneStack, busy_sim: RealtimeSimulator, busy_db: str, busy_worker: Path, voicemail_dir: Path
+    phone_stack: PhoneStack, busy_sim: RealtimeSimulator, busy_db: str, busy_worker: Path, voicemail_dir: Path,
+    metrics_port: int,
 ) -> None:
     first, second = "+15035550171", "+15035550172"
     busy_sim.add_script(DEFAULT_KEY, [{"say": GREETING}])
@@ -100,3 +124,5 @@ async def test_a_caller_the_full_fleet_cannot_answer_leaves_a_message(
     # the held caller's call was never disturbed; one agent answered each caller
     assert (await call_row(busy_db, first))["end_reason"] == "caller_hangup"
     assert len(await rows(busy_db, "SELECT id FROM calls WHERE caller_number = %s", second)) == 1
+    # and the operator sees the fleet was too small for that moment
+    assert await busy_calls_counted(metrics_port) == 1
