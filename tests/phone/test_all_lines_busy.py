@@ -89,8 +89,11 @@ async def test_a_caller_the_full_fleet_cannot_answer_leaves_a_message(
     metrics_port: int,
 ) -> None:
     first, second = "+15035550171", "+15035550172"
-    busy_sim.add_script(DEFAULT_KEY, [{"say": GREETING}])
-    async with place_call(phone_stack, to=PLUMBING, from_=first, audio_script=[]) as held:
+    # the first caller keeps talking while the second waits, so their call ends only with their hang-up
+    busy_sim.add_script(DEFAULT_KEY, [{"say": GREETING}] + [{"say": "Take your time."}] * 4)
+    talking = [3.0, "I am still looking for the invoice, one moment.", 8.0, "Still looking, sorry.",
+               8.0, "Almost there, bear with me."]  # fmt: skip
+    async with place_call(phone_stack, to=PLUMBING, from_=first, audio_script=talking) as held:
         await held.wait_answered(within=60)
         await held.wait_for_voice()
         async with place_call(phone_stack, to=PLUMBING, from_=second, audio_script=[]) as waiting:
