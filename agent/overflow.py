@@ -1,8 +1,9 @@
 """A caller the full fleet left ringing (agent/live/waiting_calls.py): answered without the model, with
 the brain's busy line, the tone, and their message kept like any voicemail (outcome `message`, the
-owner told as of any message), then a hang-up. No model, no VAD and no recording beside the message:
-the call costs its worker a fraction of a conversation, so a full worker still has room for it, and
-the caller leaves their name and number instead of hearing busy.
+owner told at once: agent/notify/at_once.py), then a hang-up. No model, no VAD and no recording beside
+the message. Per second it costs its worker about what a call does (LiveKit's audio path); it is
+short, about 20 s, so a few slots for it beside a full worker's calls let the caller leave their name
+and number instead of hearing busy.
 """
 
 from __future__ import annotations

@@ -130,22 +130,27 @@ class Voicemail:
             if last is None and time.monotonic() - started >= _NOTHING_SAID_AFTER_S:
                 break
             await asyncio.sleep(0.1)  # noqa: ASYNC110 - the caller's silence has no event of its own
-        if self.tap.recording:
-            voiced, pcm, rate = self.tap.voiced_s, self.tap.stop_recording(), self.tap.rate
-            if voiced > 0 and pcm and rate:
-                path = await asyncio.to_thread(self._write_wav, pcm, rate)
-                self._keep_message(path, len(pcm) / 2 / rate)
-                await self.play("goodbye")
+        said = self._stop_recording()
+        if said is not None:
+            path = await asyncio.to_thread(self._write_wav, *said)
+            self._keep_message(path, len(said[0]) / 2 / said[1])
+            await self.play("goodbye")
 
     def on_call_ended(self) -> None:
         """The session closed (the caller hung up, or our hang-up): keep what a voicemail holds."""
         self.call_ended = True
-        if self.tap is None or not self.tap.recording:
-            return
-        voiced, pcm, rate = self.tap.voiced_s, self.tap.stop_recording(), self.tap.rate
-        if voiced > 0 and pcm and rate:
+        said = self._stop_recording()
+        if said is not None:
             # the call is over: a short blocking write here holds up no one's audio
-            self._keep_message(self._write_wav(pcm, rate), len(pcm) / 2 / rate)
+            self._keep_message(self._write_wav(*said), len(said[0]) / 2 / said[1])
+
+    def _stop_recording(self) -> tuple[bytes, int] | None:
+        """The message's audio and rate, once: None when none was being recorded or the caller said
+        nothing in it."""
+        if self.tap is None or not self.tap.recording:
+            return None
+        voiced, pcm, rate = self.tap.voiced_s, self.tap.stop_recording(), self.tap.rate
+        return (pcm, rate) if voiced > 0 and pcm and rate else None
 
     def _write_wav(self, pcm: bytes, rate: int) -> Path:
         self.voicemail_dir.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,8 @@ leaves no job, and the room is tried again once the claim expires.
 
 A caller who has rung OVERFLOW_AFTER_SECONDS and still finds every worker full would soon hear busy.
 A worker with a free overflow slot (WORKER_OVERFLOW_CALLS) dispatches the agent to them marked
-`all_lines_busy`: that job takes a message without the model (agent/overflow.py), which costs a
-fraction of a call, so the caller leaves their name and number instead of hearing SIP 486.
+`all_lines_busy`: that job takes a message without the model (agent/overflow.py), which lasts about
+20 s, so the caller leaves their name and number instead of hearing SIP 486.
 """
 
 from __future__ import annotations
